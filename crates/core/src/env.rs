@@ -1,0 +1,51 @@
+//! Every environment variable Earshot reads, in one place.
+//!
+//! Binaries let clap read these (`#[arg(long, env = env::MONGODB_URI)]`); secrets are read from the
+//! environment only, never from flags, and clap is told `hide_env_values = true` for them.
+
+/// Storage URL: a local folder (default `./data`) or `gs://bucket/prefix`.
+pub const EARSHOT_STORAGE: &str = "EARSHOT_STORAGE";
+/// Path of the group configuration TOML file (default `earshot.toml`).
+pub const EARSHOT_GROUP_CONFIG: &str = "EARSHOT_GROUP_CONFIG";
+/// MongoDB connection string (default `mongodb://127.0.0.1:27017`).
+pub const MONGODB_URI: &str = "MONGODB_URI";
+/// MongoDB database name (default `earshot`).
+pub const EARSHOT_DATABASE: &str = "EARSHOT_DATABASE";
+/// Spotify app client id. Not a secret, but kept beside the secret for convenience.
+pub const SPOTIFY_CLIENT_ID: &str = "SPOTIFY_CLIENT_ID";
+/// Spotify app client secret. A secret: environment or file only, never logged.
+pub const SPOTIFY_CLIENT_SECRET: &str = "SPOTIFY_CLIENT_SECRET";
+/// Base URL of the Spotify Web API (default `https://api.spotify.com`); tests point it at the mock.
+pub const SPOTIFY_API_BASE: &str = "SPOTIFY_API_BASE";
+/// Base URL of the Spotify accounts service (default `https://accounts.spotify.com`).
+pub const SPOTIFY_ACCOUNTS_BASE: &str = "SPOTIFY_ACCOUNTS_BASE";
+/// Key that encrypts stored tokens (32 bytes, base64). A secret.
+pub const EARSHOT_TOKEN_KEY: &str = "EARSHOT_TOKEN_KEY";
+/// File holding the token key, as an alternative to [`EARSHOT_TOKEN_KEY`].
+pub const EARSHOT_TOKEN_KEY_FILE: &str = "EARSHOT_TOKEN_KEY_FILE";
+/// `host:port` (or URL) of a GCS emulator such as fake-gcs-server. When set, `gs://` storage talks to
+/// it with anonymous credentials instead of Google Cloud. The name is the one Google's own client
+/// libraries honour.
+pub const STORAGE_EMULATOR_HOST: &str = "STORAGE_EMULATOR_HOST";
+/// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
+pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
+
+/// Test only: use this MongoDB server instead of starting the MongoDB-wire dev server.
+pub const EARSHOT_TEST_MONGODB_URI: &str = "EARSHOT_TEST_MONGODB_URI";
+/// Test only: a real GCS bucket for the live list/delete tests (with Application Default Credentials).
+pub const EARSHOT_TEST_GCS_BUCKET: &str = "EARSHOT_TEST_GCS_BUCKET";
+/// Test only: path of the `earshot-devdb` binary (scripts/devdb.sh builds it and sets this).
+pub const EARSHOT_DEVDB_BIN: &str = "EARSHOT_DEVDB_BIN";
+/// Test only: path of the fake-gcs-server binary (scripts/test.sh installs it and sets this).
+pub const EARSHOT_FAKE_GCS_BIN: &str = "EARSHOT_FAKE_GCS_BIN";
+
+/// Default storage URL when neither a flag nor [`EARSHOT_STORAGE`] names one.
+pub const DEFAULT_STORAGE: &str = "./data";
+/// Default MongoDB database.
+pub const DEFAULT_DATABASE: &str = "earshot";
+/// Default group time zone.
+pub const DEFAULT_TIME_ZONE: &str = "America/Los_Angeles";
+/// Default Spotify Web API base URL.
+pub const DEFAULT_SPOTIFY_API_BASE: &str = "https://api.spotify.com";
+/// Default Spotify accounts service base URL.
+pub const DEFAULT_SPOTIFY_ACCOUNTS_BASE: &str = "https://accounts.spotify.com";

@@ -1,0 +1,21 @@
+//! `earshot-core`: what every Earshot binary shares and nothing else.
+//!
+//! - [`spotify`]: serde models of the Spotify Web API objects the pipeline reads, tolerant of the fields
+//!   Spotify removed for development-mode apps in 2026.
+//! - [`records`]: the converted records (one JSON Lines row per play or top item) and their helpers.
+//! - [`mongo`]: MongoDB collection names, the deterministic `_id` formulas and the indexes.
+//! - [`config`]: the group configuration file (members, apps, time zone).
+//! - [`storage`]: one storage type addressed by a URL, a local folder or `gs://bucket/prefix`.
+//! - [`env`]: every environment variable Earshot reads, documented once.
+//! - [`layout`]: the storage keys of the data contract (`raw/…`, `converted/…`, `exports/…`).
+
+pub mod config;
+pub mod env;
+pub mod layout;
+pub mod mongo;
+pub mod records;
+pub mod spotify;
+pub mod storage;
+
+pub use config::GroupConfig;
+pub use storage::Storage;

@@ -1,0 +1,118 @@
+//! MongoDB names and identities: collection names (kept from the original project so its users find
+//! their collections), the deterministic `_id` formulas of DESIGN.md, and the indexes the queries need.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::records::format_utc;
+use crate::spotify::TimeRange;
+
+/// One document per play.
+pub const RAW_RECENTLY_PLAYED: &str = "rawdata_recentlyplayed";
+/// One document per (member, time range, day, rank) of top tracks.
+pub const RAW_TOP_TRACKS: &str = "rawdata_toptracks";
+/// One document per (member, time range, day, rank) of top artists.
+pub const RAW_TOP_ARTISTS: &str = "rawdata_topartists";
+/// One document per track, `_id` = Spotify id.
+pub const TRACKS: &str = "Tracks";
+/// One document per album, `_id` = Spotify id.
+pub const ALBUMS: &str = "Albums";
+/// One document per artist, `_id` = Spotify id.
+pub const ARTISTS: &str = "Artists";
+/// One document per (play, artist).
+pub const ARTIST_TRACK_LINK: &str = "ArtistTrackLink";
+/// One document per (album, size), `_id` = image URL.
+pub const IMAGES: &str = "Images";
+/// Top-tracks rows (named "t50" after the original; they now hold up to 50).
+pub const T50_TRACKS: &str = "t50_Tracks";
+/// Top-tracks artists.
+pub const T50_ARTISTS: &str = "t50_Artists";
+/// Top-tracks images.
+pub const T50_IMAGES: &str = "t50_Images";
+/// One document per member of the group.
+pub const MEMBERS: &str = "members";
+/// Prefix of every analytics result collection.
+pub const ANALYTICS_PREFIX: &str = "analytics_";
+
+/// `_id` of a play: `<user_id>|<played_at RFC 3339 UTC, milliseconds>`.
+pub fn play_id(user_id: &str, played_at: DateTime<Utc>) -> String {
+    format!("{user_id}|{}", format_utc(played_at))
+}
+
+/// `_id` of a top-tracks or top-artists row: `<user_id>|<time_range>|<YYYY-MM-DD>|<rank>`.
+pub fn top_item_id(user_id: &str, time_range: TimeRange, date: NaiveDate, rank: u32) -> String {
+    format!("{user_id}|{time_range}|{}|{rank}", date.format("%Y-%m-%d"))
+}
+
+/// `_id` of an ArtistTrackLink document: `<play _id>|<artist_id>`.
+pub fn artist_track_link_id(play_id: &str, artist_id: &str) -> String {
+    format!("{play_id}|{artist_id}")
+}
+
+/// An index: its name and its keys in order, `1` ascending, `-1` descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// Collection the index belongs to.
+    pub collection: &'static str,
+    /// Index name (stable, so creating it again is a no-op).
+    pub name: &'static str,
+    /// Key fields and directions.
+    pub keys: &'static [(&'static str, i32)],
+}
+
+/// The indexes the loaders create and the queries rely on.
+pub const INDEXES: &[IndexSpec] = &[
+    IndexSpec {
+        collection: RAW_RECENTLY_PLAYED,
+        name: "user_played_at",
+        keys: &[("user_id", 1), ("played_at", -1)],
+    },
+    IndexSpec {
+        collection: RAW_RECENTLY_PLAYED,
+        name: "track_id",
+        keys: &[("track_id", 1)],
+    },
+    IndexSpec {
+        collection: RAW_RECENTLY_PLAYED,
+        name: "artist_ids",
+        keys: &[("artist_ids", 1)],
+    },
+    IndexSpec {
+        collection: RAW_RECENTLY_PLAYED,
+        name: "played_at",
+        keys: &[("played_at", -1)],
+    },
+    IndexSpec {
+        collection: RAW_TOP_TRACKS,
+        name: "user_range_date",
+        keys: &[("user_id", 1), ("time_range", 1), ("date_data_fetched", -1)],
+    },
+    IndexSpec {
+        collection: RAW_TOP_TRACKS,
+        name: "track_id",
+        keys: &[("track_id", 1)],
+    },
+    IndexSpec {
+        collection: RAW_TOP_ARTISTS,
+        name: "user_range_date",
+        keys: &[("user_id", 1), ("time_range", 1), ("date_data_fetched", -1)],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_the_design_formulas() {
+        let at = DateTime::parse_from_rfc3339("2024-03-01T18:15:00.5+00:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(play_id("ana", at), "ana|2024-03-01T18:15:00.500Z");
+        let day = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        assert_eq!(
+            top_item_id("ana", TimeRange::ShortTerm, day, 7),
+            "ana|short_term|2024-03-01|7"
+        );
+        assert_eq!(artist_track_link_id("ana|x", "art1"), "ana|x|art1");
+    }
+}

@@ -1,0 +1,347 @@
+//! Converted records: the flat rows json-converter writes (one JSON object a line) and data-upload
+//! loads into MongoDB.
+//!
+//! Each record carries its deterministic `_id` (see [`crate::mongo`]), so loading is an upsert and a
+//! re-run changes nothing. Times are UTC (`played_at`, RFC 3339 with milliseconds) plus a local-time
+//! string in the group's zone computed with chrono-tz (`played_at_local`), never a shifted UTC value.
+//! Durations keep `duration_ms` and add `duration` as `m:ss`. Markets are dropped.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::mongo;
+use crate::spotify::{Artist, Image, PlayHistory, TimeRange, Track};
+
+/// The track fields every converted record shares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackFields {
+    /// Spotify track id; null for local files.
+    pub track_id: Option<String>,
+    /// Track name, verbatim.
+    pub track_name: String,
+    /// Text before the first `(`, `[` or `{`, trimmed (see [`clean_track_name`]).
+    pub clean_track_name: String,
+    /// `A, B - clean name`.
+    pub artist_song_name: String,
+    /// Artist ids in billing order; null for a local file's artists.
+    pub artist_ids: Vec<Option<String>>,
+    /// Artist names, aligned with `artist_ids`.
+    pub artist_names: Vec<String>,
+    /// Artist URLs, aligned with `artist_ids`.
+    pub artist_urls: Vec<Option<String>>,
+    /// Spotify album id; null for local files.
+    pub album_id: Option<String>,
+    /// Album name.
+    pub album_name: String,
+    /// `album`, `single`, `compilation` (lower case).
+    pub album_type: Option<String>,
+    /// As Spotify gives it: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    pub release_date: Option<String>,
+    /// Tracks on the album.
+    pub total_tracks: Option<u32>,
+    /// Length in milliseconds.
+    pub duration_ms: u64,
+    /// Length as `m:ss` (`215000` → `3:35`).
+    pub duration: String,
+    /// 0–100 where Spotify still returned it; null is unknown, never 0.
+    pub popularity: Option<u32>,
+    /// Explicit lyrics.
+    pub explicit: bool,
+    /// A local file of the member's.
+    pub is_local: bool,
+    /// open.spotify.com URL of the track.
+    pub track_url: Option<String>,
+    /// Album cover images.
+    pub images: Vec<Image>,
+}
+
+impl TrackFields {
+    /// Flatten a Spotify track, dropping markets.
+    pub fn from_track(track: &Track) -> TrackFields {
+        let clean = clean_track_name(&track.name);
+        let artist_names: Vec<String> = track.artists.iter().map(|a| a.name.clone()).collect();
+        TrackFields {
+            track_id: track.id.clone(),
+            track_name: track.name.clone(),
+            artist_song_name: format!("{} - {}", artist_names.join(", "), clean),
+            clean_track_name: clean,
+            artist_ids: track.artists.iter().map(|a| a.id.clone()).collect(),
+            artist_urls: track
+                .artists
+                .iter()
+                .map(|a| a.external_urls.spotify.clone())
+                .collect(),
+            artist_names,
+            album_id: track.album.id.clone(),
+            album_name: track.album.name.clone(),
+            album_type: track.album.album_type.as_ref().map(|t| t.to_lowercase()),
+            release_date: track.album.release_date.clone(),
+            total_tracks: track.album.total_tracks,
+            duration_ms: track.duration_ms,
+            duration: format_duration(track.duration_ms),
+            popularity: track.popularity,
+            explicit: track.explicit,
+            is_local: track.is_local,
+            track_url: track.external_urls.spotify.clone(),
+            images: track.album.images.clone(),
+        }
+    }
+}
+
+/// One play, as stored in `rawdata_recentlyplayed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentlyPlayedRecord {
+    /// `<user_id>|<played_at RFC 3339 UTC>` ([`mongo::play_id`]).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Spotify user id of the member.
+    pub user_id: String,
+    /// The member's display name in the group.
+    pub user_name: String,
+    /// When Spotify says the track was played, UTC.
+    #[serde(with = "rfc3339_millis")]
+    pub played_at: DateTime<Utc>,
+    /// `YYYY-MM-DD HH:MM:SS TZ` in the group's zone (e.g. `2024-03-01 10:15:00 PST`).
+    pub played_at_local: String,
+    /// The track's fields.
+    #[serde(flatten)]
+    pub track: TrackFields,
+    /// `playlist`, `album`, `artist`, … or `none` when Spotify sent a null context.
+    pub context_type: String,
+}
+
+impl RecentlyPlayedRecord {
+    /// Convert one play of `user_id`.
+    pub fn from_play(
+        user_id: &str,
+        user_name: &str,
+        play: &PlayHistory,
+        zone: Tz,
+    ) -> RecentlyPlayedRecord {
+        RecentlyPlayedRecord {
+            id: mongo::play_id(user_id, play.played_at),
+            user_id: user_id.to_string(),
+            user_name: user_name.to_string(),
+            played_at: play.played_at,
+            played_at_local: format_local(play.played_at, zone),
+            track: TrackFields::from_track(&play.track),
+            context_type: play
+                .context
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |c| c.kind.clone()),
+        }
+    }
+}
+
+/// One row of a member's top tracks on one day, as stored in `rawdata_toptracks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopTrackRecord {
+    /// `<user_id>|<time_range>|<date>|<rank>` ([`mongo::top_item_id`]).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Spotify user id of the member.
+    pub user_id: String,
+    /// The member's display name in the group.
+    pub user_name: String,
+    /// `short_term`, `medium_term` or `long_term`.
+    pub time_range: TimeRange,
+    /// The day the list was fetched, `YYYY-MM-DD` in the group's zone.
+    pub date_data_fetched: NaiveDate,
+    /// 1 for the top track.
+    pub rank: u32,
+    /// The track's fields.
+    #[serde(flatten)]
+    pub track: TrackFields,
+}
+
+/// One row of a member's top artists on one day, as stored in `rawdata_topartists`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopArtistRecord {
+    /// `<user_id>|<time_range>|<date>|<rank>` ([`mongo::top_item_id`]).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Spotify user id of the member.
+    pub user_id: String,
+    /// The member's display name in the group.
+    pub user_name: String,
+    /// `short_term`, `medium_term` or `long_term`.
+    pub time_range: TimeRange,
+    /// The day the list was fetched, `YYYY-MM-DD` in the group's zone.
+    pub date_data_fetched: NaiveDate,
+    /// 1 for the top artist.
+    pub rank: u32,
+    /// Spotify artist id.
+    pub artist_id: String,
+    /// Artist name.
+    pub artist_name: String,
+    /// Genres, often empty today.
+    pub genres: Vec<String>,
+    /// open.spotify.com URL of the artist.
+    pub artist_url: Option<String>,
+    /// Artist images.
+    pub images: Vec<Image>,
+    /// Where Spotify still returned it; null is unknown.
+    pub popularity: Option<u32>,
+    /// Where Spotify still returned it; null is unknown.
+    pub followers: Option<u64>,
+}
+
+impl TopArtistRecord {
+    /// Flatten one ranked artist.
+    pub fn from_artist(
+        user_id: &str,
+        user_name: &str,
+        time_range: TimeRange,
+        date: NaiveDate,
+        rank: u32,
+        artist: &Artist,
+    ) -> TopArtistRecord {
+        TopArtistRecord {
+            id: mongo::top_item_id(user_id, time_range, date, rank),
+            user_id: user_id.to_string(),
+            user_name: user_name.to_string(),
+            time_range,
+            date_data_fetched: date,
+            rank,
+            artist_id: artist.id.clone(),
+            artist_name: artist.name.clone(),
+            genres: artist.genres.clone(),
+            artist_url: artist.external_urls.spotify.clone(),
+            images: artist.images.clone(),
+            popularity: artist.popularity,
+            followers: artist.followers.as_ref().map(|f| f.total),
+        }
+    }
+}
+
+impl TopTrackRecord {
+    /// Flatten one ranked track.
+    pub fn from_track(
+        user_id: &str,
+        user_name: &str,
+        time_range: TimeRange,
+        date: NaiveDate,
+        rank: u32,
+        track: &Track,
+    ) -> TopTrackRecord {
+        TopTrackRecord {
+            id: mongo::top_item_id(user_id, time_range, date, rank),
+            user_id: user_id.to_string(),
+            user_name: user_name.to_string(),
+            time_range,
+            date_data_fetched: date,
+            rank,
+            track: TrackFields::from_track(track),
+        }
+    }
+}
+
+/// `m:ss`, minutes not padded: `215000` → `3:35`, `59999` → `0:59`, `3600000` → `60:00`.
+pub fn format_duration(duration_ms: u64) -> String {
+    let seconds = duration_ms / 1000;
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
+
+/// The text before the first `(`, `[` or `{`, trimmed; the whole name, trimmed, when that is empty.
+///
+/// `Song (feat. X)` → `Song`; `[Intro]` → `[Intro]` (a name that is all bracket keeps itself).
+pub fn clean_track_name(name: &str) -> String {
+    let cut = name
+        .find(['(', '[', '{'])
+        .map_or(name, |i| &name[..i])
+        .trim();
+    if cut.is_empty() {
+        name.trim().to_string()
+    } else {
+        cut.to_string()
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS TZ` of a UTC instant in `zone`, e.g. `2024-03-01 10:15:00 PST`.
+pub fn format_local(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+/// RFC 3339 in UTC with milliseconds and `Z`, the one spelling used in ids and records.
+pub fn format_utc(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Serde helper: a UTC time as RFC 3339 with milliseconds.
+pub mod rfc3339_millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialize as `2024-03-01T18:15:00.000Z`.
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format_utc(*at))
+    }
+
+    /// Accept any RFC 3339 time and normalise it to UTC.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_minutes_and_padded_seconds() {
+        assert_eq!(format_duration(215_000), "3:35");
+        assert_eq!(format_duration(59_999), "0:59");
+        assert_eq!(format_duration(60_000), "1:00");
+        assert_eq!(format_duration(3_600_000), "60:00");
+        assert_eq!(format_duration(0), "0:00");
+    }
+
+    #[test]
+    fn clean_names_cut_at_the_first_bracket() {
+        assert_eq!(clean_track_name("Song (feat. X)"), "Song");
+        assert_eq!(
+            clean_track_name("Song - Remastered [2011] (Live)"),
+            "Song - Remastered"
+        );
+        assert_eq!(clean_track_name("Intro {Live}"), "Intro");
+        assert_eq!(clean_track_name("  Plain  "), "Plain");
+        assert_eq!(clean_track_name("(Untitled)"), "(Untitled)");
+        assert_eq!(
+            clean_track_name("<script>alert(1)</script>"),
+            "<script>alert"
+        );
+        assert_eq!(clean_track_name("Café 🎧 (Remix)"), "Café 🎧");
+    }
+
+    #[test]
+    fn local_time_is_correct_across_both_dst_changes_of_2024() {
+        let la: Tz = "America/Los_Angeles".parse().unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // Spring forward: 2024-03-10 02:00 PST becomes 03:00 PDT (10:00 UTC).
+        assert_eq!(
+            format_local(at("2024-03-10T09:59:59Z"), la),
+            "2024-03-10 01:59:59 PST"
+        );
+        assert_eq!(
+            format_local(at("2024-03-10T10:00:00Z"), la),
+            "2024-03-10 03:00:00 PDT"
+        );
+        // Fall back: 2024-11-03 02:00 PDT becomes 01:00 PST (09:00 UTC); 01:30 happens twice.
+        assert_eq!(
+            format_local(at("2024-11-03T08:30:00Z"), la),
+            "2024-11-03 01:30:00 PDT"
+        );
+        assert_eq!(
+            format_local(at("2024-11-03T09:30:00Z"), la),
+            "2024-11-03 01:30:00 PST"
+        );
+    }
+}

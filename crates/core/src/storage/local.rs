@@ -1,0 +1,169 @@
+//! Local-folder backend: atomic writes by temp file + fsync + rename.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::stream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{ByteStream, StorageError};
+
+/// Temp files start with this, so listings skip them and a crashed write leaves nothing a reader takes.
+const TEMP_MARKER: &str = ".earshot-tmp-";
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub(super) struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub(super) fn new(root: PathBuf) -> LocalStore {
+        LocalStore { root }
+    }
+
+    pub(super) fn path_of(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn io<'a>(
+        operation: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+        move |source| StorageError::Io {
+            operation,
+            location: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub(super) async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        // Walk from the deepest folder the prefix names, then filter by the string prefix.
+        let folder = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        let start = self.root.join(folder);
+        let mut keys = Vec::new();
+        let mut pending = vec![start];
+        while let Some(dir) = pending.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Self::io("list", &dir)(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(Self::io("list", &dir))? {
+                let path = entry.path();
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with(TEMP_MARKER) {
+                    continue;
+                }
+                let kind = entry.file_type().await.map_err(Self::io("list", &path))?;
+                if kind.is_dir() {
+                    pending.push(path);
+                } else if let Ok(relative) = path.strip_prefix(&self.root) {
+                    let key = relative
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    if key.starts_with(prefix) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    pub(super) async fn read(&self, key: &str) -> Result<ByteStream, StorageError> {
+        let path = self.path_of(key);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::NotFound {
+                    location: path.display().to_string(),
+                });
+            }
+            Err(e) => return Err(Self::io("read", &path)(e)),
+        };
+        let location = path.display().to_string();
+        let chunks = stream::try_unfold((file, location), |(mut file, location)| async move {
+            let mut buffer = vec![0u8; READ_CHUNK];
+            let n = file
+                .read(&mut buffer)
+                .await
+                .map_err(|source| StorageError::Io {
+                    operation: "read",
+                    location: location.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buffer.truncate(n);
+            Ok(Some((Bytes::from(buffer), (file, location))))
+        });
+        Ok(Box::pin(chunks))
+    }
+
+    pub(super) async fn write(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let path = self.path_of(key);
+        let dir = path
+            .parent()
+            .expect("a checked key has a file name")
+            .to_path_buf();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(Self::io("create folder", &dir))?;
+        let name = path
+            .file_name()
+            .expect("a checked key has a file name")
+            .to_string_lossy();
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(
+            "{TEMP_MARKER}{}-{unique}-{name}",
+            std::process::id()
+        ));
+        let result = async {
+            let mut file = tokio::fs::File::create(&temp)
+                .await
+                .map_err(Self::io("write", &temp))?;
+            file.write_all(&data)
+                .await
+                .map_err(Self::io("write", &temp))?;
+            file.sync_all().await.map_err(Self::io("sync", &temp))?;
+            drop(file);
+            tokio::fs::rename(&temp, &path)
+                .await
+                .map_err(Self::io("rename into", &path))?;
+            // Make the rename itself durable.
+            if let Ok(dir_handle) = tokio::fs::File::open(&dir).await {
+                let _ = dir_handle.sync_all().await;
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result
+    }
+
+    pub(super) async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        let path = self.path_of(key);
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(meta.is_file()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Self::io("stat", &path)(e)),
+        }
+    }
+
+    pub(super) async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let path = self.path_of(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Self::io("delete", &path)(e)),
+        }
+    }
+}

@@ -1,1 +1,13 @@
-//! x
+//! `earshot-testkit`: dev-only helpers for Earshot's tests, demo and benchmarks. Never a dependency
+//! of a shipped binary.
+//!
+//! - [`fixtures`]: the seeded fixture generator and the committed fixture group.
+//! - [`spotify`]: a mock Spotify Web API and accounts service on loopback.
+//! - [`mongo`]: the MongoDB-wire dev server (`earshot-devdb`, a separate process) or `EARSHOT_TEST_MONGODB_URI`.
+//! - [`gcs`]: fake-gcs-server on a free loopback port.
+
+pub mod fixtures;
+pub mod gcs;
+pub mod mongo;
+pub mod rng;
+pub mod spotify;

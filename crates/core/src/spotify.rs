@@ -5,8 +5,8 @@
 //! null when there are no items, cursors are unix-ms strings, `played_at` carries milliseconds.
 //!
 //! Every field Spotify deprecated or removed for development-mode apps in 2026 (`popularity`,
-//! `available_markets`, `linked_from`, `preview_url`, `followers`, `label`, `/me` `email`, `country`,
-//! `product`) is an `Option`: a missing value is unknown, never zero. Local files (`is_local`) have null
+//! `available_markets`, `linked_from`, `preview_url`, `followers`, `/me` `email`, `country`, `product`;
+//! `label` belongs to the full album object, which the pipeline does not read) is an `Option`: a missing value is unknown, never zero. Local files (`is_local`) have null
 //! ids and URLs, so ids are optional on tracks, albums and artists too. Unknown fields are ignored:
 //! Spotify adds fields without notice, and the raw pages are kept verbatim anyway.
 
@@ -95,12 +95,6 @@ pub struct SimplifiedAlbum {
     /// Removed for development-mode apps in 2026.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_markets: Option<Vec<String>>,
-    /// Removed for development-mode apps in 2026.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// Removed for development-mode apps in 2026.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub popularity: Option<u32>,
 }
 
 /// A full track object.

@@ -157,16 +157,29 @@ const ARTIST_NAMES: [&str; 24] = [
 ];
 
 const WORDS_A: [&str; 16] = [
-    "Golden", "Midnight", "Paper", "Electric", "Quiet", "Broken", "Silver", "Wild", "Neon", "Hollow", "Slow",
-    "Crimson", "Summer", "Lonely", "Velvet", "Distant",
+    "Golden", "Midnight", "Paper", "Electric", "Quiet", "Broken", "Silver", "Wild", "Neon",
+    "Hollow", "Slow", "Crimson", "Summer", "Lonely", "Velvet", "Distant",
 ];
 const WORDS_B: [&str; 16] = [
-    "Hour", "Drive", "Hearts", "Rain", "Signals", "Tides", "Lights", "Avenue", "Echoes", "Garden", "Motion",
-    "Skyline", "Letters", "Fever", "Season", "Horizon",
+    "Hour", "Drive", "Hearts", "Rain", "Signals", "Tides", "Lights", "Avenue", "Echoes", "Garden",
+    "Motion", "Skyline", "Letters", "Fever", "Season", "Horizon",
 ];
-const GENRES: [&str; 8] = ["indie pop", "dream pop", "synthwave", "folk", "latin indie", "chanson", "electronica", "shoegaze"];
+const GENRES: [&str; 8] = [
+    "indie pop",
+    "dream pop",
+    "synthwave",
+    "folk",
+    "latin indie",
+    "chanson",
+    "electronica",
+    "shoegaze",
+];
 const MARKETS: [&str; 8] = ["CA", "DE", "ES", "FR", "GB", "JP", "MX", "US"];
-const PLAYLISTS: [&str; 3] = ["37i9dQZF1DXcBWIGoYBM5M", "37i9dQZF1DX0XUsuxWHRQd", "37i9dQZEVXcJZyENOWUFo7"];
+const PLAYLISTS: [&str; 3] = [
+    "37i9dQZF1DXcBWIGoYBM5M",
+    "37i9dQZF1DX0XUsuxWHRQd",
+    "37i9dQZEVXcJZyENOWUFo7",
+];
 
 struct Catalog {
     artists: Vec<Value>,
@@ -235,12 +248,23 @@ fn build_catalog(rng: &mut Rng, n_artists: usize) -> Catalog {
         for b in 0..albums {
             let album_id = rng.spotify_id();
             let n_tracks = rng.between(3, 5) as usize;
-            let album_type = if n_tracks == 3 && b == 1 { "single" } else { "album" };
+            let album_type = if n_tracks == 3 && b == 1 {
+                "single"
+            } else {
+                "album"
+            };
             let release_year = 1995 + rng.below(29);
             let (release_date, precision) = if a % 5 == 4 {
                 (format!("{release_year}"), "year")
             } else {
-                (format!("{release_year}-{:02}-{:02}", rng.between(1, 12), rng.between(1, 28)), "day")
+                (
+                    format!(
+                        "{release_year}-{:02}-{:02}",
+                        rng.between(1, 12),
+                        rng.between(1, 28)
+                    ),
+                    "day",
+                )
             };
             let album_name = format!("{} {}", WORDS_A[(word + 3) % 16], WORDS_B[(word + 7) % 16]);
             let mut album = json!({
@@ -301,7 +325,8 @@ fn build_catalog(rng: &mut Rng, n_artists: usize) -> Catalog {
                 if full_shape {
                     track["popularity"] = json!(rng.between(3, 95));
                     track["available_markets"] = json!(MARKETS);
-                    track["preview_url"] = json!(format!("https://p.scdn.co/mp3-preview/{}", &id[..12]));
+                    track["preview_url"] =
+                        json!(format!("https://p.scdn.co/mp3-preview/{}", &id[..12]));
                 } else {
                     track["preview_url"] = Value::Null;
                 }
@@ -351,7 +376,13 @@ fn build_catalog(rng: &mut Rng, n_artists: usize) -> Catalog {
     tracks.push(local);
     track_artist.push(usize::MAX);
     track_artists.push(Vec::new());
-    Catalog { artists, simple_artists, tracks, track_artist, track_artists }
+    Catalog {
+        artists,
+        simple_artists,
+        tracks,
+        track_artist,
+        track_artists,
+    }
 }
 
 /// A member's habits.
@@ -382,7 +413,10 @@ fn taste(rng: &mut Rng, member: usize, n_artists: usize) -> Taste {
         3 => vec![10, 14, 15, 19, 21],
         _ => vec![6, 11, 17, 22],
     };
-    Taste { artist_weights, hours }
+    Taste {
+        artist_weights,
+        hours,
+    }
 }
 
 fn local_to_utc(zone: Tz, day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -390,7 +424,10 @@ fn local_to_utc(zone: Tz, day: NaiveDate, hour: u32, minute: u32) -> DateTime<Ut
     // In the spring-forward gap, take the instant an hour later; in the fall-back overlap, the first.
     zone.from_local_datetime(&naive)
         .earliest()
-        .or_else(|| zone.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+        .or_else(|| {
+            zone.from_local_datetime(&(naive + Duration::hours(1)))
+                .earliest()
+        })
         .expect("a local time exists within an hour")
         .with_timezone(&Utc)
 }
@@ -399,7 +436,9 @@ fn pick_track(rng: &mut Rng, catalog: &Catalog, taste: &Taste, by_artist: &[Vec<
     let artist = rng.weighted(&taste.artist_weights);
     let tracks = &by_artist[artist];
     // Favour each artist's first tracks: a "hit" per artist that many members share.
-    let weights: Vec<u64> = (0..tracks.len()).map(|i| if i == 0 { 6 } else { 2 }).collect();
+    let weights: Vec<u64> = (0..tracks.len())
+        .map(|i| if i == 0 { 6 } else { 2 })
+        .collect();
     let _ = catalog;
     tracks[rng.weighted(&weights)]
 }
@@ -453,7 +492,9 @@ pub fn generate(config: &GeneratorConfig) -> Listening {
         let taste = taste(&mut rng, m, n_artists);
         // (played_at, track index)
         let mut plays: Vec<(DateTime<Utc>, usize)> = Vec::new();
-        let mut days: Vec<NaiveDate> = (0..config.days).map(|d| config.start_day + Duration::days(i64::from(d))).collect();
+        let mut days: Vec<NaiveDate> = (0..config.days)
+            .map(|d| config.start_day + Duration::days(i64::from(d)))
+            .collect();
         if config.dst_weekend {
             days.extend((9..=11).map(|d| NaiveDate::from_ymd_opt(2024, 3, d).expect("valid date")));
         }
@@ -473,7 +514,9 @@ pub fn generate(config: &GeneratorConfig) -> Listening {
                     let listened = if rng.chance(0.2) {
                         rng.between(30_000, 90_000) as i64 // skipped after 30 s or more: still a play
                     } else {
-                        catalog.tracks[track]["duration_ms"].as_i64().unwrap_or(200_000)
+                        catalog.tracks[track]["duration_ms"]
+                            .as_i64()
+                            .unwrap_or(200_000)
                     };
                     at += Duration::milliseconds(listened + rng.below(4_000) as i64);
                 }
@@ -487,7 +530,10 @@ pub fn generate(config: &GeneratorConfig) -> Listening {
                 let start = local_to_utc(zone, *day, 14, 0) + Duration::seconds(20);
                 for k in 0..58i64 {
                     let track = pick_track(&mut rng, &catalog, &taste, &by_artist);
-                    plays.push((start + Duration::milliseconds(k * 61_000 + rng.below(500) as i64), track));
+                    plays.push((
+                        start + Duration::milliseconds(k * 61_000 + rng.below(500) as i64),
+                        track,
+                    ));
                 }
             }
         }
@@ -500,7 +546,9 @@ pub fn generate(config: &GeneratorConfig) -> Listening {
                 "2024-11-03T09:30:00.000Z", // 01:30 PST, second pass
             ];
             for (k, edge) in edges.iter().enumerate() {
-                let at = DateTime::parse_from_rfc3339(edge).expect("valid time").with_timezone(&Utc);
+                let at = DateTime::parse_from_rfc3339(edge)
+                    .expect("valid time")
+                    .with_timezone(&Utc);
                 plays.push((at, by_artist[0][k % by_artist[0].len()]));
             }
         }
@@ -511,8 +559,16 @@ pub fn generate(config: &GeneratorConfig) -> Listening {
                 plays[i].0 = plays[i - 1].0 + Duration::seconds(31);
             }
         }
-        let play_values: Vec<Value> =
-            plays.iter().map(|&(at, t)| play(at, &catalog.tracks[t], context(&mut rng, &catalog.tracks[t]))).collect();
+        let play_values: Vec<Value> = plays
+            .iter()
+            .map(|&(at, t)| {
+                play(
+                    at,
+                    &catalog.tracks[t],
+                    context(&mut rng, &catalog.tracks[t]),
+                )
+            })
+            .collect();
 
         let (top_tracks, top_artists) = top_lists(&catalog, &taste, &plays, local_track);
         let user = json!({
@@ -527,16 +583,29 @@ pub fn generate(config: &GeneratorConfig) -> Listening {
             "type": "user",
             "uri": format!("spotify:user:{id}"),
         });
-        members.push(MemberListening { user, plays: play_values, top_tracks, top_artists });
+        members.push(MemberListening {
+            user,
+            plays: play_values,
+            top_tracks,
+            top_artists,
+        });
     }
     let _ = &catalog.simple_artists;
-    Listening { time_zone: zone.name().to_string(), members }
+    Listening {
+        time_zone: zone.name().to_string(),
+        members,
+    }
 }
 
 type TopLists = (BTreeMap<String, Vec<Value>>, BTreeMap<String, Vec<Value>>);
 
 /// Top tracks and artists: short term from recent plays, long term mostly from taste.
-fn top_lists(catalog: &Catalog, taste: &Taste, plays: &[(DateTime<Utc>, usize)], local_track: usize) -> TopLists {
+fn top_lists(
+    catalog: &Catalog,
+    taste: &Taste,
+    plays: &[(DateTime<Utc>, usize)],
+    local_track: usize,
+) -> TopLists {
     let last = plays.last().map(|p| p.0).unwrap_or_default();
     let mut tracks = BTreeMap::new();
     let mut artists = BTreeMap::new();
@@ -564,10 +633,25 @@ fn top_lists(catalog: &Catalog, taste: &Taste, plays: &[(DateTime<Utc>, usize)],
         }
         let mut ranked: Vec<(usize, u64)> = track_score.into_iter().collect();
         ranked.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-        tracks.insert(range.to_string(), ranked.iter().take(50).map(|&(t, _)| catalog.tracks[t].clone()).collect());
-        let mut ranked: Vec<(usize, u64)> = artist_score.into_iter().filter(|&(_, s)| s > 0).collect();
+        tracks.insert(
+            range.to_string(),
+            ranked
+                .iter()
+                .take(50)
+                .map(|&(t, _)| catalog.tracks[t].clone())
+                .collect(),
+        );
+        let mut ranked: Vec<(usize, u64)> =
+            artist_score.into_iter().filter(|&(_, s)| s > 0).collect();
         ranked.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-        artists.insert(range.to_string(), ranked.iter().take(50).map(|&(a, _)| catalog.artists[a].clone()).collect());
+        artists.insert(
+            range.to_string(),
+            ranked
+                .iter()
+                .take(50)
+                .map(|&(a, _)| catalog.artists[a].clone())
+                .collect(),
+        );
     }
     (tracks, artists)
 }
@@ -580,8 +664,14 @@ impl Listening {
 
     /// The group config TOML for these members (no apps: the client id comes from the environment).
     pub fn group_toml(&self) -> String {
-        let mut out = String::from("# The fixture group (made by `earshot-fixtures`; see fixtures/README.md).\n");
-        let _ = writeln!(out, "name = \"fixture-group\"\ntime_zone = \"{}\"", self.time_zone);
+        let mut out = String::from(
+            "# The fixture group (made by `earshot-fixtures`; see fixtures/README.md).\n",
+        );
+        let _ = writeln!(
+            out,
+            "name = \"fixture-group\"\ntime_zone = \"{}\"",
+            self.time_zone
+        );
         for member in &self.members {
             let _ = writeln!(
                 out,
@@ -605,24 +695,37 @@ impl Listening {
     pub fn write_to(&self, dir: &Path) -> Result<()> {
         let spotify = dir.join("spotify");
         for sub in ["recently_played", "top_tracks", "top_artists"] {
-            std::fs::create_dir_all(spotify.join(sub)).with_context(|| format!("creating {}", spotify.display()))?;
+            std::fs::create_dir_all(spotify.join(sub))
+                .with_context(|| format!("creating {}", spotify.display()))?;
         }
         std::fs::write(dir.join("group.toml"), self.group_toml())?;
         let users: Vec<&Value> = self.members.iter().map(|m| &m.user).collect();
-        std::fs::write(spotify.join("users.json"), serde_json::to_string_pretty(&users)? + "\n")?;
+        std::fs::write(
+            spotify.join("users.json"),
+            serde_json::to_string_pretty(&users)? + "\n",
+        )?;
         for member in &self.members {
             let mut lines = String::new();
             for play in &member.plays {
                 lines.push_str(&serde_json::to_string(play)?);
                 lines.push('\n');
             }
-            std::fs::write(spotify.join("recently_played").join(format!("{}.jsonl", member.id())), lines)?;
             std::fs::write(
-                spotify.join("top_tracks").join(format!("{}.json", member.id())),
+                spotify
+                    .join("recently_played")
+                    .join(format!("{}.jsonl", member.id())),
+                lines,
+            )?;
+            std::fs::write(
+                spotify
+                    .join("top_tracks")
+                    .join(format!("{}.json", member.id())),
                 serde_json::to_string(&member.top_tracks)? + "\n",
             )?;
             std::fs::write(
-                spotify.join("top_artists").join(format!("{}.json", member.id())),
+                spotify
+                    .join("top_artists")
+                    .join(format!("{}.json", member.id())),
                 serde_json::to_string(&member.top_artists)? + "\n",
             )?;
         }
@@ -634,10 +737,12 @@ impl Listening {
         let spotify = dir.join("spotify");
         let users_path = spotify.join("users.json");
         let users: Vec<Value> = serde_json::from_str(
-            &std::fs::read_to_string(&users_path).with_context(|| format!("reading {}", users_path.display()))?,
+            &std::fs::read_to_string(&users_path)
+                .with_context(|| format!("reading {}", users_path.display()))?,
         )
         .with_context(|| format!("parsing {}", users_path.display()))?;
-        let group = std::fs::read_to_string(dir.join("group.toml")).context("reading group.toml")?;
+        let group =
+            std::fs::read_to_string(dir.join("group.toml")).context("reading group.toml")?;
         let time_zone = group
             .lines()
             .find_map(|l| l.strip_prefix("time_zone = "))
@@ -645,26 +750,40 @@ impl Listening {
             .unwrap_or_else(|| FIXTURE_TIME_ZONE.name().to_string());
         let mut members = Vec::new();
         for user in users {
-            let id = user["id"].as_str().context("a user in users.json has no id")?.to_string();
+            let id = user["id"]
+                .as_str()
+                .context("a user in users.json has no id")?
+                .to_string();
             let path = spotify.join("recently_played").join(format!("{id}.jsonl"));
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
             let mut plays = Vec::new();
             for (n, line) in text.lines().enumerate() {
                 plays.push(
-                    serde_json::from_str(line).with_context(|| format!("{}: line {}", path.display(), n + 1))?,
+                    serde_json::from_str(line)
+                        .with_context(|| format!("{}: line {}", path.display(), n + 1))?,
                 );
             }
             let read_map = |kind: &str| -> Result<BTreeMap<String, Vec<Value>>> {
                 let path = spotify.join(kind).join(format!("{id}.json"));
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
             };
             let top_tracks = read_map("top_tracks")?;
             let top_artists = read_map("top_artists")?;
-            if plays.windows(2).any(|w| MemberListening::played_at(&w[0]) >= MemberListening::played_at(&w[1])) {
+            if plays
+                .windows(2)
+                .any(|w| MemberListening::played_at(&w[0]) >= MemberListening::played_at(&w[1]))
+            {
                 bail!("{}: plays are not strictly in time order", path.display());
             }
-            members.push(MemberListening { user, plays, top_tracks, top_artists });
+            members.push(MemberListening {
+                user,
+                plays,
+                top_tracks,
+                top_artists,
+            });
         }
         Ok(Listening { time_zone, members })
     }
@@ -677,7 +796,11 @@ impl Listening {
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("crates/testkit is two levels deep").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/testkit is two levels deep")
+        .to_path_buf()
 }
 
 /// The committed fixtures folder.

@@ -26,8 +26,22 @@ impl FakeGcs {
         let binary = fake_gcs_binary()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(&binary)
-            .args(["-scheme", "http", "-host", "127.0.0.1", "-port", &port.to_string(), "-backend", "memory"])
-            .args(["-public-host", &format!("127.0.0.1:{port}"), "-log-level", "error"])
+            .args([
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                &port.to_string(),
+                "-backend",
+                "memory",
+            ])
+            .args([
+                "-public-host",
+                &format!("127.0.0.1:{port}"),
+                "-log-level",
+                "error",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -37,7 +51,12 @@ impl FakeGcs {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if client.get(format!("{}/storage/v1/b", server.endpoint())).send().await.is_ok() {
+            if client
+                .get(format!("{}/storage/v1/b", server.endpoint()))
+                .send()
+                .await
+                .is_ok()
+            {
                 return Ok(server);
             }
             if Instant::now() > deadline {
@@ -55,12 +74,19 @@ impl FakeGcs {
     /// Create a bucket.
     pub async fn create_bucket(&self, name: &str) -> Result<()> {
         let response = reqwest::Client::new()
-            .post(format!("{}/storage/v1/b?project=earshot-test", self.endpoint()))
+            .post(format!(
+                "{}/storage/v1/b?project=earshot-test",
+                self.endpoint()
+            ))
             .json(&serde_json::json!({"name": name}))
             .send()
             .await?;
         if !response.status().is_success() {
-            bail!("creating bucket `{name}`: {} {}", response.status(), response.text().await.unwrap_or_default());
+            bail!(
+                "creating bucket `{name}`: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
         }
         Ok(())
     }
@@ -76,7 +102,12 @@ impl FakeGcs {
             .await?;
         let mut names: Vec<String> = body["items"]
             .as_array()
-            .map(|items| items.iter().filter_map(|o| o["name"].as_str().map(String::from)).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|o| o["name"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         Ok(names)
@@ -95,5 +126,8 @@ pub fn fake_gcs_binary() -> Result<PathBuf> {
     if let Ok(path) = std::env::var(env::EARSHOT_FAKE_GCS_BIN) {
         return Ok(PathBuf::from(path));
     }
-    bail!("fake-gcs-server is not installed: run the tests through `scripts/test.sh`, which installs it and sets `{}`", env::EARSHOT_FAKE_GCS_BIN)
+    bail!(
+        "fake-gcs-server is not installed: run the tests through `scripts/test.sh`, which installs it and sets `{}`",
+        env::EARSHOT_FAKE_GCS_BIN
+    )
 }

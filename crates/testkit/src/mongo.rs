@@ -38,7 +38,10 @@ impl MongoServer {
             return Ok(MongoServer { uri, _child: None });
         }
         let (child, uri) = spawn_devdb(None)?;
-        Ok(MongoServer { uri, _child: Some(Mutex::new(child)) })
+        Ok(MongoServer {
+            uri,
+            _child: Some(Mutex::new(child)),
+        })
     }
 
     /// Connection string (never holds a password for the dev server).
@@ -54,8 +57,16 @@ impl MongoServer {
     /// A database name unique to this test and process: `t_<name>_<pid>_<n>`, at most 63 bytes.
     pub fn database_name(&self, test: &str) -> String {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let clean: String = test.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(36).collect();
-        format!("t_{clean}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+        let clean: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(36)
+            .collect();
+        format!(
+            "t_{clean}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 
@@ -76,11 +87,18 @@ pub fn devdb_binary() -> Result<PathBuf> {
         if path.is_file() {
             return Ok(path);
         }
-        bail!("`{}` is set to `{}`, which is not a file", env::EARSHOT_DEVDB_BIN, path.display());
+        bail!(
+            "`{}` is set to `{}`, which is not a file",
+            env::EARSHOT_DEVDB_BIN,
+            path.display()
+        );
     }
-    let cache = std::env::var("EARSHOT_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".cache/earshot")
-    });
+    let cache = std::env::var("EARSHOT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into()))
+                .join(".cache/earshot")
+        });
     let default = cache.join("devdb-target/release/earshot-devdb");
     if default.is_file() {
         return Ok(default);
@@ -96,18 +114,29 @@ pub fn devdb_binary() -> Result<PathBuf> {
 pub fn spawn_devdb(dbpath: Option<&std::path::Path>) -> Result<(Child, String)> {
     let binary = devdb_binary()?;
     let mut command = Command::new(&binary);
-    command.arg("--exit-on-stdin-close").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    command
+        .arg("--exit-on-stdin-close")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     if let Some(dir) = dbpath {
         command.arg("--dbpath").arg(dir);
     }
-    let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
     let stdout = child.stdout.take().context("devdb stdout")?;
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).context("reading the devdb URI")?;
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading the devdb URI")?;
     let uri = line.trim().to_string();
     if !uri.starts_with("mongodb://") {
         let _ = child.kill();
-        bail!("{} did not print a MongoDB URI (got `{uri}`)", binary.display());
+        bail!(
+            "{} did not print a MongoDB URI (got `{uri}`)",
+            binary.display()
+        );
     }
     Ok((child, uri))
 }

@@ -52,7 +52,9 @@ impl Rng {
     /// A base-62 string of `len` characters, shaped like a Spotify id.
     pub fn spotify_id(&mut self) -> String {
         const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        (0..22).map(|_| ALPHABET[self.below(62) as usize] as char).collect()
+        (0..22)
+            .map(|_| ALPHABET[self.below(62) as usize] as char)
+            .collect()
     }
 }
 
@@ -62,10 +64,19 @@ mod tests {
 
     #[test]
     fn is_deterministic_and_in_range() {
-        let a: Vec<u64> = (0..5).scan(Rng::new(7), |r, _| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..5).scan(Rng::new(7), |r, _| Some(r.next_u64())).collect();
+        let a: Vec<u64> = (0..5)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
         assert_eq!(a, b);
-        assert_ne!(a, (0..5).scan(Rng::new(8), |r, _| Some(r.next_u64())).collect::<Vec<_>>());
+        assert_ne!(
+            a,
+            (0..5)
+                .scan(Rng::new(8), |r, _| Some(r.next_u64()))
+                .collect::<Vec<_>>()
+        );
         let mut rng = Rng::new(1);
         for _ in 0..1000 {
             assert!(rng.below(10) < 10);

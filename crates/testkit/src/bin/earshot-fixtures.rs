@@ -27,7 +27,9 @@ fn main() -> ExitCode {
             "--days" => synthetic.1 = Some(number("--days")),
             "--plays-per-day" => synthetic.2 = Some(number("--plays-per-day")),
             "-h" | "--help" => {
-                eprintln!("usage: earshot-fixtures [OUT_DIR] [--members N --days N --plays-per-day N]");
+                eprintln!(
+                    "usage: earshot-fixtures [OUT_DIR] [--members N --days N --plays-per-day N]"
+                );
                 return ExitCode::SUCCESS;
             }
             other if !other.starts_with('-') && out.is_none() => out = Some(PathBuf::from(other)),
@@ -39,9 +41,13 @@ fn main() -> ExitCode {
     }
     let config = match synthetic {
         (None, None, None) => GeneratorConfig::fixture_group(),
-        (Some(Some(m)), Some(Some(d)), Some(Some(p))) => GeneratorConfig::synthetic(m as usize, d, p),
+        (Some(Some(m)), Some(Some(d)), Some(Some(p))) => {
+            GeneratorConfig::synthetic(m as usize, d, p)
+        }
         _ => {
-            eprintln!("earshot-fixtures: give all of --members, --days and --plays-per-day, or none");
+            eprintln!(
+                "earshot-fixtures: give all of --members, --days and --plays-per-day, or none"
+            );
             return ExitCode::from(2);
         }
     };

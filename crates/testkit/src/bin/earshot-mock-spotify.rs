@@ -39,10 +39,15 @@ async fn run() -> Result<()> {
             "--exit-on-stdin-close" => watch_stdin = true,
             "--now" => {
                 let text = args.next().context("`--now` needs an RFC 3339 time")?;
-                now = Some(chrono::DateTime::parse_from_rfc3339(&text).with_context(|| format!("`--now {text}`"))?);
+                now = Some(
+                    chrono::DateTime::parse_from_rfc3339(&text)
+                        .with_context(|| format!("`--now {text}`"))?,
+                );
             }
             "--fixtures" => fixtures = args.next().context("`--fixtures` needs a folder")?.into(),
-            other => bail!("unknown argument `{other}` (usage: earshot-mock-spotify [--now T] [--full-shapes] [--fixtures DIR] [--exit-on-stdin-close])"),
+            other => bail!(
+                "unknown argument `{other}` (usage: earshot-mock-spotify [--now T] [--full-shapes] [--fixtures DIR] [--exit-on-stdin-close])"
+            ),
         }
     }
     let listening = Listening::load(&fixtures)?;
@@ -53,7 +58,11 @@ async fn run() -> Result<()> {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{}", mock.base_url())?;
     stdout.flush()?;
-    eprintln!("earshot-mock-spotify: serving {} members at {}", listening.members.len(), mock.base_url());
+    eprintln!(
+        "earshot-mock-spotify: serving {} members at {}",
+        listening.members.len(),
+        mock.base_url()
+    );
     let stdin_closed = async {
         if !watch_stdin {
             return std::future::pending().await;

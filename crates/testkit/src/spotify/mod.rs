@@ -66,7 +66,11 @@ pub struct MockOptions {
 
 impl Default for MockOptions {
     fn default() -> Self {
-        MockOptions { shape: Shape::DevMode, refresh: RefreshPolicy::Alternate, access_token_lifetime: 3600 }
+        MockOptions {
+            shape: Shape::DevMode,
+            refresh: RefreshPolicy::Alternate,
+            access_token_lifetime: 3600,
+        }
     }
 }
 
@@ -127,7 +131,12 @@ pub struct FaultRule {
 impl FaultRule {
     /// A fault for the next `times` requests to `endpoint`, by anyone.
     pub fn new(endpoint: Endpoint, fault: Fault, times: u32) -> FaultRule {
-        FaultRule { endpoint: Some(endpoint), member: None, times, fault }
+        FaultRule {
+            endpoint: Some(endpoint),
+            member: None,
+            times,
+            fault,
+        }
     }
 
     /// Only for this member.
@@ -213,7 +222,12 @@ impl State {
     pub(crate) fn new_token(&mut self, prefix: &str) -> String {
         self.token_counter += 1;
         let mut rng = crate::rng::Rng::new(0x5EED ^ self.token_counter.wrapping_mul(0x9E37_79B9));
-        format!("{prefix}{}{}{}", rng.spotify_id(), rng.spotify_id(), rng.spotify_id())
+        format!(
+            "{prefix}{}{}{}",
+            rng.spotify_id(),
+            rng.spotify_id(),
+            rng.spotify_id()
+        )
     }
 
     /// Take the first fault matching this request, spending one use of it.
@@ -243,7 +257,9 @@ pub struct MockSpotify {
 impl MockSpotify {
     /// Serve `listening` on a random loopback port.
     pub async fn start(listening: &Listening, options: MockOptions) -> Result<MockSpotify> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the mock Spotify")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the mock Spotify")?;
         let addr = listener.local_addr()?;
         let mut members = BTreeMap::new();
         let mut latest = DateTime::<Utc>::UNIX_EPOCH;
@@ -268,7 +284,10 @@ impl MockSpotify {
         let allowlist: BTreeSet<String> = members.keys().take(5).cloned().collect();
         clients.insert(
             DEFAULT_CLIENT_ID.to_string(),
-            Client { secret: DEFAULT_CLIENT_SECRET.to_string(), allowlist: Some(allowlist) },
+            Client {
+                secret: DEFAULT_CLIENT_SECRET.to_string(),
+                allowlist: Some(allowlist),
+            },
         );
         let state = Arc::new(Mutex::new(State {
             options,
@@ -295,7 +314,11 @@ impl MockSpotify {
                 })
                 .await;
         });
-        Ok(MockSpotify { addr, state, shutdown: Some(tx) })
+        Ok(MockSpotify {
+            addr,
+            state,
+            shutdown: Some(tx),
+        })
     }
 
     /// Serve the committed fixture group with default options.
@@ -304,7 +327,9 @@ impl MockSpotify {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `http://127.0.0.1:<port>`: the base of both the Web API (`/v1/…`) and the accounts service.
@@ -345,7 +370,13 @@ impl MockSpotify {
     /// Register another app; `allowlist` lists its users (development mode), `None` for anyone.
     pub fn register_client(&self, client_id: &str, secret: &str, allowlist: Option<&[&str]>) {
         let allowlist = allowlist.map(|ids| ids.iter().map(|s| s.to_string()).collect());
-        self.state().clients.insert(client_id.to_string(), Client { secret: secret.to_string(), allowlist });
+        self.state().clients.insert(
+            client_id.to_string(),
+            Client {
+                secret: secret.to_string(),
+                allowlist,
+            },
+        );
     }
 
     /// Script a fault.
@@ -374,7 +405,12 @@ impl MockSpotify {
 
     /// Connect a member without the browser dance: an access and a refresh token as if the member had
     /// authorised `client_id` at `authorised_at`. Returns `(access_token, refresh_token)`.
-    pub fn grant(&self, user_id: &str, client_id: &str, authorised_at: DateTime<Utc>) -> Result<(String, String)> {
+    pub fn grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        authorised_at: DateTime<Utc>,
+    ) -> Result<(String, String)> {
         let mut state = self.state();
         if !state.members.contains_key(user_id) {
             bail!("the mock has no member `{user_id}`");
@@ -385,11 +421,20 @@ impl MockSpotify {
         let scope = earshot_core::spotify::SCOPES.join(" ");
         state.access.insert(
             access.clone(),
-            AccessGrant { user_id: user_id.to_string(), client_id: client_id.to_string(), expires_at },
+            AccessGrant {
+                user_id: user_id.to_string(),
+                client_id: client_id.to_string(),
+                expires_at,
+            },
         );
         state.refresh.insert(
             refresh.clone(),
-            RefreshGrant { user_id: user_id.to_string(), client_id: client_id.to_string(), authorised_at, scope },
+            RefreshGrant {
+                user_id: user_id.to_string(),
+                client_id: client_id.to_string(),
+                authorised_at,
+                scope,
+            },
         );
         Ok((access, refresh))
     }
@@ -398,13 +443,26 @@ impl MockSpotify {
     /// (the app's redirect URI with `code` and `state`, or an `error`). Fails on a non-redirect answer.
     pub async fn browser_authorize(&self, authorize_url: &str, user_id: &str) -> Result<url::Url> {
         self.login_as(user_id);
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        let response = client.get(authorize_url).send().await.context("opening the authorize URL")?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let response = client
+            .get(authorize_url)
+            .send()
+            .await
+            .context("opening the authorize URL")?;
         let status = response.status();
-        let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(String::from);
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         match location {
             Some(location) if status.is_redirection() => Ok(url::Url::parse(&location)?),
-            _ => bail!("the authorize page answered {status}: {}", response.text().await.unwrap_or_default()),
+            _ => bail!(
+                "the authorize page answered {status}: {}",
+                response.text().await.unwrap_or_default()
+            ),
         }
     }
 }

@@ -15,12 +15,21 @@ use chrono::{DateTime, Months, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{AccessGrant, CodeGrant, Endpoint, Fault, RefreshGrant, RefreshPolicy, RequestRecord, Shape, State};
+use super::{
+    AccessGrant, CodeGrant, Endpoint, Fault, RefreshGrant, RefreshPolicy, RequestRecord, Shape,
+    State,
+};
 
 type Shared = Arc<Mutex<State>>;
 
 /// Fields Spotify removed for development-mode apps in 2026; stripped from every answer in that mode.
-const REMOVED_FIELDS: &[&str] = &["popularity", "available_markets", "linked_from", "label", "followers"];
+const REMOVED_FIELDS: &[&str] = &[
+    "popularity",
+    "available_markets",
+    "linked_from",
+    "label",
+    "followers",
+];
 /// Fields of /v1/me removed in 2026.
 const REMOVED_USER_FIELDS: &[&str] = &["email", "country", "product"];
 /// Most plays recently-played can reach, as on Spotify.
@@ -62,21 +71,37 @@ struct Answer {
 
 impl Answer {
     fn json(status: StatusCode, body: &Value) -> Answer {
-        Answer { status, headers: Vec::new(), body: body.to_string(), content_type: "application/json; charset=utf-8" }
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: body.to_string(),
+            content_type: "application/json; charset=utf-8",
+        }
     }
 
     /// The Web API's error shape: `{"error": {"status": n, "message": "…"}}`.
     fn api_error(status: StatusCode, message: &str) -> Answer {
-        Answer::json(status, &json!({"error": {"status": status.as_u16(), "message": message}}))
+        Answer::json(
+            status,
+            &json!({"error": {"status": status.as_u16(), "message": message}}),
+        )
     }
 
     /// The accounts service's error shape: `{"error": "code", "error_description": "…"}`.
     fn auth_error(status: StatusCode, code: &str, description: &str) -> Answer {
-        Answer::json(status, &json!({"error": code, "error_description": description}))
+        Answer::json(
+            status,
+            &json!({"error": code, "error_description": description}),
+        )
     }
 
     fn text(status: StatusCode, body: &str) -> Answer {
-        Answer { status, headers: Vec::new(), body: body.to_string(), content_type: "text/plain; charset=utf-8" }
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: body.to_string(),
+            content_type: "text/plain; charset=utf-8",
+        }
     }
 
     fn redirect(location: String) -> Answer {
@@ -97,12 +122,16 @@ async fn dispatch(
     body: Bytes,
 ) -> Response {
     let endpoint = endpoint_of(&method, uri.path());
-    let query: HashMap<String, String> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let form: HashMap<String, String> =
-        url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let path_and_query = uri.path_and_query().map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
 
     // Decide everything under the lock; sleep (slow fault) outside it.
     let (answer, member, delay, truncate) = {
@@ -120,12 +149,16 @@ async fn dispatch(
                 if quota {
                     error["reason"] = json!("QUOTA_EXCEEDED");
                 }
-                let mut answer = Answer::json(StatusCode::TOO_MANY_REQUESTS, &json!({"error": error}));
-                answer.headers.push((header::RETRY_AFTER, retry_after.to_string()));
+                let mut answer =
+                    Answer::json(StatusCode::TOO_MANY_REQUESTS, &json!({"error": error}));
+                answer
+                    .headers
+                    .push((header::RETRY_AFTER, retry_after.to_string()));
                 answer
             }
             Some(Fault::Status(code)) => {
-                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 if endpoint == Endpoint::Token {
                     Answer::auth_error(status, "server_error", "Server error")
                 } else {
@@ -140,10 +173,19 @@ async fn dispatch(
             Some(Fault::ExpiredToken) if endpoint != Endpoint::Token => {
                 Answer::api_error(StatusCode::UNAUTHORIZED, "The access token expired")
             }
-            Some(Fault::InvalidGrant) if endpoint == Endpoint::Token => {
-                Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token")
-            }
-            _ => handle(&mut state, endpoint, &path_and_query, &query, &form, &headers),
+            Some(Fault::InvalidGrant) if endpoint == Endpoint::Token => Answer::auth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "Invalid refresh token",
+            ),
+            _ => handle(
+                &mut state,
+                endpoint,
+                &path_and_query,
+                &query,
+                &form,
+                &headers,
+            ),
         };
         let record = RequestRecord {
             endpoint,
@@ -171,8 +213,14 @@ async fn dispatch(
     }
     let mut response = (answer.status, body).into_response();
     let response_headers = response.headers_mut();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
-    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=0"));
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
+    );
+    response_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=0"),
+    );
     for (name, value) in answer.headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response_headers.insert(name, value);
@@ -182,19 +230,31 @@ async fn dispatch(
 }
 
 /// The member a request is for, when it can be told (bearer token, refresh token or code).
-fn requester(state: &State, endpoint: Endpoint, headers: &HeaderMap, form: &HashMap<String, String>) -> Option<String> {
+fn requester(
+    state: &State,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<String> {
     if endpoint == Endpoint::Token {
         if let Some(token) = form.get("refresh_token") {
             return state.refresh.get(token).map(|g| g.user_id.clone());
         }
-        return form.get("code").and_then(|c| state.codes.get(c)).map(|g| g.user_id.clone());
+        return form
+            .get("code")
+            .and_then(|c| state.codes.get(c))
+            .map(|g| g.user_id.clone());
     }
     let token = bearer(headers)?;
     state.access.get(token).map(|g| g.user_id.clone())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 fn handle(
@@ -251,20 +311,33 @@ fn strip(value: &mut Value, fields: &[&str]) {
 
 fn authenticate(state: &State, headers: &HeaderMap) -> Result<String, Answer> {
     let Some(token) = bearer(headers) else {
-        return Err(Answer::api_error(StatusCode::UNAUTHORIZED, "No token provided"));
+        return Err(Answer::api_error(
+            StatusCode::UNAUTHORIZED,
+            "No token provided",
+        ));
     };
     let Some(grant) = state.access.get(token) else {
-        return Err(Answer::api_error(StatusCode::UNAUTHORIZED, "Invalid access token"));
+        return Err(Answer::api_error(
+            StatusCode::UNAUTHORIZED,
+            "Invalid access token",
+        ));
     };
     if state.now >= grant.expires_at {
-        return Err(Answer::api_error(StatusCode::UNAUTHORIZED, "The access token expired"));
+        return Err(Answer::api_error(
+            StatusCode::UNAUTHORIZED,
+            "The access token expired",
+        ));
     }
-    let allowed = state
-        .clients
-        .get(&grant.client_id)
-        .is_some_and(|c| c.allowlist.as_ref().is_none_or(|list| list.contains(&grant.user_id)));
+    let allowed = state.clients.get(&grant.client_id).is_some_and(|c| {
+        c.allowlist
+            .as_ref()
+            .is_none_or(|list| list.contains(&grant.user_id))
+    });
     if !allowed {
-        return Err(Answer::api_error(StatusCode::FORBIDDEN, "User not registered in the Developer Dashboard"));
+        return Err(Answer::api_error(
+            StatusCode::FORBIDDEN,
+            "User not registered in the Developer Dashboard",
+        ));
     }
     if !state.members.contains_key(&grant.user_id) {
         return Err(Answer::api_error(StatusCode::NOT_FOUND, "User not found"));
@@ -273,23 +346,39 @@ fn authenticate(state: &State, headers: &HeaderMap) -> Result<String, Answer> {
 }
 
 /// Parse an integer parameter; `Err` is the 400 answer naming it.
-fn int_param(query: &HashMap<String, String>, name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, Answer> {
+fn int_param(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, Answer> {
     match query.get(name) {
         None => Ok(default),
         Some(text) => match text.parse::<i64>() {
             Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(Answer::api_error(StatusCode::BAD_REQUEST, &format!("Invalid {name}"))),
+            _ => Err(Answer::api_error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid {name}"),
+            )),
         },
     }
 }
 
-fn recently_played(state: &State, user: &str, query: &HashMap<String, String>, href: &str) -> Answer {
+fn recently_played(
+    state: &State,
+    user: &str,
+    query: &HashMap<String, String>,
+    href: &str,
+) -> Answer {
     let limit = match int_param(query, "limit", 20, 1..=50) {
         Ok(n) => n as usize,
         Err(answer) => return answer,
     };
     if query.contains_key("after") && query.contains_key("before") {
-        return Answer::api_error(StatusCode::BAD_REQUEST, "Only one of after or before may be specified");
+        return Answer::api_error(
+            StatusCode::BAD_REQUEST,
+            "Only one of after or before may be specified",
+        );
     }
     let after = match int_param(query, "after", i64::MIN, 0..=i64::MAX) {
         Ok(n) => n,
@@ -303,25 +392,49 @@ fn recently_played(state: &State, user: &str, query: &HashMap<String, String>, h
     let plays = &state.members[user].plays;
     let visible = plays.partition_point(|(ms, _)| *ms <= now_ms);
     // Only the newest 50 plays are reachable at all, newest first.
-    let reachable: Vec<&(i64, Value)> = plays[..visible].iter().rev().take(REACHABLE_PLAYS).collect();
-    let matching: Vec<&&(i64, Value)> = reachable.iter().filter(|(ms, _)| *ms > after && *ms < before).collect();
+    let reachable: Vec<&(i64, Value)> = plays[..visible]
+        .iter()
+        .rev()
+        .take(REACHABLE_PLAYS)
+        .collect();
+    let matching: Vec<&&(i64, Value)> = reachable
+        .iter()
+        .filter(|(ms, _)| *ms > after && *ms < before)
+        .collect();
     let page: Vec<&&(i64, Value)> = matching.iter().take(limit).copied().collect();
     let items: Vec<Value> = page.iter().map(|(_, play)| play.clone()).collect();
     let (cursors, next) = match (page.first(), page.last()) {
         (Some(newest), Some(oldest)) => {
             let more = reachable.iter().any(|(ms, _)| *ms < oldest.0);
             let next = more.then(|| {
-                format!("{}/v1/me/player/recently-played?before={}&limit={limit}", state.base_url, oldest.0)
+                format!(
+                    "{}/v1/me/player/recently-played?before={}&limit={limit}",
+                    state.base_url, oldest.0
+                )
             });
-            (json!({"after": newest.0.to_string(), "before": oldest.0.to_string()}), json!(next))
+            (
+                json!({"after": newest.0.to_string(), "before": oldest.0.to_string()}),
+                json!(next),
+            )
         }
         _ => (Value::Null, Value::Null),
     };
-    Answer::json(StatusCode::OK, &json!({"items": items, "next": next, "cursors": cursors, "limit": limit, "href": href}))
+    Answer::json(
+        StatusCode::OK,
+        &json!({"items": items, "next": next, "cursors": cursors, "limit": limit, "href": href}),
+    )
 }
 
-fn top(state: &State, user: &str, query: &HashMap<String, String>, href: &str, kind: &str) -> Answer {
-    let range = query.get("time_range").map_or("medium_term", String::as_str);
+fn top(
+    state: &State,
+    user: &str,
+    query: &HashMap<String, String>,
+    href: &str,
+    kind: &str,
+) -> Answer {
+    let range = query
+        .get("time_range")
+        .map_or("medium_term", String::as_str);
     if !["short_term", "medium_term", "long_term"].contains(&range) {
         return Answer::api_error(StatusCode::BAD_REQUEST, "Invalid time range");
     }
@@ -334,11 +447,18 @@ fn top(state: &State, user: &str, query: &HashMap<String, String>, href: &str, k
         Err(answer) => return answer,
     };
     let member = &state.members[user];
-    let lists = if kind == "tracks" { &member.top_tracks } else { &member.top_artists };
+    let lists = if kind == "tracks" {
+        &member.top_tracks
+    } else {
+        &member.top_artists
+    };
     let all = lists.get(range).map_or(&[][..], Vec::as_slice);
     let items: Vec<&Value> = all.iter().skip(offset).take(limit).collect();
     let page_url = |offset: usize| {
-        format!("{}/v1/me/top/{kind}?time_range={range}&limit={limit}&offset={offset}", state.base_url)
+        format!(
+            "{}/v1/me/top/{kind}?time_range={range}&limit={limit}&offset={offset}",
+            state.base_url
+        )
     };
     let next = (offset + limit < all.len()).then(|| page_url(offset + limit));
     let previous = (offset > 0).then(|| page_url(offset.saturating_sub(limit)));
@@ -350,9 +470,9 @@ fn top(state: &State, user: &str, query: &HashMap<String, String>, href: &str, k
 }
 
 fn is_loopback_redirect(uri: &url::Url) -> bool {
-    uri.scheme() == "http"
-        && matches!(uri.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-        || uri.scheme() == "http" && matches!(uri.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    uri.scheme() == "http" && matches!(uri.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || uri.scheme() == "http"
+            && matches!(uri.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
 }
 
 fn authorize(state: &mut State, query: &HashMap<String, String>) -> Answer {
@@ -362,12 +482,21 @@ fn authorize(state: &mut State, query: &HashMap<String, String>) -> Answer {
     if !state.clients.contains_key(client_id) {
         return Answer::text(StatusCode::BAD_REQUEST, "INVALID_CLIENT: Invalid client");
     }
-    let Some(redirect) = query.get("redirect_uri").and_then(|r| url::Url::parse(r).ok()) else {
-        return Answer::text(StatusCode::BAD_REQUEST, "INVALID_CLIENT: Invalid redirect URI");
+    let Some(redirect) = query
+        .get("redirect_uri")
+        .and_then(|r| url::Url::parse(r).ok())
+    else {
+        return Answer::text(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CLIENT: Invalid redirect URI",
+        );
     };
     // Since 2025-11-27: HTTPS, or a loopback IP literal over HTTP; `localhost` is refused.
     if !(redirect.scheme() == "https" || is_loopback_redirect(&redirect)) {
-        return Answer::text(StatusCode::BAD_REQUEST, "INVALID_CLIENT: Insecure redirect URI");
+        return Answer::text(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CLIENT: Insecure redirect URI",
+        );
     }
     let state_param = query.get("state").cloned();
     let redirect_with = |pairs: &[(&str, &str)]| {
@@ -391,11 +520,19 @@ fn authorize(state: &mut State, query: &HashMap<String, String>) -> Answer {
         return redirect_with(&[("error", "invalid_scope")]);
     }
     let challenge = query.get("code_challenge").cloned();
-    if challenge.is_some() && query.get("code_challenge_method").map(String::as_str) != Some("S256") {
+    if challenge.is_some() && query.get("code_challenge_method").map(String::as_str) != Some("S256")
+    {
         return redirect_with(&[("error", "invalid_request")]);
     }
-    let Some(user) = query.get("mock_user").cloned().or_else(|| state.login.clone()) else {
-        return Answer::text(StatusCode::UNAUTHORIZED, "no member is logged in to the mock (login_as or mock_user)");
+    let Some(user) = query
+        .get("mock_user")
+        .cloned()
+        .or_else(|| state.login.clone())
+    else {
+        return Answer::text(
+            StatusCode::UNAUTHORIZED,
+            "no member is logged in to the mock (login_as or mock_user)",
+        );
     };
     if !state.members.contains_key(&user) {
         return Answer::text(StatusCode::BAD_REQUEST, "unknown mock member");
@@ -420,7 +557,11 @@ fn authorize(state: &mut State, query: &HashMap<String, String>) -> Answer {
 
 /// Client authentication: HTTP Basic (confidential client) or `client_id` in the body (PKCE).
 /// Returns the client id and whether a correct secret was given.
-fn client_auth(state: &State, form: &HashMap<String, String>, headers: &HeaderMap) -> Result<(String, bool), Answer> {
+fn client_auth(
+    state: &State,
+    form: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<(String, bool), Answer> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -430,16 +571,26 @@ fn client_auth(state: &State, form: &HashMap<String, String>, headers: &HeaderMa
     if let Some(pair) = basic {
         let (id, secret) = pair.split_once(':').unwrap_or((&pair, ""));
         return match state.clients.get(id) {
-            None => Err(Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_client", "Invalid client")),
-            Some(client) if client.secret != secret => {
-                Err(Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_client", "Invalid client secret"))
-            }
+            None => Err(Answer::auth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_client",
+                "Invalid client",
+            )),
+            Some(client) if client.secret != secret => Err(Answer::auth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_client",
+                "Invalid client secret",
+            )),
             Some(_) => Ok((id.to_string(), true)),
         };
     }
     match form.get("client_id") {
         Some(id) if state.clients.contains_key(id) => Ok((id.clone(), false)),
-        _ => Err(Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_client", "Invalid client")),
+        _ => Err(Answer::auth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Invalid client",
+        )),
     }
 }
 
@@ -452,25 +603,51 @@ fn token(state: &mut State, form: &HashMap<String, String>, headers: &HeaderMap)
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let Some(grant) = form.get("code").and_then(|c| state.codes.remove(c)) else {
-                return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid authorization code");
+                return Answer::auth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid authorization code",
+                );
             };
-            if grant.client_id != client_id || state.now - grant.issued_at > chrono::Duration::minutes(CODE_LIFETIME_MINUTES) {
-                return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid authorization code");
+            if grant.client_id != client_id
+                || state.now - grant.issued_at > chrono::Duration::minutes(CODE_LIFETIME_MINUTES)
+            {
+                return Answer::auth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid authorization code",
+                );
             }
             if form.get("redirect_uri") != Some(&grant.redirect_uri) {
-                return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid redirect URI");
+                return Answer::auth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid redirect URI",
+                );
             }
             match (&grant.challenge, form.get("code_verifier")) {
                 (Some(challenge), Some(verifier)) => {
                     if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != *challenge {
-                        return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_grant", "code_verifier was incorrect");
+                        return Answer::auth_error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_grant",
+                            "code_verifier was incorrect",
+                        );
                     }
                 }
                 (Some(_), None) => {
-                    return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_request", "code_verifier required");
+                    return Answer::auth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "code_verifier required",
+                    );
                 }
                 (None, _) if !authenticated => {
-                    return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_client", "Invalid client");
+                    return Answer::auth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_client",
+                        "Invalid client",
+                    );
                 }
                 (None, _) => {}
             }
@@ -487,7 +664,12 @@ fn token(state: &mut State, form: &HashMap<String, String>, headers: &HeaderMap)
             );
             state.refresh.insert(
                 refresh.clone(),
-                RefreshGrant { user_id: grant.user_id, client_id, authorised_at: now, scope: grant.scope.clone() },
+                RefreshGrant {
+                    user_id: grant.user_id,
+                    client_id,
+                    authorised_at: now,
+                    scope: grant.scope.clone(),
+                },
             );
             Answer::json(
                 StatusCode::OK,
@@ -497,20 +679,40 @@ fn token(state: &mut State, form: &HashMap<String, String>, headers: &HeaderMap)
         }
         Some("refresh_token") => {
             let Some(old) = form.get("refresh_token") else {
-                return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token must be supplied");
+                return Answer::auth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token must be supplied",
+                );
             };
             let Some(grant) = state.refresh.get(old) else {
-                return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token");
+                return Answer::auth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid refresh token",
+                );
             };
             if grant.client_id != client_id {
-                return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token");
+                return Answer::auth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid refresh token",
+                );
             }
             // Since 2026-07-20 a refresh token ends 6 months after the original authorisation.
             if expired_authorisation(grant.authorised_at, state.now) {
                 state.refresh.remove(old);
-                return Answer::auth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Refresh token revoked");
+                return Answer::auth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Refresh token revoked",
+                );
             }
-            let (user_id, authorised_at, scope) = (grant.user_id.clone(), grant.authorised_at, grant.scope.clone());
+            let (user_id, authorised_at, scope) = (
+                grant.user_id.clone(),
+                grant.authorised_at,
+                grant.scope.clone(),
+            );
             state.refreshes += 1;
             let rotate = match state.options.refresh {
                 RefreshPolicy::Rotate => true,
@@ -527,18 +729,29 @@ fn token(state: &mut State, form: &HashMap<String, String>, headers: &HeaderMap)
                     expires_at: now + chrono::Duration::seconds(lifetime),
                 },
             );
-            let mut body =
-                json!({"access_token": access, "token_type": "Bearer", "scope": scope, "expires_in": lifetime});
+            let mut body = json!({"access_token": access, "token_type": "Bearer", "scope": scope, "expires_in": lifetime});
             if rotate {
                 // The old refresh token stops working: a client that does not save the new one is locked out.
                 state.refresh.remove(old);
                 let new = state.new_token("AQ");
-                state.refresh.insert(new.clone(), RefreshGrant { user_id, client_id, authorised_at, scope });
+                state.refresh.insert(
+                    new.clone(),
+                    RefreshGrant {
+                        user_id,
+                        client_id,
+                        authorised_at,
+                        scope,
+                    },
+                );
                 body["refresh_token"] = json!(new);
             }
             Answer::json(StatusCode::OK, &body)
         }
-        _ => Answer::auth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"),
+        _ => Answer::auth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ),
     }
 }
 
@@ -548,12 +761,19 @@ fn clock(state: &mut State, query: &HashMap<String, String>) -> Answer {
     if let Some(text) = query.get("set") {
         match DateTime::parse_from_rfc3339(text) {
             Ok(at) => state.now = at.with_timezone(&Utc),
-            Err(_) => return Answer::api_error(StatusCode::BAD_REQUEST, "set must be an RFC 3339 time"),
+            Err(_) => {
+                return Answer::api_error(StatusCode::BAD_REQUEST, "set must be an RFC 3339 time");
+            }
         }
     }
-    Answer::json(StatusCode::OK, &json!({"now": state.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)}))
+    Answer::json(
+        StatusCode::OK,
+        &json!({"now": state.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)}),
+    )
 }
 
 fn expired_authorisation(authorised_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    authorised_at.checked_add_months(Months::new(6)).is_none_or(|end| now >= end)
+    authorised_at
+        .checked_add_months(Months::new(6))
+        .is_none_or(|end| now >= end)
 }

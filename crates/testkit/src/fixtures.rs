@@ -692,6 +692,8 @@ impl Listening {
     /// spotify/top_tracks/<id>.json             {"short_term": [track…], "medium_term": …, "long_term": …}
     /// spotify/top_artists/<id>.json            the same for artists
     /// ```
+    /// Keys are written sorted, whatever `serde_json` features other crates switch on
+    /// (`preserve_order` changes map order), so the output is byte-identical everywhere.
     pub fn write_to(&self, dir: &Path) -> Result<()> {
         let spotify = dir.join("spotify");
         for sub in ["recently_played", "top_tracks", "top_artists"] {
@@ -699,15 +701,15 @@ impl Listening {
                 .with_context(|| format!("creating {}", spotify.display()))?;
         }
         std::fs::write(dir.join("group.toml"), self.group_toml())?;
-        let users: Vec<&Value> = self.members.iter().map(|m| &m.user).collect();
+        let users = Value::Array(self.members.iter().map(|m| m.user.clone()).collect());
         std::fs::write(
             spotify.join("users.json"),
-            serde_json::to_string_pretty(&users)? + "\n",
+            serde_json::to_string_pretty(&sorted_keys(&users))? + "\n",
         )?;
         for member in &self.members {
             let mut lines = String::new();
             for play in &member.plays {
-                lines.push_str(&serde_json::to_string(play)?);
+                lines.push_str(&serde_json::to_string(&sorted_keys(play))?);
                 lines.push('\n');
             }
             std::fs::write(
@@ -720,13 +722,13 @@ impl Listening {
                 spotify
                     .join("top_tracks")
                     .join(format!("{}.json", member.id())),
-                serde_json::to_string(&member.top_tracks)? + "\n",
+                serde_json::to_string(&sorted_keys(&serde_json::to_value(&member.top_tracks)?))? + "\n",
             )?;
             std::fs::write(
                 spotify
                     .join("top_artists")
                     .join(format!("{}.json", member.id())),
-                serde_json::to_string(&member.top_artists)? + "\n",
+                serde_json::to_string(&sorted_keys(&serde_json::to_value(&member.top_artists)?))? + "\n",
             )?;
         }
         Ok(())
@@ -791,6 +793,19 @@ impl Listening {
     /// The committed fixture group.
     pub fn fixture_group() -> Result<Listening> {
         Listening::load(&fixtures_dir())
+    }
+}
+
+/// A copy of `value` whose objects list their keys in sorted order.
+fn sorted_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_keys(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
     }
 }
 

@@ -30,17 +30,27 @@ fn readme_facts() -> BTreeMap<String, String> {
 }
 
 fn track_key(track: &Value) -> String {
-    track["id"].as_str().or_else(|| track["uri"].as_str()).unwrap().to_string()
+    track["id"]
+        .as_str()
+        .or_else(|| track["uri"].as_str())
+        .unwrap()
+        .to_string()
 }
 
 fn played_at(play: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(play["played_at"].as_str().unwrap()).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(play["played_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// `label (n)` of the most counted keys, ties joined by ` / ` in label order.
 fn leaders(counts: &HashMap<String, usize>, label: impl Fn(&str) -> String) -> String {
     let best = counts.values().copied().max().unwrap();
-    let mut winners: Vec<String> = counts.iter().filter(|(_, n)| **n == best).map(|(k, _)| label(k)).collect();
+    let mut winners: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n == best)
+        .map(|(k, _)| label(k))
+        .collect();
     winners.sort();
     format!("{} ({best})", winners.join(" / "))
 }
@@ -53,27 +63,65 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
     let all: Vec<&Value> = listening.members.iter().flat_map(|m| &m.plays).collect();
     let labels: HashMap<String, String> = all
         .iter()
-        .map(|p| (track_key(&p["track"]), format!("{} [{}]", p["track"]["name"].as_str().unwrap(), track_key(&p["track"]))))
+        .map(|p| {
+            (
+                track_key(&p["track"]),
+                format!(
+                    "{} [{}]",
+                    p["track"]["name"].as_str().unwrap(),
+                    track_key(&p["track"])
+                ),
+            )
+        })
         .collect();
     let label = |k: &str| labels[k].clone();
 
     put("members", listening.members.len().to_string());
     put("plays.total", all.len().to_string());
     for member in &listening.members {
-        put(&format!("plays.{}", member.id()), member.plays.len().to_string());
+        put(
+            &format!("plays.{}", member.id()),
+            member.plays.len().to_string(),
+        );
     }
-    put("tracks.distinct", all.iter().map(|p| track_key(&p["track"])).collect::<BTreeSet<_>>().len().to_string());
-    let artists: BTreeSet<&str> =
-        all.iter().flat_map(|p| p["track"]["artists"].as_array().unwrap()).filter_map(|a| a["id"].as_str()).collect();
+    put(
+        "tracks.distinct",
+        all.iter()
+            .map(|p| track_key(&p["track"]))
+            .collect::<BTreeSet<_>>()
+            .len()
+            .to_string(),
+    );
+    let artists: BTreeSet<&str> = all
+        .iter()
+        .flat_map(|p| p["track"]["artists"].as_array().unwrap())
+        .filter_map(|a| a["id"].as_str())
+        .collect();
     put("artists.distinct", artists.len().to_string());
-    put("plays.first", all.iter().map(|p| p["played_at"].as_str().unwrap()).min().unwrap().to_string());
-    put("plays.last", all.iter().map(|p| p["played_at"].as_str().unwrap()).max().unwrap().to_string());
+    put(
+        "plays.first",
+        all.iter()
+            .map(|p| p["played_at"].as_str().unwrap())
+            .min()
+            .unwrap()
+            .to_string(),
+    );
+    put(
+        "plays.last",
+        all.iter()
+            .map(|p| p["played_at"].as_str().unwrap())
+            .max()
+            .unwrap()
+            .to_string(),
+    );
 
     let mut heavy: Option<(&str, usize, usize)> = None;
     for member in &listening.members {
         let mut per_hour: HashMap<String, usize> = HashMap::new();
         for play in &member.plays {
-            *per_hour.entry(played_at(play).format("%Y-%m-%dT%H").to_string()).or_default() += 1;
+            *per_hour
+                .entry(played_at(play).format("%Y-%m-%dT%H").to_string())
+                .or_default() += 1;
         }
         let max = per_hour.values().copied().max().unwrap_or(0);
         let over_50 = per_hour.values().filter(|n| **n > 50).count();
@@ -88,13 +136,31 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
 
     let count = |f: &dyn Fn(&Value) -> bool| all.iter().filter(|p| f(p)).count().to_string();
     put("plays.null_context", count(&|p| p["context"].is_null()));
-    put("plays.local_file", count(&|p| p["track"]["is_local"] == Value::Bool(true)));
-    put("plays.without_popularity", count(&|p| p["track"].get("popularity").is_none()));
-    put("plays.multi_artist", count(&|p| p["track"]["artists"].as_array().unwrap().len() > 1));
-    put("plays.hostile_name", count(&|p| p["track"]["name"] == "<script>alert(1)</script>"));
+    put(
+        "plays.local_file",
+        count(&|p| p["track"]["is_local"] == Value::Bool(true)),
+    );
+    put(
+        "plays.without_popularity",
+        count(&|p| p["track"].get("popularity").is_none()),
+    );
+    put(
+        "plays.multi_artist",
+        count(&|p| p["track"]["artists"].as_array().unwrap().len() > 1),
+    );
+    put(
+        "plays.hostile_name",
+        count(&|p| p["track"]["name"] == "<script>alert(1)</script>"),
+    );
     put(
         "plays.null_image_size",
-        count(&|p| p["track"]["album"]["images"].as_array().unwrap().iter().any(|i| i["height"].is_null())),
+        count(&|p| {
+            p["track"]["album"]["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["height"].is_null())
+        }),
     );
 
     let local_count = |date: &str, hour: Option<&str>, zone: Option<&str>| {
@@ -108,10 +174,22 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
             .count()
             .to_string()
     };
-    put("dst.fall_back_0100_pdt", local_count("2024-11-03", Some("01"), Some("PDT")));
-    put("dst.fall_back_0100_pst", local_count("2024-11-03", Some("01"), Some("PST")));
-    put("dst.spring_forward_day", local_count("2024-03-10", None, None));
-    put("dst.spring_forward_pdt_0300", local_count("2024-03-10", Some("03"), Some("PDT")));
+    put(
+        "dst.fall_back_0100_pdt",
+        local_count("2024-11-03", Some("01"), Some("PDT")),
+    );
+    put(
+        "dst.fall_back_0100_pst",
+        local_count("2024-11-03", Some("01"), Some("PST")),
+    );
+    put(
+        "dst.spring_forward_day",
+        local_count("2024-03-10", None, None),
+    );
+    put(
+        "dst.spring_forward_pdt_0300",
+        local_count("2024-03-10", Some("03"), Some("PDT")),
+    );
 
     let mut group: HashMap<String, usize> = HashMap::new();
     for play in &all {
@@ -125,21 +203,34 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
         for play in &member.plays {
             let key = track_key(&play["track"]);
             *counts.entry(key.clone()).or_default() += 1;
-            *by_track_member.entry(key.clone()).or_default().entry(member.id().to_string()).or_default() += 1;
+            *by_track_member
+                .entry(key.clone())
+                .or_default()
+                .entry(member.id().to_string())
+                .or_default() += 1;
             listened.entry(member.id()).or_default().insert(key);
         }
-        put(&format!("top_track.{}", member.id()), leaders(&counts, label));
+        put(
+            &format!("top_track.{}", member.id()),
+            leaders(&counts, label),
+        );
     }
 
     let ids: Vec<&str> = listened.keys().copied().collect();
     let mut shared: HashMap<String, usize> = HashMap::new();
     for (i, a) in ids.iter().enumerate() {
         for b in &ids[i + 1..] {
-            shared.insert(format!("{a}+{b}"), listened[a].intersection(&listened[b]).count());
+            shared.insert(
+                format!("{a}+{b}"),
+                listened[a].intersection(&listened[b]).count(),
+            );
         }
     }
     put("shared.most_pair", leaders(&shared, |k| k.to_string()));
-    let everyone = ids.iter().skip(1).fold(listened[ids[0]].clone(), |acc, id| &acc & &listened[id]);
+    let everyone = ids
+        .iter()
+        .skip(1)
+        .fold(listened[ids[0]].clone(), |acc, id| &acc & &listened[id]);
     put("shared.by_everyone", everyone.len().to_string());
 
     let hit = by_track_member
@@ -148,7 +239,10 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
         .map(|(key, _)| key.clone())
         .unwrap();
     let listeners = leaders(&by_track_member[&hit], |k| k.to_string());
-    put("most_played_track.top_listener", format!("{}: {listeners}", labels[&hit]));
+    put(
+        "most_played_track.top_listener",
+        format!("{}: {listeners}", labels[&hit]),
+    );
     facts
 }
 
@@ -156,19 +250,46 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
 fn the_fixture_readme_facts_hold() {
     let listening = Listening::fixture_group().unwrap();
     let documented = readme_facts();
-    assert!(documented.len() >= 30, "the README should list the facts: {documented:?}");
+    assert!(
+        documented.len() >= 30,
+        "the README should list the facts: {documented:?}"
+    );
     let computed = computed_facts(&listening);
     for (key, value) in &documented {
-        assert_eq!(computed.get(key), Some(value), "fact `{key}` in fixtures/README.md");
+        assert_eq!(
+            computed.get(key),
+            Some(value),
+            "fact `{key}` in fixtures/README.md"
+        );
     }
-    let undocumented: Vec<&String> = computed.keys().filter(|k| !documented.contains_key(*k)).collect();
-    assert!(undocumented.is_empty(), "facts computed here but missing from the README: {undocumented:?}");
+    let undocumented: Vec<&String> = computed
+        .keys()
+        .filter(|k| !documented.contains_key(*k))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "facts computed here but missing from the README: {undocumented:?}"
+    );
     // The properties the fixture group exists to exercise.
-    assert!(computed["heavy.max_plays_in_clock_hour"].parse::<usize>().unwrap() > 50);
-    for key in ["plays.local_file", "plays.null_context", "plays.hostile_name", "plays.without_popularity"] {
+    assert!(
+        computed["heavy.max_plays_in_clock_hour"]
+            .parse::<usize>()
+            .unwrap()
+            > 50
+    );
+    for key in [
+        "plays.local_file",
+        "plays.null_context",
+        "plays.hostile_name",
+        "plays.without_popularity",
+    ] {
         assert!(computed[key].parse::<usize>().unwrap() > 0, "{key}");
     }
-    for key in ["dst.fall_back_0100_pdt", "dst.fall_back_0100_pst", "dst.spring_forward_pdt_0300"] {
+    for key in [
+        "dst.fall_back_0100_pdt",
+        "dst.fall_back_0100_pst",
+        "dst.spring_forward_pdt_0300",
+    ] {
         assert!(computed[key].parse::<usize>().unwrap() > 0, "{key}");
     }
 }
@@ -182,7 +303,11 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 pending.push(path);
             } else {
-                let key = path.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+                let key = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
                 out.insert(key, std::fs::read(&path).unwrap());
             }
         }
@@ -193,15 +318,28 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn the_generator_reproduces_the_committed_fixtures_byte_for_byte() {
     let out = tempfile::tempdir().unwrap();
-    generate(&GeneratorConfig::fixture_group()).write_to(out.path()).unwrap();
+    generate(&GeneratorConfig::fixture_group())
+        .write_to(out.path())
+        .unwrap();
     let generated = files_under(out.path());
     let committed = files_under(&fixtures_dir());
     for (name, bytes) in &generated {
         if committed.get(name) != Some(bytes) {
-            let old = committed.get(name).map(|b| String::from_utf8_lossy(b).to_string()).unwrap_or_default();
+            let old = committed
+                .get(name)
+                .map(|b| String::from_utf8_lossy(b).to_string())
+                .unwrap_or_default();
             let new = String::from_utf8_lossy(bytes).to_string();
-            let at = old.bytes().zip(new.bytes()).position(|(a, b)| a != b).unwrap_or(old.len().min(new.len()));
-            let around = |s: &str| s.get(at.saturating_sub(60)..(at + 60).min(s.len())).unwrap_or("").to_string();
+            let at = old
+                .bytes()
+                .zip(new.bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(old.len().min(new.len()));
+            let around = |s: &str| {
+                s.get(at.saturating_sub(60)..(at + 60).min(s.len()))
+                    .unwrap_or("")
+                    .to_string()
+            };
             panic!(
                 "fixtures/{name} differs from the generator's output at byte {at}: regenerate it\ncommitted: …{}…\ngenerated: …{}…",
                 around(&old),
@@ -213,5 +351,8 @@ fn the_generator_reproduces_the_committed_fixtures_byte_for_byte() {
         .keys()
         .filter(|k| !generated.contains_key(*k) && !["README.md", "facts.py"].contains(&k.as_str()))
         .collect();
-    assert!(extra.is_empty(), "committed fixture files the generator no longer makes: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "committed fixture files the generator no longer makes: {extra:?}"
+    );
 }

@@ -722,13 +722,15 @@ impl Listening {
                 spotify
                     .join("top_tracks")
                     .join(format!("{}.json", member.id())),
-                serde_json::to_string(&sorted_keys(&serde_json::to_value(&member.top_tracks)?))? + "\n",
+                serde_json::to_string(&sorted_keys(&serde_json::to_value(&member.top_tracks)?))?
+                    + "\n",
             )?;
             std::fs::write(
                 spotify
                     .join("top_artists")
                     .join(format!("{}.json", member.id())),
-                serde_json::to_string(&sorted_keys(&serde_json::to_value(&member.top_artists)?))? + "\n",
+                serde_json::to_string(&sorted_keys(&serde_json::to_value(&member.top_artists)?))?
+                    + "\n",
             )?;
         }
         Ok(())
@@ -802,7 +804,12 @@ fn sorted_keys(value: &Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_keys(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted_keys(v)))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
         other => other.clone(),

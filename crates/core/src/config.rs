@@ -25,6 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::DEFAULT_TIME_ZONE;
 
+/// The config file binaries read when no path is given.
+pub const DEFAULT_CONFIG_FILE: &str = "earshot.toml";
+
 /// Most members one development-mode Spotify app may serve (since 2026-02-11).
 pub const MAX_MEMBERS_PER_DEV_APP: usize = 5;
 
@@ -128,6 +131,25 @@ impl GroupConfig {
             source,
         })?;
         GroupConfig::parse(&text, path)
+    }
+
+    /// The group config a binary runs with: the file at `path` when given (missing is an error), else
+    /// `earshot.toml` in the working folder when it exists, else defaults (time zone
+    /// America/Los_Angeles; members then show under their Spotify ids).
+    pub fn resolve(path: Option<&Path>) -> Result<GroupConfig, ConfigError> {
+        match path {
+            Some(path) => GroupConfig::load(path),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => GroupConfig::load(Path::new(DEFAULT_CONFIG_FILE)),
+            None => {
+                tracing::info!(file = DEFAULT_CONFIG_FILE, "No group config found; using defaults.");
+                Ok(GroupConfig::default())
+            }
+        }
+    }
+
+    /// The display name of a member, or the id itself for someone the config does not list.
+    pub fn display_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.member(id).map_or(id, |m| m.display_name.as_str())
     }
 
     /// Parse and validate config text; `path` is only used in messages.

@@ -52,6 +52,11 @@ pub fn fetched_at_stamp(at: DateTime<Utc>) -> String {
     at.format("%Y%m%dT%H%M%S%.3fZ").to_string()
 }
 
+/// Parse a [`fetched_at_stamp`] back into a time.
+pub fn parse_fetched_at_stamp(stamp: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.fZ").ok().map(|t| t.and_utc())
+}
+
 /// Key of a raw page: `raw/<kind>/user=<id>[/time_range=<range>]/<fetched_at>.json`.
 pub fn raw_key(
     kind: RawKind,
@@ -112,6 +117,8 @@ mod tests {
             "converted/top_tracks/user=ana/time_range=long_term/20240301T181500.123Z.jsonl"
         );
         assert_eq!(partition_value(&key, "user"), Some("ana"));
+        assert_eq!(parse_fetched_at_stamp("20240301T181500.123Z"), Some(at));
+        assert_eq!(parse_fetched_at_stamp("2024-03-01"), None);
         assert_eq!(partition_value(&key, "time_range"), Some("long_term"));
         assert_eq!(converted_key("exports/x.json"), None);
         assert_eq!(export_prefix("Tracks", "r1"), "exports/Tracks/snapshot=r1/");

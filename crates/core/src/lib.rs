@@ -7,8 +7,10 @@
 //! - [`config`]: the group configuration file (members, apps, time zone).
 //! - [`storage`]: one storage type addressed by a URL, a local folder or `gs://bucket/prefix`.
 //! - [`env`]: every environment variable Earshot reads, documented once.
+//! - [`cli`]: exit codes and logging set-up shared by the binaries.
 //! - [`layout`]: the storage keys of the data contract (`raw/…`, `converted/…`, `exports/…`).
 
+pub mod cli;
 pub mod config;
 pub mod env;
 pub mod layout;

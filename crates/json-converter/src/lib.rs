@@ -1,0 +1,183 @@
+//! `json-converter`: raw Spotify API pages → flat JSON Lines records.
+//!
+//! One raw file maps to one converted file under `converted/` with the same key
+//! (`raw/<kind>/…/<fetched_at>.json` → `converted/<kind>/…/<fetched_at>.jsonl`), written atomically; a
+//! file already converted is skipped, so a re-run finds its work done. `-` reads pages from stdin or
+//! writes records to stdout, for shell pipelines. A bad file is reported (file, page, line, column,
+//! field) and leaves no output; the other files are still converted, and the exit code says partial.
+
+pub mod convert;
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::layout::{self, partition_value};
+use earshot_core::spotify::TimeRange;
+use earshot_core::{GroupConfig, Storage, env};
+use tracing::{error, info};
+
+pub use convert::{ConvertError, Converter, Kind, PageMeta};
+
+/// Convert raw Spotify API pages into flat JSON Lines records.
+///
+/// Reads `raw/<kind>/…` under `--storage` and writes `converted/<kind>/…` beside it, one file per raw
+/// file; files already converted are skipped. Durations become `m:ss`, times get a local-time string in
+/// the group's zone (America/Los_Angeles unless the group config says otherwise), markets are dropped.
+#[derive(Debug, Parser)]
+#[command(name = "json-converter", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What the pages hold.
+    #[arg(value_enum)]
+    pub kind: Kind,
+    /// Storage URL: a local folder or `gs://bucket/prefix`.
+    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
+    pub storage: String,
+    /// A raw key (`….json`) or key prefix in the storage, or `-` for pages on stdin.
+    /// Default: `raw/<kind>/`.
+    #[arg(long)]
+    pub input: Option<String>,
+    /// `-` writes the records to stdout instead of `converted/…` in the storage.
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Group config file (members' display names, time zone). Default: `earshot.toml` if present.
+    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
+    pub group_config: Option<PathBuf>,
+    /// With `--input -`: the member whose pages these are.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// With `--input -` and top items: the time range of the pages.
+    #[arg(long)]
+    pub time_range: Option<TimeRange>,
+    /// With `--input -`: when the pages were fetched (RFC 3339; default now). Dates top-items snapshots.
+    #[arg(long)]
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// Convert again even when the converted file exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Files converted now.
+    pub converted: usize,
+    /// Files skipped because their converted file exists.
+    pub skipped: usize,
+    /// Records written.
+    pub records: usize,
+    /// Files that failed, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Summary {
+    /// Success, partial or failure.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::from_counts(self.converted + self.skipped, self.failed.len())
+    }
+}
+
+/// Run the command line.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let converter = Converter::new(cli.kind, group).map_err(anyhow::Error::msg)?;
+    let to_stdout = match cli.output.as_deref() {
+        None => false,
+        Some("-") => true,
+        Some(other) => bail!("`--output {other}`: only `-` (stdout) is supported; converted files go to `--storage`"),
+    };
+    if cli.input.as_deref() == Some("-") {
+        let user = cli.user.clone().context("`--input -` needs `--user <spotify id>`: stdin carries no key")?;
+        let meta = PageMeta { user_id: user, time_range: cli.time_range, fetched_at: cli.fetched_at.unwrap_or_else(Utc::now) };
+        if !to_stdout {
+            bail!("`--input -` writes to stdout only: add `--output -`");
+        }
+        let stdout = std::io::stdout();
+        let mut sink = BufWriter::new(stdout.lock());
+        let records = converter.convert(std::io::stdin().lock(), "<stdin>", &meta, &mut sink)?;
+        sink.flush()?;
+        info!(records, "Converted pages from stdin.");
+        return Ok(Outcome::Success);
+    }
+    let storage = Storage::open(&cli.storage).await?;
+    let input = cli.input.clone().unwrap_or_else(|| layout::raw_prefix(cli.kind.raw_kind()));
+    let summary = convert_storage(&storage, &converter, &input, to_stdout, cli.force).await?;
+    info!(
+        converted = summary.converted,
+        skipped = summary.skipped,
+        failed = summary.failed.len(),
+        records = summary.records,
+        "Converted raw pages."
+    );
+    Ok(summary.outcome())
+}
+
+/// The page metadata a raw key carries: `user=<id>`, `time_range=<range>`, and the fetch time as the
+/// file name (`20240301T181500.123Z.json`).
+pub fn meta_from_key(key: &str) -> Result<PageMeta, ConvertError> {
+    let meta_error = |message: String| ConvertError::Meta { source_name: key.to_string(), message };
+    let user_id = partition_value(key, "user").ok_or_else(|| meta_error("the key has no `user=<id>` folder".into()))?;
+    let time_range = match partition_value(key, "time_range") {
+        Some(text) => Some(text.parse::<TimeRange>().map_err(meta_error)?),
+        None => None,
+    };
+    let stem = key.rsplit('/').next().unwrap_or(key).trim_end_matches(".json");
+    let fetched_at = layout::parse_fetched_at_stamp(stem)
+        .ok_or_else(|| meta_error(format!("the file name `{stem}` is not a fetch time like `20240301T181500.000Z`")))?;
+    Ok(PageMeta { user_id: user_id.to_string(), time_range, fetched_at })
+}
+
+/// Convert every raw file of the converter's kind under `input` (a key or a prefix).
+pub async fn convert_storage(
+    storage: &Storage,
+    converter: &Converter,
+    input: &str,
+    to_stdout: bool,
+    force: bool,
+) -> Result<Summary> {
+    let folder = layout::raw_prefix(converter.kind().raw_kind());
+    let keys: Vec<String> = if input.ends_with(".json") {
+        if !input.starts_with(&folder) {
+            bail!("`{input}` is not a {:?} page: its key must start with `{folder}`", converter.kind());
+        }
+        vec![input.to_string()]
+    } else {
+        storage.list(input).await?.into_iter().filter(|k| k.starts_with(&folder) && k.ends_with(".json")).collect()
+    };
+    let mut summary = Summary::default();
+    let stdout = std::io::stdout();
+    for key in keys {
+        let target = layout::converted_key(&key).expect("a raw key under raw/ ending in .json");
+        if !to_stdout && !force && storage.exists(&target).await? {
+            summary.skipped += 1;
+            continue;
+        }
+        let result = async {
+            let meta = meta_from_key(&key)?;
+            let bytes = storage.read_all(&key).await?;
+            let mut out = Vec::with_capacity(bytes.len());
+            let records = converter.convert(&bytes[..], &storage.location(&key), &meta, &mut out)?;
+            if to_stdout {
+                stdout.lock().write_all(&out)?;
+            } else {
+                storage.write(&target, out.into()).await?;
+            }
+            anyhow::Ok(records)
+        }
+        .await;
+        match result {
+            Ok(records) => {
+                summary.converted += 1;
+                summary.records += records;
+            }
+            Err(err) => {
+                error!(file = %storage.location(&key), error = %format!("{err:#}"), "Could not convert a raw page; no output written for it.");
+                summary.failed.push((key, format!("{err:#}")));
+            }
+        }
+    }
+    Ok(summary)
+}

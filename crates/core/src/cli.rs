@@ -50,8 +50,11 @@ pub const EXIT_CODES_HELP: &str = "Exit codes: 0 success; 1 failure; 2 usage err
 /// Send tracing to stderr: human-readable on a terminal, JSON lines otherwise. `EARSHOT_LOG` filters
 /// (default `info`).
 pub fn init_logging() {
-    let filter = EnvFilter::try_from_env(env::EARSHOT_LOG).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env(env::EARSHOT_LOG).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::io::stderr().is_terminal() {
         let _ = builder.with_target(false).try_init();
     } else {

@@ -139,9 +139,14 @@ impl GroupConfig {
     pub fn resolve(path: Option<&Path>) -> Result<GroupConfig, ConfigError> {
         match path {
             Some(path) => GroupConfig::load(path),
-            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => GroupConfig::load(Path::new(DEFAULT_CONFIG_FILE)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                GroupConfig::load(Path::new(DEFAULT_CONFIG_FILE))
+            }
             None => {
-                tracing::info!(file = DEFAULT_CONFIG_FILE, "No group config found; using defaults.");
+                tracing::info!(
+                    file = DEFAULT_CONFIG_FILE,
+                    "No group config found; using defaults."
+                );
                 Ok(GroupConfig::default())
             }
         }

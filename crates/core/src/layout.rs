@@ -54,7 +54,9 @@ pub fn fetched_at_stamp(at: DateTime<Utc>) -> String {
 
 /// Parse a [`fetched_at_stamp`] back into a time.
 pub fn parse_fetched_at_stamp(stamp: &str) -> Option<DateTime<Utc>> {
-    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.fZ").ok().map(|t| t.and_utc())
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.fZ")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// Key of a raw page: `raw/<kind>/user=<id>[/time_range=<range>]/<fetched_at>.json`.

@@ -1,1 +1,279 @@
-//! placeholder
+//! `data-upload`: converted JSON Lines records → MongoDB `rawdata_*` collections.
+//!
+//! Every record carries its deterministic `_id` (DESIGN.md), so loading is an upsert: a re-run
+//! inserts nothing and modifies nothing, and a run cut short (MongoDB down mid-way) is finished by the
+//! next one with no duplicates. Records go in unordered batches; memory holds one batch and one file.
+//! Times become BSON dates. A file with a bad line is reported (file, line, field) and skipped whole,
+//! so no file is ever half-loaded; the rest still loads, and the exit code says partial.
+
+pub mod mongo;
+
+use std::io::BufRead;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Parser;
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::layout::{self, RawKind};
+use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
+use earshot_core::{Storage, env};
+use mongodb::Database;
+use mongodb::bson::{self, Bson, Document};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{error, info};
+
+pub use mongo::{Counts, Upserter, connect, ensure_indexes, redact_uri};
+
+/// What to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// `converted/recently_played/` → `rawdata_recentlyplayed`.
+    RecentlyPlayed,
+    /// `converted/top_tracks/` → `rawdata_toptracks`.
+    TopTracks,
+    /// `converted/top_artists/` → `rawdata_topartists`.
+    TopArtists,
+    /// All three (not with `--input -`).
+    All,
+}
+
+impl Target {
+    fn kinds(self) -> Vec<RawKind> {
+        match self {
+            Target::RecentlyPlayed => vec![RawKind::RecentlyPlayed],
+            Target::TopTracks => vec![RawKind::TopTracks],
+            Target::TopArtists => vec![RawKind::TopArtists],
+            Target::All => vec![
+                RawKind::RecentlyPlayed,
+                RawKind::TopTracks,
+                RawKind::TopArtists,
+            ],
+        }
+    }
+}
+
+/// The collection a kind of record goes to.
+pub fn collection_of(kind: RawKind) -> &'static str {
+    match kind {
+        RawKind::RecentlyPlayed => earshot_core::mongo::RAW_RECENTLY_PLAYED,
+        RawKind::TopTracks => earshot_core::mongo::RAW_TOP_TRACKS,
+        RawKind::TopArtists => earshot_core::mongo::RAW_TOP_ARTISTS,
+    }
+}
+
+/// Load converted records into MongoDB with idempotent, batched upserts.
+///
+/// Reads `converted/<kind>/…*.jsonl` under `--storage` (or JSON Lines on stdin with `--input -`),
+/// upserts each record by its `_id` into `rawdata_recentlyplayed`, `rawdata_toptracks` or
+/// `rawdata_topartists`, and creates the indexes the queries need. Prints one JSON line per collection
+/// on stdout: records read, inserted, modified, unchanged, files failed.
+#[derive(Debug, Parser)]
+#[command(name = "data-upload", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to load.
+    #[arg(value_enum)]
+    pub target: Target,
+    /// Storage URL: a local folder or `gs://bucket/prefix`.
+    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
+    pub storage: String,
+    /// A converted key (`….jsonl`) or prefix in the storage, or `-` for JSON Lines on stdin.
+    /// Default: `converted/<kind>/`.
+    #[arg(long)]
+    pub input: Option<String>,
+    /// MongoDB connection string.
+    #[arg(long, env = env::MONGODB_URI, default_value = "mongodb://127.0.0.1:27017", hide_env_values = true)]
+    pub mongodb_uri: String,
+    /// MongoDB database.
+    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
+    pub database: String,
+    /// Records per round trip.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+}
+
+/// What loading one collection did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The collection.
+    pub collection: String,
+    /// Upsert counts.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Files (or stdin lines) that were rejected.
+    pub failed: usize,
+    /// Files loaded.
+    pub files: usize,
+}
+
+/// Run the command line.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let db = connect(&cli.mongodb_uri, &cli.database).await?;
+    let mut reports = Vec::new();
+    if cli.input.as_deref() == Some("-") {
+        let [kind] = cli.target.kinds()[..] else {
+            bail!(
+                "`--input -` loads one kind: name it (recently-played, top-tracks or top-artists), not `all`"
+            );
+        };
+        let stdin = std::io::stdin();
+        reports.push(load_lines(&db, kind, stdin.lock(), cli.batch_size as usize).await?);
+    } else {
+        let storage = Storage::open(&cli.storage).await?;
+        for kind in cli.target.kinds() {
+            let prefix = match &cli.input {
+                Some(input) => input.clone(),
+                None => format!("{}/{}/", layout::CONVERTED, kind.folder()),
+            };
+            reports
+                .push(load_storage(&db, &storage, kind, &prefix, cli.batch_size as usize).await?);
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    for report in &reports {
+        serde_json::to_writer(&mut stdout, report)?;
+        std::io::Write::write_all(&mut stdout, b"\n")?;
+    }
+    let files: usize = reports.iter().map(|r| r.files).sum();
+    let failed: usize = reports.iter().map(|r| r.failed).sum();
+    Ok(Outcome::from_counts(files, failed))
+}
+
+/// Parse one converted line of `kind` into the document stored: the typed record (so a wrong shape is
+/// refused, naming the field), with `played_at` as a BSON date.
+pub fn to_document(kind: RawKind, line: &str) -> Result<Document, String> {
+    fn typed<T: DeserializeOwned + Serialize>(line: &str) -> Result<Document, String> {
+        let mut de = serde_json::Deserializer::from_str(line);
+        let record: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let at = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.to_string();
+            let message = message
+                .rfind(" at line ")
+                .map_or(message.as_str(), |i| &message[..i])
+                .to_string();
+            if at.is_empty() || at == "." {
+                format!("column {}: {message}", inner.column())
+            } else {
+                format!("at `{at}`: {message}")
+            }
+        })?;
+        bson::to_document(&record).map_err(|e| e.to_string())
+    }
+    match kind {
+        RawKind::RecentlyPlayed => {
+            let mut document = typed::<RecentlyPlayedRecord>(line)?;
+            let played_at = match document.get_str("played_at") {
+                Ok(text) => bson::DateTime::parse_rfc3339_str(text)
+                    .map_err(|e| format!("at `played_at`: {e}"))?,
+                Err(_) => return Err("at `played_at`: missing".to_string()),
+            };
+            document.insert("played_at", Bson::DateTime(played_at));
+            Ok(document)
+        }
+        RawKind::TopTracks => typed::<TopTrackRecord>(line),
+        RawKind::TopArtists => typed::<TopArtistRecord>(line),
+    }
+}
+
+/// Load every converted file of `kind` under `prefix`.
+pub async fn load_storage(
+    db: &Database,
+    storage: &Storage,
+    kind: RawKind,
+    prefix: &str,
+    batch_size: usize,
+) -> Result<Report> {
+    let collection = collection_of(kind);
+    ensure_indexes(db, collection).await?;
+    let folder = format!("{}/{}/", layout::CONVERTED, kind.folder());
+    let keys: Vec<String> = if prefix.ends_with(".jsonl") {
+        vec![prefix.to_string()]
+    } else {
+        storage
+            .list(prefix)
+            .await?
+            .into_iter()
+            .filter(|k| k.starts_with(&folder) && k.ends_with(".jsonl"))
+            .collect()
+    };
+    let mut upserter = Upserter::new(db.clone(), collection, batch_size);
+    let (mut files, mut failed) = (0, 0);
+    for key in keys {
+        let bytes = storage.read_all(&key).await?;
+        // Validate the whole file before sending any of it: a file loads whole or not at all.
+        let parsed: Result<Vec<Document>, String> = std::str::from_utf8(&bytes)
+            .map_err(|e| format!("not UTF-8: {e}"))
+            .and_then(|text| {
+                text.lines()
+                    .enumerate()
+                    .filter(|(_, line)| !line.trim().is_empty())
+                    .map(|(n, line)| {
+                        to_document(kind, line).map_err(|e| format!("line {}: {e}", n + 1))
+                    })
+                    .collect()
+            });
+        match parsed {
+            Ok(documents) => {
+                for document in documents {
+                    upserter.push(document).await?;
+                }
+                files += 1;
+            }
+            Err(reason) => {
+                failed += 1;
+                error!(file = %storage.location(&key), error = %reason, "Rejected a converted file; none of it was loaded.");
+            }
+        }
+    }
+    upserter.flush().await?;
+    let report = Report {
+        collection: collection.to_string(),
+        counts: upserter.counts,
+        failed,
+        files,
+    };
+    info!(
+        collection,
+        files,
+        failed,
+        read = report.counts.read,
+        inserted = report.counts.inserted,
+        modified = report.counts.modified,
+        "Loaded converted records."
+    );
+    Ok(report)
+}
+
+/// Load JSON Lines from a reader (stdin); a bad line is reported and skipped.
+pub async fn load_lines<R: BufRead>(
+    db: &Database,
+    kind: RawKind,
+    reader: R,
+    batch_size: usize,
+) -> Result<Report> {
+    let collection = collection_of(kind);
+    ensure_indexes(db, collection).await?;
+    let mut upserter = Upserter::new(db.clone(), collection, batch_size);
+    let mut failed = 0;
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match to_document(kind, &line) {
+            Ok(document) => upserter.push(document).await?,
+            Err(reason) => {
+                failed += 1;
+                error!(line = n + 1, error = %reason, "Rejected a record on stdin.");
+            }
+        }
+    }
+    upserter.flush().await?;
+    let files = usize::from(upserter.counts.read > 0);
+    Ok(Report {
+        collection: collection.to_string(),
+        counts: upserter.counts,
+        failed,
+        files,
+    })
+}

@@ -51,7 +51,10 @@ pub struct PageMeta {
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
     /// The bytes are not JSON, or a page does not have the shape of its kind.
-    #[error("`{source_name}`: page {page}, line {line}, column {column}{}: {message}", at_path(path))]
+    #[error(
+        "`{source_name}`: page {page}, line {line}, column {column}{}: {message}",
+        at_path(path)
+    )]
     Parse {
         /// File (storage location) or `<stdin>`.
         source_name: String,
@@ -85,7 +88,11 @@ pub enum ConvertError {
 }
 
 fn at_path(path: &str) -> String {
-    if path.is_empty() || path == "." { String::new() } else { format!(", at `{path}`") }
+    if path.is_empty() || path == "." {
+        String::new()
+    } else {
+        format!(", at `{path}`")
+    }
 }
 
 /// Converts pages of one kind for one group.
@@ -123,7 +130,10 @@ impl Converter {
         meta: &PageMeta,
         sink: &mut W,
     ) -> Result<usize, ConvertError> {
-        let io = |source| ConvertError::Io { source_name: source_name.to_string(), source };
+        let io = |source| ConvertError::Io {
+            source_name: source_name.to_string(),
+            source,
+        };
         let mut records = 0;
         let pages = serde_json::Deserializer::from_reader(reader).into_iter::<Box<RawValue>>();
         for (index, page) in pages.enumerate() {
@@ -134,7 +144,12 @@ impl Converter {
                 Kind::RecentlyPlayed => {
                     let page: RecentlyPlayedPage = typed(&page, source_name, page_no)?;
                     for play in &page.items {
-                        let record = RecentlyPlayedRecord::from_play(&meta.user_id, user_name, play, self.zone);
+                        let record = RecentlyPlayedRecord::from_play(
+                            &meta.user_id,
+                            user_name,
+                            play,
+                            self.zone,
+                        );
                         write_line(sink, &record).map_err(io)?;
                     }
                     records += page.items.len();
@@ -144,7 +159,14 @@ impl Converter {
                     let (range, date) = self.top_meta(meta, source_name)?;
                     for (i, track) in page.items.iter().enumerate() {
                         let rank = page.offset + i as u32 + 1;
-                        let record = TopTrackRecord::from_track(&meta.user_id, user_name, range, date, rank, track);
+                        let record = TopTrackRecord::from_track(
+                            &meta.user_id,
+                            user_name,
+                            range,
+                            date,
+                            rank,
+                            track,
+                        );
                         write_line(sink, &record).map_err(io)?;
                     }
                     records += page.items.len();
@@ -154,7 +176,14 @@ impl Converter {
                     let (range, date) = self.top_meta(meta, source_name)?;
                     for (i, artist) in page.items.iter().enumerate() {
                         let rank = page.offset + i as u32 + 1;
-                        let record = TopArtistRecord::from_artist(&meta.user_id, user_name, range, date, rank, artist);
+                        let record = TopArtistRecord::from_artist(
+                            &meta.user_id,
+                            user_name,
+                            range,
+                            date,
+                            rank,
+                            artist,
+                        );
                         write_line(sink, &record).map_err(io)?;
                     }
                     records += page.items.len();
@@ -164,22 +193,37 @@ impl Converter {
         Ok(records)
     }
 
-    fn top_meta(&self, meta: &PageMeta, source_name: &str) -> Result<(TimeRange, NaiveDate), ConvertError> {
+    fn top_meta(
+        &self,
+        meta: &PageMeta,
+        source_name: &str,
+    ) -> Result<(TimeRange, NaiveDate), ConvertError> {
         let range = meta.time_range.ok_or_else(|| ConvertError::Meta {
             source_name: source_name.to_string(),
-            message: "top items need a time range (`time_range=<range>` in the key, or `--time-range`)".to_string(),
+            message:
+                "top items need a time range (`time_range=<range>` in the key, or `--time-range`)"
+                    .to_string(),
         })?;
         Ok((range, self.snapshot_date(meta.fetched_at)))
     }
 }
 
-fn typed<T: DeserializeOwned>(page: &RawValue, source_name: &str, page_no: usize) -> Result<T, ConvertError> {
+fn typed<T: DeserializeOwned>(
+    page: &RawValue,
+    source_name: &str,
+    page_no: usize,
+) -> Result<T, ConvertError> {
     let mut de = serde_json::Deserializer::from_str(page.get());
     serde_path_to_error::deserialize(&mut de)
         .map_err(|e| parse_error(source_name, page_no, e.path().to_string(), e.inner()))
 }
 
-fn parse_error(source_name: &str, page: usize, path: String, error: &serde_json::Error) -> ConvertError {
+fn parse_error(
+    source_name: &str,
+    page: usize,
+    path: String,
+    error: &serde_json::Error,
+) -> ConvertError {
     ConvertError::Parse {
         source_name: source_name.to_string(),
         page,

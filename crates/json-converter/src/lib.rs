@@ -87,11 +87,20 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let to_stdout = match cli.output.as_deref() {
         None => false,
         Some("-") => true,
-        Some(other) => bail!("`--output {other}`: only `-` (stdout) is supported; converted files go to `--storage`"),
+        Some(other) => bail!(
+            "`--output {other}`: only `-` (stdout) is supported; converted files go to `--storage`"
+        ),
     };
     if cli.input.as_deref() == Some("-") {
-        let user = cli.user.clone().context("`--input -` needs `--user <spotify id>`: stdin carries no key")?;
-        let meta = PageMeta { user_id: user, time_range: cli.time_range, fetched_at: cli.fetched_at.unwrap_or_else(Utc::now) };
+        let user = cli
+            .user
+            .clone()
+            .context("`--input -` needs `--user <spotify id>`: stdin carries no key")?;
+        let meta = PageMeta {
+            user_id: user,
+            time_range: cli.time_range,
+            fetched_at: cli.fetched_at.unwrap_or_else(Utc::now),
+        };
         if !to_stdout {
             bail!("`--input -` writes to stdout only: add `--output -`");
         }
@@ -103,7 +112,10 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     let storage = Storage::open(&cli.storage).await?;
-    let input = cli.input.clone().unwrap_or_else(|| layout::raw_prefix(cli.kind.raw_kind()));
+    let input = cli
+        .input
+        .clone()
+        .unwrap_or_else(|| layout::raw_prefix(cli.kind.raw_kind()));
     let summary = convert_storage(&storage, &converter, &input, to_stdout, cli.force).await?;
     info!(
         converted = summary.converted,
@@ -118,16 +130,31 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 /// The page metadata a raw key carries: `user=<id>`, `time_range=<range>`, and the fetch time as the
 /// file name (`20240301T181500.123Z.json`).
 pub fn meta_from_key(key: &str) -> Result<PageMeta, ConvertError> {
-    let meta_error = |message: String| ConvertError::Meta { source_name: key.to_string(), message };
-    let user_id = partition_value(key, "user").ok_or_else(|| meta_error("the key has no `user=<id>` folder".into()))?;
+    let meta_error = |message: String| ConvertError::Meta {
+        source_name: key.to_string(),
+        message,
+    };
+    let user_id = partition_value(key, "user")
+        .ok_or_else(|| meta_error("the key has no `user=<id>` folder".into()))?;
     let time_range = match partition_value(key, "time_range") {
         Some(text) => Some(text.parse::<TimeRange>().map_err(meta_error)?),
         None => None,
     };
-    let stem = key.rsplit('/').next().unwrap_or(key).trim_end_matches(".json");
-    let fetched_at = layout::parse_fetched_at_stamp(stem)
-        .ok_or_else(|| meta_error(format!("the file name `{stem}` is not a fetch time like `20240301T181500.000Z`")))?;
-    Ok(PageMeta { user_id: user_id.to_string(), time_range, fetched_at })
+    let stem = key
+        .rsplit('/')
+        .next()
+        .unwrap_or(key)
+        .trim_end_matches(".json");
+    let fetched_at = layout::parse_fetched_at_stamp(stem).ok_or_else(|| {
+        meta_error(format!(
+            "the file name `{stem}` is not a fetch time like `20240301T181500.000Z`"
+        ))
+    })?;
+    Ok(PageMeta {
+        user_id: user_id.to_string(),
+        time_range,
+        fetched_at,
+    })
 }
 
 /// Convert every raw file of the converter's kind under `input` (a key or a prefix).
@@ -141,11 +168,19 @@ pub async fn convert_storage(
     let folder = layout::raw_prefix(converter.kind().raw_kind());
     let keys: Vec<String> = if input.ends_with(".json") {
         if !input.starts_with(&folder) {
-            bail!("`{input}` is not a {:?} page: its key must start with `{folder}`", converter.kind());
+            bail!(
+                "`{input}` is not a {:?} page: its key must start with `{folder}`",
+                converter.kind()
+            );
         }
         vec![input.to_string()]
     } else {
-        storage.list(input).await?.into_iter().filter(|k| k.starts_with(&folder) && k.ends_with(".json")).collect()
+        storage
+            .list(input)
+            .await?
+            .into_iter()
+            .filter(|k| k.starts_with(&folder) && k.ends_with(".json"))
+            .collect()
     };
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
@@ -159,7 +194,8 @@ pub async fn convert_storage(
             let meta = meta_from_key(&key)?;
             let bytes = storage.read_all(&key).await?;
             let mut out = Vec::with_capacity(bytes.len());
-            let records = converter.convert(&bytes[..], &storage.location(&key), &meta, &mut out)?;
+            let records =
+                converter.convert(&bytes[..], &storage.location(&key), &meta, &mut out)?;
             if to_stdout {
                 stdout.lock().write_all(&out)?;
             } else {

@@ -19,7 +19,10 @@ async fn raw_storage() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path());
     for (key, page) in raw_pages(&Listening::fixture_group().unwrap()) {
-        storage.write(&key, Bytes::from(serde_json::to_vec(&page).unwrap())).await.unwrap();
+        storage
+            .write(&key, Bytes::from(serde_json::to_vec(&page).unwrap()))
+            .await
+            .unwrap();
     }
     (dir, storage)
 }
@@ -40,11 +43,17 @@ async fn records(storage: &Storage, prefix: &str) -> HashMap<String, Value> {
 async fn recently_played_records_match_hand_checked_expectations() {
     let (_dir, storage) = raw_storage().await;
     let converter = Converter::new(Kind::RecentlyPlayed, group()).unwrap();
-    let summary = convert_storage(&storage, &converter, "raw/recently_played/", false, false).await.unwrap();
+    let summary = convert_storage(&storage, &converter, "raw/recently_played/", false, false)
+        .await
+        .unwrap();
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     assert_eq!(summary.records, fact_count("plays.total"));
     let all = records(&storage, "converted/recently_played/").await;
-    assert_eq!(all.len(), fact_count("plays.total"), "one record per play, no duplicates");
+    assert_eq!(
+        all.len(),
+        fact_count("plays.total"),
+        "one record per play, no duplicates"
+    );
 
     let get = |id: &str| all.get(id).unwrap_or_else(|| panic!("no record `{id}`"));
     // Both 2024 DST changes in America/Los_Angeles, written in local time with the right zone name.
@@ -62,20 +71,33 @@ async fn recently_played_records_match_hand_checked_expectations() {
     assert_eq!(feat["played_at_local"], "2024-03-09 00:11:59 PST");
     assert_eq!(feat["track_name"], "Midnight Letters (feat. Maya Rivers)");
     assert_eq!(feat["clean_track_name"], "Midnight Letters");
-    assert_eq!(feat["artist_song_name"], "DJ Nørd, Maya Rivers - Midnight Letters");
+    assert_eq!(
+        feat["artist_song_name"],
+        "DJ Nørd, Maya Rivers - Midnight Letters"
+    );
     assert_eq!(feat["artist_names"], json!(["DJ Nørd", "Maya Rivers"]));
     assert_eq!(feat["duration_ms"], 313_845);
     assert_eq!(feat["duration"], "5:13");
-    assert_eq!(feat["popularity"], Value::Null, "missing popularity is unknown, not 0");
+    assert_eq!(
+        feat["popularity"],
+        Value::Null,
+        "missing popularity is unknown, not 0"
+    );
     assert_eq!(feat["context_type"], "none", "null context");
 
     let duet = get("ana.mx|2024-03-09T10:01:13.217Z");
-    assert_eq!(duet["artist_song_name"], "Sigur Rósa, La Femme Étoile - Paper Hour");
+    assert_eq!(
+        duet["artist_song_name"],
+        "Sigur Rósa, La Femme Étoile - Paper Hour"
+    );
     assert_eq!(duet["duration"], "4:58");
     assert_eq!(duet["context_type"], "playlist");
 
     let hostile = get("ana.mx|2024-03-10T10:42:07.391Z");
-    assert_eq!(hostile["track_name"], "<script>alert(1)</script>", "kept verbatim");
+    assert_eq!(
+        hostile["track_name"], "<script>alert(1)</script>",
+        "kept verbatim"
+    );
     assert_eq!(hostile["clean_track_name"], "<script>alert");
     assert_eq!(hostile["played_at_local"], "2024-03-10 03:42:07 PDT");
     assert_eq!(hostile["duration"], "3:45");
@@ -89,9 +111,18 @@ async fn recently_played_records_match_hand_checked_expectations() {
     assert_eq!(tokyo["clean_track_name"], "日本の夜");
     assert_eq!(tokyo["played_at_local"], "2024-10-23 23:52:14 PDT");
     let quotes = get("ben_k|2024-10-25T19:59:22.138Z");
-    assert_eq!(quotes["track_name"], "\"Quotes\" & 'Apostrophes' \\ Backslash");
-    assert_eq!(quotes["clean_track_name"], "\"Quotes\" & 'Apostrophes' \\ Backslash");
-    assert_eq!(quotes["artist_song_name"], "La Femme Étoile, Nova Bloom - \"Quotes\" & 'Apostrophes' \\ Backslash");
+    assert_eq!(
+        quotes["track_name"],
+        "\"Quotes\" & 'Apostrophes' \\ Backslash"
+    );
+    assert_eq!(
+        quotes["clean_track_name"],
+        "\"Quotes\" & 'Apostrophes' \\ Backslash"
+    );
+    assert_eq!(
+        quotes["artist_song_name"],
+        "La Femme Étoile, Nova Bloom - \"Quotes\" & 'Apostrophes' \\ Backslash"
+    );
     assert_eq!(quotes["duration"], "3:09");
 
     let local = get("chloe-r|2024-03-10T03:05:00.000Z");
@@ -109,7 +140,10 @@ async fn recently_played_records_match_hand_checked_expectations() {
     let text = storage.list("converted/").await.unwrap();
     for key in text {
         let bytes = storage.read_all(&key).await.unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains("available_markets"), "{key}");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("available_markets"),
+            "{key}"
+        );
     }
     let nulls = all.values().filter(|r| r["popularity"].is_null()).count();
     assert_eq!(nulls, fact_count("plays.without_popularity"));
@@ -120,8 +154,14 @@ async fn top_items_get_ranks_ranges_and_the_local_snapshot_date() {
     let (_dir, storage) = raw_storage().await;
     for kind in [Kind::TopTracks, Kind::TopArtists] {
         let converter = Converter::new(kind, group()).unwrap();
-        let prefix = if kind == Kind::TopTracks { "raw/top_tracks/" } else { "raw/top_artists/" };
-        let summary = convert_storage(&storage, &converter, prefix, false, false).await.unwrap();
+        let prefix = if kind == Kind::TopTracks {
+            "raw/top_tracks/"
+        } else {
+            "raw/top_artists/"
+        };
+        let summary = convert_storage(&storage, &converter, prefix, false, false)
+            .await
+            .unwrap();
         assert_eq!(summary.converted, 15, "5 members × 3 time ranges");
         assert!(summary.failed.is_empty());
     }
@@ -132,8 +172,11 @@ async fn top_items_get_ranks_ranges_and_the_local_snapshot_date() {
     assert_eq!(first["time_range"], "long_term");
     assert_eq!(first["date_data_fetched"], "2024-11-10");
     let ranks: Vec<u64> = {
-        let mut r: Vec<u64> =
-            tracks.values().filter(|t| t["user_id"] == "dev.p" && t["time_range"] == "long_term").map(|t| t["rank"].as_u64().unwrap()).collect();
+        let mut r: Vec<u64> = tracks
+            .values()
+            .filter(|t| t["user_id"] == "dev.p" && t["time_range"] == "long_term")
+            .map(|t| t["rank"].as_u64().unwrap())
+            .collect();
         r.sort();
         r
     };
@@ -146,9 +189,13 @@ async fn top_items_get_ranks_ranges_and_the_local_snapshot_date() {
 async fn a_second_run_finds_its_work_done() {
     let (_dir, storage) = raw_storage().await;
     let converter = Converter::new(Kind::RecentlyPlayed, group()).unwrap();
-    let first = convert_storage(&storage, &converter, "raw/recently_played/", false, false).await.unwrap();
+    let first = convert_storage(&storage, &converter, "raw/recently_played/", false, false)
+        .await
+        .unwrap();
     let before = records(&storage, "converted/").await;
-    let second = convert_storage(&storage, &converter, "raw/recently_played/", false, false).await.unwrap();
+    let second = convert_storage(&storage, &converter, "raw/recently_played/", false, false)
+        .await
+        .unwrap();
     assert_eq!(second.converted, 0);
     assert_eq!(second.skipped, first.converted);
     assert_eq!(records(&storage, "converted/").await, before);
@@ -158,28 +205,63 @@ async fn a_second_run_finds_its_work_done() {
 async fn bad_files_are_reported_precisely_and_the_rest_is_converted() {
     let (_dir, storage) = raw_storage().await;
     let broken = "raw/recently_played/user=ana.mx/20990101T000000.000Z.json";
-    storage.write(broken, Bytes::from_static(b"{\"items\": [ {\"track\": ")).await.unwrap();
+    storage
+        .write(broken, Bytes::from_static(b"{\"items\": [ {\"track\": "))
+        .await
+        .unwrap();
     let mut page = raw_pages(&Listening::fixture_group().unwrap()).remove(0).1;
-    page["items"][3]["track"].as_object_mut().unwrap().remove("duration_ms");
+    page["items"][3]["track"]
+        .as_object_mut()
+        .unwrap()
+        .remove("duration_ms");
     let shapeless = "raw/recently_played/user=ana.mx/20990101T000001.000Z.json";
-    storage.write(shapeless, Bytes::from(serde_json::to_vec_pretty(&page).unwrap())).await.unwrap();
+    storage
+        .write(
+            shapeless,
+            Bytes::from(serde_json::to_vec_pretty(&page).unwrap()),
+        )
+        .await
+        .unwrap();
 
     let converter = Converter::new(Kind::RecentlyPlayed, group()).unwrap();
-    let summary = convert_storage(&storage, &converter, "raw/recently_played/", false, false).await.unwrap();
+    let summary = convert_storage(&storage, &converter, "raw/recently_played/", false, false)
+        .await
+        .unwrap();
     assert_eq!(summary.outcome(), Outcome::Partial);
     assert_eq!(summary.failed.len(), 2);
-    let reason = |key: &str| summary.failed.iter().find(|(k, _)| k == key).unwrap().1.clone();
+    let reason = |key: &str| {
+        summary
+            .failed
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap()
+            .1
+            .clone()
+    };
     let truncated = reason(broken);
-    assert!(truncated.contains(broken) && truncated.contains("page 1, line 1"), "{truncated}");
+    assert!(
+        truncated.contains(broken) && truncated.contains("page 1, line 1"),
+        "{truncated}"
+    );
     let missing = reason(shapeless);
     assert!(missing.contains(shapeless), "{missing}");
-    assert!(missing.contains("items[3].track") && missing.contains("duration_ms"), "{missing}");
+    assert!(
+        missing.contains("items[3].track") && missing.contains("duration_ms"),
+        "{missing}"
+    );
     assert!(missing.contains("line "), "{missing}");
     for key in [broken, shapeless] {
         let converted = earshot_core::layout::converted_key(key).unwrap();
-        assert!(!storage.exists(&converted).await.unwrap(), "no partial output for {key}");
+        assert!(
+            !storage.exists(&converted).await.unwrap(),
+            "no partial output for {key}"
+        );
     }
-    assert_eq!(summary.records, fact_count("plays.total"), "every good file was converted");
+    assert_eq!(
+        summary.records,
+        fact_count("plays.total"),
+        "every good file was converted"
+    );
 }
 
 #[test]
@@ -196,15 +278,24 @@ fn streams_of_pages_convert_one_page_at_a_time() {
         stream.push(b'\n');
     }
     let converter = Converter::new(Kind::RecentlyPlayed, group()).unwrap();
-    let meta = PageMeta { user_id: "emi".into(), time_range: None, fetched_at: chrono::Utc::now() };
+    let meta = PageMeta {
+        user_id: "emi".into(),
+        time_range: None,
+        fetched_at: chrono::Utc::now(),
+    };
     let mut out = Vec::new();
-    let n = converter.convert(&stream[..], "<test>", &meta, &mut out).unwrap();
+    let n = converter
+        .convert(&stream[..], "<test>", &meta, &mut out)
+        .unwrap();
     assert_eq!(n, fact_count("plays.emi"));
     assert_eq!(out.iter().filter(|b| **b == b'\n').count(), n);
     // A bad second page names page 2.
     let mut bad = serde_json::to_vec(&pages[0]).unwrap();
     bad.extend_from_slice(b"\n{\"items\": 5, \"limit\": 50}");
-    let err = converter.convert(&bad[..], "<test>", &meta, &mut Vec::new()).unwrap_err().to_string();
+    let err = converter
+        .convert(&bad[..], "<test>", &meta, &mut Vec::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("page 2") && err.contains("`items`"), "{err}");
 }
 

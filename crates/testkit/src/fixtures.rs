@@ -839,14 +839,19 @@ pub fn shared_spotify_dir() -> Option<PathBuf> {
 /// One fact from the table in fixtures/README.md (the facts are written there once, computed
 /// independently by fixtures/facts.py). Panics when the README has no such fact.
 pub fn fact(key: &str) -> String {
-    let readme = std::fs::read_to_string(fixtures_dir().join("README.md")).expect("fixtures/README.md");
+    let readme =
+        std::fs::read_to_string(fixtures_dir().join("README.md")).expect("fixtures/README.md");
     let wanted = format!("`{key}`");
     readme
         .lines()
         .find_map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             (cells.get(1) == Some(&wanted.as_str()))
-                .then(|| cells.get(2).map(|v| v.trim_matches('`').replace("&#124;", "|")))
+                .then(|| {
+                    cells
+                        .get(2)
+                        .map(|v| v.trim_matches('`').replace("&#124;", "|"))
+                })
                 .flatten()
         })
         .unwrap_or_else(|| panic!("fixtures/README.md has no fact `{key}`"))
@@ -854,7 +859,9 @@ pub fn fact(key: &str) -> String {
 
 /// A fact that is a number.
 pub fn fact_count(key: &str) -> usize {
-    fact(key).parse().unwrap_or_else(|_| panic!("fact `{key}` is not a number"))
+    fact(key)
+        .parse()
+        .unwrap_or_else(|_| panic!("fact `{key}` is not a number"))
 }
 
 /// The raw pages a fetcher that never missed a play would have stored for `listening`, as
@@ -879,16 +886,33 @@ pub fn raw_pages(listening: &Listening) -> Vec<(String, Value)> {
                 "href": format!("{base}/player/recently-played?limit=50"),
             });
             let fetched = newest + Duration::minutes(1);
-            pages.push((format!("raw/recently_played/user={id}/{}.json", stamp(fetched)), page));
+            pages.push((
+                format!("raw/recently_played/user={id}/{}.json", stamp(fetched)),
+                page,
+            ));
         }
-        let fetched = member.plays.last().map(MemberListening::played_at).unwrap_or_default() + Duration::minutes(1);
-        for (kind, lists) in [("tracks", &member.top_tracks), ("artists", &member.top_artists)] {
+        let fetched = member
+            .plays
+            .last()
+            .map(MemberListening::played_at)
+            .unwrap_or_default()
+            + Duration::minutes(1);
+        for (kind, lists) in [
+            ("tracks", &member.top_tracks),
+            ("artists", &member.top_artists),
+        ] {
             for (range, items) in lists {
                 let page = json!({
                     "items": items, "total": items.len(), "limit": 50, "offset": 0, "previous": null, "next": null,
                     "href": format!("{base}/top/{kind}?time_range={range}&limit=50&offset=0"),
                 });
-                pages.push((format!("raw/top_{kind}/user={id}/time_range={range}/{}.json", stamp(fetched)), page));
+                pages.push((
+                    format!(
+                        "raw/top_{kind}/user={id}/time_range={range}/{}.json",
+                        stamp(fetched)
+                    ),
+                    page,
+                ));
             }
         }
     }

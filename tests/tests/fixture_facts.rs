@@ -191,6 +191,14 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
         local_count("2024-03-10", Some("03"), Some("PDT")),
     );
 
+    // The local week Monday 2024-10-28 00:00 PDT to Monday 2024-11-04 00:00 PST.
+    let week_start = chrono::TimeZone::with_ymd_and_hms(&Los_Angeles, 2024, 10, 28, 0, 0, 0).unwrap();
+    let week_end = chrono::TimeZone::with_ymd_and_hms(&Los_Angeles, 2024, 11, 4, 0, 0, 0).unwrap();
+    for member in &listening.members {
+        let n = member.plays.iter().filter(|p| played_at(p) >= week_start && played_at(p) < week_end).count();
+        put(&format!("week_2024_10_28.{}", member.id()), n.to_string());
+    }
+
     let mut group: HashMap<String, usize> = HashMap::new();
     for play in &all {
         *group.entry(track_key(&play["track"])).or_default() += 1;

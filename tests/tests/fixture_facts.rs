@@ -98,6 +98,24 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
         .filter_map(|a| a["id"].as_str())
         .collect();
     put("artists.distinct", artists.len().to_string());
+    let albums: BTreeSet<&str> = all
+        .iter()
+        .filter_map(|p| p["track"]["album"]["id"].as_str())
+        .collect();
+    put("albums.distinct", albums.len().to_string());
+    let images: BTreeSet<&str> = all
+        .iter()
+        .filter(|p| p["track"]["album"]["id"].is_string())
+        .flat_map(|p| p["track"]["album"]["images"].as_array().unwrap())
+        .map(|i| i["url"].as_str().unwrap())
+        .collect();
+    put("images.distinct", images.len().to_string());
+    let links = all
+        .iter()
+        .flat_map(|p| p["track"]["artists"].as_array().unwrap())
+        .filter(|a| a["id"].is_string())
+        .count();
+    put("artist_links", links.to_string());
     put(
         "plays.first",
         all.iter()
@@ -192,10 +210,15 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
     );
 
     // The local week Monday 2024-10-28 00:00 PDT to Monday 2024-11-04 00:00 PST.
-    let week_start = chrono::TimeZone::with_ymd_and_hms(&Los_Angeles, 2024, 10, 28, 0, 0, 0).unwrap();
+    let week_start =
+        chrono::TimeZone::with_ymd_and_hms(&Los_Angeles, 2024, 10, 28, 0, 0, 0).unwrap();
     let week_end = chrono::TimeZone::with_ymd_and_hms(&Los_Angeles, 2024, 11, 4, 0, 0, 0).unwrap();
     for member in &listening.members {
-        let n = member.plays.iter().filter(|p| played_at(p) >= week_start && played_at(p) < week_end).count();
+        let n = member
+            .plays
+            .iter()
+            .filter(|p| played_at(p) >= week_start && played_at(p) < week_end)
+            .count();
         put(&format!("week_2024_10_28.{}", member.id()), n.to_string());
     }
 

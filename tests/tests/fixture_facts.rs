@@ -98,6 +98,11 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
         .filter_map(|a| a["id"].as_str())
         .collect();
     put("artists.distinct", artists.len().to_string());
+    let with_id: BTreeSet<&str> = all
+        .iter()
+        .filter_map(|p| p["track"]["id"].as_str())
+        .collect();
+    put("tracks.with_id", with_id.len().to_string());
     let albums: BTreeSet<&str> = all
         .iter()
         .filter_map(|p| p["track"]["album"]["id"].as_str())

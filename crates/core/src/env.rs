@@ -41,6 +41,8 @@ pub const EARSHOT_FAKE_GCS_BIN: &str = "EARSHOT_FAKE_GCS_BIN";
 
 /// Default storage URL when neither a flag nor [`EARSHOT_STORAGE`] names one.
 pub const DEFAULT_STORAGE: &str = "./data";
+/// Default MongoDB connection string: a local mongod (or the dev server on its default port).
+pub const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
 /// Default MongoDB database.
 pub const DEFAULT_DATABASE: &str = "earshot";
 /// Default group time zone.

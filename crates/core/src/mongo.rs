@@ -1,7 +1,14 @@
 //! MongoDB names and identities: collection names (kept from the original project so its users find
-//! their collections), the deterministic `_id` formulas of DESIGN.md, and the indexes the queries need.
+//! their collections), the deterministic `_id` formulas of DESIGN.md, the indexes the queries need, and
+//! the one way every binary connects (fail fast, never print a password).
 
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, NaiveDate, Utc};
+use mongodb::bson::{Document, doc};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Database, IndexModel};
 
 use crate::records::format_utc;
 use crate::spotify::TimeRange;
@@ -28,6 +35,8 @@ pub const T50_TRACKS: &str = "t50_Tracks";
 pub const T50_ARTISTS: &str = "t50_Artists";
 /// Top-tracks images.
 pub const T50_IMAGES: &str = "t50_Images";
+/// One document per artist in any member's top artists (built from `rawdata_topartists`).
+pub const T50_TOP_ARTISTS: &str = "t50_TopArtists";
 /// One document per member of the group.
 pub const MEMBERS: &str = "members";
 /// Prefix of every analytics result collection.
@@ -98,9 +107,83 @@ pub const INDEXES: &[IndexSpec] = &[
     },
 ];
 
+/// `mongodb://user:secret@host` → `mongodb://user:***@host`: connection strings are never logged whole.
+pub fn redact_uri(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &uri[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &uri[..scheme_end + 3], &uri[at..])
+        }
+        _ => uri.to_string(),
+    }
+}
+
+/// Connect and check the server answers, failing within seconds with a clear message.
+pub async fn connect(uri: &str, database: &str) -> Result<Database> {
+    let shown = redact_uri(uri);
+    let mut options = ClientOptions::parse(uri)
+        .await
+        .with_context(|| format!("invalid MongoDB URI `{shown}`"))?;
+    if options.server_selection_timeout.is_none() {
+        options.server_selection_timeout = Some(Duration::from_secs(10));
+    }
+    options
+        .app_name
+        .get_or_insert_with(|| "earshot".to_string());
+    let client = Client::with_options(options)
+        .with_context(|| format!("invalid MongoDB options for `{shown}`"))?;
+    let db = client.database(database);
+    db.run_command(doc! {"ping": 1})
+        .await
+        .with_context(|| format!("cannot reach MongoDB at `{shown}`"))?;
+    Ok(db)
+}
+
+/// Create the indexes of `collection` that earshot-core lists (named, so creating them again is a no-op).
+pub async fn ensure_indexes(db: &Database, collection: &str) -> Result<()> {
+    let specs: Vec<&IndexSpec> = INDEXES
+        .iter()
+        .filter(|i| i.collection == collection)
+        .collect();
+    if specs.is_empty() {
+        return Ok(());
+    }
+    let models: Vec<IndexModel> = specs
+        .iter()
+        .map(|spec| {
+            let mut keys = Document::new();
+            for (field, direction) in spec.keys {
+                keys.insert(*field, *direction);
+            }
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().name(spec.name.to_string()).build())
+                .build()
+        })
+        .collect();
+    db.collection::<Document>(collection)
+        .create_indexes(models)
+        .await
+        .with_context(|| format!("creating the indexes of `{collection}`"))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact_uri("mongodb+srv://ana:s3cret@cluster0.x.net/db"),
+            "mongodb+srv://ana:***@cluster0.x.net/db"
+        );
+        assert_eq!(
+            redact_uri("mongodb://127.0.0.1:27017"),
+            "mongodb://127.0.0.1:27017"
+        );
+    }
 
     #[test]
     fn ids_follow_the_design_formulas() {

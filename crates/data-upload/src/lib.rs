@@ -22,7 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{error, info};
 
-pub use mongo::{Counts, Upserter, connect, ensure_indexes, redact_uri};
+pub use earshot_core::mongo::{connect, ensure_indexes, redact_uri};
+pub use mongo::{Counts, Upserter};
 
 /// What to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -81,7 +82,7 @@ pub struct Cli {
     #[arg(long)]
     pub input: Option<String>,
     /// MongoDB connection string.
-    #[arg(long, env = env::MONGODB_URI, default_value = "mongodb://127.0.0.1:27017", hide_env_values = true)]
+    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
     pub mongodb_uri: String,
     /// MongoDB database.
     #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]

@@ -1,79 +1,12 @@
-//! Connecting to MongoDB, and the batched, unordered, idempotent upsert.
+//! The batched, unordered, idempotent upsert.
 //!
 //! Upserts use the `update` command with many replacement statements and `ordered: false`: one round
 //! trip per batch, supported by every MongoDB version (unlike the 8.0-only client `bulkWrite`), and a
 //! replacement by `_id` with identical content modifies nothing, so a re-run reports zero changes.
 
-use std::time::Duration;
-
 use anyhow::{Context as _, Result, bail};
+use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::{ClientOptions, IndexOptions};
-use mongodb::{Client, Database, IndexModel};
-
-use earshot_core::mongo::{INDEXES, IndexSpec};
-
-/// `mongodb://user:secret@host` → `mongodb://user:***@host`: connection strings are never logged whole.
-pub fn redact_uri(uri: &str) -> String {
-    match (uri.find("://"), uri.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &uri[scheme_end + 3..at];
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &uri[..scheme_end + 3], &uri[at..])
-        }
-        _ => uri.to_string(),
-    }
-}
-
-/// Connect and check the server answers, failing within seconds with a clear message.
-pub async fn connect(uri: &str, database: &str) -> Result<Database> {
-    let shown = redact_uri(uri);
-    let mut options = ClientOptions::parse(uri)
-        .await
-        .with_context(|| format!("invalid MongoDB URI `{shown}`"))?;
-    if options.server_selection_timeout.is_none() {
-        options.server_selection_timeout = Some(Duration::from_secs(10));
-    }
-    options
-        .app_name
-        .get_or_insert_with(|| "earshot".to_string());
-    let client = Client::with_options(options)
-        .with_context(|| format!("invalid MongoDB options for `{shown}`"))?;
-    let db = client.database(database);
-    db.run_command(doc! {"ping": 1})
-        .await
-        .with_context(|| format!("cannot reach MongoDB at `{shown}`"))?;
-    Ok(db)
-}
-
-/// Create the indexes of `collection` that earshot-core lists (named, so creating them again is a no-op).
-pub async fn ensure_indexes(db: &Database, collection: &str) -> Result<()> {
-    let specs: Vec<&IndexSpec> = INDEXES
-        .iter()
-        .filter(|i| i.collection == collection)
-        .collect();
-    if specs.is_empty() {
-        return Ok(());
-    }
-    let models: Vec<IndexModel> = specs
-        .iter()
-        .map(|spec| {
-            let mut keys = Document::new();
-            for (field, direction) in spec.keys {
-                keys.insert(*field, *direction);
-            }
-            IndexModel::builder()
-                .keys(keys)
-                .options(IndexOptions::builder().name(spec.name.to_string()).build())
-                .build()
-        })
-        .collect();
-    db.collection::<Document>(collection)
-        .create_indexes(models)
-        .await
-        .with_context(|| format!("creating the indexes of `{collection}`"))?;
-    Ok(())
-}
 
 /// Counts of one collection's load.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -165,22 +98,5 @@ fn number(reply: &Document, field: &str) -> u64 {
         Some(Bson::Int64(n)) => *n as u64,
         Some(Bson::Double(n)) => *n as u64,
         _ => 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_uri;
-
-    #[test]
-    fn passwords_never_show() {
-        assert_eq!(
-            redact_uri("mongodb+srv://ana:s3cret@cluster0.x.net/db"),
-            "mongodb+srv://ana:***@cluster0.x.net/db"
-        );
-        assert_eq!(
-            redact_uri("mongodb://127.0.0.1:27017"),
-            "mongodb://127.0.0.1:27017"
-        );
     }
 }

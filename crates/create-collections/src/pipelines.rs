@@ -1,0 +1,260 @@
+//! The aggregation pipelines, one per derived collection. Each runs on the server and ends in
+//! `$merge` on `_id` (replace when matched, insert otherwise): re-running with the same raw data
+//! replaces every document by an identical one, which changes nothing; new plays change exactly the
+//! documents they touch. Sets (`listeners`, `tracks`) are sorted so that their order is stable too.
+//!
+//! Written for MongoDB proper (5.2 or later, for `$sortArray`); the dev server runs them unchanged.
+
+use earshot_core::mongo;
+use mongodb::bson::{Bson, Document, doc};
+
+/// A derived collection, the raw collection it is built from, and its pipeline.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// Collection written.
+    pub into: &'static str,
+    /// Collection aggregated.
+    pub from: &'static str,
+    /// The stages, ending in `$merge`.
+    pub pipeline: Vec<Document>,
+}
+
+fn merge(into: &str) -> Document {
+    doc! {"$merge": {"into": into, "on": "_id", "whenMatched": "replace", "whenNotMatched": "insert"}}
+}
+
+/// A set from `$addToSet` (whose order MongoDB leaves unspecified) in ascending order, so that a
+/// re-run writes an identical document. `$sortArray` needs MongoDB 5.2 or later.
+fn sorted_set(field: &str) -> Bson {
+    Bson::Document(doc! {"$sortArray": {"input": format!("${field}"), "sortBy": 1}})
+}
+
+/// One row per (play, artist) with the artist's position: `$unwind` with the index keeps each id with
+/// its own name and URL (the original built Artists from a cross product of the two lists).
+fn unwind_artists() -> Vec<Document> {
+    vec![
+        doc! {"$unwind": {"path": "$artist_ids", "includeArrayIndex": "artist_position"}},
+        doc! {"$match": {"artist_ids": {"$type": "string"}}},
+        doc! {"$set": {
+            "artist_id": "$artist_ids",
+            "artist_name": {"$arrayElemAt": ["$artist_names", "$artist_position"]},
+            "artist_url": {"$arrayElemAt": ["$artist_urls", "$artist_position"]},
+        }},
+    ]
+}
+
+/// Tracks, Albums, Artists, ArtistTrackLink, Images and members, from `rawdata_recentlyplayed`.
+pub fn recently_played() -> Vec<Build> {
+    let from = mongo::RAW_RECENTLY_PLAYED;
+    let tracks = vec![
+        doc! {"$match": {"track_id": {"$type": "string"}}},
+        doc! {"$sort": {"played_at": 1, "_id": 1}},
+        doc! {"$group": {
+            "_id": "$track_id",
+            "track_name": {"$last": "$track_name"},
+            "clean_track_name": {"$last": "$clean_track_name"},
+            "artist_song_name": {"$last": "$artist_song_name"},
+            "artist_ids": {"$last": "$artist_ids"},
+            "artist_names": {"$last": "$artist_names"},
+            "album_id": {"$last": "$album_id"},
+            "album_name": {"$last": "$album_name"},
+            "duration_ms": {"$last": "$duration_ms"},
+            "duration": {"$last": "$duration"},
+            "explicit": {"$last": "$explicit"},
+            "track_url": {"$last": "$track_url"},
+            // Highest popularity Spotify returned; null when it never did (unknown, not 0).
+            "popularity": {"$max": "$popularity"},
+            "plays": {"$sum": 1},
+            "listeners": {"$addToSet": "$user_id"},
+            "first_played": {"$min": "$played_at"},
+            "last_played": {"$max": "$played_at"},
+        }},
+        doc! {"$set": {"listeners": sorted_set("listeners")}},
+        merge(mongo::TRACKS),
+    ];
+    let albums = vec![
+        doc! {"$match": {"album_id": {"$type": "string"}}},
+        doc! {"$sort": {"played_at": 1, "_id": 1}},
+        doc! {"$group": {
+            "_id": "$album_id",
+            "album_name": {"$last": "$album_name"},
+            "album_type": {"$last": "$album_type"},
+            "release_date": {"$last": "$release_date"},
+            "total_tracks": {"$last": "$total_tracks"},
+            "images": {"$last": "$images"},
+            "plays": {"$sum": 1},
+            "tracks": {"$addToSet": "$track_id"},
+        }},
+        doc! {"$set": {"tracks": sorted_set("tracks")}},
+        merge(mongo::ALBUMS),
+    ];
+    let mut artists = vec![doc! {"$sort": {"played_at": 1, "_id": 1}}];
+    artists.extend(unwind_artists());
+    artists.extend([
+        doc! {"$group": {
+            "_id": "$artist_id",
+            "artist_name": {"$last": "$artist_name"},
+            "artist_url": {"$last": "$artist_url"},
+            "plays": {"$sum": 1},
+            "tracks": {"$addToSet": "$track_id"},
+            "listeners": {"$addToSet": "$user_id"},
+            "first_played": {"$min": "$played_at"},
+            "last_played": {"$max": "$played_at"},
+        }},
+        doc! {"$set": {"tracks": sorted_set("tracks"), "listeners": sorted_set("listeners")}},
+        merge(mongo::ARTISTS),
+    ]);
+    let mut links = unwind_artists();
+    links.extend([
+        doc! {"$project": {
+            "_id": {"$concat": ["$_id", "|", "$artist_id"]},
+            "play_id": "$_id",
+            "user_id": 1,
+            "track_id": 1,
+            "artist_id": 1,
+            "artist_name": 1,
+            "played_at": 1,
+        }},
+        merge(mongo::ARTIST_TRACK_LINK),
+    ]);
+    let images = vec![
+        doc! {"$match": {"album_id": {"$type": "string"}}},
+        doc! {"$unwind": "$images"},
+        doc! {"$sort": {"played_at": 1, "_id": 1}},
+        doc! {"$group": {
+            "_id": "$images.url",
+            "album_id": {"$last": "$album_id"},
+            "height": {"$last": "$images.height"},
+            "width": {"$last": "$images.width"},
+        }},
+        merge(mongo::IMAGES),
+    ];
+    let members = vec![
+        doc! {"$sort": {"played_at": 1, "_id": 1}},
+        doc! {"$group": {
+            "_id": "$user_id",
+            "user_name": {"$last": "$user_name"},
+            "first_play": {"$min": "$played_at"},
+            "last_play": {"$max": "$played_at"},
+            "plays": {"$sum": 1},
+            "listened_ms": {"$sum": "$duration_ms"},
+            "tracks": {"$addToSet": {"$ifNull": ["$track_id", "$track_name"]}},
+        }},
+        doc! {"$set": {"unique_tracks": {"$size": "$tracks"}}},
+        doc! {"$unset": "tracks"},
+        merge(mongo::MEMBERS),
+    ];
+    vec![
+        Build {
+            into: mongo::TRACKS,
+            from,
+            pipeline: tracks,
+        },
+        Build {
+            into: mongo::ALBUMS,
+            from,
+            pipeline: albums,
+        },
+        Build {
+            into: mongo::ARTISTS,
+            from,
+            pipeline: artists,
+        },
+        Build {
+            into: mongo::ARTIST_TRACK_LINK,
+            from,
+            pipeline: links,
+        },
+        Build {
+            into: mongo::IMAGES,
+            from,
+            pipeline: images,
+        },
+        Build {
+            into: mongo::MEMBERS,
+            from,
+            pipeline: members,
+        },
+    ]
+}
+
+/// t50_Tracks, t50_Artists and t50_Images, from `rawdata_toptracks`.
+pub fn top_tracks() -> Vec<Build> {
+    let from = mongo::RAW_TOP_TRACKS;
+    let rows = vec![
+        doc! {"$project": {
+            "user_id": 1, "user_name": 1, "time_range": 1, "date_data_fetched": 1, "rank": 1,
+            "track_id": 1, "track_name": 1, "clean_track_name": 1, "artist_song_name": 1,
+            "artist_ids": 1, "artist_names": 1, "album_id": 1, "album_name": 1,
+            "duration_ms": 1, "duration": 1, "popularity": 1, "explicit": 1, "track_url": 1,
+        }},
+        merge(mongo::T50_TRACKS),
+    ];
+    let mut artists = vec![doc! {"$sort": {"date_data_fetched": 1, "_id": 1}}];
+    artists.extend(unwind_artists());
+    artists.extend([
+        doc! {"$group": {
+            "_id": "$artist_id",
+            "artist_name": {"$last": "$artist_name"},
+            "artist_url": {"$last": "$artist_url"},
+            "appearances": {"$sum": 1},
+            "best_rank": {"$min": "$rank"},
+            "members": {"$addToSet": "$user_id"},
+        }},
+        doc! {"$set": {"members": sorted_set("members")}},
+        merge(mongo::T50_ARTISTS),
+    ]);
+    let images = vec![
+        doc! {"$match": {"album_id": {"$type": "string"}}},
+        doc! {"$unwind": "$images"},
+        doc! {"$sort": {"date_data_fetched": 1, "_id": 1}},
+        doc! {"$group": {
+            "_id": "$images.url",
+            "album_id": {"$last": "$album_id"},
+            "height": {"$last": "$images.height"},
+            "width": {"$last": "$images.width"},
+        }},
+        merge(mongo::T50_IMAGES),
+    ];
+    vec![
+        Build {
+            into: mongo::T50_TRACKS,
+            from,
+            pipeline: rows,
+        },
+        Build {
+            into: mongo::T50_ARTISTS,
+            from,
+            pipeline: artists,
+        },
+        Build {
+            into: mongo::T50_IMAGES,
+            from,
+            pipeline: images,
+        },
+    ]
+}
+
+/// t50_TopArtists (one document per artist in anyone's top artists), from `rawdata_topartists`.
+pub fn top_artists() -> Vec<Build> {
+    let pipeline = vec![
+        doc! {"$sort": {"date_data_fetched": 1, "_id": 1}},
+        doc! {"$group": {
+            "_id": "$artist_id",
+            "artist_name": {"$last": "$artist_name"},
+            "artist_url": {"$last": "$artist_url"},
+            "genres": {"$last": "$genres"},
+            "images": {"$last": "$images"},
+            "popularity": {"$max": "$popularity"},
+            "best_rank": {"$min": "$rank"},
+            "members": {"$addToSet": "$user_id"},
+        }},
+        doc! {"$set": {"members": sorted_set("members")}},
+        merge(mongo::T50_TOP_ARTISTS),
+    ];
+    vec![Build {
+        into: mongo::T50_TOP_ARTISTS,
+        from: mongo::RAW_TOP_ARTISTS,
+        pipeline,
+    }]
+}

@@ -1,0 +1,253 @@
+//! create-collections on the fixture group: counts equal the fixture facts, artists carry their own
+//! names and URLs, a second run changes nothing, new plays are merged in.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use create_collections::{Target, build};
+use earshot_core::mongo;
+use earshot_testkit::fixtures::{Listening, fact_count};
+use mongodb::Database;
+use mongodb::bson::{Document, doc};
+
+const DERIVED: &[&str] = &[
+    mongo::TRACKS,
+    mongo::ALBUMS,
+    mongo::ARTISTS,
+    mongo::ARTIST_TRACK_LINK,
+    mongo::IMAGES,
+    mongo::MEMBERS,
+    mongo::T50_TRACKS,
+    mongo::T50_ARTISTS,
+    mongo::T50_IMAGES,
+    mongo::T50_TOP_ARTISTS,
+];
+
+/// Every derived collection as canonical text: documents sorted by `_id`, relaxed extended JSON.
+async fn dump(db: &Database) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for name in DERIVED {
+        let mut cursor = db
+            .collection::<Document>(name)
+            .find(doc! {})
+            .sort(doc! {"_id": 1})
+            .await
+            .unwrap();
+        let mut documents = Vec::new();
+        while cursor.advance().await.unwrap() {
+            let document = cursor.deserialize_current().unwrap();
+            documents.push(
+                mongodb::bson::Bson::Document(document)
+                    .into_relaxed_extjson()
+                    .to_string(),
+            );
+        }
+        out.insert(name.to_string(), documents);
+    }
+    out
+}
+
+async fn count(db: &Database, collection: &str) -> u64 {
+    db.collection::<Document>(collection)
+        .count_documents(doc! {})
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn collections_match_the_fixture_facts_and_a_rerun_changes_nothing() {
+    let (db, _dir, _storage) = common::loaded_database("collections_twice").await;
+    build(&db, Target::All, &common::group()).await.unwrap();
+    let first = dump(&db).await;
+
+    assert_eq!(
+        count(&db, mongo::TRACKS).await,
+        fact_count("tracks.with_id") as u64
+    );
+    assert_eq!(
+        count(&db, mongo::ALBUMS).await,
+        fact_count("albums.distinct") as u64
+    );
+    assert_eq!(
+        count(&db, mongo::ARTISTS).await,
+        fact_count("artists.distinct") as u64
+    );
+    assert_eq!(
+        count(&db, mongo::ARTIST_TRACK_LINK).await,
+        fact_count("artist_links") as u64
+    );
+    assert_eq!(
+        count(&db, mongo::IMAGES).await,
+        fact_count("images.distinct") as u64
+    );
+    assert_eq!(
+        count(&db, mongo::MEMBERS).await,
+        fact_count("members") as u64
+    );
+    assert_eq!(
+        count(&db, mongo::T50_TRACKS).await,
+        count(&db, mongo::RAW_TOP_TRACKS).await
+    );
+    for member in ["ana.mx", "ben_k", "chloe-r", "dev.p", "emi"] {
+        let row = db
+            .collection::<Document>(mongo::MEMBERS)
+            .find_one(doc! {"_id": member})
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            row.get_i32("plays").unwrap() as usize,
+            fact_count(&format!("plays.{member}")),
+            "{member}"
+        );
+    }
+    let group_top = db
+        .collection::<Document>(mongo::TRACKS)
+        .find_one(doc! {"_id": "9kYbFN0FExRfliuPVDF1Jv"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        group_top.get_i32("plays").unwrap(),
+        89,
+        "fact top_track.group"
+    );
+
+    build(&db, Target::All, &common::group()).await.unwrap();
+    assert_eq!(
+        dump(&db).await,
+        first,
+        "a second run changed a derived collection"
+    );
+}
+
+/// The original built Artists from a cross product of ids and names; each artist must carry the name
+/// and URL Spotify gave that id.
+#[tokio::test]
+async fn artists_carry_their_own_names_and_urls() {
+    let (db, _dir, _storage) = common::loaded_database("collections_artists").await;
+    build(&db, Target::RecentlyPlayed, &common::group())
+        .await
+        .unwrap();
+    let mut truth: HashMap<String, (String, String)> = HashMap::new();
+    for member in &Listening::fixture_group().unwrap().members {
+        for play in &member.plays {
+            for artist in play["track"]["artists"].as_array().unwrap() {
+                if let Some(id) = artist["id"].as_str() {
+                    let name = artist["name"].as_str().unwrap().to_string();
+                    let url = artist["external_urls"]["spotify"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    truth.insert(id.to_string(), (name, url));
+                }
+            }
+        }
+    }
+    let mut cursor = db
+        .collection::<Document>(mongo::ARTISTS)
+        .find(doc! {})
+        .await
+        .unwrap();
+    let mut seen = 0;
+    while cursor.advance().await.unwrap() {
+        let artist = cursor.deserialize_current().unwrap();
+        let id = artist.get_str("_id").unwrap();
+        let (name, url) = &truth[id];
+        assert_eq!(artist.get_str("artist_name").unwrap(), name, "{id}");
+        assert_eq!(artist.get_str("artist_url").unwrap(), url, "{id}");
+        seen += 1;
+    }
+    assert_eq!(seen, truth.len());
+    // ArtistTrackLink ids follow the formula of DESIGN.md.
+    let link = db
+        .collection::<Document>(mongo::ARTIST_TRACK_LINK)
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = mongo::artist_track_link_id(
+        link.get_str("play_id").unwrap(),
+        link.get_str("artist_id").unwrap(),
+    );
+    assert_eq!(link.get_str("_id").unwrap(), expected);
+}
+
+#[tokio::test]
+async fn new_plays_are_merged_in_and_silent_members_listed() {
+    let (db, _dir, _storage) = common::loaded_database("collections_new_plays").await;
+    let mut group = common::group();
+    group.members.push(earshot_core::config::MemberConfig {
+        id: "quiet.one".into(),
+        display_name: "Quiet".into(),
+        app: None,
+    });
+    build(&db, Target::RecentlyPlayed, &group).await.unwrap();
+    let before = dump(&db).await;
+    let quiet = db
+        .collection::<Document>(mongo::MEMBERS)
+        .find_one(doc! {"_id": "quiet.one"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(quiet.get_i32("plays").unwrap(), 0);
+
+    // One more play by Ana of the group's top track.
+    let plays = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    let mut play = plays
+        .find_one(doc! {"user_id": "ana.mx", "track_id": "9kYbFN0FExRfliuPVDF1Jv"})
+        .await
+        .unwrap()
+        .unwrap();
+    let at = mongodb::bson::DateTime::parse_rfc3339_str("2024-11-12T20:00:00Z").unwrap();
+    play.insert("_id", "ana.mx|2024-11-12T20:00:00.000Z");
+    play.insert("played_at", at);
+    plays.insert_one(play).await.unwrap();
+    build(&db, Target::RecentlyPlayed, &group).await.unwrap();
+    let after = dump(&db).await;
+
+    let track = db
+        .collection::<Document>(mongo::TRACKS)
+        .find_one(doc! {"_id": "9kYbFN0FExRfliuPVDF1Jv"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(track.get_i32("plays").unwrap(), 90);
+    assert_eq!(track.get_datetime("last_played").unwrap(), &at);
+    let ana = db
+        .collection::<Document>(mongo::MEMBERS)
+        .find_one(doc! {"_id": "ana.mx"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ana.get_i32("plays").unwrap() as usize,
+        fact_count("plays.ana.mx") + 1
+    );
+    // Only documents the new play touches changed: the track, its album and artists, Ana, new links.
+    let changed: Vec<&String> = before.keys().filter(|k| before[*k] != after[*k]).collect();
+    for name in &changed {
+        assert!(
+            [
+                mongo::TRACKS,
+                mongo::ALBUMS,
+                mongo::ARTISTS,
+                mongo::ARTIST_TRACK_LINK,
+                mongo::MEMBERS
+            ]
+            .contains(&name.as_str()),
+            "{name} changed"
+        );
+    }
+    let tracks_changed = before[mongo::TRACKS]
+        .iter()
+        .zip(&after[mongo::TRACKS])
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(tracks_changed, 1, "exactly one track document changed");
+    assert_eq!(
+        after[mongo::ARTIST_TRACK_LINK].len(),
+        before[mongo::ARTIST_TRACK_LINK].len() + track.get_array("artist_ids").unwrap().len()
+    );
+}

@@ -293,6 +293,16 @@ impl Storage {
         }
     }
 
+    /// Write an object only its owner may read: mode 0600 on a local disk (set before the data goes in);
+    /// on GCS, access is the bucket's IAM. For secrets at rest (encrypted token records).
+    pub async fn write_private(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        check_key(key)?;
+        match &self.backend {
+            Backend::Local(store) => store.write_with_mode(key, data, Some(0o600)).await,
+            Backend::Gcs(store) => store.write(key, data).await,
+        }
+    }
+
     /// Whether an object exists.
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         check_key(key)?;

@@ -106,6 +106,16 @@ impl LocalStore {
     }
 
     pub(super) async fn write(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        self.write_with_mode(key, data, None).await
+    }
+
+    /// Write atomically; `mode` (Unix permissions) is set on the temp file before any data is written.
+    pub(super) async fn write_with_mode(
+        &self,
+        key: &str,
+        data: Bytes,
+        mode: Option<u32>,
+    ) -> Result<(), StorageError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let path = self.path_of(key);
         let dir = path
@@ -125,7 +135,13 @@ impl LocalStore {
             std::process::id()
         ));
         let result = async {
-            let mut file = tokio::fs::File::create(&temp)
+            let mut options = tokio::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            if let Some(mode) = mode {
+                options.mode(mode);
+            }
+            let mut file = options
+                .open(&temp)
                 .await
                 .map_err(Self::io("write", &temp))?;
             file.write_all(&data)

@@ -1,0 +1,272 @@
+//! `data-fetcher`: members connect their Spotify accounts securely (`auth`), the group's plays and top
+//! items are fetched on a schedule (`fetch`), and `status` tells who must reconnect.
+//!
+//! Modules follow the flow: [`auth`] (PKCE sign-in) → [`tokens`] (encrypted at rest) → [`spotify`]
+//! (HTTP with Spotify's rate-limit rules) → [`fetch`] (incremental, gaps recorded) → [`state`] (cursors,
+//! gaps, authorisation dates) → [`status`].
+
+pub mod auth;
+pub mod clock;
+pub mod fetch;
+pub mod spotify;
+pub mod state;
+pub mod status;
+pub mod tokens;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::{GroupConfig, Storage, env};
+
+use crate::clock::SystemClock;
+use crate::fetch::{Fetcher, What};
+use crate::spotify::{App, Budget, Endpoints, Spotify};
+use crate::tokens::{TokenKey, TokenStore};
+
+/// Connect members' Spotify accounts and fetch their listening.
+///
+/// Secrets never go on the command line: the client secret comes from `SPOTIFY_CLIENT_SECRET` (or the
+/// file `SPOTIFY_CLIENT_SECRET_FILE` names), the token key from `EARSHOT_TOKEN_KEY` (or
+/// `EARSHOT_TOKEN_KEY_FILE`). `SPOTIFY_API_BASE` and `SPOTIFY_ACCOUNTS_BASE` point at another Spotify
+/// (the mock, in tests).
+#[derive(Debug, Parser)]
+#[command(name = "data-fetcher", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Storage URL for raw pages, state and token records: a local folder or `gs://bucket/prefix`.
+    #[arg(long, global = true, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
+    pub storage: String,
+    /// Group config file (members, apps, time zone). Default: `earshot.toml` if present.
+    #[arg(long, global = true, env = env::EARSHOT_GROUP_CONFIG)]
+    pub group_config: Option<PathBuf>,
+    /// Where encrypted token records live.
+    #[arg(long, global = true, value_enum, default_value_t = TokenStoreKind::Storage)]
+    pub token_store: TokenStoreKind,
+    /// MongoDB connection string (with `--token-store mongodb`).
+    #[arg(long, global = true, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
+    pub mongodb_uri: String,
+    /// MongoDB database (with `--token-store mongodb`).
+    #[arg(long, global = true, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
+    pub database: String,
+}
+
+/// Where token records live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenStoreKind {
+    /// `state/tokens/<member>.json` in the storage (local folder or GCS).
+    Storage,
+    /// The `fetcher_tokens` collection in MongoDB.
+    Mongodb,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect a member: prints a Spotify sign-in URL; the member approves; tokens are stored encrypted.
+    Auth {
+        /// The app (from `[[apps]]` in the group config) to connect to. Default: `SPOTIFY_CLIENT_ID`, else the config's only app.
+        #[arg(long)]
+        app: Option<String>,
+        /// Port of the loopback listener (`http://127.0.0.1:<port>/callback`, registered in the Spotify dashboard).
+        #[arg(long, default_value_t = 8888)]
+        port: u16,
+        /// A different registered redirect URI (HTTPS for hosted set-ups); implies `--no-listen`.
+        #[arg(long)]
+        redirect_uri: Option<String>,
+        /// Do not listen: paste the URL the browser ends on (for headless machines).
+        #[arg(long)]
+        no_listen: bool,
+        /// Seconds to wait for the member.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Fetch new plays and top items of every connected member (or `--member`).
+    Fetch {
+        /// Only these members (repeatable).
+        #[arg(long)]
+        member: Vec<String>,
+        /// What to fetch.
+        #[arg(long, value_enum, default_value_t = What::All)]
+        what: What,
+        /// Seconds this run may spend waiting (Retry-After, backoff); a longer wait stops it cleanly.
+        #[arg(long, default_value_t = 300)]
+        max_wait: u64,
+        /// Members fetched at once.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+        concurrency: u16,
+    },
+    /// List members: ok, expiring in N days, needs re-auth, last play fetched, gaps.
+    Status {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a new random token key (set it as `EARSHOT_TOKEN_KEY`; keep it secret).
+    Keygen,
+}
+
+async fn token_store(cli: &Cli, storage: &Storage) -> Result<TokenStore> {
+    let key = TokenKey::from_env()?;
+    Ok(match cli.token_store {
+        TokenStoreKind::Storage => TokenStore::Storage(storage.clone(), key),
+        TokenStoreKind::Mongodb => TokenStore::Mongo(
+            earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?,
+            key,
+        ),
+    })
+}
+
+/// The client id `auth` uses: the named app, else `SPOTIFY_CLIENT_ID`, else the config's only app.
+fn client_id(group: &GroupConfig, app: Option<&str>) -> Result<String> {
+    if let Some(name) = app {
+        return group
+            .apps
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.client_id.clone())
+            .with_context(|| format!("`--app {name}`: the group config lists no such app"));
+    }
+    if let Ok(id) = std::env::var(env::SPOTIFY_CLIENT_ID) {
+        return Ok(id);
+    }
+    match group.apps.as_slice() {
+        [only] => Ok(only.client_id.clone()),
+        [] => bail!(
+            "no Spotify app: set `{}` or list the app under [[apps]] in the group config",
+            env::SPOTIFY_CLIENT_ID
+        ),
+        _ => bail!("the group config lists several apps: choose one with `--app <name>`"),
+    }
+}
+
+/// Run the command line.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    if let Command::Keygen = cli.command {
+        println!("{}", TokenKey::generate_base64()?);
+        return Ok(Outcome::Success);
+    }
+    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let storage = Storage::open(&cli.storage).await?;
+    match &cli.command {
+        Command::Keygen => unreachable!("handled above"),
+        Command::Status { json } => {
+            let members = state::list(&storage).await?;
+            let rows = status::statuses(&members, &group, chrono::Utc::now());
+            let mut out = std::io::stdout().lock();
+            if *json {
+                for row in &rows {
+                    serde_json::to_writer(&mut out, row)?;
+                    writeln!(out)?;
+                }
+            } else {
+                write!(out, "{}", status::table(&rows))?;
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Auth {
+            app,
+            port,
+            redirect_uri,
+            no_listen,
+            timeout,
+        } => {
+            let store = token_store(&cli, &storage).await?;
+            let app = App::from_env(&client_id(&group, app.as_deref())?)?;
+            let spotify = Spotify::new(
+                Endpoints::from_env(),
+                Arc::new(SystemClock),
+                Budget::new(Duration::from_secs(60)),
+            )?;
+            let redirect = match redirect_uri {
+                Some(uri) => auth::Redirect::Paste(uri.clone()),
+                None if *no_listen => {
+                    auth::Redirect::Paste(format!("http://127.0.0.1:{port}/callback"))
+                }
+                None => {
+                    let listener = tokio::net::TcpListener::bind(("127.0.0.1", *port))
+                        .await
+                        .with_context(|| {
+                            format!("listening on 127.0.0.1:{port} (choose another with `--port`)")
+                        })?;
+                    auth::Redirect::Listen(listener, format!("http://127.0.0.1:{port}/callback"))
+                }
+            };
+            let connected = auth::connect_member(
+                &spotify,
+                &app,
+                &group,
+                &storage,
+                &store,
+                redirect,
+                Duration::from_secs(*timeout),
+                |url| {
+                    eprintln!("Open this URL and approve Earshot (scopes: recently played, top items):\n\n  {url}\n");
+                    open_browser(url);
+                },
+                || {
+                    eprint!("Paste the full URL your browser ended on: ");
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    Ok(line.trim().to_string())
+                },
+            )
+            .await?;
+            eprintln!(
+                "Connected {} ({}). Spotify ends this authorisation on {}.",
+                connected.display_name,
+                connected.member,
+                connected.authorisation_ends().format("%Y-%m-%d")
+            );
+            Ok(Outcome::Success)
+        }
+        Command::Fetch {
+            member,
+            what,
+            max_wait,
+            concurrency,
+        } => {
+            let store = token_store(&cli, &storage).await?;
+            let spotify = Spotify::new(
+                Endpoints::from_env(),
+                Arc::new(SystemClock),
+                Budget::new(Duration::from_secs(*max_wait)),
+            )?;
+            let fetcher = Fetcher {
+                spotify,
+                storage,
+                tokens: store,
+                group,
+                concurrency: usize::from(*concurrency),
+            };
+            let report = fetcher.run(*what, member).await?;
+            Ok(report.outcome())
+        }
+    }
+}
+
+/// Open the URL in a browser when this machine has one to show; otherwise the printed URL is enough.
+fn open_browser(url: &str) {
+    let has_display = std::env::var_os("DISPLAY").is_some()
+        || std::env::var_os("WAYLAND_DISPLAY").is_some()
+        || cfg!(target_os = "macos");
+    if !has_display || !std::io::stderr().is_terminal() {
+        return;
+    }
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let _ = std::process::Command::new(opener)
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+}

@@ -1,0 +1,90 @@
+//! `data-fetcher status`: each member's connection state, so the group reconnects before Spotify ends
+//! an authorisation (6 months after it was given) and plays are lost.
+
+use chrono::{DateTime, Utc};
+use earshot_core::GroupConfig;
+use serde::Serialize;
+
+use crate::state::{EXPIRY_WARNING_DAYS, MemberState};
+
+/// One row of the status table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberStatus {
+    /// Spotify user id.
+    pub member: String,
+    /// Display name.
+    pub name: String,
+    /// `ok`, `expiring in N days`, `needs re-auth`, `authorisation ended`, `not connected`.
+    pub state: String,
+    /// Days until Spotify ends the authorisation (negative: ended).
+    pub days_left: Option<i64>,
+    /// Newest play fetched.
+    pub last_play: Option<DateTime<Utc>>,
+    /// Windows where plays may have been missed.
+    pub gaps: usize,
+}
+
+/// Rows for connected members, then for members of the group config who never connected.
+pub fn statuses(
+    members: &[MemberState],
+    group: &GroupConfig,
+    now: DateTime<Utc>,
+) -> Vec<MemberStatus> {
+    let mut rows: Vec<MemberStatus> = members
+        .iter()
+        .map(|m| {
+            let days = m.days_left(now);
+            let state = if m.needs_reauth.is_some() {
+                "needs re-auth".to_string()
+            } else if days < 0 {
+                "authorisation ended".to_string()
+            } else if days <= EXPIRY_WARNING_DAYS {
+                format!("expiring in {days} days")
+            } else {
+                "ok".to_string()
+            };
+            MemberStatus {
+                member: m.member.clone(),
+                name: group
+                    .member(&m.member)
+                    .map_or_else(|| m.display_name.clone(), |c| c.display_name.clone()),
+                state,
+                days_left: Some(days),
+                last_play: m.last_play_at,
+                gaps: m.gaps.len(),
+            }
+        })
+        .collect();
+    for configured in &group.members {
+        if !members.iter().any(|m| m.member == configured.id) {
+            rows.push(MemberStatus {
+                member: configured.id.clone(),
+                name: configured.display_name.clone(),
+                state: "not connected".into(),
+                days_left: None,
+                last_play: None,
+                gaps: 0,
+            });
+        }
+    }
+    rows
+}
+
+/// A plain-text table.
+pub fn table(rows: &[MemberStatus]) -> String {
+    let mut out = format!(
+        "{:<20} {:<16} {:<24} {:<26} {}\n",
+        "MEMBER", "NAME", "STATE", "LAST PLAY", "GAPS"
+    );
+    for row in rows {
+        let last = row.last_play.map_or_else(
+            || "-".to_string(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        out.push_str(&format!(
+            "{:<20} {:<16} {:<24} {:<26} {}\n",
+            row.member, row.name, row.state, last, row.gaps
+        ));
+    }
+    out
+}

@@ -19,6 +19,8 @@ pub const SPOTIFY_CLIENT_SECRET: &str = "SPOTIFY_CLIENT_SECRET";
 pub const SPOTIFY_API_BASE: &str = "SPOTIFY_API_BASE";
 /// Base URL of the Spotify accounts service (default `https://accounts.spotify.com`).
 pub const SPOTIFY_ACCOUNTS_BASE: &str = "SPOTIFY_ACCOUNTS_BASE";
+/// File holding the Spotify client secret, as an alternative to [`SPOTIFY_CLIENT_SECRET`].
+pub const SPOTIFY_CLIENT_SECRET_FILE: &str = "SPOTIFY_CLIENT_SECRET_FILE";
 /// Key that encrypts stored tokens (32 bytes, base64). A secret.
 pub const EARSHOT_TOKEN_KEY: &str = "EARSHOT_TOKEN_KEY";
 /// File holding the token key, as an alternative to [`EARSHOT_TOKEN_KEY`].

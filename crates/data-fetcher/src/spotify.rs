@@ -99,8 +99,7 @@ impl App {
     }
 }
 
-/// File holding the client secret, as an alternative to `SPOTIFY_CLIENT_SECRET`.
-pub const SPOTIFY_CLIENT_SECRET_FILE: &str = "SPOTIFY_CLIENT_SECRET_FILE";
+use earshot_core::env::SPOTIFY_CLIENT_SECRET_FILE;
 
 /// Where Spotify is (the mock in tests).
 #[derive(Debug, Clone)]

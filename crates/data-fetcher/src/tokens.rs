@@ -242,7 +242,7 @@ mod tests {
     fn tokens() -> Tokens {
         Tokens {
             access_token: "BQ-access-secret".into(),
-            expires_at: Utc::now(),
+            expires_at: DateTime::from_timestamp(1_730_000_000, 0).unwrap(),
             refresh_token: "AQ-refresh-secret".into(),
             client_id: "client".into(),
             scope: "user-top-read".into(),

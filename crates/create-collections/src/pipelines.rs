@@ -29,6 +29,22 @@ fn sorted_set(field: &str) -> Bson {
     Bson::Document(doc! {"$sortArray": {"input": format!("${field}"), "sortBy": 1}})
 }
 
+/// One document per album image URL, from rows that carry `album_id` and `images`, latest by `sort`.
+fn images_by_url(sort: &str, into: &str) -> Vec<Document> {
+    vec![
+        doc! {"$match": {"album_id": {"$type": "string"}}},
+        doc! {"$unwind": "$images"},
+        doc! {"$sort": {sort: 1, "_id": 1}},
+        doc! {"$group": {
+            "_id": "$images.url",
+            "album_id": {"$last": "$album_id"},
+            "height": {"$last": "$images.height"},
+            "width": {"$last": "$images.width"},
+        }},
+        merge(into),
+    ]
+}
+
 /// One row per (play, artist) with the artist's position: `$unwind` with the index keeps each id with
 /// its own name and URL (the original built Artists from a cross product of the two lists).
 fn unwind_artists() -> Vec<Document> {
@@ -117,18 +133,7 @@ pub fn recently_played() -> Vec<Build> {
         }},
         merge(mongo::ARTIST_TRACK_LINK),
     ]);
-    let images = vec![
-        doc! {"$match": {"album_id": {"$type": "string"}}},
-        doc! {"$unwind": "$images"},
-        doc! {"$sort": {"played_at": 1, "_id": 1}},
-        doc! {"$group": {
-            "_id": "$images.url",
-            "album_id": {"$last": "$album_id"},
-            "height": {"$last": "$images.height"},
-            "width": {"$last": "$images.width"},
-        }},
-        merge(mongo::IMAGES),
-    ];
+    let images = images_by_url("played_at", mongo::IMAGES);
     let members = vec![
         doc! {"$sort": {"played_at": 1, "_id": 1}},
         doc! {"$group": {
@@ -204,18 +209,7 @@ pub fn top_tracks() -> Vec<Build> {
         doc! {"$set": {"members": sorted_set("members")}},
         merge(mongo::T50_ARTISTS),
     ]);
-    let images = vec![
-        doc! {"$match": {"album_id": {"$type": "string"}}},
-        doc! {"$unwind": "$images"},
-        doc! {"$sort": {"date_data_fetched": 1, "_id": 1}},
-        doc! {"$group": {
-            "_id": "$images.url",
-            "album_id": {"$last": "$album_id"},
-            "height": {"$last": "$images.height"},
-            "width": {"$last": "$images.width"},
-        }},
-        merge(mongo::T50_IMAGES),
-    ];
+    let images = images_by_url("date_data_fetched", mongo::T50_IMAGES);
     vec![
         Build {
             into: mongo::T50_TRACKS,

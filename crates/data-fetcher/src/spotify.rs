@@ -301,18 +301,12 @@ impl Spotify {
                 }
                 None => fields.push(("client_id", &app.client_id)),
             }
-            let outcome = request.form(&fields).send().await;
-            let response = match outcome {
-                Ok(response) => response,
-                Err(err) => {
-                    self.retry_or(member, &endpoint, attempts, transport_detail(&err))
-                        .await?;
-                    continue;
-                }
+            let Some((status, retry_after, body)) = self
+                .send(member, &endpoint, attempts, request.form(&fields))
+                .await?
+            else {
+                continue;
             };
-            let status = response.status().as_u16();
-            let retry_after = retry_after(&response);
-            let body = response.bytes().await.unwrap_or_default();
             if status == 200 {
                 return serde_json::from_slice(&body).map_err(|e| SpotifyError::Body {
                     member: member.into(),
@@ -351,6 +345,35 @@ impl Spotify {
                 message,
                 attempts,
             });
+        }
+    }
+
+    /// Send a request and read its status, `Retry-After` and body. `Ok(None)`: a transport failure
+    /// was waited out (backoff) and the caller tries again.
+    async fn send(
+        &self,
+        member: &str,
+        endpoint: &str,
+        attempts: u32,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Option<(u16, Option<u64>, Bytes)>, SpotifyError> {
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => {
+                self.retry_or(member, endpoint, attempts, transport_detail(&err))
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = retry_after(&response);
+        match response.bytes().await {
+            Ok(body) => Ok(Some((status, retry_after, body))),
+            Err(err) => {
+                self.retry_or(member, endpoint, attempts, transport_detail(&err))
+                    .await?;
+                Ok(None)
+            }
         }
     }
 
@@ -499,23 +522,11 @@ impl Spotify {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let response = match self.http.get(&url).bearer_auth(access_token).send().await {
-                Ok(response) => response,
-                Err(err) => {
-                    self.retry_or(member, &endpoint, attempts, transport_detail(&err))
-                        .await?;
-                    continue;
-                }
-            };
-            let status = response.status().as_u16();
-            let retry_after = retry_after(&response);
-            let body = match response.bytes().await {
-                Ok(body) => body,
-                Err(err) => {
-                    self.retry_or(member, &endpoint, attempts, transport_detail(&err))
-                        .await?;
-                    continue;
-                }
+            let request = self.http.get(&url).bearer_auth(access_token);
+            let Some((status, retry_after, body)) =
+                self.send(member, &endpoint, attempts, request).await?
+            else {
+                continue;
             };
             match status {
                 200 => return Ok(Ok(body)),

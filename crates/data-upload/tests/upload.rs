@@ -6,7 +6,7 @@ use data_upload::{Upserter, collection_of, connect, load_storage};
 use earshot_core::GroupConfig;
 use earshot_core::layout::RawKind;
 use earshot_core::storage::Storage;
-use earshot_testkit::fixtures::{Listening, fact_count, fixtures_dir, raw_pages};
+use earshot_testkit::fixtures::{fact_count, fixtures_dir};
 use earshot_testkit::mongo::MongoServer;
 use json_converter::{Converter, Kind, convert_storage};
 use mongodb::bson::{Bson, Document, doc};
@@ -15,12 +15,9 @@ use mongodb::bson::{Bson, Document, doc};
 async fn converted_storage() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path());
-    for (key, page) in raw_pages(&Listening::fixture_group().unwrap()) {
-        storage
-            .write(&key, Bytes::from(serde_json::to_vec(&page).unwrap()))
-            .await
-            .unwrap();
-    }
+    earshot_testkit::fixtures::write_raw_pages(&storage)
+        .await
+        .unwrap();
     let group = GroupConfig::load(&fixtures_dir().join("group.toml")).unwrap();
     for (kind, prefix) in [
         (Kind::RecentlyPlayed, "raw/recently_played/"),

@@ -18,12 +18,9 @@ fn group() -> GroupConfig {
 async fn raw_storage() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path());
-    for (key, page) in raw_pages(&Listening::fixture_group().unwrap()) {
-        storage
-            .write(&key, Bytes::from(serde_json::to_vec(&page).unwrap()))
-            .await
-            .unwrap();
-    }
+    earshot_testkit::fixtures::write_raw_pages(&storage)
+        .await
+        .unwrap();
     (dir, storage)
 }
 

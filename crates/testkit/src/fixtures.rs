@@ -864,6 +864,17 @@ pub fn fact_count(key: &str) -> usize {
         .unwrap_or_else(|_| panic!("fact `{key}` is not a number"))
 }
 
+/// Write [`raw_pages`] of the committed fixture group into `storage`: the raw tree the converter,
+/// loader and collection tests start from.
+pub async fn write_raw_pages(storage: &earshot_core::Storage) -> Result<()> {
+    for (key, page) in raw_pages(&Listening::fixture_group()?) {
+        storage
+            .write(&key, serde_json::to_vec(&page)?.into())
+            .await?;
+    }
+    Ok(())
+}
+
 /// The raw pages a fetcher that never missed a play would have stored for `listening`, as
 /// `(storage key, page JSON)`: each member's plays in pages of at most 50, newest first within a page
 /// (as Spotify serves them), and one top-tracks and one top-artists page per time range, fetched a

@@ -1,29 +1,25 @@
 //! The fixture group loaded the way the pipeline loads it: raw pages → json-converter →
 //! data-upload → a fresh database on the test server.
 
-use bytes::Bytes;
 use earshot_core::GroupConfig;
 use earshot_core::layout::RawKind;
 use earshot_core::storage::Storage;
-use earshot_testkit::fixtures::{Listening, fixtures_dir, raw_pages};
+use earshot_testkit::fixtures::fixtures_dir;
 use earshot_testkit::mongo::MongoServer;
 use json_converter::{Converter, Kind, convert_storage};
 use mongodb::Database;
 
-pub fn group() -> GroupConfig {
+pub(crate) fn group() -> GroupConfig {
     GroupConfig::load(&fixtures_dir().join("group.toml")).unwrap()
 }
 
 /// A fresh database holding the fixture group's raw collections, and the storage they came from.
-pub async fn loaded_database(test: &str) -> (Database, tempfile::TempDir, Storage) {
+pub(crate) async fn loaded_database(test: &str) -> (Database, tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path());
-    for (key, page) in raw_pages(&Listening::fixture_group().unwrap()) {
-        storage
-            .write(&key, Bytes::from(serde_json::to_vec(&page).unwrap()))
-            .await
-            .unwrap();
-    }
+    earshot_testkit::fixtures::write_raw_pages(&storage)
+        .await
+        .unwrap();
     let server = MongoServer::shared();
     let db = earshot_core::mongo::connect(server.uri(), &server.database_name(test))
         .await

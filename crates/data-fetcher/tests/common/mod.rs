@@ -2,7 +2,7 @@
 //! token store, and a test clock that follows the mock's clock and records every wait instead of
 //! sleeping (so a week of hourly runs takes seconds, and waits can be asserted).
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
 use std::pin::Pin;

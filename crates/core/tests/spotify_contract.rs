@@ -165,10 +165,9 @@ impl Spec {
             .get("allOf")
             .and_then(Value::as_array)
             .filter(|a| a.len() == 1)
+            && schema.get("properties").is_none()
         {
-            if schema.get("properties").is_none() {
-                return self.example(&first[0], depth);
-            }
+            return self.example(&first[0], depth);
         }
         if let Some(values) = schema.get("enum").and_then(Value::as_array) {
             return values[0].clone();

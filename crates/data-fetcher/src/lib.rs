@@ -149,7 +149,8 @@ fn client_id(group: &GroupConfig, app: Option<&str>) -> Result<String> {
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     if let Command::Keygen = cli.command {
-        println!("{}", TokenKey::generate_base64()?);
+        // The key is this command's data: it goes to stdout, for `export EARSHOT_TOKEN_KEY="$(…)"`.
+        writeln!(std::io::stdout(), "{}", TokenKey::generate_base64()?)?;
         return Ok(Outcome::Success);
     }
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;

@@ -100,10 +100,9 @@ pub async fn list(storage: &Storage) -> Result<Vec<MemberState>> {
         if let Some(member) = path
             .strip_prefix(&prefix)
             .and_then(|p| p.strip_suffix(".json"))
+            && let Some(state) = load(storage, member).await?
         {
-            if let Some(state) = load(storage, member).await? {
-                out.push(state);
-            }
+            out.push(state);
         }
     }
     Ok(out)

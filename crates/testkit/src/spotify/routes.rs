@@ -282,14 +282,15 @@ fn handle(
                 Endpoint::TopTracks => top(state, &user, query, &href, "tracks"),
                 _ => top(state, &user, query, &href, "artists"),
             };
-            if state.options.shape == Shape::DevMode && answer.status == StatusCode::OK {
-                if let Ok(mut value) = serde_json::from_str::<Value>(&answer.body) {
-                    strip(&mut value, REMOVED_FIELDS);
-                    if api == Endpoint::Me {
-                        strip(&mut value, REMOVED_USER_FIELDS);
-                    }
-                    answer.body = value.to_string();
+            if state.options.shape == Shape::DevMode
+                && answer.status == StatusCode::OK
+                && let Ok(mut value) = serde_json::from_str::<Value>(&answer.body)
+            {
+                strip(&mut value, REMOVED_FIELDS);
+                if api == Endpoint::Me {
+                    strip(&mut value, REMOVED_USER_FIELDS);
                 }
+                answer.body = value.to_string();
             }
             answer
         }

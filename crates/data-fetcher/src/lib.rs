@@ -215,6 +215,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                     eprint!("Paste the full URL your browser ended on: ");
                     let mut line = String::new();
                     std::io::stdin().lock().read_line(&mut line)?;
+                    if !std::io::stdin().is_terminal() {
+                        eprintln!();
+                    }
                     Ok(line.trim().to_string())
                 },
             )

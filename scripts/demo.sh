@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The whole pipeline built so far, on the bundled fixture group, with no accounts: starts the
+# MongoDB-wire dev server and the mock Spotify on loopback, connects the five fixture members through
+# the real sign-in path (PKCE, pasted redirect), fetches hourly over their listening (the March 2024 DST
+# weekend, then three weeks of October-November 2024), converts, uploads, builds the collections, and
+# prints what the group wants to know. Stops what it started. Re-runnable: each run starts afresh in
+# $EARSHOT_DEMO_DIR (default ./data/demo).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$EARSHOT_ROOT"
+
+ensure_debian_packages curl
+ensure_devdb
+use_cached_target
+log "Building Earshot"
+cargo build --locked --quiet --workspace --bins
+BIN="$CARGO_TARGET_DIR/debug"
+
+DEMO="${EARSHOT_DEMO_DIR:-$EARSHOT_ROOT/data/demo}"
+rm -rf "$DEMO"
+mkdir -p "$DEMO"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Wait for the first line of a file a background process writes.
+first_line() {
+  for _ in $(seq 200); do
+    if [ -s "$1" ]; then head -n1 "$1"; return; fi
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2
+  return 1
+}
+
+log "Starting the MongoDB-wire dev server and the mock Spotify on loopback"
+"$EARSHOT_DEVDB_BIN" --dbpath "$DEMO/mongo" > "$DEMO/devdb.uri" 2> "$DEMO/devdb.log" &
+pids+=($!)
+"$BIN/earshot-mock-spotify" --now 2024-03-09T00:00:00Z > "$DEMO/mock.url" 2> "$DEMO/mock.log" &
+pids+=($!)
+MONGODB_URI="$(first_line "$DEMO/devdb.uri")"
+MOCK="$(first_line "$DEMO/mock.url")"
+
+# The mock registers a test app with these (test, not real) credentials.
+export SPOTIFY_API_BASE="$MOCK" SPOTIFY_ACCOUNTS_BASE="$MOCK"
+export SPOTIFY_CLIENT_ID=earshot0test0client0id0000000000
+export SPOTIFY_CLIENT_SECRET=earshot0test0client0secret000000
+export EARSHOT_TOKEN_KEY="$("$BIN/data-fetcher" keygen)"
+export EARSHOT_STORAGE="$DEMO/storage" EARSHOT_GROUP_CONFIG="$EARSHOT_ROOT/fixtures/group.toml"
+export MONGODB_URI EARSHOT_DATABASE=earshot_demo EARSHOT_LOG="${EARSHOT_LOG:-warn}"
+
+# A member signs in: data-fetcher prints the Spotify URL; the "browser" (curl, logged in to the mock as
+# the member) approves; the redirect URL is pasted back, as on a headless machine.
+connect() {
+  local id=$1 fifo="$DEMO/auth.fifo" auth_log="$DEMO/auth-$1.log"
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  "$BIN/data-fetcher" auth --no-listen < "$fifo" 2> "$auth_log" &
+  local pid=$!
+  exec 3> "$fifo"
+  for _ in $(seq 100); do grep -q '/authorize?' "$auth_log" && break; sleep 0.1; done
+  local url back
+  url="$(grep -o 'http://[^ ]*/authorize?[^ ]*' "$auth_log" | head -n1)"
+  back="$(curl -fsS -o /dev/null -w '%{redirect_url}' "$url&mock_user=$id")"
+  echo "$back" >&3
+  exec 3>&-
+  wait "$pid"
+  grep -o 'Connected.*' "$auth_log" | sed 's/^/  /'
+}
+
+log "Connecting the five friends"
+for id in ana.mx ben_k chloe-r dev.p emi; do connect "$id"; done
+
+set_clock() { curl -fsS "$MOCK/mock/clock?set=$1" > /dev/null; }
+hourly() {
+  local t end runs=0
+  t=$(date -u -d "$1" +%s)
+  end=$(date -u -d "$2" +%s)
+  while [ "$t" -le "$end" ]; do
+    set_clock "$(date -u -d "@$t" +%Y-%m-%dT%H:%M:%SZ)"
+    "$BIN/data-fetcher" fetch --what recently-played --concurrency 5
+    t=$((t + 3600)); runs=$((runs + 1))
+  done
+  echo "  $runs hourly runs from $1 to $2"
+}
+
+log "Fetching every hour, as Airflow would (plays beyond 50 in an hour are reported as gaps)"
+hourly 2024-03-09T01:00:00Z 2024-03-12T08:00:00Z
+
+log "Seven months later: Spotify ended every authorisation after 6 months (the run says so and exits 1)"
+set_clock 2024-10-21T07:00:00Z
+"$BIN/data-fetcher" fetch --what recently-played --concurrency 5 || echo "  data-fetcher exited $?: every member must reconnect"
+"$BIN/data-fetcher" status
+log "The friends reconnect"
+for id in ana.mx ben_k chloe-r dev.p emi; do connect "$id"; done
+hourly 2024-10-21T07:00:00Z 2024-11-11T09:00:00Z
+"$BIN/data-fetcher" fetch --what top
+
+log "Converting, uploading, building the collections"
+for kind in recently-played top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
+"$BIN/data-upload" all | sed 's/^/  /'
+"$BIN/create-collections" all
+
+log "Members"
+"$BIN/data-fetcher" status
+"$BIN/earshot-demo-summary" --mongodb-uri "$MONGODB_URI" --database "$EARSHOT_DATABASE"
+echo
+echo "Raw pages, converted records and state: $EARSHOT_STORAGE"
+echo "(The analytics binary, with charts and Spark, comes next; see the README's Status.)"

@@ -247,14 +247,24 @@ pub struct Spotify {
 }
 
 impl Spotify {
-    /// A client with a waiting budget.
+    /// A client with a waiting budget and the default request timeout.
     pub fn new(
         endpoints: Endpoints,
         clock: Arc<dyn Clock>,
         budget: Budget,
     ) -> anyhow::Result<Spotify> {
+        Spotify::with_timeout(endpoints, clock, budget, REQUEST_TIMEOUT)
+    }
+
+    /// A client whose requests time out after `timeout` (a timed-out request is retried).
+    pub fn with_timeout(
+        endpoints: Endpoints,
+        clock: Arc<dyn Clock>,
+        budget: Budget,
+        timeout: Duration,
+    ) -> anyhow::Result<Spotify> {
         let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .user_agent(concat!("earshot-data-fetcher/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Spotify {
@@ -573,7 +583,7 @@ fn retry_after(response: &reqwest::Response) -> Option<u64> {
 
 fn transport_detail(err: &reqwest::Error) -> String {
     if err.is_timeout() {
-        format!("timed out after {} s", REQUEST_TIMEOUT.as_secs())
+        "timed out".to_string()
     } else if err.is_connect() {
         "cannot connect".to_string()
     } else {

@@ -184,6 +184,45 @@ async fn server_errors_are_retried_then_given_up_clearly() {
 }
 
 #[tokio::test]
+async fn a_slow_response_times_out_and_is_retried() {
+    let h = Harness::new().await;
+    h.connect("ben_k").await;
+    h.mock.push_fault(FaultRule::new(
+        Endpoint::RecentlyPlayed,
+        Fault::Slow(Duration::from_secs(3)),
+        1,
+    ));
+    let endpoints = data_fetcher::spotify::Endpoints {
+        api: h.mock.base_url(),
+        accounts: h.mock.base_url(),
+    };
+    let spotify = data_fetcher::spotify::Spotify::with_timeout(
+        endpoints,
+        h.clock.clone(),
+        data_fetcher::spotify::Budget::new(Duration::from_secs(60)),
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    let fetcher = data_fetcher::fetch::Fetcher {
+        spotify,
+        ..h.fetcher(Duration::from_secs(60), 1)
+    };
+    let report = fetcher.run(What::RecentlyPlayed, &[]).await.unwrap();
+    assert!(
+        matches!(result(&report, "ben_k"), MemberResult::Fetched { plays, .. } if *plays > 0),
+        "{report:?}"
+    );
+    let tries = h
+        .mock
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::RecentlyPlayed)
+        .count();
+    assert_eq!(tries, 2, "the timed-out request was retried once");
+    assert_eq!(h.clock.waits.lock().unwrap().len(), 1, "after one backoff");
+}
+
+#[tokio::test]
 async fn a_retry_after_of_hours_ends_the_run_at_once_with_cursors_saved() {
     let h = Harness::new().await;
     for member in ["ana.mx", "ben_k", "chloe-r"] {

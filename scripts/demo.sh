@@ -104,9 +104,12 @@ for kind in recently-played top-tracks top-artists; do "$BIN/json-converter" "$k
 "$BIN/data-upload" all | sed 's/^/  /'
 "$BIN/create-collections" all
 
+log "Exporting Parquet snapshots"
+"$BIN/gcs-export" --snapshot 20241111T090000Z | sed 's/^/  /'
+
 log "Members"
 "$BIN/data-fetcher" status
 "$BIN/earshot-demo-summary" --mongodb-uri "$MONGODB_URI" --database "$EARSHOT_DATABASE"
 echo
-echo "Raw pages, converted records and state: $EARSHOT_STORAGE"
+echo "Raw pages, converted records, Parquet snapshots and state: $EARSHOT_STORAGE"
 echo "(The analytics binary, with charts and Spark, comes next; see the README's Status.)"

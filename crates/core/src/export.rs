@@ -1,0 +1,295 @@
+//! The Parquet export contract: which collections `gcs-export` snapshots, the stable schema of each
+//! (so analytics on polars and on Spark read the same columns and types whatever the data), and how a
+//! reader finds the newest complete snapshot.
+//!
+//! `exports/<collection>/snapshot=<run id>/part-NNNNN.parquet`, then `_SUCCESS` last: a snapshot
+//! without the marker is incomplete and readers skip it. Run ids must sort by time (the default,
+//! `20241111T090000Z`, and Airflow's `ts_nodash` do): "newest" is the greatest id.
+
+use crate::layout::{self, EXPORTS};
+use crate::mongo;
+use crate::storage::{Storage, StorageError};
+
+/// The marker written after every part of a snapshot.
+pub const SUCCESS_MARKER: &str = "_SUCCESS";
+
+/// A column's type in the Parquet files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// UTF-8 string.
+    Str,
+    /// 64-bit integer.
+    Int,
+    /// 64-bit float.
+    Float,
+    /// Boolean.
+    Bool,
+    /// Timestamp, milliseconds, UTC (from BSON dates).
+    Time,
+    /// List of strings (elements may be null).
+    StrList,
+    /// Nested data (images) as relaxed extended JSON text.
+    Json,
+}
+
+/// `(column, kind)` in file order.
+pub type Schema = Vec<(&'static str, ColumnKind)>;
+
+use ColumnKind::{Bool, Int, Json, Str, StrList, Time};
+
+const TRACK_FIELDS: [(&str, ColumnKind); 19] = [
+    ("track_id", Str),
+    ("track_name", Str),
+    ("clean_track_name", Str),
+    ("artist_song_name", Str),
+    ("artist_ids", StrList),
+    ("artist_names", StrList),
+    ("artist_urls", StrList),
+    ("album_id", Str),
+    ("album_name", Str),
+    ("album_type", Str),
+    ("release_date", Str),
+    ("total_tracks", Int),
+    ("duration_ms", Int),
+    ("duration", Str),
+    ("popularity", Int),
+    ("explicit", Bool),
+    ("is_local", Bool),
+    ("track_url", Str),
+    ("images", Json),
+];
+
+/// The snapshot schema of a collection; `None` for a collection that is not exported.
+pub fn schema(collection: &str) -> Option<Schema> {
+    let with_track = |head: &[(&'static str, ColumnKind)]| [head, &TRACK_FIELDS[..]].concat();
+    Some(match collection {
+        mongo::RAW_RECENTLY_PLAYED => with_track(&[
+            ("_id", Str),
+            ("user_id", Str),
+            ("user_name", Str),
+            ("played_at", Time),
+            ("played_at_local", Str),
+            ("context_type", Str),
+        ]),
+        mongo::RAW_TOP_TRACKS => with_track(&[
+            ("_id", Str),
+            ("user_id", Str),
+            ("user_name", Str),
+            ("time_range", Str),
+            ("date_data_fetched", Str),
+            ("rank", Int),
+        ]),
+        mongo::RAW_TOP_ARTISTS => vec![
+            ("_id", Str),
+            ("user_id", Str),
+            ("user_name", Str),
+            ("time_range", Str),
+            ("date_data_fetched", Str),
+            ("rank", Int),
+            ("artist_id", Str),
+            ("artist_name", Str),
+            ("genres", StrList),
+            ("artist_url", Str),
+            ("images", Json),
+            ("popularity", Int),
+            ("followers", Int),
+        ],
+        mongo::TRACKS => vec![
+            ("_id", Str),
+            ("track_name", Str),
+            ("clean_track_name", Str),
+            ("artist_song_name", Str),
+            ("artist_ids", StrList),
+            ("artist_names", StrList),
+            ("album_id", Str),
+            ("album_name", Str),
+            ("duration_ms", Int),
+            ("duration", Str),
+            ("explicit", Bool),
+            ("track_url", Str),
+            ("popularity", Int),
+            ("plays", Int),
+            ("listeners", StrList),
+            ("first_played", Time),
+            ("last_played", Time),
+        ],
+        mongo::ALBUMS => vec![
+            ("_id", Str),
+            ("album_name", Str),
+            ("album_type", Str),
+            ("release_date", Str),
+            ("total_tracks", Int),
+            ("images", Json),
+            ("plays", Int),
+            ("tracks", StrList),
+        ],
+        mongo::ARTISTS => vec![
+            ("_id", Str),
+            ("artist_name", Str),
+            ("artist_url", Str),
+            ("plays", Int),
+            ("tracks", StrList),
+            ("listeners", StrList),
+            ("first_played", Time),
+            ("last_played", Time),
+        ],
+        mongo::ARTIST_TRACK_LINK => vec![
+            ("_id", Str),
+            ("play_id", Str),
+            ("user_id", Str),
+            ("track_id", Str),
+            ("artist_id", Str),
+            ("artist_name", Str),
+            ("played_at", Time),
+        ],
+        mongo::IMAGES | mongo::T50_IMAGES => vec![
+            ("_id", Str),
+            ("album_id", Str),
+            ("height", Int),
+            ("width", Int),
+        ],
+        mongo::MEMBERS => vec![
+            ("_id", Str),
+            ("user_name", Str),
+            ("first_play", Time),
+            ("last_play", Time),
+            ("plays", Int),
+            ("listened_ms", Int),
+            ("unique_tracks", Int),
+        ],
+        mongo::T50_TRACKS => vec![
+            ("_id", Str),
+            ("user_id", Str),
+            ("user_name", Str),
+            ("time_range", Str),
+            ("date_data_fetched", Str),
+            ("rank", Int),
+            ("track_id", Str),
+            ("track_name", Str),
+            ("clean_track_name", Str),
+            ("artist_song_name", Str),
+            ("artist_ids", StrList),
+            ("artist_names", StrList),
+            ("album_id", Str),
+            ("album_name", Str),
+            ("duration_ms", Int),
+            ("duration", Str),
+            ("popularity", Int),
+            ("explicit", Bool),
+            ("track_url", Str),
+        ],
+        mongo::T50_ARTISTS => vec![
+            ("_id", Str),
+            ("artist_name", Str),
+            ("artist_url", Str),
+            ("appearances", Int),
+            ("best_rank", Int),
+            ("members", StrList),
+        ],
+        mongo::T50_TOP_ARTISTS => vec![
+            ("_id", Str),
+            ("artist_name", Str),
+            ("artist_url", Str),
+            ("genres", StrList),
+            ("images", Json),
+            ("popularity", Int),
+            ("best_rank", Int),
+            ("members", StrList),
+        ],
+        _ => return None,
+    })
+}
+
+/// Every exported collection, in pipeline order.
+pub const COLLECTIONS: &[&str] = &[
+    mongo::RAW_RECENTLY_PLAYED,
+    mongo::RAW_TOP_TRACKS,
+    mongo::RAW_TOP_ARTISTS,
+    mongo::TRACKS,
+    mongo::ALBUMS,
+    mongo::ARTISTS,
+    mongo::ARTIST_TRACK_LINK,
+    mongo::IMAGES,
+    mongo::MEMBERS,
+    mongo::T50_TRACKS,
+    mongo::T50_ARTISTS,
+    mongo::T50_IMAGES,
+    mongo::T50_TOP_ARTISTS,
+];
+
+/// `part-00003.parquet`.
+pub fn part_name(index: usize) -> String {
+    format!("part-{index:05}.parquet")
+}
+
+/// The newest snapshot of `collection` that has its `_SUCCESS` marker.
+pub async fn latest_complete_snapshot(
+    storage: &Storage,
+    collection: &str,
+) -> Result<Option<String>, StorageError> {
+    let prefix = format!("{EXPORTS}/{collection}/");
+    let mut complete: Vec<String> = storage
+        .list(&prefix)
+        .await?
+        .iter()
+        .filter(|key| key.ends_with(&format!("/{SUCCESS_MARKER}")))
+        .filter_map(|key| layout::partition_value(key, "snapshot").map(str::to_string))
+        .collect();
+    complete.sort();
+    Ok(complete.pop())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_exported_collection_has_a_schema_with_an_id_first() {
+        for collection in COLLECTIONS {
+            let columns = schema(collection).unwrap_or_else(|| panic!("{collection}"));
+            assert_eq!(columns[0], ("_id", Str), "{collection}");
+            let mut names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), columns.len(), "{collection}: duplicate column");
+        }
+        let plays = schema(mongo::RAW_RECENTLY_PLAYED).unwrap();
+        assert!(
+            plays.contains(&("played_at", Time))
+                && plays.contains(&("popularity", Int))
+                && plays.contains(&("track_name", Str))
+        );
+        assert_eq!(part_name(3), "part-00003.parquet");
+    }
+
+    #[tokio::test]
+    async fn only_complete_snapshots_are_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path());
+        assert_eq!(
+            latest_complete_snapshot(&storage, "Tracks").await.unwrap(),
+            None
+        );
+        for (key, body) in [
+            (
+                "exports/Tracks/snapshot=20241101T000000Z/part-00000.parquet",
+                "x",
+            ),
+            ("exports/Tracks/snapshot=20241101T000000Z/_SUCCESS", "{}"),
+            (
+                "exports/Tracks/snapshot=20241102T000000Z/part-00000.parquet",
+                "x",
+            ),
+            ("exports/Albums/snapshot=20241103T000000Z/_SUCCESS", "{}"),
+        ] {
+            storage.write(key, bytes::Bytes::from(body)).await.unwrap();
+        }
+        assert_eq!(
+            latest_complete_snapshot(&storage, "Tracks")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("20241101T000000Z")
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! gcs-export on the fixture group: every collection's snapshot has the stable schema and every row,
+//! parts and markers behave, re-runs rewrite the same bytes.
+
+use std::collections::BTreeMap;
+
+use earshot_core::export::{self, ColumnKind, SUCCESS_MARKER};
+use earshot_core::layout::RawKind;
+use earshot_core::{GroupConfig, Storage, mongo};
+use earshot_testkit::fixtures::{fact_count, fixtures_dir, write_raw_pages};
+use earshot_testkit::mongo::MongoServer;
+use gcs_export::{Sizes, dtype, export_collection};
+use mongodb::Database;
+use mongodb::bson::{Document, doc};
+use polars::prelude::*;
+
+/// The fixture group through the pipeline: raw pages → converter → upload → collections.
+async fn loaded(test: &str) -> (Database, tempfile::TempDir, Storage) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path());
+    write_raw_pages(&storage).await.unwrap();
+    let server = MongoServer::shared();
+    let db = mongo::connect(server.uri(), &server.database_name(test))
+        .await
+        .unwrap();
+    let group = GroupConfig::load(&fixtures_dir().join("group.toml")).unwrap();
+    for (kind, raw) in [
+        (
+            json_converter::Kind::RecentlyPlayed,
+            RawKind::RecentlyPlayed,
+        ),
+        (json_converter::Kind::TopTracks, RawKind::TopTracks),
+        (json_converter::Kind::TopArtists, RawKind::TopArtists),
+    ] {
+        let converter = json_converter::Converter::new(kind, group.clone()).unwrap();
+        json_converter::convert_storage(
+            &storage,
+            &converter,
+            &earshot_core::layout::raw_prefix(raw),
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+        data_upload::load_storage(
+            &db,
+            &storage,
+            raw,
+            &format!("converted/{}/", raw.folder()),
+            1000,
+        )
+        .await
+        .unwrap();
+    }
+    create_collections::build(&db, create_collections::Target::All, &group)
+        .await
+        .unwrap();
+    (db, dir, storage)
+}
+
+fn read_snapshot(root: &std::path::Path, collection: &str, snapshot: &str) -> DataFrame {
+    let folder = root.join(format!("exports/{collection}/snapshot={snapshot}"));
+    let mut parts: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    parts.sort();
+    let mut frames = parts.iter().map(|p| {
+        ParquetReader::new(std::fs::File::open(p).unwrap())
+            .finish()
+            .unwrap()
+    });
+    let mut all = frames.next().expect("at least one part");
+    for frame in frames {
+        all.vstack_mut(&frame).unwrap();
+    }
+    all
+}
+
+const SIZES: Sizes = Sizes {
+    batch_rows: 500,
+    part_rows: 100_000,
+};
+
+#[tokio::test]
+async fn every_collection_exports_with_its_schema_and_every_row() {
+    let (db, dir, storage) = loaded("export_all").await;
+    for collection in export::COLLECTIONS {
+        let exported = export_collection(&db, &storage, collection, "20241111T090000Z", SIZES)
+            .await
+            .unwrap();
+        let count = db
+            .collection::<Document>(collection)
+            .count_documents(doc! {})
+            .await
+            .unwrap();
+        assert_eq!(exported.rows, count, "{collection}");
+        assert!(
+            storage
+                .exists(&format!(
+                    "exports/{collection}/snapshot=20241111T090000Z/{SUCCESS_MARKER}"
+                ))
+                .await
+                .unwrap()
+        );
+        let df = read_snapshot(dir.path(), collection, "20241111T090000Z");
+        assert_eq!(df.height() as u64, count, "{collection}");
+        let schema = export::schema(collection).unwrap();
+        let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(
+            names,
+            schema.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            "{collection}: column order"
+        );
+        for (name, kind) in &schema {
+            assert_eq!(
+                df.column(name).unwrap().dtype(),
+                &dtype(*kind),
+                "{collection}.{name}"
+            );
+        }
+    }
+    let plays = read_snapshot(dir.path(), mongo::RAW_RECENTLY_PLAYED, "20241111T090000Z");
+    assert_eq!(plays.height(), fact_count("plays.total"));
+    assert_eq!(
+        plays.column("popularity").unwrap().null_count(),
+        fact_count("plays.without_popularity"),
+        "unknown stays null"
+    );
+    assert_eq!(
+        plays.column("played_at").unwrap().dtype(),
+        &DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+    );
+    let ids = plays.column("_id").unwrap().str().unwrap().clone();
+    let edge = (0..plays.height())
+        .find(|i| ids.get(*i) == Some("ana.mx|2024-11-03T09:30:00.000Z"))
+        .unwrap();
+    let played_at = plays.column("played_at").unwrap().get(edge).unwrap();
+    assert_eq!(
+        played_at,
+        AnyValue::Datetime(
+            1_730_626_200_000,
+            TimeUnit::Milliseconds,
+            Some(&TimeZone::UTC)
+        )
+    );
+    let tracks = read_snapshot(dir.path(), mongo::TRACKS, "20241111T090000Z");
+    assert_eq!(tracks.height(), fact_count("tracks.with_id"));
+    assert_eq!(
+        tracks.column("listeners").unwrap().dtype(),
+        &DataType::List(Box::new(DataType::String))
+    );
+    assert_eq!(
+        export::latest_complete_snapshot(&storage, mongo::TRACKS)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("20241111T090000Z")
+    );
+    let _ = ColumnKind::Json;
+}
+
+#[tokio::test]
+async fn parts_split_and_a_rerun_rewrites_the_same_snapshot_whole() {
+    let (db, dir, storage) = loaded("export_parts").await;
+    let collection = mongo::RAW_RECENTLY_PLAYED;
+    let small = Sizes {
+        batch_rows: 300,
+        part_rows: 1000,
+    };
+    let first = export_collection(&db, &storage, collection, "r1", small)
+        .await
+        .unwrap();
+    assert_eq!(first.parts, fact_count("plays.total").div_ceil(1000));
+    let files = |storage: Storage| async move {
+        let mut out = BTreeMap::new();
+        for key in storage.list("exports/").await.unwrap() {
+            out.insert(key.clone(), storage.read_all(&key).await.unwrap());
+        }
+        out
+    };
+    let before = files(storage.clone()).await;
+    export_collection(&db, &storage, collection, "r1", small)
+        .await
+        .unwrap();
+    assert_eq!(
+        files(storage.clone()).await,
+        before,
+        "a second run changes nothing"
+    );
+    // Fewer, larger parts: the stale ones are removed before the marker returns.
+    let again = export_collection(&db, &storage, collection, "r1", SIZES)
+        .await
+        .unwrap();
+    assert_eq!(again.parts, 1);
+    let keys: Vec<String> = storage.list("exports/").await.unwrap();
+    assert_eq!(
+        keys,
+        [
+            format!("exports/{collection}/snapshot=r1/_SUCCESS"),
+            format!("exports/{collection}/snapshot=r1/part-00000.parquet")
+        ]
+    );
+    assert_eq!(
+        read_snapshot(dir.path(), collection, "r1").height(),
+        fact_count("plays.total")
+    );
+}
+
+#[tokio::test]
+async fn a_value_of_the_wrong_type_is_an_error_naming_the_document_and_field() {
+    let server = MongoServer::shared();
+    let db = mongo::connect(server.uri(), &server.database_name("export_bad"))
+        .await
+        .unwrap();
+    db.collection::<Document>(mongo::MEMBERS)
+        .insert_one(doc! {"_id": "ana.mx", "user_name": "Ana", "plays": "many"})
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path());
+    let err = format!(
+        "{:#}",
+        export_collection(&db, &storage, mongo::MEMBERS, "r1", SIZES)
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("members") && err.contains("ana.mx") && err.contains("`plays`"),
+        "{err}"
+    );
+    assert!(
+        !storage
+            .exists(&format!("exports/members/snapshot=r1/{SUCCESS_MARKER}"))
+            .await
+            .unwrap(),
+        "no marker: the snapshot is absent"
+    );
+    // An empty collection still yields a readable, typed, empty snapshot.
+    let empty = export_collection(&db, &storage, mongo::ALBUMS, "r1", SIZES)
+        .await
+        .unwrap();
+    assert_eq!((empty.rows, empty.parts), (0, 1));
+    let df = read_snapshot(dir.path(), mongo::ALBUMS, "r1");
+    assert_eq!(df.height(), 0);
+    assert_eq!(
+        df.column("tracks").unwrap().dtype(),
+        &DataType::List(Box::new(DataType::String))
+    );
+}

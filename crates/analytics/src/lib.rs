@@ -1,0 +1,190 @@
+//! `analytics`: the questions friends ask, answered from the newest complete Parquet snapshot.
+//!
+//! Each metric is one SQL file in `crates/analytics/sql/` (the definition Spark SQL is to share), run
+//! by polars' SQL context ([`engine`]) over the snapshot ([`snapshot`]). Results go to MongoDB
+//! `analytics_<metric>` collections, one document per result row keyed by (run, metric, subject), so a
+//! re-run replaces and never duplicates ([`store`]); `reports/<run>/report.json` gathers them, and a
+//! summary is printed ([`report`]).
+
+pub mod engine;
+pub mod report;
+pub mod snapshot;
+pub mod store;
+pub mod tables;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use clap::{Parser, ValueEnum};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::{GroupConfig, Storage, env, layout};
+use polars::prelude::*;
+use serde_json::{Value, json};
+use tracing::info;
+
+use crate::engine::Inputs;
+use crate::snapshot::Filters;
+
+/// Which engine computes the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// polars on this machine (embedded).
+    Polars,
+}
+
+/// Answer the group's questions from the newest complete Parquet snapshot.
+///
+/// Reads `exports/…` under `--storage` (written by `gcs-export`), computes every metric, stores the
+/// results in MongoDB `analytics_*` collections and `reports/<run>/report.json`, and prints a summary.
+/// The Spark engine (`--engine spark`, the same SQL on Dataproc or local Spark) is not built yet.
+#[derive(Debug, Parser)]
+#[command(name = "analytics", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// Engine.
+    #[arg(long, value_enum, default_value_t = Engine::Polars)]
+    pub engine: Engine,
+    /// Storage URL: a local folder or `gs://bucket/prefix`.
+    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
+    pub storage: String,
+    /// Snapshot run id to read. Default: the newest complete one.
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    /// Run id the results are stored under. Default: the snapshot id (plus the filters).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Only plays from this day on (YYYY-MM-DD, group time zone), or an RFC 3339 time.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only plays before this day (YYYY-MM-DD, exclusive, group time zone), or an RFC 3339 time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only these members (Spotify ids, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub group: Vec<String>,
+    /// Group config file (display names, time zone). Default: `earshot.toml` if present.
+    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
+    pub group_config: Option<PathBuf>,
+    /// MongoDB connection string.
+    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
+    pub mongodb_uri: String,
+    /// MongoDB database.
+    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
+    pub database: String,
+    /// Do not store results in MongoDB (report.json and the summary only).
+    #[arg(long)]
+    pub skip_mongodb: bool,
+}
+
+/// `YYYY-MM-DD` (midnight in `zone`) or an RFC 3339 time.
+fn parse_bound(flag: &str, text: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| anyhow::anyhow!("`{flag} {text}`: expected YYYY-MM-DD or an RFC 3339 time"))?;
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    match midnight.and_local_timezone(zone).earliest() {
+        Some(at) => Ok(at.with_timezone(&Utc)),
+        None => bail!("`{flag} {text}`: midnight does not exist in {zone}"),
+    }
+}
+
+/// Everything one run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// Run id.
+    pub run: String,
+    /// Metric tables by name.
+    pub metrics: BTreeMap<String, DataFrame>,
+    /// The report.
+    pub report: Value,
+}
+
+/// The local week (Monday to Sunday) holding the newest play: its plays only.
+fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
+    let local = inputs.plays.column("played_at_local")?.str()?.clone();
+    let newest = local.iter().flatten().filter_map(|v| NaiveDate::parse_from_str(v.get(..10)?, "%Y-%m-%d").ok()).max();
+    let Some(newest) = newest else {
+        return Ok((inputs.clone(), String::new()));
+    };
+    let monday = newest - Duration::days(i64::from(newest.weekday().num_days_from_monday()));
+    let (start, end) = (monday.format("%Y-%m-%d").to_string(), (monday + Duration::days(7)).format("%Y-%m-%d").to_string());
+    let day = col("played_at_local").str().slice(lit(0), lit(10));
+    let plays = inputs.plays.clone().lazy().filter(day.clone().gt_eq(lit(start.clone())).and(day.lt(lit(end)))).collect()?;
+    let ids = plays.column("play_id")?.as_materialized_series().clone();
+    let links = inputs.links.clone().lazy().filter(col("play_id").is_in(lit(ids).implode(false), false)).collect()?;
+    Ok((Inputs { plays, links, top: inputs.top.clone() }, start))
+}
+
+/// Compute every metric and the report for a storage's snapshot.
+pub async fn analyse(storage: &Storage, snapshot: Option<&str>, filters: &Filters, group: &GroupConfig, run: Option<&str>) -> Result<RunOutput> {
+    let (inputs, snapshot_id) = snapshot::load(storage, snapshot, filters).await?;
+    let metrics = engine::run_metrics(&inputs)?;
+    let (week_inputs, week_start) = last_week(&inputs)?;
+    let mut weekly = BTreeMap::new();
+    for name in ["member_summary", "member_tracks"] {
+        let sql = engine::METRICS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).expect("a known metric");
+        weekly.insert(name.to_string(), engine::query(&week_inputs, sql)?);
+    }
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let users = inputs.plays.column("user_id")?.str()?.clone();
+    let user_names = inputs.plays.column("user_name")?.str()?.clone();
+    for (id, name) in users.iter().zip(user_names.iter()) {
+        if let (Some(id), Some(name)) = (id, name) {
+            names.entry(id.to_string()).or_insert_with(|| group.display_name(id).to_string());
+            let _ = name;
+        }
+    }
+    let filter_tag = match (&filters.from, &filters.to, filters.group.is_empty()) {
+        (None, None, true) => String::new(),
+        _ => format!(
+            "-from{}-to{}-group{}",
+            filters.from.map(|t| t.format("%Y%m%dT%H%M%SZ").to_string()).unwrap_or_default(),
+            filters.to.map(|t| t.format("%Y%m%dT%H%M%SZ").to_string()).unwrap_or_default(),
+            filters.group.join("+")
+        ),
+    };
+    let run = run.map(str::to_string).unwrap_or_else(|| format!("{snapshot_id}{filter_tag}"));
+    let meta = json!({
+        "run": run,
+        "engine": "polars",
+        "snapshot": snapshot_id,
+        "group": group.name,
+        "time_zone": group.time_zone,
+        "from": filters.from,
+        "to": filters.to,
+        "members_filter": filters.group,
+        "plays": inputs.plays.height(),
+        "weekly_recap_week_starting": week_start,
+    });
+    let report = report::build(&metrics, &names, &weekly, meta);
+    Ok(RunOutput { run, metrics, report })
+}
+
+/// Run the command line.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let zone = group.zone().map_err(anyhow::Error::msg)?;
+    let filters = Filters {
+        from: cli.from.as_deref().map(|t| parse_bound("--from", t, zone)).transpose()?,
+        to: cli.to.as_deref().map(|t| parse_bound("--to", t, zone)).transpose()?,
+        group: cli.group.clone(),
+    };
+    let storage = Storage::open(&cli.storage).await?;
+    let output = analyse(&storage, cli.snapshot.as_deref(), &filters, &group, cli.run.as_deref()).await?;
+    let key = format!("{}/{}/report.json", layout::REPORTS, output.run);
+    storage.write(&key, Bytes::from(serde_json::to_vec_pretty(&output.report)?)).await?;
+    if !cli.skip_mongodb {
+        let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
+        store::save(&db, &output.run, &output.metrics).await?;
+    }
+    info!(run = %output.run, report = %storage.location(&key), "Analytics done.");
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(report::summary(&output.report).as_bytes())?;
+    writeln!(stdout, "\nReport: {}", storage.location(&key))?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,167 @@
+//! report.json and the printed summary, assembled from the metric tables.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use polars::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::tables::rows;
+
+/// How many items each "top" list keeps.
+pub const TOP_N: usize = 10;
+
+fn text<'a>(row: &'a Map<String, Value>, key: &str) -> &'a str {
+    row.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn number(row: &Map<String, Value>, key: &str) -> f64 {
+    row.get(key).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn top_by(rows: &[Map<String, Value>], member: &str, key: &str, order: &str) -> Vec<Map<String, Value>> {
+    let mut mine: Vec<Map<String, Value>> = rows.iter().filter(|r| text(r, "user_id") == member).cloned().collect();
+    mine.sort_by(|a, b| number(b, order).total_cmp(&number(a, order)).then_with(|| text(a, key).cmp(text(b, key))));
+    mine.truncate(TOP_N);
+    mine
+}
+
+/// The report: per member, who listened to what the most, sharing, taste, charts, recommendations.
+pub fn build(metrics: &BTreeMap<String, DataFrame>, names: &BTreeMap<String, String>, weekly: &BTreeMap<String, DataFrame>, meta: Value) -> Value {
+    let table = |name: &str| metrics.get(name).map(rows).unwrap_or_default();
+    let summary = table("member_summary");
+    let tracks = table("member_tracks");
+    let artists = table("member_artists");
+    let albums = table("member_albums");
+    let clock = table("listening_clock");
+    let listeners = table("track_listeners");
+    let obscure = table("obscure");
+    let recommendations = table("recommendation_scores");
+    let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+
+    let members: Vec<Value> = summary
+        .iter()
+        .map(|row| {
+            let id = text(row, "user_id");
+            let mut matrix = vec![vec![0i64; 24]; 7];
+            for c in clock.iter().filter(|c| text(c, "user_id") == id) {
+                let (day, hour) = (number(c, "weekday") as usize, number(c, "hour") as usize);
+                if (1..=7).contains(&day) && hour < 24 {
+                    matrix[day - 1][hour] = number(c, "plays") as i64;
+                }
+            }
+            let deep_cuts: Vec<&str> = listeners
+                .iter()
+                .filter(|t| number(t, "listeners") as i64 == 1 && text(t, "only_listener") == id)
+                .map(|t| text(t, "name"))
+                .collect();
+            let obscurity = obscure.iter().find(|o| text(o, "user_id") == id).cloned().unwrap_or_default();
+            let recs: Vec<Map<String, Value>> = recommendations.iter().filter(|r| text(r, "user_id") == id).take(TOP_N).cloned().collect();
+            json!({
+                "id": id,
+                "name": name(id),
+                "plays": row.get("plays"),
+                "minutes": row.get("minutes"),
+                "unique_tracks": row.get("unique_tracks"),
+                "unique_artists": row.get("unique_artists"),
+                "top_tracks_by_plays": top_by(&tracks, id, "track_key", "plays"),
+                "top_tracks_by_minutes": top_by(&tracks, id, "track_key", "minutes"),
+                "top_artists_by_plays": top_by(&artists, id, "artist_id", "plays"),
+                "top_artists_by_minutes": top_by(&artists, id, "artist_id", "minutes"),
+                "top_albums_by_plays": top_by(&albums, id, "album_id", "plays"),
+                "top_albums_by_minutes": top_by(&albums, id, "album_id", "minutes"),
+                "listening_clock": {"rows": "weekday 1 (Monday) to 7", "columns": "hour 0 to 23", "plays": matrix},
+                "deep_cuts": {"count": deep_cuts.len(), "examples": deep_cuts.iter().take(TOP_N).collect::<Vec<_>>()},
+                "obscure": {
+                    "obscure_plays": obscurity.get("obscure_plays"),
+                    "unknown_popularity_plays": obscurity.get("unknown_popularity_plays"),
+                    "known_popularity_plays": obscurity.get("known_popularity_plays"),
+                },
+                "recommendations": recs,
+            })
+        })
+        .collect();
+
+    let leaders = table("top_listener_by_track");
+    let chart: Vec<Value> = listeners
+        .iter()
+        .take(20)
+        .map(|t| {
+            let key = text(t, "track_key");
+            let top: Vec<Value> = leaders.iter().filter(|l| text(l, "track_key") == key).map(|l| json!({"member": text(l, "user_id"), "plays": l.get("plays")})).collect();
+            json!({"track_key": key, "name": text(t, "name"), "listeners": t.get("listeners"), "plays": t.get("plays"), "listened_most": top})
+        })
+        .collect();
+    let favourite = table("shared_favourite");
+    let shared: Vec<Value> = table("shared_tracks")
+        .iter()
+        .map(|p| {
+            let (a, b) = (text(p, "member_a"), text(p, "member_b"));
+            let fav = favourite.iter().find(|f| text(f, "member_a") == a && text(f, "member_b") == b);
+            json!({"member_a": a, "member_b": b, "shared": p.get("shared"), "jaccard": p.get("jaccard"),
+                   "favourite": fav.map(|f| json!({"track_key": text(f, "track_key"), "plays_a": f.get("plays_a"), "plays_b": f.get("plays_b")}))})
+        })
+        .collect();
+    let weekly_members: Vec<Value> = weekly
+        .get("member_summary")
+        .map(rows)
+        .unwrap_or_default()
+        .iter()
+        .map(|row| {
+            let id = text(row, "user_id");
+            let week_tracks = weekly.get("member_tracks").map(rows).unwrap_or_default();
+            let top = top_by(&week_tracks, id, "track_key", "plays").into_iter().next();
+            json!({"id": id, "name": name(id), "unique_tracks": row.get("unique_tracks"), "unique_artists": row.get("unique_artists"), "top_track": top})
+        })
+        .collect();
+    json!({
+        "meta": meta,
+        "members": members,
+        "who_listened_most": {"tracks": chart, "artists": table("top_listener_by_artist")},
+        "shared_songs": shared,
+        "taste_match": table("taste_match"),
+        "group_chart": listeners.iter().take(20).collect::<Vec<_>>(),
+        "top_list_overlap": table("top_list_overlap"),
+        "weekly_recap": weekly_members,
+    })
+}
+
+/// A page for people, from the report.
+pub fn summary(report: &Value) -> String {
+    let mut out = String::new();
+    let name_of = |id: &str| {
+        report["members"].as_array().into_iter().flatten().find(|m| m["id"] == id).and_then(|m| m["name"].as_str()).unwrap_or(id).to_string()
+    };
+    let _ = writeln!(out, "\nWho listened the most");
+    for m in report["members"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>5} plays {:>7.0} min {:>4} tracks {:>3} artists; favourite: {}",
+            m["name"].as_str().unwrap_or(""),
+            m["plays"],
+            m["minutes"].as_f64().unwrap_or(0.0),
+            m["unique_tracks"],
+            m["unique_artists"],
+            m["top_tracks_by_plays"][0]["name"].as_str().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(out, "\nGroup chart (most friends, then most plays) and who played each most");
+    for (i, t) in report["who_listened_most"]["tracks"].as_array().into_iter().flatten().take(5).enumerate() {
+        let leaders: Vec<String> = t["listened_most"].as_array().into_iter().flatten().map(|l| format!("{} ({})", name_of(l["member"].as_str().unwrap_or("")), l["plays"])).collect();
+        let _ = writeln!(out, "  {}. {} — {} friends, {} plays; most: {}", i + 1, t["name"].as_str().unwrap_or(""), t["listeners"], t["plays"], leaders.join(", "));
+    }
+    let _ = writeln!(out, "\nWho shares the most songs");
+    for p in report["shared_songs"].as_array().into_iter().flatten().take(3) {
+        let _ = writeln!(out, "  {} & {}: {} tracks (Jaccard {:.2})", name_of(p["member_a"].as_str().unwrap_or("")), name_of(p["member_b"].as_str().unwrap_or("")), p["shared"], p["jaccard"].as_f64().unwrap_or(0.0));
+    }
+    let _ = writeln!(out, "\nTaste match");
+    for p in report["taste_match"].as_array().into_iter().flatten().take(3) {
+        let _ = writeln!(out, "  {} & {}: {:.0}/100", name_of(p["member_a"].as_str().unwrap_or("")), name_of(p["member_b"].as_str().unwrap_or("")), p["taste_match"].as_f64().unwrap_or(0.0));
+    }
+    let _ = writeln!(out, "\nRecommended next");
+    for m in report["members"].as_array().into_iter().flatten() {
+        let recs: Vec<&str> = m["recommendations"].as_array().into_iter().flatten().take(3).filter_map(|r| r["name"].as_str()).collect();
+        let _ = writeln!(out, "  {:<10} {}", m["name"].as_str().unwrap_or(""), recs.join(", "));
+    }
+    out
+}

@@ -1,0 +1,58 @@
+//! Results into MongoDB: `analytics_<metric>`, one document per result row, `_id` =
+//! `<run>|<metric>|<subject>` (the row's key columns), so re-running a run replaces its rows and never
+//! duplicates them, and runs with other ids (other periods, other groups) stay side by side.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+use earshot_core::mongo::ANALYTICS_PREFIX;
+use mongodb::Database;
+use mongodb::bson::{Bson, Document, doc};
+use polars::prelude::DataFrame;
+
+use crate::tables::rows;
+
+/// The columns that identify a row of each metric.
+pub fn subject_columns(metric: &str) -> &'static [&'static str] {
+    match metric {
+        "member_summary" | "obscure" => &["user_id"],
+        "member_tracks" | "recommendation_scores" => &["user_id", "track_key"],
+        "member_artists" => &["user_id", "artist_id"],
+        "member_albums" => &["user_id", "album_id"],
+        "listening_clock" => &["user_id", "weekday", "hour"],
+        "track_listeners" => &["track_key"],
+        "top_listener_by_track" => &["track_key", "user_id"],
+        "top_listener_by_artist" => &["artist_id", "user_id"],
+        "shared_tracks" | "taste_match" => &["member_a", "member_b"],
+        "shared_favourite" => &["member_a", "member_b", "track_key"],
+        "top_list_overlap" => &["member_a", "member_b", "time_range"],
+        _ => &[],
+    }
+}
+
+/// Replace the run's rows of every metric.
+pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame>) -> Result<()> {
+    for (metric, frame) in metrics {
+        let collection = db.collection::<Document>(&format!("{ANALYTICS_PREFIX}{metric}"));
+        let keys = subject_columns(metric);
+        let documents: Vec<Document> = rows(frame)
+            .into_iter()
+            .map(|row| {
+                let subject: Vec<String> =
+                    keys.iter().map(|k| row.get(*k).map_or_else(String::new, |v| v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
+                let mut document = Document::new();
+                document.insert("_id", format!("{run}|{metric}|{}", subject.join("|")));
+                document.insert("run", run);
+                for (key, value) in row {
+                    document.insert(key, Bson::try_from(value).unwrap_or(Bson::Null));
+                }
+                document
+            })
+            .collect();
+        collection.delete_many(doc! {"run": run}).await.with_context(|| format!("clearing run `{run}` of `{metric}`"))?;
+        for chunk in documents.chunks(1000) {
+            collection.insert_many(chunk.to_vec()).await.with_context(|| format!("storing `{metric}` of run `{run}`"))?;
+        }
+    }
+    Ok(())
+}

@@ -1,7 +1,13 @@
-//! Helpers for the cross-binary tests in `tests/*.rs`.
+//! Helpers for the cross-binary tests in `tests/*.rs`, and for the crates whose tests need the fixture
+//! group carried through the pipeline (gcs-export, analytics).
 
 use std::path::PathBuf;
 use std::process::Command;
+
+use earshot_core::layout::RawKind;
+use earshot_core::{GroupConfig, Storage, mongo};
+use earshot_testkit::fixtures::{fixtures_dir, write_raw_pages};
+use earshot_testkit::mongo::MongoServer;
 
 /// The path of a workspace binary, building it when this test run has not (`cargo test -p
 /// earshot-tests` builds only this package; `cargo test --workspace` builds them all).
@@ -21,4 +27,73 @@ pub fn binary(name: &str) -> PathBuf {
         assert!(status.success(), "cargo build -p {name} failed");
     }
     path
+}
+
+/// The fixture group's config.
+pub fn fixture_group_config() -> GroupConfig {
+    GroupConfig::load(&fixtures_dir().join("group.toml")).expect("fixtures/group.toml")
+}
+
+/// The fixture group through the pipeline into a fresh database on the test server: raw pages →
+/// json-converter → data-upload → create-collections. Returns the database and the storage (kept
+/// alive by the temp folder).
+pub async fn pipeline_database(test: &str) -> (mongodb::Database, tempfile::TempDir, Storage) {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let storage = Storage::local(dir.path());
+    write_raw_pages(&storage)
+        .await
+        .expect("writing the raw pages");
+    let server = MongoServer::shared();
+    let db = mongo::connect(server.uri(), &server.database_name(test))
+        .await
+        .expect("the test server");
+    let group = fixture_group_config();
+    for (kind, raw) in [
+        (
+            json_converter::Kind::RecentlyPlayed,
+            RawKind::RecentlyPlayed,
+        ),
+        (json_converter::Kind::TopTracks, RawKind::TopTracks),
+        (json_converter::Kind::TopArtists, RawKind::TopArtists),
+    ] {
+        let converter =
+            json_converter::Converter::new(kind, group.clone()).expect("the fixture zone");
+        let prefix = earshot_core::layout::raw_prefix(raw);
+        let converted =
+            json_converter::convert_storage(&storage, &converter, &prefix, false, false)
+                .await
+                .expect("converting");
+        assert!(converted.failed.is_empty(), "{:?}", converted.failed);
+        data_upload::load_storage(
+            &db,
+            &storage,
+            raw,
+            &format!("converted/{}/", raw.folder()),
+            1000,
+        )
+        .await
+        .expect("uploading");
+    }
+    create_collections::build(&db, create_collections::Target::All, &group)
+        .await
+        .expect("building the collections");
+    (db, dir, storage)
+}
+
+/// [`pipeline_database`], then every collection exported as snapshot `snapshot`.
+pub async fn exported_snapshot(
+    test: &str,
+    snapshot: &str,
+) -> (mongodb::Database, tempfile::TempDir, Storage) {
+    let (db, dir, storage) = pipeline_database(test).await;
+    let sizes = gcs_export::Sizes {
+        batch_rows: 1000,
+        part_rows: 100_000,
+    };
+    for collection in earshot_core::export::COLLECTIONS {
+        gcs_export::export_collection(&db, &storage, collection, snapshot, sizes)
+            .await
+            .expect("exporting");
+    }
+    (db, dir, storage)
 }

@@ -15,14 +15,14 @@ WITH v AS (SELECT user_id, artist_id, COUNT(*) AS plays FROM links GROUP BY user
        JOIN (SELECT member AS m1, len FROM norm) AS nm ON d.me = nm.m1
        JOIN (SELECT member AS m2, len FROM norm) AS nf ON d.friend = nf.m2
      ),
-     c AS (SELECT user_id, track_key, MAX(artist_song_name) AS name, COUNT(*) AS plays FROM plays GROUP BY user_id, track_key),
+     c AS (SELECT user_id, track_key, MAX(artist_song_name) AS name, MAX(track_name) AS track_name, COUNT(*) AS plays FROM plays GROUP BY user_id, track_key),
      mine AS (SELECT DISTINCT user_id AS owner, track_key AS owned FROM plays),
      candidates AS (
-       SELECT s.me AS user_id, c.track_key AS track_key, MAX(c.name) AS name, SUM(s.similarity * c.plays) AS score
+       SELECT s.me AS user_id, c.track_key AS track_key, MAX(c.name) AS name, MAX(c.track_name) AS track_name, SUM(s.similarity * c.plays) AS score
        FROM sim AS s JOIN c ON s.friend = c.user_id
        GROUP BY s.me, c.track_key
      )
-SELECT k.user_id AS user_id, k.track_key AS track_key, k.name AS name, k.score AS score
+SELECT k.user_id AS user_id, k.track_key AS track_key, k.name AS name, k.track_name AS track_name, k.score AS score
 FROM candidates AS k
 LEFT JOIN mine AS o ON k.user_id = o.owner AND k.track_key = o.owned
 WHERE o.owned IS NULL

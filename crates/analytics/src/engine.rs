@@ -20,16 +20,37 @@ pub const METRICS: &[(&str, &str)] = &[
     ("member_tracks", include_str!("../sql/member_tracks.sql")),
     ("member_artists", include_str!("../sql/member_artists.sql")),
     ("member_albums", include_str!("../sql/member_albums.sql")),
-    ("listening_clock", include_str!("../sql/listening_clock.sql")),
-    ("track_listeners", include_str!("../sql/track_listeners.sql")),
-    ("top_listener_by_track", include_str!("../sql/top_listener_by_track.sql")),
-    ("top_listener_by_artist", include_str!("../sql/top_listener_by_artist.sql")),
+    (
+        "listening_clock",
+        include_str!("../sql/listening_clock.sql"),
+    ),
+    (
+        "track_listeners",
+        include_str!("../sql/track_listeners.sql"),
+    ),
+    (
+        "top_listener_by_track",
+        include_str!("../sql/top_listener_by_track.sql"),
+    ),
+    (
+        "top_listener_by_artist",
+        include_str!("../sql/top_listener_by_artist.sql"),
+    ),
     ("obscure", include_str!("../sql/obscure.sql")),
     ("shared_tracks", include_str!("../sql/shared_tracks.sql")),
-    ("shared_favourite", include_str!("../sql/shared_favourite.sql")),
+    (
+        "shared_favourite",
+        include_str!("../sql/shared_favourite.sql"),
+    ),
     ("taste_match", include_str!("../sql/taste_match.sql")),
-    ("top_list_overlap", include_str!("../sql/top_list_overlap.sql")),
-    ("recommendation_scores", include_str!("../sql/recommendation_scores.sql")),
+    (
+        "top_list_overlap",
+        include_str!("../sql/top_list_overlap.sql"),
+    ),
+    (
+        "recommendation_scores",
+        include_str!("../sql/recommendation_scores.sql"),
+    ),
 ];
 
 /// The input tables.
@@ -53,7 +74,10 @@ pub fn prepare_plays(plays: DataFrame) -> Result<DataFrame> {
         let parsed = value.and_then(|v| {
             let date = chrono::NaiveDate::parse_from_str(v.get(..10)?, "%Y-%m-%d").ok()?;
             let hour: i32 = v.get(11..13)?.parse().ok()?;
-            Some((hour, chrono::Datelike::weekday(&date).number_from_monday() as i32))
+            Some((
+                hour,
+                chrono::Datelike::weekday(&date).number_from_monday() as i32,
+            ))
         });
         hours.push(parsed.map(|p| p.0));
         weekdays.push(parsed.map(|p| p.1));
@@ -87,7 +111,8 @@ pub fn query(inputs: &Inputs, sql: &str) -> Result<DataFrame> {
 pub fn run_metrics(inputs: &Inputs) -> Result<BTreeMap<String, DataFrame>> {
     let mut out = BTreeMap::new();
     for (name, sql) in METRICS {
-        let frame = query(inputs, sql).with_context(|| format!("metric `{name}` (crates/analytics/sql/{name}.sql)"))?;
+        let frame = query(inputs, sql)
+            .with_context(|| format!("metric `{name}` (crates/analytics/sql/{name}.sql)"))?;
         out.insert(name.to_string(), frame);
     }
     Ok(out)

@@ -107,48 +107,109 @@ pub struct RunOutput {
 /// The local week (Monday to Sunday) holding the newest play: its plays only.
 fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
     let local = inputs.plays.column("played_at_local")?.str()?.clone();
-    let newest = local.iter().flatten().filter_map(|v| NaiveDate::parse_from_str(v.get(..10)?, "%Y-%m-%d").ok()).max();
+    let newest = local
+        .iter()
+        .flatten()
+        .filter_map(|v| NaiveDate::parse_from_str(v.get(..10)?, "%Y-%m-%d").ok())
+        .max();
     let Some(newest) = newest else {
         return Ok((inputs.clone(), String::new()));
     };
     let monday = newest - Duration::days(i64::from(newest.weekday().num_days_from_monday()));
-    let (start, end) = (monday.format("%Y-%m-%d").to_string(), (monday + Duration::days(7)).format("%Y-%m-%d").to_string());
+    let (start, end) = (
+        monday.format("%Y-%m-%d").to_string(),
+        (monday + Duration::days(7)).format("%Y-%m-%d").to_string(),
+    );
     let day = col("played_at_local").str().slice(lit(0), lit(10));
-    let plays = inputs.plays.clone().lazy().filter(day.clone().gt_eq(lit(start.clone())).and(day.lt(lit(end)))).collect()?;
+    let plays = inputs
+        .plays
+        .clone()
+        .lazy()
+        .filter(day.clone().gt_eq(lit(start.clone())).and(day.lt(lit(end))))
+        .collect()?;
     let ids = plays.column("play_id")?.as_materialized_series().clone();
-    let links = inputs.links.clone().lazy().filter(col("play_id").is_in(lit(ids).implode(false), false)).collect()?;
-    Ok((Inputs { plays, links, top: inputs.top.clone() }, start))
+    let links = inputs
+        .links
+        .clone()
+        .lazy()
+        .filter(col("play_id").is_in(lit(ids).implode(false), false))
+        .collect()?;
+    Ok((
+        Inputs {
+            plays,
+            links,
+            top: inputs.top.clone(),
+        },
+        start,
+    ))
 }
 
 /// Compute every metric and the report for a storage's snapshot.
-pub async fn analyse(storage: &Storage, snapshot: Option<&str>, filters: &Filters, group: &GroupConfig, run: Option<&str>) -> Result<RunOutput> {
+pub async fn analyse(
+    storage: &Storage,
+    snapshot: Option<&str>,
+    filters: &Filters,
+    group: &GroupConfig,
+    run: Option<&str>,
+) -> Result<RunOutput> {
     let (inputs, snapshot_id) = snapshot::load(storage, snapshot, filters).await?;
-    let metrics = engine::run_metrics(&inputs)?;
-    let (week_inputs, week_start) = last_week(&inputs)?;
-    let mut weekly = BTreeMap::new();
-    for name in ["member_summary", "member_tracks"] {
-        let sql = engine::METRICS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).expect("a known metric");
-        weekly.insert(name.to_string(), engine::query(&week_inputs, sql)?);
-    }
+    // polars blocks internally: run it off the async runtime.
+    let (inputs, metrics, weekly, week_start) =
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let metrics = engine::run_metrics(&inputs)?;
+            let (week_inputs, week_start) = last_week(&inputs)?;
+            let mut weekly = BTreeMap::new();
+            for name in ["member_summary", "member_tracks"] {
+                let sql = engine::METRICS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, s)| *s)
+                    .expect("a known metric");
+                weekly.insert(name.to_string(), engine::query(&week_inputs, sql)?);
+            }
+            Ok((inputs, metrics, weekly, week_start))
+        })
+        .await??;
+    // Members: those who played in the period, and those the group config lists (with or without plays),
+    // within the `--group` filter.
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let users = inputs.plays.column("user_id")?.str()?.clone();
     let user_names = inputs.plays.column("user_name")?.str()?.clone();
     for (id, name) in users.iter().zip(user_names.iter()) {
-        if let (Some(id), Some(name)) = (id, name) {
-            names.entry(id.to_string()).or_insert_with(|| group.display_name(id).to_string());
-            let _ = name;
+        if let Some(id) = id {
+            names.entry(id.to_string()).or_insert_with(|| {
+                group.member(id).map_or_else(
+                    || name.unwrap_or(id).to_string(),
+                    |m| m.display_name.clone(),
+                )
+            });
+        }
+    }
+    for member in &group.members {
+        if filters.group.is_empty() || filters.group.contains(&member.id) {
+            names
+                .entry(member.id.clone())
+                .or_insert_with(|| member.display_name.clone());
         }
     }
     let filter_tag = match (&filters.from, &filters.to, filters.group.is_empty()) {
         (None, None, true) => String::new(),
         _ => format!(
             "-from{}-to{}-group{}",
-            filters.from.map(|t| t.format("%Y%m%dT%H%M%SZ").to_string()).unwrap_or_default(),
-            filters.to.map(|t| t.format("%Y%m%dT%H%M%SZ").to_string()).unwrap_or_default(),
+            filters
+                .from
+                .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
+                .unwrap_or_default(),
+            filters
+                .to
+                .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
+                .unwrap_or_default(),
             filters.group.join("+")
         ),
     };
-    let run = run.map(str::to_string).unwrap_or_else(|| format!("{snapshot_id}{filter_tag}"));
+    let run = run
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{snapshot_id}{filter_tag}"));
     let meta = json!({
         "run": run,
         "engine": "polars",
@@ -162,7 +223,11 @@ pub async fn analyse(storage: &Storage, snapshot: Option<&str>, filters: &Filter
         "weekly_recap_week_starting": week_start,
     });
     let report = report::build(&metrics, &names, &weekly, meta);
-    Ok(RunOutput { run, metrics, report })
+    Ok(RunOutput {
+        run,
+        metrics,
+        report,
+    })
 }
 
 /// Run the command line.
@@ -170,14 +235,34 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
     let zone = group.zone().map_err(anyhow::Error::msg)?;
     let filters = Filters {
-        from: cli.from.as_deref().map(|t| parse_bound("--from", t, zone)).transpose()?,
-        to: cli.to.as_deref().map(|t| parse_bound("--to", t, zone)).transpose()?,
+        from: cli
+            .from
+            .as_deref()
+            .map(|t| parse_bound("--from", t, zone))
+            .transpose()?,
+        to: cli
+            .to
+            .as_deref()
+            .map(|t| parse_bound("--to", t, zone))
+            .transpose()?,
         group: cli.group.clone(),
     };
     let storage = Storage::open(&cli.storage).await?;
-    let output = analyse(&storage, cli.snapshot.as_deref(), &filters, &group, cli.run.as_deref()).await?;
+    let output = analyse(
+        &storage,
+        cli.snapshot.as_deref(),
+        &filters,
+        &group,
+        cli.run.as_deref(),
+    )
+    .await?;
     let key = format!("{}/{}/report.json", layout::REPORTS, output.run);
-    storage.write(&key, Bytes::from(serde_json::to_vec_pretty(&output.report)?)).await?;
+    storage
+        .write(
+            &key,
+            Bytes::from(serde_json::to_vec_pretty(&output.report)?),
+        )
+        .await?;
     if !cli.skip_mongodb {
         let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
         store::save(&db, &output.run, &output.metrics).await?;

@@ -19,15 +19,33 @@ fn number(row: &Map<String, Value>, key: &str) -> f64 {
     row.get(key).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
-fn top_by(rows: &[Map<String, Value>], member: &str, key: &str, order: &str) -> Vec<Map<String, Value>> {
-    let mut mine: Vec<Map<String, Value>> = rows.iter().filter(|r| text(r, "user_id") == member).cloned().collect();
-    mine.sort_by(|a, b| number(b, order).total_cmp(&number(a, order)).then_with(|| text(a, key).cmp(text(b, key))));
+fn top_by(
+    rows: &[Map<String, Value>],
+    member: &str,
+    key: &str,
+    order: &str,
+) -> Vec<Map<String, Value>> {
+    let mut mine: Vec<Map<String, Value>> = rows
+        .iter()
+        .filter(|r| text(r, "user_id") == member)
+        .cloned()
+        .collect();
+    mine.sort_by(|a, b| {
+        number(b, order)
+            .total_cmp(&number(a, order))
+            .then_with(|| text(a, key).cmp(text(b, key)))
+    });
     mine.truncate(TOP_N);
     mine
 }
 
 /// The report: per member, who listened to what the most, sharing, taste, charts, recommendations.
-pub fn build(metrics: &BTreeMap<String, DataFrame>, names: &BTreeMap<String, String>, weekly: &BTreeMap<String, DataFrame>, meta: Value) -> Value {
+pub fn build(
+    metrics: &BTreeMap<String, DataFrame>,
+    names: &BTreeMap<String, String>,
+    weekly: &BTreeMap<String, DataFrame>,
+    meta: Value,
+) -> Value {
     let table = |name: &str| metrics.get(name).map(rows).unwrap_or_default();
     let summary = table("member_summary");
     let tracks = table("member_tracks");
@@ -39,10 +57,12 @@ pub fn build(metrics: &BTreeMap<String, DataFrame>, names: &BTreeMap<String, Str
     let recommendations = table("recommendation_scores");
     let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
 
-    let members: Vec<Value> = summary
-        .iter()
-        .map(|row| {
-            let id = text(row, "user_id");
+    // Every member: those with plays, and those the group lists who have none in this period.
+    let empty = Map::new();
+    let members: Vec<Value> = names
+        .keys()
+        .map(|id| (id.as_str(), summary.iter().find(|r| text(r, "user_id") == id).unwrap_or(&empty)))
+        .map(|(id, row)| {
             let mut matrix = vec![vec![0i64; 24]; 7];
             for c in clock.iter().filter(|c| text(c, "user_id") == id) {
                 let (day, hour) = (number(c, "weekday") as usize, number(c, "hour") as usize);
@@ -60,10 +80,10 @@ pub fn build(metrics: &BTreeMap<String, DataFrame>, names: &BTreeMap<String, Str
             json!({
                 "id": id,
                 "name": name(id),
-                "plays": row.get("plays"),
-                "minutes": row.get("minutes"),
-                "unique_tracks": row.get("unique_tracks"),
-                "unique_artists": row.get("unique_artists"),
+                "plays": row.get("plays").cloned().unwrap_or(json!(0)),
+                "minutes": row.get("minutes").cloned().unwrap_or(json!(0.0)),
+                "unique_tracks": row.get("unique_tracks").cloned().unwrap_or(json!(0)),
+                "unique_artists": row.get("unique_artists").cloned().unwrap_or(json!(0)),
                 "top_tracks_by_plays": top_by(&tracks, id, "track_key", "plays"),
                 "top_tracks_by_minutes": top_by(&tracks, id, "track_key", "minutes"),
                 "top_artists_by_plays": top_by(&artists, id, "artist_id", "plays"),
@@ -130,7 +150,14 @@ pub fn build(metrics: &BTreeMap<String, DataFrame>, names: &BTreeMap<String, Str
 pub fn summary(report: &Value) -> String {
     let mut out = String::new();
     let name_of = |id: &str| {
-        report["members"].as_array().into_iter().flatten().find(|m| m["id"] == id).and_then(|m| m["name"].as_str()).unwrap_or(id).to_string()
+        report["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["id"] == id)
+            .and_then(|m| m["name"].as_str())
+            .unwrap_or(id)
+            .to_string()
     };
     let _ = writeln!(out, "\nWho listened the most");
     for m in report["members"].as_array().into_iter().flatten() {
@@ -145,23 +172,85 @@ pub fn summary(report: &Value) -> String {
             m["top_tracks_by_plays"][0]["name"].as_str().unwrap_or("-")
         );
     }
-    let _ = writeln!(out, "\nGroup chart (most friends, then most plays) and who played each most");
-    for (i, t) in report["who_listened_most"]["tracks"].as_array().into_iter().flatten().take(5).enumerate() {
-        let leaders: Vec<String> = t["listened_most"].as_array().into_iter().flatten().map(|l| format!("{} ({})", name_of(l["member"].as_str().unwrap_or("")), l["plays"])).collect();
-        let _ = writeln!(out, "  {}. {} — {} friends, {} plays; most: {}", i + 1, t["name"].as_str().unwrap_or(""), t["listeners"], t["plays"], leaders.join(", "));
+    let _ = writeln!(
+        out,
+        "\nGroup chart (most friends, then most plays) and who played each most"
+    );
+    for (i, t) in report["who_listened_most"]["tracks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(5)
+        .enumerate()
+    {
+        let leaders: Vec<String> = t["listened_most"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                format!(
+                    "{} ({})",
+                    name_of(l["member"].as_str().unwrap_or("")),
+                    l["plays"]
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}. {} — {} friends, {} plays; most: {}",
+            i + 1,
+            t["name"].as_str().unwrap_or(""),
+            t["listeners"],
+            t["plays"],
+            leaders.join(", ")
+        );
     }
     let _ = writeln!(out, "\nWho shares the most songs");
-    for p in report["shared_songs"].as_array().into_iter().flatten().take(3) {
-        let _ = writeln!(out, "  {} & {}: {} tracks (Jaccard {:.2})", name_of(p["member_a"].as_str().unwrap_or("")), name_of(p["member_b"].as_str().unwrap_or("")), p["shared"], p["jaccard"].as_f64().unwrap_or(0.0));
+    for p in report["shared_songs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(3)
+    {
+        let _ = writeln!(
+            out,
+            "  {} & {}: {} tracks (Jaccard {:.2})",
+            name_of(p["member_a"].as_str().unwrap_or("")),
+            name_of(p["member_b"].as_str().unwrap_or("")),
+            p["shared"],
+            p["jaccard"].as_f64().unwrap_or(0.0)
+        );
     }
     let _ = writeln!(out, "\nTaste match");
-    for p in report["taste_match"].as_array().into_iter().flatten().take(3) {
-        let _ = writeln!(out, "  {} & {}: {:.0}/100", name_of(p["member_a"].as_str().unwrap_or("")), name_of(p["member_b"].as_str().unwrap_or("")), p["taste_match"].as_f64().unwrap_or(0.0));
+    for p in report["taste_match"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(3)
+    {
+        let _ = writeln!(
+            out,
+            "  {} & {}: {:.0}/100",
+            name_of(p["member_a"].as_str().unwrap_or("")),
+            name_of(p["member_b"].as_str().unwrap_or("")),
+            p["taste_match"].as_f64().unwrap_or(0.0)
+        );
     }
     let _ = writeln!(out, "\nRecommended next");
     for m in report["members"].as_array().into_iter().flatten() {
-        let recs: Vec<&str> = m["recommendations"].as_array().into_iter().flatten().take(3).filter_map(|r| r["name"].as_str()).collect();
-        let _ = writeln!(out, "  {:<10} {}", m["name"].as_str().unwrap_or(""), recs.join(", "));
+        let recs: Vec<&str> = m["recommendations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(3)
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<10} {}",
+            m["name"].as_str().unwrap_or(""),
+            recs.join(" / ")
+        );
     }
     out
 }

@@ -26,22 +26,44 @@ pub async fn resolve(storage: &Storage, collection: &str, wanted: Option<&str>) 
         Some(id) => {
             let marker = format!("{}{SUCCESS_MARKER}", layout::export_prefix(collection, id));
             if !storage.exists(&marker).await? {
-                bail!("snapshot `{id}` of `{collection}` is not complete (no `{}`)", storage.location(&marker));
+                bail!(
+                    "snapshot `{id}` of `{collection}` is not complete (no `{}`)",
+                    storage.location(&marker)
+                );
             }
             Ok(id.to_string())
         }
-        None => export::latest_complete_snapshot(storage, collection).await?.with_context(|| {
-            format!("no complete snapshot of `{collection}` under `{}`: run `gcs-export` first", storage.location("exports/"))
-        }),
+        None => export::latest_complete_snapshot(storage, collection)
+            .await?
+            .with_context(|| {
+                format!(
+                    "no complete snapshot of `{collection}` under `{}`: run `gcs-export` first",
+                    storage.location("exports/")
+                )
+            }),
     }
 }
 
-/// Read every part of one collection's snapshot.
+/// Read every part of one collection's snapshot. (polars work runs off the async runtime: polars
+/// blocks internally, which a current-thread runtime forbids.)
 pub async fn read(storage: &Storage, collection: &str, snapshot: &str) -> Result<DataFrame> {
     let prefix = layout::export_prefix(collection, snapshot);
     let staged = storage.stage_local(&prefix).await?;
+    let location = storage.location(&prefix);
+    let (collection, snapshot) = (collection.to_string(), snapshot.to_string());
+    tokio::task::spawn_blocking(move || read_parts(&staged, &location, &collection, &snapshot))
+        .await?
+}
+
+fn read_parts(
+    staged: &earshot_core::storage::Staged,
+    location: &str,
+    collection: &str,
+    snapshot: &str,
+) -> Result<DataFrame> {
+    let prefix = location;
     let mut parts: Vec<_> = std::fs::read_dir(staged.path())
-        .with_context(|| format!("reading `{}`", storage.location(&prefix)))?
+        .with_context(|| format!("reading `{prefix}`"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
@@ -49,7 +71,9 @@ pub async fn read(storage: &Storage, collection: &str, snapshot: &str) -> Result
     let mut frame: Option<DataFrame> = None;
     for part in parts {
         let file = std::fs::File::open(&part)?;
-        let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || format!("reading `{}`", part.display()))?;
+        let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
+            format!("reading `{}`", part.display())
+        })?;
         match &mut frame {
             None => frame = Some(df),
             Some(all) => {
@@ -63,7 +87,10 @@ pub async fn read(storage: &Storage, collection: &str, snapshot: &str) -> Result
 fn time_filter(column: &str, filters: &Filters) -> Expr {
     let mut keep = lit(true);
     let utc = |t: DateTime<Utc>| {
-        lit(t.timestamp_millis()).cast(DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
+        lit(t.timestamp_millis()).cast(DataType::Datetime(
+            TimeUnit::Milliseconds,
+            Some(TimeZone::UTC),
+        ))
     };
     if let Some(from) = filters.from {
         keep = keep.and(col(column).gt_eq(utc(from)));
@@ -84,15 +111,34 @@ fn member_filter(filters: &Filters) -> Expr {
 }
 
 /// The inputs of one run, and the snapshot read.
-pub async fn load(storage: &Storage, snapshot: Option<&str>, filters: &Filters) -> Result<(Inputs, String)> {
+pub async fn load(
+    storage: &Storage,
+    snapshot: Option<&str>,
+    filters: &Filters,
+) -> Result<(Inputs, String)> {
     let id = resolve(storage, mongo::RAW_RECENTLY_PLAYED, snapshot).await?;
     let plays = read(storage, mongo::RAW_RECENTLY_PLAYED, &id).await?;
-    let plays = plays.lazy().filter(time_filter("played_at", filters).and(member_filter(filters))).collect()?;
     let links_id = resolve(storage, mongo::ARTIST_TRACK_LINK, snapshot).await?;
     let links = read(storage, mongo::ARTIST_TRACK_LINK, &links_id).await?;
-    let links = links.lazy().filter(time_filter("played_at", filters).and(member_filter(filters))).collect()?;
     let top_id = resolve(storage, mongo::RAW_TOP_TRACKS, snapshot).await?;
     let top = read(storage, mongo::RAW_TOP_TRACKS, &top_id).await?;
-    let top = top.lazy().filter(member_filter(filters)).collect()?;
-    Ok((Inputs { plays: prepare_plays(plays)?, links, top }, id))
+    let filters = filters.clone();
+    let inputs = tokio::task::spawn_blocking(move || -> Result<Inputs> {
+        let plays = plays
+            .lazy()
+            .filter(time_filter("played_at", &filters).and(member_filter(&filters)))
+            .collect()?;
+        let links = links
+            .lazy()
+            .filter(time_filter("played_at", &filters).and(member_filter(&filters)))
+            .collect()?;
+        let top = top.lazy().filter(member_filter(&filters)).collect()?;
+        Ok(Inputs {
+            plays: prepare_plays(plays)?,
+            links,
+            top,
+        })
+    })
+    .await??;
+    Ok((inputs, id))
 }

@@ -38,8 +38,14 @@ pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame
         let documents: Vec<Document> = rows(frame)
             .into_iter()
             .map(|row| {
-                let subject: Vec<String> =
-                    keys.iter().map(|k| row.get(*k).map_or_else(String::new, |v| v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
+                let subject: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        row.get(*k).map_or_else(String::new, |v| {
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                        })
+                    })
+                    .collect();
                 let mut document = Document::new();
                 document.insert("_id", format!("{run}|{metric}|{}", subject.join("|")));
                 document.insert("run", run);
@@ -49,9 +55,15 @@ pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame
                 document
             })
             .collect();
-        collection.delete_many(doc! {"run": run}).await.with_context(|| format!("clearing run `{run}` of `{metric}`"))?;
+        collection
+            .delete_many(doc! {"run": run})
+            .await
+            .with_context(|| format!("clearing run `{run}` of `{metric}`"))?;
         for chunk in documents.chunks(1000) {
-            collection.insert_many(chunk.to_vec()).await.with_context(|| format!("storing `{metric}` of run `{run}`"))?;
+            collection
+                .insert_many(chunk.to_vec())
+                .await
+                .with_context(|| format!("storing `{metric}` of run `{run}`"))?;
         }
     }
     Ok(())

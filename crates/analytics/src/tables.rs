@@ -18,7 +18,9 @@ fn json(value: AnyValue<'_>) -> Value {
         AnyValue::UInt16(n) => n.into(),
         AnyValue::UInt32(n) => n.into(),
         AnyValue::UInt64(n) => n.into(),
-        AnyValue::Float32(x) => serde_json::Number::from_f64(f64::from(x)).map_or(Value::Null, Value::Number),
+        AnyValue::Float32(x) => {
+            serde_json::Number::from_f64(f64::from(x)).map_or(Value::Null, Value::Number)
+        }
         AnyValue::Float64(x) => serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
         other => Value::String(other.to_string()),
     }
@@ -31,7 +33,12 @@ pub fn rows(frame: &DataFrame) -> Vec<Map<String, Value>> {
         .map(|i| {
             columns
                 .iter()
-                .map(|c| (c.name().to_string(), c.get(i).map(json).unwrap_or(Value::Null)))
+                .map(|c| {
+                    (
+                        c.name().to_string(),
+                        c.get(i).map(json).unwrap_or(Value::Null),
+                    )
+                })
                 .collect()
         })
         .collect()

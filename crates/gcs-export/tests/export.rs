@@ -4,57 +4,16 @@
 use std::collections::BTreeMap;
 
 use earshot_core::export::{self, ColumnKind, SUCCESS_MARKER};
-use earshot_core::layout::RawKind;
-use earshot_core::{GroupConfig, Storage, mongo};
-use earshot_testkit::fixtures::{fact_count, fixtures_dir, write_raw_pages};
+use earshot_core::{Storage, mongo};
+use earshot_testkit::fixtures::fact_count;
 use earshot_testkit::mongo::MongoServer;
 use gcs_export::{Sizes, dtype, export_collection};
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
 use polars::prelude::*;
 
-/// The fixture group through the pipeline: raw pages → converter → upload → collections.
 async fn loaded(test: &str) -> (Database, tempfile::TempDir, Storage) {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::local(dir.path());
-    write_raw_pages(&storage).await.unwrap();
-    let server = MongoServer::shared();
-    let db = mongo::connect(server.uri(), &server.database_name(test))
-        .await
-        .unwrap();
-    let group = GroupConfig::load(&fixtures_dir().join("group.toml")).unwrap();
-    for (kind, raw) in [
-        (
-            json_converter::Kind::RecentlyPlayed,
-            RawKind::RecentlyPlayed,
-        ),
-        (json_converter::Kind::TopTracks, RawKind::TopTracks),
-        (json_converter::Kind::TopArtists, RawKind::TopArtists),
-    ] {
-        let converter = json_converter::Converter::new(kind, group.clone()).unwrap();
-        json_converter::convert_storage(
-            &storage,
-            &converter,
-            &earshot_core::layout::raw_prefix(raw),
-            false,
-            false,
-        )
-        .await
-        .unwrap();
-        data_upload::load_storage(
-            &db,
-            &storage,
-            raw,
-            &format!("converted/{}/", raw.folder()),
-            1000,
-        )
-        .await
-        .unwrap();
-    }
-    create_collections::build(&db, create_collections::Target::All, &group)
-        .await
-        .unwrap();
-    (db, dir, storage)
+    earshot_tests::pipeline_database(test).await
 }
 
 fn read_snapshot(root: &std::path::Path, collection: &str, snapshot: &str) -> DataFrame {

@@ -1,0 +1,251 @@
+//! analytics on the fixture group's snapshot: every metric against the facts fixtures/facts.py
+//! computed independently (fixtures/README.md), ties, filters, a member with no plays, a single-member
+//! group, and results stored without duplicates.
+
+use analytics::snapshot::Filters;
+use analytics::tables::rows;
+use analytics::{analyse, store};
+use earshot_core::mongo::ANALYTICS_PREFIX;
+use earshot_testkit::fixtures::{fact, fact_count};
+use earshot_tests::{exported_snapshot, fixture_group_config};
+use mongodb::bson::{Document, doc};
+use serde_json::{Map, Value};
+
+fn s<'a>(row: &'a Map<String, Value>, key: &str) -> &'a str {
+    row[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {row:?}"))
+}
+
+fn n(row: &Map<String, Value>, key: &str) -> f64 {
+    row[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} in {row:?}"))
+}
+
+#[tokio::test]
+async fn every_metric_matches_the_independently_computed_facts() {
+    let (db, _dir, storage) = exported_snapshot("analytics_facts", "20241111T090000Z").await;
+    let group = fixture_group_config();
+    let out = analyse(&storage, None, &Filters::default(), &group, None)
+        .await
+        .unwrap();
+    assert_eq!(out.run, "20241111T090000Z");
+    let table = |name: &str| rows(&out.metrics[name]);
+
+    let summary = table("member_summary");
+    for row in &summary {
+        assert_eq!(
+            n(row, "plays") as usize,
+            fact_count(&format!("plays.{}", s(row, "user_id")))
+        );
+    }
+    let chart = table("track_listeners");
+    for i in 0..3 {
+        let row = &chart[i];
+        let line = format!(
+            "{} [{}]: {} members, {} plays",
+            s(row, "track_name"),
+            s(row, "track_key"),
+            n(row, "listeners"),
+            n(row, "plays")
+        );
+        assert_eq!(
+            line,
+            fact(&format!("chart.{}", i + 1)),
+            "chart position {}",
+            i + 1
+        );
+    }
+    // Who listened to the group's top track most: a tie, both listed.
+    let top_key = s(&chart[0], "track_key").to_string();
+    let leaders: Vec<(String, f64)> = table("top_listener_by_track")
+        .iter()
+        .filter(|r| s(r, "track_key") == top_key)
+        .map(|r| (s(r, "user_id").to_string(), n(r, "plays")))
+        .collect();
+    assert_eq!(
+        leaders,
+        [("ana.mx".to_string(), 20.0), ("emi".to_string(), 20.0)],
+        "fact most_played_track.top_listener"
+    );
+    for member in ["ana.mx", "ben_k", "chloe-r", "dev.p", "emi"] {
+        let deep = chart
+            .iter()
+            .filter(|r| n(r, "listeners") == 1.0 && s(r, "only_listener") == member)
+            .count();
+        assert_eq!(
+            deep.to_string(),
+            fact(&format!("deep_cuts.{member}")),
+            "{member}"
+        );
+        let obscure = table("obscure")
+            .into_iter()
+            .find(|r| s(r, "user_id") == member)
+            .unwrap();
+        assert_eq!(
+            format!(
+                "{} obscure, {} unknown",
+                n(&obscure, "obscure_plays"),
+                n(&obscure, "unknown_popularity_plays")
+            ),
+            fact(&format!("obscure.{member}"))
+        );
+    }
+    let clock: Vec<Map<String, Value>> = table("listening_clock")
+        .into_iter()
+        .filter(|r| s(r, "user_id") == "ana.mx")
+        .collect();
+    let busiest = clock.iter().map(|r| n(r, "plays")).fold(0.0, f64::max);
+    let cell = clock.iter().find(|r| n(r, "plays") == busiest).unwrap();
+    assert_eq!(
+        format!(
+            "weekday {} hour {}: {} plays",
+            n(cell, "weekday"),
+            n(cell, "hour"),
+            busiest
+        ),
+        fact("clock.ana.mx")
+    );
+    let taste = &table("taste_match")[0];
+    assert_eq!(
+        format!(
+            "{}+{}: {:.2}",
+            s(taste, "member_a"),
+            s(taste, "member_b"),
+            n(taste, "taste_match")
+        ),
+        fact("taste.top")
+    );
+    let pair = table("shared_tracks")
+        .into_iter()
+        .find(|r| s(r, "member_a") == "ana.mx" && s(r, "member_b") == "ben_k")
+        .unwrap();
+    assert_eq!(
+        format!("{:.4}", n(&pair, "jaccard")),
+        fact("jaccard.ana.mx+ben_k")
+    );
+    assert!(
+        fact("shared.most_pair").starts_with(&format!("ana.mx+ben_k ({})", n(&pair, "shared")))
+    );
+    let rec = table("recommendation_scores")
+        .into_iter()
+        .find(|r| s(r, "user_id") == "ana.mx")
+        .unwrap();
+    assert_eq!(
+        format!("{} [{}]", s(&rec, "track_name"), s(&rec, "track_key")),
+        fact("recommend.ana.mx")
+    );
+    // Recommendations never include a track the member played.
+    let played: std::collections::HashSet<String> = table("member_tracks")
+        .iter()
+        .filter(|r| s(r, "user_id") == "ana.mx")
+        .map(|r| s(r, "track_key").to_string())
+        .collect();
+    assert!(
+        table("recommendation_scores")
+            .iter()
+            .filter(|r| s(r, "user_id") == "ana.mx")
+            .all(|r| !played.contains(s(r, "track_key")))
+    );
+
+    // Stored twice: replaced, never duplicated.
+    store::save(&db, &out.run, &out.metrics).await.unwrap();
+    store::save(&db, &out.run, &out.metrics).await.unwrap();
+    for (metric, frame) in &out.metrics {
+        let stored = db
+            .collection::<Document>(&format!("{ANALYTICS_PREFIX}{metric}"))
+            .count_documents(doc! {"run": &out.run})
+            .await
+            .unwrap();
+        assert_eq!(stored as usize, frame.height(), "{metric}");
+    }
+    assert_eq!(out.report["members"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn filters_a_single_member_group_and_a_member_with_no_plays() {
+    let (_db, _dir, storage) = exported_snapshot("analytics_filters", "r1").await;
+    let mut group = fixture_group_config();
+    group.members.push(earshot_core::config::MemberConfig {
+        id: "quiet.one".into(),
+        display_name: "Quiet".into(),
+        app: None,
+    });
+    let zone = chrono_tz::America::Los_Angeles;
+    let local = |d: u32, m: u32| {
+        chrono::TimeZone::with_ymd_and_hms(&zone, 2024, m, d, 0, 0, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let week = Filters {
+        from: Some(local(28, 10)),
+        to: Some(local(4, 11)),
+        group: Vec::new(),
+    };
+    let out = analyse(&storage, None, &week, &group, None).await.unwrap();
+    for row in rows(&out.metrics["member_summary"]) {
+        assert_eq!(
+            n(&row, "plays") as usize,
+            fact_count(&format!("week_2024_10_28.{}", s(&row, "user_id")))
+        );
+    }
+    assert!(
+        out.run.starts_with("r1-from"),
+        "a filtered run has its own id: {}",
+        out.run
+    );
+    let quiet = out.report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "quiet.one")
+        .expect("listed with no plays");
+    assert_eq!(quiet["plays"], 0);
+
+    let alone = Filters {
+        group: vec!["emi".into()],
+        ..Filters::default()
+    };
+    let out = analyse(&storage, None, &alone, &group, None).await.unwrap();
+    assert_eq!(rows(&out.metrics["member_summary"]).len(), 1);
+    assert_eq!(
+        n(&rows(&out.metrics["member_summary"])[0], "plays") as usize,
+        fact_count("plays.emi")
+    );
+    for metric in [
+        "shared_tracks",
+        "taste_match",
+        "recommendation_scores",
+        "top_list_overlap",
+    ] {
+        assert_eq!(
+            out.metrics[metric].height(),
+            0,
+            "{metric} needs two members"
+        );
+    }
+    assert_eq!(out.report["members"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn without_a_complete_snapshot_the_error_says_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = earshot_core::Storage::local(dir.path());
+    let err = format!(
+        "{:#}",
+        analyse(
+            &storage,
+            None,
+            &Filters::default(),
+            &fixture_group_config(),
+            None
+        )
+        .await
+        .unwrap_err()
+    );
+    assert!(
+        err.contains("no complete snapshot") && err.contains("gcs-export"),
+        "{err}"
+    );
+}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The whole pipeline built so far, on the bundled fixture group, with no accounts: starts the
+# The whole pipeline on the bundled fixture group, with no accounts: starts the
 # MongoDB-wire dev server and the mock Spotify on loopback, connects the five fixture members through
 # the real sign-in path (PKCE, pasted redirect), fetches hourly over their listening (the March 2024 DST
-# weekend, then three weeks of October-November 2024), converts, uploads, builds the collections, and
-# prints what the group wants to know. Stops what it started. Re-runnable: each run starts afresh in
-# $EARSHOT_DEMO_DIR (default ./data/demo).
+# weekend, then three weeks of October-November 2024), converts, uploads, builds the collections,
+# exports Parquet snapshots, runs the analytics, and prints what the group wants to know. Stops what
+# it started. Re-runnable: each run starts afresh in $EARSHOT_DEMO_DIR (default ./data/demo).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$EARSHOT_ROOT"
@@ -109,7 +109,9 @@ log "Exporting Parquet snapshots"
 
 log "Members"
 "$BIN/data-fetcher" status
-"$BIN/earshot-demo-summary" --mongodb-uri "$MONGODB_URI" --database "$EARSHOT_DATABASE"
+
+log "Analytics (polars): the answers, stored in MongoDB analytics_* and reports/"
+"$BIN/analytics" --engine polars
 echo
-echo "Raw pages, converted records, Parquet snapshots and state: $EARSHOT_STORAGE"
-echo "(The analytics binary, with charts and Spark, comes next; see the README's Status.)"
+echo "Charts: $(ls "$EARSHOT_STORAGE"/reports/*/*.png | tr '\n' ' ')"
+echo "Raw pages, converted records, Parquet snapshots, reports and state: $EARSHOT_STORAGE"

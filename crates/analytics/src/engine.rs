@@ -51,6 +51,7 @@ pub const METRICS: &[(&str, &str)] = &[
         "recommendation_scores",
         include_str!("../sql/recommendation_scores.sql"),
     ),
+    ("plays_per_day", include_str!("../sql/plays_per_day.sql")),
 ];
 
 /// The input tables.

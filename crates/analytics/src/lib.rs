@@ -6,6 +6,7 @@
 //! re-run replaces and never duplicates ([`store`]); `reports/<run>/report.json` gathers them, and a
 //! summary is printed ([`report`]).
 
+pub mod charts;
 pub mod engine;
 pub mod report;
 pub mod snapshot;
@@ -263,6 +264,29 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             Bytes::from(serde_json::to_vec_pretty(&output.report)?),
         )
         .await?;
+    let report = output.report.clone();
+    let drawn =
+        tokio::task::spawn_blocking(move || -> Result<Vec<(&'static str, Vec<u8>, String)>> {
+            charts::charts()
+                .iter()
+                .map(|chart| Ok((chart.name, chart.png(&report)?, chart.svg(&report)?)))
+                .collect()
+        })
+        .await??;
+    for (name, png, svg) in drawn {
+        storage
+            .write(
+                &format!("{}/{}/{name}.png", layout::REPORTS, output.run),
+                Bytes::from(png),
+            )
+            .await?;
+        storage
+            .write(
+                &format!("{}/{}/{name}.svg", layout::REPORTS, output.run),
+                Bytes::from(svg),
+            )
+            .await?;
+    }
     if !cli.skip_mongodb {
         let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
         store::save(&db, &output.run, &output.metrics).await?;

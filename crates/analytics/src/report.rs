@@ -143,6 +143,7 @@ pub fn build(
         "group_chart": listeners.iter().take(20).collect::<Vec<_>>(),
         "top_list_overlap": table("top_list_overlap"),
         "weekly_recap": weekly_members,
+        "plays_per_day": table("plays_per_day"),
     })
 }
 

@@ -26,6 +26,7 @@ pub fn subject_columns(metric: &str) -> &'static [&'static str] {
         "shared_tracks" | "taste_match" => &["member_a", "member_b"],
         "shared_favourite" => &["member_a", "member_b", "track_key"],
         "top_list_overlap" => &["member_a", "member_b", "time_range"],
+        "plays_per_day" => &["user_id", "day"],
         _ => &[],
     }
 }

@@ -1,0 +1,63 @@
+//! Every chart renders from the fixture group's report: a valid PNG of the expected size with content
+//! on it, and an SVG that names the members.
+
+use analytics::analyse;
+use analytics::charts::{SIZE, charts};
+use analytics::snapshot::Filters;
+use earshot_tests::{exported_snapshot, fixture_group_config};
+
+#[tokio::test]
+async fn every_chart_is_a_readable_png_and_svg() {
+    let (_db, _dir, storage) = exported_snapshot("analytics_charts", "c1").await;
+    let out = analyse(
+        &storage,
+        None,
+        &Filters::default(),
+        &fixture_group_config(),
+        None,
+    )
+    .await
+    .unwrap();
+    let report = out.report.clone();
+    let drawn = tokio::task::spawn_blocking(move || {
+        charts()
+            .iter()
+            .map(|c| (c.name, c.png(&report).unwrap(), c.svg(&report).unwrap()))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let names: Vec<&str> = drawn.iter().map(|d| d.0).collect();
+    assert_eq!(
+        names,
+        [
+            "top_artists",
+            "listening_clock",
+            "taste_match",
+            "plays_per_day"
+        ]
+    );
+    for (name, png, svg) in drawn {
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}: PNG signature");
+        let image = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(image.dimensions(), SIZE, "{name}");
+        let inked = image.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+        let share = inked as f64 / f64::from(SIZE.0 * SIZE.1);
+        assert!(
+            share > 0.02,
+            "{name}: only {:.1}% of the pixels carry anything",
+            share * 100.0
+        );
+        let colours: std::collections::HashSet<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+        assert!(colours.len() > 8, "{name}: {} colours", colours.len());
+        assert!(svg.starts_with("<svg"), "{name}");
+        for member in ["Ana", "Ben", "Chloé", "Dev"] {
+            assert!(
+                svg.contains(member),
+                "{name}: the SVG does not name {member}"
+            );
+        }
+    }
+}

@@ -65,6 +65,19 @@ ensure_venv() {
   export EARSHOT_FAKE_GCS_BIN="$bin"
 }
 
+# Spark from the venv's pyspark, on Java 17 (Debian's openjdk-17 when the machine lacks a java).
+use_spark() {
+  if ! command -v java >/dev/null 2>&1; then
+    ensure_debian_packages openjdk-17-jre-headless
+  fi
+  SPARK_HOME="$(ls -d "$EARSHOT_VENV"/lib/python3*/site-packages/pyspark)"
+  export SPARK_HOME
+  export PYSPARK_PYTHON="$EARSHOT_VENV/bin/python"
+  # A quick JIT keeps a local submit near 30 s; a deeper stack lets ALS's iterations run.
+  export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:--XX:TieredStopAtLevel=1 -Xss16m}"
+  export EARSHOT_SPARK_SUBMIT="${EARSHOT_SPARK_SUBMIT:-$EARSHOT_VENV/bin/spark-submit --master local[2] --conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=4}"
+}
+
 # Cargo's build cache outside the clone (as CI caches do), unless the caller chose one.
 use_cached_target() {
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$EARSHOT_CACHE/target}"

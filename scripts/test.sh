@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test suite. Installs what the tests need (cmake, the dev MongoDB-wire server, a pinned
-# Python venv with fake-gcs-server) idempotently, cached under $EARSHOT_CACHE (~/.cache/earshot).
+# Python venv with fake-gcs-server and pyspark, Java 17 if missing) idempotently, cached under
+# $EARSHOT_CACHE (~/.cache/earshot).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p earshot-core`).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -9,6 +10,7 @@ cd "$EARSHOT_ROOT"
 started=$(date +%s)
 ensure_devdb
 ensure_venv
+use_spark
 use_cached_target
 
 log "cargo fmt --check"

@@ -4,7 +4,7 @@ WITH artists AS (
 )
 SELECT p.user_id AS user_id,
        COUNT(*) AS plays,
-       SUM(p.duration_ms) / 60000.0 AS minutes,
+       CAST(SUM(p.duration_ms) AS DOUBLE) / 60000.0 AS minutes,
        COUNT(DISTINCT p.track_key) AS unique_tracks,
        MAX(a.unique_artists) AS unique_artists
 FROM plays AS p

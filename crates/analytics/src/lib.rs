@@ -10,6 +10,7 @@ pub mod charts;
 pub mod engine;
 pub mod report;
 pub mod snapshot;
+pub mod spark;
 pub mod store;
 pub mod tables;
 
@@ -28,6 +29,9 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use crate::engine::Inputs;
+
+/// The Spark submit command (read by `--spark-submit`).
+pub const EARSHOT_SPARK_SUBMIT: &str = earshot_core::env::EARSHOT_SPARK_SUBMIT;
 use crate::snapshot::Filters;
 
 /// Which engine computes the metrics.
@@ -35,13 +39,16 @@ use crate::snapshot::Filters;
 pub enum Engine {
     /// polars on this machine (embedded).
     Polars,
+    /// Spark through `--spark-submit` (local mode, YARN, Dataproc): the same SQL, plus ALS.
+    Spark,
 }
 
 /// Answer the group's questions from the newest complete Parquet snapshot.
 ///
 /// Reads `exports/…` under `--storage` (written by `gcs-export`), computes every metric, stores the
 /// results in MongoDB `analytics_*` collections and `reports/<run>/report.json`, and prints a summary.
-/// The Spark engine (`--engine spark`, the same SQL on Dataproc or local Spark) is not built yet.
+/// `--engine spark` runs the same SQL on Spark (local mode, YARN or Dataproc) and adds ALS
+/// recommendations; the rest of the run is the same.
 #[derive(Debug, Parser)]
 #[command(name = "analytics", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
@@ -75,6 +82,16 @@ pub struct Cli {
     /// MongoDB database.
     #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
     pub database: String,
+    /// The Spark submit command (split on spaces), e.g. `spark-submit --master local[2]` or
+    /// `gcloud dataproc jobs submit pyspark --cluster=earshot --region=europe-west1`.
+    #[arg(long, env = EARSHOT_SPARK_SUBMIT, default_value = "spark-submit --master local[2]")]
+    pub spark_submit: String,
+    /// The PySpark job file. Default: `crates/analytics/spark/earshot_job.py` of this build's sources.
+    #[arg(long)]
+    pub spark_job: Option<PathBuf>,
+    /// The metric SQL folder the job reads (a gs:// URL on Dataproc). Default: `crates/analytics/sql`.
+    #[arg(long)]
+    pub spark_sql: Option<String>,
     /// Do not store results in MongoDB (report.json and the summary only).
     #[arg(long)]
     pub skip_mongodb: bool,
@@ -145,6 +162,106 @@ fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
     ))
 }
 
+/// What an engine computed.
+struct Computed {
+    metrics: BTreeMap<String, DataFrame>,
+    weekly: BTreeMap<String, DataFrame>,
+    week_start: String,
+    /// (Spotify id, display name in the data).
+    members: Vec<(String, String)>,
+    snapshot: String,
+}
+
+fn member_names(frame: &DataFrame) -> Result<Vec<(String, String)>> {
+    let ids = frame.column("user_id")?.str()?.clone();
+    let names = frame.column("user_name")?.str()?.clone();
+    Ok(ids
+        .iter()
+        .zip(names.iter())
+        .filter_map(|(id, name)| Some((id?.to_string(), name.unwrap_or_default().to_string())))
+        .collect())
+}
+
+async fn compute_polars(
+    storage: &Storage,
+    snapshot: Option<&str>,
+    filters: &Filters,
+) -> Result<Computed> {
+    let (inputs, snapshot) = snapshot::load(storage, snapshot, filters).await?;
+    // polars blocks internally: run it off the async runtime.
+    tokio::task::spawn_blocking(move || -> Result<Computed> {
+        let metrics = engine::run_metrics(&inputs)?;
+        let (week_inputs, week_start) = last_week(&inputs)?;
+        let mut weekly = BTreeMap::new();
+        for name in ["member_summary", "member_tracks"] {
+            let sql = engine::METRICS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, s)| *s)
+                .expect("a known metric");
+            weekly.insert(name.to_string(), engine::query(&week_inputs, sql)?);
+        }
+        let names = engine::query(
+            &inputs,
+            "SELECT user_id, MAX(user_name) AS user_name FROM plays GROUP BY user_id",
+        )?;
+        Ok(Computed {
+            metrics,
+            weekly,
+            week_start,
+            members: member_names(&names)?,
+            snapshot,
+        })
+    })
+    .await?
+}
+
+async fn compute_spark(
+    storage: &Storage,
+    snapshot: Option<&str>,
+    filters: &Filters,
+    run: &str,
+    options: &spark::SparkOptions,
+) -> Result<Computed> {
+    let snapshot =
+        snapshot::resolve(storage, earshot_core::mongo::RAW_RECENTLY_PLAYED, snapshot).await?;
+    let mut tables = spark::run(storage, &snapshot, filters, run, options).await?;
+    let mut take = |name: &str| tables.remove(name);
+    let members = take("member_names")
+        .map(|f| member_names(&f))
+        .transpose()?
+        .unwrap_or_default();
+    let mut weekly = BTreeMap::new();
+    for name in ["member_summary", "member_tracks"] {
+        if let Some(frame) = take(&format!("weekly_{name}")) {
+            weekly.insert(name.to_string(), frame);
+        }
+    }
+    let week_start = take("weekly_week")
+        .and_then(|f| {
+            f.column("week_start")
+                .ok()
+                .and_then(|c| c.str().ok().and_then(|s| s.get(0).map(str::to_string)))
+        })
+        .unwrap_or_default();
+    Ok(Computed {
+        metrics: tables,
+        weekly,
+        week_start,
+        members,
+        snapshot,
+    })
+}
+
+/// Which engine to run, with its options.
+#[derive(Debug, Clone)]
+pub enum EngineChoice {
+    /// polars, embedded.
+    Polars,
+    /// Spark through spark-submit.
+    Spark(spark::SparkOptions),
+}
+
 /// Compute every metric and the report for a storage's snapshot.
 pub async fn analyse(
     storage: &Storage,
@@ -153,46 +270,26 @@ pub async fn analyse(
     group: &GroupConfig,
     run: Option<&str>,
 ) -> Result<RunOutput> {
-    let (inputs, snapshot_id) = snapshot::load(storage, snapshot, filters).await?;
-    // polars blocks internally: run it off the async runtime.
-    let (inputs, metrics, weekly, week_start) =
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let metrics = engine::run_metrics(&inputs)?;
-            let (week_inputs, week_start) = last_week(&inputs)?;
-            let mut weekly = BTreeMap::new();
-            for name in ["member_summary", "member_tracks"] {
-                let sql = engine::METRICS
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, s)| *s)
-                    .expect("a known metric");
-                weekly.insert(name.to_string(), engine::query(&week_inputs, sql)?);
-            }
-            Ok((inputs, metrics, weekly, week_start))
-        })
-        .await??;
-    // Members: those who played in the period, and those the group config lists (with or without plays),
-    // within the `--group` filter.
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let users = inputs.plays.column("user_id")?.str()?.clone();
-    let user_names = inputs.plays.column("user_name")?.str()?.clone();
-    for (id, name) in users.iter().zip(user_names.iter()) {
-        if let Some(id) = id {
-            names.entry(id.to_string()).or_insert_with(|| {
-                group.member(id).map_or_else(
-                    || name.unwrap_or(id).to_string(),
-                    |m| m.display_name.clone(),
-                )
-            });
-        }
-    }
-    for member in &group.members {
-        if filters.group.is_empty() || filters.group.contains(&member.id) {
-            names
-                .entry(member.id.clone())
-                .or_insert_with(|| member.display_name.clone());
-        }
-    }
+    analyse_with(
+        storage,
+        snapshot,
+        filters,
+        group,
+        run,
+        &EngineChoice::Polars,
+    )
+    .await
+}
+
+/// [`analyse`] on a chosen engine.
+pub async fn analyse_with(
+    storage: &Storage,
+    snapshot: Option<&str>,
+    filters: &Filters,
+    group: &GroupConfig,
+    run: Option<&str>,
+    engine: &EngineChoice,
+) -> Result<RunOutput> {
     let filter_tag = match (&filters.from, &filters.to, filters.group.is_empty()) {
         (None, None, true) => String::new(),
         _ => format!(
@@ -208,25 +305,67 @@ pub async fn analyse(
             filters.group.join("+")
         ),
     };
+    let snapshot_id =
+        snapshot::resolve(storage, earshot_core::mongo::RAW_RECENTLY_PLAYED, snapshot).await?;
     let run = run
         .map(str::to_string)
         .unwrap_or_else(|| format!("{snapshot_id}{filter_tag}"));
+    let (computed, engine_name) = match engine {
+        EngineChoice::Polars => (
+            compute_polars(storage, Some(&snapshot_id), filters).await?,
+            "polars",
+        ),
+        EngineChoice::Spark(options) => (
+            compute_spark(storage, Some(&snapshot_id), filters, &run, options).await?,
+            "spark",
+        ),
+    };
+    // Members: those who played in the period, and those the group config lists (with or without
+    // plays), within the `--group` filter.
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for (id, name) in &computed.members {
+        names.entry(id.clone()).or_insert_with(|| {
+            group
+                .member(id)
+                .map_or_else(|| name.clone(), |m| m.display_name.clone())
+        });
+    }
+    for member in &group.members {
+        if filters.group.is_empty() || filters.group.contains(&member.id) {
+            names
+                .entry(member.id.clone())
+                .or_insert_with(|| member.display_name.clone());
+        }
+    }
+    let plays: f64 = computed
+        .metrics
+        .get("member_summary")
+        .and_then(|f| {
+            f.column("plays")
+                .ok()?
+                .cast(&DataType::Float64)
+                .ok()?
+                .f64()
+                .ok()?
+                .sum()
+        })
+        .unwrap_or(0.0);
     let meta = json!({
         "run": run,
-        "engine": "polars",
-        "snapshot": snapshot_id,
+        "engine": engine_name,
+        "snapshot": computed.snapshot,
         "group": group.name,
         "time_zone": group.time_zone,
         "from": filters.from,
         "to": filters.to,
         "members_filter": filters.group,
-        "plays": inputs.plays.height(),
-        "weekly_recap_week_starting": week_start,
+        "plays": plays as u64,
+        "weekly_recap_week_starting": computed.week_start,
     });
-    let report = report::build(&metrics, &names, &weekly, meta);
+    let report = report::build(&computed.metrics, &names, &computed.weekly, meta);
     Ok(RunOutput {
         run,
-        metrics,
+        metrics: computed.metrics,
         report,
     })
 }
@@ -249,12 +388,26 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         group: cli.group.clone(),
     };
     let storage = Storage::open(&cli.storage).await?;
-    let output = analyse(
+    let engine = match cli.engine {
+        Engine::Polars => EngineChoice::Polars,
+        Engine::Spark => {
+            let mut options = spark::SparkOptions::from_sources(&cli.spark_submit);
+            if let Some(job) = &cli.spark_job {
+                options.job = job.clone();
+            }
+            if let Some(sql) = &cli.spark_sql {
+                options.sql = sql.clone();
+            }
+            EngineChoice::Spark(options)
+        }
+    };
+    let output = analyse_with(
         &storage,
         cli.snapshot.as_deref(),
         &filters,
         &group,
         cli.run.as_deref(),
+        &engine,
     )
     .await?;
     let key = format!("{}/{}/report.json", layout::REPORTS, output.run);

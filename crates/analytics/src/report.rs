@@ -55,6 +55,7 @@ pub fn build(
     let listeners = table("track_listeners");
     let obscure = table("obscure");
     let recommendations = table("recommendation_scores");
+    let als = table("recommendations_als");
     let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
 
     // Every member: those with plays, and those the group lists who have none in this period.
@@ -98,6 +99,7 @@ pub fn build(
                     "known_popularity_plays": obscurity.get("known_popularity_plays"),
                 },
                 "recommendations": recs,
+                "recommendations_als": als.iter().filter(|r| text(r, "user_id") == id).take(TOP_N).cloned().collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -16,7 +16,9 @@ use crate::tables::rows;
 pub fn subject_columns(metric: &str) -> &'static [&'static str] {
     match metric {
         "member_summary" | "obscure" => &["user_id"],
-        "member_tracks" | "recommendation_scores" => &["user_id", "track_key"],
+        "member_tracks" | "recommendation_scores" | "recommendations_als" => {
+            &["user_id", "track_key"]
+        }
         "member_artists" => &["user_id", "artist_id"],
         "member_albums" => &["user_id", "album_id"],
         "listening_clock" => &["user_id", "weekday", "hour"],
@@ -38,7 +40,8 @@ pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame
         let keys = subject_columns(metric);
         let documents: Vec<Document> = rows(frame)
             .into_iter()
-            .map(|row| {
+            .enumerate()
+            .map(|(index, row)| {
                 let subject: Vec<String> = keys
                     .iter()
                     .map(|k| {
@@ -48,7 +51,13 @@ pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame
                     })
                     .collect();
                 let mut document = Document::new();
-                document.insert("_id", format!("{run}|{metric}|{}", subject.join("|")));
+                // A metric without declared subject columns is keyed by row position (still unique).
+                let subject = if subject.is_empty() {
+                    index.to_string()
+                } else {
+                    subject.join("|")
+                };
+                document.insert("_id", format!("{run}|{metric}|{subject}"));
                 document.insert("run", run);
                 for (key, value) in row {
                     document.insert(key, Bson::try_from(value).unwrap_or(Bson::Null));

@@ -29,6 +29,8 @@ pub const EARSHOT_TOKEN_KEY_FILE: &str = "EARSHOT_TOKEN_KEY_FILE";
 /// it with anonymous credentials instead of Google Cloud. The name is the one Google's own client
 /// libraries honour.
 pub const STORAGE_EMULATOR_HOST: &str = "STORAGE_EMULATOR_HOST";
+/// The command that submits the analytics Spark job (default `spark-submit --master local[2]`).
+pub const EARSHOT_SPARK_SUBMIT: &str = "EARSHOT_SPARK_SUBMIT";
 /// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
 pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
 

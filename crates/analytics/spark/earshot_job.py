@@ -1,0 +1,159 @@
+"""Earshot analytics on Spark: the same metrics as the polars engine, from the same SQL files.
+
+Submitted by `analytics --engine spark` through spark-submit (local mode, YARN, or Dataproc via
+`gcloud dataproc jobs submit pyspark`). Reads one Parquet snapshot written by gcs-export, derives the
+columns the SQL expects (as crates/analytics/src/engine.rs does), runs every `sql/*.sql`, adds ALS
+recommendations (implicit feedback, pyspark.ml), and writes each result as Parquet under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+METRICS = [
+    "member_summary",
+    "member_tracks",
+    "member_artists",
+    "member_albums",
+    "listening_clock",
+    "track_listeners",
+    "top_listener_by_track",
+    "top_listener_by_artist",
+    "obscure",
+    "shared_tracks",
+    "shared_favourite",
+    "taste_match",
+    "top_list_overlap",
+    "recommendation_scores",
+    "plays_per_day",
+]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exports", required=True, help="the exports/ folder (local path or gs:// URL)")
+    parser.add_argument("--snapshot", required=True, help="snapshot run id")
+    parser.add_argument("--sql", required=True, help="folder of the metric SQL files")
+    parser.add_argument("--out", required=True, help="where each metric's Parquet goes")
+    parser.add_argument("--from-ms", type=int, default=None, help="only plays at or after (unix ms)")
+    parser.add_argument("--to-ms", type=int, default=None, help="only plays before (unix ms)")
+    parser.add_argument("--group", default="", help="only these members, comma-separated")
+    parser.add_argument("--als-top", type=int, default=10, help="ALS recommendations per member")
+    return parser.parse_args()
+
+
+def snapshot(spark: SparkSession, exports: str, collection: str, run: str) -> DataFrame:
+    return spark.read.parquet(f"{exports.rstrip('/')}/{collection}/snapshot={run}/")
+
+
+def filtered(frame: DataFrame, args: argparse.Namespace, time_column: str | None) -> DataFrame:
+    if time_column and args.from_ms is not None:
+        frame = frame.where(F.col(time_column) >= F.timestamp_millis(F.lit(args.from_ms)))
+    if time_column and args.to_ms is not None:
+        frame = frame.where(F.col(time_column) < F.timestamp_millis(F.lit(args.to_ms)))
+    members = [m for m in args.group.split(",") if m]
+    if members:
+        frame = frame.where(F.col("user_id").isin(members))
+    return frame
+
+
+def prepare_plays(plays: DataFrame) -> DataFrame:
+    """play_id, track_key, local_hour, local_weekday (1 = Monday) from `played_at_local`."""
+    local_day = F.to_date(F.substring("played_at_local", 1, 10))
+    return (
+        plays.withColumn("play_id", F.col("_id"))
+        .withColumn("track_key", F.coalesce(F.col("track_id"), F.concat(F.lit("local:"), F.col("track_name"))))
+        .withColumn("local_hour", F.substring("played_at_local", 12, 2).cast("int"))
+        # dayofweek: 1 = Sunday ... 7 = Saturday; the engines use ISO: 1 = Monday ... 7 = Sunday.
+        .withColumn("local_weekday", ((F.dayofweek(local_day) + 5) % 7 + 1).cast("int"))
+    )
+
+
+def als(spark: SparkSession, plays: DataFrame, top: int) -> DataFrame:
+    """ALS with implicit feedback on play counts; tracks a member already played are excluded."""
+    from pyspark.ml.feature import StringIndexer
+    from pyspark.ml.recommendation import ALS
+
+    counts = plays.groupBy("user_id", "track_key").agg(F.count("*").alias("plays"))
+    data = StringIndexer(inputCol="user_id", outputCol="user_index", stringOrderType="alphabetAsc").fit(counts).transform(counts)
+    data = StringIndexer(inputCol="track_key", outputCol="item_index", stringOrderType="alphabetAsc").fit(data).transform(data)
+    data = data.withColumn("user_index", F.col("user_index").cast("int")).withColumn("item_index", F.col("item_index").cast("int"))
+    users = data.select("user_id", "user_index").distinct()
+    items = data.select("track_key", "item_index").distinct()
+    model = ALS(
+        userCol="user_index", itemCol="item_index", ratingCol="plays", implicitPrefs=True,
+        rank=8, maxIter=10, regParam=0.1, alpha=10.0, seed=42, coldStartStrategy="drop",
+        checkpointInterval=2,
+    ).fit(data)
+    scored = model.recommendForAllUsers(top + 200)
+    exploded = scored.select("user_index", F.explode("recommendations").alias("r")).select(
+        "user_index", F.col("r.item_index").alias("item_index"), F.col("r.rating").alias("score")
+    )
+    named = exploded.join(users, "user_index").join(items, "item_index")
+    played = counts.select("user_id", F.col("track_key").alias("played_key"))
+    fresh = named.join(played, (named.user_id == played.user_id) & (named.track_key == played.played_key), "left_anti")
+    ranked = fresh.withColumn("rank", F.row_number().over(_order_score()))
+    return ranked.where(F.col("rank") <= top).select("user_id", "track_key", "score", "rank")
+
+
+def _order_score():
+    from pyspark.sql.window import Window
+
+    return Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_key"))
+
+
+def main() -> None:
+    args = parse_args()
+    spark = SparkSession.builder.appName("earshot-analytics").getOrCreate()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    if "://" not in args.out:
+        # ALS's iterations build a long lineage; checkpoints cut it (clusters set their own directory).
+        spark.sparkContext.setCheckpointDir(os.path.join(args.out, "_checkpoints"))
+    plays = prepare_plays(filtered(snapshot(spark, args.exports, "rawdata_recentlyplayed", args.snapshot), args, "played_at"))
+    links = filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, "played_at")
+    top = filtered(snapshot(spark, args.exports, "rawdata_toptracks", args.snapshot), args, None)
+    plays.createOrReplaceTempView("plays")
+    links.createOrReplaceTempView("links")
+    top.createOrReplaceTempView("top")
+    out = args.out.rstrip("/")
+
+    def run_sql(metric: str, target: str) -> None:
+        text = Path(os.path.join(args.sql, f"{metric}.sql")).read_text()
+        spark.sql(text).coalesce(1).write.mode("overwrite").parquet(f"{out}/{target}")
+
+    for metric in METRICS:
+        run_sql(metric, metric)
+    plays.select("user_id", "user_name").groupBy("user_id").agg(F.max("user_name").alias("user_name")).coalesce(1).write.mode(
+        "overwrite"
+    ).parquet(f"{out}/member_names")
+
+    # The weekly recap: the local week (Monday to Sunday) holding the newest play.
+    newest = plays.select(F.max(F.substring("played_at_local", 1, 10)).alias("d")).first()["d"]
+    if newest is not None:
+        import datetime
+
+        day = datetime.date.fromisoformat(newest)
+        monday = day - datetime.timedelta(days=day.weekday())
+        start, end = monday.isoformat(), (monday + datetime.timedelta(days=7)).isoformat()
+        week = plays.where((F.substring("played_at_local", 1, 10) >= start) & (F.substring("played_at_local", 1, 10) < end))
+        week_ids = week.select(F.col("play_id").alias("week_play"))
+        week_links = links.join(week_ids, links.play_id == week_ids.week_play, "left_semi")
+        week.createOrReplaceTempView("plays")
+        week_links.createOrReplaceTempView("links")
+        run_sql("member_summary", "weekly_member_summary")
+        run_sql("member_tracks", "weekly_member_tracks")
+        spark.createDataFrame([(start,)], "week_start string").coalesce(1).write.mode("overwrite").parquet(f"{out}/weekly_week")
+        plays.createOrReplaceTempView("plays")
+        links.createOrReplaceTempView("links")
+    if plays.select("user_id").distinct().count() > 1:
+        als(spark, plays, args.als_top).coalesce(1).write.mode("overwrite").parquet(f"{out}/recommendations_als")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+//! The Spark engine: submit `spark/earshot_job.py` (the same `sql/` files, run by Spark SQL) with a
+//! configurable submit command, so the same job runs in local mode, on YARN, or on Dataproc
+//! (`gcloud dataproc jobs submit pyspark … --`), then read its Parquet results back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+use earshot_core::storage::StorageUrl;
+use earshot_core::{Storage, layout};
+use polars::prelude::*;
+
+use crate::snapshot::Filters;
+
+/// How to reach Spark.
+#[derive(Debug, Clone)]
+pub struct SparkOptions {
+    /// The submit command, split on spaces: `spark-submit --master local[2]`, or
+    /// `gcloud dataproc jobs submit pyspark --cluster=earshot --region=europe-west1` (the job file and
+    /// `--` are added for gcloud).
+    pub submit: String,
+    /// The job file (`crates/analytics/spark/earshot_job.py`).
+    pub job: PathBuf,
+    /// The SQL folder (`crates/analytics/sql`), readable by the driver (a gs:// URL on Dataproc).
+    pub sql: String,
+}
+
+impl SparkOptions {
+    /// The job and SQL shipped beside this crate's sources (development and the demo).
+    pub fn from_sources(submit: &str) -> SparkOptions {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        SparkOptions {
+            submit: submit.to_string(),
+            job: root.join("spark/earshot_job.py"),
+            sql: root.join("sql").display().to_string(),
+        }
+    }
+}
+
+/// Run the job over `snapshot` and return every table it wrote, by name.
+pub async fn run(
+    storage: &Storage,
+    snapshot: &str,
+    filters: &Filters,
+    run_id: &str,
+    options: &SparkOptions,
+) -> Result<BTreeMap<String, DataFrame>> {
+    let (exports, out, local_out) = match storage.url() {
+        StorageUrl::Local(root) => {
+            let out = tempfile::Builder::new()
+                .prefix("earshot-spark-")
+                .tempdir()?;
+            let exports = std::fs::canonicalize(root)
+                .unwrap_or_else(|_| root.clone())
+                .join(layout::EXPORTS);
+            (
+                exports.display().to_string(),
+                out.path().display().to_string(),
+                Some(out),
+            )
+        }
+        StorageUrl::Gcs { .. } => (
+            storage.location(layout::EXPORTS),
+            storage.location(&format!("{}/{run_id}/spark", layout::REPORTS)),
+            None,
+        ),
+    };
+    let mut words = options.submit.split_whitespace();
+    let program = words.next().context("`--spark-submit` is empty")?;
+    let mut command = Command::new(program);
+    command.args(words);
+    let gcloud = program.ends_with("gcloud");
+    command.arg(&options.job);
+    if gcloud {
+        command.arg("--");
+    }
+    command.args([
+        "--exports",
+        &exports,
+        "--snapshot",
+        snapshot,
+        "--sql",
+        &options.sql,
+        "--out",
+        &out,
+    ]);
+    if let Some(from) = filters.from {
+        command.args(["--from-ms", &from.timestamp_millis().to_string()]);
+    }
+    if let Some(to) = filters.to {
+        command.args(["--to-ms", &to.timestamp_millis().to_string()]);
+    }
+    if !filters.group.is_empty() {
+        command.args(["--group", &filters.group.join(",")]);
+    }
+    tracing::info!(command = %options.submit, "Submitting the Spark job.");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await?
+        .with_context(|| format!("running `{program}`"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        bail!(
+            "the Spark job failed ({}):\n{}",
+            output.status,
+            tail.join("\n")
+        );
+    }
+    let tables = match &local_out {
+        Some(dir) => read_tables(dir.path()).await?,
+        None => {
+            let staged = storage
+                .stage_local(&format!("{}/{run_id}/spark/", layout::REPORTS))
+                .await?;
+            read_tables(staged.path()).await?
+        }
+    };
+    Ok(tables)
+}
+
+/// Every `<name>/part-*.parquet` folder under `dir` as a DataFrame.
+async fn read_tables(dir: &Path) -> Result<BTreeMap<String, DataFrame>> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<BTreeMap<String, DataFrame>> {
+        let mut tables = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let folder = entry?.path();
+            let name = folder
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if !folder.is_dir() || name.starts_with('_') {
+                continue;
+            }
+            let mut parts: Vec<PathBuf> = std::fs::read_dir(&folder)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .collect();
+            parts.sort();
+            let mut frame: Option<DataFrame> = None;
+            for part in parts {
+                let df = ParquetReader::new(std::fs::File::open(&part)?).finish()?;
+                match &mut frame {
+                    None => frame = Some(df),
+                    Some(all) => {
+                        all.vstack_mut(&df)?;
+                    }
+                }
+            }
+            if let Some(frame) = frame {
+                tables.insert(name, frame);
+            }
+        }
+        Ok(tables)
+    })
+    .await?
+}

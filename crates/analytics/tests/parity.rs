@@ -1,0 +1,164 @@
+//! Both engines on the fixture group's snapshot: Spark (for real, local mode, through spark-submit)
+//! gives the same answer as polars for every deterministic metric; the recommendations' top-N sets
+//! agree (collaborative filtering on both); ALS (Spark only) has the right shape and never recommends a
+//! track the member played.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use analytics::snapshot::Filters;
+use analytics::spark::SparkOptions;
+use analytics::tables::rows;
+use analytics::{EngineChoice, analyse_with, store};
+use earshot_tests::{exported_snapshot, fixture_group_config};
+use serde_json::{Map, Value};
+
+/// `EARSHOT_SPARK_SUBMIT`, or the spark-submit in the venv scripts/test.sh makes.
+fn submit() -> String {
+    if let Ok(command) = std::env::var(earshot_core::env::EARSHOT_SPARK_SUBMIT) {
+        return command;
+    }
+    let cache = std::env::var("EARSHOT_CACHE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/earshot",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let local = format!("{cache}/venv/bin/spark-submit");
+    assert!(
+        std::path::Path::new(&local).is_file(),
+        "Spark is not installed: run the tests through scripts/test.sh"
+    );
+    format!("{local} --master local[2] --conf spark.ui.enabled=false")
+}
+
+/// A row as comparable text: integers and floats rounded to 9 significant places, so `u32` (polars
+/// counts) and `i64` (Spark counts) agree.
+fn canonical(row: &Map<String, Value>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (key, value) in row {
+        let text = match value.as_f64() {
+            Some(x) => format!("{:.9e}", x),
+            None => value.to_string(),
+        };
+        parts.push(format!("{key}={text}"));
+    }
+    parts.sort();
+    parts.join(",")
+}
+
+fn canonical_rows(frame: &polars::prelude::DataFrame) -> Vec<String> {
+    let mut out: Vec<String> = rows(frame).iter().map(canonical).collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn spark_and_polars_agree_on_every_metric() {
+    let (db, _dir, storage) = exported_snapshot("analytics_parity", "p1").await;
+    let group = fixture_group_config();
+    let filters = Filters::default();
+    let polars = analyse_with(
+        &storage,
+        None,
+        &filters,
+        &group,
+        Some("polars"),
+        &EngineChoice::Polars,
+    )
+    .await
+    .unwrap();
+    let spark = analyse_with(
+        &storage,
+        None,
+        &filters,
+        &group,
+        Some("spark"),
+        &EngineChoice::Spark(SparkOptions::from_sources(&submit())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(spark.report["meta"]["engine"], "spark");
+
+    for (metric, frame) in &polars.metrics {
+        let other = spark
+            .metrics
+            .get(metric)
+            .unwrap_or_else(|| panic!("Spark did not compute `{metric}`"));
+        assert_eq!(other.height(), frame.height(), "{metric}: row counts");
+        if metric == "recommendation_scores" {
+            continue; // compared as top-N sets below (float sums may order ties differently)
+        }
+        let mut columns_p: Vec<&str> = frame
+            .get_column_names()
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        let mut columns_s: Vec<&str> = other
+            .get_column_names()
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        columns_p.sort();
+        columns_s.sort();
+        assert_eq!(columns_p, columns_s, "{metric}: columns");
+        let (ours, theirs) = (canonical_rows(frame), canonical_rows(other));
+        if let Some((a, b)) = ours.iter().zip(&theirs).find(|(a, b)| a != b) {
+            panic!("{metric}: polars and Spark differ\npolars: {a}\nspark:  {b}");
+        }
+    }
+    let top_sets = |output: &analytics::RunOutput| -> BTreeMap<String, BTreeSet<String>> {
+        let mut sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for member in output.report["members"].as_array().unwrap() {
+            let keys = member["recommendations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["track_key"].as_str().unwrap().to_string())
+                .collect();
+            sets.insert(member["id"].as_str().unwrap().to_string(), keys);
+        }
+        sets
+    };
+    assert_eq!(
+        top_sets(&polars),
+        top_sets(&spark),
+        "collaborative filtering: the same top-N per member"
+    );
+    assert_eq!(
+        polars.report["taste_match"],
+        spark.report["taste_match"].clone(),
+        "report sections agree"
+    );
+
+    // ALS, Spark only: up to 10 per member, every member, none already played.
+    let als = rows(&spark.metrics["recommendations_als"]);
+    let played: BTreeSet<(String, String)> = rows(&polars.metrics["member_tracks"])
+        .iter()
+        .map(|r| {
+            (
+                r["user_id"].as_str().unwrap().to_string(),
+                r["track_key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut per_member: BTreeMap<String, usize> = BTreeMap::new();
+    for row in &als {
+        let key = (
+            row["user_id"].as_str().unwrap().to_string(),
+            row["track_key"].as_str().unwrap().to_string(),
+        );
+        assert!(
+            !played.contains(&key),
+            "ALS recommended a played track: {key:?}"
+        );
+        *per_member.entry(key.0).or_default() += 1;
+    }
+    assert_eq!(per_member.len(), 5, "{per_member:?}");
+    assert!(
+        per_member.values().all(|n| (1..=10).contains(n)),
+        "{per_member:?}"
+    );
+
+    // Stored like the polars results: another run id, side by side.
+    store::save(&db, &spark.run, &spark.metrics).await.unwrap();
+}

@@ -13,8 +13,10 @@ ensure_venv
 use_spark
 use_cached_target
 
-log "cargo fmt --check"
+log "cargo fmt --check, ruff"
 cargo fmt --all --check
+"$EARSHOT_VENV/bin/ruff" check --quiet .
+"$EARSHOT_VENV/bin/ruff" format --check --quiet .
 
 log "cargo test (workspace)"
 cargo test --workspace --locked "$@"

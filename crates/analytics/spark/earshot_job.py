@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -80,14 +79,32 @@ def als(spark: SparkSession, plays: DataFrame, top: int) -> DataFrame:
     from pyspark.ml.recommendation import ALS
 
     counts = plays.groupBy("user_id", "track_key").agg(F.count("*").alias("plays"))
-    data = StringIndexer(inputCol="user_id", outputCol="user_index", stringOrderType="alphabetAsc").fit(counts).transform(counts)
-    data = StringIndexer(inputCol="track_key", outputCol="item_index", stringOrderType="alphabetAsc").fit(data).transform(data)
-    data = data.withColumn("user_index", F.col("user_index").cast("int")).withColumn("item_index", F.col("item_index").cast("int"))
+    data = (
+        StringIndexer(inputCol="user_id", outputCol="user_index", stringOrderType="alphabetAsc")
+        .fit(counts)
+        .transform(counts)
+    )
+    data = (
+        StringIndexer(inputCol="track_key", outputCol="item_index", stringOrderType="alphabetAsc")
+        .fit(data)
+        .transform(data)
+    )
+    data = data.withColumn("user_index", F.col("user_index").cast("int")).withColumn(
+        "item_index", F.col("item_index").cast("int")
+    )
     users = data.select("user_id", "user_index").distinct()
     items = data.select("track_key", "item_index").distinct()
     model = ALS(
-        userCol="user_index", itemCol="item_index", ratingCol="plays", implicitPrefs=True,
-        rank=8, maxIter=10, regParam=0.1, alpha=10.0, seed=42, coldStartStrategy="drop",
+        userCol="user_index",
+        itemCol="item_index",
+        ratingCol="plays",
+        implicitPrefs=True,
+        rank=8,
+        maxIter=10,
+        regParam=0.1,
+        alpha=10.0,
+        seed=42,
+        coldStartStrategy="drop",
         checkpointInterval=2,
     ).fit(data)
     scored = model.recommendForAllUsers(top + 200)
@@ -114,7 +131,9 @@ def main() -> None:
     if "://" not in args.out:
         # ALS's iterations build a long lineage; checkpoints cut it (clusters set their own directory).
         spark.sparkContext.setCheckpointDir(os.path.join(args.out, "_checkpoints"))
-    plays = prepare_plays(filtered(snapshot(spark, args.exports, "rawdata_recentlyplayed", args.snapshot), args, "played_at"))
+    plays = prepare_plays(
+        filtered(snapshot(spark, args.exports, "rawdata_recentlyplayed", args.snapshot), args, "played_at")
+    )
     links = filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, "played_at")
     top = filtered(snapshot(spark, args.exports, "rawdata_toptracks", args.snapshot), args, None)
     plays.createOrReplaceTempView("plays")
@@ -123,14 +142,15 @@ def main() -> None:
     out = args.out.rstrip("/")
 
     def run_sql(metric: str, target: str) -> None:
-        text = Path(os.path.join(args.sql, f"{metric}.sql")).read_text()
+        # Through Spark, so a gs:// SQL folder works on Dataproc as a local one does here.
+        text = spark.read.text(f"{args.sql.rstrip('/')}/{metric}.sql", wholetext=True).first()[0]
         spark.sql(text).coalesce(1).write.mode("overwrite").parquet(f"{out}/{target}")
 
     for metric in METRICS:
         run_sql(metric, metric)
-    plays.select("user_id", "user_name").groupBy("user_id").agg(F.max("user_name").alias("user_name")).coalesce(1).write.mode(
-        "overwrite"
-    ).parquet(f"{out}/member_names")
+    plays.select("user_id", "user_name").groupBy("user_id").agg(F.max("user_name").alias("user_name")).coalesce(
+        1
+    ).write.mode("overwrite").parquet(f"{out}/member_names")
 
     # The weekly recap: the local week (Monday to Sunday) holding the newest play.
     newest = plays.select(F.max(F.substring("played_at_local", 1, 10)).alias("d")).first()["d"]
@@ -140,14 +160,18 @@ def main() -> None:
         day = datetime.date.fromisoformat(newest)
         monday = day - datetime.timedelta(days=day.weekday())
         start, end = monday.isoformat(), (monday + datetime.timedelta(days=7)).isoformat()
-        week = plays.where((F.substring("played_at_local", 1, 10) >= start) & (F.substring("played_at_local", 1, 10) < end))
+        week = plays.where(
+            (F.substring("played_at_local", 1, 10) >= start) & (F.substring("played_at_local", 1, 10) < end)
+        )
         week_ids = week.select(F.col("play_id").alias("week_play"))
         week_links = links.join(week_ids, links.play_id == week_ids.week_play, "left_semi")
         week.createOrReplaceTempView("plays")
         week_links.createOrReplaceTempView("links")
         run_sql("member_summary", "weekly_member_summary")
         run_sql("member_tracks", "weekly_member_tracks")
-        spark.createDataFrame([(start,)], "week_start string").coalesce(1).write.mode("overwrite").parquet(f"{out}/weekly_week")
+        spark.createDataFrame([(start,)], "week_start string").coalesce(1).write.mode("overwrite").parquet(
+            f"{out}/weekly_week"
+        )
         plays.createOrReplaceTempView("plays")
         links.createOrReplaceTempView("links")
     if plays.select("user_id").distinct().count() > 1:

@@ -152,13 +152,13 @@ def main() -> None:
         1
     ).write.mode("overwrite").parquet(f"{out}/member_names")
 
-    # The weekly recap: the local week (Monday to Sunday) holding the newest play.
+    # The weekly recap: the last complete local week (Monday to Sunday) up to the newest play.
     newest = plays.select(F.max(F.substring("played_at_local", 1, 10)).alias("d")).first()["d"]
     if newest is not None:
         import datetime
 
         day = datetime.date.fromisoformat(newest)
-        monday = day - datetime.timedelta(days=day.weekday())
+        monday = day - datetime.timedelta(days=day.weekday() + (0 if day.weekday() == 6 else 7))
         start, end = monday.isoformat(), (monday + datetime.timedelta(days=7)).isoformat()
         week = plays.where(
             (F.substring("played_at_local", 1, 10) >= start) & (F.substring("played_at_local", 1, 10) < end)

@@ -122,7 +122,7 @@ pub struct RunOutput {
     pub report: Value,
 }
 
-/// The local week (Monday to Sunday) holding the newest play: its plays only.
+/// The last complete local week (Monday to Sunday) up to the newest play: its plays only.
 fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
     let local = inputs.plays.column("played_at_local")?.str()?.clone();
     let newest = local
@@ -133,7 +133,13 @@ fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
     let Some(newest) = newest else {
         return Ok((inputs.clone(), String::new()));
     };
-    let monday = newest - Duration::days(i64::from(newest.weekday().num_days_from_monday()));
+    let this_monday = newest - Duration::days(i64::from(newest.weekday().num_days_from_monday()));
+    // A week still in progress is not recapped: take the one before, unless the newest play is on a Sunday.
+    let monday = if newest.weekday() == chrono::Weekday::Sun {
+        this_monday
+    } else {
+        this_monday - Duration::days(7)
+    };
     let (start, end) = (
         monday.format("%Y-%m-%d").to_string(),
         (monday + Duration::days(7)).format("%Y-%m-%d").to_string(),

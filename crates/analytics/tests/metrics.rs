@@ -149,6 +149,86 @@ async fn every_metric_matches_the_independently_computed_facts() {
             .all(|r| !played.contains(s(r, "track_key")))
     );
 
+    // Tops by plays and by minutes, artists, albums, top-list overlap, the weekly recap.
+    let ana = &out.report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "ana.mx")
+        .unwrap()
+        .clone();
+    let by_minutes = &ana["top_tracks_by_minutes"][0];
+    let track_name = table("track_listeners")
+        .into_iter()
+        .find(|r| r["track_key"] == by_minutes["track_key"])
+        .unwrap()["track_name"]
+        .clone();
+    assert_eq!(
+        format!(
+            "{} [{}]: {:.4}",
+            track_name.as_str().unwrap(),
+            by_minutes["track_key"].as_str().unwrap(),
+            by_minutes["minutes"].as_f64().unwrap()
+        ),
+        fact("top_by_minutes.ana.mx")
+    );
+    assert_eq!(
+        format!("{:.4}", ana["minutes"].as_f64().unwrap()),
+        fact("minutes.ana.mx")
+    );
+    let artist = &ana["top_artists_by_plays"][0];
+    assert_eq!(
+        format!("{}: {}", artist["name"].as_str().unwrap(), artist["plays"]),
+        fact("top_artist.ana.mx")
+    );
+    let artist_leaders: Vec<String> = table("top_listener_by_artist")
+        .iter()
+        .filter(|r| r["artist_id"] == artist["artist_id"])
+        .map(|r| format!("{} ({})", s(r, "user_id"), n(r, "plays")))
+        .collect();
+    assert_eq!(
+        format!(
+            "{}: {}",
+            artist["name"].as_str().unwrap(),
+            artist_leaders.join(" / ")
+        ),
+        fact("artist_top_listener")
+    );
+    let album = &ana["top_albums_by_plays"][0];
+    assert_eq!(
+        format!(
+            "{} [{}]: {}",
+            album["name"].as_str().unwrap(),
+            album["album_id"].as_str().unwrap(),
+            album["plays"]
+        ),
+        fact("top_album.ana.mx")
+    );
+    let overlap = table("top_list_overlap")
+        .into_iter()
+        .find(|r| {
+            s(r, "member_a") == "ana.mx"
+                && s(r, "member_b") == "ben_k"
+                && s(r, "time_range") == "long_term"
+        })
+        .unwrap();
+    assert_eq!(
+        n(&overlap, "overlap").to_string(),
+        fact("overlap.ana.mx+ben_k.long_term")
+    );
+    assert_eq!(
+        out.report["meta"]["weekly_recap_week_starting"],
+        fact("weekly.week_start")
+    );
+    for member in out.report["weekly_recap"].as_array().unwrap() {
+        let id = member["id"].as_str().unwrap();
+        assert_eq!(
+            format!("{} tracks", member["unique_tracks"]),
+            fact(&format!("weekly.{id}")),
+            "{id}"
+        );
+    }
+
     // Stored twice: replaced, never duplicated.
     store::save(&db, &out.run, &out.metrics).await.unwrap();
     store::save(&db, &out.run, &out.metrics).await.unwrap();

@@ -65,6 +65,28 @@ ensure_venv() {
   export EARSHOT_FAKE_GCS_BIN="$bin"
 }
 
+# Airflow in its own venv (its pins are many and its own), with SQLite metadata under the cache.
+ensure_airflow() {
+  export EARSHOT_AIRFLOW_VENV="$EARSHOT_CACHE/airflow-venv"
+  local lock="$EARSHOT_ROOT/airflow/requirements.lock"
+  local stamp="$EARSHOT_AIRFLOW_VENV/.installed-from"
+  local want
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [ ! -x "$EARSHOT_AIRFLOW_VENV/bin/python" ]; then
+    log "Creating the Airflow venv at $EARSHOT_AIRFLOW_VENV"
+    python3 -m venv "$EARSHOT_AIRFLOW_VENV"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "Installing pinned Airflow into its venv"
+    "$EARSHOT_AIRFLOW_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$lock"
+    echo "$want" > "$stamp"
+  fi
+  export AIRFLOW_HOME="$EARSHOT_CACHE/airflow-home"
+  export AIRFLOW__CORE__LOAD_EXAMPLES=False
+  mkdir -p "$AIRFLOW_HOME"
+  "$EARSHOT_AIRFLOW_VENV/bin/airflow" db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1
+}
+
 # Spark from the venv's pyspark, on Java 17 (Debian's openjdk-17 when the machine lacks a java).
 use_spark() {
   if ! command -v java >/dev/null 2>&1; then

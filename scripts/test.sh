@@ -10,6 +10,7 @@ cd "$EARSHOT_ROOT"
 started=$(date +%s)
 ensure_devdb
 ensure_venv
+ensure_airflow
 use_spark
 use_cached_target
 
@@ -20,5 +21,8 @@ cargo fmt --all --check
 
 log "cargo test (workspace)"
 cargo test --workspace --locked "$@"
+
+log "Airflow DAG tests (pytest)"
+(cd "$EARSHOT_ROOT/airflow" && "$EARSHOT_AIRFLOW_VENV/bin/python" -m pytest -q -p no:cacheprovider tests)
 
 log "All test suites passed in $(( $(date +%s) - started )) s"

@@ -61,9 +61,14 @@ fn read_parts(
     collection: &str,
     snapshot: &str,
 ) -> Result<DataFrame> {
-    let prefix = location;
-    let mut parts: Vec<_> = std::fs::read_dir(staged.path())
-        .with_context(|| format!("reading `{prefix}`"))?
+    read_parquet_folder(staged.path())
+        .with_context(|| format!("reading `{location}`"))?
+        .with_context(|| format!("snapshot `{snapshot}` of `{collection}` has no parts"))
+}
+
+/// Every `*.parquet` file of a folder, in name order, stacked; `None` when there is none.
+pub fn read_parquet_folder(folder: &std::path::Path) -> Result<Option<DataFrame>> {
+    let mut parts: Vec<_> = std::fs::read_dir(folder)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
@@ -71,9 +76,7 @@ fn read_parts(
     let mut frame: Option<DataFrame> = None;
     for part in parts {
         let file = std::fs::File::open(&part)?;
-        let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
-            format!("reading `{}`", part.display())
-        })?;
+        let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || format!("reading `{}`", part.display()))?;
         match &mut frame {
             None => frame = Some(df),
             Some(all) => {
@@ -81,7 +84,7 @@ fn read_parts(
             }
         }
     }
-    frame.with_context(|| format!("snapshot `{snapshot}` of `{collection}` has no parts"))
+    Ok(frame)
 }
 
 fn time_filter(column: &str, filters: &Filters) -> Expr {

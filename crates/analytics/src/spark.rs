@@ -140,21 +140,7 @@ async fn read_tables(dir: &Path) -> Result<BTreeMap<String, DataFrame>> {
             if !folder.is_dir() || name.starts_with('_') {
                 continue;
             }
-            let mut parts: Vec<PathBuf> = std::fs::read_dir(&folder)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-                .collect();
-            parts.sort();
-            let mut frame: Option<DataFrame> = None;
-            for part in parts {
-                let df = ParquetReader::new(std::fs::File::open(&part)?).finish()?;
-                match &mut frame {
-                    None => frame = Some(df),
-                    Some(all) => {
-                        all.vstack_mut(&df)?;
-                    }
-                }
-            }
+            let frame = crate::snapshot::read_parquet_folder(&folder)?;
             if let Some(frame) = frame {
                 tables.insert(name, frame);
             }

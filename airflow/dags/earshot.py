@@ -1,0 +1,124 @@
+"""Earshot: a friend group's Spotify listening, collected and analysed on a schedule.
+
+Two DAGs, because Spotify keeps only the newest 50 plays:
+
+- `earshot_recently_played` (hourly): fetch new plays → convert → upload → build the play collections.
+- `earshot_daily` (daily): fetch top items → convert top tracks and top artists (in parallel) → upload →
+  build the top collections (in parallel) → export Parquet snapshots → analytics; and, when the
+  environment sets `EARSHOT_SPARK_ON_DATAPROC=true`, an optional branch that runs the same analytics on a
+  Dataproc cluster (create → submit → delete, the delete running whatever happened).
+
+Each task runs one Earshot binary with BashOperator. Configuration comes from the environment and
+Airflow Variables (`earshot_bin_dir`, `earshot_storage`, `earshot_group_config`, `earshot_database`,
+`earshot_dataproc_*`); secrets (`SPOTIFY_CLIENT_SECRET`, `EARSHOT_TOKEN_KEY`, `MONGODB_URI`) stay in
+the workers' environment and are never rendered into a command line. Exit code 3 (partial success)
+fails the task, so Airflow retries it; the binaries never exit 99 (Airflow's "skipped").
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+
+def setting(name: str, default: str) -> str:
+    """An Airflow Variable, else the environment variable of the same name in upper case, else a default.
+
+    Read when a task runs (templated), never at DAG import, so parsing stays cheap.
+    """
+    fallback = os.environ.get(name.upper(), default)
+    return "{{ var.value.get('" + name + "', '" + fallback + "') }}"
+
+
+BIN = setting("earshot_bin_dir", "/home/airflow/gcs/data/earshot/bin")
+ENV = {
+    "EARSHOT_STORAGE": setting("earshot_storage", "./data"),
+    "EARSHOT_GROUP_CONFIG": setting("earshot_group_config", "earshot.toml"),
+    "EARSHOT_DATABASE": setting("earshot_database", "earshot"),
+    "EARSHOT_LOG": "info",
+}
+DEFAULT_ARGS = {
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(minutes=20),
+}
+
+
+def step(task_id: str, command: str, **kwargs) -> BashOperator:
+    """One binary as a task; `append_env` keeps the worker's environment (where the secrets live)."""
+    return BashOperator(task_id=task_id, bash_command=f"{BIN}/{command}", env=ENV, append_env=True, **kwargs)
+
+
+with DAG(
+    dag_id="earshot_recently_played",
+    schedule="@hourly",
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=55),
+    default_args=DEFAULT_ARGS,
+    tags=["earshot"],
+) as recently_played:
+    recently_played.doc_md = __doc__
+    fetch = step("fetch_recently_played", "data-fetcher fetch --what recently-played --max-wait 600")
+    convert = step("convert_recently_played", "json-converter recently-played")
+    upload = step("upload_recently_played", "data-upload recently-played")
+    collections = step("collections_recently_played", "create-collections recently-played")
+    fetch >> convert >> upload >> collections
+
+
+with DAG(
+    dag_id="earshot_daily",
+    schedule="@daily",
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=3),
+    default_args=DEFAULT_ARGS,
+    tags=["earshot"],
+) as daily:
+    daily.doc_md = __doc__
+    fetch_top = step("fetch_top", "data-fetcher fetch --what top --max-wait 600")
+    convert_tracks = step("convert_top_tracks", "json-converter top-tracks")
+    convert_artists = step("convert_top_artists", "json-converter top-artists")
+    upload_top = step("upload_top", "data-upload all")
+    collections_tracks = step("collections_top_tracks", "create-collections top-tracks")
+    collections_artists = step("collections_top_artists", "create-collections top-artists")
+    export = step("export", "gcs-export --snapshot {{ ts_nodash }}Z")
+    analytics = step("analytics", "analytics --engine polars --snapshot {{ ts_nodash }}Z")
+    fetch_top >> [convert_tracks, convert_artists] >> upload_top >> [collections_tracks, collections_artists] >> export
+    export >> analytics
+
+    # A deployment switch, read from the environment at parse time (no database call at import).
+    if os.environ.get("EARSHOT_SPARK_ON_DATAPROC", "false") == "true":
+        region = setting("earshot_dataproc_region", "europe-west1")
+        cluster = "earshot-{{ ds_nodash }}"
+        shape = setting(
+            "earshot_dataproc_shape",
+            "--num-workers=2 --master-machine-type=n2-standard-2 --worker-machine-type=n2-standard-2",
+        )
+        create = BashOperator(
+            task_id="dataproc_create",
+            bash_command=f"gcloud dataproc clusters create {cluster} --region={region} {shape} --max-idle=30m",
+        )
+        submit = step(
+            "analytics_spark",
+            "analytics --engine spark --snapshot {{ ts_nodash }}Z"
+            f" --spark-submit 'gcloud dataproc jobs submit pyspark --cluster={cluster} --region={region}'"
+            f" --spark-job {setting('earshot_spark_job', 'gs://bucket/earshot/jobs/earshot_job.py')}"
+            f" --spark-sql {setting('earshot_spark_sql', 'gs://bucket/earshot/jobs/sql')}",
+        )
+        delete = BashOperator(
+            task_id="dataproc_delete",
+            bash_command=f"gcloud dataproc clusters delete {cluster} --region={region} --quiet",
+            trigger_rule="all_done",
+        )
+        export >> create >> submit >> delete

@@ -1,0 +1,89 @@
+"""The DAGs load, and their graphs, schedules and safety settings are as specified."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+
+
+def load(monkeypatch: pytest.MonkeyPatch, spark: bool = False) -> DagBag:
+    monkeypatch.setenv("EARSHOT_SPARK_ON_DATAPROC", "true" if spark else "false")
+    return DagBag(dag_folder=str(DAGS))
+
+
+def edges(dag) -> set[tuple[str, str]]:
+    return {(task.task_id, down) for task in dag.tasks for down in task.downstream_task_ids}
+
+
+def test_dags_load_without_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    bag = load(monkeypatch)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"earshot_recently_played", "earshot_daily"}
+
+
+def test_recently_played_runs_hourly_in_pipeline_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    dag = load(monkeypatch).get_dag("earshot_recently_played")
+    assert dag.schedule == "@hourly", "Spotify keeps only the newest 50 plays: at least hourly"
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert edges(dag) == {
+        ("fetch_recently_played", "convert_recently_played"),
+        ("convert_recently_played", "upload_recently_played"),
+        ("upload_recently_played", "collections_recently_played"),
+    }
+
+
+def test_daily_runs_top_items_export_and_analytics(monkeypatch: pytest.MonkeyPatch) -> None:
+    dag = load(monkeypatch).get_dag("earshot_daily")
+    assert dag.schedule == "@daily"
+    assert dag.max_active_runs == 1
+    assert edges(dag) == {
+        ("fetch_top", "convert_top_tracks"),
+        ("fetch_top", "convert_top_artists"),
+        ("convert_top_tracks", "upload_top"),
+        ("convert_top_artists", "upload_top"),
+        ("upload_top", "collections_top_tracks"),
+        ("upload_top", "collections_top_artists"),
+        ("collections_top_tracks", "export"),
+        ("collections_top_artists", "export"),
+        ("export", "analytics"),
+    }
+    assert not any(t.task_id.startswith("dataproc") for t in dag.tasks), "the Spark branch is off by default"
+
+
+def test_every_task_retries_with_backoff_and_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    bag = load(monkeypatch)
+    for dag_id in bag.dag_ids:
+        for task in bag.get_dag(dag_id).tasks:
+            assert task.retries >= 2, task.task_id
+            assert task.retry_exponential_backoff, task.task_id
+            assert task.execution_timeout is not None and task.execution_timeout <= timedelta(hours=1), task.task_id
+
+
+def test_secrets_are_never_in_a_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    bag = load(monkeypatch, spark=True)
+    for dag_id in bag.dag_ids:
+        for task in bag.get_dag(dag_id).tasks:
+            command = task.bash_command
+            for secret in ("SPOTIFY_CLIENT_SECRET", "EARSHOT_TOKEN_KEY", "MONGODB_URI", "--mongodb-uri"):
+                assert secret not in command, f"{task.task_id}: {command}"
+            assert task.append_env or task.task_id.startswith("dataproc"), (
+                f"{task.task_id} must keep the worker's environment"
+            )
+
+
+def test_the_dataproc_branch_deletes_its_cluster_whatever_happened(monkeypatch: pytest.MonkeyPatch) -> None:
+    dag = load(monkeypatch, spark=True).get_dag("earshot_daily")
+    assert ("export", "dataproc_create") in edges(dag)
+    assert ("dataproc_create", "analytics_spark") in edges(dag)
+    assert ("analytics_spark", "dataproc_delete") in edges(dag)
+    assert dag.get_task("dataproc_delete").trigger_rule == "all_done"
+    assert "--engine spark" in dag.get_task("analytics_spark").bash_command
+    assert "gcloud dataproc jobs submit pyspark" in dag.get_task("analytics_spark").bash_command
+    importlib.invalidate_caches()

@@ -76,7 +76,9 @@ pub fn read_parquet_folder(folder: &std::path::Path) -> Result<Option<DataFrame>
     let mut frame: Option<DataFrame> = None;
     for part in parts {
         let file = std::fs::File::open(&part)?;
-        let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || format!("reading `{}`", part.display()))?;
+        let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
+            format!("reading `{}`", part.display())
+        })?;
         match &mut frame {
             None => frame = Some(df),
             Some(all) => {

@@ -23,6 +23,7 @@ log "cargo test (workspace)"
 cargo test --workspace --locked "$@"
 
 log "Airflow DAG tests (pytest)"
-(cd "$EARSHOT_ROOT/airflow" && "$EARSHOT_AIRFLOW_VENV/bin/python" -m pytest -q -p no:cacheprovider tests)
+# The end-to-end test runs the binaries `cargo test` just built.
+(cd "$EARSHOT_ROOT/airflow" && EARSHOT_BIN_DIR="$CARGO_TARGET_DIR/debug" "$EARSHOT_AIRFLOW_VENV/bin/python" -m pytest -q -p no:cacheprovider tests)
 
 log "All test suites passed in $(( $(date +%s) - started )) s"

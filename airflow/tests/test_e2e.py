@@ -1,0 +1,139 @@
+"""The real DAGs, run by `airflow dags test` on SQLite metadata, over the fixture group: the mock
+Spotify and the MongoDB-wire dev server on loopback, a local storage folder, the members connected
+through the real sign-in path. Run twice: nothing is duplicated.
+
+Needs the binaries (`EARSHOT_BIN_DIR`, set by scripts/test.sh after `cargo test` built them) and the
+dev server (`EARSHOT_DEVDB_BIN`); skipped with a message when run outside scripts/test.sh.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("EARSHOT_BIN_DIR", "/nonexistent"))
+DEVDB = os.environ.get("EARSHOT_DEVDB_BIN", "")
+MEMBERS = ["ana.mx", "ben_k", "chloe-r", "dev.p", "emi"]
+
+pytestmark = pytest.mark.skipif(
+    not (BIN / "data-fetcher").is_file() or not Path(DEVDB).is_file(),
+    reason="needs the built binaries and the dev server: run scripts/test.sh",
+)
+
+
+def start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """A loopback service that prints its address first and stops when its stdin closes."""
+    process = subprocess.Popen(
+        [*command, "--exit-on-stdin-close"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def approve(url: str, member: str) -> str:
+    """Act as the member's browser on the mock's authorize page; return where it redirects."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    connection.request("GET", f"{parts.path}?{parts.query}&mock_user={member}")
+    response = connection.getresponse()
+    assert response.status == 302, response.read()
+    return response.getheader("Location") or ""
+
+
+def connect(member: str, env: dict[str, str]) -> None:
+    auth = subprocess.Popen(
+        [str(BIN / "data-fetcher"), "auth", "--no-listen"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert auth.stderr is not None and auth.stdin is not None
+    url = ""
+    while not url:
+        line = auth.stderr.readline()
+        assert line, "data-fetcher auth ended before printing the sign-in URL"
+        if "/authorize?" in line:
+            url = line.strip()
+    auth.stdin.write(approve(url, member) + "\n")
+    auth.stdin.close()
+    assert auth.wait(timeout=30) == 0, auth.stderr.read()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    devdb, mongodb_uri = start([DEVDB])
+    mock, spotify = start([str(BIN / "earshot-mock-spotify")])
+    storage = tmp_path_factory.mktemp("storage")
+    key = subprocess.run(
+        [str(BIN / "data-fetcher"), "keygen"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    environment = {
+        **os.environ,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "airflow" / "dags"),
+        "EARSHOT_BIN_DIR": str(BIN),
+        "EARSHOT_STORAGE": str(storage),
+        "EARSHOT_GROUP_CONFIG": str(ROOT / "fixtures" / "group.toml"),
+        "EARSHOT_DATABASE": "earshot_airflow_e2e",
+        "MONGODB_URI": mongodb_uri,
+        "SPOTIFY_API_BASE": spotify,
+        "SPOTIFY_ACCOUNTS_BASE": spotify,
+        "SPOTIFY_CLIENT_ID": "earshot0test0client0id0000000000",
+        "SPOTIFY_CLIENT_SECRET": "earshot0test0client0secret000000",
+        "EARSHOT_TOKEN_KEY": key,
+    }
+    for member in MEMBERS:
+        connect(member, environment)
+    yield environment
+    for process in (mock, devdb):
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+def dags_test(dag_id: str, date: str, env: dict[str, str]) -> None:
+    airflow = Path(sys.executable).parent / "airflow"
+    result = subprocess.run(
+        [str(airflow), "dags", "test", dag_id, date], check=False, capture_output=True, text=True, env=env, timeout=600
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    assert "state=failed" not in log and "upstream_failed" not in log, log[-4000:]
+    assert "Running command" in log, f"{dag_id}: no task ran (a logical date before the DAG's start_date?)"
+
+
+# Logical dates after the DAGs' start_date (2026-01-01); the mock Spotify serves the fixture group's
+# 2024 listening whatever the date.
+def test_the_dags_run_the_pipeline_and_a_second_run_duplicates_nothing(env: dict[str, str]) -> None:
+    storage = Path(env["EARSHOT_STORAGE"])
+    reports = []
+    for _ in range(2):
+        dags_test("earshot_recently_played", "2026-01-02T09:00:00+00:00", env)
+        dags_test("earshot_daily", "2026-01-02T00:00:00+00:00", env)
+        report = json.loads((storage / "reports" / "20260102T000000Z" / "report.json").read_text())
+        reports.append(report)
+    # The newest 50 plays of each member (all Spotify lets one fetch reach), loaded once.
+    for report in reports:
+        plays = {m["id"]: m["plays"] for m in report["members"]}
+        assert plays == dict.fromkeys(MEMBERS, 50), plays
+        assert report["meta"]["engine"] == "polars"
+    assert reports[0]["members"] == reports[1]["members"], "the second run changed the answers"
+    for chart in ("top_artists", "listening_clock", "taste_match", "plays_per_day"):
+        assert (storage / "reports" / "20260102T000000Z" / f"{chart}.png").stat().st_size > 1000
+    raw = list((storage / "raw" / "recently_played").rglob("*.json"))
+    assert len(raw) == len(MEMBERS), "the second hourly run found nothing new and stored no page"
+    assert (storage / "exports" / "Tracks" / "snapshot=20260102T000000Z" / "_SUCCESS").is_file()

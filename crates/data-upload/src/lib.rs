@@ -147,11 +147,7 @@ pub fn to_document(kind: RawKind, line: &str) -> Result<Document, String> {
         let record: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let at = e.path().to_string();
             let inner = e.into_inner();
-            let message = inner.to_string();
-            let message = message
-                .rfind(" at line ")
-                .map_or(message.as_str(), |i| &message[..i])
-                .to_string();
+            let message = earshot_core::records::serde_message(&inner);
             if at.is_empty() || at == "." {
                 format!("column {}: {message}", inner.column())
             } else {

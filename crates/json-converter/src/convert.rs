@@ -230,15 +230,7 @@ fn parse_error(
         line: error.line(),
         column: error.column(),
         path,
-        message: strip_position(&error.to_string()),
-    }
-}
-
-/// serde_json appends " at line L column C" to its messages; we report the position ourselves.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+        message: earshot_core::records::serde_message(error),
     }
 }
 

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::America::Los_Angeles;
-use earshot_testkit::fixtures::{GeneratorConfig, Listening, fixtures_dir, generate};
+use earshot_testkit::fixtures::{
+    GeneratorConfig, Listening, fixtures_dir, generate, raw_pages, write_raw_set,
+};
 use serde_json::Value;
 
 /// The `| `key` | `value` | meaning |` rows between the facts markers.
@@ -390,5 +392,36 @@ fn the_generator_reproduces_the_committed_fixtures_byte_for_byte() {
     assert!(
         extra.is_empty(),
         "committed fixture files the generator no longer makes: {extra:?}"
+    );
+}
+
+#[test]
+fn the_streaming_raw_writer_writes_what_the_in_memory_generator_makes() {
+    // Benchmark sets are written one member at a time; they must be the same group.
+    let config = GeneratorConfig::synthetic(7, 3, 30);
+    let out = tempfile::tempdir().unwrap();
+    let summary = write_raw_set(&config, out.path()).unwrap();
+    let listening = generate(&config);
+    let expected: BTreeMap<String, Value> = raw_pages(&listening).into_iter().collect();
+    let written = files_under(&out.path().join("storage"));
+    assert_eq!(
+        written.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (key, bytes) in &written {
+        let page: Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(&page, &expected[key], "{key}");
+    }
+    let plays: usize = listening.members.iter().map(|m| m.plays.len()).sum();
+    assert_eq!(summary.plays, plays);
+    assert_eq!(summary.members, 7);
+    assert_eq!(summary.pages, written.len());
+    assert_eq!(
+        summary.bytes,
+        written.values().map(|b| b.len() as u64).sum::<u64>()
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("group.toml")).unwrap(),
+        listening.group_toml()
     );
 }

@@ -183,8 +183,6 @@ const PLAYLISTS: [&str; 3] = [
 
 struct Catalog {
     artists: Vec<Value>,
-    /// Simplified artist objects, aligned with `artists`.
-    simple_artists: Vec<Value>,
     tracks: Vec<Value>,
     /// Main artist index of each track.
     track_artist: Vec<usize>,
@@ -378,7 +376,6 @@ fn build_catalog(rng: &mut Rng, n_artists: usize) -> Catalog {
     track_artists.push(Vec::new());
     Catalog {
         artists,
-        simple_artists,
         tracks,
         track_artist,
         track_artists,
@@ -471,129 +468,175 @@ fn play(played_at: DateTime<Utc>, track: &Value, context: Value) -> Value {
 
 /// Generate a group's listening.
 pub fn generate(config: &GeneratorConfig) -> Listening {
-    let zone = FIXTURE_TIME_ZONE;
-    let mut rng = Rng::new(config.seed);
-    let catalog = build_catalog(&mut rng, config.artists.max(4));
-    let n_artists = catalog.artists.len();
-    let mut by_artist: Vec<Vec<usize>> = vec![Vec::new(); n_artists];
-    for (t, &a) in catalog.track_artist.iter().enumerate() {
-        if a != usize::MAX {
-            by_artist[a].push(t);
-        }
-    }
-    let local_track = catalog.tracks.len() - 1;
-
-    let mut members = Vec::new();
-    for m in 0..config.members {
-        let (id, name) = match MEMBER_NAMES.get(m) {
-            Some(&(id, name)) => (id.to_string(), name.to_string()),
-            None => (format!("member{m:05}"), format!("Member {m}")),
-        };
-        let taste = taste(&mut rng, m, n_artists);
-        // (played_at, track index)
-        let mut plays: Vec<(DateTime<Utc>, usize)> = Vec::new();
-        let mut days: Vec<NaiveDate> = (0..config.days)
-            .map(|d| config.start_day + Duration::days(i64::from(d)))
-            .collect();
-        if config.dst_weekend {
-            days.extend((9..=11).map(|d| NaiveDate::from_ymd_opt(2024, 3, d).expect("valid date")));
-        }
-        for (d, day) in days.iter().enumerate() {
-            let target = config.plays_per_day as u64;
-            let today = rng.between(target / 2, target + target / 2);
-            let mut left = today;
-            while left > 0 {
-                let session = rng.between(3, 12).min(left);
-                left -= session;
-                let hour = taste.hours[rng.below(taste.hours.len() as u64) as usize];
-                let mut at = local_to_utc(zone, *day, hour, rng.below(60) as u32)
-                    + Duration::milliseconds(rng.below(60_000) as i64);
-                for _ in 0..session {
-                    let track = pick_track(&mut rng, &catalog, &taste, &by_artist);
-                    plays.push((at, track));
-                    let listened = if rng.chance(0.2) {
-                        rng.between(30_000, 90_000) as i64 // skipped after 30 s or more: still a play
-                    } else {
-                        catalog.tracks[track]["duration_ms"]
-                            .as_i64()
-                            .unwrap_or(200_000)
-                    };
-                    at += Duration::milliseconds(listened + rng.below(4_000) as i64);
-                }
-            }
-            // The local file, now and then.
-            if m == 2 && d % 4 == 1 {
-                plays.push((local_to_utc(zone, *day, 19, 5), local_track));
-            }
-            // The heavy listener: more than 50 plays inside one clock hour (skipping through a playlist).
-            if m == 3 && (d == 9 || d == 16) {
-                let start = local_to_utc(zone, *day, 14, 0) + Duration::seconds(20);
-                for k in 0..58i64 {
-                    let track = pick_track(&mut rng, &catalog, &taste, &by_artist);
-                    plays.push((
-                        start + Duration::milliseconds(k * 61_000 + rng.below(500) as i64),
-                        track,
-                    ));
-                }
-            }
-        }
-        if config.dst_weekend && m == 0 {
-            // Plays on both sides of both 2024 DST changes in America/Los_Angeles.
-            let edges = [
-                "2024-03-10T09:50:00.250Z", // 01:50 PST, just before spring-forward
-                "2024-03-10T10:10:00.750Z", // 03:10 PDT, just after
-                "2024-11-03T08:30:00.000Z", // 01:30 PDT, first pass
-                "2024-11-03T09:30:00.000Z", // 01:30 PST, second pass
-            ];
-            for (k, edge) in edges.iter().enumerate() {
-                let at = DateTime::parse_from_rfc3339(edge)
-                    .expect("valid time")
-                    .with_timezone(&Utc);
-                plays.push((at, by_artist[0][k % by_artist[0].len()]));
-            }
-        }
-        plays.sort_by_key(|&(at, track)| (at, track));
-        // One member cannot play two tracks at the same instant: keep played_at strictly increasing.
-        for i in 1..plays.len() {
-            if plays[i].0 <= plays[i - 1].0 {
-                plays[i].0 = plays[i - 1].0 + Duration::seconds(31);
-            }
-        }
-        let play_values: Vec<Value> = plays
-            .iter()
-            .map(|&(at, t)| {
-                play(
-                    at,
-                    &catalog.tracks[t],
-                    context(&mut rng, &catalog.tracks[t]),
-                )
-            })
-            .collect();
-
-        let (top_tracks, top_artists) = top_lists(&catalog, &taste, &plays, local_track);
-        let user = json!({
-            "country": "US",
-            "display_name": name,
-            "email": format!("{id}@example.com"),
-            "external_urls": {"spotify": format!("https://open.spotify.com/user/{id}")},
-            "href": format!("https://api.spotify.com/v1/users/{id}"),
-            "id": id,
-            "images": [],
-            "product": "premium",
-            "type": "user",
-            "uri": format!("spotify:user:{id}"),
-        });
-        members.push(MemberListening {
-            user,
-            plays: play_values,
-            top_tracks,
-            top_artists,
-        });
-    }
-    let _ = &catalog.simple_artists;
     Listening {
-        time_zone: zone.name().to_string(),
-        members,
+        time_zone: FIXTURE_TIME_ZONE.name().to_string(),
+        members: MemberGenerator::new(config).collect(),
+    }
+}
+
+/// The members of a generated group one at a time, in group order: what [`generate`] collects, for
+/// sets too large to hold at once (a benchmark set of 10M plays is about 25 GB of JSON).
+pub struct MemberGenerator {
+    config: GeneratorConfig,
+    rng: Rng,
+    catalog: Catalog,
+    by_artist: Vec<Vec<usize>>,
+    next: usize,
+}
+
+impl MemberGenerator {
+    /// Start generating `config`'s group.
+    pub fn new(config: &GeneratorConfig) -> MemberGenerator {
+        let mut rng = Rng::new(config.seed);
+        let catalog = build_catalog(&mut rng, config.artists.max(4));
+        let mut by_artist: Vec<Vec<usize>> = vec![Vec::new(); catalog.artists.len()];
+        for (t, &a) in catalog.track_artist.iter().enumerate() {
+            if a != usize::MAX {
+                by_artist[a].push(t);
+            }
+        }
+        MemberGenerator {
+            config: config.clone(),
+            rng,
+            catalog,
+            by_artist,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for MemberGenerator {
+    type Item = MemberListening;
+
+    fn next(&mut self) -> Option<MemberListening> {
+        if self.next >= self.config.members {
+            return None;
+        }
+        let m = self.next;
+        self.next += 1;
+        Some(generate_member(
+            &self.config,
+            &mut self.rng,
+            &self.catalog,
+            &self.by_artist,
+            m,
+        ))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.config.members - self.next;
+        (left, Some(left))
+    }
+}
+
+/// Member `m` of the group, drawing from the group's PRNG (members are generated in order).
+fn generate_member(
+    config: &GeneratorConfig,
+    rng: &mut Rng,
+    catalog: &Catalog,
+    by_artist: &[Vec<usize>],
+    m: usize,
+) -> MemberListening {
+    let zone = FIXTURE_TIME_ZONE;
+    let n_artists = catalog.artists.len();
+    let local_track = catalog.tracks.len() - 1;
+    let (id, name) = match MEMBER_NAMES.get(m) {
+        Some(&(id, name)) => (id.to_string(), name.to_string()),
+        None => (format!("member{m:05}"), format!("Member {m}")),
+    };
+    let taste = taste(rng, m, n_artists);
+    // (played_at, track index)
+    let mut plays: Vec<(DateTime<Utc>, usize)> = Vec::new();
+    let mut days: Vec<NaiveDate> = (0..config.days)
+        .map(|d| config.start_day + Duration::days(i64::from(d)))
+        .collect();
+    if config.dst_weekend {
+        days.extend((9..=11).map(|d| NaiveDate::from_ymd_opt(2024, 3, d).expect("valid date")));
+    }
+    for (d, day) in days.iter().enumerate() {
+        let target = config.plays_per_day as u64;
+        let today = rng.between(target / 2, target + target / 2);
+        let mut left = today;
+        while left > 0 {
+            let session = rng.between(3, 12).min(left);
+            left -= session;
+            let hour = taste.hours[rng.below(taste.hours.len() as u64) as usize];
+            let mut at = local_to_utc(zone, *day, hour, rng.below(60) as u32)
+                + Duration::milliseconds(rng.below(60_000) as i64);
+            for _ in 0..session {
+                let track = pick_track(rng, catalog, &taste, by_artist);
+                plays.push((at, track));
+                let listened = if rng.chance(0.2) {
+                    rng.between(30_000, 90_000) as i64 // skipped after 30 s or more: still a play
+                } else {
+                    catalog.tracks[track]["duration_ms"]
+                        .as_i64()
+                        .unwrap_or(200_000)
+                };
+                at += Duration::milliseconds(listened + rng.below(4_000) as i64);
+            }
+        }
+        // The local file, now and then.
+        if m == 2 && d % 4 == 1 {
+            plays.push((local_to_utc(zone, *day, 19, 5), local_track));
+        }
+        // The heavy listener: more than 50 plays inside one clock hour (skipping through a playlist).
+        if m == 3 && (d == 9 || d == 16) {
+            let start = local_to_utc(zone, *day, 14, 0) + Duration::seconds(20);
+            for k in 0..58i64 {
+                let track = pick_track(rng, catalog, &taste, by_artist);
+                plays.push((
+                    start + Duration::milliseconds(k * 61_000 + rng.below(500) as i64),
+                    track,
+                ));
+            }
+        }
+    }
+    if config.dst_weekend && m == 0 {
+        // Plays on both sides of both 2024 DST changes in America/Los_Angeles.
+        let edges = [
+            "2024-03-10T09:50:00.250Z", // 01:50 PST, just before spring-forward
+            "2024-03-10T10:10:00.750Z", // 03:10 PDT, just after
+            "2024-11-03T08:30:00.000Z", // 01:30 PDT, first pass
+            "2024-11-03T09:30:00.000Z", // 01:30 PST, second pass
+        ];
+        for (k, edge) in edges.iter().enumerate() {
+            let at = DateTime::parse_from_rfc3339(edge)
+                .expect("valid time")
+                .with_timezone(&Utc);
+            plays.push((at, by_artist[0][k % by_artist[0].len()]));
+        }
+    }
+    plays.sort_by_key(|&(at, track)| (at, track));
+    // One member cannot play two tracks at the same instant: keep played_at strictly increasing.
+    for i in 1..plays.len() {
+        if plays[i].0 <= plays[i - 1].0 {
+            plays[i].0 = plays[i - 1].0 + Duration::seconds(31);
+        }
+    }
+    let play_values: Vec<Value> = plays
+        .iter()
+        .map(|&(at, t)| play(at, &catalog.tracks[t], context(rng, &catalog.tracks[t])))
+        .collect();
+
+    let (top_tracks, top_artists) = top_lists(catalog, &taste, &plays, local_track);
+    let user = json!({
+        "country": "US",
+        "display_name": name,
+        "email": format!("{id}@example.com"),
+        "external_urls": {"spotify": format!("https://open.spotify.com/user/{id}")},
+        "href": format!("https://api.spotify.com/v1/users/{id}"),
+        "id": id,
+        "images": [],
+        "product": "premium",
+        "type": "user",
+        "uri": format!("spotify:user:{id}"),
+    });
+    MemberListening {
+        user,
+        plays: play_values,
+        top_tracks,
+        top_artists,
     }
 }
 
@@ -664,23 +707,12 @@ impl Listening {
 
     /// The group config TOML for these members (no apps: the client id comes from the environment).
     pub fn group_toml(&self) -> String {
-        let mut out = String::from(
-            "# The fixture group (made by `earshot-fixtures`; see fixtures/README.md).\n",
-        );
-        let _ = writeln!(
-            out,
-            "name = \"fixture-group\"\ntime_zone = \"{}\"",
-            self.time_zone
-        );
-        for member in &self.members {
-            let _ = writeln!(
-                out,
-                "\n[[members]]\nid = {}\ndisplay_name = {}",
-                Value::from(member.id()),
-                Value::from(member.display_name())
-            );
-        }
-        out
+        group_toml(
+            &self.time_zone,
+            self.members
+                .iter()
+                .map(|m| (m.id().to_string(), m.display_name().to_string())),
+        )
     }
 
     /// Write the set in the committed layout:
@@ -798,6 +830,22 @@ impl Listening {
     }
 }
 
+/// A group config TOML for `members` as (id, display name), in `time_zone`, without apps.
+fn group_toml(time_zone: &str, members: impl Iterator<Item = (String, String)>) -> String {
+    let mut out =
+        String::from("# The fixture group (made by `earshot-fixtures`; see fixtures/README.md).\n");
+    let _ = writeln!(out, "name = \"fixture-group\"\ntime_zone = \"{time_zone}\"");
+    for (id, name) in members {
+        let _ = writeln!(
+            out,
+            "\n[[members]]\nid = {}\ndisplay_name = {}",
+            Value::from(id),
+            Value::from(name)
+        );
+    }
+    out
+}
+
 /// A copy of `value` whose objects list their keys in sorted order.
 fn sorted_keys(value: &Value) -> Value {
     match value {
@@ -880,52 +928,102 @@ pub async fn write_raw_pages(storage: &earshot_core::Storage) -> Result<()> {
 /// (as Spotify serves them), and one top-tracks and one top-artists page per time range, fetched a
 /// minute after the member's last play.
 pub fn raw_pages(listening: &Listening) -> Vec<(String, Value)> {
+    listening
+        .members
+        .iter()
+        .flat_map(member_raw_pages)
+        .collect()
+}
+
+/// [`raw_pages`] of one member.
+pub fn member_raw_pages(member: &MemberListening) -> Vec<(String, Value)> {
     let stamp = |at: DateTime<Utc>| at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let base = "https://api.spotify.com/v1/me";
     let mut pages = Vec::new();
-    for member in &listening.members {
-        let id = member.id();
-        for chunk in member.plays.chunks(50) {
-            let newest = MemberListening::played_at(chunk.last().expect("chunks are not empty"));
-            let oldest = MemberListening::played_at(&chunk[0]);
-            let items: Vec<Value> = chunk.iter().rev().cloned().collect();
+    let id = member.id();
+    for chunk in member.plays.chunks(50) {
+        let newest = MemberListening::played_at(chunk.last().expect("chunks are not empty"));
+        let oldest = MemberListening::played_at(&chunk[0]);
+        let items: Vec<Value> = chunk.iter().rev().cloned().collect();
+        let page = json!({
+            "items": items,
+            "next": format!("{base}/player/recently-played?before={}&limit=50", oldest.timestamp_millis()),
+            "cursors": {"after": newest.timestamp_millis().to_string(), "before": oldest.timestamp_millis().to_string()},
+            "limit": 50,
+            "href": format!("{base}/player/recently-played?limit=50"),
+        });
+        let fetched = newest + Duration::minutes(1);
+        pages.push((
+            format!("raw/recently_played/user={id}/{}.json", stamp(fetched)),
+            page,
+        ));
+    }
+    let fetched = member
+        .plays
+        .last()
+        .map(MemberListening::played_at)
+        .unwrap_or_default()
+        + Duration::minutes(1);
+    for (kind, lists) in [
+        ("tracks", &member.top_tracks),
+        ("artists", &member.top_artists),
+    ] {
+        for (range, items) in lists {
             let page = json!({
-                "items": items,
-                "next": format!("{base}/player/recently-played?before={}&limit=50", oldest.timestamp_millis()),
-                "cursors": {"after": newest.timestamp_millis().to_string(), "before": oldest.timestamp_millis().to_string()},
-                "limit": 50,
-                "href": format!("{base}/player/recently-played?limit=50"),
+                "items": items, "total": items.len(), "limit": 50, "offset": 0, "previous": null, "next": null,
+                "href": format!("{base}/top/{kind}?time_range={range}&limit=50&offset=0"),
             });
-            let fetched = newest + Duration::minutes(1);
             pages.push((
-                format!("raw/recently_played/user={id}/{}.json", stamp(fetched)),
+                format!(
+                    "raw/top_{kind}/user={id}/time_range={range}/{}.json",
+                    stamp(fetched)
+                ),
                 page,
             ));
         }
-        let fetched = member
-            .plays
-            .last()
-            .map(MemberListening::played_at)
-            .unwrap_or_default()
-            + Duration::minutes(1);
-        for (kind, lists) in [
-            ("tracks", &member.top_tracks),
-            ("artists", &member.top_artists),
-        ] {
-            for (range, items) in lists {
-                let page = json!({
-                    "items": items, "total": items.len(), "limit": 50, "offset": 0, "previous": null, "next": null,
-                    "href": format!("{base}/top/{kind}?time_range={range}&limit=50&offset=0"),
-                });
-                pages.push((
-                    format!(
-                        "raw/top_{kind}/user={id}/time_range={range}/{}.json",
-                        stamp(fetched)
-                    ),
-                    page,
-                ));
-            }
-        }
     }
     pages
+}
+
+/// What [`write_raw_set`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawSetSummary {
+    /// Members in the group config.
+    pub members: usize,
+    /// Plays in the recently-played pages.
+    pub plays: usize,
+    /// Raw page files.
+    pub pages: usize,
+    /// Bytes of raw pages.
+    pub bytes: u64,
+}
+
+/// Write `config`'s group as a fetcher would have left it, one member at a time (memory stays at one
+/// member's plays, whatever the size): `dir/group.toml` and the [`raw_pages`] under `dir/storage/`.
+pub fn write_raw_set(config: &GeneratorConfig, dir: &Path) -> Result<RawSetSummary> {
+    let storage = dir.join("storage");
+    let mut summary = RawSetSummary::default();
+    let mut names = Vec::with_capacity(config.members);
+    for member in MemberGenerator::new(config) {
+        for (key, page) in member_raw_pages(&member) {
+            let path = storage.join(&key);
+            let parent = path.parent().expect("raw keys have folders");
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+            let bytes = serde_json::to_vec(&page)?;
+            std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            summary.pages += 1;
+            summary.bytes += bytes.len() as u64;
+        }
+        summary.plays += member.plays.len();
+        names.push((member.id().to_string(), member.display_name().to_string()));
+    }
+    summary.members = names.len();
+    let path = dir.join("group.toml");
+    std::fs::write(
+        &path,
+        group_toml(FIXTURE_TIME_ZONE.name(), names.into_iter()),
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
+    Ok(summary)
 }

@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--from-ms", type=int, default=None, help="only plays at or after (unix ms)")
     parser.add_argument("--to-ms", type=int, default=None, help="only plays before (unix ms)")
     parser.add_argument("--group", default="", help="only these members, comma-separated")
-    parser.add_argument("--als-top", type=int, default=10, help="ALS recommendations per member")
+    parser.add_argument("--als-top", type=int, default=10, help="ALS recommendations per member (0: no ALS)")
     return parser.parse_args()
 
 
@@ -174,7 +174,7 @@ def main() -> None:
         )
         plays.createOrReplaceTempView("plays")
         links.createOrReplaceTempView("links")
-    if plays.select("user_id").distinct().count() > 1:
+    if args.als_top > 0 and plays.select("user_id").distinct().count() > 1:
         als(spark, plays, args.als_top).coalesce(1).write.mode("overwrite").parquet(f"{out}/recommendations_als")
     spark.stop()
 

@@ -276,6 +276,10 @@ impl Storage {
 
     /// Read a whole object into memory (for small objects: state files, single pages).
     pub async fn read_all(&self, key: &str) -> Result<Bytes, StorageError> {
+        check_key(key)?;
+        if let Backend::Local(store) = &self.backend {
+            return store.read_all(key).await;
+        }
         let mut stream = self.read(key).await?;
         let mut buffer = Vec::new();
         while let Some(chunk) = stream.next().await {

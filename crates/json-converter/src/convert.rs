@@ -4,6 +4,7 @@
 //! one page. A parse failure names the page, the line and column inside it, and the JSON path of the
 //! field at fault (`items[3].track.duration_ms`).
 
+use std::borrow::Borrow;
 use std::io::{Read, Write};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -130,15 +131,39 @@ impl Converter {
         meta: &PageMeta,
         sink: &mut W,
     ) -> Result<usize, ConvertError> {
+        let pages = serde_json::Deserializer::from_reader(reader).into_iter::<Box<RawValue>>();
+        self.convert_pages(pages, source_name, meta, sink)
+    }
+
+    /// [`Converter::convert`] of pages already in memory (a stored file): the same records, parsed
+    /// from the slice directly, several times faster than through a reader.
+    pub fn convert_slice<W: Write>(
+        &self,
+        bytes: &[u8],
+        source_name: &str,
+        meta: &PageMeta,
+        sink: &mut W,
+    ) -> Result<usize, ConvertError> {
+        let pages = serde_json::Deserializer::from_slice(bytes).into_iter::<&RawValue>();
+        self.convert_pages(pages, source_name, meta, sink)
+    }
+
+    fn convert_pages<P: Borrow<RawValue>, W: Write>(
+        &self,
+        pages: impl Iterator<Item = serde_json::Result<P>>,
+        source_name: &str,
+        meta: &PageMeta,
+        sink: &mut W,
+    ) -> Result<usize, ConvertError> {
         let io = |source| ConvertError::Io {
             source_name: source_name.to_string(),
             source,
         };
         let mut records = 0;
-        let pages = serde_json::Deserializer::from_reader(reader).into_iter::<Box<RawValue>>();
         for (index, page) in pages.enumerate() {
             let page_no = index + 1;
             let page = page.map_err(|e| parse_error(source_name, page_no, String::new(), &e))?;
+            let page: &RawValue = page.borrow();
             let user_name = self.group.display_name(&meta.user_id);
             match self.kind {
                 Kind::RecentlyPlayed => {
@@ -213,9 +238,12 @@ fn typed<T: DeserializeOwned>(
     source_name: &str,
     page_no: usize,
 ) -> Result<T, ConvertError> {
-    let mut de = serde_json::Deserializer::from_str(page.get());
-    serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| parse_error(source_name, page_no, e.path().to_string(), e.inner()))
+    // Tracking the JSON path costs on every field, so only a page that fails is parsed again with it.
+    serde_json::from_str(page.get()).or_else(|_| {
+        let mut de = serde_json::Deserializer::from_str(page.get());
+        serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| parse_error(source_name, page_no, e.path().to_string(), e.inner()))
+    })
 }
 
 fn parse_error(

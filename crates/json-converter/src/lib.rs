@@ -10,6 +10,7 @@ pub mod convert;
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
@@ -18,6 +19,7 @@ use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::layout::{self, partition_value};
 use earshot_core::spotify::TimeRange;
 use earshot_core::{GroupConfig, Storage, env};
+use futures::StreamExt as _;
 use tracing::{error, info};
 
 pub use convert::{ConvertError, Converter, Kind, PageMeta};
@@ -157,6 +159,31 @@ pub fn meta_from_key(key: &str) -> Result<PageMeta, ConvertError> {
     })
 }
 
+/// Convert one stored raw file: the records, and the output itself when it goes to stdout.
+async fn convert_one(
+    storage: &Storage,
+    converter: Arc<Converter>,
+    key: &str,
+    target: &str,
+    to_stdout: bool,
+) -> Result<(usize, Option<Vec<u8>>)> {
+    let meta = meta_from_key(key)?;
+    let bytes = storage.read_all(key).await?;
+    let location = storage.location(key);
+    let (records, out) = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(bytes.len() / 2);
+        converter
+            .convert_slice(&bytes, &location, &meta, &mut out)
+            .map(|records| (records, out))
+    })
+    .await??;
+    if to_stdout {
+        return Ok((records, Some(out)));
+    }
+    storage.write(target, out.into()).await?;
+    Ok((records, None))
+}
+
 /// Convert every raw file of the converter's kind under `input` (a key or a prefix).
 pub async fn convert_storage(
     storage: &Storage,
@@ -182,34 +209,39 @@ pub async fn convert_storage(
             .filter(|k| k.starts_with(&folder) && k.ends_with(".json"))
             .collect()
     };
+    // Files are independent: several are read, converted (on the blocking pool, so every core works)
+    // and written at once, so one file's fsync overlaps the next one's parsing. Results come back in key
+    // order, so stdout output is the same as one file after another.
+    let converter = Arc::new(converter.clone());
+    let in_flight = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let mut results = futures::stream::iter(keys)
+        .map(|key| {
+            let converter = Arc::clone(&converter);
+            async move {
+                let target =
+                    layout::converted_key(&key).expect("a raw key under raw/ ending in .json");
+                if !to_stdout && !force && storage.exists(&target).await? {
+                    return Ok((key, None));
+                }
+                let result = convert_one(storage, converter, &key, &target, to_stdout).await;
+                anyhow::Ok((key, Some(result)))
+            }
+        })
+        .buffered(in_flight);
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
-    for key in keys {
-        let target = layout::converted_key(&key).expect("a raw key under raw/ ending in .json");
-        if !to_stdout && !force && storage.exists(&target).await? {
-            summary.skipped += 1;
-            continue;
-        }
-        let result = async {
-            let meta = meta_from_key(&key)?;
-            let bytes = storage.read_all(&key).await?;
-            let mut out = Vec::with_capacity(bytes.len());
-            let records =
-                converter.convert(&bytes[..], &storage.location(&key), &meta, &mut out)?;
-            if to_stdout {
-                stdout.lock().write_all(&out)?;
-            } else {
-                storage.write(&target, out.into()).await?;
-            }
-            anyhow::Ok(records)
-        }
-        .await;
+    while let Some(next) = results.next().await {
+        let (key, result) = next?;
         match result {
-            Ok(records) => {
+            None => summary.skipped += 1,
+            Some(Ok((records, out))) => {
+                if let Some(out) = out {
+                    stdout.lock().write_all(&out)?;
+                }
                 summary.converted += 1;
                 summary.records += records;
             }
-            Err(err) => {
+            Some(Err(err)) => {
                 error!(file = %storage.location(&key), error = %format!("{err:#}"), "Could not convert a raw page; no output written for it.");
                 summary.failed.push((key, format!("{err:#}")));
             }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::stream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::{ByteStream, StorageError};
 
@@ -134,35 +134,29 @@ impl LocalStore {
             "{TEMP_MARKER}{}-{unique}-{name}",
             std::process::id()
         ));
-        let result = async {
-            let mut options = tokio::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            if let Some(mode) = mode {
-                options.mode(mode);
+        // The whole write runs on one blocking thread: tokio's file API would hop to the blocking pool
+        // for every chunk and every call.
+        tokio::task::spawn_blocking(move || {
+            let result = write_synced(&temp, &path, &data, mode);
+            if result.is_err() {
+                let _ = std::fs::remove_file(&temp);
             }
-            let mut file = options
-                .open(&temp)
-                .await
-                .map_err(Self::io("write", &temp))?;
-            file.write_all(&data)
-                .await
-                .map_err(Self::io("write", &temp))?;
-            file.sync_all().await.map_err(Self::io("sync", &temp))?;
-            drop(file);
-            tokio::fs::rename(&temp, &path)
-                .await
-                .map_err(Self::io("rename into", &path))?;
-            // Make the rename itself durable.
-            if let Ok(dir_handle) = tokio::fs::File::open(&dir).await {
-                let _ = dir_handle.sync_all().await;
-            }
-            Ok(())
+            result
+        })
+        .await
+        .expect("a storage write does not panic")
+    }
+
+    /// A whole file in one blocking read.
+    pub(super) async fn read_all(&self, key: &str) -> Result<Bytes, StorageError> {
+        let path = self.path_of(key);
+        match tokio::fs::read(&path).await {
+            Ok(data) => Ok(Bytes::from(data)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StorageError::NotFound {
+                location: path.display().to_string(),
+            }),
+            Err(e) => Err(Self::io("read", &path)(e)),
         }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&temp).await;
-        }
-        result
     }
 
     pub(super) async fn exists(&self, key: &str) -> Result<bool, StorageError> {
@@ -182,4 +176,34 @@ impl LocalStore {
             Err(e) => Err(Self::io("delete", &path)(e)),
         }
     }
+}
+
+/// Write `data` to the new file `temp` (with `mode`, before any data), fsync it, rename it to `path`
+/// and fsync the folder, so the file appears whole or not at all, and stays after a crash.
+fn write_synced(
+    temp: &Path,
+    path: &Path,
+    data: &[u8],
+    mode: Option<u32>,
+) -> Result<(), StorageError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    if let Some(mode) = mode {
+        options.mode(mode);
+    }
+    let mut file = options.open(temp).map_err(LocalStore::io("write", temp))?;
+    file.write_all(data)
+        .map_err(LocalStore::io("write", temp))?;
+    file.sync_all().map_err(LocalStore::io("sync", temp))?;
+    drop(file);
+    std::fs::rename(temp, path).map_err(LocalStore::io("rename into", path))?;
+    // Make the rename itself durable.
+    if let Some(dir) = path.parent()
+        && let Ok(dir_handle) = std::fs::File::open(dir)
+    {
+        let _ = dir_handle.sync_all();
+    }
+    Ok(())
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Earshot's benchmarks: every pipeline step on synthetic groups of 10k, 1M and 10M plays, each side
+# by side with its baseline (a Python converter, pymongo upserts, Spark local[2], DuckDB) in one run,
+# with peak memory. Results go to $EARSHOT_BENCH_DIR (default ~/.cache/earshot/bench) and their
+# tables into BENCHMARKS.md.
+#
+#   scripts/bench.sh                      # 10k and 1M plays, 3 runs of each step
+#   scripts/bench.sh --sizes 10M          # 10M plays (about 25 GB of raw JSON; the Rust steps only)
+#   scripts/bench.sh --repeats 5 --sizes 10k
+#
+# Needs the disk for the set (1M: about 6 GB in all; 10M: about 60 GB) and a quiet machine.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$EARSHOT_ROOT"
+
+ensure_debian_packages time
+ensure_devdb
+ensure_venv
+# The Spark driver gets the memory a single machine can spare (its default, 1 GiB, fails at 10M plays).
+export EARSHOT_SPARK_SUBMIT="${EARSHOT_SPARK_SUBMIT:-$EARSHOT_VENV/bin/spark-submit --master local[2] --driver-memory 8g --conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=4}"
+use_spark
+BENCH_VENV="$EARSHOT_CACHE/bench-venv"
+ensure_locked_venv "$BENCH_VENV" "$EARSHOT_ROOT/scripts/requirements-bench.lock"
+use_cached_target
+
+log "Building Earshot (release)"
+cargo build --release --locked --quiet --workspace --bins
+EARSHOT_CEILING_BIN="$(cargo bench --locked --quiet -p json-converter --bench serde_ceiling --no-run \
+  --message-format=json | "$BENCH_VENV/bin/python" -c \
+  'import json, sys; print(next(m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "serde_ceiling" and m.get("executable")))')"
+export EARSHOT_CEILING_BIN EARSHOT_RELEASE_BIN="$CARGO_TARGET_DIR/release"
+export EARSHOT_BENCH_DIR="${EARSHOT_BENCH_DIR:-$EARSHOT_CACHE/bench}"
+
+log "Benchmarking (work folder $EARSHOT_BENCH_DIR)"
+"$BENCH_VENV/bin/python" scripts/bench/run.py "$@"
+"$BENCH_VENV/bin/python" scripts/bench/run.py --report BENCHMARKS.md

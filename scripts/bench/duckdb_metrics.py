@@ -1,0 +1,47 @@
+"""Analytics on DuckDB: the same metric SQL files on the same Parquet snapshot.
+
+    python duckdb_metrics.py EXPORTS_DIR SNAPSHOT SQL_DIR OUT_DIR
+
+Registers `plays` (with the derived columns analytics adds: play_id, track_key, local_hour,
+local_weekday), `links` and `top` as views over the snapshot's Parquet parts, runs every
+`SQL_DIR/*.sql` and writes each result to OUT_DIR/<metric>.parquet. Prints {"<metric>": rows, ...}.
+"""
+
+import json
+import os
+import sys
+
+import duckdb
+
+
+def main():
+    exports, snapshot, sql_dir, out = sys.argv[1:5]
+    os.makedirs(out, exist_ok=True)
+    db = duckdb.connect()
+
+    def parts(collection):
+        return os.path.join(exports, collection, f"snapshot={snapshot}", "*.parquet")
+
+    db.execute(
+        f"""CREATE VIEW plays AS
+        SELECT *, _id AS play_id,
+               coalesce(track_id, 'local:' || track_name) AS track_key,
+               CAST(substr(played_at_local, 12, 2) AS INTEGER) AS local_hour,
+               CAST(isodow(CAST(substr(played_at_local, 1, 10) AS DATE)) AS INTEGER) AS local_weekday
+        FROM read_parquet('{parts("rawdata_recentlyplayed")}')"""
+    )
+    db.execute(f"CREATE VIEW links AS SELECT * FROM read_parquet('{parts('ArtistTrackLink')}')")
+    db.execute(f"CREATE VIEW top AS SELECT * FROM read_parquet('{parts('rawdata_toptracks')}')")
+    rows = {}
+    for name in sorted(n for n in os.listdir(sql_dir) if n.endswith(".sql")):
+        metric = name.removesuffix(".sql")
+        with open(os.path.join(sql_dir, name), encoding="utf-8") as f:
+            sql = f.read().strip().rstrip(";")
+        target = os.path.join(out, metric + ".parquet")
+        db.execute(f"COPY (\n{sql}\n) TO '{target}' (FORMAT parquet)")
+        rows[metric] = db.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()[0]
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,459 @@
+"""Earshot's benchmark suite (run by scripts/bench.sh, which builds and sets the environment).
+
+    python scripts/bench/run.py --sizes 10k,1M [--repeats N] [--work DIR]
+    python scripts/bench/run.py --report BENCHMARKS.md
+
+For each size it writes a synthetic group with `earshot-fixtures --raw` (kept between runs), then runs
+every pipeline step on it, each several times, side by side with its baseline in the same run:
+
+- json-converter vs the Python converter (crates/json-converter/benches/original_converter.py) vs bare
+  serde_json parse + write of the same pages (crates/json-converter/benches/serde_ceiling.rs);
+- data-upload vs pymongo upserts one at a time (scripts/bench/pymongo_upload.py), same server;
+- create-collections, gcs-export;
+- analytics on polars vs the Spark job in local[2] (SQL only, and the whole `--engine spark` run with
+  ALS) vs DuckDB running the same SQL files (scripts/bench/duckdb_metrics.py), same Parquet snapshot.
+
+Wall time comes from the harness's clock, peak memory (max RSS of the command and the children it
+waited for) from GNU time. Runs of a step and its baseline alternate, so drift hits both. Results go
+to WORK/results-<size>.json; `--report` renders every results file into BENCHMARKS.md between the
+`<!-- bench:begin -->` and `<!-- bench:end -->` markers.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZES = {
+    # name: (members, days, mean plays per member per day)
+    "10k": (10, 20, 50),
+    "1M": (100, 200, 50),
+    "10M": (400, 500, 50),
+}
+BASELINE_LIMIT = {"10k", "1M"}  # the Python baselines take hours at 10M: run only the Rust side there
+
+
+def env(name):
+    value = os.environ.get(name)
+    if not value:
+        sys.exit(f"bench: ${name} is not set (run scripts/bench.sh)")
+    return value
+
+
+def measure(command, *, stdin=None, extra_env=None):
+    """Run `command`; return (seconds, peak RSS in MiB, CPU seconds, stdout). Fails loudly with its stderr."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
+        full = ["/usr/bin/time", "-f", "%M %U %S", "-o", timing.name, *command]
+        started = time.perf_counter()
+        done = subprocess.run(
+            full,
+            check=False,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(extra_env or {})},
+        )
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            sys.exit(f"bench: `{shlex.join(command)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        rss_kib, user, system = timing.read().strip().splitlines()[-1].split()
+    return seconds, int(rss_kib) / 1024, float(user) + float(system), done.stdout
+
+
+class Run:
+    """The measurements of one size."""
+
+    def __init__(self, size, work, repeats):
+        self.size = size
+        self.dir = work / size
+        self.repeats = repeats
+        self.results = {"size": size, "steps": {}, "checks": {}}
+
+    def record(self, step, seconds, rss, cpu):
+        entry = self.results["steps"].setdefault(step, {"seconds": [], "rss_mib": [], "cpu_seconds": []})
+        entry["seconds"].append(round(seconds, 3))
+        entry["rss_mib"].append(round(rss, 1))
+        entry["cpu_seconds"].append(round(cpu, 2))
+        print(f"  {self.size:>4} {step:<36} {seconds:9.2f} s {cpu:9.2f} s CPU {rss:9.1f} MiB", flush=True)
+
+    def timed(self, step, command, **kwargs):
+        seconds, rss, cpu, out = measure(command, **kwargs)
+        self.record(step, seconds, rss, cpu)
+        return out
+
+
+def drop_database(uri, database):
+    from pymongo import MongoClient
+
+    MongoClient(uri).drop_database(database)
+
+
+def count_rows(parquet_glob):
+    import duckdb
+
+    return duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{parquet_glob}')").fetchone()[0]
+
+
+def jsonl_records(folder):
+    records = {}
+    for path in sorted(Path(folder).rglob("*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                record = json.loads(line)
+                records[record["_id"]] = record
+    return records
+
+
+def bench_size(size, work, repeats, uri):
+    bins = Path(env("EARSHOT_RELEASE_BIN"))
+    members, days, per_day = SIZES[size]
+    run = Run(size, work, repeats)
+    d = run.dir
+    storage, group = d / "storage", d / "group.toml"
+    params = {"members": members, "days": days, "plays_per_day": per_day}
+    set_file = d / "set.json"
+    if not set_file.exists() or json.loads(set_file.read_text()).get("params") != params:
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        print(f"== {size}: generating {members} members x {days} days x ~{per_day} plays", flush=True)
+        seconds, _, _, out = measure(
+            [
+                str(bins / "earshot-fixtures"),
+                str(d),
+                "--raw",
+                "--members",
+                str(members),
+                "--days",
+                str(days),
+                "--plays-per-day",
+                str(per_day),
+            ]
+        )
+        set_file.write_text(json.dumps({"params": params, "summary": json.loads(out), "seconds": seconds}))
+    the_set = json.loads(set_file.read_text())
+    run.results["set"] = {**the_set["summary"], **params, "generate_seconds": round(the_set["seconds"], 1)}
+    plays = the_set["summary"]["plays"]
+    print(f"== {size}: {plays} plays, {the_set['summary']['bytes'] / 1e9:.2f} GB of raw pages", flush=True)
+    baselines = size in BASELINE_LIMIT
+    # Loading into the dev server is the slow part (one pymongo upsert a play: about 1k a second), so
+    # past 10k plays upload and create-collections run once.
+    server_repeats = repeats if size == "10k" else 1
+    converted = storage / "converted" / "recently_played"
+    py_out, ceiling_out = d / "python-converted", d / "ceiling-out"
+    common = {"EARSHOT_LOG": "warn"}
+
+    # json-converter, the Python converter, the serde_json ceiling.
+    for _ in range(repeats):
+        shutil.rmtree(converted, ignore_errors=True)
+        run.timed(
+            "convert",
+            [
+                str(bins / "json-converter"),
+                "recently-played",
+                "--storage",
+                str(storage),
+                "--group-config",
+                str(group),
+            ],
+            extra_env=common,
+        )
+        if baselines:
+            shutil.rmtree(py_out, ignore_errors=True)
+            run.timed(
+                "convert (Python)",
+                [
+                    sys.executable,
+                    str(ROOT / "crates/json-converter/benches/original_converter.py"),
+                    str(storage),
+                    str(group),
+                    str(py_out),
+                ],
+            )
+            shutil.rmtree(ceiling_out, ignore_errors=True)
+            run.timed("convert (serde_json ceiling)", [env("EARSHOT_CEILING_BIN"), str(storage), str(ceiling_out)])
+    if baselines:
+        # Same input, same output: the Python converter must write the records json-converter wrote.
+        ours, theirs = jsonl_records(converted), jsonl_records(py_out)
+        same = ours == theirs
+        run.results["checks"]["python converter output equals json-converter's"] = same
+        if not same:
+            sys.exit(f"bench: the Python converter's records differ from json-converter's ({size})")
+        shutil.rmtree(py_out)
+        shutil.rmtree(ceiling_out)
+    for kind in ["top-tracks", "top-artists"]:
+        shutil.rmtree(storage / "converted" / kind.replace("-", "_"), ignore_errors=True)
+        run.timed(
+            f"convert {kind}",
+            [str(bins / "json-converter"), kind, "--storage", str(storage), "--group-config", str(group)],
+            extra_env=common,
+        )
+
+    # data-upload and the pymongo baseline, each into its own database on the same server.
+    db, py_db = f"bench_{size}", f"bench_{size}_pymongo"
+    upload = [str(bins / "data-upload"), "all", "--storage", str(storage), "--mongodb-uri", uri]
+    for _ in range(server_repeats):
+        drop_database(uri, db)
+        run.timed("upload", [*upload, "--database", db], extra_env=common)
+        if baselines:
+            drop_database(uri, py_db)
+            # The same indexes as data-upload's collection: data-upload creates them (no records).
+            measure(
+                [
+                    str(bins / "data-upload"),
+                    "recently-played",
+                    "--input",
+                    "-",
+                    "--mongodb-uri",
+                    uri,
+                    "--database",
+                    py_db,
+                ],
+                extra_env=common,
+            )
+            out = run.timed(
+                "upload recently played (pymongo)",
+                [sys.executable, str(ROOT / "scripts/bench/pymongo_upload.py"), str(converted), uri, py_db],
+            )
+            assert json.loads(out)["records"] == plays, out
+    if baselines:
+        drop_database(uri, py_db)
+    out = run.timed("upload again (no changes)", [*upload, "--database", db], extra_env=common)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    run.results["checks"]["upload re-run changed nothing"] = all(
+        line.get("inserted", 0) == 0 and line.get("modified", 0) == 0 for line in lines
+    )
+
+    # create-collections (from scratch each time, then once more with nothing new).
+    from pymongo import MongoClient
+
+    client = MongoClient(uri)
+    derived = ["Tracks", "Albums", "Artists", "ArtistTrackLink", "Images", "members"]
+    derived += ["t50_Tracks", "t50_Artists", "t50_Images", "t50_TopArtists"]
+    create = [str(bins / "create-collections"), "all", "--mongodb-uri", uri, "--database", db]
+    create += ["--group-config", str(group)]
+    for _ in range(server_repeats):
+        for name in derived:
+            client[db].drop_collection(name)
+        run.timed("create-collections", create, extra_env=common)
+    run.timed("create-collections again", create, extra_env=common)
+    run.results["checks"]["ArtistTrackLink rows"] = client[db]["ArtistTrackLink"].estimated_document_count()
+
+    # gcs-export to the local folder.
+    exports = storage / "exports"
+    for _ in range(repeats):
+        shutil.rmtree(exports, ignore_errors=True)
+        run.timed(
+            "gcs-export",
+            [str(bins / "gcs-export"), "--storage", str(storage), "--mongodb-uri", uri, "--database", db]
+            + ["--snapshot", "bench"],
+            extra_env=common,
+        )
+    run.results["checks"]["exported plays"] = count_rows(f"{exports}/rawdata_recentlyplayed/snapshot=bench/*.parquet")
+
+    # analytics: polars, the Spark job (SQL only; and the whole --engine spark run with ALS), DuckDB.
+    analytics = [str(bins / "analytics"), "--storage", str(storage), "--snapshot", "bench", "--skip-mongodb"]
+    spark_out, duck_out = d / "spark-out", d / "duckdb-out"
+    spark_job = [*shlex.split(env("EARSHOT_SPARK_SUBMIT")), str(ROOT / "crates/analytics/spark/earshot_job.py")]
+    spark_job += ["--exports", str(exports), "--snapshot", "bench", "--sql", str(ROOT / "crates/analytics/sql")]
+    spark_job += ["--out", str(spark_out), "--als-top", "0"]
+    duck = [sys.executable, str(ROOT / "scripts/bench/duckdb_metrics.py"), str(exports), "bench"]
+    duck += [str(ROOT / "crates/analytics/sql"), str(duck_out)]
+    for _ in range(repeats):
+        shutil.rmtree(storage / "reports", ignore_errors=True)
+        run.timed("analytics polars", [*analytics, "--run", "bench-polars"], extra_env=common)
+        shutil.rmtree(spark_out, ignore_errors=True)
+        run.timed("analytics Spark job (SQL only)", spark_job)
+        shutil.rmtree(duck_out, ignore_errors=True)
+        duck_rows = json.loads(run.timed("analytics DuckDB (SQL only)", duck))
+    spark_rows = {m: count_rows(f"{spark_out}/{m}/*.parquet") for m in duck_rows}
+    run.results["checks"]["DuckDB and Spark metric rows agree"] = spark_rows == duck_rows
+    if spark_rows != duck_rows:
+        sys.exit(f"bench: DuckDB and Spark disagree on metric rows: {duck_rows} vs {spark_rows}")
+    report = json.loads((storage / "reports/bench-polars/report.json").read_text())
+    run.results["checks"]["polars report members"] = len(report["members"])
+    shutil.rmtree(storage / "reports", ignore_errors=True)
+    run.timed(
+        "analytics --engine spark (with ALS)",
+        [*analytics, "--engine", "spark", "--run", "bench-spark"],
+        extra_env=common,
+    )
+    return run.results
+
+
+def machine():
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem = next(line.split()[1] for line in meminfo if line.startswith("MemTotal"))
+    rustc = subprocess.run(["rustc", "--version"], check=True, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(mem) / 1024 / 1024),
+        "kernel": platform.release(),
+        "rustc": rustc,
+        "python": platform.python_version(),
+        "commit": commit.stdout.strip(),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
+
+
+def start_devdb(work):
+    data = work / "devdb"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    with open(work / "devdb.log", "w") as log:
+        server = subprocess.Popen(
+            [env("EARSHOT_DEVDB_BIN"), "--dbpath", str(data)], stdout=subprocess.PIPE, stderr=log, text=True
+        )
+    uri = server.stdout.readline().strip()
+    if not uri.startswith("mongodb://"):
+        server.kill()
+        sys.exit(f"bench: the dev server did not start (see {work / 'devdb.log'})")
+    return server, uri
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def render(work):
+    results = []
+    for size in SIZES:
+        path = work / f"results-{size}.json"
+        if path.exists():
+            results.append(json.loads(path.read_text()))
+    if not results:
+        sys.exit(f"bench: no results in {work}")
+    lines = []
+    m = results[0]["machine"]
+    lines += [
+        (
+            f"Measured on {m['date']} at commit {m['commit']}: {m['cpu']}, {m['cores']} cores, "
+            f"{m['memory_gib']} GiB, Linux {m['kernel']}, {m['rustc']}, Python {m['python']}. "
+            "Each figure is the median of the runs shown (n); RSS is peak resident memory."
+        ),
+        "",
+        "### Sets",
+        "",
+        "| set | members | days | plays | raw pages | raw JSON | generated in |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        s = r["set"]
+        lines.append(
+            f"| {r['size']} | {s['members']} | {s['days']} | {s['plays']:,} | {s['pages']:,} | "
+            f"{s['bytes'] / 1e6:,.0f} MB | {s['generate_seconds']} s |"
+        )
+
+    def cell(r, step):
+        e = r["steps"].get(step)
+        if not e:
+            return None
+        return median(e["seconds"]), median(e["rss_mib"]), len(e["seconds"]), median(e["cpu_seconds"])
+
+    def comparison(title, base, rivals, unit):
+        out = ["", f"### {title}", ""]
+        out.append(f"| set | step | n | median wall | {unit} | wall vs {base} | CPU (user+sys) | peak RSS |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        for r in results:
+            ours = cell(r, base)
+            if not ours:
+                continue
+            plays, mb = r["set"]["plays"], r["set"]["bytes"] / 1e6
+            for step in [base, *rivals]:
+                c = cell(r, step)
+                if not c:
+                    continue
+                rate = f"{mb / c[0]:,.0f} MB/s" if unit == "raw JSON" else f"{plays / c[0]:,.0f} plays/s"
+                ratio = "1" if step == base else f"{c[0] / ours[0]:.2f}×"
+                out.append(
+                    f"| {r['size']} | {step} | {c[2]} | {c[0]:.2f} s | {rate} | {ratio} | {c[3]:.2f} s | {c[1]:,.0f} MiB |"
+                )
+        return out
+
+    lines += comparison("json-converter", "convert", ["convert (Python)", "convert (serde_json ceiling)"], "raw JSON")
+    lines += comparison("data-upload", "upload", ["upload recently played (pymongo)"], "plays")
+    lines += comparison(
+        "analytics",
+        "analytics polars",
+        ["analytics DuckDB (SQL only)", "analytics Spark job (SQL only)", "analytics --engine spark (with ALS)"],
+        "plays",
+    )
+    steps = [
+        "convert",
+        "convert top-tracks",
+        "convert top-artists",
+        "upload",
+        "upload again (no changes)",
+        "create-collections",
+        "create-collections again",
+        "gcs-export",
+        "analytics polars",
+        "analytics --engine spark (with ALS)",
+    ]
+    lines += ["", "### How each step grows with plays", ""]
+    lines.append("| step | " + " | ".join(r["size"] for r in results) + " | peak RSS at " + results[-1]["size"] + " |")
+    lines.append("|---|" + "---:|" * (len(results) + 1))
+    for step in steps:
+        cells = [cell(r, step) for r in results]
+        if not any(cells):
+            continue
+        text = [f"{c[0]:.2f} s" if c else "–" for c in cells]
+        text.append(f"{cells[-1][1]:,.0f} MiB" if cells[-1] else "–")
+        lines.append(f"| {step} | " + " | ".join(text) + " |")
+    lines += ["", "### Checks made during the run", ""]
+    for r in results:
+        for check, value in r["checks"].items():
+            lines.append(f"- {r['size']}: {check}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10k,1M", help="comma-separated, of " + ", ".join(SIZES))
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each step (10M: 1)")
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("EARSHOT_BENCH_DIR", "bench-work")))
+    parser.add_argument("--report", type=Path, help="render the results into this Markdown file and stop")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        text = args.report.read_text()
+        begin, end = "<!-- bench:begin -->\n", "<!-- bench:end -->"
+        if begin not in text or end not in text:
+            sys.exit(f"bench: {args.report} has no {begin.strip()} … {end} markers")
+        head, rest = text.split(begin, 1)
+        args.report.write_text(head + begin + render(args.work) + end + rest.split(end, 1)[1])
+        print(f"bench: wrote {args.report}")
+        return
+    sizes = args.sizes.split(",")
+    for size in sizes:
+        if size not in SIZES:
+            sys.exit(f"bench: --sizes: unknown size `{size}` (one of {', '.join(SIZES)})")
+    server, uri = start_devdb(args.work)
+    try:
+        for size in sizes:
+            repeats = 1 if size == "10M" else args.repeats
+            results = bench_size(size, args.work, repeats, uri)
+            results["machine"] = machine()
+            results["repeats"] = repeats
+            (args.work / f"results-{size}.json").write_text(json.dumps(results, indent=1))
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()

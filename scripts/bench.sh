@@ -5,10 +5,11 @@
 # tables into BENCHMARKS.md.
 #
 #   scripts/bench.sh                      # 10k and 1M plays, 3 runs of each step
-#   scripts/bench.sh --sizes 10M          # 10M plays (about 25 GB of raw JSON; the Rust steps only)
+#   scripts/bench.sh --sizes 10k,10kx1000 # analytics on 1000 renamed copies of the 10k snapshot (10M plays)
+#   scripts/bench.sh --sizes 10M          # 10M plays through every step (about 20 GB of raw JSON)
 #   scripts/bench.sh --repeats 5 --sizes 10k
 #
-# Needs the disk for the set (1M: about 6 GB in all; 10M: about 60 GB) and a quiet machine.
+# Needs the disk for the set (1M: about 6 GB in all; 10M: about 50 GB) and a quiet machine.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$EARSHOT_ROOT"
@@ -27,7 +28,7 @@ log "Building Earshot (release)"
 cargo build --release --locked --quiet --workspace --bins
 EARSHOT_CEILING_BIN="$(cargo bench --locked --quiet -p json-converter --bench serde_ceiling --no-run \
   --message-format=json | "$BENCH_VENV/bin/python" -c \
-  'import json, sys; print(next(m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "serde_ceiling" and m.get("executable")))')"
+  'import json, sys; ms = [json.loads(line) for line in sys.stdin]; print(next(m["executable"] for m in ms if m.get("target", {}).get("name") == "serde_ceiling" and m.get("executable")))')"
 export EARSHOT_CEILING_BIN EARSHOT_RELEASE_BIN="$CARGO_TARGET_DIR/release"
 export EARSHOT_BENCH_DIR="${EARSHOT_BENCH_DIR:-$EARSHOT_CACHE/bench}"
 

@@ -39,6 +39,8 @@ SIZES = {
     "1M": (100, 200, 50),
     "10M": (400, 500, 50),
 }
+# Analytics only, on copies of a smaller set's snapshot: name -> (base set, copies).
+SCALED = {"10kx100": ("10k", 100), "10kx1000": ("10k", 1000)}
 BASELINE_LIMIT = {"10k", "1M"}  # the Python baselines take hours at 10M: run only the Rust side there
 
 
@@ -49,8 +51,12 @@ def env(name):
     return value
 
 
+class StepFailed(Exception):
+    """A measured command failed; the message holds its stderr's tail."""
+
+
 def measure(command, *, stdin=None, extra_env=None):
-    """Run `command`; return (seconds, peak RSS in MiB, CPU seconds, stdout). Fails loudly with its stderr."""
+    """Run `command`; return (seconds, peak RSS in MiB, CPU seconds, stdout). Raises StepFailed."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
         full = ["/usr/bin/time", "-f", "%M %U %S", "-o", timing.name, *command]
         started = time.perf_counter()
@@ -64,7 +70,7 @@ def measure(command, *, stdin=None, extra_env=None):
         )
         seconds = time.perf_counter() - started
         if done.returncode != 0:
-            sys.exit(f"bench: `{shlex.join(command)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
+            raise StepFailed(f"`{shlex.join(command)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
         rss_kib, user, system = timing.read().strip().splitlines()[-1].split()
     return seconds, int(rss_kib) / 1024, float(user) + float(system), done.stdout
 
@@ -89,6 +95,12 @@ class Run:
         seconds, rss, cpu, out = measure(command, **kwargs)
         self.record(step, seconds, rss, cpu)
         return out
+
+    def failed(self, step, error):
+        """Record that `step` failed; the steps that need its output are skipped."""
+        message = str(error).strip().splitlines()[-1]
+        self.results.setdefault("failed", {})[step] = message
+        print(f"  {self.size:>4} {step:<36} FAILED: {message}", flush=True)
 
 
 def drop_database(uri, database):
@@ -240,10 +252,15 @@ def bench_size(size, work, repeats, uri):
     derived += ["t50_Tracks", "t50_Artists", "t50_Images", "t50_TopArtists"]
     create = [str(bins / "create-collections"), "all", "--mongodb-uri", uri, "--database", db]
     create += ["--group-config", str(group)]
-    for _ in range(server_repeats):
-        for name in derived:
-            client[db].drop_collection(name)
-        run.timed("create-collections", create, extra_env=common)
+    try:
+        for _ in range(server_repeats):
+            for name in derived:
+                client[db].drop_collection(name)
+            run.timed("create-collections", create, extra_env=common)
+    except StepFailed as error:
+        # Seen with the dev server at 1M plays: it holds a $group in memory and the kernel kills it.
+        run.failed("create-collections", error)
+        return run.results
     run.timed("create-collections again", create, extra_env=common)
     run.results["checks"]["ArtistTrackLink rows"] = client[db]["ArtistTrackLink"].estimated_document_count()
 
@@ -260,8 +277,17 @@ def bench_size(size, work, repeats, uri):
     run.results["checks"]["exported plays"] = count_rows(f"{exports}/rawdata_recentlyplayed/snapshot=bench/*.parquet")
 
     # analytics: polars, the Spark job (SQL only; and the whole --engine spark run with ALS), DuckDB.
+    analytics_steps(run, storage, d, repeats)
+    return run.results
+
+
+def analytics_steps(run, storage, out_dir, repeats):
+    """analytics on polars, the Spark job (SQL only) and DuckDB, alternating; checks they agree."""
+    bins = Path(env("EARSHOT_RELEASE_BIN"))
+    exports = storage / "exports"
+    common = {"EARSHOT_LOG": "warn"}
     analytics = [str(bins / "analytics"), "--storage", str(storage), "--snapshot", "bench", "--skip-mongodb"]
-    spark_out, duck_out = d / "spark-out", d / "duckdb-out"
+    spark_out, duck_out = out_dir / "spark-out", out_dir / "duckdb-out"
     spark_job = [*shlex.split(env("EARSHOT_SPARK_SUBMIT")), str(ROOT / "crates/analytics/spark/earshot_job.py")]
     spark_job += ["--exports", str(exports), "--snapshot", "bench", "--sql", str(ROOT / "crates/analytics/sql")]
     spark_job += ["--out", str(spark_out), "--als-top", "0"]
@@ -286,6 +312,48 @@ def bench_size(size, work, repeats, uri):
         [*analytics, "--engine", "spark", "--run", "bench-spark"],
         extra_env=common,
     )
+
+
+def bench_scaled(work, base, factor, repeats):
+    """Analytics on `factor` copies of the `base` set's snapshot, each copy's members renamed: a group
+    `factor` times larger for the engines, without loading it through the dev server first."""
+    import duckdb
+
+    name = f"{base}x{factor}"
+    source = work / base / "storage" / "exports"
+    if not (source / "rawdata_recentlyplayed" / "snapshot=bench" / "_SUCCESS").exists():
+        sys.exit(f"bench: --sizes {name} needs the {base} set's snapshot: run --sizes {base} first")
+    run = Run(name, work, repeats)
+    storage = run.dir / "storage"
+    shutil.rmtree(run.dir, ignore_errors=True)
+    db = duckdb.connect()
+    renamed = {
+        "rawdata_recentlyplayed": ["_id", "user_id"],
+        "ArtistTrackLink": ["_id", "play_id", "user_id"],
+        "rawdata_toptracks": ["_id", "user_id"],
+    }
+    for collection, columns in renamed.items():
+        target = storage / "exports" / collection / "snapshot=bench"
+        target.mkdir(parents=True)
+        replace = ", ".join(f"{c} || '~' || k AS {c}" for c in columns)
+        db.execute(
+            f"COPY (SELECT * REPLACE ({replace}) FROM read_parquet('{source}/{collection}/snapshot=bench/*.parquet'), "
+            f"range({factor}) AS copies(k)) TO '{target}/part-00000.parquet' (FORMAT parquet)"
+        )
+        (target / "_SUCCESS").write_text("")
+    plays = count_rows(f"{storage}/exports/rawdata_recentlyplayed/snapshot=bench/*.parquet")
+    base_set = json.loads((work / f"results-{base}.json").read_text())["set"]
+    run.results["set"] = {
+        "members": base_set["members"] * factor,
+        "days": base_set["days"],
+        "plays": plays,
+        "pages": 0,
+        "bytes": 0,
+        "generate_seconds": "–",
+        "note": f"{factor} copies of the {base} snapshot, members renamed",
+    }
+    print(f"== {name}: {plays} plays ({factor} copies of the {base} snapshot)", flush=True)
+    analytics_steps(run, storage, run.dir, repeats)
     return run.results
 
 
@@ -331,7 +399,7 @@ def median(values):
 
 def render(work):
     results = []
-    for size in SIZES:
+    for size in [*SIZES, *SCALED]:
         path = work / f"results-{size}.json"
         if path.exists():
             results.append(json.loads(path.read_text()))
@@ -353,6 +421,9 @@ def render(work):
     ]
     for r in results:
         s = r["set"]
+        if "note" in s:
+            lines.append(f"| {r['size']} | {s['members']} | {s['days']} | {s['plays']:,} | {s['note']} | | |")
+            continue
         lines.append(
             f"| {r['size']} | {s['members']} | {s['days']} | {s['plays']:,} | {s['pages']:,} | "
             f"{s['bytes'] / 1e6:,.0f} MB | {s['generate_seconds']} s |"
@@ -411,13 +482,18 @@ def render(work):
         cells = [cell(r, step) for r in results]
         if not any(cells):
             continue
-        text = [f"{c[0]:.2f} s" if c else "–" for c in cells]
+        text = [
+            f"{c[0]:.2f} s" if c else ("failed" if step in r.get("failed", {}) else "–")
+            for c, r in zip(cells, results, strict=True)
+        ]
         text.append(f"{cells[-1][1]:,.0f} MiB" if cells[-1] else "–")
         lines.append(f"| {step} | " + " | ".join(text) + " |")
     lines += ["", "### Checks made during the run", ""]
     for r in results:
         for check, value in r["checks"].items():
             lines.append(f"- {r['size']}: {check}: {value}")
+        for step, message in r.get("failed", {}).items():
+            lines.append(f"- {r['size']}: **{step} failed**: {message} (the steps after it did not run)")
     return "\n".join(lines) + "\n"
 
 
@@ -440,13 +516,18 @@ def main():
         return
     sizes = args.sizes.split(",")
     for size in sizes:
-        if size not in SIZES:
-            sys.exit(f"bench: --sizes: unknown size `{size}` (one of {', '.join(SIZES)})")
+        if size not in SIZES and size not in SCALED:
+            sys.exit(f"bench: --sizes: unknown size `{size}` (one of {', '.join([*SIZES, *SCALED])})")
     server, uri = start_devdb(args.work)
     try:
         for size in sizes:
-            repeats = 1 if size == "10M" else args.repeats
-            results = bench_size(size, args.work, repeats, uri)
+            if server.poll() is not None:
+                server, uri = start_devdb(args.work)
+            repeats = 1 if size in ("10M", "10kx1000") else args.repeats
+            if size in SCALED:
+                results = bench_scaled(args.work, *SCALED[size], repeats)
+            else:
+                results = bench_size(size, args.work, repeats, uri)
             results["machine"] = machine()
             results["repeats"] = repeats
             (args.work / f"results-{size}.json").write_text(json.dumps(results, indent=1))
@@ -456,4 +537,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except StepFailed as error:
+        sys.exit(f"bench: {error}")

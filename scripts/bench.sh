@@ -9,7 +9,9 @@
 #   scripts/bench.sh --sizes 10M          # 10M plays through every step (about 20 GB of raw JSON)
 #   scripts/bench.sh --repeats 5 --sizes 10k
 #
-# Needs the disk for the set (1M: about 6 GB in all; 10M: about 50 GB) and a quiet machine.
+# EARSHOT_BENCH_MONGODB_URI points it at a real mongod instead of the dev server (which runs out of
+# memory building the collections of 1M plays). Needs the disk for the set (1M: about 6 GB in all;
+# 10M: about 50 GB) and a quiet machine.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$EARSHOT_ROOT"

@@ -33,6 +33,8 @@ EARSHOT_CEILING_BIN="$(cargo bench --locked --quiet -p json-converter --bench se
   'import json, sys; ms = [json.loads(line) for line in sys.stdin]; print(next(m["executable"] for m in ms if m.get("target", {}).get("name") == "serde_ceiling" and m.get("executable")))')"
 export EARSHOT_CEILING_BIN EARSHOT_RELEASE_BIN="$CARGO_TARGET_DIR/release"
 export EARSHOT_BENCH_DIR="${EARSHOT_BENCH_DIR:-$EARSHOT_CACHE/bench}"
+# Warnings and errors only: the steps' progress logs are not what is measured.
+export EARSHOT_LOG="${EARSHOT_LOG:-warn}"
 
 log "Benchmarking (work folder $EARSHOT_BENCH_DIR)"
 "$BENCH_VENV/bin/python" scripts/bench/run.py "$@"

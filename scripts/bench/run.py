@@ -55,7 +55,7 @@ class StepFailed(Exception):
     """A measured command failed; the message holds its stderr's tail."""
 
 
-def measure(command, *, stdin=None, extra_env=None):
+def measure(command):
     """Run `command`; return (seconds, peak RSS in MiB, CPU seconds, stdout). Raises StepFailed."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
         full = ["/usr/bin/time", "-f", "%M %U %S", "-o", timing.name, *command]
@@ -63,10 +63,9 @@ def measure(command, *, stdin=None, extra_env=None):
         done = subprocess.run(
             full,
             check=False,
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            env={**os.environ, **(extra_env or {})},
         )
         seconds = time.perf_counter() - started
         if done.returncode != 0:
@@ -91,8 +90,8 @@ class Run:
         entry["cpu_seconds"].append(round(cpu, 2))
         print(f"  {self.size:>4} {step:<36} {seconds:9.2f} s {cpu:9.2f} s CPU {rss:9.1f} MiB", flush=True)
 
-    def timed(self, step, command, **kwargs):
-        seconds, rss, cpu, out = measure(command, **kwargs)
+    def timed(self, step, command):
+        seconds, rss, cpu, out = measure(command)
         self.record(step, seconds, rss, cpu)
         return out
 
@@ -161,7 +160,6 @@ def bench_size(size, work, repeats, uri):
     server_repeats = repeats if size == "10k" else 1
     converted = storage / "converted" / "recently_played"
     py_out, ceiling_out = d / "python-converted", d / "ceiling-out"
-    common = {"EARSHOT_LOG": "warn"}
 
     # json-converter, the Python converter, the serde_json ceiling.
     for _ in range(repeats):
@@ -176,7 +174,6 @@ def bench_size(size, work, repeats, uri):
                 "--group-config",
                 str(group),
             ],
-            extra_env=common,
         )
         if baselines:
             shutil.rmtree(py_out, ignore_errors=True)
@@ -206,7 +203,6 @@ def bench_size(size, work, repeats, uri):
         run.timed(
             f"convert {kind}",
             [str(bins / "json-converter"), kind, "--storage", str(storage), "--group-config", str(group)],
-            extra_env=common,
         )
 
     # data-upload and the pymongo baseline, each into its own database on the same server.
@@ -214,7 +210,7 @@ def bench_size(size, work, repeats, uri):
     upload = [str(bins / "data-upload"), "all", "--storage", str(storage), "--mongodb-uri", uri]
     for _ in range(server_repeats):
         drop_database(uri, db)
-        run.timed("upload", [*upload, "--database", db], extra_env=common)
+        run.timed("upload", [*upload, "--database", db])
         if baselines:
             drop_database(uri, py_db)
             # The same indexes as data-upload's collection: data-upload creates them (no records).
@@ -228,8 +224,7 @@ def bench_size(size, work, repeats, uri):
                     uri,
                     "--database",
                     py_db,
-                ],
-                extra_env=common,
+                ]
             )
             out = run.timed(
                 "upload recently played (pymongo)",
@@ -238,7 +233,7 @@ def bench_size(size, work, repeats, uri):
             assert json.loads(out)["records"] == plays, out
     if baselines:
         drop_database(uri, py_db)
-    out = run.timed("upload again (no changes)", [*upload, "--database", db], extra_env=common)
+    out = run.timed("upload again (no changes)", [*upload, "--database", db])
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     run.results["checks"]["upload re-run changed nothing"] = all(
         line.get("inserted", 0) == 0 and line.get("modified", 0) == 0 for line in lines
@@ -256,12 +251,12 @@ def bench_size(size, work, repeats, uri):
         for _ in range(server_repeats):
             for name in derived:
                 client[db].drop_collection(name)
-            run.timed("create-collections", create, extra_env=common)
+            run.timed("create-collections", create)
     except StepFailed as error:
         # Seen with the dev server at 1M plays: it holds a $group in memory and the kernel kills it.
         run.failed("create-collections", error)
         return run.results
-    run.timed("create-collections again", create, extra_env=common)
+    run.timed("create-collections again", create)
     run.results["checks"]["ArtistTrackLink rows"] = client[db]["ArtistTrackLink"].estimated_document_count()
 
     # gcs-export to the local folder.
@@ -272,7 +267,6 @@ def bench_size(size, work, repeats, uri):
             "gcs-export",
             [str(bins / "gcs-export"), "--storage", str(storage), "--mongodb-uri", uri, "--database", db]
             + ["--snapshot", "bench"],
-            extra_env=common,
         )
     run.results["checks"]["exported plays"] = count_rows(f"{exports}/rawdata_recentlyplayed/snapshot=bench/*.parquet")
 
@@ -285,7 +279,6 @@ def analytics_steps(run, storage, out_dir, repeats):
     """analytics on polars, the Spark job (SQL only) and DuckDB, alternating; checks they agree."""
     bins = Path(env("EARSHOT_RELEASE_BIN"))
     exports = storage / "exports"
-    common = {"EARSHOT_LOG": "warn"}
     analytics = [str(bins / "analytics"), "--storage", str(storage), "--snapshot", "bench", "--skip-mongodb"]
     spark_out, duck_out = out_dir / "spark-out", out_dir / "duckdb-out"
     spark_job = [*shlex.split(env("EARSHOT_SPARK_SUBMIT")), str(ROOT / "crates/analytics/spark/earshot_job.py")]
@@ -295,7 +288,7 @@ def analytics_steps(run, storage, out_dir, repeats):
     duck += [str(ROOT / "crates/analytics/sql"), str(duck_out)]
     for _ in range(repeats):
         shutil.rmtree(storage / "reports", ignore_errors=True)
-        run.timed("analytics polars", [*analytics, "--run", "bench-polars"], extra_env=common)
+        run.timed("analytics polars", [*analytics, "--run", "bench-polars"])
         shutil.rmtree(spark_out, ignore_errors=True)
         run.timed("analytics Spark job (SQL only)", spark_job)
         shutil.rmtree(duck_out, ignore_errors=True)
@@ -310,7 +303,6 @@ def analytics_steps(run, storage, out_dir, repeats):
     run.timed(
         "analytics --engine spark (with ALS)",
         [*analytics, "--engine", "spark", "--run", "bench-spark"],
-        extra_env=common,
     )
 
 

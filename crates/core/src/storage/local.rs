@@ -122,9 +122,6 @@ impl LocalStore {
             .parent()
             .expect("a checked key has a file name")
             .to_path_buf();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(Self::io("create folder", &dir))?;
         let name = path
             .file_name()
             .expect("a checked key has a file name")
@@ -137,7 +134,7 @@ impl LocalStore {
         // The whole write runs on one blocking thread: tokio's file API would hop to the blocking pool
         // for every chunk and every call.
         tokio::task::spawn_blocking(move || {
-            let result = write_synced(&temp, &path, &data, mode);
+            let result = write_synced(&dir, &temp, &path, &data, mode);
             if result.is_err() {
                 let _ = std::fs::remove_file(&temp);
             }
@@ -178,9 +175,11 @@ impl LocalStore {
     }
 }
 
-/// Write `data` to the new file `temp` (with `mode`, before any data), fsync it, rename it to `path`
-/// and fsync the folder, so the file appears whole or not at all, and stays after a crash.
+/// Create the folder `dir`, write `data` to the new file `temp` in it (with `mode`, before any data),
+/// fsync it, rename it to `path` and fsync the folder, so the file appears whole or not at all, and
+/// stays after a crash.
 fn write_synced(
+    dir: &Path,
     temp: &Path,
     path: &Path,
     data: &[u8],
@@ -188,6 +187,7 @@ fn write_synced(
 ) -> Result<(), StorageError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::create_dir_all(dir).map_err(LocalStore::io("create folder", dir))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     if let Some(mode) = mode {
@@ -200,9 +200,7 @@ fn write_synced(
     drop(file);
     std::fs::rename(temp, path).map_err(LocalStore::io("rename into", path))?;
     // Make the rename itself durable.
-    if let Some(dir) = path.parent()
-        && let Ok(dir_handle) = std::fs::File::open(dir)
-    {
+    if let Ok(dir_handle) = std::fs::File::open(dir) {
         let _ = dir_handle.sync_all();
     }
     Ok(())

@@ -61,6 +61,14 @@ export EARSHOT_TOKEN_KEY="$("$BIN/data-fetcher" keygen)"
 export EARSHOT_STORAGE="$DEMO/storage" EARSHOT_GROUP_CONFIG="$EARSHOT_ROOT/fixtures/group.toml"
 export MONGODB_URI EARSHOT_DATABASE=earshot_demo EARSHOT_LOG="${EARSHOT_LOG:-warn}"
 
+# The story happens in 2024: the mock's clock says when, and data-fetcher runs under the same clock
+# (EARSHOT_NOW, demo only), so raw pages, cursors and authorisation dates are dated in the story.
+set_clock() {
+  curl -fsS "$MOCK/mock/clock?set=$1" > /dev/null
+  export EARSHOT_NOW="$1"
+}
+set_clock 2024-03-09T00:00:00Z
+
 # A member signs in: data-fetcher prints the Spotify URL; the "browser" (curl, logged in to the mock as
 # the member) approves; the redirect URL is pasted back, as on a headless machine.
 connect() {
@@ -82,7 +90,7 @@ connect() {
 
 if [ "$WITH_AIRFLOW" = true ]; then
   # One scheduled run at the end of the fixture listening: the friends connect then.
-  curl -fsS "$MOCK/mock/clock?set=2024-11-11T09:00:00Z" > /dev/null
+  set_clock 2024-11-11T09:00:00Z
 fi
 log "Connecting the five friends"
 for id in ana.mx ben_k chloe-r dev.p emi; do connect "$id"; done
@@ -102,7 +110,6 @@ if [ "$WITH_AIRFLOW" = true ]; then
   exit 0
 fi
 
-set_clock() { curl -fsS "$MOCK/mock/clock?set=$1" > /dev/null; }
 hourly() {
   local t end runs=0
   t=$(date -u -d "$1" +%s)

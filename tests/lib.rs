@@ -48,16 +48,9 @@ pub async fn pipeline_database(test: &str) -> (mongodb::Database, tempfile::Temp
         .await
         .expect("the test server");
     let group = fixture_group_config();
-    for (kind, raw) in [
-        (
-            json_converter::Kind::RecentlyPlayed,
-            RawKind::RecentlyPlayed,
-        ),
-        (json_converter::Kind::TopTracks, RawKind::TopTracks),
-        (json_converter::Kind::TopArtists, RawKind::TopArtists),
-    ] {
+    for raw in RawKind::ALL {
         let converter =
-            json_converter::Converter::new(kind, group.clone()).expect("the fixture zone");
+            json_converter::Converter::new(raw, group.clone()).expect("the fixture zone");
         let prefix = earshot_core::layout::raw_prefix(raw);
         let converted =
             json_converter::convert_storage(&storage, &converter, &prefix, false, false)
@@ -68,7 +61,7 @@ pub async fn pipeline_database(test: &str) -> (mongodb::Database, tempfile::Temp
             &db,
             &storage,
             raw,
-            &format!("converted/{}/", raw.folder()),
+            &earshot_core::layout::converted_prefix(raw),
             1000,
         )
         .await

@@ -3,8 +3,8 @@
     python duckdb_metrics.py EXPORTS_DIR SNAPSHOT SQL_DIR OUT_DIR
 
 Registers `plays` (with the derived columns analytics adds: play_id, track_key, local_hour,
-local_weekday), `links` and `top` as views over the snapshot's Parquet parts, runs every
-`SQL_DIR/*.sql` and writes each result to OUT_DIR/<metric>.parquet. Prints {"<metric>": rows, ...}.
+local_weekday), `links` and `top` as views over the snapshot's Parquet parts, and every
+`SQL_DIR/views/*.sql` as a view, runs every `SQL_DIR/*.sql` and writes each result to OUT_DIR/<metric>.parquet. Prints {"<metric>": rows, ...}.
 """
 
 import json
@@ -32,6 +32,10 @@ def main():
     )
     db.execute(f"CREATE VIEW links AS SELECT * FROM read_parquet('{parts('ArtistTrackLink')}')")
     db.execute(f"CREATE VIEW top AS SELECT * FROM read_parquet('{parts('rawdata_toptracks')}')")
+    views = os.path.join(sql_dir, "views")
+    for name in sorted(n for n in os.listdir(views) if n.endswith(".sql")):
+        with open(os.path.join(views, name), encoding="utf-8") as f:
+            db.execute(f"CREATE VIEW {name.removesuffix('.sql')} AS\n{f.read().strip().rstrip(';')}")
     rows = {}
     for name in sorted(n for n in os.listdir(sql_dir) if n.endswith(".sql")):
         metric = name.removesuffix(".sql")

@@ -281,7 +281,72 @@ fn computed_facts(listening: &Listening) -> BTreeMap<String, String> {
         "most_played_track.top_listener",
         format!("{}: {listeners}", labels[&hit]),
     );
+    for (kind, ranked) in [
+        (
+            "tracks",
+            listening
+                .members
+                .iter()
+                .map(|m| m.top_tracks.values().map(Vec::len).sum::<usize>())
+                .sum::<usize>(),
+        ),
+        (
+            "artists",
+            listening
+                .members
+                .iter()
+                .map(|m| m.top_artists.values().map(Vec::len).sum::<usize>())
+                .sum::<usize>(),
+        ),
+    ] {
+        put(&format!("top_{kind}.rows"), ranked.to_string());
+    }
+    let first = &listening.member("ana.mx").unwrap().top_tracks["long_term"][0];
+    put(
+        "top_tracks.ana.mx.long_term.1",
+        format!(
+            "{} [{}]",
+            first["name"].as_str().unwrap(),
+            first["id"].as_str().unwrap()
+        ),
+    );
     facts
+}
+
+/// fixtures/facts.py, run now, prints exactly the two tables fixtures/README.md holds: the README was
+/// written by the script and nobody edited a fact by hand.
+#[test]
+fn facts_py_prints_the_readme_tables() {
+    let script = fixtures_dir().join("facts.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("running python3 {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let readme = std::fs::read_to_string(fixtures_dir().join("README.md")).unwrap();
+    let block = |begin: &str, end: &str| {
+        let start = readme.find(begin).expect("facts markers") + begin.len();
+        readme[start..readme.find(end).expect("facts markers")]
+            .trim()
+            .to_string()
+    };
+    let expected = format!(
+        "{}\n{}\n",
+        block("<!-- facts:begin -->", "<!-- facts:end -->"),
+        block(
+            "<!-- analytics-facts:begin -->",
+            "<!-- analytics-facts:end -->"
+        )
+    );
+    assert_eq!(
+        printed, expected,
+        "fixtures/README.md differs from what fixtures/facts.py computes: run `python3 fixtures/facts.py --write`"
+    );
 }
 
 #[test]

@@ -2,17 +2,15 @@
 //! the MongoDB-wire dev server (or `EARSHOT_TEST_MONGODB_URI`) through the official driver, and local
 //! storage, joined by earshot-core's models, records, ids and layout.
 
-use bytes::Bytes;
 use earshot_core::layout::{self, RawKind};
 use earshot_core::mongo;
-use earshot_core::records::RecentlyPlayedRecord;
 use earshot_core::spotify::RecentlyPlayedPage;
 use earshot_core::storage::Storage;
-use earshot_testkit::fixtures::Listening;
+use earshot_testkit::fixtures::{Listening, fixture_member_ids};
 use earshot_testkit::mongo::MongoServer;
 use earshot_testkit::spotify::{DEFAULT_CLIENT_ID, MockOptions, MockSpotify};
-use mongodb::bson::{self, Document, doc};
-use mongodb::options::ReplaceOptions;
+use earshot_tests::fixture_group_config;
+use mongodb::bson::{Document, doc};
 
 async fn database(test: &str) -> mongodb::Database {
     let server = MongoServer::shared();
@@ -20,8 +18,8 @@ async fn database(test: &str) -> mongodb::Database {
     client.database(&server.database_name(test))
 }
 
-/// Fetch each member's newest 50 plays from the mock, keep the raw page in storage, convert it and
-/// upsert the records by their deterministic `_id`, twice: the second pass changes nothing.
+/// Fetch each member's newest 50 plays from the mock, keep the raw page in storage, convert it with
+/// json-converter and load it with data-upload, twice: the second pass changes nothing.
 #[tokio::test]
 async fn plays_flow_from_the_mock_spotify_into_mongodb_exactly_once() {
     let listening = Listening::fixture_group().unwrap();
@@ -31,12 +29,12 @@ async fn plays_flow_from_the_mock_spotify_into_mongodb_exactly_once() {
     let db = database("plays_flow").await;
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path());
-    let zone = chrono_tz::America::Los_Angeles;
     let http = reqwest::Client::new();
     let plays = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    let converter =
+        json_converter::Converter::new(RawKind::RecentlyPlayed, fixture_group_config()).unwrap();
 
     for pass in 0..2 {
-        let mut upserted = 0u64;
         for member in &listening.members {
             let (token, _) = mock
                 .grant(member.id(), DEFAULT_CLIENT_ID, mock.now())
@@ -52,36 +50,46 @@ async fn plays_flow_from_the_mock_spotify_into_mongodb_exactly_once() {
                 .unwrap();
             assert_eq!(response.status(), 200);
             let raw = response.bytes().await.unwrap();
-            let key = layout::raw_key(RawKind::RecentlyPlayed, member.id(), None, mock.now());
-            storage.write(&key, Bytes::clone(&raw)).await.unwrap();
-            let page: RecentlyPlayedPage =
-                serde_json::from_slice(&storage.read_all(&key).await.unwrap()).unwrap();
+            let page: RecentlyPlayedPage = serde_json::from_slice(&raw).unwrap();
             assert_eq!(page.items.len(), 50);
-            for play in &page.items {
-                let record =
-                    RecentlyPlayedRecord::from_play(member.id(), member.display_name(), play, zone);
-                let mut document = bson::to_document(&record).unwrap();
-                // Times are BSON dates in MongoDB, never strings.
-                document.insert(
-                    "played_at",
-                    bson::DateTime::from_millis(record.played_at.timestamp_millis()),
-                );
-                let result = plays
-                    .replace_one(doc! {"_id": &record.id}, document)
-                    .with_options(ReplaceOptions::builder().upsert(true).build())
-                    .await
-                    .unwrap();
-                upserted += u64::from(result.upserted_id.is_some());
-                if pass == 1 {
-                    assert_eq!(
-                        result.modified_count, 0,
-                        "{}: the same record again modifies nothing",
-                        record.id
-                    );
-                }
-            }
+            let key = layout::raw_key(RawKind::RecentlyPlayed, member.id(), None, mock.now());
+            storage.write(&key, raw).await.unwrap();
         }
-        assert_eq!(upserted, if pass == 0 { 250 } else { 0 }, "pass {pass}");
+        let converted = json_converter::convert_storage(
+            &storage,
+            &converter,
+            &layout::raw_prefix(RawKind::RecentlyPlayed),
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+        assert!(converted.failed.is_empty(), "{:?}", converted.failed);
+        let loaded = data_upload::load_storage(
+            &db,
+            &storage,
+            RawKind::RecentlyPlayed,
+            &layout::converted_prefix(RawKind::RecentlyPlayed),
+            100,
+        )
+        .await
+        .unwrap();
+        let counts = &loaded.counts;
+        let expected = if pass == 0 {
+            (250, 250, 0, 0)
+        } else {
+            (250, 0, 0, 250)
+        };
+        assert_eq!(
+            (
+                counts.read,
+                counts.inserted,
+                counts.modified,
+                counts.unchanged
+            ),
+            expected,
+            "pass {pass}: the same records again change nothing"
+        );
         assert_eq!(plays.count_documents(doc! {}).await.unwrap(), 250);
     }
 
@@ -103,9 +111,13 @@ async fn plays_flow_from_the_mock_spotify_into_mongodb_exactly_once() {
         );
         members.push(row.get_str("_id").unwrap().to_string());
     }
-    assert_eq!(members, ["ana.mx", "ben_k", "chloe-r", "dev.p", "emi"]);
+    assert_eq!(members, fixture_member_ids());
     assert_eq!(
-        storage.list("raw/recently_played/").await.unwrap().len(),
+        storage
+            .list(&layout::raw_prefix(RawKind::RecentlyPlayed))
+            .await
+            .unwrap()
+            .len(),
         5,
         "one raw page per member kept"
     );

@@ -14,24 +14,6 @@ import os
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-METRICS = [
-    "member_summary",
-    "member_tracks",
-    "member_artists",
-    "member_albums",
-    "listening_clock",
-    "track_listeners",
-    "top_listener_by_track",
-    "top_listener_by_artist",
-    "obscure",
-    "shared_tracks",
-    "shared_favourite",
-    "taste_match",
-    "top_list_overlap",
-    "recommendation_scores",
-    "plays_per_day",
-]
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -44,6 +26,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--group", default="", help="only these members, comma-separated")
     parser.add_argument("--als-top", type=int, default=10, help="ALS recommendations per member (0: no ALS)")
     return parser.parse_args()
+
+
+def sql_files(spark: SparkSession, folder: str) -> dict[str, str]:
+    """`{name: text}` of every `<name>.sql` directly in `folder` (a local path or gs:// URL)."""
+    files = spark.read.text(f"{folder.rstrip('/')}/*.sql", wholetext=True).select(
+        F.input_file_name().alias("path"), "value"
+    )
+    return {row["path"].rsplit("/", 1)[-1].removesuffix(".sql"): row["value"] for row in files.collect()}
 
 
 def snapshot(spark: SparkSession, exports: str, collection: str, run: str) -> DataFrame:
@@ -136,17 +126,26 @@ def main() -> None:
     )
     links = filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, "played_at")
     top = filtered(snapshot(spark, args.exports, "rawdata_toptracks", args.snapshot), args, None)
-    plays.createOrReplaceTempView("plays")
-    links.createOrReplaceTempView("links")
     top.createOrReplaceTempView("top")
     out = args.out.rstrip("/")
 
-    def run_sql(metric: str, target: str) -> None:
-        # Through Spark, so a gs:// SQL folder works on Dataproc as a local one does here.
-        text = spark.read.text(f"{args.sql.rstrip('/')}/{metric}.sql", wholetext=True).first()[0]
-        spark.sql(text).coalesce(1).write.mode("overwrite").parquet(f"{out}/{target}")
+    # Every `sql/*.sql` is a metric and every `sql/views/*.sql` a view they read (the Rust engine's
+    # list is held equal to these folders by a test). Read through Spark, so that a gs:// SQL folder
+    # works on Dataproc as a local one does here.
+    metrics = sql_files(spark, args.sql)
+    views = sql_files(spark, f"{args.sql.rstrip('/')}/views")
 
-    for metric in METRICS:
+    def register(plays_view: DataFrame, links_view: DataFrame) -> None:
+        plays_view.createOrReplaceTempView("plays")
+        links_view.createOrReplaceTempView("links")
+        for name, text in sorted(views.items()):
+            spark.sql(text).createOrReplaceTempView(name)
+
+    def run_sql(metric: str, target: str) -> None:
+        spark.sql(metrics[metric]).coalesce(1).write.mode("overwrite").parquet(f"{out}/{target}")
+
+    register(plays, links)
+    for metric in sorted(metrics):
         run_sql(metric, metric)
     plays.select("user_id", "user_name").groupBy("user_id").agg(F.max("user_name").alias("user_name")).coalesce(
         1
@@ -165,15 +164,13 @@ def main() -> None:
         )
         week_ids = week.select(F.col("play_id").alias("week_play"))
         week_links = links.join(week_ids, links.play_id == week_ids.week_play, "left_semi")
-        week.createOrReplaceTempView("plays")
-        week_links.createOrReplaceTempView("links")
+        register(week, week_links)
         run_sql("member_summary", "weekly_member_summary")
         run_sql("member_tracks", "weekly_member_tracks")
         spark.createDataFrame([(start,)], "week_start string").coalesce(1).write.mode("overwrite").parquet(
             f"{out}/weekly_week"
         )
-        plays.createOrReplaceTempView("plays")
-        links.createOrReplaceTempView("links")
+        register(plays, links)
     if args.als_top > 0 and plays.select("user_id").distinct().count() > 1:
         als(spark, plays, args.als_top).coalesce(1).write.mode("overwrite").parquet(f"{out}/recommendations_als")
     spark.stop()

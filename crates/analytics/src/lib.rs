@@ -30,8 +30,6 @@ use tracing::info;
 
 use crate::engine::Inputs;
 
-/// The Spark submit command (read by `--spark-submit`).
-pub const EARSHOT_SPARK_SUBMIT: &str = earshot_core::env::EARSHOT_SPARK_SUBMIT;
 use crate::snapshot::Filters;
 
 /// Which engine computes the metrics.
@@ -84,7 +82,7 @@ pub struct Cli {
     pub database: String,
     /// The Spark submit command (split on spaces), e.g. `spark-submit --master local[2]` or
     /// `gcloud dataproc jobs submit pyspark --cluster=earshot --region=europe-west1`.
-    #[arg(long, env = EARSHOT_SPARK_SUBMIT, default_value = "spark-submit --master local[2]")]
+    #[arg(long, env = env::EARSHOT_SPARK_SUBMIT, default_value = "spark-submit --master local[2]")]
     pub spark_submit: String,
     /// The PySpark job file. Default: `crates/analytics/spark/earshot_job.py` of this build's sources.
     #[arg(long)]
@@ -200,11 +198,7 @@ async fn compute_polars(
         let (week_inputs, week_start) = last_week(&inputs)?;
         let mut weekly = BTreeMap::new();
         for name in ["member_summary", "member_tracks"] {
-            let sql = engine::METRICS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, s)| *s)
-                .expect("a known metric");
+            let sql = engine::metric(name).expect("a known metric").sql;
             weekly.insert(name.to_string(), engine::query(&week_inputs, sql)?);
         }
         let names = engine::query(
@@ -259,6 +253,31 @@ async fn compute_spark(
     })
 }
 
+/// Members of a run, by id, with their display names: those who played in the period, and those the
+/// group config lists (with or without plays), within the `--group` filter.
+fn member_names_in_run(
+    played: &[(String, String)],
+    group: &GroupConfig,
+    filters: &Filters,
+) -> BTreeMap<String, String> {
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for (id, name) in played {
+        names.entry(id.clone()).or_insert_with(|| {
+            group
+                .member(id)
+                .map_or_else(|| name.clone(), |m| m.display_name.clone())
+        });
+    }
+    for member in &group.members {
+        if filters.group.is_empty() || filters.group.contains(&member.id) {
+            names
+                .entry(member.id.clone())
+                .or_insert_with(|| member.display_name.clone());
+        }
+    }
+    names
+}
+
 /// Which engine to run, with its options.
 #[derive(Debug, Clone)]
 pub enum EngineChoice {
@@ -300,14 +319,8 @@ pub async fn analyse_with(
         (None, None, true) => String::new(),
         _ => format!(
             "-from{}-to{}-group{}",
-            filters
-                .from
-                .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
-                .unwrap_or_default(),
-            filters
-                .to
-                .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
-                .unwrap_or_default(),
+            filters.from.map(layout::run_id).unwrap_or_default(),
+            filters.to.map(layout::run_id).unwrap_or_default(),
             filters.group.join("+")
         ),
     };
@@ -326,23 +339,7 @@ pub async fn analyse_with(
             "spark",
         ),
     };
-    // Members: those who played in the period, and those the group config lists (with or without
-    // plays), within the `--group` filter.
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    for (id, name) in &computed.members {
-        names.entry(id.clone()).or_insert_with(|| {
-            group
-                .member(id)
-                .map_or_else(|| name.clone(), |m| m.display_name.clone())
-        });
-    }
-    for member in &group.members {
-        if filters.group.is_empty() || filters.group.contains(&member.id) {
-            names
-                .entry(member.id.clone())
-                .or_insert_with(|| member.display_name.clone());
-        }
-    }
+    let names = member_names_in_run(&computed.members, group, filters);
     let plays: f64 = computed
         .metrics
         .get("member_summary")
@@ -416,7 +413,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         &engine,
     )
     .await?;
-    let key = format!("{}/{}/report.json", layout::REPORTS, output.run);
+    let key = layout::report_key(&output.run, layout::REPORT_JSON);
     storage
         .write(
             &key,
@@ -435,13 +432,13 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     for (name, png, svg) in drawn {
         storage
             .write(
-                &format!("{}/{}/{name}.png", layout::REPORTS, output.run),
+                &layout::report_key(&output.run, &format!("{name}.png")),
                 Bytes::from(png),
             )
             .await?;
         storage
             .write(
-                &format!("{}/{}/{name}.svg", layout::REPORTS, output.run),
+                &layout::report_key(&output.run, &format!("{name}.svg")),
                 Bytes::from(svg),
             )
             .await?;

@@ -62,28 +62,63 @@ pub async fn run(
         }
         StorageUrl::Gcs { .. } => (
             storage.location(layout::EXPORTS),
-            storage.location(&format!("{}/{run_id}/spark", layout::REPORTS)),
+            storage.location(&layout::spark_output_prefix(run_id)),
             None,
         ),
     };
+    let mut command = submit_command(options, snapshot, filters, &exports, &out)?;
+    let program = command.get_program().to_string_lossy().to_string();
+    tracing::info!(command = %options.submit, "Submitting the Spark job.");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await?
+        .with_context(|| format!("running `{program}`"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        bail!(
+            "the Spark job failed ({}):\n{}",
+            output.status,
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        );
+    }
+    let tables = match &local_out {
+        Some(dir) => read_tables(dir.path()).await?,
+        None => {
+            let staged = storage
+                .stage_local(&layout::spark_output_prefix(run_id))
+                .await?;
+            read_tables(staged.path()).await?
+        }
+    };
+    Ok(tables)
+}
+
+/// The submit command: `--spark-submit`'s words, the job, and the job's arguments (after `--` for
+/// gcloud).
+fn submit_command(
+    options: &SparkOptions,
+    snapshot: &str,
+    filters: &Filters,
+    exports: &str,
+    out: &str,
+) -> Result<Command> {
     let mut words = options.submit.split_whitespace();
     let program = words.next().context("`--spark-submit` is empty")?;
     let mut command = Command::new(program);
     command.args(words);
-    let gcloud = program.ends_with("gcloud");
     command.arg(&options.job);
-    if gcloud {
+    if program.ends_with("gcloud") {
         command.arg("--");
     }
     command.args([
         "--exports",
-        &exports,
+        exports,
         "--snapshot",
         snapshot,
         "--sql",
         &options.sql,
         "--out",
-        &out,
+        out,
     ]);
     if let Some(from) = filters.from {
         command.args(["--from-ms", &from.timestamp_millis().to_string()]);
@@ -94,36 +129,7 @@ pub async fn run(
     if !filters.group.is_empty() {
         command.args(["--group", &filters.group.join(",")]);
     }
-    tracing::info!(command = %options.submit, "Submitting the Spark job.");
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await?
-        .with_context(|| format!("running `{program}`"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        bail!(
-            "the Spark job failed ({}):\n{}",
-            output.status,
-            tail.join("\n")
-        );
-    }
-    let tables = match &local_out {
-        Some(dir) => read_tables(dir.path()).await?,
-        None => {
-            let staged = storage
-                .stage_local(&format!("{}/{run_id}/spark/", layout::REPORTS))
-                .await?;
-            read_tables(staged.path()).await?
-        }
-    };
-    Ok(tables)
+    Ok(command)
 }
 
 /// Every `<name>/part-*.parquet` folder under `dir` as a DataFrame.

@@ -10,28 +10,8 @@ use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::DataFrame;
 
+use crate::engine::subject_columns;
 use crate::tables::rows;
-
-/// The columns that identify a row of each metric.
-pub fn subject_columns(metric: &str) -> &'static [&'static str] {
-    match metric {
-        "member_summary" | "obscure" => &["user_id"],
-        "member_tracks" | "recommendation_scores" | "recommendations_als" => {
-            &["user_id", "track_key"]
-        }
-        "member_artists" => &["user_id", "artist_id"],
-        "member_albums" => &["user_id", "album_id"],
-        "listening_clock" => &["user_id", "weekday", "hour"],
-        "track_listeners" => &["track_key"],
-        "top_listener_by_track" => &["track_key", "user_id"],
-        "top_listener_by_artist" => &["artist_id", "user_id"],
-        "shared_tracks" | "taste_match" => &["member_a", "member_b"],
-        "shared_favourite" => &["member_a", "member_b", "track_key"],
-        "top_list_overlap" => &["member_a", "member_b", "time_range"],
-        "plays_per_day" => &["user_id", "day"],
-        _ => &[],
-    }
-}
 
 /// Replace the run's rows of every metric.
 pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame>) -> Result<()> {

@@ -17,13 +17,10 @@ fn submit() -> String {
     if let Ok(command) = std::env::var(earshot_core::env::EARSHOT_SPARK_SUBMIT) {
         return command;
     }
-    let cache = std::env::var("EARSHOT_CACHE").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/earshot",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    let local = format!("{cache}/venv/bin/spark-submit");
+    let local = earshot_core::env::cache_dir()
+        .join("venv/bin/spark-submit")
+        .display()
+        .to_string();
     assert!(
         std::path::Path::new(&local).is_file(),
         "Spark is not installed: run the tests through scripts/test.sh"

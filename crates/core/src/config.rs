@@ -230,14 +230,6 @@ impl GroupConfig {
             None => self.apps.first(),
         }
     }
-
-    /// Members of one app (by app name).
-    pub fn members_of_app(&self, app_name: &str) -> Vec<&MemberConfig> {
-        self.members
-            .iter()
-            .filter(|m| self.app_of(m).is_some_and(|a| a.name == app_name))
-            .collect()
-    }
 }
 
 #[cfg(test)]

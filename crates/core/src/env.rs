@@ -31,8 +31,15 @@ pub const EARSHOT_TOKEN_KEY_FILE: &str = "EARSHOT_TOKEN_KEY_FILE";
 pub const STORAGE_EMULATOR_HOST: &str = "STORAGE_EMULATOR_HOST";
 /// The command that submits the analytics Spark job (default `spark-submit --master local[2]`).
 pub const EARSHOT_SPARK_SUBMIT: &str = "EARSHOT_SPARK_SUBMIT";
+/// Demo and tests only: the fetcher's clock reads this RFC 3339 time when it starts (and runs on from
+/// there), so that a fetch against the mock Spotify is dated in the mock's time. Never set in production.
+pub const EARSHOT_NOW: &str = "EARSHOT_NOW";
 /// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
 pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
+
+/// Where the project's scripts cache what they build or install (the dev server, the venvs, Cargo's
+/// target folder; default `~/.cache/earshot`). Tests read it to find the tools scripts/test.sh installed.
+pub const EARSHOT_CACHE: &str = "EARSHOT_CACHE";
 
 /// Test only: use this MongoDB server instead of starting the MongoDB-wire dev server.
 pub const EARSHOT_TEST_MONGODB_URI: &str = "EARSHOT_TEST_MONGODB_URI";
@@ -55,3 +62,12 @@ pub const DEFAULT_TIME_ZONE: &str = "America/Los_Angeles";
 pub const DEFAULT_SPOTIFY_API_BASE: &str = "https://api.spotify.com";
 /// Default Spotify accounts service base URL.
 pub const DEFAULT_SPOTIFY_ACCOUNTS_BASE: &str = "https://accounts.spotify.com";
+
+/// The cache folder: [`EARSHOT_CACHE`], or `~/.cache/earshot` as scripts/lib.sh defaults it.
+pub fn cache_dir() -> std::path::PathBuf {
+    match std::env::var_os(EARSHOT_CACHE) {
+        Some(dir) => dir.into(),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into()))
+            .join(".cache/earshot"),
+    }
+}

@@ -5,9 +5,10 @@
 //! raw/top_tracks/user=<id>/time_range=<range>/<fetched_at>.json
 //! raw/top_artists/user=<id>/time_range=<range>/<fetched_at>.json
 //! converted/<same key as the raw file>.jsonl
-//! exports/<collection>/snapshot=<run id>/part-0.parquet
-//! reports/<run id>/…
-//! state/…
+//! exports/<collection>/snapshot=<run id>/part-00000.parquet, …, _SUCCESS
+//! reports/<run id>/report.json, <chart>.png, <chart>.svg, spark/…
+//! state/members/<id>.json      fetch state (cursor, gaps, authorisation dates)
+//! state/tokens/<id>.json       encrypted tokens
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -26,7 +27,7 @@ pub const REPORTS: &str = "reports";
 pub const STATE: &str = "state";
 
 /// The kinds of raw page the fetcher keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum RawKind {
     /// /me/player/recently-played pages.
     RecentlyPlayed,
@@ -37,12 +38,54 @@ pub enum RawKind {
 }
 
 impl RawKind {
+    /// Every kind, in pipeline order.
+    pub const ALL: [RawKind; 3] = [
+        RawKind::RecentlyPlayed,
+        RawKind::TopTracks,
+        RawKind::TopArtists,
+    ];
+
+    /// The `rawdata_*` collection this kind's converted records are loaded into.
+    pub fn collection(self) -> &'static str {
+        match self {
+            RawKind::RecentlyPlayed => crate::mongo::RAW_RECENTLY_PLAYED,
+            RawKind::TopTracks => crate::mongo::RAW_TOP_TRACKS,
+            RawKind::TopArtists => crate::mongo::RAW_TOP_ARTISTS,
+        }
+    }
+
     /// The folder name under `raw/`.
     pub fn folder(self) -> &'static str {
         match self {
             RawKind::RecentlyPlayed => "recently_played",
             RawKind::TopTracks => "top_tracks",
             RawKind::TopArtists => "top_artists",
+        }
+    }
+}
+
+/// What a step processes: one kind of data, or all of them (the first argument of `data-upload` and
+/// `create-collections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// Recently played: `rawdata_recentlyplayed` and what is built from it.
+    RecentlyPlayed,
+    /// Top tracks: `rawdata_toptracks` and what is built from it.
+    TopTracks,
+    /// Top artists: `rawdata_topartists` and what is built from it.
+    TopArtists,
+    /// All three.
+    All,
+}
+
+impl Target {
+    /// The kinds this target covers, in pipeline order.
+    pub fn kinds(self) -> &'static [RawKind] {
+        match self {
+            Target::RecentlyPlayed => &RawKind::ALL[0..1],
+            Target::TopTracks => &RawKind::ALL[1..2],
+            Target::TopArtists => &RawKind::ALL[2..3],
+            Target::All => &RawKind::ALL,
         }
     }
 }
@@ -81,6 +124,11 @@ pub fn raw_prefix(kind: RawKind) -> String {
     format!("{RAW}/{}/", kind.folder())
 }
 
+/// Prefix of every converted file of one kind: `converted/<kind>/`.
+pub fn converted_prefix(kind: RawKind) -> String {
+    format!("{CONVERTED}/{}/", kind.folder())
+}
+
 /// The converted key of a raw key: `raw/<rest>.json` → `converted/<rest>.jsonl`.
 ///
 /// Returns `None` when `raw_key` is not under `raw/` or does not end in `.json`.
@@ -92,6 +140,51 @@ pub fn converted_key(raw_key: &str) -> Option<String> {
 /// Folder of one Parquet snapshot of a collection.
 pub fn export_prefix(collection: &str, run_id: &str) -> String {
     format!("{EXPORTS}/{collection}/snapshot={run_id}/")
+}
+
+/// A run id (of a snapshot, an analytics run): UTC, second precision, sortable by time:
+/// `20241111T090000Z` (Airflow's `ts_nodash` has the same shape).
+pub fn run_id(at: DateTime<Utc>) -> String {
+    at.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// Folder of one analytics run's outputs: `reports/<run>/`.
+pub fn report_prefix(run: &str) -> String {
+    format!("{REPORTS}/{run}/")
+}
+
+/// The report every analytics run writes.
+pub const REPORT_JSON: &str = "report.json";
+
+/// A file of an analytics run: `reports/<run>/<name>` (`report.json`, `<chart>.svg`, …).
+pub fn report_key(run: &str, name: &str) -> String {
+    format!("{}{name}", report_prefix(run))
+}
+
+/// Where a Spark run on GCS writes its result tables: `reports/<run>/spark/`.
+pub fn spark_output_prefix(run: &str) -> String {
+    report_key(run, "spark/")
+}
+
+/// Prefix of every member's fetch state file.
+pub fn member_states_prefix() -> String {
+    format!("{STATE}/members/")
+}
+
+/// A member's fetch state (cursor, gaps, authorisation dates; not secret): `state/members/<id>.json`.
+pub fn member_state_key(member: &str) -> String {
+    format!("{}{member}.json", member_states_prefix())
+}
+
+/// The member id of a [`member_state_key`], `None` for another key.
+pub fn member_of_state_key(key: &str) -> Option<&str> {
+    key.strip_prefix(&member_states_prefix())?
+        .strip_suffix(".json")
+}
+
+/// A member's encrypted token record: `state/tokens/<id>.json`.
+pub fn token_key(member: &str) -> String {
+    format!("{STATE}/tokens/{member}.json")
 }
 
 /// The value of a `name=value` partition segment of a key, e.g. `user` of `…/user=ana/…`.
@@ -124,5 +217,18 @@ mod tests {
         assert_eq!(partition_value(&key, "time_range"), Some("long_term"));
         assert_eq!(converted_key("exports/x.json"), None);
         assert_eq!(export_prefix("Tracks", "r1"), "exports/Tracks/snapshot=r1/");
+        assert_eq!(
+            converted_prefix(RawKind::TopArtists),
+            "converted/top_artists/"
+        );
+        assert_eq!(run_id(at), "20240301T181500Z");
+        assert_eq!(report_key("r1", REPORT_JSON), "reports/r1/report.json");
+        assert_eq!(spark_output_prefix("r1"), "reports/r1/spark/");
+        assert_eq!(member_state_key("ana"), "state/members/ana.json");
+        assert_eq!(member_of_state_key("state/members/ana.json"), Some("ana"));
+        assert_eq!(member_of_state_key("state/tokens/ana.json"), None);
+        assert_eq!(token_key("ana"), "state/tokens/ana.json");
+        assert_eq!(Target::All.kinds(), RawKind::ALL);
+        assert_eq!(Target::TopTracks.kinds(), [RawKind::TopTracks]);
     }
 }

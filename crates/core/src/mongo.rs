@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, NaiveDate, Utc};
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Database, IndexModel};
 
@@ -39,22 +39,44 @@ pub const T50_IMAGES: &str = "t50_Images";
 pub const T50_TOP_ARTISTS: &str = "t50_TopArtists";
 /// One document per member of the group.
 pub const MEMBERS: &str = "members";
+/// Encrypted token records when the fetcher's token store is MongoDB (`--token-store mongodb`), one
+/// document per member.
+pub const FETCHER_TOKENS: &str = "fetcher_tokens";
 /// Prefix of every analytics result collection.
 pub const ANALYTICS_PREFIX: &str = "analytics_";
 
+/// What joins the parts of a composite `_id`.
+pub const ID_SEPARATOR: &str = "|";
+
 /// `_id` of a play: `<user_id>|<played_at RFC 3339 UTC, milliseconds>`.
 pub fn play_id(user_id: &str, played_at: DateTime<Utc>) -> String {
-    format!("{user_id}|{}", format_utc(played_at))
+    [user_id, &format_utc(played_at)].join(ID_SEPARATOR)
 }
 
 /// `_id` of a top-tracks or top-artists row: `<user_id>|<time_range>|<YYYY-MM-DD>|<rank>`.
 pub fn top_item_id(user_id: &str, time_range: TimeRange, date: NaiveDate, rank: u32) -> String {
-    format!("{user_id}|{time_range}|{}|{rank}", date.format("%Y-%m-%d"))
+    [
+        user_id,
+        time_range.as_str(),
+        &date.format("%Y-%m-%d").to_string(),
+        &rank.to_string(),
+    ]
+    .join(ID_SEPARATOR)
 }
 
 /// `_id` of an ArtistTrackLink document: `<play _id>|<artist_id>`.
 pub fn artist_track_link_id(play_id: &str, artist_id: &str) -> String {
-    format!("{play_id}|{artist_id}")
+    [play_id, artist_id].join(ID_SEPARATOR)
+}
+
+/// [`artist_track_link_id`] as an aggregation expression over two fields of the input document, for the
+/// server-side build: `{"$concat": ["$<play_id_field>", "|", "$<artist_id_field>"]}`.
+pub fn artist_track_link_id_expr(play_id_field: &str, artist_id_field: &str) -> Bson {
+    Bson::Document(doc! {"$concat": [
+        format!("${play_id_field}"),
+        ID_SEPARATOR,
+        format!("${artist_id_field}"),
+    ]})
 }
 
 /// An index: its name and its keys in order, `1` ascending, `-1` descending.

@@ -9,42 +9,29 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::layout::RawKind;
+pub use earshot_core::layout::Target;
 use earshot_core::mongo::{self, connect};
 use earshot_core::{GroupConfig, env};
 use mongodb::Database;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use tracing::info;
 
 pub use pipelines::Build;
 
-/// Which derived collections to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Target {
-    /// Tracks, Albums, Artists, ArtistTrackLink, Images, members (from rawdata_recentlyplayed).
-    RecentlyPlayed,
-    /// t50_Tracks, t50_Artists, t50_Images (from rawdata_toptracks).
-    TopTracks,
-    /// t50_TopArtists (from rawdata_topartists).
-    TopArtists,
-    /// All of the above.
-    All,
-}
-
-impl Target {
-    /// The builds this target runs, in order.
-    pub fn builds(self) -> Vec<Build> {
-        match self {
-            Target::RecentlyPlayed => pipelines::recently_played(),
-            Target::TopTracks => pipelines::top_tracks(),
-            Target::TopArtists => pipelines::top_artists(),
-            Target::All => [
-                pipelines::recently_played(),
-                pipelines::top_tracks(),
-                pipelines::top_artists(),
-            ]
-            .concat(),
-        }
-    }
+/// The builds of `target`, in order: Tracks, Albums, Artists, ArtistTrackLink, Images and members from
+/// recently played; t50_Tracks, t50_Artists and t50_Images from top tracks; t50_TopArtists from top
+/// artists.
+pub fn builds(target: Target) -> Vec<Build> {
+    target
+        .kinds()
+        .iter()
+        .flat_map(|kind| match kind {
+            RawKind::RecentlyPlayed => pipelines::recently_played(),
+            RawKind::TopTracks => pipelines::top_tracks(),
+            RawKind::TopArtists => pipelines::top_artists(),
+        })
+        .collect()
 }
 
 /// Build the derived collections with server-side aggregation pipelines ($merge).
@@ -54,7 +41,9 @@ impl Target {
 #[derive(Debug, Parser)]
 #[command(name = "create-collections", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// Which collections to build.
+    /// Which collections to build: those of recently played (Tracks, Albums, Artists, ArtistTrackLink,
+    /// Images, members), of top tracks (t50_Tracks, t50_Artists, t50_Images), of top artists
+    /// (t50_TopArtists), or all.
     #[arg(value_enum)]
     pub target: Target,
     /// MongoDB connection string.
@@ -78,7 +67,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 
 /// Run every pipeline of `target`, then add the group's members who have no plays.
 pub async fn build(db: &Database, target: Target, group: &GroupConfig) -> Result<()> {
-    for build in target.builds() {
+    for build in builds(target) {
         db.collection::<Document>(build.from)
             .aggregate(build.pipeline.clone())
             .await
@@ -108,7 +97,14 @@ async fn add_silent_members(db: &Database, group: &GroupConfig) -> Result<()> {
         members
             .update_one(
                 doc! {"_id": &member.id},
-                doc! {"$setOnInsert": {"user_name": &member.display_name, "plays": 0, "listened_ms": 0, "unique_tracks": 0}},
+                doc! {"$setOnInsert": {
+                    "user_name": &member.display_name,
+                    "first_play": Bson::Null,
+                    "last_play": Bson::Null,
+                    "plays": 0,
+                    "listened_ms": 0,
+                    "unique_tracks": 0,
+                }},
             )
             .upsert(true)
             .await

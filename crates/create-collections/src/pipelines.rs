@@ -62,7 +62,26 @@ fn unwind_artists() -> Vec<Document> {
 /// Tracks, Albums, Artists, ArtistTrackLink, Images and members, from `rawdata_recentlyplayed`.
 pub fn recently_played() -> Vec<Build> {
     let from = mongo::RAW_RECENTLY_PLAYED;
-    let tracks = vec![
+    [
+        (mongo::TRACKS, tracks()),
+        (mongo::ALBUMS, albums()),
+        (mongo::ARTISTS, artists()),
+        (mongo::ARTIST_TRACK_LINK, artist_track_links()),
+        (mongo::IMAGES, images_by_url("played_at", mongo::IMAGES)),
+        (mongo::MEMBERS, members()),
+    ]
+    .into_iter()
+    .map(|(into, pipeline)| Build {
+        into,
+        from,
+        pipeline,
+    })
+    .collect()
+}
+
+/// One document per track: its latest names and metadata, plays, listeners, first and last play.
+fn tracks() -> Vec<Document> {
+    vec![
         doc! {"$match": {"track_id": {"$type": "string"}}},
         doc! {"$sort": {"played_at": 1, "_id": 1}},
         doc! {"$group": {
@@ -87,8 +106,12 @@ pub fn recently_played() -> Vec<Build> {
         }},
         doc! {"$set": {"listeners": sorted_set("listeners")}},
         merge(mongo::TRACKS),
-    ];
-    let albums = vec![
+    ]
+}
+
+/// One document per album: its latest metadata, plays and tracks.
+fn albums() -> Vec<Document> {
+    vec![
         doc! {"$match": {"album_id": {"$type": "string"}}},
         doc! {"$sort": {"played_at": 1, "_id": 1}},
         doc! {"$group": {
@@ -103,7 +126,11 @@ pub fn recently_played() -> Vec<Build> {
         }},
         doc! {"$set": {"tracks": sorted_set("tracks")}},
         merge(mongo::ALBUMS),
-    ];
+    ]
+}
+
+/// One document per artist, from each play's own (id, name, URL) triples.
+fn artists() -> Vec<Document> {
     let mut artists = vec![doc! {"$sort": {"played_at": 1, "_id": 1}}];
     artists.extend(unwind_artists());
     artists.extend([
@@ -120,10 +147,15 @@ pub fn recently_played() -> Vec<Build> {
         doc! {"$set": {"tracks": sorted_set("tracks"), "listeners": sorted_set("listeners")}},
         merge(mongo::ARTISTS),
     ]);
+    artists
+}
+
+/// One document per (play, artist), `_id` by core's formula.
+fn artist_track_links() -> Vec<Document> {
     let mut links = unwind_artists();
     links.extend([
         doc! {"$project": {
-            "_id": {"$concat": ["$_id", "|", "$artist_id"]},
+            "_id": mongo::artist_track_link_id_expr("_id", "artist_id"),
             "play_id": "$_id",
             "user_id": 1,
             "track_id": 1,
@@ -133,8 +165,12 @@ pub fn recently_played() -> Vec<Build> {
         }},
         merge(mongo::ARTIST_TRACK_LINK),
     ]);
-    let images = images_by_url("played_at", mongo::IMAGES);
-    let members = vec![
+    links
+}
+
+/// One document per member who played: first and last play, plays, minutes, unique tracks.
+fn members() -> Vec<Document> {
+    vec![
         doc! {"$sort": {"played_at": 1, "_id": 1}},
         doc! {"$group": {
             "_id": "$user_id",
@@ -148,38 +184,6 @@ pub fn recently_played() -> Vec<Build> {
         doc! {"$set": {"unique_tracks": {"$size": "$tracks"}}},
         doc! {"$unset": "tracks"},
         merge(mongo::MEMBERS),
-    ];
-    vec![
-        Build {
-            into: mongo::TRACKS,
-            from,
-            pipeline: tracks,
-        },
-        Build {
-            into: mongo::ALBUMS,
-            from,
-            pipeline: albums,
-        },
-        Build {
-            into: mongo::ARTISTS,
-            from,
-            pipeline: artists,
-        },
-        Build {
-            into: mongo::ARTIST_TRACK_LINK,
-            from,
-            pipeline: links,
-        },
-        Build {
-            into: mongo::IMAGES,
-            from,
-            pipeline: images,
-        },
-        Build {
-            into: mongo::MEMBERS,
-            from,
-            pipeline: members,
-        },
     ]
 }
 

@@ -6,8 +6,8 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 
 use create_collections::{Target, build};
-use earshot_core::mongo;
-use earshot_testkit::fixtures::{Listening, fact_count};
+use earshot_core::{export, mongo};
+use earshot_testkit::fixtures::{Listening, fact_count, fact_track, fixture_member_ids};
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
 
@@ -15,7 +15,10 @@ use mongodb::bson::{Document, doc};
 async fn dump(db: &Database) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     // Exactly the collections the builds write.
-    for name in Target::All.builds().iter().map(|b| b.into) {
+    for name in create_collections::builds(Target::All)
+        .iter()
+        .map(|b| b.into)
+    {
         let mut cursor = db
             .collection::<Document>(name)
             .find(doc! {})
@@ -77,10 +80,10 @@ async fn collections_match_the_fixture_facts_and_a_rerun_changes_nothing() {
         count(&db, mongo::T50_TRACKS).await,
         count(&db, mongo::RAW_TOP_TRACKS).await
     );
-    for member in ["ana.mx", "ben_k", "chloe-r", "dev.p", "emi"] {
+    for member in fixture_member_ids() {
         let row = db
             .collection::<Document>(mongo::MEMBERS)
-            .find_one(doc! {"_id": member})
+            .find_one(doc! {"_id": &member})
             .await
             .unwrap()
             .unwrap();
@@ -90,15 +93,16 @@ async fn collections_match_the_fixture_facts_and_a_rerun_changes_nothing() {
             "{member}"
         );
     }
+    let (top_id, top_plays) = fact_track("top_track.group");
     let group_top = db
         .collection::<Document>(mongo::TRACKS)
-        .find_one(doc! {"_id": "9kYbFN0FExRfliuPVDF1Jv"})
+        .find_one(doc! {"_id": &top_id})
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        group_top.get_i32("plays").unwrap(),
-        89,
+        group_top.get_i32("plays").unwrap() as usize,
+        top_plays,
         "fact top_track.group"
     );
 
@@ -148,18 +152,65 @@ async fn artists_carry_their_own_names_and_urls() {
         seen += 1;
     }
     assert_eq!(seen, truth.len());
-    // ArtistTrackLink ids follow the formula of DESIGN.md.
-    let link = db
+    // Every ArtistTrackLink `_id` the server-side build wrote follows core's formula.
+    let mut links = db
         .collection::<Document>(mongo::ARTIST_TRACK_LINK)
-        .find_one(doc! {})
+        .find(doc! {})
         .await
-        .unwrap()
         .unwrap();
-    let expected = mongo::artist_track_link_id(
-        link.get_str("play_id").unwrap(),
-        link.get_str("artist_id").unwrap(),
-    );
-    assert_eq!(link.get_str("_id").unwrap(), expected);
+    let mut checked = 0;
+    while links.advance().await.unwrap() {
+        let link = links.deserialize_current().unwrap();
+        let expected = mongo::artist_track_link_id(
+            link.get_str("play_id").unwrap(),
+            link.get_str("artist_id").unwrap(),
+        );
+        assert_eq!(link.get_str("_id").unwrap(), expected);
+        checked += 1;
+    }
+    assert_eq!(checked, fact_count("artist_links"));
+}
+
+/// The pipelines write each derived collection's fields, and earshot-core's export schema lists the
+/// columns gcs-export reads: every document of every exported collection has exactly those fields
+/// (a silent member included), so neither side can drift from the other.
+#[tokio::test]
+async fn documents_have_exactly_the_columns_of_the_export_schema() {
+    let (db, _dir, _storage) = common::loaded_database("collections_schema").await;
+    let mut group = common::group();
+    group.members.push(earshot_core::config::MemberConfig {
+        id: "quiet.one".into(),
+        display_name: "Quiet".into(),
+        app: None,
+    });
+    build(&db, Target::All, &group).await.unwrap();
+    for collection in export::COLLECTIONS {
+        let mut columns: Vec<&str> = export::schema(collection)
+            .unwrap()
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        columns.sort();
+        let mut cursor = db
+            .collection::<Document>(collection)
+            .find(doc! {})
+            .await
+            .unwrap();
+        let mut documents = 0;
+        while cursor.advance().await.unwrap() {
+            let document = cursor.deserialize_current().unwrap();
+            let mut fields: Vec<&str> = document.keys().map(String::as_str).collect();
+            fields.sort();
+            assert_eq!(
+                fields,
+                columns,
+                "`{collection}` document {}",
+                document.get("_id").unwrap()
+            );
+            documents += 1;
+        }
+        assert!(documents > 0, "`{collection}` is empty");
+    }
 }
 
 #[tokio::test]
@@ -182,9 +233,10 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
     assert_eq!(quiet.get_i32("plays").unwrap(), 0);
 
     // One more play by Ana of the group's top track.
+    let (top_id, top_plays) = fact_track("top_track.group");
     let plays = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
     let mut play = plays
-        .find_one(doc! {"user_id": "ana.mx", "track_id": "9kYbFN0FExRfliuPVDF1Jv"})
+        .find_one(doc! {"user_id": "ana.mx", "track_id": &top_id})
         .await
         .unwrap()
         .unwrap();
@@ -197,11 +249,11 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
 
     let track = db
         .collection::<Document>(mongo::TRACKS)
-        .find_one(doc! {"_id": "9kYbFN0FExRfliuPVDF1Jv"})
+        .find_one(doc! {"_id": &top_id})
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(track.get_i32("plays").unwrap(), 90);
+    assert_eq!(track.get_i32("plays").unwrap() as usize, top_plays + 1);
     assert_eq!(track.get_datetime("last_played").unwrap(), &at);
     let ana = db
         .collection::<Document>(mongo::MEMBERS)

@@ -15,7 +15,6 @@ pub mod tokens;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -23,7 +22,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::{GroupConfig, Storage, env};
 
-use crate::clock::SystemClock;
 use crate::fetch::{Fetcher, What};
 use crate::spotify::{App, Budget, Endpoints, Spotify};
 use crate::tokens::{TokenKey, TokenStore};
@@ -155,20 +153,11 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     }
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
     let storage = Storage::open(&cli.storage).await?;
+    let clock = clock::from_env()?;
     match &cli.command {
         Command::Keygen => unreachable!("handled above"),
         Command::Status { json } => {
-            let members = state::list(&storage).await?;
-            let rows = status::statuses(&members, &group, chrono::Utc::now());
-            let mut out = std::io::stdout().lock();
-            if *json {
-                for row in &rows {
-                    serde_json::to_writer(&mut out, row)?;
-                    writeln!(out)?;
-                }
-            } else {
-                write!(out, "{}", status::table(&rows))?;
-            }
+            print_status(&storage, &group, clock.now(), *json).await?;
             Ok(Outcome::Success)
         }
         Command::Auth {
@@ -182,23 +171,10 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             let app = App::from_env(&client_id(&group, app.as_deref())?)?;
             let spotify = Spotify::new(
                 Endpoints::from_env(),
-                Arc::new(SystemClock),
+                clock,
                 Budget::new(Duration::from_secs(60)),
             )?;
-            let redirect = match redirect_uri {
-                Some(uri) => auth::Redirect::Paste(uri.clone()),
-                None if *no_listen => {
-                    auth::Redirect::Paste(format!("http://127.0.0.1:{port}/callback"))
-                }
-                None => {
-                    let listener = tokio::net::TcpListener::bind(("127.0.0.1", *port))
-                        .await
-                        .with_context(|| {
-                            format!("listening on 127.0.0.1:{port} (choose another with `--port`)")
-                        })?;
-                    auth::Redirect::Listen(listener, format!("http://127.0.0.1:{port}/callback"))
-                }
-            };
+            let redirect = redirect(redirect_uri.as_deref(), *no_listen, *port).await?;
             let connected = auth::connect_member(
                 &spotify,
                 &app,
@@ -211,15 +187,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                     eprintln!("Open this URL and approve Earshot (scopes: recently played, top items):\n\n  {url}\n");
                     open_browser(url);
                 },
-                || {
-                    eprint!("Paste the full URL your browser ended on: ");
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    if !std::io::stdin().is_terminal() {
-                        eprintln!();
-                    }
-                    Ok(line.trim().to_string())
-                },
+                read_pasted_url,
             )
             .await?;
             eprintln!(
@@ -236,16 +204,14 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             max_wait,
             concurrency,
         } => {
-            let store = token_store(&cli, &storage).await?;
-            let spotify = Spotify::new(
-                Endpoints::from_env(),
-                Arc::new(SystemClock),
-                Budget::new(Duration::from_secs(*max_wait)),
-            )?;
             let fetcher = Fetcher {
-                spotify,
+                spotify: Spotify::new(
+                    Endpoints::from_env(),
+                    clock,
+                    Budget::new(Duration::from_secs(*max_wait)),
+                )?,
+                tokens: token_store(&cli, &storage).await?,
                 storage,
-                tokens: store,
                 group,
                 concurrency: usize::from(*concurrency),
             };
@@ -253,6 +219,60 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             Ok(report.outcome())
         }
     }
+}
+
+/// `status`: a table, or JSON lines.
+async fn print_status(
+    storage: &Storage,
+    group: &GroupConfig,
+    now: chrono::DateTime<chrono::Utc>,
+    json: bool,
+) -> Result<()> {
+    let members = state::list(storage).await?;
+    let rows = status::statuses(&members, group, now);
+    let mut out = std::io::stdout().lock();
+    if json {
+        for row in &rows {
+            serde_json::to_writer(&mut out, row)?;
+            writeln!(out)?;
+        }
+    } else {
+        write!(out, "{}", status::table(&rows))?;
+    }
+    Ok(())
+}
+
+/// Where the sign-in's redirect arrives: a registered URI or the loopback URL pasted back, or the
+/// loopback listener.
+async fn redirect(
+    redirect_uri: Option<&str>,
+    no_listen: bool,
+    port: u16,
+) -> Result<auth::Redirect> {
+    let loopback = format!("http://127.0.0.1:{port}/callback");
+    Ok(match redirect_uri {
+        Some(uri) => auth::Redirect::Paste(uri.to_string()),
+        None if no_listen => auth::Redirect::Paste(loopback),
+        None => {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .with_context(|| {
+                    format!("listening on 127.0.0.1:{port} (choose another with `--port`)")
+                })?;
+            auth::Redirect::Listen(listener, loopback)
+        }
+    })
+}
+
+/// Ask for the URL the browser ended on (headless sign-in).
+fn read_pasted_url() -> Result<String> {
+    eprint!("Paste the full URL your browser ended on: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if !std::io::stdin().is_terminal() {
+        eprintln!();
+    }
+    Ok(line.trim().to_string())
 }
 
 /// Open the URL in a browser when this machine has one to show; otherwise the printed URL is enough.

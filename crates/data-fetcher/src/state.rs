@@ -5,7 +5,7 @@
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
 use chrono::{DateTime, Months, Utc};
-use earshot_core::Storage;
+use earshot_core::{Storage, layout};
 use serde::{Deserialize, Serialize};
 
 /// Spotify ends a refresh token this long after the member's original authorisation (since 2026-07-20).
@@ -67,13 +67,9 @@ impl MemberState {
     }
 }
 
-fn key(member: &str) -> String {
-    format!("{}/members/{member}.json", earshot_core::layout::STATE)
-}
-
 /// Load a member's state; `None` for someone never connected.
 pub async fn load(storage: &Storage, member: &str) -> Result<Option<MemberState>> {
-    let path = key(member);
+    let path = layout::member_state_key(member);
     if !storage.exists(&path).await? {
         return Ok(None);
     }
@@ -87,19 +83,16 @@ pub async fn load(storage: &Storage, member: &str) -> Result<Option<MemberState>
 pub async fn save(storage: &Storage, state: &MemberState) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(state)?;
     storage
-        .write(&key(&state.member), Bytes::from(bytes))
+        .write(&layout::member_state_key(&state.member), Bytes::from(bytes))
         .await?;
     Ok(())
 }
 
 /// Every connected member, by id.
 pub async fn list(storage: &Storage) -> Result<Vec<MemberState>> {
-    let prefix = format!("{}/members/", earshot_core::layout::STATE);
     let mut out = Vec::new();
-    for path in storage.list(&prefix).await? {
-        if let Some(member) = path
-            .strip_prefix(&prefix)
-            .and_then(|p| p.strip_suffix(".json"))
+    for path in storage.list(&layout::member_states_prefix()).await? {
+        if let Some(member) = layout::member_of_state_key(&path)
             && let Some(state) = load(storage, member).await?
         {
             out.push(state);

@@ -16,6 +16,8 @@ use bytes::Bytes;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
+use earshot_core::layout::token_key;
+use earshot_core::mongo::FETCHER_TOKENS;
 use earshot_core::{Storage, env};
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
@@ -164,13 +166,6 @@ pub enum TokenStore {
     Mongo(mongodb::Database, TokenKey),
 }
 
-/// The MongoDB collection of the Mongo token store.
-pub const TOKENS_COLLECTION: &str = "fetcher_tokens";
-
-fn token_key(member: &str) -> String {
-    format!("{}/tokens/{member}.json", earshot_core::layout::STATE)
-}
-
 impl TokenStore {
     /// Save a member's tokens (atomically: temp + rename, or one document replace).
     pub async fn save(&self, member: &str, tokens: &Tokens) -> Result<()> {
@@ -187,7 +182,7 @@ impl TokenStore {
             TokenStore::Mongo(db, key) => {
                 let sealed = key.seal(member, tokens)?;
                 let document = doc! {"_id": member, "version": sealed.version, "member": &sealed.member, "nonce": &sealed.nonce, "ciphertext": &sealed.ciphertext};
-                db.collection::<Document>(TOKENS_COLLECTION)
+                db.collection::<Document>(FETCHER_TOKENS)
                     .replace_one(doc! {"_id": member}, document)
                     .upsert(true)
                     .await
@@ -213,7 +208,7 @@ impl TokenStore {
             }
             TokenStore::Mongo(db, key) => {
                 let Some(document) = db
-                    .collection::<Document>(TOKENS_COLLECTION)
+                    .collection::<Document>(FETCHER_TOKENS)
                     .find_one(doc! {"_id": member})
                     .await?
                 else {

@@ -22,13 +22,15 @@ async fn a_member_connects_and_tokens_are_stored_encrypted() {
         .await
         .unwrap()
         .expect("tokens stored");
-    let record = std::fs::read_to_string(h.dir.path().join("state/tokens/ana.mx.json")).unwrap();
+    let record =
+        std::fs::read_to_string(h.dir.path().join(earshot_core::layout::token_key("ana.mx")))
+            .unwrap();
     assert!(
         !record.contains(&tokens.access_token) && !record.contains(&tokens.refresh_token),
         "no token in clear"
     );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(h.dir.path().join("state/tokens/ana.mx.json"))
+    let mode = std::fs::metadata(h.dir.path().join(earshot_core::layout::token_key("ana.mx")))
         .unwrap()
         .permissions()
         .mode();
@@ -82,7 +84,11 @@ async fn a_callback_with_a_wrong_or_missing_state_is_refused_and_nothing_is_stor
         .to_string();
     assert!(missing.contains("no `state`"), "{missing}");
     assert!(
-        h.storage.list("state/").await.unwrap().is_empty(),
+        h.storage
+            .list(earshot_core::layout::STATE)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing stored"
     );
 }
@@ -139,7 +145,7 @@ async fn the_mongodb_token_store_round_trips_encrypted() {
     store.save("emi", &tokens).await.unwrap();
     assert_eq!(store.load("emi").await.unwrap(), Some(tokens));
     let raw = db
-        .collection::<mongodb::bson::Document>("fetcher_tokens")
+        .collection::<mongodb::bson::Document>(earshot_core::mongo::FETCHER_TOKENS)
         .find_one(mongodb::bson::doc! {"_id": "emi"})
         .await
         .unwrap()

@@ -80,6 +80,7 @@ async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
     printed.push_str(&auth_err);
 
     // fetch and status.
+    let mut status = String::new();
     for args in [
         vec!["fetch"],
         vec!["fetch", "--what", "recently-played", "--member", "ana.mx"],
@@ -99,11 +100,18 @@ async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
         );
         printed.push_str(&String::from_utf8_lossy(&out.stdout));
         printed.push_str(&String::from_utf8_lossy(&out.stderr));
+        status = String::from_utf8_lossy(&out.stdout).to_string();
     }
-    assert!(
-        printed.contains("ana.mx") && printed.contains("ok"),
-        "{printed}"
-    );
+    // `status` (run last) has Ana's row: connected, with a last play and no gap.
+    let row: Vec<&str> = status
+        .lines()
+        .find(|line| line.starts_with("ana.mx "))
+        .unwrap_or_else(|| panic!("no row for ana.mx in:\n{status}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..3], ["ana.mx", "Ana", "ok"], "{status}");
+    assert!(row[3].starts_with("20"), "a last play: {status}");
+    assert_eq!(row[4], "0", "{status}");
     assert!(
         dir.path()
             .join("raw/recently_played/user=ana.mx")

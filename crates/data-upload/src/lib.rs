@@ -13,7 +13,7 @@ use std::io::BufRead;
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
-use earshot_core::layout::{self, RawKind};
+use earshot_core::layout::{self, RawKind, Target};
 use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
 use earshot_core::{Storage, env};
 use mongodb::Database;
@@ -25,43 +25,6 @@ use tracing::{error, info};
 pub use earshot_core::mongo::{connect, ensure_indexes, redact_uri};
 pub use mongo::{Counts, Upserter};
 
-/// What to load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Target {
-    /// `converted/recently_played/` → `rawdata_recentlyplayed`.
-    RecentlyPlayed,
-    /// `converted/top_tracks/` → `rawdata_toptracks`.
-    TopTracks,
-    /// `converted/top_artists/` → `rawdata_topartists`.
-    TopArtists,
-    /// All three (not with `--input -`).
-    All,
-}
-
-impl Target {
-    fn kinds(self) -> Vec<RawKind> {
-        match self {
-            Target::RecentlyPlayed => vec![RawKind::RecentlyPlayed],
-            Target::TopTracks => vec![RawKind::TopTracks],
-            Target::TopArtists => vec![RawKind::TopArtists],
-            Target::All => vec![
-                RawKind::RecentlyPlayed,
-                RawKind::TopTracks,
-                RawKind::TopArtists,
-            ],
-        }
-    }
-}
-
-/// The collection a kind of record goes to.
-pub fn collection_of(kind: RawKind) -> &'static str {
-    match kind {
-        RawKind::RecentlyPlayed => earshot_core::mongo::RAW_RECENTLY_PLAYED,
-        RawKind::TopTracks => earshot_core::mongo::RAW_TOP_TRACKS,
-        RawKind::TopArtists => earshot_core::mongo::RAW_TOP_ARTISTS,
-    }
-}
-
 /// Load converted records into MongoDB with idempotent, batched upserts.
 ///
 /// Reads `converted/<kind>/…*.jsonl` under `--storage` (or JSON Lines on stdin with `--input -`),
@@ -71,7 +34,8 @@ pub fn collection_of(kind: RawKind) -> &'static str {
 #[derive(Debug, Parser)]
 #[command(name = "data-upload", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// What to load.
+    /// What to load: `converted/<kind>/` → `rawdata_recentlyplayed`, `rawdata_toptracks`,
+    /// `rawdata_topartists`, or all three (`all`, not with `--input -`).
     #[arg(value_enum)]
     pub target: Target,
     /// Storage URL: a local folder or `gs://bucket/prefix`.
@@ -111,19 +75,19 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let db = connect(&cli.mongodb_uri, &cli.database).await?;
     let mut reports = Vec::new();
     if cli.input.as_deref() == Some("-") {
-        let [kind] = cli.target.kinds()[..] else {
+        let [kind] = cli.target.kinds() else {
             bail!(
                 "`--input -` loads one kind: name it (recently-played, top-tracks or top-artists), not `all`"
             );
         };
         let stdin = std::io::stdin();
-        reports.push(load_lines(&db, kind, stdin.lock(), cli.batch_size as usize).await?);
+        reports.push(load_lines(&db, *kind, stdin.lock(), cli.batch_size as usize).await?);
     } else {
         let storage = Storage::open(&cli.storage).await?;
-        for kind in cli.target.kinds() {
+        for &kind in cli.target.kinds() {
             let prefix = match &cli.input {
                 Some(input) => input.clone(),
-                None => format!("{}/{}/", layout::CONVERTED, kind.folder()),
+                None => layout::converted_prefix(kind),
             };
             reports
                 .push(load_storage(&db, &storage, kind, &prefix, cli.batch_size as usize).await?);
@@ -180,9 +144,9 @@ pub async fn load_storage(
     prefix: &str,
     batch_size: usize,
 ) -> Result<Report> {
-    let collection = collection_of(kind);
+    let collection = kind.collection();
     ensure_indexes(db, collection).await?;
-    let folder = format!("{}/{}/", layout::CONVERTED, kind.folder());
+    let folder = layout::converted_prefix(kind);
     let keys: Vec<String> = if prefix.ends_with(".jsonl") {
         vec![prefix.to_string()]
     } else {
@@ -248,7 +212,7 @@ pub async fn load_lines<R: BufRead>(
     reader: R,
     batch_size: usize,
 ) -> Result<Report> {
-    let collection = collection_of(kind);
+    let collection = kind.collection();
     ensure_indexes(db, collection).await?;
     let mut upserter = Upserter::new(db.clone(), collection, batch_size);
     let mut failed = 0;

@@ -2,13 +2,13 @@
 //! group converted by json-converter.
 
 use bytes::Bytes;
-use data_upload::{Upserter, collection_of, connect, load_storage};
+use data_upload::{Upserter, connect, load_storage};
 use earshot_core::GroupConfig;
-use earshot_core::layout::RawKind;
+use earshot_core::layout::{self, RawKind};
 use earshot_core::storage::Storage;
-use earshot_testkit::fixtures::{fact_count, fixtures_dir};
+use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids, fixtures_dir};
 use earshot_testkit::mongo::MongoServer;
-use json_converter::{Converter, Kind, convert_storage};
+use json_converter::{Converter, convert_storage};
 use mongodb::bson::{Bson, Document, doc};
 
 /// A storage folder with the fixture group's raw pages, converted.
@@ -19,15 +19,17 @@ async fn converted_storage() -> (tempfile::TempDir, Storage) {
         .await
         .unwrap();
     let group = GroupConfig::load(&fixtures_dir().join("group.toml")).unwrap();
-    for (kind, prefix) in [
-        (Kind::RecentlyPlayed, "raw/recently_played/"),
-        (Kind::TopTracks, "raw/top_tracks/"),
-        (Kind::TopArtists, "raw/top_artists/"),
-    ] {
+    for kind in RawKind::ALL {
         let converter = Converter::new(kind, group.clone()).unwrap();
-        let summary = convert_storage(&storage, &converter, prefix, false, false)
-            .await
-            .unwrap();
+        let summary = convert_storage(
+            &storage,
+            &converter,
+            &layout::raw_prefix(kind),
+            false,
+            false,
+        )
+        .await
+        .unwrap();
         assert!(summary.failed.is_empty());
     }
     (dir, storage)
@@ -49,7 +51,7 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         &db,
         &storage,
         RawKind::RecentlyPlayed,
-        "converted/recently_played/",
+        &layout::converted_prefix(RawKind::RecentlyPlayed),
         200,
     )
     .await
@@ -66,7 +68,7 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         &db,
         &storage,
         RawKind::RecentlyPlayed,
-        "converted/recently_played/",
+        &layout::converted_prefix(RawKind::RecentlyPlayed),
         200,
     )
     .await
@@ -80,11 +82,11 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         ),
         (total, 0, 0, total)
     );
-    let plays = db.collection::<Document>(collection_of(RawKind::RecentlyPlayed));
+    let plays = db.collection::<Document>(RawKind::RecentlyPlayed.collection());
     assert_eq!(plays.count_documents(doc! {}).await.unwrap(), total);
-    for member in ["ana.mx", "ben_k", "chloe-r", "dev.p", "emi"] {
+    for member in fixture_member_ids() {
         let n = plays
-            .count_documents(doc! {"user_id": member})
+            .count_documents(doc! {"user_id": &member})
             .await
             .unwrap();
         assert_eq!(n, fact_count(&format!("plays.{member}")) as u64, "{member}");
@@ -115,41 +117,98 @@ async fn top_items_keep_one_row_per_member_range_day_and_rank() {
         &db,
         &storage,
         RawKind::TopTracks,
-        "converted/top_tracks/",
+        &layout::converted_prefix(RawKind::TopTracks),
         1000,
     )
     .await
     .unwrap();
-    let rows = db.collection::<Document>(collection_of(RawKind::TopTracks));
+    let rows = db.collection::<Document>(RawKind::TopTracks.collection());
+    let ranked = fact_count("top_tracks.rows") as u64;
     assert_eq!(
-        rows.count_documents(doc! {}).await.unwrap(),
-        report.counts.inserted
+        (report.counts.read, report.counts.inserted),
+        (ranked, ranked)
     );
-    // The original kept one document per member; now every (range, rank) of each member survives.
-    for member in ["ana.mx", "ben_k", "chloe-r", "dev.p", "emi"] {
-        let n = rows
-            .count_documents(doc! {"user_id": member, "time_range": "long_term"})
-            .await
-            .unwrap();
-        assert!(n > 20, "{member}: {n} long-term rows");
+    assert_eq!(rows.count_documents(doc! {}).await.unwrap(), ranked);
+    // The original kept one document per member; now every (range, rank) of each member survives,
+    // ranks 1..n without a hole, under the `_id` core's formula gives.
+    for member in fixture_member_ids() {
+        for range in ["short_term", "medium_term", "long_term"] {
+            let mut cursor = rows
+                .find(doc! {"user_id": &member, "time_range": range})
+                .sort(doc! {"rank": 1})
+                .await
+                .unwrap();
+            let mut rank = 0;
+            while cursor.advance().await.unwrap() {
+                let row = cursor.deserialize_current().unwrap();
+                rank += 1;
+                assert_eq!(
+                    row.get_i64("rank")
+                        .unwrap_or_else(|_| row.get_i32("rank").unwrap().into()),
+                    rank
+                );
+                let day = chrono::NaiveDate::parse_from_str(
+                    row.get_str("date_data_fetched").unwrap(),
+                    "%Y-%m-%d",
+                )
+                .unwrap();
+                assert_eq!(
+                    row.get_str("_id").unwrap(),
+                    earshot_core::mongo::top_item_id(
+                        &member,
+                        range.parse().unwrap(),
+                        day,
+                        rank as u32
+                    )
+                );
+            }
+            assert!(rank > 0, "{member} {range}: no rows");
+        }
     }
+    let first = rows
+        .find_one(doc! {"user_id": "ana.mx", "time_range": "long_term", "rank": 1})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        format!(
+            "{} [{}]",
+            first.get_str("track_name").unwrap(),
+            first.get_str("track_id").unwrap()
+        ),
+        fact("top_tracks.ana.mx.long_term.1")
+    );
     let artists = load_storage(
         &db,
         &storage,
         RawKind::TopArtists,
-        "converted/top_artists/",
+        &layout::converted_prefix(RawKind::TopArtists),
         1000,
     )
     .await
     .unwrap();
-    assert!(artists.counts.inserted > 0);
+    let ranked = fact_count("top_artists.rows") as u64;
+    assert_eq!(
+        (artists.counts.read, artists.counts.inserted),
+        (ranked, ranked)
+    );
+    assert_eq!(
+        db.collection::<Document>(RawKind::TopArtists.collection())
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        ranked
+    );
 }
 
 #[tokio::test]
 async fn a_bad_file_is_rejected_whole_and_the_rest_loads() {
     let (_dir, storage) = converted_storage().await;
     let keys = storage
-        .list("converted/recently_played/user=emi/")
+        .list(&format!(
+            "{}user=emi/",
+            layout::converted_prefix(RawKind::RecentlyPlayed)
+        ))
         .await
         .unwrap();
     let victim = &keys[0];
@@ -166,7 +225,7 @@ async fn a_bad_file_is_rejected_whole_and_the_rest_loads() {
         &db,
         &storage,
         RawKind::RecentlyPlayed,
-        "converted/recently_played/",
+        &layout::converted_prefix(RawKind::RecentlyPlayed),
         100,
     )
     .await
@@ -178,7 +237,7 @@ async fn a_bad_file_is_rejected_whole_and_the_rest_loads() {
         total - lines.len() as u64,
         "the bad file's good lines were not loaded either"
     );
-    let plays = db.collection::<Document>(collection_of(RawKind::RecentlyPlayed));
+    let plays = db.collection::<Document>(RawKind::RecentlyPlayed.collection());
     assert_eq!(
         plays
             .count_documents(doc! {"user_id": "emi", "_id": "emi|x"})
@@ -236,7 +295,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         &db,
         &storage,
         RawKind::RecentlyPlayed,
-        "converted/recently_played/",
+        &layout::converted_prefix(RawKind::RecentlyPlayed),
         100,
     )
     .await;
@@ -246,7 +305,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         .unwrap();
     let err = format!("{:#}", failed.unwrap_err());
     assert!(err.contains("rawdata_recentlyplayed"), "{err}");
-    let plays = db.collection::<Document>(collection_of(RawKind::RecentlyPlayed));
+    let plays = db.collection::<Document>(RawKind::RecentlyPlayed.collection());
     let partial = plays.count_documents(doc! {}).await.unwrap();
     assert_eq!(
         partial, 300,
@@ -256,7 +315,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         &db,
         &storage,
         RawKind::RecentlyPlayed,
-        "converted/recently_played/",
+        &layout::converted_prefix(RawKind::RecentlyPlayed),
         100,
     )
     .await

@@ -5,8 +5,7 @@
 //! `--exit-on-stdin-close` also when its parent closes stdin (or dies), so a crashed test run never
 //! leaves a server behind.
 //!
-//! Usage: `earshot-devdb [--port N] [--dbpath DIR] [--exit-on-stdin-close]`
-//! Without `--dbpath` the store is temporary and removed at exit; with it, data persists across runs.
+//! `earshot-devdb --help` lists the flags.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -14,40 +13,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use clap::Parser;
+
+/// Start a MongoDB-wire server (secantus-mdb) on loopback and print its URI on stdout's first line.
+///
+/// Without `--dbpath` the store is temporary and removed at exit; with it, data persists across runs.
+/// The server stops on SIGINT or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(name = "earshot-devdb")]
 struct Args {
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Keep the data in this folder (created when missing).
+    #[arg(long)]
     dbpath: Option<String>,
+    /// Also stop when the parent closes stdin (or dies).
+    #[arg(long)]
     exit_on_stdin_close: bool,
 }
 
-const USAGE: &str = "usage: earshot-devdb [--port N] [--dbpath DIR] [--exit-on-stdin-close]";
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args { port: 0, dbpath: None, exit_on_stdin_close: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--port" => {
-                let value = it.next().ok_or("`--port` needs a value")?;
-                args.port = value.parse().map_err(|_| format!("`--port {value}` is not a port number"))?;
-            }
-            "--dbpath" => args.dbpath = Some(it.next().ok_or("`--dbpath` needs a directory")?),
-            "--exit-on-stdin-close" => args.exit_on_stdin_close = true,
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
-        }
-    }
-    Ok(args)
-}
-
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(err) = signal_hook::flag::register(signal, Arc::clone(&stop)) {

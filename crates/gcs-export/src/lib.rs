@@ -86,7 +86,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let snapshot = cli
         .snapshot
         .clone()
-        .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+        .unwrap_or_else(|| layout::run_id(chrono::Utc::now()));
     if snapshot.is_empty() || snapshot.contains(['/', '=']) {
         bail!("`--snapshot {snapshot}`: a run id may not be empty or contain `/` or `=`");
     }
@@ -168,9 +168,15 @@ impl<'a> Batch<'a> {
             .get("_id")
             .map_or_else(|| "?".to_string(), |b| b.to_string());
         for ((name, kind), buffer) in self.schema.iter().zip(&mut self.columns) {
-            let value = document
-                .get(*name)
-                .filter(|v| !matches!(v, Bson::Null | Bson::Undefined));
+            // A field the schema names must be present (null when unknown): a missing one means the
+            // builds and the schema disagree, which must not pass as a column of nulls.
+            let Some(value) = document.get(*name) else {
+                bail!(
+                    "`{}` document {id}: field `{name}` is missing (the export schema in earshot-core lists it)",
+                    self.collection
+                );
+            };
+            let value = Some(value).filter(|v| !matches!(v, Bson::Null | Bson::Undefined));
             let wrong = || {
                 anyhow::anyhow!(
                     "`{}` document {id}: field `{name}` is not {kind:?}: {:?}",
@@ -282,6 +288,36 @@ impl Part {
     }
 }
 
+/// Remove the parts an earlier run of this snapshot wrote beyond `written`, then write the marker that
+/// makes the snapshot complete, with a summary of what it holds.
+async fn complete_snapshot(
+    storage: &Storage,
+    collection: &str,
+    snapshot: &str,
+    schema: &Schema,
+    written: &[String],
+    rows: u64,
+) -> Result<()> {
+    let prefix = layout::export_prefix(collection, snapshot);
+    let marker = format!("{prefix}{SUCCESS_MARKER}");
+    for key in storage.list(&prefix).await? {
+        if !written.contains(&key) && key != marker {
+            storage.delete(&key).await?;
+        }
+    }
+    let summary = serde_json::json!({
+        "collection": collection,
+        "snapshot": snapshot,
+        "rows": rows,
+        "parts": written.len(),
+        "schema": schema.iter().map(|(name, kind)| format!("{name}:{kind:?}")).collect::<Vec<_>>(),
+    });
+    storage
+        .write(&marker, Bytes::from(serde_json::to_vec_pretty(&summary)?))
+        .await?;
+    Ok(())
+}
+
 /// Export one collection into one snapshot.
 pub async fn export_collection(
     db: &Database,
@@ -345,22 +381,7 @@ pub async fn export_collection(
             }
         }
     }
-    // Parts a previous run of this snapshot wrote beyond the ones written now.
-    for key in storage.list(&prefix).await? {
-        if !written.contains(&key) && key != marker {
-            storage.delete(&key).await?;
-        }
-    }
-    let summary = serde_json::json!({
-        "collection": collection,
-        "snapshot": snapshot,
-        "rows": rows,
-        "parts": parts,
-        "schema": schema.iter().map(|(name, kind)| format!("{name}:{kind:?}")).collect::<Vec<_>>(),
-    });
-    storage
-        .write(&marker, Bytes::from(serde_json::to_vec_pretty(&summary)?))
-        .await?;
+    complete_snapshot(storage, collection, snapshot, &schema, &written, rows).await?;
     info!(collection, snapshot, rows, parts, "Exported a snapshot.");
     Ok(Exported {
         collection: collection.to_string(),

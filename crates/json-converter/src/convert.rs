@@ -10,32 +10,11 @@ use std::io::{Read, Write};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use earshot_core::GroupConfig;
+use earshot_core::layout::RawKind;
 use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
 use earshot_core::spotify::{RecentlyPlayedPage, TimeRange, TopArtistsPage, TopTracksPage};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-
-/// What a raw page holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Kind {
-    /// /me/player/recently-played pages → `rawdata_recentlyplayed` records.
-    RecentlyPlayed,
-    /// /me/top/tracks pages → `rawdata_toptracks` records.
-    TopTracks,
-    /// /me/top/artists pages → `rawdata_topartists` records.
-    TopArtists,
-}
-
-impl Kind {
-    /// The raw folder of this kind.
-    pub fn raw_kind(self) -> earshot_core::layout::RawKind {
-        match self {
-            Kind::RecentlyPlayed => earshot_core::layout::RawKind::RecentlyPlayed,
-            Kind::TopTracks => earshot_core::layout::RawKind::TopTracks,
-            Kind::TopArtists => earshot_core::layout::RawKind::TopArtists,
-        }
-    }
-}
 
 /// Who and when a page is about: from the raw key's partitions, or from flags for stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,20 +78,20 @@ fn at_path(path: &str) -> String {
 /// Converts pages of one kind for one group.
 #[derive(Debug, Clone)]
 pub struct Converter {
-    kind: Kind,
+    kind: RawKind,
     zone: Tz,
     group: GroupConfig,
 }
 
 impl Converter {
     /// A converter for `kind`, naming members and telling local time as `group` says.
-    pub fn new(kind: Kind, group: GroupConfig) -> Result<Converter, String> {
+    pub fn new(kind: RawKind, group: GroupConfig) -> Result<Converter, String> {
         let zone = group.zone()?;
         Ok(Converter { kind, zone, group })
     }
 
     /// The kind converted.
-    pub fn kind(&self) -> Kind {
+    pub fn kind(&self) -> RawKind {
         self.kind
     }
 
@@ -166,7 +145,7 @@ impl Converter {
             let page: &RawValue = page.borrow();
             let user_name = self.group.display_name(&meta.user_id);
             match self.kind {
-                Kind::RecentlyPlayed => {
+                RawKind::RecentlyPlayed => {
                     let page: RecentlyPlayedPage = typed(&page, source_name, page_no)?;
                     for play in &page.items {
                         let record = RecentlyPlayedRecord::from_play(
@@ -179,7 +158,7 @@ impl Converter {
                     }
                     records += page.items.len();
                 }
-                Kind::TopTracks => {
+                RawKind::TopTracks => {
                     let page: TopTracksPage = typed(&page, source_name, page_no)?;
                     let (range, date) = self.top_meta(meta, source_name)?;
                     for (i, track) in page.items.iter().enumerate() {
@@ -196,7 +175,7 @@ impl Converter {
                     }
                     records += page.items.len();
                 }
-                Kind::TopArtists => {
+                RawKind::TopArtists => {
                     let page: TopArtistsPage = typed(&page, source_name, page_no)?;
                     let (range, date) = self.top_meta(meta, source_name)?;
                     for (i, artist) in page.items.iter().enumerate() {

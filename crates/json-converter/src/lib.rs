@@ -22,7 +22,8 @@ use earshot_core::{GroupConfig, Storage, env};
 use futures::StreamExt as _;
 use tracing::{error, info};
 
-pub use convert::{ConvertError, Converter, Kind, PageMeta};
+pub use convert::{ConvertError, Converter, PageMeta};
+pub use earshot_core::layout::RawKind;
 
 /// Convert raw Spotify API pages into flat JSON Lines records.
 ///
@@ -34,7 +35,7 @@ pub use convert::{ConvertError, Converter, Kind, PageMeta};
 pub struct Cli {
     /// What the pages hold.
     #[arg(value_enum)]
-    pub kind: Kind,
+    pub kind: RawKind,
     /// Storage URL: a local folder or `gs://bucket/prefix`.
     #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
     pub storage: String,
@@ -117,7 +118,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let input = cli
         .input
         .clone()
-        .unwrap_or_else(|| layout::raw_prefix(cli.kind.raw_kind()));
+        .unwrap_or_else(|| layout::raw_prefix(cli.kind));
     let summary = convert_storage(&storage, &converter, &input, to_stdout, cli.force).await?;
     info!(
         converted = summary.converted,
@@ -192,7 +193,7 @@ pub async fn convert_storage(
     to_stdout: bool,
     force: bool,
 ) -> Result<Summary> {
-    let folder = layout::raw_prefix(converter.kind().raw_kind());
+    let folder = layout::raw_prefix(converter.kind());
     let keys: Vec<String> = if input.ends_with(".json") {
         if !input.starts_with(&folder) {
             bail!(

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use earshot_core::GroupConfig;
 use earshot_core::cli::Outcome;
+use earshot_core::layout::{self, RawKind};
 use earshot_core::storage::Storage;
 use earshot_testkit::fixtures::{Listening, fact_count, fixtures_dir, raw_pages};
-use json_converter::{Converter, Kind, PageMeta, convert_storage};
+use json_converter::{Converter, PageMeta, convert_storage};
 use serde_json::{Value, json};
 
 fn group() -> GroupConfig {
@@ -39,13 +40,19 @@ async fn records(storage: &Storage, prefix: &str) -> HashMap<String, Value> {
 #[tokio::test]
 async fn recently_played_records_match_hand_checked_expectations() {
     let (_dir, storage) = raw_storage().await;
-    let converter = Converter::new(Kind::RecentlyPlayed, group()).unwrap();
-    let summary = convert_storage(&storage, &converter, "raw/recently_played/", false, false)
-        .await
-        .unwrap();
+    let converter = Converter::new(RawKind::RecentlyPlayed, group()).unwrap();
+    let summary = convert_storage(
+        &storage,
+        &converter,
+        &layout::raw_prefix(RawKind::RecentlyPlayed),
+        false,
+        false,
+    )
+    .await
+    .unwrap();
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     assert_eq!(summary.records, fact_count("plays.total"));
-    let all = records(&storage, "converted/recently_played/").await;
+    let all = records(&storage, &layout::converted_prefix(RawKind::RecentlyPlayed)).await;
     assert_eq!(
         all.len(),
         fact_count("plays.total"),
@@ -134,7 +141,7 @@ async fn recently_played_records_match_hand_checked_expectations() {
     assert_eq!(local["played_at_local"], "2024-03-09 19:05:00 PST");
 
     // Markets never survive conversion.
-    let text = storage.list("converted/").await.unwrap();
+    let text = storage.list(layout::CONVERTED).await.unwrap();
     for key in text {
         let bytes = storage.read_all(&key).await.unwrap();
         assert!(
@@ -149,20 +156,21 @@ async fn recently_played_records_match_hand_checked_expectations() {
 #[tokio::test]
 async fn top_items_get_ranks_ranges_and_the_local_snapshot_date() {
     let (_dir, storage) = raw_storage().await;
-    for kind in [Kind::TopTracks, Kind::TopArtists] {
+    for kind in [RawKind::TopTracks, RawKind::TopArtists] {
         let converter = Converter::new(kind, group()).unwrap();
-        let prefix = if kind == Kind::TopTracks {
-            "raw/top_tracks/"
-        } else {
-            "raw/top_artists/"
-        };
-        let summary = convert_storage(&storage, &converter, prefix, false, false)
-            .await
-            .unwrap();
+        let summary = convert_storage(
+            &storage,
+            &converter,
+            &layout::raw_prefix(kind),
+            false,
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(summary.converted, 15, "5 members × 3 time ranges");
         assert!(summary.failed.is_empty());
     }
-    let tracks = records(&storage, "converted/top_tracks/").await;
+    let tracks = records(&storage, &layout::converted_prefix(RawKind::TopTracks)).await;
     // Dev's last play is 2024-11-10 (local); the snapshot is fetched a minute later, the same local day.
     let first = &tracks["dev.p|long_term|2024-11-10|1"];
     assert_eq!(first["rank"], 1);
@@ -178,24 +186,93 @@ async fn top_items_get_ranks_ranges_and_the_local_snapshot_date() {
         r
     };
     assert_eq!(ranks, (1..=ranks.len() as u64).collect::<Vec<_>>());
-    let artists = records(&storage, "converted/top_artists/").await;
-    assert!(artists.keys().any(|k| k.starts_with("emi|short_term|")));
+    // Every ranked artist of every member and range, checked against the fixture's lists: rank, id,
+    // name, URL, genres, images, and popularity and followers only where Spotify returned them.
+    let artists = records(&storage, &layout::converted_prefix(RawKind::TopArtists)).await;
+    let mut expected = 0;
+    for member in &Listening::fixture_group().unwrap().members {
+        let date = member
+            .plays
+            .last()
+            .map(|p| {
+                let at = earshot_testkit::fixtures::MemberListening::played_at(p)
+                    + chrono::Duration::minutes(1);
+                at.with_timezone(&chrono_tz::America::Los_Angeles)
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
+            .unwrap();
+        for (range, list) in &member.top_artists {
+            for (index, artist) in list.iter().enumerate() {
+                let id = format!("{}|{range}|{date}|{}", member.id(), index + 1);
+                let record = artists
+                    .get(&id)
+                    .unwrap_or_else(|| panic!("no converted top artist `{id}`"));
+                assert_eq!(record["user_id"], member.id(), "{id}");
+                assert_eq!(record["user_name"], member.display_name(), "{id}");
+                assert_eq!(record["time_range"], range.as_str(), "{id}");
+                assert_eq!(record["rank"], index + 1, "{id}");
+                assert_eq!(record["artist_id"], artist["id"], "{id}");
+                assert_eq!(record["artist_name"], artist["name"], "{id}");
+                assert_eq!(
+                    record["artist_url"], artist["external_urls"]["spotify"],
+                    "{id}"
+                );
+                assert_eq!(
+                    record["genres"],
+                    artist.get("genres").cloned().unwrap_or(json!([])),
+                    "{id}"
+                );
+                assert_eq!(record["images"], artist["images"], "{id}");
+                assert_eq!(
+                    record["popularity"],
+                    artist.get("popularity").cloned().unwrap_or(Value::Null),
+                    "{id}"
+                );
+                assert_eq!(
+                    record["followers"],
+                    artist
+                        .get("followers")
+                        .map_or(Value::Null, |f| f["total"].clone()),
+                    "{id}"
+                );
+                expected += 1;
+            }
+        }
+    }
+    assert_eq!(
+        artists.len(),
+        expected,
+        "no record beyond the fixture's lists"
+    );
 }
 
 #[tokio::test]
 async fn a_second_run_finds_its_work_done() {
     let (_dir, storage) = raw_storage().await;
-    let converter = Converter::new(Kind::RecentlyPlayed, group()).unwrap();
-    let first = convert_storage(&storage, &converter, "raw/recently_played/", false, false)
-        .await
-        .unwrap();
-    let before = records(&storage, "converted/").await;
-    let second = convert_storage(&storage, &converter, "raw/recently_played/", false, false)
-        .await
-        .unwrap();
+    let converter = Converter::new(RawKind::RecentlyPlayed, group()).unwrap();
+    let first = convert_storage(
+        &storage,
+        &converter,
+        &layout::raw_prefix(RawKind::RecentlyPlayed),
+        false,
+        false,
+    )
+    .await
+    .unwrap();
+    let before = records(&storage, layout::CONVERTED).await;
+    let second = convert_storage(
+        &storage,
+        &converter,
+        &layout::raw_prefix(RawKind::RecentlyPlayed),
+        false,
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(second.converted, 0);
     assert_eq!(second.skipped, first.converted);
-    assert_eq!(records(&storage, "converted/").await, before);
+    assert_eq!(records(&storage, layout::CONVERTED).await, before);
 }
 
 #[tokio::test]
@@ -220,10 +297,16 @@ async fn bad_files_are_reported_precisely_and_the_rest_is_converted() {
         .await
         .unwrap();
 
-    let converter = Converter::new(Kind::RecentlyPlayed, group()).unwrap();
-    let summary = convert_storage(&storage, &converter, "raw/recently_played/", false, false)
-        .await
-        .unwrap();
+    let converter = Converter::new(RawKind::RecentlyPlayed, group()).unwrap();
+    let summary = convert_storage(
+        &storage,
+        &converter,
+        &layout::raw_prefix(RawKind::RecentlyPlayed),
+        false,
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.outcome(), Outcome::Partial);
     assert_eq!(summary.failed.len(), 2);
     let reason = |key: &str| {
@@ -274,7 +357,7 @@ fn streams_of_pages_convert_one_page_at_a_time() {
         serde_json::to_writer(&mut stream, page).unwrap();
         stream.push(b'\n');
     }
-    let converter = Converter::new(Kind::RecentlyPlayed, group()).unwrap();
+    let converter = Converter::new(RawKind::RecentlyPlayed, group()).unwrap();
     let meta = PageMeta {
         user_id: "emi".into(),
         time_range: None,
@@ -306,7 +389,7 @@ mod fuzz {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let meta = PageMeta { user_id: "u".into(), time_range: Some(earshot_core::spotify::TimeRange::ShortTerm), fetched_at: chrono::Utc::now() };
-            for kind in [Kind::RecentlyPlayed, Kind::TopTracks, Kind::TopArtists] {
+            for kind in [RawKind::RecentlyPlayed, RawKind::TopTracks, RawKind::TopArtists] {
                 let converter = Converter::new(kind, GroupConfig::default()).unwrap();
                 let _ = converter.convert(&bytes[..], "<fuzz>", &meta, &mut Vec::new());
             }
@@ -320,7 +403,7 @@ mod fuzz {
             let i = index % bytes.len();
             bytes[i] = byte;
             let meta = PageMeta { user_id: "u".into(), time_range: None, fetched_at: chrono::Utc::now() };
-            let converter = Converter::new(Kind::RecentlyPlayed, GroupConfig::default()).unwrap();
+            let converter = Converter::new(RawKind::RecentlyPlayed, GroupConfig::default()).unwrap();
             let _ = converter.convert(&bytes[..], "<fuzz>", &meta, &mut Vec::new());
         }
     }

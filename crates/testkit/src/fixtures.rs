@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
+use earshot_core::layout::{self, RawKind};
+use earshot_core::spotify::TimeRange;
 use serde_json::{Value, json};
 
 use crate::rng::Rng;
@@ -912,6 +914,27 @@ pub fn fact_count(key: &str) -> usize {
         .unwrap_or_else(|_| panic!("fact `{key}` is not a number"))
 }
 
+/// A fact naming a track and a count, `name [id] (count)` (e.g. `top_track.group`): the id and the count.
+pub fn fact_track(key: &str) -> (String, usize) {
+    let value = fact(key);
+    let parsed = (|| {
+        let id = value.get(value.rfind('[')? + 1..value.rfind(']')?)?;
+        let count = value.get(value.rfind('(')? + 1..value.rfind(')')?)?;
+        Some((id.to_string(), count.parse().ok()?))
+    })();
+    parsed.unwrap_or_else(|| panic!("fact `{key}` is not `name [id] (count)`: {value}"))
+}
+
+/// The fixture group's member ids, as fixtures/group.toml lists them.
+pub fn fixture_member_ids() -> Vec<String> {
+    earshot_core::GroupConfig::load(&fixtures_dir().join("group.toml"))
+        .expect("fixtures/group.toml")
+        .members
+        .into_iter()
+        .map(|m| m.id)
+        .collect()
+}
+
 /// Write [`raw_pages`] of the committed fixture group into `storage`: the raw tree the converter,
 /// loader and collection tests start from.
 pub async fn write_raw_pages(storage: &earshot_core::Storage) -> Result<()> {
@@ -937,7 +960,6 @@ pub fn raw_pages(listening: &Listening) -> Vec<(String, Value)> {
 
 /// [`raw_pages`] of one member.
 pub fn member_raw_pages(member: &MemberListening) -> Vec<(String, Value)> {
-    let stamp = |at: DateTime<Utc>| at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let base = "https://api.spotify.com/v1/me";
     let mut pages = Vec::new();
     let id = member.id();
@@ -954,7 +976,7 @@ pub fn member_raw_pages(member: &MemberListening) -> Vec<(String, Value)> {
         });
         let fetched = newest + Duration::minutes(1);
         pages.push((
-            format!("raw/recently_played/user={id}/{}.json", stamp(fetched)),
+            layout::raw_key(RawKind::RecentlyPlayed, id, None, fetched),
             page,
         ));
     }
@@ -964,22 +986,17 @@ pub fn member_raw_pages(member: &MemberListening) -> Vec<(String, Value)> {
         .map(MemberListening::played_at)
         .unwrap_or_default()
         + Duration::minutes(1);
-    for (kind, lists) in [
-        ("tracks", &member.top_tracks),
-        ("artists", &member.top_artists),
+    for (kind, name, lists) in [
+        (RawKind::TopTracks, "tracks", &member.top_tracks),
+        (RawKind::TopArtists, "artists", &member.top_artists),
     ] {
         for (range, items) in lists {
             let page = json!({
                 "items": items, "total": items.len(), "limit": 50, "offset": 0, "previous": null, "next": null,
-                "href": format!("{base}/top/{kind}?time_range={range}&limit=50&offset=0"),
+                "href": format!("{base}/top/{name}?time_range={range}&limit=50&offset=0"),
             });
-            pages.push((
-                format!(
-                    "raw/top_{kind}/user={id}/time_range={range}/{}.json",
-                    stamp(fetched)
-                ),
-                page,
-            ));
+            let range: TimeRange = range.parse().expect("the generator names real time ranges");
+            pages.push((layout::raw_key(kind, id, Some(range), fetched), page));
         }
     }
     pages

@@ -127,12 +127,7 @@ pub fn fake_gcs_binary() -> Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     // Where scripts/test.sh installs it: $EARSHOT_CACHE/venv/lib/python3.*/site-packages/….
-    let cache = std::env::var("EARSHOT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into()))
-                .join(".cache/earshot")
-        });
+    let cache = earshot_core::env::cache_dir();
     if let Ok(entries) = std::fs::read_dir(cache.join("venv/lib")) {
         for entry in entries.flatten() {
             let bin = entry

@@ -93,12 +93,7 @@ pub fn devdb_binary() -> Result<PathBuf> {
             path.display()
         );
     }
-    let cache = std::env::var("EARSHOT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into()))
-                .join(".cache/earshot")
-        });
+    let cache = earshot_core::env::cache_dir();
     let default = cache.join("devdb-target/release/earshot-devdb");
     if default.is_file() {
         return Ok(default);

@@ -117,6 +117,29 @@ async fn authorization_code_with_pkce_connects_a_member() {
         (None, None, None),
         "removed from /me in 2026"
     );
+    // A trailing slash reaches the same endpoint, as on Spotify: `/v1/me/` and the data endpoints.
+    let slashed: PrivateUser = get(&mock, &token.access_token, "/v1/me/")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(slashed.id, "ben_k");
+    let page: RecentlyPlayedPage = get(
+        &mock,
+        &token.access_token,
+        "/v1/me/player/recently-played/?limit=5",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page.items.len(), 5);
+    assert_eq!(
+        get(&mock, &token.access_token, "/v1/me/top/tracks/")
+            .await
+            .status(),
+        200
+    );
 
     // A code works once.
     let again = exchange(&mock, code, redirect, VERIFIER).await;

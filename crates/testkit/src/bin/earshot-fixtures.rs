@@ -5,87 +5,65 @@
 //! earshot-fixtures OUT_DIR --members 50 --days 30 --plays-per-day 40   # a synthetic set
 //! earshot-fixtures OUT_DIR --raw --members 100 --days 200 --plays-per-day 50
 //! ```
-//!
-//! `--raw` writes what a fetcher would have stored instead (`OUT_DIR/group.toml` and the raw pages
-//! under `OUT_DIR/storage/raw/`), one member at a time, for benchmark sets of any size; it prints
-//! `{"members":…,"plays":…,"pages":…,"bytes":…}` on stdout.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Result;
+use clap::Parser;
 use earshot_testkit::fixtures::{GeneratorConfig, fixtures_dir, generate, write_raw_set};
 
+/// Write the fixture group (default) or a synthetic listening set for benchmarks.
+///
+/// With `--raw`, writes what a fetcher would have stored instead (`OUT_DIR/group.toml` and the raw
+/// pages under `OUT_DIR/storage/raw/`), one member at a time, for sets of any size, and prints
+/// `{"members":…,"plays":…,"pages":…,"bytes":…}` on stdout.
+#[derive(Debug, Parser)]
+#[command(name = "earshot-fixtures")]
+struct Cli {
+    /// Where to write. Default: the committed fixtures/ folder (not with `--raw`).
+    out: Option<PathBuf>,
+    /// Write raw pages as a fetcher would have stored them.
+    #[arg(long, requires = "out")]
+    raw: bool,
+    /// Members of a synthetic set (with `--days` and `--plays-per-day`).
+    #[arg(long, requires_all = ["days", "plays_per_day"], value_parser = clap::value_parser!(u32).range(1..))]
+    members: Option<u32>,
+    /// Days of listening of a synthetic set.
+    #[arg(long, requires_all = ["members", "plays_per_day"], value_parser = clap::value_parser!(u32).range(1..))]
+    days: Option<u32>,
+    /// Plays per member and day of a synthetic set.
+    #[arg(long, requires_all = ["members", "days"], value_parser = clap::value_parser!(u32).range(1..))]
+    plays_per_day: Option<u32>,
+}
+
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let mut out: Option<PathBuf> = None;
-    let mut synthetic = (None, None, None);
-    let mut raw = false;
-    while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> Option<u32> {
-            let value = args.next().and_then(|v| v.parse().ok());
-            if value.is_none() {
-                eprintln!("earshot-fixtures: `{name}` needs a positive number");
-            }
-            value
-        };
-        match arg.as_str() {
-            "--members" => synthetic.0 = Some(number("--members")),
-            "--days" => synthetic.1 = Some(number("--days")),
-            "--plays-per-day" => synthetic.2 = Some(number("--plays-per-day")),
-            "--raw" => raw = true,
-            "-h" | "--help" => {
-                eprintln!(
-                    "usage: earshot-fixtures [OUT_DIR] [--raw] [--members N --days N --plays-per-day N]"
-                );
-                return ExitCode::SUCCESS;
-            }
-            other if !other.starts_with('-') && out.is_none() => out = Some(PathBuf::from(other)),
-            other => {
-                eprintln!("earshot-fixtures: unknown argument `{other}`");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let config = match synthetic {
-        (None, None, None) => GeneratorConfig::fixture_group(),
-        (Some(Some(m)), Some(Some(d)), Some(Some(p))) => {
-            GeneratorConfig::synthetic(m as usize, d, p)
-        }
-        _ => {
-            eprintln!(
-                "earshot-fixtures: give all of --members, --days and --plays-per-day, or none"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    if raw {
-        let Some(out) = out else {
-            eprintln!("earshot-fixtures: `--raw` needs an OUT_DIR");
-            return ExitCode::from(2);
-        };
-        return match write_raw_set(&config, &out) {
-            Ok(summary) => {
-                println!(
-                    "{{\"members\":{},\"plays\":{},\"pages\":{},\"bytes\":{}}}",
-                    summary.members, summary.plays, summary.pages, summary.bytes
-                );
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("earshot-fixtures: {err:#}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let out = out.unwrap_or_else(fixtures_dir);
-    match generate(&config).write_to(&out) {
-        Ok(()) => {
-            eprintln!("earshot-fixtures: wrote {}", out.display());
-            ExitCode::SUCCESS
-        }
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("earshot-fixtures: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = match (cli.members, cli.days, cli.plays_per_day) {
+        (Some(members), Some(days), Some(per_day)) => {
+            GeneratorConfig::synthetic(members as usize, days, per_day)
+        }
+        _ => GeneratorConfig::fixture_group(),
+    };
+    let out = cli.out.unwrap_or_else(fixtures_dir);
+    if cli.raw {
+        let summary = write_raw_set(&config, &out)?;
+        println!(
+            "{{\"members\":{},\"plays\":{},\"pages\":{},\"bytes\":{}}}",
+            summary.members, summary.plays, summary.pages, summary.bytes
+        );
+    } else {
+        generate(&config).write_to(&out)?;
+        eprintln!("earshot-fixtures: wrote {}", out.display());
+    }
+    Ok(())
 }

@@ -1,24 +1,43 @@
 //! `earshot-mock-spotify`: serve the fixture group's listening as the Spotify Web API and accounts
 //! service on loopback, for the demo and the Airflow end-to-end test.
 //!
-//! Prints the base URL on stdout's first line, then serves until SIGINT/SIGTERM (or, with
-//! `--exit-on-stdin-close`, until its parent closes stdin).
-//! `--now <RFC 3339>` sets the mock clock (default: just after the last play); `--full-shapes` serves
-//! pre-2026 shapes. `GET /mock/clock?set=<RFC 3339>` moves the clock while it runs.
-//! The app it registers: client id `earshot0test0client0id0000000000`, secret
+//! `--help` lists the flags. The app it registers: client id `earshot0test0client0id0000000000`, secret
 //! `earshot0test0client0secret000000` (test values).
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
+use clap::Parser;
 use earshot_testkit::fixtures::Listening;
 use earshot_testkit::spotify::{MockOptions, MockSpotify, Shape};
 use tokio::io::AsyncReadExt as _;
 
+/// Serve the fixture group's listening as the Spotify Web API and accounts service on loopback.
+///
+/// Prints the base URL on stdout's first line, then serves until SIGINT or SIGTERM.
+/// `GET /mock/clock?set=<RFC 3339>` moves the mock clock while it runs.
+#[derive(Debug, Parser)]
+#[command(name = "earshot-mock-spotify")]
+struct Cli {
+    /// The mock clock, RFC 3339. Default: just after the last play.
+    #[arg(long)]
+    now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// Serve pre-2026 response shapes (popularity, markets, email…).
+    #[arg(long)]
+    full_shapes: bool,
+    /// The fixture folder to serve. Default: the committed fixtures/.
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
+    /// Also stop when the parent closes stdin (or dies).
+    #[arg(long)]
+    exit_on_stdin_close: bool,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("earshot-mock-spotify: {err:#}");
@@ -27,32 +46,18 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<()> {
+async fn run(cli: Cli) -> Result<()> {
     let mut options = MockOptions::default();
-    let mut now = None;
-    let mut fixtures = earshot_testkit::fixtures::fixtures_dir();
-    let mut watch_stdin = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--full-shapes" => options.shape = Shape::Full,
-            "--exit-on-stdin-close" => watch_stdin = true,
-            "--now" => {
-                let text = args.next().context("`--now` needs an RFC 3339 time")?;
-                now = Some(
-                    chrono::DateTime::parse_from_rfc3339(&text)
-                        .with_context(|| format!("`--now {text}`"))?,
-                );
-            }
-            "--fixtures" => fixtures = args.next().context("`--fixtures` needs a folder")?.into(),
-            other => bail!(
-                "unknown argument `{other}` (usage: earshot-mock-spotify [--now T] [--full-shapes] [--fixtures DIR] [--exit-on-stdin-close])"
-            ),
-        }
+    if cli.full_shapes {
+        options.shape = Shape::Full;
     }
+    let watch_stdin = cli.exit_on_stdin_close;
+    let fixtures = cli
+        .fixtures
+        .unwrap_or_else(earshot_testkit::fixtures::fixtures_dir);
     let listening = Listening::load(&fixtures)?;
     let mock = MockSpotify::start(&listening, options).await?;
-    if let Some(now) = now {
+    if let Some(now) = cli.now {
         mock.set_now(now.with_timezone(&chrono::Utc));
     }
     let mut stdout = std::io::stdout();

@@ -50,6 +50,11 @@ pub(super) fn router(state: Shared) -> Router {
 }
 
 fn endpoint_of(method: &Method, path: &str) -> Endpoint {
+    // Spotify answers `/v1/me/` as it answers `/v1/me` (spotipy, for one, calls it that way).
+    let path = match path.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => trimmed,
+        _ => path,
+    };
     match (method.as_str(), path) {
         ("GET", "/authorize") => Endpoint::Authorize,
         ("POST", "/api/token") => Endpoint::Token,

@@ -8,6 +8,7 @@
 #   scripts/bench.sh --sizes 10k,10kx1000 # analytics on 1000 renamed copies of the 10k snapshot (10M plays)
 #   scripts/bench.sh --sizes 10M          # 10M plays through every step (about 20 GB of raw JSON)
 #   scripts/bench.sh --repeats 5 --sizes 10k
+#   scripts/bench.sh --sizes 1M,1M-markets --steps convert   # the converter rows alone, on 2026 and market-heavy pages
 #
 # EARSHOT_BENCH_MONGODB_URI points it at a real mongod instead of the dev server (which runs out of
 # memory building the collections of 1M plays). Needs the disk for the set (1M: about 6 GB in all;
@@ -28,10 +29,10 @@ use_cached_target
 
 log "Building Earshot (release)"
 cargo build --release --locked --quiet --workspace --bins
-EARSHOT_CEILING_BIN="$(cargo bench --locked --quiet -p json-converter --bench serde_ceiling --no-run \
+EARSHOT_ROUNDTRIP_BIN="$(cargo bench --locked --quiet -p json-converter --bench serde_roundtrip --no-run \
   --message-format=json | "$BENCH_VENV/bin/python" -c \
-  'import json, sys; ms = [json.loads(line) for line in sys.stdin]; print(next(m["executable"] for m in ms if m.get("target", {}).get("name") == "serde_ceiling" and m.get("executable")))')"
-export EARSHOT_CEILING_BIN EARSHOT_RELEASE_BIN="$CARGO_TARGET_DIR/release"
+  'import json, sys; ms = [json.loads(line) for line in sys.stdin]; print(next(m["executable"] for m in ms if m.get("target", {}).get("name") == "serde_roundtrip" and m.get("executable")))')"
+export EARSHOT_ROUNDTRIP_BIN EARSHOT_RELEASE_BIN="$CARGO_TARGET_DIR/release"
 export EARSHOT_BENCH_DIR="${EARSHOT_BENCH_DIR:-$EARSHOT_CACHE/bench}"
 # Warnings and errors only: the steps' progress logs are not what is measured.
 export EARSHOT_LOG="${EARSHOT_LOG:-warn}"

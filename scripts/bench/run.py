@@ -6,8 +6,9 @@
 For each size it writes a synthetic group with `earshot-fixtures --raw` (kept between runs), then runs
 every pipeline step on it, each several times, side by side with its baseline in the same run:
 
-- json-converter vs the Python converter (crates/json-converter/benches/original_converter.py) vs bare
-  serde_json parse + write of the same pages (crates/json-converter/benches/serde_ceiling.rs);
+- json-converter vs the Python converter (crates/json-converter/benches/original_converter.py) vs a
+  serde_json parse into `Value` and write of the same pages, on one thread and on every core, no fsync
+  (crates/json-converter/benches/serde_roundtrip.rs);
 - data-upload vs pymongo upserts one at a time (scripts/bench/pymongo_upload.py), same server;
 - create-collections, gcs-export;
 - analytics on polars vs the Spark job in local[2] (SQL only, and the whole `--engine spark` run with
@@ -38,10 +39,15 @@ SIZES = {
     "10k": (10, 20, 50),
     "1M": (100, 200, 50),
     "10M": (400, 500, 50),
+    # Pages as apps outside development mode get them: every track and album lists 185 markets.
+    "1M-markets": (100, 200, 50),
 }
+MARKET_HEAVY = {"1M-markets"}
+# What --steps runs: every step, or the converter rows alone (merged into the size's earlier results).
+STEPS = ("all", "convert")
 # Analytics only, on copies of a smaller set's snapshot: name -> (base set, copies).
 SCALED = {"10kx100": ("10k", 100), "10kx1000": ("10k", 1000)}
-BASELINE_LIMIT = {"10k", "1M"}  # the Python baselines take hours at 10M: run only the Rust side there
+BASELINE_LIMIT = {"10k", "1M", "1M-markets"}  # the Python baselines take hours at 10M: run only the Rust side there
 
 
 def env(name):
@@ -72,6 +78,30 @@ def measure(command):
             raise StepFailed(f"`{shlex.join(command)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
         rss_kib, user, system = timing.read().strip().splitlines()[-1].split()
     return seconds, int(rss_kib) / 1024, float(user) + float(system), done.stdout
+
+
+def roundtrip_step(threads):
+    """The name of the serde_json Value round trip's row on `threads` threads."""
+    return f"convert (serde_json Value round trip, {threads} thread{'s' if threads > 1 else ''})"
+
+
+def merge_earlier(results, path):
+    """Keep the rows of an earlier run of this size that this run did not measure, each marked with the
+    commit and date it was measured at."""
+    if not path.exists():
+        return results
+    earlier = json.loads(path.read_text())
+    measured_then = earlier.get("measured_at", {})
+    then = f"{earlier['machine']['commit']} on {earlier['machine']['date']}"
+    for step, entry in earlier["steps"].items():
+        if step not in results["steps"]:
+            results["steps"][step] = entry
+            results.setdefault("measured_at", {})[step] = measured_then.get(step, then)
+    for check, value in earlier.get("checks", {}).items():
+        results["checks"].setdefault(check, value)
+    for step, message in earlier.get("failed", {}).items():
+        results.setdefault("failed", {}).setdefault(step, message)
+    return results
 
 
 class Run:
@@ -124,13 +154,13 @@ def jsonl_records(folder):
     return records
 
 
-def bench_size(size, work, repeats, uri):
+def bench_size(size, work, repeats, uri, steps):
     bins = Path(env("EARSHOT_RELEASE_BIN"))
     members, days, per_day = SIZES[size]
     run = Run(size, work, repeats)
     d = run.dir
     storage, group = d / "storage", d / "group.toml"
-    params = {"members": members, "days": days, "plays_per_day": per_day}
+    params = {"members": members, "days": days, "plays_per_day": per_day, "market_heavy": size in MARKET_HEAVY}
     set_file = d / "set.json"
     if not set_file.exists() or json.loads(set_file.read_text()).get("params") != params:
         shutil.rmtree(d, ignore_errors=True)
@@ -147,6 +177,7 @@ def bench_size(size, work, repeats, uri):
                 str(days),
                 "--plays-per-day",
                 str(per_day),
+                *(["--market-heavy"] if size in MARKET_HEAVY else []),
             ]
         )
         set_file.write_text(json.dumps({"params": params, "summary": json.loads(out), "seconds": seconds}))
@@ -159,9 +190,10 @@ def bench_size(size, work, repeats, uri):
     # past 10k plays upload and create-collections run once.
     server_repeats = repeats if size == "10k" else 1
     converted = storage / "converted" / "recently_played"
-    py_out, ceiling_out = d / "python-converted", d / "ceiling-out"
+    py_out, roundtrip_out = d / "python-converted", d / "roundtrip-out"
+    cores = os.cpu_count() or 1
 
-    # json-converter, the Python converter, the serde_json ceiling.
+    # json-converter, the Python converter, serde_json Value round trips on one thread and on every core.
     for _ in range(repeats):
         shutil.rmtree(converted, ignore_errors=True)
         run.timed(
@@ -187,8 +219,12 @@ def bench_size(size, work, repeats, uri):
                     str(py_out),
                 ],
             )
-            shutil.rmtree(ceiling_out, ignore_errors=True)
-            run.timed("convert (serde_json ceiling)", [env("EARSHOT_CEILING_BIN"), str(storage), str(ceiling_out)])
+            for threads in sorted({1, cores}):
+                shutil.rmtree(roundtrip_out, ignore_errors=True)
+                run.timed(
+                    roundtrip_step(threads),
+                    [env("EARSHOT_ROUNDTRIP_BIN"), str(storage), str(roundtrip_out), "--threads", str(threads)],
+                )
     if baselines:
         # Same input, same output: the Python converter must write the records json-converter wrote.
         ours, theirs = jsonl_records(converted), jsonl_records(py_out)
@@ -197,13 +233,15 @@ def bench_size(size, work, repeats, uri):
         if not same:
             sys.exit(f"bench: the Python converter's records differ from json-converter's ({size})")
         shutil.rmtree(py_out)
-        shutil.rmtree(ceiling_out)
+        shutil.rmtree(roundtrip_out)
     for kind in ["top-tracks", "top-artists"]:
         shutil.rmtree(storage / "converted" / kind.replace("-", "_"), ignore_errors=True)
         run.timed(
             f"convert {kind}",
             [str(bins / "json-converter"), kind, "--storage", str(storage), "--group-config", str(group)],
         )
+    if steps == "convert":
+        return run.results
 
     # data-upload and the pymongo baseline, each into its own database on the same server.
     db, py_db = f"bench_{size}", f"bench_{size}_pymongo"
@@ -451,7 +489,13 @@ def render(work):
                 )
         return out
 
-    lines += comparison("json-converter", "convert", ["convert (Python)", "convert (serde_json ceiling)"], "raw JSON")
+    cores = results[0]["machine"]["cores"]
+    lines += comparison(
+        "json-converter",
+        "convert",
+        ["convert (Python)", roundtrip_step(1), *([roundtrip_step(cores)] if cores > 1 else [])],
+        "raw JSON",
+    )
     lines += comparison("data-upload", "upload", ["upload recently played (pymongo)"], "plays")
     lines += comparison(
         "analytics",
@@ -484,6 +528,12 @@ def render(work):
         ]
         text.append(f"{cells[-1][1]:,.0f} MiB" if cells[-1] else "–")
         lines.append(f"| {step} | " + " | ".join(text) + " |")
+    earlier = [
+        f"{r['size']} {step}: {when}" for r in results for step, when in sorted(r.get("measured_at", {}).items())
+    ]
+    if earlier:
+        lines += ["", "Rows kept from an earlier run (`--steps convert` re-measures the converter alone):", ""]
+        lines += [f"- {row}" for row in earlier]
     lines += ["", "### Checks made during the run", ""]
     for r in results:
         for check, value in r["checks"].items():
@@ -497,6 +547,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10k,1M", help="comma-separated, of " + ", ".join(SIZES))
     parser.add_argument("--repeats", type=int, default=3, help="runs of each step (10M: 1)")
+    parser.add_argument("--steps", choices=STEPS, default="all", help="`convert`: the converter rows alone")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("EARSHOT_BENCH_DIR", "bench-work")))
     parser.add_argument("--report", type=Path, help="render the results into this Markdown file and stop")
     args = parser.parse_args()
@@ -527,10 +578,13 @@ def main():
             if size in SCALED:
                 results = bench_scaled(args.work, *SCALED[size], repeats)
             else:
-                results = bench_size(size, args.work, repeats, uri)
+                results = bench_size(size, args.work, repeats, uri, args.steps)
+            path = args.work / f"results-{size}.json"
+            if args.steps != "all":
+                results = merge_earlier(results, path)
             results["machine"] = machine()
             results["repeats"] = repeats
-            (args.work / f"results-{size}.json").write_text(json.dumps(results, indent=1))
+            path.write_text(json.dumps(results, indent=1))
     finally:
         if server is not None:
             server[0].terminate()

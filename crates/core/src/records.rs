@@ -6,6 +6,8 @@
 //! string in the group's zone computed with chrono-tz (`played_at_local`), never a shifted UTC value.
 //! Durations keep `duration_ms` and add `duration` as `m:ss`. Markets are dropped.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -13,31 +15,42 @@ use serde::{Deserialize, Serialize};
 use crate::mongo;
 use crate::spotify::{Artist, Image, PlayHistory, TimeRange, Track};
 
-/// The track fields every converted record shares.
+/// The track fields every converted record shares. Strings borrow from the page they were read from
+/// where no escape forced a copy (`Cow`), so converting a page allocates little beyond the output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackFields {
+pub struct TrackFields<'a> {
     /// Spotify track id; null for local files.
-    pub track_id: Option<String>,
+    #[serde(borrow)]
+    pub track_id: Option<Cow<'a, str>>,
     /// Track name, verbatim.
-    pub track_name: String,
+    #[serde(borrow)]
+    pub track_name: Cow<'a, str>,
     /// Text before the first `(`, `[` or `{`, trimmed (see [`clean_track_name`]).
-    pub clean_track_name: String,
+    #[serde(borrow)]
+    pub clean_track_name: Cow<'a, str>,
     /// `A, B - clean name`.
     pub artist_song_name: String,
     /// Artist ids in billing order; null for a local file's artists.
-    pub artist_ids: Vec<Option<String>>,
+    #[serde(borrow)]
+    pub artist_ids: Vec<Option<Cow<'a, str>>>,
     /// Artist names, aligned with `artist_ids`.
-    pub artist_names: Vec<String>,
+    #[serde(borrow)]
+    pub artist_names: Vec<Cow<'a, str>>,
     /// Artist URLs, aligned with `artist_ids`.
-    pub artist_urls: Vec<Option<String>>,
+    #[serde(borrow)]
+    pub artist_urls: Vec<Option<Cow<'a, str>>>,
     /// Spotify album id; null for local files.
-    pub album_id: Option<String>,
+    #[serde(borrow)]
+    pub album_id: Option<Cow<'a, str>>,
     /// Album name.
-    pub album_name: String,
+    #[serde(borrow)]
+    pub album_name: Cow<'a, str>,
     /// `album`, `single`, `compilation` (lower case).
-    pub album_type: Option<String>,
+    #[serde(borrow)]
+    pub album_type: Option<Cow<'a, str>>,
     /// As Spotify gives it: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
-    pub release_date: Option<String>,
+    #[serde(borrow)]
+    pub release_date: Option<Cow<'a, str>>,
     /// Tracks on the album.
     pub total_tracks: Option<u32>,
     /// Length in milliseconds.
@@ -51,99 +64,126 @@ pub struct TrackFields {
     /// A local file of the member's.
     pub is_local: bool,
     /// open.spotify.com URL of the track.
-    pub track_url: Option<String>,
+    #[serde(borrow)]
+    pub track_url: Option<Cow<'a, str>>,
     /// Album cover images.
-    pub images: Vec<Image>,
+    #[serde(borrow)]
+    pub images: Vec<Image<'a>>,
 }
 
-impl TrackFields {
-    /// Flatten a Spotify track, dropping markets.
-    pub fn from_track(track: &Track) -> TrackFields {
-        let clean = clean_track_name(&track.name);
-        let artist_names: Vec<String> = track.artists.iter().map(|a| a.name.clone()).collect();
+impl<'a> TrackFields<'a> {
+    /// Flatten a Spotify track, dropping markets; its strings move into the record.
+    pub fn from_track(track: Track<'a>) -> TrackFields<'a> {
+        let clean = clean_track_name_of(&track.name);
+        let mut artist_song_name = String::with_capacity(track.name.len() + 32);
+        for (i, artist) in track.artists.iter().enumerate() {
+            if i > 0 {
+                artist_song_name.push_str(", ");
+            }
+            artist_song_name.push_str(&artist.name);
+        }
+        artist_song_name.push_str(" - ");
+        artist_song_name.push_str(&track.name[clean.clone()]);
+        let clean_track_name = match &track.name {
+            Cow::Borrowed(name) => Cow::Borrowed(&name[clean]),
+            Cow::Owned(name) => Cow::Owned(name[clean].to_string()),
+        };
+        let mut artist_ids = Vec::with_capacity(track.artists.len());
+        let mut artist_names = Vec::with_capacity(track.artists.len());
+        let mut artist_urls = Vec::with_capacity(track.artists.len());
+        for artist in track.artists {
+            artist_ids.push(artist.id);
+            artist_names.push(artist.name);
+            artist_urls.push(artist.external_urls.spotify);
+        }
+        let album = track.album;
         TrackFields {
-            track_id: track.id.clone(),
-            track_name: track.name.clone(),
-            artist_song_name: format!("{} - {}", artist_names.join(", "), clean),
-            clean_track_name: clean,
-            artist_ids: track.artists.iter().map(|a| a.id.clone()).collect(),
-            artist_urls: track
-                .artists
-                .iter()
-                .map(|a| a.external_urls.spotify.clone())
-                .collect(),
+            track_id: track.id,
+            track_name: track.name,
+            clean_track_name,
+            artist_song_name,
+            artist_ids,
             artist_names,
-            album_id: track.album.id.clone(),
-            album_name: track.album.name.clone(),
-            album_type: track.album.album_type.as_ref().map(|t| t.to_lowercase()),
-            release_date: track.album.release_date.clone(),
-            total_tracks: track.album.total_tracks,
+            artist_urls,
+            album_id: album.id,
+            album_name: album.name,
+            album_type: album.album_type.map(|t| {
+                if t.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(t.to_lowercase())
+                } else {
+                    t
+                }
+            }),
+            release_date: album.release_date,
+            total_tracks: album.total_tracks,
             duration_ms: track.duration_ms,
             duration: format_duration(track.duration_ms),
             popularity: track.popularity,
             explicit: track.explicit,
             is_local: track.is_local,
-            track_url: track.external_urls.spotify.clone(),
-            images: track.album.images.clone(),
+            track_url: track.external_urls.spotify,
+            images: album.images,
         }
     }
 }
 
 /// One play, as stored in `rawdata_recentlyplayed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecentlyPlayedRecord {
+pub struct RecentlyPlayedRecord<'a> {
     /// `<user_id>|<played_at RFC 3339 UTC>` ([`mongo::play_id`]).
     #[serde(rename = "_id")]
     pub id: String,
     /// Spotify user id of the member.
-    pub user_id: String,
+    #[serde(borrow)]
+    pub user_id: Cow<'a, str>,
     /// The member's display name in the group.
-    pub user_name: String,
+    #[serde(borrow)]
+    pub user_name: Cow<'a, str>,
     /// When Spotify says the track was played, UTC.
     #[serde(with = "rfc3339_millis")]
     pub played_at: DateTime<Utc>,
     /// `YYYY-MM-DD HH:MM:SS TZ` in the group's zone (e.g. `2024-03-01 10:15:00 PST`).
     pub played_at_local: String,
     /// The track's fields.
-    #[serde(flatten)]
-    pub track: TrackFields,
+    #[serde(borrow, flatten)]
+    pub track: TrackFields<'a>,
     /// `playlist`, `album`, `artist`, … or `none` when Spotify sent a null context.
-    pub context_type: String,
+    #[serde(borrow)]
+    pub context_type: Cow<'a, str>,
 }
 
-impl RecentlyPlayedRecord {
+impl<'a> RecentlyPlayedRecord<'a> {
     /// Convert one play of `user_id`.
     pub fn from_play(
-        user_id: &str,
-        user_name: &str,
-        play: &PlayHistory,
+        user_id: &'a str,
+        user_name: &'a str,
+        play: PlayHistory<'a>,
         zone: Tz,
-    ) -> RecentlyPlayedRecord {
+    ) -> RecentlyPlayedRecord<'a> {
         RecentlyPlayedRecord {
             id: mongo::play_id(user_id, play.played_at),
-            user_id: user_id.to_string(),
-            user_name: user_name.to_string(),
+            user_id: Cow::Borrowed(user_id),
+            user_name: Cow::Borrowed(user_name),
             played_at: play.played_at,
             played_at_local: format_local(play.played_at, zone),
-            track: TrackFields::from_track(&play.track),
-            context_type: play
-                .context
-                .as_ref()
-                .map_or_else(|| "none".to_string(), |c| c.kind.clone()),
+            track: TrackFields::from_track(play.track),
+            context_type: play.context.map_or(Cow::Borrowed("none"), |c| c.kind),
         }
     }
 }
 
 /// One row of a member's top tracks on one day, as stored in `rawdata_toptracks`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopTrackRecord {
+pub struct TopTrackRecord<'a> {
     /// `<user_id>|<time_range>|<date>|<rank>` ([`mongo::top_item_id`]).
     #[serde(rename = "_id")]
     pub id: String,
     /// Spotify user id of the member.
-    pub user_id: String,
+    #[serde(borrow)]
+    pub user_id: Cow<'a, str>,
     /// The member's display name in the group.
-    pub user_name: String,
+    #[serde(borrow)]
+    pub user_name: Cow<'a, str>,
     /// `short_term`, `medium_term` or `long_term`.
     pub time_range: TimeRange,
     /// The day the list was fetched, `YYYY-MM-DD` in the group's zone.
@@ -151,20 +191,22 @@ pub struct TopTrackRecord {
     /// 1 for the top track.
     pub rank: u32,
     /// The track's fields.
-    #[serde(flatten)]
-    pub track: TrackFields,
+    #[serde(borrow, flatten)]
+    pub track: TrackFields<'a>,
 }
 
 /// One row of a member's top artists on one day, as stored in `rawdata_topartists`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopArtistRecord {
+pub struct TopArtistRecord<'a> {
     /// `<user_id>|<time_range>|<date>|<rank>` ([`mongo::top_item_id`]).
     #[serde(rename = "_id")]
     pub id: String,
     /// Spotify user id of the member.
-    pub user_id: String,
+    #[serde(borrow)]
+    pub user_id: Cow<'a, str>,
     /// The member's display name in the group.
-    pub user_name: String,
+    #[serde(borrow)]
+    pub user_name: Cow<'a, str>,
     /// `short_term`, `medium_term` or `long_term`.
     pub time_range: TimeRange,
     /// The day the list was fetched, `YYYY-MM-DD` in the group's zone.
@@ -172,63 +214,68 @@ pub struct TopArtistRecord {
     /// 1 for the top artist.
     pub rank: u32,
     /// Spotify artist id.
-    pub artist_id: String,
+    #[serde(borrow)]
+    pub artist_id: Cow<'a, str>,
     /// Artist name.
-    pub artist_name: String,
+    #[serde(borrow)]
+    pub artist_name: Cow<'a, str>,
     /// Genres, often empty today.
-    pub genres: Vec<String>,
+    #[serde(borrow)]
+    pub genres: Vec<Cow<'a, str>>,
     /// open.spotify.com URL of the artist.
-    pub artist_url: Option<String>,
+    #[serde(borrow)]
+    pub artist_url: Option<Cow<'a, str>>,
     /// Artist images.
-    pub images: Vec<Image>,
+    #[serde(borrow)]
+    pub images: Vec<Image<'a>>,
     /// Where Spotify still returned it; null is unknown.
     pub popularity: Option<u32>,
     /// Where Spotify still returned it; null is unknown.
     pub followers: Option<u64>,
 }
 
-impl TopArtistRecord {
+impl<'a> TopArtistRecord<'a> {
     /// Flatten one ranked artist.
     pub fn from_artist(
-        user_id: &str,
-        user_name: &str,
+        user_id: &'a str,
+        user_name: &'a str,
         time_range: TimeRange,
         date: NaiveDate,
         rank: u32,
-        artist: &Artist,
-    ) -> TopArtistRecord {
+        artist: Artist<'a>,
+    ) -> TopArtistRecord<'a> {
         TopArtistRecord {
             id: mongo::top_item_id(user_id, time_range, date, rank),
-            user_id: user_id.to_string(),
-            user_name: user_name.to_string(),
+            user_id: Cow::Borrowed(user_id),
+            user_name: Cow::Borrowed(user_name),
             time_range,
             date_data_fetched: date,
             rank,
-            artist_id: artist.id.clone(),
-            artist_name: artist.name.clone(),
-            genres: artist.genres.clone(),
-            artist_url: artist.external_urls.spotify.clone(),
-            images: artist.images.clone(),
+            artist_id: artist.id,
+            artist_name: artist.name,
+            genres: artist.genres,
+            artist_url: artist.external_urls.spotify,
+            images: artist.images,
             popularity: artist.popularity,
-            followers: artist.followers.as_ref().map(|f| f.total),
+            followers: artist.followers.map(|f| f.total),
         }
     }
 }
 
-impl TopTrackRecord {
+impl<'a> TopTrackRecord<'a> {
     /// Flatten one ranked track.
     pub fn from_track(
-        user_id: &str,
-        user_name: &str,
+        user_id: &'a str,
+        user_name: &'a str,
         time_range: TimeRange,
         date: NaiveDate,
         rank: u32,
-        track: &Track,
-    ) -> TopTrackRecord {
+        track: Track<'a>,
+    ) -> TopTrackRecord<'a> {
         TopTrackRecord {
             id: mongo::top_item_id(user_id, time_range, date, rank),
-            user_id: user_id.to_string(),
-            user_name: user_name.to_string(),
+            user_id: Cow::Borrowed(user_id),
+            user_name: Cow::Borrowed(user_name),
             time_range,
             date_data_fetched: date,
             rank,
@@ -246,16 +293,16 @@ pub fn format_duration(duration_ms: u64) -> String {
 /// The text before the first `(`, `[` or `{`, trimmed; the whole name, trimmed, when that is empty.
 ///
 /// `Song (feat. X)` → `Song`; `[Intro]` → `[Intro]` (a name that is all bracket keeps itself).
-pub fn clean_track_name(name: &str) -> String {
-    let cut = name
-        .find(['(', '[', '{'])
-        .map_or(name, |i| &name[..i])
-        .trim();
-    if cut.is_empty() {
-        name.trim().to_string()
-    } else {
-        cut.to_string()
-    }
+pub fn clean_track_name(name: &str) -> &str {
+    &name[clean_track_name_of(name)]
+}
+
+/// Where [`clean_track_name`] lies in `name`, as a byte range.
+fn clean_track_name_of(name: &str) -> std::ops::Range<usize> {
+    let head = name.find(['(', '[', '{']).map_or(name, |i| &name[..i]);
+    let kept = if head.trim().is_empty() { name } else { head };
+    let start = kept.len() - kept.trim_start().len();
+    start..start + kept.trim().len()
 }
 
 /// `YYYY-MM-DD HH:MM:SS TZ` of a UTC instant in `zone`, e.g. `2024-03-01 10:15:00 PST`.

@@ -12,22 +12,25 @@
 
 use std::fmt;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// `{"spotify": "https://open.spotify.com/…"}`; empty for local files.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExternalUrls {
+pub struct ExternalUrls<'a> {
     /// The Spotify URL of the object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spotify: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub spotify: Option<Cow<'a, str>>,
 }
 
 /// An image; Spotify sends `null` height and width for some images.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Image {
+pub struct Image<'a> {
     /// Source URL of the image.
-    pub url: String,
+    #[serde(borrow)]
+    pub url: Cow<'a, str>,
     /// Height in pixels, when known.
     pub height: Option<u32>,
     /// Width in pixels, when known.
@@ -36,78 +39,87 @@ pub struct Image {
 
 /// An artist as embedded in tracks and albums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SimplifiedArtist {
+pub struct SimplifiedArtist<'a> {
     /// Spotify id; null for local files.
-    pub id: Option<String>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
     /// Artist name.
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     /// Known external URLs.
-    #[serde(default)]
-    pub external_urls: ExternalUrls,
+    #[serde(borrow, default)]
+    pub external_urls: ExternalUrls<'a>,
     /// Web API endpoint of the artist.
-    #[serde(default)]
-    pub href: Option<String>,
+    #[serde(borrow, default)]
+    pub href: Option<Cow<'a, str>>,
     /// Spotify URI.
-    #[serde(default)]
-    pub uri: Option<String>,
+    #[serde(borrow, default)]
+    pub uri: Option<Cow<'a, str>>,
     /// Always `artist`.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Option<Cow<'a, str>>,
 }
 
 /// An album as embedded in a track.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SimplifiedAlbum {
+pub struct SimplifiedAlbum<'a> {
     /// Spotify id; null for local files.
-    pub id: Option<String>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
     /// Album name.
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     /// `album`, `single` or `compilation` (older captures use upper case).
-    #[serde(default)]
-    pub album_type: Option<String>,
+    #[serde(borrow, default)]
+    pub album_type: Option<Cow<'a, str>>,
     /// Number of tracks on the album.
     #[serde(default)]
     pub total_tracks: Option<u32>,
     /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, per `release_date_precision`.
-    #[serde(default)]
-    pub release_date: Option<String>,
+    #[serde(borrow, default)]
+    pub release_date: Option<Cow<'a, str>>,
     /// `year`, `month` or `day`.
-    #[serde(default)]
-    pub release_date_precision: Option<String>,
+    #[serde(borrow, default)]
+    pub release_date_precision: Option<Cow<'a, str>>,
     /// Cover art, widest first.
-    #[serde(default)]
-    pub images: Vec<Image>,
+    #[serde(borrow, default)]
+    pub images: Vec<Image<'a>>,
     /// The album's artists.
-    #[serde(default)]
-    pub artists: Vec<SimplifiedArtist>,
+    #[serde(borrow, default)]
+    pub artists: Vec<SimplifiedArtist<'a>>,
     /// Known external URLs.
-    #[serde(default)]
-    pub external_urls: ExternalUrls,
+    #[serde(borrow, default)]
+    pub external_urls: ExternalUrls<'a>,
     /// Web API endpoint of the album.
-    #[serde(default)]
-    pub href: Option<String>,
+    #[serde(borrow, default)]
+    pub href: Option<Cow<'a, str>>,
     /// Spotify URI.
-    #[serde(default)]
-    pub uri: Option<String>,
+    #[serde(borrow, default)]
+    pub uri: Option<Cow<'a, str>>,
     /// Always `album`.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
-    /// Removed for development-mode apps in 2026.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub available_markets: Option<Vec<String>>,
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Option<Cow<'a, str>>,
+    /// How many markets Spotify listed (removed for development-mode apps in 2026). The codes are
+    /// read past without being kept: Earshot drops them.
+    #[serde(default, skip_serializing, deserialize_with = "count_items")]
+    pub available_markets: Option<usize>,
 }
 
 /// A full track object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Track {
+pub struct Track<'a> {
     /// Spotify id; null for local files.
-    pub id: Option<String>,
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
     /// Track name, verbatim (may hold markup, emoji, anything).
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     /// The album on which the track appears.
-    pub album: SimplifiedAlbum,
+    #[serde(borrow)]
+    pub album: SimplifiedAlbum<'a>,
     /// The artists who performed the track, in billing order.
-    pub artists: Vec<SimplifiedArtist>,
+    #[serde(borrow)]
+    pub artists: Vec<SimplifiedArtist<'a>>,
     /// Track length in milliseconds.
     pub duration_ms: u64,
     /// Whether the track has explicit lyrics (false when unknown).
@@ -123,35 +135,87 @@ pub struct Track {
     #[serde(default)]
     pub track_number: Option<u32>,
     /// Known external ids (`isrc`, `ean`, `upc`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_ids: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub external_ids: Option<ExternalIds<'a>>,
     /// Known external URLs.
-    #[serde(default)]
-    pub external_urls: ExternalUrls,
+    #[serde(borrow, default)]
+    pub external_urls: ExternalUrls<'a>,
     /// Web API endpoint of the track.
-    #[serde(default)]
-    pub href: Option<String>,
+    #[serde(borrow, default)]
+    pub href: Option<Cow<'a, str>>,
     /// Spotify URI (`spotify:local:…` for local files).
-    #[serde(default)]
-    pub uri: Option<String>,
+    #[serde(borrow, default)]
+    pub uri: Option<Cow<'a, str>>,
     /// Always `track`.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Option<Cow<'a, str>>,
     /// Present only when the request named a market.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_playable: Option<bool>,
     /// 0–100. Removed for development-mode apps in 2026: `None` is unknown, never 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub popularity: Option<u32>,
-    /// Removed for development-mode apps in 2026.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub available_markets: Option<Vec<String>>,
+    /// How many markets Spotify listed (removed for development-mode apps in 2026). The codes are
+    /// read past without being kept: Earshot drops them.
+    #[serde(default, skip_serializing, deserialize_with = "count_items")]
+    pub available_markets: Option<usize>,
     /// Removed for development-mode apps in 2026.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked_from: Option<serde_json::Value>,
     /// Deprecated by Spotify (null for most tracks since 2024).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview_url: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<Cow<'a, str>>,
+}
+
+/// `{"isrc": …, "ean": …, "upc": …}`: the identifiers Spotify knows for a track.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIds<'a> {
+    /// International Standard Recording Code.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub isrc: Option<Cow<'a, str>>,
+    /// International Article Number.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub ean: Option<Cow<'a, str>>,
+    /// Universal Product Code.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub upc: Option<Cow<'a, str>>,
+}
+
+/// A list read past without keeping it: how many items it held (`None` for null or absent). Markets
+/// are dropped by Earshot, and hundreds of codes a play need not become strings first.
+fn count_items<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    struct Count;
+    impl<'de> serde::de::Visitor<'de> for Count {
+        type Value = Option<usize>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list or null")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(Count)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut n = 0;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                n += 1;
+            }
+            Ok(Some(n))
+        }
+    }
+    deserializer.deserialize_option(Count)
 }
 
 /// `{"href": null, "total": n}`.
@@ -166,29 +230,31 @@ pub struct Followers {
 
 /// A full artist object, as /me/top/artists returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Artist {
+pub struct Artist<'a> {
     /// Spotify id.
-    pub id: String,
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
     /// Artist name.
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     /// Genres Spotify associates with the artist (often empty today).
-    #[serde(default)]
-    pub genres: Vec<String>,
+    #[serde(borrow, default)]
+    pub genres: Vec<Cow<'a, str>>,
     /// Artist images, widest first.
-    #[serde(default)]
-    pub images: Vec<Image>,
+    #[serde(borrow, default)]
+    pub images: Vec<Image<'a>>,
     /// Known external URLs.
-    #[serde(default)]
-    pub external_urls: ExternalUrls,
+    #[serde(borrow, default)]
+    pub external_urls: ExternalUrls<'a>,
     /// Web API endpoint of the artist.
-    #[serde(default)]
-    pub href: Option<String>,
+    #[serde(borrow, default)]
+    pub href: Option<Cow<'a, str>>,
     /// Spotify URI.
-    #[serde(default)]
-    pub uri: Option<String>,
+    #[serde(borrow, default)]
+    pub uri: Option<Cow<'a, str>>,
     /// Always `artist`.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Option<Cow<'a, str>>,
     /// Removed for development-mode apps in 2026.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub followers: Option<Followers>,
@@ -199,31 +265,32 @@ pub struct Artist {
 
 /// Where a track was played from: a playlist, album, artist or show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Context {
+pub struct Context<'a> {
     /// `album`, `artist`, `playlist`, `show`, …
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(borrow, rename = "type")]
+    pub kind: Cow<'a, str>,
     /// Web API endpoint of the context.
-    #[serde(default)]
-    pub href: Option<String>,
+    #[serde(borrow, default)]
+    pub href: Option<Cow<'a, str>>,
     /// Known external URLs.
-    #[serde(default)]
-    pub external_urls: ExternalUrls,
+    #[serde(borrow, default)]
+    pub external_urls: ExternalUrls<'a>,
     /// Spotify URI of the context.
-    #[serde(default)]
-    pub uri: Option<String>,
+    #[serde(borrow, default)]
+    pub uri: Option<Cow<'a, str>>,
 }
 
 /// One item of /me/player/recently-played: a play of 30 s or more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlayHistory {
+pub struct PlayHistory<'a> {
     /// The track played.
-    pub track: Track,
+    #[serde(borrow)]
+    pub track: Track<'a>,
     /// When it was played (UTC, with milliseconds). Sometimes the start, sometimes the end of the play.
     pub played_at: DateTime<Utc>,
     /// Null when played outside a playlist/album/artist context.
-    #[serde(default)]
-    pub context: Option<Context>,
+    #[serde(borrow, default)]
+    pub context: Option<Context<'a>>,
 }
 
 /// `cursors` of a cursor page: unix milliseconds as strings.
@@ -271,7 +338,7 @@ pub struct CursorPage<T> {
 }
 
 /// A recently-played page.
-pub type RecentlyPlayedPage = CursorPage<PlayHistory>;
+pub type RecentlyPlayedPage<'a> = CursorPage<PlayHistory<'a>>;
 
 /// An offset-paged response (top tracks, top artists).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -296,42 +363,43 @@ pub struct Paging<T> {
 }
 
 /// A /me/top/tracks page.
-pub type TopTracksPage = Paging<Track>;
+pub type TopTracksPage<'a> = Paging<Track<'a>>;
 /// A /me/top/artists page.
-pub type TopArtistsPage = Paging<Artist>;
+pub type TopArtistsPage<'a> = Paging<Artist<'a>>;
 
 /// /v1/me: the member who authorised. `email`, `country`, `product` were removed in 2026.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PrivateUser {
+pub struct PrivateUser<'a> {
     /// Spotify user id.
-    pub id: String,
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
     /// Display name, if the member set one.
-    #[serde(default)]
-    pub display_name: Option<String>,
+    #[serde(borrow, default)]
+    pub display_name: Option<Cow<'a, str>>,
     /// Known external URLs.
-    #[serde(default)]
-    pub external_urls: ExternalUrls,
+    #[serde(borrow, default)]
+    pub external_urls: ExternalUrls<'a>,
     /// Web API endpoint of the user.
-    #[serde(default)]
-    pub href: Option<String>,
+    #[serde(borrow, default)]
+    pub href: Option<Cow<'a, str>>,
     /// Profile images.
-    #[serde(default)]
-    pub images: Vec<Image>,
+    #[serde(borrow, default)]
+    pub images: Vec<Image<'a>>,
     /// Spotify URI.
-    #[serde(default)]
-    pub uri: Option<String>,
+    #[serde(borrow, default)]
+    pub uri: Option<Cow<'a, str>>,
     /// Always `user`.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Option<Cow<'a, str>>,
     /// Removed for development-mode apps in 2026.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<Cow<'a, str>>,
     /// Removed for development-mode apps in 2026.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Cow<'a, str>>,
     /// Removed for development-mode apps in 2026.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<Cow<'a, str>>,
 }
 
 /// The accounts service's token response. `refresh_token` may be absent on a refresh (keep the old

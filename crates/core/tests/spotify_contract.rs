@@ -15,8 +15,7 @@ use earshot_core::spotify::{
     TopArtistsPage, TopTracksPage, Track,
 };
 use earshot_testkit::fixtures::{Listening, shared_spotify_dir};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 fn shared_or_skip(test: &str) -> Option<PathBuf> {
@@ -29,9 +28,9 @@ fn shared_or_skip(test: &str) -> Option<PathBuf> {
     dir
 }
 
-fn parse<T: DeserializeOwned>(path: &Path) -> T {
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
+/// Parse a sample file's text (the models borrow from it).
+fn parse<'a, T: Deserialize<'a>>(text: &'a str, path: &Path) -> T {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
 }
 
 /// Every sample file, by what it holds. A new file in the folder fails the test until it is mapped.
@@ -59,9 +58,10 @@ fn every_shared_sample_parses() {
     );
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(path).unwrap();
         match name.as_str() {
             "GetCurrentUsersRecentlyPlayedTracksRequest.json" | "recently_played_empty.json" => {
-                let page: RecentlyPlayedPage = parse(path);
+                let page: RecentlyPlayedPage = parse(&text, path);
                 assert_eq!(page.total, None, "{name}: recently played has no total");
                 if page.items.is_empty() {
                     assert_eq!(page.cursors, None, "{name}: no items, null cursors");
@@ -74,26 +74,26 @@ fn every_shared_sample_parses() {
                 }
             }
             "GetUsersTopTracksRequest.json" => {
-                let page: TopTracksPage = parse(path);
+                let page: TopTracksPage = parse(&text, path);
                 assert!(!page.items.is_empty());
             }
             "GetUsersTopArtistsRequest.json" => {
-                let page: TopArtistsPage = parse(path);
+                let page: TopArtistsPage = parse(&text, path);
                 assert!(!page.items.is_empty());
             }
             "regular_error.json" => {
-                let error: ApiError = parse(path);
+                let error: ApiError = parse(&text, path);
                 assert!(error.error.status >= 400);
             }
             "auth_error.json" | "auth-invalid-client.json" => {
-                let error: AuthError = parse(path);
+                let error: AuthError = parse(&text, path);
                 assert!(!error.error.is_empty());
             }
             "AuthorizationCode.json"
             | "AuthorizationCodePKCERefresh.json"
             | "AuthorizationCodeRefresh.json"
             | "ClientCredentials.json" => {
-                let token: TokenResponse = parse(path);
+                let token: TokenResponse = parse(&text, path);
                 assert!(!token.access_token.is_empty());
                 assert!(
                     !format!("{token:?}").contains(&token.access_token),
@@ -110,11 +110,13 @@ fn a_refresh_response_may_omit_the_refresh_token() {
     let Some(dir) = shared_or_skip("a_refresh_response_may_omit_the_refresh_token") else {
         return;
     };
-    let token: TokenResponse =
-        parse(&dir.join("samples/authorization/AuthorizationCodeRefresh.json"));
-    assert_eq!(token.refresh_token, None);
-    let token: TokenResponse = parse(&dir.join("samples/authorization/AuthorizationCode.json"));
-    assert!(token.refresh_token.is_some());
+    let sample = |name: &str| {
+        let path = dir.join("samples/authorization").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        parse::<TokenResponse>(&text, &path)
+    };
+    assert_eq!(sample("AuthorizationCodeRefresh.json").refresh_token, None);
+    assert!(sample("AuthorizationCode.json").refresh_token.is_some());
 }
 
 /// The OpenAPI description, with `$ref` and `allOf` resolved.
@@ -211,19 +213,25 @@ fn keys_of<T: Serialize>(model: &T) -> BTreeSet<String> {
         .collect()
 }
 
-fn check<T: DeserializeOwned + Serialize>(spec: &Spec, schema: &str) {
-    let schema_value = json!({"$ref": format!("#/components/schemas/{schema}")});
-    let example = spec.example(&schema_value, 0);
-    let model: T = serde_json::from_value(example.clone()).unwrap_or_else(|e| {
-        panic!("an instance of {schema} from the spec does not parse: {e}\n{example:#}")
-    });
-    let defined: BTreeSet<String> = spec.properties(&schema_value).keys().cloned().collect();
-    let written = keys_of(&model);
-    let unknown: Vec<&String> = written.difference(&defined).collect();
-    assert!(
-        unknown.is_empty(),
-        "{schema}: the model writes fields the spec does not define: {unknown:?}"
-    );
+/// An instance of `schema` filled from the spec parses as `$model`, and the model writes back only
+/// fields the spec defines. (A macro: the models borrow from the instance.)
+macro_rules! check {
+    ($spec:expr, $model:ty, $schema:literal) => {{
+        let spec: &Spec = $spec;
+        let schema_value = json!({"$ref": format!("#/components/schemas/{}", $schema)});
+        let example = spec.example(&schema_value, 0);
+        let model = <$model>::deserialize(&example).unwrap_or_else(|e| {
+            panic!("an instance of {} from the spec does not parse: {e}\n{example:#}", $schema)
+        });
+        let defined: BTreeSet<String> = spec.properties(&schema_value).keys().cloned().collect();
+        let written = keys_of(&model);
+        let unknown: Vec<&String> = written.difference(&defined).collect();
+        assert!(
+            unknown.is_empty(),
+            "{}: the model writes fields the spec does not define: {unknown:?}",
+            $schema
+        );
+    }};
 }
 
 #[test]
@@ -232,18 +240,22 @@ fn models_agree_with_the_openapi_description() {
         return;
     };
     let spec = Spec::load(&dir);
-    check::<Track>(&spec, "TrackObject");
-    check::<SimplifiedAlbum>(&spec, "SimplifiedAlbumObject");
-    check::<SimplifiedArtist>(&spec, "SimplifiedArtistObject");
-    check::<Artist>(&spec, "ArtistObject");
-    check::<Image>(&spec, "ImageObject");
-    check::<Context>(&spec, "ContextObject");
-    check::<Followers>(&spec, "FollowersObject");
-    check::<PlayHistory>(&spec, "PlayHistoryObject");
-    check::<CursorPage<PlayHistory>>(&spec, "CursorPagingPlayHistoryObject");
-    check::<Paging<Track>>(&spec, "PagingTrackObject");
-    check::<Paging<Artist>>(&spec, "PagingArtistObject");
-    check::<PrivateUser>(&spec, "PrivateUserObject");
+    check!(&spec, Track, "TrackObject");
+    check!(&spec, SimplifiedAlbum, "SimplifiedAlbumObject");
+    check!(&spec, SimplifiedArtist, "SimplifiedArtistObject");
+    check!(&spec, Artist, "ArtistObject");
+    check!(&spec, Image, "ImageObject");
+    check!(&spec, Context, "ContextObject");
+    check!(&spec, Followers, "FollowersObject");
+    check!(&spec, PlayHistory, "PlayHistoryObject");
+    check!(
+        &spec,
+        CursorPage<PlayHistory>,
+        "CursorPagingPlayHistoryObject"
+    );
+    check!(&spec, Paging<Track>, "PagingTrackObject");
+    check!(&spec, Paging<Artist>, "PagingArtistObject");
+    check!(&spec, PrivateUser, "PrivateUserObject");
     // The error object is nested under `error` in responses.
     let inner = spec.example(&json!({"$ref": "#/components/schemas/ErrorObject"}), 0);
     let error: ApiError = serde_json::from_value(json!({ "error": inner })).unwrap();
@@ -260,7 +272,7 @@ fn fixture_shapes_parse_in_both_modes() {
     let mut null_contexts = 0;
     for member in &listening.members {
         for play in &member.plays {
-            let parsed: PlayHistory = serde_json::from_value(play.clone()).unwrap();
+            let parsed = PlayHistory::deserialize(play).unwrap();
             let mut dev = play.clone();
             for field in ["popularity", "available_markets", "linked_from"] {
                 dev["track"].as_object_mut().unwrap().remove(field);
@@ -269,7 +281,7 @@ fn fixture_shapes_parse_in_both_modes() {
                 .as_object_mut()
                 .unwrap()
                 .remove("available_markets");
-            let dev: PlayHistory = serde_json::from_value(dev).unwrap();
+            let dev = PlayHistory::deserialize(&dev).unwrap();
             assert_eq!(dev.track.popularity, None);
             assert_eq!(dev.track.available_markets, None);
             assert_eq!(dev.played_at, parsed.played_at);
@@ -282,15 +294,15 @@ fn fixture_shapes_parse_in_both_modes() {
         }
         for tracks in member.top_tracks.values() {
             for track in tracks {
-                serde_json::from_value::<Track>(track.clone()).unwrap();
+                Track::deserialize(track).unwrap();
             }
         }
         for artists in member.top_artists.values() {
             for artist in artists {
-                serde_json::from_value::<Artist>(artist.clone()).unwrap();
+                Artist::deserialize(artist).unwrap();
             }
         }
-        serde_json::from_value::<PrivateUser>(member.user.clone()).unwrap();
+        PrivateUser::deserialize(&member.user).unwrap();
     }
     assert!(
         without_popularity > 0,

@@ -183,24 +183,24 @@ pub async fn connect_member(
     let tokens = spotify
         .exchange_code(app, &code, &redirect_uri, &pkce.verifier)
         .await?;
-    let me = match spotify
+    let Ok(body) = spotify
         .get("(connecting)", "/v1/me", &tokens.access_token)
         .await?
-    {
-        Ok(body) => serde_json::from_slice::<PrivateUser>(&body)
-            .context("GET /v1/me: invalid response body")?,
-        Err(_) => bail!("GET /v1/me: the new access token was refused"),
+    else {
+        bail!("GET /v1/me: the new access token was refused");
     };
+    let me: PrivateUser =
+        serde_json::from_slice(&body).context("GET /v1/me: invalid response body")?;
     check_app_capacity(group, storage, &app.client_id, &me.id).await?;
     store.save(&me.id, &tokens).await?;
     let previous = state::load(storage, &me.id).await?;
     let display_name = group
         .member(&me.id)
         .map(|m| m.display_name.clone())
-        .or(me.display_name.clone())
-        .unwrap_or_else(|| me.id.clone());
+        .or(me.display_name.as_deref().map(str::to_string))
+        .unwrap_or_else(|| me.id.to_string());
     let member_state = MemberState {
-        member: me.id.clone(),
+        member: me.id.to_string(),
         display_name,
         client_id: app.client_id.clone(),
         authorised_at: spotify.clock.now(),

@@ -19,7 +19,7 @@ use earshot_core::spotify::{
 };
 use earshot_core::{GroupConfig, Storage};
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use tracing::{error, info, warn};
 
 use crate::spotify::{App, Spotify, SpotifyError, needs_refresh};
@@ -265,7 +265,7 @@ impl Session<'_> {
         )
     }
 
-    fn parse<T: DeserializeOwned>(&self, path: &str, body: &[u8]) -> Result<T> {
+    fn parse<'b, T: Deserialize<'b>>(&self, path: &str, body: &'b [u8]) -> Result<T> {
         serde_json::from_slice(body).map_err(|e| {
             SpotifyError::Body {
                 member: self.member.clone(),
@@ -302,7 +302,7 @@ impl Session<'_> {
             return Ok((0, None));
         };
         let key = layout::raw_key(RawKind::RecentlyPlayed, &self.member, None, now);
-        self.store(&key, body).await?;
+        self.store(&key, body.clone()).await?;
         // Only now that the page is stored does the cursor move.
         let gap = detect_gap(member.cursor_after_ms, page.items.len(), oldest, now);
         if let Some(gap) = &gap {

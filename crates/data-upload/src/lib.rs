@@ -18,8 +18,7 @@ use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecor
 use earshot_core::{Storage, env};
 use mongodb::Database;
 use mongodb::bson::{self, Bson, Document};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
 pub use earshot_core::mongo::{connect, ensure_indexes, redact_uri};
@@ -106,7 +105,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 /// Parse one converted line of `kind` into the document stored: the typed record (so a wrong shape is
 /// refused, naming the field), with `played_at` as a BSON date.
 pub fn to_document(kind: RawKind, line: &str) -> Result<Document, String> {
-    fn typed<T: DeserializeOwned + Serialize>(line: &str) -> Result<Document, String> {
+    fn typed<'a, T: Deserialize<'a> + Serialize>(line: &'a str) -> Result<Document, String> {
         let mut de = serde_json::Deserializer::from_str(line);
         let record: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let at = e.path().to_string();

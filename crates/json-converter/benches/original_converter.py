@@ -4,7 +4,8 @@ The original `recently_played_json_converter.py` (../shared/ORIGINAL.md) loaded 
 `json.load`, walked the items in a Python loop, formatted times with `datetime` and wrote the records
 with `json.dump`. This does the same, but writes the records json-converter writes (same fields, same
 values: `m:ss` durations, local times from `zoneinfo` instead of the original's shifted UTC), so the
-two are compared on the same input and the same output, and `bench.py` checks that they agree.
+two are compared on the same input and the same output, and `scripts/bench/run.py` checks that they
+agree.
 
     python original_converter.py STORAGE_DIR GROUP_TOML OUT_DIR
 

@@ -4,7 +4,6 @@
 //! one page. A parse failure names the page, the line and column inside it, and the JSON path of the
 //! field at fault (`items[3].track.duration_ms`).
 
-use std::borrow::Borrow;
 use std::io::{Read, Write};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -13,7 +12,7 @@ use earshot_core::GroupConfig;
 use earshot_core::layout::RawKind;
 use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
 use earshot_core::spotify::{RecentlyPlayedPage, TimeRange, TopArtistsPage, TopTracksPage};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// Who and when a page is about: from the raw key's partitions, or from flags for stdin.
@@ -110,12 +109,19 @@ impl Converter {
         meta: &PageMeta,
         sink: &mut W,
     ) -> Result<usize, ConvertError> {
+        // A stream cannot be read twice: each page is split off as raw text, then parsed from it.
+        let mut records = 0;
         let pages = serde_json::Deserializer::from_reader(reader).into_iter::<Box<RawValue>>();
-        self.convert_pages(pages, source_name, meta, sink)
+        for (index, page) in pages.enumerate() {
+            let page = page.map_err(|e| parse_error(source_name, index + 1, String::new(), &e))?;
+            records += self.convert_page_text(page.get(), source_name, index + 1, meta, sink)?;
+        }
+        Ok(records)
     }
 
-    /// [`Converter::convert`] of pages already in memory (a stored file): the same records, parsed
-    /// from the slice directly (serde_json reads a slice much faster than an `io::Read`).
+    /// [`Converter::convert`] of pages already in memory (a stored file): the same records and errors.
+    /// Each page is parsed once, straight into models that borrow from `bytes`; only when a page
+    /// fails is the file walked again page by page to say where (the slow path, with the JSON path).
     pub fn convert_slice<W: Write>(
         &self,
         bytes: &[u8],
@@ -123,78 +129,73 @@ impl Converter {
         meta: &PageMeta,
         sink: &mut W,
     ) -> Result<usize, ConvertError> {
-        let pages = serde_json::Deserializer::from_slice(bytes).into_iter::<&RawValue>();
-        self.convert_pages(pages, source_name, meta, sink)
-    }
-
-    fn convert_pages<P: Borrow<RawValue>, W: Write>(
-        &self,
-        pages: impl Iterator<Item = serde_json::Result<P>>,
-        source_name: &str,
-        meta: &PageMeta,
-        sink: &mut W,
-    ) -> Result<usize, ConvertError> {
-        let io = |source| ConvertError::Io {
-            source_name: source_name.to_string(),
-            source,
+        let written = match self.kind {
+            RawKind::RecentlyPlayed => {
+                self.write_pages::<RecentlyPlayedPage<'_>, W>(bytes, meta, source_name, sink)
+            }
+            RawKind::TopTracks => {
+                self.write_pages::<TopTracksPage<'_>, W>(bytes, meta, source_name, sink)
+            }
+            RawKind::TopArtists => {
+                self.write_pages::<TopArtistsPage<'_>, W>(bytes, meta, source_name, sink)
+            }
         };
-        let mut records = 0;
-        for (index, page) in pages.enumerate() {
-            let page_no = index + 1;
-            let page = page.map_err(|e| parse_error(source_name, page_no, String::new(), &e))?;
-            let page: &RawValue = page.borrow();
-            let user_name = self.group.display_name(&meta.user_id);
-            match self.kind {
-                RawKind::RecentlyPlayed => {
-                    let page: RecentlyPlayedPage = typed(&page, source_name, page_no)?;
-                    for play in &page.items {
-                        let record = RecentlyPlayedRecord::from_play(
-                            &meta.user_id,
-                            user_name,
-                            play,
-                            self.zone,
-                        );
-                        write_line(sink, &record).map_err(io)?;
-                    }
-                    records += page.items.len();
-                }
-                RawKind::TopTracks => {
-                    let page: TopTracksPage = typed(&page, source_name, page_no)?;
-                    let (range, date) = self.top_meta(meta, source_name)?;
-                    for (i, track) in page.items.iter().enumerate() {
-                        let rank = page.offset + i as u32 + 1;
-                        let record = TopTrackRecord::from_track(
-                            &meta.user_id,
-                            user_name,
-                            range,
-                            date,
-                            rank,
-                            track,
-                        );
-                        write_line(sink, &record).map_err(io)?;
-                    }
-                    records += page.items.len();
-                }
-                RawKind::TopArtists => {
-                    let page: TopArtistsPage = typed(&page, source_name, page_no)?;
-                    let (range, date) = self.top_meta(meta, source_name)?;
-                    for (i, artist) in page.items.iter().enumerate() {
-                        let rank = page.offset + i as u32 + 1;
-                        let record = TopArtistRecord::from_artist(
-                            &meta.user_id,
-                            user_name,
-                            range,
-                            date,
-                            rank,
-                            artist,
-                        );
-                        write_line(sink, &record).map_err(io)?;
-                    }
-                    records += page.items.len();
+        match written {
+            Ok(records) => Ok(records),
+            Err(Failure::Convert(error)) => Err(error),
+            Err(Failure::Parse) => {
+                // Say where, as `convert` would: page, line and column inside it, JSON path.
+                let mut discard = std::io::sink();
+                match self.convert(bytes, source_name, meta, &mut discard) {
+                    Err(error) => Err(error),
+                    // Not expected (both paths read the same JSON); never pass a bad file as good.
+                    Ok(_) => Err(ConvertError::Meta {
+                        source_name: source_name.to_string(),
+                        message: "the file does not parse as pages of this kind".to_string(),
+                    }),
                 }
             }
         }
+    }
+
+    /// Parse every page of `bytes` as `P` and write its records.
+    fn write_pages<'b, P: Page<'b>, W: Write>(
+        &self,
+        bytes: &'b [u8],
+        meta: &PageMeta,
+        source_name: &str,
+        sink: &mut W,
+    ) -> Result<usize, Failure> {
+        // The whole file checked as UTF-8 at once is much cheaper than each string on its own, which
+        // is what parsing bytes does; a file that is not UTF-8 fails on the slow path, which says where.
+        let text = std::str::from_utf8(bytes).map_err(|_| Failure::Parse)?;
+        let mut records = 0;
+        for page in serde_json::Deserializer::from_str(text).into_iter::<P>() {
+            let page = page.map_err(|_| Failure::Parse)?;
+            records += page
+                .write_records(self, meta, source_name, sink)
+                .map_err(Failure::Convert)?;
+        }
         Ok(records)
+    }
+
+    /// Parse one page's text (borrowing from it) and write its records.
+    fn convert_page_text<W: Write>(
+        &self,
+        text: &str,
+        source_name: &str,
+        page_no: usize,
+        meta: &PageMeta,
+        sink: &mut W,
+    ) -> Result<usize, ConvertError> {
+        match self.kind {
+            RawKind::RecentlyPlayed => typed::<RecentlyPlayedPage<'_>>(text, source_name, page_no)?
+                .write_records(self, meta, source_name, sink),
+            RawKind::TopTracks => typed::<TopTracksPage<'_>>(text, source_name, page_no)?
+                .write_records(self, meta, source_name, sink),
+            RawKind::TopArtists => typed::<TopArtistsPage<'_>>(text, source_name, page_no)?
+                .write_records(self, meta, source_name, sink),
+        }
     }
 
     fn top_meta(
@@ -212,14 +213,93 @@ impl Converter {
     }
 }
 
-fn typed<T: DeserializeOwned>(
-    page: &RawValue,
+/// Why [`Converter::write_pages`] stopped.
+enum Failure {
+    /// A page does not parse: the slow path finds where.
+    Parse,
+    /// Metadata or output failed.
+    Convert(ConvertError),
+}
+
+/// A page of one kind: it turns into records.
+trait Page<'a>: Deserialize<'a> {
+    /// Write this page's records to `sink`; returns how many.
+    fn write_records<W: Write>(
+        self,
+        converter: &Converter,
+        meta: &PageMeta,
+        source_name: &str,
+        sink: &mut W,
+    ) -> Result<usize, ConvertError>;
+}
+
+impl<'a> Page<'a> for RecentlyPlayedPage<'a> {
+    fn write_records<W: Write>(
+        self,
+        converter: &Converter,
+        meta: &PageMeta,
+        source_name: &str,
+        sink: &mut W,
+    ) -> Result<usize, ConvertError> {
+        let user_name = converter.group.display_name(&meta.user_id);
+        let n = self.items.len();
+        for play in self.items {
+            let record =
+                RecentlyPlayedRecord::from_play(&meta.user_id, user_name, play, converter.zone);
+            write_line(sink, &record, source_name)?;
+        }
+        Ok(n)
+    }
+}
+
+impl<'a> Page<'a> for TopTracksPage<'a> {
+    fn write_records<W: Write>(
+        self,
+        converter: &Converter,
+        meta: &PageMeta,
+        source_name: &str,
+        sink: &mut W,
+    ) -> Result<usize, ConvertError> {
+        let user_name = converter.group.display_name(&meta.user_id);
+        let (range, date) = converter.top_meta(meta, source_name)?;
+        let n = self.items.len();
+        for (rank, track) in (self.offset + 1..).zip(self.items) {
+            let record =
+                TopTrackRecord::from_track(&meta.user_id, user_name, range, date, rank, track);
+            write_line(sink, &record, source_name)?;
+        }
+        Ok(n)
+    }
+}
+
+impl<'a> Page<'a> for TopArtistsPage<'a> {
+    fn write_records<W: Write>(
+        self,
+        converter: &Converter,
+        meta: &PageMeta,
+        source_name: &str,
+        sink: &mut W,
+    ) -> Result<usize, ConvertError> {
+        let user_name = converter.group.display_name(&meta.user_id);
+        let (range, date) = converter.top_meta(meta, source_name)?;
+        let n = self.items.len();
+        for (rank, artist) in (self.offset + 1..).zip(self.items) {
+            let record =
+                TopArtistRecord::from_artist(&meta.user_id, user_name, range, date, rank, artist);
+            write_line(sink, &record, source_name)?;
+        }
+        Ok(n)
+    }
+}
+
+fn typed<'a, T: Deserialize<'a>>(
+    text: &'a str,
     source_name: &str,
     page_no: usize,
 ) -> Result<T, ConvertError> {
     // Tracking the JSON path costs on every field, so only a page that fails is parsed again with it.
-    serde_json::from_str(page.get()).or_else(|_| {
-        let mut de = serde_json::Deserializer::from_str(page.get());
+    serde_json::from_str(text).or_else(|_| {
+        let mut de = serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(&mut de)
             .map_err(|e| parse_error(source_name, page_no, e.path().to_string(), e.inner()))
     })
@@ -241,7 +321,16 @@ fn parse_error(
     }
 }
 
-fn write_line<W: Write, T: serde::Serialize>(sink: &mut W, record: &T) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *sink, record)?;
-    sink.write_all(b"\n")
+fn write_line<W: Write, T: serde::Serialize>(
+    sink: &mut W,
+    record: &T,
+    source_name: &str,
+) -> Result<(), ConvertError> {
+    serde_json::to_writer(&mut *sink, record)
+        .map_err(std::io::Error::from)
+        .and_then(|()| sink.write_all(b"\n"))
+        .map_err(|source| ConvertError::Io {
+            source_name: source_name.to_string(),
+            source,
+        })
 }

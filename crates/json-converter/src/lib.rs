@@ -8,6 +8,7 @@
 
 pub mod convert;
 
+use std::collections::HashSet;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,32 +161,57 @@ pub fn meta_from_key(key: &str) -> Result<PageMeta, ConvertError> {
     })
 }
 
-/// Convert one stored raw file: the records, and the output itself when it goes to stdout.
+/// Convert one stored raw file: its records and their JSON Lines.
 async fn convert_one(
     storage: &Storage,
     converter: Arc<Converter>,
     key: &str,
-    target: &str,
-    to_stdout: bool,
-) -> Result<(usize, Option<Vec<u8>>)> {
+) -> Result<(usize, Vec<u8>)> {
     let meta = meta_from_key(key)?;
     let bytes = storage.read_all(key).await?;
     let location = storage.location(key);
-    let (records, out) = tokio::task::spawn_blocking(move || {
+    let converted = tokio::task::spawn_blocking(move || {
         let mut out = Vec::with_capacity(bytes.len() / 2);
         converter
             .convert_slice(&bytes, &location, &meta, &mut out)
             .map(|records| (records, out))
     })
     .await??;
-    if to_stdout {
-        return Ok((records, Some(out)));
+    Ok(converted)
+}
+
+/// Converted files are written in batches of this many bytes (or [`BATCH_FILES`] files), each batch
+/// with one durability barrier.
+const BATCH_BYTES: usize = 16 << 20;
+/// See [`BATCH_BYTES`].
+const BATCH_FILES: usize = 1024;
+
+/// The raw keys under `input` (a key or a prefix) of the converter's kind.
+async fn raw_keys(storage: &Storage, converter: &Converter, input: &str) -> Result<Vec<String>> {
+    let folder = layout::raw_prefix(converter.kind());
+    if input.ends_with(".json") {
+        if !input.starts_with(&folder) {
+            bail!(
+                "`{input}` is not a {:?} page: its key must start with `{folder}`",
+                converter.kind()
+            );
+        }
+        return Ok(vec![input.to_string()]);
     }
-    storage.write(target, out.into()).await?;
-    Ok((records, None))
+    Ok(storage
+        .list(input)
+        .await?
+        .into_iter()
+        .filter(|k| k.starts_with(&folder) && k.ends_with(".json"))
+        .collect())
 }
 
 /// Convert every raw file of the converter's kind under `input` (a key or a prefix).
+///
+/// What is converted already is learnt from one listing of `converted/<kind>/`, not one check per
+/// file. Files are independent: several are read and converted at once (on the blocking pool, so every
+/// core works); outputs are written in batches, each file complete or absent. Results come back in
+/// key order, so stdout output is the same as one file after another.
 pub async fn convert_storage(
     storage: &Storage,
     converter: &Converter,
@@ -193,60 +219,91 @@ pub async fn convert_storage(
     to_stdout: bool,
     force: bool,
 ) -> Result<Summary> {
-    let folder = layout::raw_prefix(converter.kind());
-    let keys: Vec<String> = if input.ends_with(".json") {
-        if !input.starts_with(&folder) {
-            bail!(
-                "`{input}` is not a {:?} page: its key must start with `{folder}`",
-                converter.kind()
-            );
-        }
-        vec![input.to_string()]
-    } else {
-        storage
-            .list(input)
+    let mut summary = Summary::default();
+    let mut keys = raw_keys(storage, converter, input).await?;
+    if !to_stdout && !force {
+        let done: HashSet<String> = storage
+            .list(&layout::converted_prefix(converter.kind()))
             .await?
             .into_iter()
-            .filter(|k| k.starts_with(&folder) && k.ends_with(".json"))
-            .collect()
-    };
-    // Files are independent: several are read, converted (on the blocking pool, so every core works)
-    // and written at once, so one file's fsync overlaps the next one's parsing. Results come back in key
-    // order, so stdout output is the same as one file after another.
+            .collect();
+        let before = keys.len();
+        keys.retain(|key| layout::converted_key(key).is_none_or(|target| !done.contains(&target)));
+        summary.skipped = before - keys.len();
+    }
     let converter = Arc::new(converter.clone());
     let in_flight = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
     let mut results = futures::stream::iter(keys)
         .map(|key| {
             let converter = Arc::clone(&converter);
             async move {
-                let target =
-                    layout::converted_key(&key).expect("a raw key under raw/ ending in .json");
-                if !to_stdout && !force && storage.exists(&target).await? {
-                    return Ok((key, None));
-                }
-                let result = convert_one(storage, converter, &key, &target, to_stdout).await;
-                anyhow::Ok((key, Some(result)))
+                let result = convert_one(storage, converter, &key).await;
+                (key, result)
             }
         })
         .buffered(in_flight);
-    let mut summary = Summary::default();
+    let mut batch = Batch::default();
     let stdout = std::io::stdout();
-    while let Some(next) = results.next().await {
-        let (key, result) = next?;
+    while let Some((key, result)) = results.next().await {
         match result {
-            None => summary.skipped += 1,
-            Some(Ok((records, out))) => {
-                if let Some(out) = out {
-                    stdout.lock().write_all(&out)?;
-                }
+            Ok((records, out)) => {
                 summary.converted += 1;
                 summary.records += records;
+                if to_stdout {
+                    stdout.lock().write_all(&out)?;
+                } else {
+                    let target =
+                        layout::converted_key(&key).expect("a raw key under raw/ ending in .json");
+                    batch.push(target, out);
+                    if batch.bytes >= BATCH_BYTES || batch.files.len() >= BATCH_FILES {
+                        batch.write_behind(storage).await?;
+                    }
+                }
             }
-            Some(Err(err)) => {
+            Err(err) => {
                 error!(file = %storage.location(&key), error = %format!("{err:#}"), "Could not convert a raw page; no output written for it.");
                 summary.failed.push((key, format!("{err:#}")));
             }
         }
     }
+    batch.write_behind(storage).await?;
+    batch.finish().await?;
     Ok(summary)
+}
+
+/// Converted files waiting to be written together, and the batch being written: a batch is written
+/// while the next one is converted.
+#[derive(Default)]
+struct Batch {
+    files: Vec<(String, bytes::Bytes)>,
+    bytes: usize,
+    writing: Option<tokio::task::JoinHandle<Result<(), earshot_core::storage::StorageError>>>,
+}
+
+impl Batch {
+    fn push(&mut self, key: String, data: Vec<u8>) {
+        self.bytes += data.len();
+        self.files.push((key, data.into()));
+    }
+
+    /// Wait for the batch being written, then start writing what is queued (one durability barrier).
+    async fn write_behind(&mut self, storage: &Storage) -> Result<()> {
+        self.finish().await?;
+        if !self.files.is_empty() {
+            let (storage, files) = (storage.clone(), std::mem::take(&mut self.files));
+            self.bytes = 0;
+            self.writing = Some(tokio::spawn(
+                async move { storage.write_batch(files).await },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Wait for the batch being written.
+    async fn finish(&mut self) -> Result<()> {
+        if let Some(writing) = self.writing.take() {
+            writing.await.context("writing converted files")??;
+        }
+        Ok(())
+    }
 }

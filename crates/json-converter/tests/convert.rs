@@ -369,7 +369,13 @@ fn streams_of_pages_convert_one_page_at_a_time() {
         .unwrap();
     assert_eq!(n, fact_count("plays.emi"));
     assert_eq!(out.iter().filter(|b| **b == b'\n').count(), n);
-    // A bad second page names page 2.
+    // From a slice (parsed once, borrowing): the same records.
+    let mut from_slice = Vec::new();
+    let m = converter
+        .convert_slice(&stream, "<test>", &meta, &mut from_slice)
+        .unwrap();
+    assert_eq!((m, &from_slice), (n, &out));
+    // A bad second page names page 2, on both paths.
     let mut bad = serde_json::to_vec(&pages[0]).unwrap();
     bad.extend_from_slice(b"\n{\"items\": 5, \"limit\": 50}");
     let err = converter
@@ -377,6 +383,24 @@ fn streams_of_pages_convert_one_page_at_a_time() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("page 2") && err.contains("`items`"), "{err}");
+    let slice_err = converter
+        .convert_slice(&bad, "<test>", &meta, &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(slice_err, err);
+}
+
+/// `convert` (a stream) and `convert_slice` (a stored file) give the same records and the same error.
+fn same_on_both_paths(converter: &Converter, bytes: &[u8], meta: &PageMeta) {
+    let (mut streamed, mut sliced) = (Vec::new(), Vec::new());
+    let a = converter
+        .convert(bytes, "<fuzz>", meta, &mut streamed)
+        .map_err(|e| e.to_string());
+    let b = converter
+        .convert_slice(bytes, "<fuzz>", meta, &mut sliced)
+        .map_err(|e| e.to_string());
+    assert_eq!(a, b);
+    assert_eq!(streamed, sliced);
 }
 
 mod fuzz {
@@ -385,17 +409,18 @@ mod fuzz {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
-        /// Arbitrary bytes never panic the converter: they convert or give an error.
+        /// Arbitrary bytes never panic the converter: they convert or give an error, the same on both
+        /// paths.
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let meta = PageMeta { user_id: "u".into(), time_range: Some(earshot_core::spotify::TimeRange::ShortTerm), fetched_at: chrono::Utc::now() };
             for kind in [RawKind::RecentlyPlayed, RawKind::TopTracks, RawKind::TopArtists] {
                 let converter = Converter::new(kind, GroupConfig::default()).unwrap();
-                let _ = converter.convert(&bytes[..], "<fuzz>", &meta, &mut Vec::new());
+                same_on_both_paths(&converter, &bytes, &meta);
             }
         }
 
-        /// Mutations of a real page (a byte changed) never panic either.
+        /// Mutations of a real page (a byte changed) never panic either, and both paths agree.
         #[test]
         fn mutated_pages_never_panic(index in 0usize..20_000, byte in any::<u8>()) {
             let page = br#"{"items":[{"track":{"album":{"id":null,"name":"A","images":[{"url":"u","height":null,"width":null}]},"artists":[{"id":"x","name":"X"}],"duration_ms":215000,"id":"t","name":"Song (feat. Y)"},"played_at":"2024-11-03T09:30:00.000Z","context":null}],"next":null,"cursors":{"after":"1","before":"1"},"limit":50,"href":null}"#;
@@ -404,7 +429,7 @@ mod fuzz {
             bytes[i] = byte;
             let meta = PageMeta { user_id: "u".into(), time_range: None, fetched_at: chrono::Utc::now() };
             let converter = Converter::new(RawKind::RecentlyPlayed, GroupConfig::default()).unwrap();
-            let _ = converter.convert(&bytes[..], "<fuzz>", &meta, &mut Vec::new());
+            same_on_both_paths(&converter, &bytes, &meta);
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct GeneratorConfig {
     pub dst_weekend: bool,
     /// Number of distinct artists in the catalog.
     pub artists: usize,
+    /// Every track and album carries `available_markets` of every market (185 codes), as pages do for
+    /// apps outside development mode; otherwise two in three carry eight, and the rest none.
+    pub market_heavy: bool,
 }
 
 impl GeneratorConfig {
@@ -57,6 +60,7 @@ impl GeneratorConfig {
             plays_per_day: 18,
             dst_weekend: true,
             artists: 24,
+            market_heavy: false,
         }
     }
 
@@ -70,6 +74,7 @@ impl GeneratorConfig {
             dst_weekend: false,
             artists: 24 + members * 4,
             start_day: NaiveDate::from_ymd_opt(2024, 1, 1).expect("valid date"),
+            market_heavy: false,
         }
     }
 }
@@ -221,7 +226,23 @@ fn artist_name(i: usize) -> String {
     }
 }
 
-fn build_catalog(rng: &mut Rng, n_artists: usize) -> Catalog {
+/// The markets a full-shape track lists: the fixtures' eight, or 185 codes for market-heavy sets.
+fn market_list(market_heavy: bool) -> Value {
+    if market_heavy {
+        let codes: Vec<String> = (0..185)
+            .map(|i| {
+                let letter = |n: usize| char::from(b'A' + u8::try_from(n).expect("below 26"));
+                format!("{}{}", letter(i / 26), letter(i % 26))
+            })
+            .collect();
+        json!(codes)
+    } else {
+        json!(MARKETS)
+    }
+}
+
+fn build_catalog(rng: &mut Rng, n_artists: usize, market_heavy: bool) -> Catalog {
+    let markets = market_list(market_heavy);
     let mut artists = Vec::new();
     let mut simple_artists = Vec::new();
     for i in 0..n_artists {
@@ -281,9 +302,9 @@ fn build_catalog(rng: &mut Rng, n_artists: usize) -> Catalog {
                 "type": "album",
                 "uri": format!("spotify:album:{album_id}"),
             });
-            let full_shape = a % 3 != 2;
+            let full_shape = market_heavy || a % 3 != 2;
             if full_shape {
-                album["available_markets"] = json!(MARKETS);
+                album["available_markets"] = markets.clone();
             }
             for t in 0..n_tracks {
                 word += 1;
@@ -324,7 +345,7 @@ fn build_catalog(rng: &mut Rng, n_artists: usize) -> Catalog {
                 });
                 if full_shape {
                     track["popularity"] = json!(rng.between(3, 95));
-                    track["available_markets"] = json!(MARKETS);
+                    track["available_markets"] = markets.clone();
                     track["preview_url"] =
                         json!(format!("https://p.scdn.co/mp3-preview/{}", &id[..12]));
                 } else {
@@ -490,7 +511,7 @@ impl MemberGenerator {
     /// Start generating `config`'s group.
     pub fn new(config: &GeneratorConfig) -> MemberGenerator {
         let mut rng = Rng::new(config.seed);
-        let catalog = build_catalog(&mut rng, config.artists.max(4));
+        let catalog = build_catalog(&mut rng, config.artists.max(4), config.market_heavy);
         let mut by_artist: Vec<Vec<usize>> = vec![Vec::new(); catalog.artists.len()];
         for (t, &a) in catalog.track_artist.iter().enumerate() {
             if a != usize::MAX {

@@ -105,11 +105,13 @@ async fn authorization_code_with_pkce_connects_a_member() {
     );
     assert!(token.refresh_token.is_some());
 
-    let me: PrivateUser = get(&mock, &token.access_token, "/v1/me")
+    let me_body = get(&mock, &token.access_token, "/v1/me")
         .await
-        .json()
+        .bytes()
         .await
         .unwrap();
+
+    let me: PrivateUser = serde_json::from_slice(&me_body).unwrap();
     assert_eq!(me.id, "ben_k");
     assert_eq!(me.display_name.as_deref(), Some("Ben"));
     assert_eq!(
@@ -118,21 +120,23 @@ async fn authorization_code_with_pkce_connects_a_member() {
         "removed from /me in 2026"
     );
     // A trailing slash reaches the same endpoint, as on Spotify: `/v1/me/` and the data endpoints.
-    let slashed: PrivateUser = get(&mock, &token.access_token, "/v1/me/")
+    let slashed_body = get(&mock, &token.access_token, "/v1/me/")
         .await
-        .json()
+        .bytes()
         .await
         .unwrap();
+    let slashed: PrivateUser = serde_json::from_slice(&slashed_body).unwrap();
     assert_eq!(slashed.id, "ben_k");
-    let page: RecentlyPlayedPage = get(
+    let page_body = get(
         &mock,
         &token.access_token,
         "/v1/me/player/recently-played/?limit=5",
     )
     .await
-    .json()
+    .bytes()
     .await
     .unwrap();
+    let page: RecentlyPlayedPage = serde_json::from_slice(&page_body).unwrap();
     assert_eq!(page.items.len(), 5);
     assert_eq!(
         get(&mock, &token.access_token, "/v1/me/top/tracks/")
@@ -322,7 +326,8 @@ async fn recently_played_follows_spotifys_cursor_rules() {
     }
 
     // Default limit 20, newest first, cursors in unix ms.
-    let page: RecentlyPlayedPage = get(&mock, &token, path).await.json().await.unwrap();
+    let page_body = get(&mock, &token, path).await.bytes().await.unwrap();
+    let page: RecentlyPlayedPage = serde_json::from_slice(&page_body).unwrap();
     assert_eq!(page.limit, 20);
     assert_eq!(page.items.len(), 20);
     let got: Vec<i64> = page.items.iter().map(|p| ms(p.played_at)).collect();
@@ -335,15 +340,16 @@ async fn recently_played_follows_spotifys_cursor_rules() {
     let mut walked = got.clone();
     let mut next = page.next.clone();
     while let Some(url) = next {
-        let page: RecentlyPlayedPage = reqwest::Client::new()
+        let page_body = reqwest::Client::new()
             .get(&url)
             .bearer_auth(&token)
             .send()
             .await
             .unwrap()
-            .json()
+            .bytes()
             .await
             .unwrap();
+        let page: RecentlyPlayedPage = serde_json::from_slice(&page_body).unwrap();
         walked.extend(page.items.iter().map(|p| ms(p.played_at)));
         next = page.next;
     }
@@ -351,11 +357,12 @@ async fn recently_played_follows_spotifys_cursor_rules() {
 
     // `after` is exclusive and returns the newest plays after it.
     let after = newest_50[10];
-    let page: RecentlyPlayedPage = get(&mock, &token, &format!("{path}?limit=50&after={after}"))
+    let page_body = get(&mock, &token, &format!("{path}?limit=50&after={after}"))
         .await
-        .json()
+        .bytes()
         .await
         .unwrap();
+    let page: RecentlyPlayedPage = serde_json::from_slice(&page_body).unwrap();
     assert_eq!(
         page.items
             .iter()
@@ -365,30 +372,32 @@ async fn recently_played_follows_spotifys_cursor_rules() {
     );
 
     // Nothing new: empty items, null cursors, null next.
-    let page: RecentlyPlayedPage = get(
+    let page_body = get(
         &mock,
         &token,
         &format!("{path}?limit=50&after={}", newest_50[0]),
     )
     .await
-    .json()
+    .bytes()
     .await
     .unwrap();
+    let page: RecentlyPlayedPage = serde_json::from_slice(&page_body).unwrap();
     assert!(page.items.is_empty());
     assert_eq!(page.cursors, None);
     assert_eq!(page.next, None);
 
     // Plays appear as the clock passes them.
     mock.set_now(times[300]);
-    let page: RecentlyPlayedPage = get(
+    let page_body = get(
         &mock,
         &token,
         &format!("{path}?limit=50&after={}", newest_50[0]),
     )
     .await
-    .json()
+    .bytes()
     .await
     .unwrap();
+    let page: RecentlyPlayedPage = serde_json::from_slice(&page_body).unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(ms(page.items[0].played_at), ms(times[300]));
 }
@@ -408,15 +417,16 @@ async fn top_items_page_by_offset_in_both_shapes() {
         .unwrap();
         let (token, _) = mock.grant("ana.mx", DEFAULT_CLIENT_ID, mock.now()).unwrap();
         let expected = &listening.member("ana.mx").unwrap().top_tracks["long_term"];
-        let page: TopTracksPage = get(
+        let page_body = get(
             &mock,
             &token,
             "/v1/me/top/tracks?time_range=long_term&limit=20&offset=40",
         )
         .await
-        .json()
+        .bytes()
         .await
         .unwrap();
+        let page: TopTracksPage = serde_json::from_slice(&page_body).unwrap();
         assert_eq!(page.total as usize, expected.len());
         assert_eq!(page.offset, 40);
         assert_eq!(page.items.len(), expected.len() - 40);

@@ -4,6 +4,7 @@
 //! earshot-fixtures [OUT_DIR]                                   # the committed set, default fixtures/
 //! earshot-fixtures OUT_DIR --members 50 --days 30 --plays-per-day 40   # a synthetic set
 //! earshot-fixtures OUT_DIR --raw --members 100 --days 200 --plays-per-day 50
+//! earshot-fixtures OUT_DIR --raw --members 20 --days 200 --plays-per-day 50 --market-heavy
 //! ```
 
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ struct Cli {
     /// Plays per member and day of a synthetic set.
     #[arg(long, requires_all = ["members", "days"], value_parser = clap::value_parser!(u32).range(1..))]
     plays_per_day: Option<u32>,
+    /// Every track and album of a synthetic set lists all 185 markets, as Spotify's pages do for apps
+    /// outside development mode.
+    #[arg(long, requires = "members")]
+    market_heavy: bool,
 }
 
 fn main() -> ExitCode {
@@ -49,9 +54,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let config = match (cli.members, cli.days, cli.plays_per_day) {
-        (Some(members), Some(days), Some(per_day)) => {
-            GeneratorConfig::synthetic(members as usize, days, per_day)
-        }
+        (Some(members), Some(days), Some(per_day)) => GeneratorConfig {
+            market_heavy: cli.market_heavy,
+            ..GeneratorConfig::synthetic(members as usize, days, per_day)
+        },
         _ => GeneratorConfig::fixture_group(),
     };
     let out = cli.out.unwrap_or_else(fixtures_dir);

@@ -9,6 +9,7 @@
 #   scripts/bench.sh --sizes 10M          # 10M plays through every step (about 20 GB of raw JSON)
 #   scripts/bench.sh --repeats 5 --sizes 10k
 #   scripts/bench.sh --sizes 1M,1M-markets --steps convert   # the converter rows alone, on 2026 and market-heavy pages
+#   scripts/bench.sh --sizes 10k,1M --steps hourly            # load and build a history, then one more hour on top
 #
 # EARSHOT_BENCH_MONGODB_URI points it at a real mongod instead of the dev server (which runs out of
 # memory building the collections of 1M plays). Needs the disk for the set (1M: about 6 GB in all;
@@ -27,8 +28,12 @@ BENCH_VENV="$EARSHOT_CACHE/bench-venv"
 ensure_locked_venv "$BENCH_VENV" "$EARSHOT_ROOT/scripts/requirements-bench.lock"
 use_cached_target
 
+# The converter rows alone need only the converter and the set generator (no polars build).
+packages=(--workspace)
+[[ " $* " == *" --steps convert "* ]] && packages=(-p json-converter -p earshot-testkit)
+[[ " $* " == *" --steps hourly "* ]] && packages=(-p json-converter -p earshot-testkit -p data-upload -p create-collections)
 log "Building Earshot (release)"
-cargo build --release --locked --quiet --workspace --bins
+cargo build --release --locked --quiet "${packages[@]}" --bins
 EARSHOT_ROUNDTRIP_BIN="$(cargo bench --locked --quiet -p json-converter --bench serde_roundtrip --no-run \
   --message-format=json | "$BENCH_VENV/bin/python" -c \
   'import json, sys; ms = [json.loads(line) for line in sys.stdin]; print(next(m["executable"] for m in ms if m.get("target", {}).get("name") == "serde_roundtrip" and m.get("executable")))')"

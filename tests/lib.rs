@@ -34,19 +34,13 @@ pub fn fixture_group_config() -> GroupConfig {
     GroupConfig::load(&fixtures_dir().join("group.toml")).expect("fixtures/group.toml")
 }
 
-/// The fixture group through the pipeline into a fresh database on the test server: raw pages →
-/// json-converter → data-upload → create-collections. Returns the database and the storage (kept
-/// alive by the temp folder).
-pub async fn pipeline_database(test: &str) -> (mongodb::Database, tempfile::TempDir, Storage) {
+/// A temp folder holding the fixture group's raw pages, every kind converted by json-converter.
+pub async fn converted_storage() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().expect("a temp folder");
     let storage = Storage::local(dir.path());
     write_raw_pages(&storage)
         .await
         .expect("writing the raw pages");
-    let server = MongoServer::shared();
-    let db = mongo::connect(server.uri(), &server.database_name(test))
-        .await
-        .expect("the test server");
     let group = fixture_group_config();
     for raw in RawKind::ALL {
         let converter =
@@ -57,19 +51,45 @@ pub async fn pipeline_database(test: &str) -> (mongodb::Database, tempfile::Temp
                 .await
                 .expect("converting");
         assert!(converted.failed.is_empty(), "{:?}", converted.failed);
+    }
+    (dir, storage)
+}
+
+/// A fresh, empty database on the test server (the dev server, or `EARSHOT_TEST_MONGODB_URI`).
+pub async fn fresh_database(test: &str) -> mongodb::Database {
+    let server = MongoServer::shared();
+    mongo::connect(server.uri(), &server.database_name(test))
+        .await
+        .expect("the test server")
+}
+
+/// The fixture group through the pipeline into a fresh database on the test server: raw pages →
+/// json-converter → data-upload → create-collections. Returns the database and the storage (kept
+/// alive by the temp folder).
+pub async fn pipeline_database(test: &str) -> (mongodb::Database, tempfile::TempDir, Storage) {
+    let (dir, storage) = converted_storage().await;
+    let db = fresh_database(test).await;
+    for raw in RawKind::ALL {
         data_upload::load_storage(
             &db,
             &storage,
             raw,
             &earshot_core::layout::converted_prefix(raw),
-            1000,
+            data_upload::LoadOptions {
+                batch_size: 1000,
+                reload: false,
+            },
         )
         .await
         .expect("uploading");
     }
-    create_collections::build(&db, create_collections::Target::All, &group)
-        .await
-        .expect("building the collections");
+    create_collections::build(
+        &db,
+        create_collections::Target::All,
+        &fixture_group_config(),
+    )
+    .await
+    .expect("building the collections");
     (db, dir, storage)
 }
 

@@ -21,6 +21,7 @@ to WORK/results-<size>.json; `--report` renders every results file into BENCHMAR
 """
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -44,9 +45,11 @@ SIZES = {
 }
 MARKET_HEAVY = {"1M-markets"}
 # What --steps runs: every step, or the converter rows alone (merged into the size's earlier results).
-STEPS = ("all", "convert")
+STEPS = ("all", "convert", "hourly")
 # Analytics only, on copies of a smaller set's snapshot: name -> (base set, copies).
-SCALED = {"10kx100": ("10k", 100), "10kx1000": ("10k", 1000)}
+SCALED = {"10kx100": ("10k", 100), "10kx1000": ("10k", 1000), "10kx10000": ("10k", 10000)}
+# Spark local[2] takes minutes at 10M plays; past that it is the Dataproc engine, not measured here.
+SPARK_LIMIT = {"10k", "1M", "10M", "10kx100", "10kx1000"}
 BASELINE_LIMIT = {"10k", "1M", "1M-markets"}  # the Python baselines take hours at 10M: run only the Rust side there
 
 
@@ -154,7 +157,66 @@ def jsonl_records(folder):
     return records
 
 
-def bench_size(size, work, repeats, uri, steps):
+def peak_rss_mib(pid):
+    """Peak resident memory of a running process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return None
+
+
+def hourly_scenario(run, storage, group, uri, db, repeats):
+    """One more hour on top of the loaded and built history: five members, one new page each, through
+    convert, upload and create-collections, as the hourly DAG runs them."""
+    bins = Path(env("EARSHOT_RELEASE_BIN"))
+    raw = storage / "raw" / "recently_played"
+    members = sorted(p for p in raw.iterdir() if p.is_dir())[:5]
+    newest = {m: max(m.glob("*.json")) for m in members}
+    for attempt in range(repeats):
+        shift = datetime.timedelta(days=800 + attempt)
+        for folder, page_path in newest.items():
+            page = json.loads(page_path.read_text())
+            for item in page["items"]:
+                at = datetime.datetime.fromisoformat(item["played_at"]) + shift
+                item["played_at"] = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+            stamp = datetime.datetime.strptime(page_path.stem, "%Y%m%dT%H%M%S.%fZ") + shift
+            (folder / (stamp.strftime("%Y%m%dT%H%M%S.") + f"{stamp.microsecond // 1000:03d}Z.json")).write_text(
+                json.dumps(page)
+            )
+        started = time.perf_counter()
+        run.timed(
+            "hour: convert",
+            [str(bins / "json-converter"), "recently-played", "--storage", str(storage), "--group-config", str(group)],
+        )
+        run.timed(
+            "hour: upload",
+            [
+                str(bins / "data-upload"),
+                "recently-played",
+                "--storage",
+                str(storage),
+                "--mongodb-uri",
+                uri,
+                "--database",
+                db,
+            ],
+        )
+        run.timed(
+            "hour: create-collections",
+            [str(bins / "create-collections"), "recently-played", "--mongodb-uri", uri, "--database", db]
+            + ["--group-config", str(group)],
+        )
+        run.record("hour: convert + upload + build", time.perf_counter() - started, 0, 0)
+
+
+def convert_once(storage, group):
+    """Convert every kind (not measured): what the scenarios after the converter start from."""
+    bins = Path(env("EARSHOT_RELEASE_BIN"))
+    for kind in ["recently-played", "top-tracks", "top-artists"]:
+        measure([str(bins / "json-converter"), kind, "--storage", str(storage), "--group-config", str(group)])
+
+
+def bench_size(size, work, repeats, uri, steps, server_pid=None):
     bins = Path(env("EARSHOT_RELEASE_BIN"))
     members, days, per_day = SIZES[size]
     run = Run(size, work, repeats)
@@ -185,7 +247,7 @@ def bench_size(size, work, repeats, uri, steps):
     run.results["set"] = {**the_set["summary"], **params, "generate_seconds": round(the_set["seconds"], 1)}
     plays = the_set["summary"]["plays"]
     print(f"== {size}: {plays} plays, {the_set['summary']['bytes'] / 1e9:.2f} GB of raw pages", flush=True)
-    baselines = size in BASELINE_LIMIT
+    baselines = size in BASELINE_LIMIT and steps != "hourly"
     # Loading into the dev server is the slow part (one pymongo upsert a play: about 1k a second), so
     # past 10k plays upload and create-collections run once.
     server_repeats = repeats if size == "10k" else 1
@@ -193,53 +255,56 @@ def bench_size(size, work, repeats, uri, steps):
     py_out, roundtrip_out = d / "python-converted", d / "roundtrip-out"
     cores = os.cpu_count() or 1
 
-    # json-converter, the Python converter, serde_json Value round trips on one thread and on every core.
-    for _ in range(repeats):
-        shutil.rmtree(converted, ignore_errors=True)
-        run.timed(
-            "convert",
-            [
-                str(bins / "json-converter"),
-                "recently-played",
-                "--storage",
-                str(storage),
-                "--group-config",
-                str(group),
-            ],
-        )
-        if baselines:
-            shutil.rmtree(py_out, ignore_errors=True)
+    if steps == "hourly":
+        convert_once(storage, group)
+    else:
+        # json-converter, the Python converter, serde_json Value round trips on one thread and on every core.
+        for _ in range(repeats):
+            shutil.rmtree(converted, ignore_errors=True)
             run.timed(
-                "convert (Python)",
+                "convert",
                 [
-                    sys.executable,
-                    str(ROOT / "crates/json-converter/benches/original_converter.py"),
+                    str(bins / "json-converter"),
+                    "recently-played",
+                    "--storage",
                     str(storage),
+                    "--group-config",
                     str(group),
-                    str(py_out),
                 ],
             )
-            for threads in sorted({1, cores}):
-                shutil.rmtree(roundtrip_out, ignore_errors=True)
+            if baselines:
+                shutil.rmtree(py_out, ignore_errors=True)
                 run.timed(
-                    roundtrip_step(threads),
-                    [env("EARSHOT_ROUNDTRIP_BIN"), str(storage), str(roundtrip_out), "--threads", str(threads)],
+                    "convert (Python)",
+                    [
+                        sys.executable,
+                        str(ROOT / "crates/json-converter/benches/original_converter.py"),
+                        str(storage),
+                        str(group),
+                        str(py_out),
+                    ],
                 )
-    if baselines:
-        # Same input, same output: the Python converter must write the records json-converter wrote.
-        ours, theirs = jsonl_records(converted), jsonl_records(py_out)
-        same = ours == theirs
-        run.results["checks"]["python converter output equals json-converter's"] = same
-        if not same:
-            sys.exit(f"bench: the Python converter's records differ from json-converter's ({size})")
-        shutil.rmtree(py_out)
-        shutil.rmtree(roundtrip_out)
-    for kind in ["top-tracks", "top-artists"]:
-        shutil.rmtree(storage / "converted" / kind.replace("-", "_"), ignore_errors=True)
-        run.timed(
-            f"convert {kind}",
-            [str(bins / "json-converter"), kind, "--storage", str(storage), "--group-config", str(group)],
-        )
+                for threads in sorted({1, cores}):
+                    shutil.rmtree(roundtrip_out, ignore_errors=True)
+                    run.timed(
+                        roundtrip_step(threads),
+                        [env("EARSHOT_ROUNDTRIP_BIN"), str(storage), str(roundtrip_out), "--threads", str(threads)],
+                    )
+        if baselines:
+            # Same input, same output: the Python converter must write the records json-converter wrote.
+            ours, theirs = jsonl_records(converted), jsonl_records(py_out)
+            same = ours == theirs
+            run.results["checks"]["python converter output equals json-converter's"] = same
+            if not same:
+                sys.exit(f"bench: the Python converter's records differ from json-converter's ({size})")
+            shutil.rmtree(py_out)
+            shutil.rmtree(roundtrip_out)
+        for kind in ["top-tracks", "top-artists"]:
+            shutil.rmtree(storage / "converted" / kind.replace("-", "_"), ignore_errors=True)
+            run.timed(
+                f"convert {kind}",
+                [str(bins / "json-converter"), kind, "--storage", str(storage), "--group-config", str(group)],
+            )
     if steps == "convert":
         return run.results
 
@@ -289,13 +354,18 @@ def bench_size(size, work, repeats, uri, steps):
         for _ in range(server_repeats):
             for name in derived:
                 client[db].drop_collection(name)
-            run.timed("create-collections", create)
+            run.timed("create-collections", [*create, "--rebuild"])
     except StepFailed as error:
-        # Seen with the dev server at 1M plays: it holds a $group in memory and the kernel kills it.
+        # Seen before builds ran in batches: the dev server held a $group over 1M plays and was killed.
         run.failed("create-collections", error)
         return run.results
+    if server_pid is not None:
+        run.results["checks"]["dev server peak RSS after the first build (MiB)"] = peak_rss_mib(server_pid)
     run.timed("create-collections again", create)
     run.results["checks"]["ArtistTrackLink rows"] = client[db]["ArtistTrackLink"].estimated_document_count()
+    hourly_scenario(run, storage, group, uri, db, repeats)
+    if steps == "hourly":
+        return run.results
 
     # gcs-export to the local folder.
     exports = storage / "exports"
@@ -314,9 +384,11 @@ def bench_size(size, work, repeats, uri, steps):
 
 
 def analytics_steps(run, storage, out_dir, repeats):
-    """analytics on polars, the Spark job (SQL only) and DuckDB, alternating; checks they agree."""
+    """analytics on polars, the Spark job (SQL only) and DuckDB, alternating; checks they agree. A polars
+    run that fails (out of memory, say) is recorded and the others still run."""
     bins = Path(env("EARSHOT_RELEASE_BIN"))
     exports = storage / "exports"
+    spark = run.size in SPARK_LIMIT
     analytics = [str(bins / "analytics"), "--storage", str(storage), "--snapshot", "bench", "--skip-mongodb"]
     spark_out, duck_out = out_dir / "spark-out", out_dir / "duckdb-out"
     spark_job = [*shlex.split(env("EARSHOT_SPARK_SUBMIT")), str(ROOT / "crates/analytics/spark/earshot_job.py")]
@@ -324,24 +396,34 @@ def analytics_steps(run, storage, out_dir, repeats):
     spark_job += ["--out", str(spark_out), "--als-top", "0"]
     duck = [sys.executable, str(ROOT / "scripts/bench/duckdb_metrics.py"), str(exports), "bench"]
     duck += [str(ROOT / "crates/analytics/sql"), str(duck_out)]
+    polars_ok = True
     for _ in range(repeats):
         shutil.rmtree(storage / "reports", ignore_errors=True)
-        run.timed("analytics polars", [*analytics, "--run", "bench-polars"])
-        shutil.rmtree(spark_out, ignore_errors=True)
-        run.timed("analytics Spark job (SQL only)", spark_job)
+        if polars_ok:
+            try:
+                run.timed("analytics polars", [*analytics, "--run", "bench-polars"])
+            except StepFailed as error:
+                run.failed("analytics polars", error)
+                polars_ok = False
+        if spark:
+            shutil.rmtree(spark_out, ignore_errors=True)
+            run.timed("analytics Spark job (SQL only)", spark_job)
         shutil.rmtree(duck_out, ignore_errors=True)
         duck_rows = json.loads(run.timed("analytics DuckDB (SQL only)", duck))
-    spark_rows = {m: count_rows(f"{spark_out}/{m}/*.parquet") for m in duck_rows}
-    run.results["checks"]["DuckDB and Spark metric rows agree"] = spark_rows == duck_rows
-    if spark_rows != duck_rows:
-        sys.exit(f"bench: DuckDB and Spark disagree on metric rows: {duck_rows} vs {spark_rows}")
-    report = json.loads((storage / "reports/bench-polars/report.json").read_text())
-    run.results["checks"]["polars report members"] = len(report["members"])
+    if spark:
+        spark_rows = {m: count_rows(f"{spark_out}/{m}/*.parquet") for m in duck_rows}
+        run.results["checks"]["DuckDB and Spark metric rows agree"] = spark_rows == duck_rows
+        if spark_rows != duck_rows:
+            sys.exit(f"bench: DuckDB and Spark disagree on metric rows: {duck_rows} vs {spark_rows}")
+    if polars_ok:
+        report = json.loads((storage / "reports/bench-polars/report.json").read_text())
+        run.results["checks"]["polars report members"] = len(report["members"])
     shutil.rmtree(storage / "reports", ignore_errors=True)
-    run.timed(
-        "analytics --engine spark (with ALS)",
-        [*analytics, "--engine", "spark", "--run", "bench-spark"],
-    )
+    if spark:
+        run.timed(
+            "analytics --engine spark (with ALS)",
+            [*analytics, "--engine", "spark", "--run", "bench-spark"],
+        )
 
 
 def bench_scaled(work, base, factor, repeats):
@@ -473,6 +555,8 @@ def render(work):
         out = ["", f"### {title}", ""]
         out.append(f"| set | step | n | median wall | {unit} | wall vs {base} | CPU (user+sys) | peak RSS |")
         out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        if not any(cell(r, base) for r in results):
+            return []
         for r in results:
             ours = cell(r, base)
             if not ours:
@@ -497,6 +581,19 @@ def render(work):
         "raw JSON",
     )
     lines += comparison("data-upload", "upload", ["upload recently played (pymongo)"], "plays")
+    hourly = [r for r in results if cell(r, "hour: convert + upload + build")]
+    if hourly:
+        lines += ["", "### One more hour on top of a history (hourly scenario)", ""]
+        lines.append("| history | n | convert | upload | create-collections | the hour, end to end |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for r in hourly:
+            parts = [cell(r, f"hour: {s}") for s in ("convert", "upload", "create-collections")]
+            total = cell(r, "hour: convert + upload + build")
+            lines.append(
+                f"| {r['size']} ({r['set']['plays']:,} plays) | {total[2]} | "
+                + " | ".join(f"{c[0]:.2f} s" for c in parts)
+                + f" | {total[0]:.2f} s |"
+            )
     lines += comparison(
         "analytics",
         "analytics polars",
@@ -574,11 +671,12 @@ def main():
                 server = start_devdb(args.work)
             if server is not None:
                 uri = server[1]
-            repeats = 1 if size in ("10M", "10kx1000") else args.repeats
+            repeats = 1 if size in ("10M", "10kx1000", "10kx10000") else args.repeats
             if size in SCALED:
                 results = bench_scaled(args.work, *SCALED[size], repeats)
             else:
-                results = bench_size(size, args.work, repeats, uri, args.steps)
+                pid = server[0].pid if server is not None else None
+                results = bench_size(size, args.work, repeats, uri, args.steps, pid)
             path = args.work / f"results-{size}.json"
             if args.steps != "all":
                 results = merge_earlier(results, path)

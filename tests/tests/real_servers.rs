@@ -70,7 +70,11 @@ async fn plays_flow_from_the_mock_spotify_into_mongodb_exactly_once() {
             &storage,
             RawKind::RecentlyPlayed,
             &layout::converted_prefix(RawKind::RecentlyPlayed),
-            100,
+            data_upload::LoadOptions {
+                batch_size: 100,
+                // The second pass loads the files again (the ledger would skip them).
+                reload: pass == 1,
+            },
         )
         .await
         .unwrap();

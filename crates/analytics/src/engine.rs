@@ -74,57 +74,70 @@ pub fn subject_columns(name: &str) -> &'static [&'static str] {
     }
 }
 
-/// The input tables.
-#[derive(Debug, Clone)]
+/// The input tables, as lazy scans of the snapshot's Parquet parts with the period and group filters
+/// on them: each query reads only the columns and rows it uses (projection and predicate pushdown reach
+/// the files).
+#[derive(Clone)]
 pub struct Inputs {
     /// Plays with the derived columns.
-    pub plays: DataFrame,
+    pub plays: LazyFrame,
     /// (play, artist) links.
-    pub links: DataFrame,
+    pub links: LazyFrame,
     /// Top-tracks rows.
-    pub top: DataFrame,
+    pub top: LazyFrame,
 }
 
-/// Add `play_id`, `track_key`, `local_hour`, `local_weekday` to the plays snapshot.
-pub fn prepare_plays(plays: DataFrame) -> Result<DataFrame> {
-    let local = plays.column("played_at_local")?.str()?.clone();
-    let mut hours: Vec<Option<i32>> = Vec::with_capacity(local.len());
-    let mut weekdays: Vec<Option<i32>> = Vec::with_capacity(local.len());
-    for value in local.iter() {
-        // `YYYY-MM-DD HH:MM:SS TZ`, written by json-converter with chrono-tz.
-        let parsed = value.and_then(|v| {
-            let date = chrono::NaiveDate::parse_from_str(v.get(..10)?, "%Y-%m-%d").ok()?;
-            let hour: i32 = v.get(11..13)?.parse().ok()?;
-            Some((
-                hour,
-                chrono::Datelike::weekday(&date).number_from_monday() as i32,
-            ))
-        });
-        hours.push(parsed.map(|p| p.0));
-        weekdays.push(parsed.map(|p| p.1));
+/// Add `play_id`, `track_key`, `local_hour` and `local_weekday` (1 = Monday) to the plays, as
+/// expressions over `played_at_local` (`YYYY-MM-DD HH:MM:SS TZ`, written by json-converter with
+/// chrono-tz in the group's zone).
+pub fn prepare_plays(plays: LazyFrame) -> LazyFrame {
+    let part = |start: i64, len: u64| {
+        col("played_at_local")
+            .str()
+            .slice(lit(start), lit(len))
+            .strict_cast(DataType::Int32)
+    };
+    plays.with_columns([
+        col("_id").alias("play_id"),
+        when(col("track_id").is_not_null())
+            .then(col("track_id"))
+            .otherwise(lit("local:") + col("track_name"))
+            .alias("track_key"),
+        part(11, 2).alias("local_hour"),
+        iso_weekday(part(0, 4), part(5, 2), part(8, 2)).alias("local_weekday"),
+    ])
+}
+
+/// The ISO weekday (1 = Monday … 7 = Sunday) of a Gregorian date, by Sakamoto's method, in plain
+/// integer expressions (no date parsing needed).
+fn iso_weekday(year: Expr, month: Expr, day: Expr) -> Expr {
+    const OFFSETS: [i32; 12] = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
+    let year = when(month.clone().lt(lit(3)))
+        .then(year.clone() - lit(1))
+        .otherwise(year);
+    let mut offset = lit(0);
+    for (m, value) in (1..).zip(OFFSETS) {
+        offset = when(month.clone().eq(lit(m)))
+            .then(lit(value))
+            .otherwise(offset);
     }
-    let frame = plays
-        .lazy()
-        .with_columns([
-            col("_id").alias("play_id"),
-            when(col("track_id").is_not_null())
-                .then(col("track_id"))
-                .otherwise(lit("local:") + col("track_name"))
-                .alias("track_key"),
-        ])
-        .collect()?;
-    let mut frame = frame;
-    frame.with_column(Series::new("local_hour".into(), hours).into_column())?;
-    frame.with_column(Series::new("local_weekday".into(), weekdays).into_column())?;
-    Ok(frame)
+    let sunday_first = (year.clone() + year.clone().floor_div(lit(4))
+        - year.clone().floor_div(lit(100))
+        + year.floor_div(lit(400))
+        + offset
+        + day)
+        % lit(7);
+    when(sunday_first.clone().eq(lit(0)))
+        .then(lit(7))
+        .otherwise(sunday_first)
 }
 
-/// Run one SQL text over the inputs.
-pub fn query(inputs: &Inputs, sql: &str) -> Result<DataFrame> {
+/// One SQL text over the inputs, as a lazy query.
+pub fn query(inputs: &Inputs, sql: &str) -> Result<LazyFrame> {
     let mut ctx = SQLContext::new();
-    ctx.register("plays", inputs.plays.clone().lazy());
-    ctx.register("links", inputs.links.clone().lazy());
-    ctx.register("top", inputs.top.clone().lazy());
+    ctx.register("plays", inputs.plays.clone());
+    ctx.register("links", inputs.links.clone());
+    ctx.register("top", inputs.top.clone());
     for (name, view) in VIEWS {
         let frame = ctx
             .execute(view)
@@ -132,19 +145,39 @@ pub fn query(inputs: &Inputs, sql: &str) -> Result<DataFrame> {
             .with_context(|| format!("view `{name}` (crates/analytics/sql/views/{name}.sql)"))?;
         ctx.register(name, frame);
     }
-    Ok(ctx.execute(sql)?.collect()?)
+    Ok(ctx.execute(sql)?)
 }
 
-/// Every metric, by name.
+/// Collect several lazy queries in one plan, so that their common scans are read once.
+pub fn collect_together(queries: Vec<LazyFrame>) -> Result<Vec<DataFrame>> {
+    let Some(first) = queries.first() else {
+        return Ok(Vec::new());
+    };
+    let options = first.get_current_optimizations();
+    let plans = queries.into_iter().map(|q| q.logical_plan).collect();
+    Ok(LazyFrame::collect_all_with_engine(
+        plans,
+        Engine::Auto,
+        options,
+    )?)
+}
+
+/// Every metric, by name, planned and collected together.
 pub fn run_metrics(inputs: &Inputs) -> Result<BTreeMap<String, DataFrame>> {
-    let mut out = BTreeMap::new();
+    let mut queries = Vec::with_capacity(METRICS.len());
     for metric in METRICS {
         let name = metric.name;
-        let frame = query(inputs, metric.sql)
-            .with_context(|| format!("metric `{name}` (crates/analytics/sql/{name}.sql)"))?;
-        out.insert(name.to_string(), frame);
+        queries.push(
+            query(inputs, metric.sql)
+                .with_context(|| format!("metric `{name}` (crates/analytics/sql/{name}.sql)"))?,
+        );
     }
-    Ok(out)
+    let frames = collect_together(queries).context("running the metrics")?;
+    Ok(METRICS
+        .iter()
+        .map(|m| m.name.to_string())
+        .zip(frames)
+        .collect())
 }
 
 #[cfg(test)]

@@ -93,6 +93,10 @@ pub struct Cli {
     /// Do not store results in MongoDB (report.json and the summary only).
     #[arg(long)]
     pub skip_mongodb: bool,
+    /// Scheduled runs (no `--from`, `--to` or `--group`) kept in `analytics_*`: older ones are removed
+    /// after this run is stored. Runs asked for a period or group are always kept.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_runs: u32,
 }
 
 /// `YYYY-MM-DD` (midnight in `zone`) or an RFC 3339 time.
@@ -120,14 +124,20 @@ pub struct RunOutput {
     pub report: Value,
 }
 
-/// The last complete local week (Monday to Sunday) up to the newest play: its plays only.
+/// The last complete local week (Monday to Sunday) up to the newest play: its plays only, and its
+/// Monday (empty when there is no play).
 fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
-    let local = inputs.plays.column("played_at_local")?.str()?.clone();
-    let newest = local
-        .iter()
-        .flatten()
-        .filter_map(|v| NaiveDate::parse_from_str(v.get(..10)?, "%Y-%m-%d").ok())
-        .max();
+    let day = || col("played_at_local").str().slice(lit(0), lit(10));
+    let newest = inputs
+        .plays
+        .clone()
+        .select([day().max().alias("newest")])
+        .collect()?;
+    let newest = newest
+        .column("newest")?
+        .str()?
+        .get(0)
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let Some(newest) = newest else {
         return Ok((inputs.clone(), String::new()));
     };
@@ -142,20 +152,16 @@ fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
         monday.format("%Y-%m-%d").to_string(),
         (monday + Duration::days(7)).format("%Y-%m-%d").to_string(),
     );
-    let day = col("played_at_local").str().slice(lit(0), lit(10));
     let plays = inputs
         .plays
         .clone()
-        .lazy()
-        .filter(day.clone().gt_eq(lit(start.clone())).and(day.lt(lit(end))))
-        .collect()?;
-    let ids = plays.column("play_id")?.as_materialized_series().clone();
+        .filter(day().gt_eq(lit(start.clone())).and(day().lt(lit(end))));
+    let ids = plays.clone().select([col("play_id")]).collect()?;
+    let ids = ids.column("play_id")?.as_materialized_series().clone();
     let links = inputs
         .links
         .clone()
-        .lazy()
-        .filter(col("play_id").is_in(lit(ids).implode(false), false))
-        .collect()?;
+        .filter(col("play_id").is_in(lit(ids).implode(false), false));
     Ok((
         Inputs {
             plays,
@@ -191,20 +197,30 @@ async fn compute_polars(
     snapshot: Option<&str>,
     filters: &Filters,
 ) -> Result<Computed> {
-    let (inputs, snapshot) = snapshot::load(storage, snapshot, filters).await?;
+    let (inputs, staged, snapshot) = snapshot::load(storage, snapshot, filters).await?;
     // polars blocks internally: run it off the async runtime.
     tokio::task::spawn_blocking(move || -> Result<Computed> {
         let metrics = engine::run_metrics(&inputs)?;
         let (week_inputs, week_start) = last_week(&inputs)?;
-        let mut weekly = BTreeMap::new();
-        for name in ["member_summary", "member_tracks"] {
+        let weekly_names = ["member_summary", "member_tracks"];
+        let mut queries = Vec::new();
+        for name in weekly_names {
             let sql = engine::metric(name).expect("a known metric").sql;
-            weekly.insert(name.to_string(), engine::query(&week_inputs, sql)?);
+            queries.push(engine::query(&week_inputs, sql)?);
         }
-        let names = engine::query(
+        queries.push(engine::query(
             &inputs,
             "SELECT user_id, MAX(user_name) AS user_name FROM plays GROUP BY user_id",
-        )?;
+        )?);
+        let mut frames = engine::collect_together(queries)?;
+        let names = frames.pop().expect("the names query");
+        let weekly = weekly_names
+            .iter()
+            .map(|n| n.to_string())
+            .zip(frames)
+            .collect();
+        // The scans are done: the staged folders (temp copies, for GCS) may go.
+        drop(staged);
         Ok(Computed {
             metrics,
             weekly,
@@ -446,6 +462,16 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     if !cli.skip_mongodb {
         let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
         store::save(&db, &output.run, &output.metrics).await?;
+        let kind = if filters.from.is_none() && filters.to.is_none() && filters.group.is_empty() {
+            store::RunKind::Scheduled
+        } else {
+            store::RunKind::Period
+        };
+        store::register(&db, &output.run, kind).await?;
+        let pruned = store::prune(&db, cli.keep_runs as usize).await?;
+        if !pruned.is_empty() {
+            info!(runs = ?pruned, kept = cli.keep_runs, "Removed old scheduled runs from analytics_*.");
+        }
     }
     info!(run = %output.run, report = %storage.location(&key), "Analytics done.");
     let mut stdout = std::io::stdout().lock();

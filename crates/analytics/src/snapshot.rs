@@ -1,9 +1,12 @@
-//! Loading the newest complete snapshot (or a named one) from storage into DataFrames, with the
-//! period and group filters applied.
+//! The newest complete snapshot (or a named one) as lazy scans, with the period and group filters
+//! applied (pushed down to the Parquet reader).
 
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use earshot_core::export::{self, SUCCESS_MARKER};
+use std::path::PathBuf;
+
+use earshot_core::storage::Staged;
 use earshot_core::{Storage, layout, mongo};
 use polars::prelude::*;
 
@@ -42,28 +45,6 @@ pub async fn resolve(storage: &Storage, collection: &str, wanted: Option<&str>) 
                 )
             }),
     }
-}
-
-/// Read every part of one collection's snapshot. (polars work runs off the async runtime: polars
-/// blocks internally, which a current-thread runtime forbids.)
-pub async fn read(storage: &Storage, collection: &str, snapshot: &str) -> Result<DataFrame> {
-    let prefix = layout::export_prefix(collection, snapshot);
-    let staged = storage.stage_local(&prefix).await?;
-    let location = storage.location(&prefix);
-    let (collection, snapshot) = (collection.to_string(), snapshot.to_string());
-    tokio::task::spawn_blocking(move || read_parts(&staged, &location, &collection, &snapshot))
-        .await?
-}
-
-fn read_parts(
-    staged: &earshot_core::storage::Staged,
-    location: &str,
-    collection: &str,
-    snapshot: &str,
-) -> Result<DataFrame> {
-    read_parquet_folder(staged.path())
-        .with_context(|| format!("reading `{location}`"))?
-        .with_context(|| format!("snapshot `{snapshot}` of `{collection}` has no parts"))
 }
 
 /// Every `*.parquet` file of a folder, in name order, stacked; `None` when there is none.
@@ -115,35 +96,63 @@ fn member_filter(filters: &Filters) -> Expr {
     }
 }
 
-/// The inputs of one run, and the snapshot read.
+/// A snapshot's Parquet parts as one lazy scan. The staged folder (a temp copy for GCS) must outlive
+/// the scan's collection.
+fn scan(staged: &Staged) -> Result<LazyFrame> {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(staged.path())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    parts.sort();
+    if parts.is_empty() {
+        bail!("`{}` holds no Parquet part", staged.path().display());
+    }
+    let paths: Vec<PlRefPath> = parts
+        .iter()
+        .map(|p| PlRefPath::new(p.display().to_string()))
+        .collect();
+    // The folder is `snapshot=<run id>`, but the snapshot is not a column: no hive partitions (polars
+    // would otherwise add one, and try to read the run id as a date).
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions {
+            enabled: Some(false),
+            ..HiveOptions::default()
+        },
+        ..ScanArgsParquet::default()
+    };
+    Ok(LazyFrame::scan_parquet_files(
+        paths.into_iter().collect(),
+        args,
+    )?)
+}
+
+/// The inputs of one run: lazy scans of the snapshot, filtered; the staged folders they read (kept
+/// alive while the inputs are used); and the snapshot read.
 pub async fn load(
     storage: &Storage,
     snapshot: Option<&str>,
     filters: &Filters,
-) -> Result<(Inputs, String)> {
+) -> Result<(Inputs, Vec<Staged>, String)> {
     let id = resolve(storage, mongo::RAW_RECENTLY_PLAYED, snapshot).await?;
-    let plays = read(storage, mongo::RAW_RECENTLY_PLAYED, &id).await?;
-    let links_id = resolve(storage, mongo::ARTIST_TRACK_LINK, snapshot).await?;
-    let links = read(storage, mongo::ARTIST_TRACK_LINK, &links_id).await?;
-    let top_id = resolve(storage, mongo::RAW_TOP_TRACKS, snapshot).await?;
-    let top = read(storage, mongo::RAW_TOP_TRACKS, &top_id).await?;
-    let filters = filters.clone();
-    let inputs = tokio::task::spawn_blocking(move || -> Result<Inputs> {
-        let plays = plays
-            .lazy()
-            .filter(time_filter("played_at", &filters).and(member_filter(&filters)))
-            .collect()?;
-        let links = links
-            .lazy()
-            .filter(time_filter("played_at", &filters).and(member_filter(&filters)))
-            .collect()?;
-        let top = top.lazy().filter(member_filter(&filters)).collect()?;
-        Ok(Inputs {
-            plays: prepare_plays(plays)?,
-            links,
-            top,
-        })
-    })
-    .await??;
-    Ok((inputs, id))
+    let mut staged = Vec::new();
+    for collection in [
+        mongo::RAW_RECENTLY_PLAYED,
+        mongo::ARTIST_TRACK_LINK,
+        mongo::RAW_TOP_TRACKS,
+    ] {
+        let this = resolve(storage, collection, snapshot).await?;
+        staged.push(
+            storage
+                .stage_local(&layout::export_prefix(collection, &this))
+                .await
+                .with_context(|| format!("reading snapshot `{this}` of `{collection}`"))?,
+        );
+    }
+    let keep = time_filter("played_at", filters).and(member_filter(filters));
+    let inputs = Inputs {
+        plays: prepare_plays(scan(&staged[0])?.filter(keep.clone())),
+        links: scan(&staged[1])?.filter(keep),
+        top: scan(&staged[2])?.filter(member_filter(filters)),
+    };
+    Ok((inputs, staged, id))
 }

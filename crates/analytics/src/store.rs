@@ -1,11 +1,15 @@
 //! Results into MongoDB: `analytics_<metric>`, one document per result row, `_id` =
 //! `<run>|<metric>|<subject>` (the row's key columns), so re-running a run replaces its rows and never
 //! duplicates them, and runs with other ids (other periods, other groups) stay side by side.
+//!
+//! Every stored run is listed in `analytics_runs`. Scheduled runs (the whole history, every member) are
+//! pruned to the newest few, so the database does not gain a full copy of every metric a day; runs asked
+//! for a period or a group are kept until removed by hand.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
-use earshot_core::mongo::ANALYTICS_PREFIX;
+use earshot_core::mongo::{ANALYTICS_PREFIX, ANALYTICS_RUNS};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::DataFrame;
@@ -57,4 +61,79 @@ pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame
         }
     }
     Ok(())
+}
+
+/// What kind of run is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// The whole history of every member, as the daily schedule runs it: only the newest are kept.
+    Scheduled,
+    /// Asked for a period or some members: kept.
+    Period,
+}
+
+impl RunKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Scheduled => "scheduled",
+            RunKind::Period => "period",
+        }
+    }
+}
+
+/// List the run in `analytics_runs` (stored now).
+pub async fn register(db: &Database, run: &str, kind: RunKind) -> Result<()> {
+    db.collection::<Document>(ANALYTICS_RUNS)
+        .update_one(
+            doc! {"_id": run},
+            doc! {"$set": {"kind": kind.as_str()}, "$currentDate": {"stored_at": true}},
+        )
+        .upsert(true)
+        .await
+        .with_context(|| format!("listing run `{run}` in `{ANALYTICS_RUNS}`"))?;
+    Ok(())
+}
+
+/// Remove every scheduled run but the newest `keep` (by run id, which sorts by time) from every
+/// `analytics_*` collection and from `analytics_runs`. Returns the runs removed.
+pub async fn prune(db: &Database, keep: usize) -> Result<Vec<String>> {
+    let runs = db.collection::<Document>(ANALYTICS_RUNS);
+    let mut cursor = runs
+        .find(doc! {"kind": RunKind::Scheduled.as_str()})
+        .sort(doc! {"_id": -1})
+        .projection(doc! {"_id": 1})
+        .await
+        .with_context(|| format!("reading `{ANALYTICS_RUNS}`"))?;
+    let mut old = Vec::new();
+    let mut seen = 0;
+    while cursor.advance().await? {
+        seen += 1;
+        if seen > keep
+            && let Ok(run) = cursor.current().get_str("_id")
+        {
+            old.push(run.to_string());
+        }
+    }
+    if old.is_empty() {
+        return Ok(old);
+    }
+    for name in stored_tables() {
+        db.collection::<Document>(&format!("{ANALYTICS_PREFIX}{name}"))
+            .delete_many(doc! {"run": {"$in": &old}})
+            .await
+            .with_context(|| format!("pruning old runs of `{name}`"))?;
+    }
+    // Listed last: a prune cut short is finished by the next one.
+    runs.delete_many(doc! {"_id": {"$in": &old}})
+        .await
+        .with_context(|| format!("pruning `{ANALYTICS_RUNS}`"))?;
+    Ok(old)
+}
+
+/// Every table a run stores: the SQL metrics, and ALS.
+fn stored_tables() -> impl Iterator<Item = &'static str> {
+    crate::engine::METRICS
+        .iter()
+        .map(|m| m.name)
+        .chain([crate::engine::RECOMMENDATIONS_ALS])
 }

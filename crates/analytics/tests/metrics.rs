@@ -355,3 +355,55 @@ async fn without_a_complete_snapshot_the_error_says_what_to_run() {
         "{err}"
     );
 }
+
+/// Issue #11: the newest N scheduled runs stay in `analytics_*`, older ones go from every collection;
+/// runs asked for a period stay whatever their age.
+#[tokio::test]
+async fn old_scheduled_runs_are_pruned_and_period_runs_kept() {
+    let (db, _dir, storage) = exported_snapshot("analytics_prune", "20241111T090000Z").await;
+    let out = analyse(
+        &storage,
+        None,
+        &Filters::default(),
+        &fixture_group_config(),
+        None,
+    )
+    .await
+    .unwrap();
+    let runs = ["20241108T090000Z", "20241109T090000Z", "20241110T090000Z"];
+    for run in runs {
+        store::save(&db, run, &out.metrics).await.unwrap();
+        store::register(&db, run, store::RunKind::Scheduled)
+            .await
+            .unwrap();
+    }
+    store::save(&db, "2024-period", &out.metrics).await.unwrap();
+    store::register(&db, "2024-period", store::RunKind::Period)
+        .await
+        .unwrap();
+    let pruned = store::prune(&db, 2).await.unwrap();
+    assert_eq!(pruned, [runs[0]]);
+    assert_eq!(store::prune(&db, 2).await.unwrap(), Vec::<String>::new());
+    for (metric, frame) in &out.metrics {
+        let collection = db.collection::<Document>(&format!("{ANALYTICS_PREFIX}{metric}"));
+        for (run, kept) in [
+            (runs[0], false),
+            (runs[1], true),
+            (runs[2], true),
+            ("2024-period", true),
+        ] {
+            let stored = collection.count_documents(doc! {"run": run}).await.unwrap() as usize;
+            assert_eq!(
+                stored,
+                if kept { frame.height() } else { 0 },
+                "{metric} {run}"
+            );
+        }
+    }
+    let listed = db
+        .collection::<Document>(earshot_core::mongo::ANALYTICS_RUNS)
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(listed, 3);
+}

@@ -141,6 +141,7 @@ pub fn schema(collection: &str) -> Option<Schema> {
             ("artist_id", Str),
             ("artist_name", Str),
             ("played_at", Time),
+            ("duration_ms", Int),
         ],
         mongo::IMAGES | mongo::T50_IMAGES => vec![
             ("_id", Str),

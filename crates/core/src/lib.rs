@@ -8,6 +8,7 @@
 //! - [`storage`]: one storage type addressed by a URL, a local folder or `gs://bucket/prefix`.
 //! - [`env`]: every environment variable Earshot reads, documented once.
 //! - [`cli`]: exit codes and logging set-up shared by the binaries.
+//! - [`progress`]: progress of long work (a bar on a terminal, JSON lines in logs).
 //! - [`layout`]: the storage keys of the data contract (`raw/…`, `converted/…`, `exports/…`).
 
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod env;
 pub mod export;
 pub mod layout;
 pub mod mongo;
+pub mod progress;
 pub mod records;
 pub mod spotify;
 pub mod storage;

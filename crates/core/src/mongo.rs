@@ -42,6 +42,27 @@ pub const MEMBERS: &str = "members";
 /// Encrypted token records when the fetcher's token store is MongoDB (`--token-store mongodb`), one
 /// document per member.
 pub const FETCHER_TOKENS: &str = "fetcher_tokens";
+/// The upload ledger: one document per converted file data-upload has loaded (`_id` = its storage key,
+/// or `<stdin>|<time>` for records read from stdin), written only after the file's upserts were
+/// acknowledged. It lists the keys its records name ([`LEDGER_KEY_FIELDS`]) and when it was loaded, so
+/// create-collections rebuilds only what new plays touch.
+pub const UPLOAD_LEDGER: &str = "upload_ledger";
+/// One document per derived collection (`_id` = its name): how far through the upload ledger its last
+/// completed build got (`built_through`, a server time; entries loaded after it are still to build).
+pub const BUILD_WATERMARKS: &str = "build_watermarks";
+/// The raw-record fields whose values an upload-ledger entry lists, under `keys.<field>` (lists are
+/// flattened: `artist_ids` lists every artist id).
+pub const LEDGER_KEY_FIELDS: &[&str] = &[
+    "_id",
+    "user_id",
+    "track_id",
+    "album_id",
+    "artist_ids",
+    "artist_id",
+];
+/// One document per analytics run stored in `analytics_*` (`_id` = the run id): when it was stored and
+/// whether it was asked for a period or group (kept) or is a scheduled run (only the newest are kept).
+pub const ANALYTICS_RUNS: &str = "analytics_runs";
 /// Prefix of every analytics result collection.
 pub const ANALYTICS_PREFIX: &str = "analytics_";
 
@@ -113,6 +134,11 @@ pub const INDEXES: &[IndexSpec] = &[
         keys: &[("played_at", -1)],
     },
     IndexSpec {
+        collection: RAW_RECENTLY_PLAYED,
+        name: "album_id",
+        keys: &[("album_id", 1)],
+    },
+    IndexSpec {
         collection: RAW_TOP_TRACKS,
         name: "user_range_date",
         keys: &[("user_id", 1), ("time_range", 1), ("date_data_fetched", -1)],
@@ -123,9 +149,29 @@ pub const INDEXES: &[IndexSpec] = &[
         keys: &[("track_id", 1)],
     },
     IndexSpec {
+        collection: RAW_TOP_TRACKS,
+        name: "artist_ids",
+        keys: &[("artist_ids", 1)],
+    },
+    IndexSpec {
+        collection: RAW_TOP_TRACKS,
+        name: "album_id",
+        keys: &[("album_id", 1)],
+    },
+    IndexSpec {
         collection: RAW_TOP_ARTISTS,
         name: "user_range_date",
         keys: &[("user_id", 1), ("time_range", 1), ("date_data_fetched", -1)],
+    },
+    IndexSpec {
+        collection: RAW_TOP_ARTISTS,
+        name: "artist_id",
+        keys: &[("artist_id", 1)],
+    },
+    IndexSpec {
+        collection: UPLOAD_LEDGER,
+        name: "collection_loaded_at",
+        keys: &[("collection", 1), ("loaded_at", 1)],
     },
 ];
 

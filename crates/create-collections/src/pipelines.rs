@@ -2,6 +2,7 @@
 //! `$merge` on `_id` (replace when matched, insert otherwise): re-running with the same raw data
 //! replaces every document by an identical one, which changes nothing; new plays change exactly the
 //! documents they touch. Sets (`listeners`, `tracks`) are sorted so that their order is stable too.
+//! The caller puts a `$match` on the build's key in front, to rebuild only what new rows touch.
 //!
 //! Written for MongoDB proper (5.2 or later, for `$sortArray`); the dev server runs them unchanged.
 
@@ -17,6 +18,17 @@ pub struct Build {
     pub from: &'static str,
     /// The stages, ending in `$merge`.
     pub pipeline: Vec<Document>,
+    /// The field of `from` that names what a row touches: a build rebuilds the documents of the key
+    /// values new rows carry (every row of those values is aggregated again), e.g. `track_id` for
+    /// Tracks, `_id` for ArtistTrackLink (whose new rows are just added).
+    pub key: &'static str,
+    /// Whether the pipeline groups rows (so a full build runs in batches of key values, which bounds
+    /// the server's memory) or only reshapes them row by row (and runs over all rows at once).
+    pub groups: bool,
+    /// For a list key (`artist_ids`): the field each unwound row groups by (`artist_id`). A row names
+    /// several artists, so the rows of the wanted artists also carry others; only the wanted ones are
+    /// grouped, or an artist would be rebuilt from the few rows it shares with another.
+    pub group_key: Option<&'static str>,
 }
 
 fn merge(into: &str) -> Document {
@@ -63,18 +75,26 @@ fn unwind_artists() -> Vec<Document> {
 pub fn recently_played() -> Vec<Build> {
     let from = mongo::RAW_RECENTLY_PLAYED;
     [
-        (mongo::TRACKS, tracks()),
-        (mongo::ALBUMS, albums()),
-        (mongo::ARTISTS, artists()),
-        (mongo::ARTIST_TRACK_LINK, artist_track_links()),
-        (mongo::IMAGES, images_by_url("played_at", mongo::IMAGES)),
-        (mongo::MEMBERS, members()),
+        (mongo::TRACKS, tracks(), "track_id", true),
+        (mongo::ALBUMS, albums(), "album_id", true),
+        (mongo::ARTISTS, artists(), "artist_ids", true),
+        (mongo::ARTIST_TRACK_LINK, artist_track_links(), "_id", false),
+        (
+            mongo::IMAGES,
+            images_by_url("played_at", mongo::IMAGES),
+            "album_id",
+            true,
+        ),
+        (mongo::MEMBERS, members(), "user_id", true),
     ]
     .into_iter()
-    .map(|(into, pipeline)| Build {
+    .map(|(into, pipeline, key, groups)| Build {
         into,
         from,
         pipeline,
+        key,
+        groups,
+        group_key: (key == "artist_ids").then_some("artist_id"),
     })
     .collect()
 }
@@ -162,6 +182,8 @@ fn artist_track_links() -> Vec<Document> {
             "artist_id": 1,
             "artist_name": 1,
             "played_at": 1,
+            // The play's length, so per-artist minutes need no join back to the plays.
+            "duration_ms": 1,
         }},
         merge(mongo::ARTIST_TRACK_LINK),
     ]);
@@ -219,16 +241,25 @@ pub fn top_tracks() -> Vec<Build> {
             into: mongo::T50_TRACKS,
             from,
             pipeline: rows,
+            key: "_id",
+            groups: false,
+            group_key: None,
         },
         Build {
             into: mongo::T50_ARTISTS,
             from,
             pipeline: artists,
+            key: "artist_ids",
+            groups: true,
+            group_key: Some("artist_id"),
         },
         Build {
             into: mongo::T50_IMAGES,
             from,
             pipeline: images,
+            key: "album_id",
+            groups: true,
+            group_key: None,
         },
     ]
 }
@@ -254,5 +285,8 @@ pub fn top_artists() -> Vec<Build> {
         into: mongo::T50_TOP_ARTISTS,
         from: mongo::RAW_TOP_ARTISTS,
         pipeline,
+        key: "artist_id",
+        groups: true,
+        group_key: None,
     }]
 }

@@ -2,10 +2,12 @@
 //!
 //! Every record carries its deterministic `_id` (DESIGN.md), so loading is an upsert: a re-run
 //! inserts nothing and modifies nothing, and a run cut short (MongoDB down mid-way) is finished by the
-//! next one with no duplicates. Records go in unordered batches; memory holds one batch and one file.
+//! next one with no duplicates. A file is loaded once: the upload ledger ([`ledger`]) records it after
+//! its upserts are acknowledged, and the next run skips it (`--reload` loads everything again). Records go in unordered batches; memory holds one batch and one file.
 //! Times become BSON dates. A file with a bad line is reported (file, line, field) and skipped whole,
 //! so no file is ever half-loaded; the rest still loads, and the exit code says partial.
 
+pub mod ledger;
 pub mod mongo;
 
 use std::io::BufRead;
@@ -14,6 +16,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::layout::{self, RawKind, Target};
+use earshot_core::progress::Progress;
 use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
 use earshot_core::{Storage, env};
 use mongodb::Database;
@@ -53,6 +56,10 @@ pub struct Cli {
     /// Records per round trip.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
+    /// Load every file again, even those the upload ledger lists as loaded (after
+    /// `json-converter --force` rewrote converted files, say). Changes only what differs.
+    #[arg(long)]
+    pub reload: bool,
 }
 
 /// What loading one collection did.
@@ -67,6 +74,8 @@ pub struct Report {
     pub failed: usize,
     /// Files loaded.
     pub files: usize,
+    /// Files skipped: the upload ledger lists them as loaded.
+    pub skipped: usize,
 }
 
 /// Run the command line.
@@ -88,8 +97,11 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 Some(input) => input.clone(),
                 None => layout::converted_prefix(kind),
             };
-            reports
-                .push(load_storage(&db, &storage, kind, &prefix, cli.batch_size as usize).await?);
+            let options = LoadOptions {
+                batch_size: cli.batch_size as usize,
+                reload: cli.reload,
+            };
+            reports.push(load_storage(&db, &storage, kind, &prefix, options).await?);
         }
     }
     let mut stdout = std::io::stdout().lock();
@@ -135,18 +147,29 @@ pub fn to_document(kind: RawKind, line: &str) -> Result<Document, String> {
     }
 }
 
-/// Load every converted file of `kind` under `prefix`.
+/// How [`load_storage`] loads.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// Records per round trip.
+    pub batch_size: usize,
+    /// Load files the ledger lists as loaded too.
+    pub reload: bool,
+}
+
+/// Load every converted file of `kind` under `prefix` that the upload ledger does not list yet (every
+/// one with `reload`), and record each in the ledger once its upserts are acknowledged.
 pub async fn load_storage(
     db: &Database,
     storage: &Storage,
     kind: RawKind,
     prefix: &str,
-    batch_size: usize,
+    options: LoadOptions,
 ) -> Result<Report> {
     let collection = kind.collection();
     ensure_indexes(db, collection).await?;
+    ensure_indexes(db, earshot_core::mongo::UPLOAD_LEDGER).await?;
     let folder = layout::converted_prefix(kind);
-    let keys: Vec<String> = if prefix.ends_with(".jsonl") {
+    let mut keys: Vec<String> = if prefix.ends_with(".jsonl") {
         vec![prefix.to_string()]
     } else {
         storage
@@ -156,27 +179,28 @@ pub async fn load_storage(
             .filter(|k| k.starts_with(&folder) && k.ends_with(".jsonl"))
             .collect()
     };
-    let mut upserter = Upserter::new(db.clone(), collection, batch_size);
+    let listed = keys.len();
+    if !options.reload {
+        let loaded = ledger::loaded(db, collection).await?;
+        keys.retain(|key| !loaded.contains(key));
+    }
+    let skipped = listed - keys.len();
+    let progress = Progress::new("Loading converted files", "files", keys.len() as u64);
+    let mut upserter = Upserter::new(db.clone(), collection, options.batch_size);
+    // Files whose documents are all queued: stored once the next batch is acknowledged.
+    let mut pending: Vec<ledger::Entry> = Vec::new();
     let (mut files, mut failed) = (0, 0);
     for key in keys {
         let bytes = storage.read_all(&key).await?;
-        // Validate the whole file before sending any of it: a file loads whole or not at all.
-        let parsed: Result<Vec<Document>, String> = std::str::from_utf8(&bytes)
-            .map_err(|e| format!("not UTF-8: {e}"))
-            .and_then(|text| {
-                text.lines()
-                    .enumerate()
-                    .filter(|(_, line)| !line.trim().is_empty())
-                    .map(|(n, line)| {
-                        to_document(kind, line).map_err(|e| format!("line {}: {e}", n + 1))
-                    })
-                    .collect()
-            });
-        match parsed {
+        match parse_file(kind, &bytes) {
             Ok(documents) => {
+                let entry = ledger::Entry::new(&key, collection, &documents);
                 for document in documents {
-                    upserter.push(document).await?;
+                    if upserter.push(document).await? {
+                        ledger::record(db, &mut pending).await?;
+                    }
                 }
+                pending.push(entry);
                 files += 1;
             }
             Err(reason) => {
@@ -184,17 +208,22 @@ pub async fn load_storage(
                 error!(file = %storage.location(&key), error = %reason, "Rejected a converted file; none of it was loaded.");
             }
         }
+        progress.inc(1);
     }
     upserter.flush().await?;
+    ledger::record(db, &mut pending).await?;
+    progress.finish();
     let report = Report {
         collection: collection.to_string(),
         counts: upserter.counts,
         failed,
         files,
+        skipped,
     };
     info!(
         collection,
         files,
+        skipped,
         failed,
         read = report.counts.read,
         inserted = report.counts.inserted,
@@ -202,6 +231,22 @@ pub async fn load_storage(
         "Loaded converted records."
     );
     Ok(report)
+}
+
+/// Every line of a converted file as the document stored, or why the file is rejected (a file loads
+/// whole or not at all).
+fn parse_file(kind: RawKind, bytes: &[u8]) -> Result<Vec<Document>, String> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8: {e}"))
+        .and_then(|text| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| !line.trim().is_empty())
+                .map(|(n, line)| {
+                    to_document(kind, line).map_err(|e| format!("line {}: {e}", n + 1))
+                })
+                .collect()
+        })
 }
 
 /// Load JSON Lines from a reader (stdin); a bad line is reported and skipped.
@@ -215,13 +260,17 @@ pub async fn load_lines<R: BufRead>(
     ensure_indexes(db, collection).await?;
     let mut upserter = Upserter::new(db.clone(), collection, batch_size);
     let mut failed = 0;
+    let mut loaded: Vec<Document> = Vec::new();
     for (n, line) in reader.lines().enumerate() {
         let line = line.context("reading stdin")?;
         if line.trim().is_empty() {
             continue;
         }
         match to_document(kind, &line) {
-            Ok(document) => upserter.push(document).await?,
+            Ok(document) => {
+                loaded.push(ledger_keys_only(&document));
+                upserter.push(document).await?;
+            }
             Err(reason) => {
                 failed += 1;
                 error!(line = n + 1, error = %reason, "Rejected a record on stdin.");
@@ -229,11 +278,30 @@ pub async fn load_lines<R: BufRead>(
         }
     }
     upserter.flush().await?;
+    // Records from stdin have no file: one ledger entry per run names what they touch, so that
+    // create-collections builds them too.
+    if !loaded.is_empty() {
+        let key = format!(
+            "<stdin>|{}",
+            earshot_core::records::format_utc(chrono::Utc::now())
+        );
+        let mut entry = vec![ledger::Entry::new(&key, collection, &loaded)];
+        ledger::record(db, &mut entry).await?;
+    }
     let files = usize::from(upserter.counts.read > 0);
     Ok(Report {
         collection: collection.to_string(),
         counts: upserter.counts,
         failed,
         files,
+        skipped: 0,
     })
+}
+
+/// The fields of a document an upload-ledger entry lists (the rest need not be kept in memory).
+fn ledger_keys_only(document: &Document) -> Document {
+    earshot_core::mongo::LEDGER_KEY_FIELDS
+        .iter()
+        .filter_map(|field| document.get(*field).map(|v| (field.to_string(), v.clone())))
+        .collect()
 }

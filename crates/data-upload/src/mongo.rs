@@ -43,13 +43,15 @@ impl Upserter {
         }
     }
 
-    /// Queue a document; sends the batch when full.
-    pub async fn push(&mut self, document: Document) -> Result<()> {
+    /// Queue a document; sends the batch when full. Returns whether a batch was sent (and
+    /// acknowledged): every document queued before this one is then stored.
+    pub async fn push(&mut self, document: Document) -> Result<bool> {
         self.batch.push(document);
         if self.batch.len() >= self.batch_size {
             self.flush().await?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Send what is queued.
@@ -66,21 +68,9 @@ impl Upserter {
                 doc! {"q": {"_id": id}, "u": d, "upsert": true}
             })
             .collect();
-        let reply = self
-            .db
-            .run_command(doc! {"update": &self.collection, "updates": updates, "ordered": false})
+        let reply = run_updates(&self.db, &self.collection, updates)
             .await
             .with_context(|| format!("upserting {sent} documents into `{}`", self.collection))?;
-        if let Ok(errors) = reply.get_array("writeErrors")
-            && !errors.is_empty()
-        {
-            bail!(
-                "upserting into `{}`: {} write errors, first: {}",
-                self.collection,
-                errors.len(),
-                errors[0]
-            );
-        }
         let n = number(&reply, "n");
         let modified = number(&reply, "nModified");
         let inserted = reply.get_array("upserted").map_or(0, |u| u.len() as u64);
@@ -90,6 +80,27 @@ impl Upserter {
         self.counts.unchanged += n.saturating_sub(inserted).saturating_sub(modified);
         Ok(())
     }
+}
+
+/// Run update statements (`{q, u, upsert}`) in one unordered `update` command; any write error fails it.
+pub async fn run_updates(
+    db: &Database,
+    collection: &str,
+    updates: Vec<Document>,
+) -> Result<Document> {
+    let reply = db
+        .run_command(doc! {"update": collection, "updates": updates, "ordered": false})
+        .await?;
+    if let Ok(errors) = reply.get_array("writeErrors")
+        && !errors.is_empty()
+    {
+        bail!(
+            "{} write errors in `{collection}`, first: {}",
+            errors.len(),
+            errors[0]
+        );
+    }
+    Ok(reply)
 }
 
 fn number(reply: &Document, field: &str) -> u64 {

@@ -198,8 +198,9 @@ async fn compute_polars(
     filters: &Filters,
 ) -> Result<Computed> {
     let (inputs, staged, snapshot) = snapshot::load(storage, snapshot, filters).await?;
+    let progress = earshot_core::progress::Progress::new("Computing the metrics", "runs", 1);
     // polars blocks internally: run it off the async runtime.
-    tokio::task::spawn_blocking(move || -> Result<Computed> {
+    let work = tokio::task::spawn_blocking(move || -> Result<Computed> {
         let metrics = engine::run_metrics(&inputs)?;
         let (week_inputs, week_start) = last_week(&inputs)?;
         let weekly_names = ["member_summary", "member_tracks"];
@@ -228,8 +229,11 @@ async fn compute_polars(
             members: member_names(&names)?,
             snapshot,
         })
-    })
-    .await?
+    });
+    let computed = progress.tick_while(work).await?;
+    progress.inc(1);
+    progress.finish();
+    computed
 }
 
 async fn compute_spark(

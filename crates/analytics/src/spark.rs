@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
+use earshot_core::progress::Progress;
 use earshot_core::storage::StorageUrl;
 use earshot_core::{Storage, layout};
 use polars::prelude::*;
@@ -69,9 +70,13 @@ pub async fn run(
     let mut command = submit_command(options, snapshot, filters, &exports, &out)?;
     let program = command.get_program().to_string_lossy().to_string();
     tracing::info!(command = %options.submit, "Submitting the Spark job.");
-    let output = tokio::task::spawn_blocking(move || command.output())
+    let progress = Progress::new("Running the Spark job", "jobs", 1);
+    let output = progress
+        .tick_while(tokio::task::spawn_blocking(move || command.output()))
         .await?
         .with_context(|| format!("running `{program}`"))?;
+    progress.inc(1);
+    progress.finish();
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();

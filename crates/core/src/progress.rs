@@ -12,7 +12,7 @@ pub const LOG_EVERY: Duration = Duration::from_secs(10);
 /// Progress of one piece of work: `done` out of `total` units (files, documents, plays…).
 #[derive(Debug)]
 pub struct Progress {
-    what: &'static str,
+    what: String,
     unit: &'static str,
     total: u64,
     bar: Option<indicatif::ProgressBar>,
@@ -28,7 +28,8 @@ struct State {
 
 impl Progress {
     /// Start reporting `what` (e.g. "Uploading converted files") over `total` `unit`s.
-    pub fn new(what: &'static str, unit: &'static str, total: u64) -> Progress {
+    pub fn new(what: impl Into<String>, unit: &'static str, total: u64) -> Progress {
+        let what = what.into();
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
@@ -38,7 +39,7 @@ impl Progress {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            bar.set_message(what);
+            bar.set_message(what.clone());
             bar.set_prefix(unit);
             bar
         });
@@ -69,6 +70,32 @@ impl Progress {
         }
     }
 
+    /// Work goes on with nothing to count: redraw the bar, or log a line when 10 s passed since the last.
+    pub fn tick(&self) {
+        if let Some(bar) = &self.bar {
+            bar.tick();
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.last_line.elapsed() >= LOG_EVERY {
+            state.last_line = Instant::now();
+            self.line(&state);
+        }
+    }
+
+    /// Await `work`, ticking every second meanwhile: long opaque work (a query, a Spark job) still
+    /// shows that it is going on.
+    pub async fn tick_while<F: std::future::Future>(&self, work: F) -> F::Output {
+        let mut work = std::pin::pin!(work);
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                output = &mut work => return output,
+                _ = ticker.tick() => self.tick(),
+            }
+        }
+    }
+
     /// Units done so far.
     pub fn done(&self) -> u64 {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).done
@@ -89,7 +116,7 @@ impl Progress {
     fn line(&self, state: &State) {
         tracing::info!(
             target: "earshot::progress",
-            work = self.what,
+            work = %self.what,
             unit = self.unit,
             done = state.done,
             total = self.total,

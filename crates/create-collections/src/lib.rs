@@ -187,7 +187,7 @@ async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> R
             .collect(),
     };
     let progress = Progress::new(
-        "Building a derived collection",
+        format!("Building `{}`", build.into),
         "batches",
         batches.len() as u64,
     );

@@ -15,6 +15,7 @@ use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::export::{self, ColumnKind, SUCCESS_MARKER, Schema};
 use earshot_core::layout;
+use earshot_core::progress::Progress;
 use earshot_core::{Storage, env};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
@@ -344,6 +345,12 @@ pub async fn export_collection(
         .batch_size(sizes.batch_rows.min(10_000) as u32)
         .await
         .with_context(|| format!("reading `{collection}`"))?;
+    let total = db
+        .collection::<Document>(collection)
+        .estimated_document_count()
+        .await
+        .unwrap_or(0);
+    let progress = Progress::new(format!("Exporting `{collection}`"), "rows", total);
     let mut batch = Batch::new(collection, &schema);
     let mut part = Part::open(&polars_schema)?;
     let (mut parts, mut rows) = (0usize, 0u64);
@@ -360,6 +367,7 @@ pub async fn export_collection(
         let part_full = part.rows + batch.rows >= sizes.part_rows;
         if batch.rows > 0 && (!more || batch.rows >= sizes.batch_rows || part_full) {
             let df = batch.take()?;
+            progress.inc(df.height() as u64);
             part.rows += df.height();
             part.writer.write_batch(&df)?;
         }
@@ -382,6 +390,7 @@ pub async fn export_collection(
         }
     }
     complete_snapshot(storage, collection, snapshot, &schema, &written, rows).await?;
+    progress.finish();
     info!(collection, snapshot, rows, parts, "Exported a snapshot.");
     Ok(Exported {
         collection: collection.to_string(),

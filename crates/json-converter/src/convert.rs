@@ -242,13 +242,10 @@ impl<'a> Page<'a> for RecentlyPlayedPage<'a> {
         sink: &mut W,
     ) -> Result<usize, ConvertError> {
         let user_name = converter.group.display_name(&meta.user_id);
-        let n = self.items.len();
-        for play in self.items {
-            let record =
-                RecentlyPlayedRecord::from_play(&meta.user_id, user_name, play, converter.zone);
-            write_line(sink, &record, source_name)?;
-        }
-        Ok(n)
+        let records = self.items.into_iter().map(|play| {
+            RecentlyPlayedRecord::from_play(&meta.user_id, user_name, play, converter.zone)
+        });
+        write_all(sink, records, source_name)
     }
 }
 
@@ -262,13 +259,10 @@ impl<'a> Page<'a> for TopTracksPage<'a> {
     ) -> Result<usize, ConvertError> {
         let user_name = converter.group.display_name(&meta.user_id);
         let (range, date) = converter.top_meta(meta, source_name)?;
-        let n = self.items.len();
-        for (rank, track) in (self.offset + 1..).zip(self.items) {
-            let record =
-                TopTrackRecord::from_track(&meta.user_id, user_name, range, date, rank, track);
-            write_line(sink, &record, source_name)?;
-        }
-        Ok(n)
+        let records = (self.offset + 1..).zip(self.items).map(|(rank, track)| {
+            TopTrackRecord::from_track(&meta.user_id, user_name, range, date, rank, track)
+        });
+        write_all(sink, records, source_name)
     }
 }
 
@@ -282,14 +276,25 @@ impl<'a> Page<'a> for TopArtistsPage<'a> {
     ) -> Result<usize, ConvertError> {
         let user_name = converter.group.display_name(&meta.user_id);
         let (range, date) = converter.top_meta(meta, source_name)?;
-        let n = self.items.len();
-        for (rank, artist) in (self.offset + 1..).zip(self.items) {
-            let record =
-                TopArtistRecord::from_artist(&meta.user_id, user_name, range, date, rank, artist);
-            write_line(sink, &record, source_name)?;
-        }
-        Ok(n)
+        let records = (self.offset + 1..).zip(self.items).map(|(rank, artist)| {
+            TopArtistRecord::from_artist(&meta.user_id, user_name, range, date, rank, artist)
+        });
+        write_all(sink, records, source_name)
     }
+}
+
+/// Write records one a line; returns how many.
+fn write_all<W: Write, T: serde::Serialize>(
+    sink: &mut W,
+    records: impl Iterator<Item = T>,
+    source_name: &str,
+) -> Result<usize, ConvertError> {
+    let mut written = 0;
+    for record in records {
+        write_line(sink, &record, source_name)?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 fn typed<'a, T: Deserialize<'a>>(

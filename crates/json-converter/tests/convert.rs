@@ -25,6 +25,14 @@ async fn raw_storage() -> (tempfile::TempDir, Storage) {
     (dir, storage)
 }
 
+/// Convert every raw page of `kind` in `storage` into `converted/`, as the binary does by default.
+async fn convert_all(storage: &Storage, kind: RawKind) -> json_converter::Summary {
+    let converter = Converter::new(kind, group()).unwrap();
+    convert_storage(storage, &converter, &layout::raw_prefix(kind), false, false)
+        .await
+        .unwrap()
+}
+
 async fn records(storage: &Storage, prefix: &str) -> HashMap<String, Value> {
     let mut out = HashMap::new();
     for key in storage.list(prefix).await.unwrap() {
@@ -40,16 +48,7 @@ async fn records(storage: &Storage, prefix: &str) -> HashMap<String, Value> {
 #[tokio::test]
 async fn recently_played_records_match_hand_checked_expectations() {
     let (_dir, storage) = raw_storage().await;
-    let converter = Converter::new(RawKind::RecentlyPlayed, group()).unwrap();
-    let summary = convert_storage(
-        &storage,
-        &converter,
-        &layout::raw_prefix(RawKind::RecentlyPlayed),
-        false,
-        false,
-    )
-    .await
-    .unwrap();
+    let summary = convert_all(&storage, RawKind::RecentlyPlayed).await;
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     assert_eq!(summary.records, fact_count("plays.total"));
     let all = records(&storage, &layout::converted_prefix(RawKind::RecentlyPlayed)).await;
@@ -157,16 +156,7 @@ async fn recently_played_records_match_hand_checked_expectations() {
 async fn top_items_get_ranks_ranges_and_the_local_snapshot_date() {
     let (_dir, storage) = raw_storage().await;
     for kind in [RawKind::TopTracks, RawKind::TopArtists] {
-        let converter = Converter::new(kind, group()).unwrap();
-        let summary = convert_storage(
-            &storage,
-            &converter,
-            &layout::raw_prefix(kind),
-            false,
-            false,
-        )
-        .await
-        .unwrap();
+        let summary = convert_all(&storage, kind).await;
         assert_eq!(summary.converted, 15, "5 members × 3 time ranges");
         assert!(summary.failed.is_empty());
     }
@@ -250,26 +240,9 @@ async fn top_items_get_ranks_ranges_and_the_local_snapshot_date() {
 #[tokio::test]
 async fn a_second_run_finds_its_work_done() {
     let (_dir, storage) = raw_storage().await;
-    let converter = Converter::new(RawKind::RecentlyPlayed, group()).unwrap();
-    let first = convert_storage(
-        &storage,
-        &converter,
-        &layout::raw_prefix(RawKind::RecentlyPlayed),
-        false,
-        false,
-    )
-    .await
-    .unwrap();
+    let first = convert_all(&storage, RawKind::RecentlyPlayed).await;
     let before = records(&storage, layout::CONVERTED).await;
-    let second = convert_storage(
-        &storage,
-        &converter,
-        &layout::raw_prefix(RawKind::RecentlyPlayed),
-        false,
-        false,
-    )
-    .await
-    .unwrap();
+    let second = convert_all(&storage, RawKind::RecentlyPlayed).await;
     assert_eq!(second.converted, 0);
     assert_eq!(second.skipped, first.converted);
     assert_eq!(records(&storage, layout::CONVERTED).await, before);
@@ -297,16 +270,7 @@ async fn bad_files_are_reported_precisely_and_the_rest_is_converted() {
         .await
         .unwrap();
 
-    let converter = Converter::new(RawKind::RecentlyPlayed, group()).unwrap();
-    let summary = convert_storage(
-        &storage,
-        &converter,
-        &layout::raw_prefix(RawKind::RecentlyPlayed),
-        false,
-        false,
-    )
-    .await
-    .unwrap();
+    let summary = convert_all(&storage, RawKind::RecentlyPlayed).await;
     assert_eq!(summary.outcome(), Outcome::Partial);
     assert_eq!(summary.failed.len(), 2);
     let reason = |key: &str| {

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use earshot_core::GroupConfig;
 use earshot_core::layout::RawKind;
 use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
-use earshot_core::spotify::{RecentlyPlayedPage, TimeRange, TopArtistsPage, TopTracksPage};
+use earshot_core::spotify::{Paging, RecentlyPlayedPage, TimeRange, TopArtistsPage, TopTracksPage};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -173,7 +173,12 @@ impl Converter {
         for page in serde_json::Deserializer::from_str(text).into_iter::<P>() {
             let page = page.map_err(|_| Failure::Parse)?;
             records += page
-                .write_records(self, meta, source_name, sink)
+                .write_records(Out {
+                    converter: self,
+                    meta,
+                    source_name,
+                    sink,
+                })
                 .map_err(Failure::Convert)?;
         }
         Ok(records)
@@ -190,11 +195,26 @@ impl Converter {
     ) -> Result<usize, ConvertError> {
         match self.kind {
             RawKind::RecentlyPlayed => typed::<RecentlyPlayedPage<'_>>(text, source_name, page_no)?
-                .write_records(self, meta, source_name, sink),
+                .write_records(Out {
+                    converter: self,
+                    meta,
+                    source_name,
+                    sink,
+                }),
             RawKind::TopTracks => typed::<TopTracksPage<'_>>(text, source_name, page_no)?
-                .write_records(self, meta, source_name, sink),
+                .write_records(Out {
+                    converter: self,
+                    meta,
+                    source_name,
+                    sink,
+                }),
             RawKind::TopArtists => typed::<TopArtistsPage<'_>>(text, source_name, page_no)?
-                .write_records(self, meta, source_name, sink),
+                .write_records(Out {
+                    converter: self,
+                    meta,
+                    source_name,
+                    sink,
+                }),
         }
     }
 
@@ -221,66 +241,67 @@ enum Failure {
     Convert(ConvertError),
 }
 
+/// Where a page's records go, and what they need besides the page.
+struct Out<'c, W> {
+    converter: &'c Converter,
+    meta: &'c PageMeta,
+    source_name: &'c str,
+    sink: &'c mut W,
+}
+
 /// A page of one kind: it turns into records.
 trait Page<'a>: Deserialize<'a> {
-    /// Write this page's records to `sink`; returns how many.
-    fn write_records<W: Write>(
-        self,
-        converter: &Converter,
-        meta: &PageMeta,
-        source_name: &str,
-        sink: &mut W,
-    ) -> Result<usize, ConvertError>;
+    /// Write this page's records; returns how many.
+    fn write_records<W: Write>(self, out: Out<'_, W>) -> Result<usize, ConvertError>;
 }
 
 impl<'a> Page<'a> for RecentlyPlayedPage<'a> {
-    fn write_records<W: Write>(
-        self,
-        converter: &Converter,
-        meta: &PageMeta,
-        source_name: &str,
-        sink: &mut W,
-    ) -> Result<usize, ConvertError> {
+    fn write_records<W: Write>(self, out: Out<'_, W>) -> Result<usize, ConvertError> {
+        let Out {
+            converter, meta, ..
+        } = out;
         let user_name = converter.group.display_name(&meta.user_id);
         let records = self.items.into_iter().map(|play| {
             RecentlyPlayedRecord::from_play(&meta.user_id, user_name, play, converter.zone)
         });
-        write_all(sink, records, source_name)
+        write_all(out.sink, records, out.source_name)
     }
 }
 
 impl<'a> Page<'a> for TopTracksPage<'a> {
-    fn write_records<W: Write>(
-        self,
-        converter: &Converter,
-        meta: &PageMeta,
-        source_name: &str,
-        sink: &mut W,
-    ) -> Result<usize, ConvertError> {
-        let user_name = converter.group.display_name(&meta.user_id);
-        let (range, date) = converter.top_meta(meta, source_name)?;
-        let records = (self.offset + 1..).zip(self.items).map(|(rank, track)| {
-            TopTrackRecord::from_track(&meta.user_id, user_name, range, date, rank, track)
-        });
-        write_all(sink, records, source_name)
+    fn write_records<W: Write>(self, out: Out<'_, W>) -> Result<usize, ConvertError> {
+        write_ranked(out, self, |user, name, range, date, rank, track| {
+            TopTrackRecord::from_track(user, name, range, date, rank, track)
+        })
     }
 }
 
 impl<'a> Page<'a> for TopArtistsPage<'a> {
-    fn write_records<W: Write>(
-        self,
-        converter: &Converter,
-        meta: &PageMeta,
-        source_name: &str,
-        sink: &mut W,
-    ) -> Result<usize, ConvertError> {
-        let user_name = converter.group.display_name(&meta.user_id);
-        let (range, date) = converter.top_meta(meta, source_name)?;
-        let records = (self.offset + 1..).zip(self.items).map(|(rank, artist)| {
-            TopArtistRecord::from_artist(&meta.user_id, user_name, range, date, rank, artist)
-        });
-        write_all(sink, records, source_name)
+    fn write_records<W: Write>(self, out: Out<'_, W>) -> Result<usize, ConvertError> {
+        write_ranked(out, self, |user, name, range, date, rank, artist| {
+            TopArtistRecord::from_artist(user, name, range, date, rank, artist)
+        })
     }
+}
+
+/// Write a top-items page: each item with its rank, the page's time range and snapshot date.
+fn write_ranked<'c, T, R: serde::Serialize, W: Write>(
+    out: Out<'c, W>,
+    page: Paging<T>,
+    record: impl Fn(&'c str, &'c str, TimeRange, NaiveDate, u32, T) -> R,
+) -> Result<usize, ConvertError> {
+    let Out {
+        converter,
+        meta,
+        source_name,
+        sink,
+    } = out;
+    let user_name = converter.group.display_name(&meta.user_id);
+    let (range, date) = converter.top_meta(meta, source_name)?;
+    let records = (page.offset + 1..)
+        .zip(page.items)
+        .map(|(rank, item)| record(&meta.user_id, user_name, range, date, rank, item));
+    write_all(sink, records, source_name)
 }
 
 /// Write records one a line; returns how many.

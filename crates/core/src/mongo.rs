@@ -44,8 +44,9 @@ pub const MEMBERS: &str = "members";
 pub const FETCHER_TOKENS: &str = "fetcher_tokens";
 /// The upload ledger: one document per converted file data-upload has loaded (`_id` = its storage key,
 /// or `<stdin>|<time>` for records read from stdin), written only after the file's upserts were
-/// acknowledged. It lists the keys its records name ([`LEDGER_KEY_FIELDS`]) and when it was loaded, so
-/// create-collections rebuilds only what new plays touch.
+/// acknowledged. It lists the keys its records name ([`LEDGER_KEY_FIELDS`]) under `keys.<field>`, how
+/// many of its records name each (`counts.<field>`, aligned; not for `_id`), and when it was loaded, so
+/// create-collections rebuilds only what new plays touch, in batches sized without reading the plays.
 pub const UPLOAD_LEDGER: &str = "upload_ledger";
 /// One document per derived collection (`_id` = its name): how far through the upload ledger its last
 /// completed build got (`built_through`, a server time; entries loaded after it are still to build).

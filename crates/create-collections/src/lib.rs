@@ -5,7 +5,7 @@
 
 pub mod pipelines;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -93,8 +93,14 @@ pub enum Mode {
     Rebuild,
 }
 
-/// Key values per aggregation: bounds what the server holds for one `$group`.
+/// Key values per aggregation, at most: bounds the size of the `$in` list a batch matches.
 pub const KEYS_PER_BATCH: usize = 2_000;
+
+/// Source rows per aggregation, at most (a single key value with more rows gets a batch of its own):
+/// bounds what the server holds for one `$group`. MongoDB proper streams a `$group` and spills past
+/// 100 MB with `allowDiskUse`; the dev server materialises a batch's rows, so this is what keeps its
+/// memory in check on a backlog of a million plays.
+pub const ROWS_PER_BATCH: u64 = 100_000;
 
 /// How [`build_with`] builds.
 #[derive(Debug, Clone, Copy)]
@@ -174,17 +180,28 @@ pub async fn build_with(
 /// ran.
 async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> Result<usize> {
     let batches: Vec<Option<Vec<String>>> = match keys {
-        Some(keys) => keys
-            .chunks(KEYS_PER_BATCH)
-            .map(|c| Some(c.to_vec()))
-            .collect(),
-        // A pipeline that reshapes rows one by one holds nothing: one pass over every row.
+        // A pipeline that reshapes rows one by one holds nothing: one pass over every row, or the
+        // touched keys (one row each) in chunks.
         None if !build.groups => vec![None],
-        None => distinct_keys(db, build)
-            .await?
+        Some(keys) if !build.groups => keys
             .chunks(KEYS_PER_BATCH)
             .map(|c| Some(c.to_vec()))
             .collect(),
+        keys => {
+            let mut counts = row_counts(db, build, keys.as_deref()).await?;
+            if counts.is_empty() && keys.is_none() {
+                // Rows loaded before the ledger existed: every value, batched by number alone.
+                counts = distinct_keys(db, build)
+                    .await?
+                    .into_iter()
+                    .map(|k| (k, 1))
+                    .collect();
+            }
+            pack_batches(counts, ROWS_PER_BATCH, KEYS_PER_BATCH)
+                .into_iter()
+                .map(Some)
+                .collect()
+        }
     };
     let progress = Progress::new(
         format!("Building `{}`", build.into),
@@ -215,7 +232,103 @@ async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> R
     Ok(batches.len())
 }
 
-/// Every value of the build's key among its source rows (array keys flattened), sorted.
+/// How many source rows each key value of the build has (list keys counted once per row), in key
+/// order: of `keys` only, or of every value when `None`. Read from the upload ledger's counts, not from
+/// the rows: counting rows needs a pass over every play, which is what the batches avoid. An entry
+/// written before the ledger kept counts counts each of its values as many times as it has records (an
+/// upper bound). Rows removed since their file was loaded leave a count too high, which only makes a
+/// batch smaller.
+async fn row_counts(
+    db: &Database,
+    build: &Build,
+    keys: Option<&[String]>,
+) -> Result<Vec<(String, u64)>> {
+    let keys_field = format!("keys.{}", build.key);
+    let counts_field = format!("counts.{}", build.key);
+    let mut cursor = db
+        .collection::<Document>(mongo::UPLOAD_LEDGER)
+        .find(doc! {"collection": build.from, &keys_field: {"$exists": true}})
+        .projection(doc! {&keys_field: 1, &counts_field: 1, "records": 1})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let wanted: Option<HashSet<&str>> = keys.map(|k| k.iter().map(String::as_str).collect());
+    let mut totals: HashMap<String, u64> = HashMap::new();
+    while cursor.advance().await? {
+        let entry = cursor.deserialize_current()?;
+        let Ok(values) = entry
+            .get_document("keys")
+            .and_then(|k| k.get_array(build.key))
+        else {
+            continue;
+        };
+        let counts = entry
+            .get_document("counts")
+            .and_then(|c| c.get_array(build.key))
+            .ok();
+        let records = entry.get("records").and_then(as_u64).unwrap_or(1);
+        for (i, value) in values.iter().enumerate() {
+            let Some(value) = value.as_str() else {
+                continue;
+            };
+            if wanted.as_ref().is_some_and(|w| !w.contains(value)) {
+                continue;
+            }
+            let count = counts
+                .and_then(|c| c.get(i))
+                .and_then(as_u64)
+                .unwrap_or(records);
+            *totals.entry(value.to_string()).or_default() += count;
+        }
+    }
+    let mut counts: Vec<(String, u64)> = totals.into_iter().collect();
+    // A wanted key the ledger does not list (rows loaded another way) still gets built.
+    if let Some(keys) = keys {
+        let listed: HashSet<String> = counts.iter().map(|(k, _)| k.clone()).collect();
+        counts.extend(
+            keys.iter()
+                .filter(|k| !listed.contains(*k))
+                .map(|k| (k.clone(), 1)),
+        );
+    }
+    counts.sort();
+    Ok(counts)
+}
+
+fn as_u64(value: &Bson) -> Option<u64> {
+    match value {
+        Bson::Int32(n) => u64::try_from(*n).ok(),
+        Bson::Int64(n) => u64::try_from(*n).ok(),
+        Bson::Double(n) if *n >= 0.0 => Some(*n as u64),
+        _ => None,
+    }
+}
+
+/// Key values in batches of at most `max_rows` rows and `max_keys` values, in order; a value with more
+/// rows than `max_rows` is a batch of its own.
+pub fn pack_batches(
+    counts: Vec<(String, u64)>,
+    max_rows: u64,
+    max_keys: usize,
+) -> Vec<Vec<String>> {
+    let mut batches = Vec::new();
+    let mut batch: Vec<String> = Vec::new();
+    let mut rows = 0;
+    for (key, count) in counts {
+        if !batch.is_empty() && (rows + count > max_rows || batch.len() == max_keys) {
+            batches.push(std::mem::take(&mut batch));
+            rows = 0;
+        }
+        batch.push(key);
+        rows += count;
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
+/// Every value of the build's key among its source rows (array keys flattened), sorted. A pass over
+/// every row: only for rows the ledger does not know.
 async fn distinct_keys(db: &Database, build: &Build) -> Result<Vec<String>> {
     let values = db
         .collection::<Document>(build.from)
@@ -307,4 +420,43 @@ async fn add_silent_members(db: &Database, group: &GroupConfig) -> Result<()> {
             .with_context(|| format!("adding member `{}` to `{}`", member.id, mongo::MEMBERS))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack_batches;
+
+    fn counts(rows: &[u64]) -> Vec<(String, u64)> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, &n)| (format!("k{i:02}"), n))
+            .collect()
+    }
+
+    #[test]
+    fn batches_hold_at_most_the_row_and_key_limits() {
+        let input = counts(&[40, 50, 20, 90, 10, 10, 10, 10]);
+        let batches = pack_batches(input.clone(), 100, 3);
+        let rows = |batch: &Vec<String>| -> u64 {
+            batch
+                .iter()
+                .map(|k| input.iter().find(|(key, _)| key == k).unwrap().1)
+                .sum()
+        };
+        assert!(batches.iter().all(|b| rows(b) <= 100 && b.len() <= 3));
+        // Every key once, in order.
+        let flat: Vec<String> = batches.concat();
+        assert_eq!(
+            flat,
+            input.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+        );
+        assert_eq!(batches.len(), 4, "{batches:?}");
+    }
+
+    #[test]
+    fn a_key_over_the_row_limit_is_a_batch_of_its_own() {
+        let batches = pack_batches(counts(&[10, 500, 10]), 100, 10);
+        assert_eq!(batches, vec![vec!["k00"], vec!["k01"], vec!["k02"]]);
+        assert!(pack_batches(Vec::new(), 100, 10).is_empty());
+    }
 }

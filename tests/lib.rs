@@ -78,6 +78,7 @@ pub async fn pipeline_database(test: &str) -> (mongodb::Database, tempfile::Temp
             data_upload::LoadOptions {
                 batch_size: 1000,
                 reload: false,
+                match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
             },
         )
         .await

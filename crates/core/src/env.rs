@@ -11,6 +11,9 @@ pub const EARSHOT_GROUP_CONFIG: &str = "EARSHOT_GROUP_CONFIG";
 pub const MONGODB_URI: &str = "MONGODB_URI";
 /// MongoDB database name (default `earshot`).
 pub const EARSHOT_DATABASE: &str = "EARSHOT_DATABASE";
+/// Seconds within which an imported streaming-history play and an API play are one play
+/// (`data-upload --match-tolerance`; default [`crate::history::DEFAULT_MATCH_TOLERANCE_S`]).
+pub const EARSHOT_MATCH_TOLERANCE: &str = "EARSHOT_MATCH_TOLERANCE";
 /// Spotify app client id. Not a secret, but kept beside the secret for convenience.
 pub const SPOTIFY_CLIENT_ID: &str = "SPOTIFY_CLIENT_ID";
 /// Spotify app client secret. A secret: environment or file only, never logged.

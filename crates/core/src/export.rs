@@ -70,6 +70,8 @@ pub fn schema(collection: &str) -> Option<Schema> {
             ("played_at", Time),
             ("played_at_local", Str),
             ("context_type", Str),
+            ("source", Str),
+            ("ms_played", Int),
         ]),
         mongo::RAW_TOP_TRACKS => with_track(&[
             ("_id", Str),

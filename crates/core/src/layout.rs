@@ -4,11 +4,13 @@
 //! raw/recently_played/user=<id>/<fetched_at>.json
 //! raw/top_tracks/user=<id>/time_range=<range>/<fetched_at>.json
 //! raw/top_artists/user=<id>/time_range=<range>/<fetched_at>.json
+//! raw/streaming_history/user=<id>/<export file name>-<content hash>.json   imported, stripped
 //! converted/<same key as the raw file>.jsonl
 //! exports/<collection>/snapshot=<run id>/part-00000.parquet, …, _SUCCESS
 //! reports/<run id>/report.json, <chart>.png, <chart>.svg, spark/…
 //! state/members/<id>.json      fetch state (cursor, gaps, authorisation dates)
 //! state/tokens/<id>.json       encrypted tokens
+//! state/imports/<id>.json      streaming-history import progress (counts, never device fields)
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -35,20 +37,26 @@ pub enum RawKind {
     TopTracks,
     /// /me/top/artists pages.
     TopArtists,
+    /// Files of Spotify's Extended Streaming History, stripped of device fields by `data-fetcher import`.
+    StreamingHistory,
 }
 
 impl RawKind {
     /// Every kind, in pipeline order.
-    pub const ALL: [RawKind; 3] = [
+    pub const ALL: [RawKind; 4] = [
         RawKind::RecentlyPlayed,
+        RawKind::StreamingHistory,
         RawKind::TopTracks,
         RawKind::TopArtists,
     ];
 
-    /// The `rawdata_*` collection this kind's converted records are loaded into.
+    /// The `rawdata_*` collection this kind's converted records are loaded into (imported plays go
+    /// with the API's).
     pub fn collection(self) -> &'static str {
         match self {
-            RawKind::RecentlyPlayed => crate::mongo::RAW_RECENTLY_PLAYED,
+            RawKind::RecentlyPlayed | RawKind::StreamingHistory => {
+                crate::mongo::RAW_RECENTLY_PLAYED
+            }
             RawKind::TopTracks => crate::mongo::RAW_TOP_TRACKS,
             RawKind::TopArtists => crate::mongo::RAW_TOP_ARTISTS,
         }
@@ -60,6 +68,7 @@ impl RawKind {
             RawKind::RecentlyPlayed => "recently_played",
             RawKind::TopTracks => "top_tracks",
             RawKind::TopArtists => "top_artists",
+            RawKind::StreamingHistory => "streaming_history",
         }
     }
 }
@@ -68,7 +77,8 @@ impl RawKind {
 /// `create-collections`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
-    /// Recently played: `rawdata_recentlyplayed` and what is built from it.
+    /// Recently played and imported streaming history: `rawdata_recentlyplayed` and what is built
+    /// from it.
     RecentlyPlayed,
     /// Top tracks: `rawdata_toptracks` and what is built from it.
     TopTracks,
@@ -82,9 +92,9 @@ impl Target {
     /// The kinds this target covers, in pipeline order.
     pub fn kinds(self) -> &'static [RawKind] {
         match self {
-            Target::RecentlyPlayed => &RawKind::ALL[0..1],
-            Target::TopTracks => &RawKind::ALL[1..2],
-            Target::TopArtists => &RawKind::ALL[2..3],
+            Target::RecentlyPlayed => &RawKind::ALL[0..2],
+            Target::TopTracks => &RawKind::ALL[2..3],
+            Target::TopArtists => &RawKind::ALL[3..4],
             Target::All => &RawKind::ALL,
         }
     }
@@ -187,6 +197,30 @@ pub fn token_key(member: &str) -> String {
     format!("{STATE}/tokens/{member}.json")
 }
 
+/// Prefix of a member's imported streaming-history files: `raw/streaming_history/user=<id>/`.
+pub fn history_prefix(member: &str) -> String {
+    format!("{}user={member}/", raw_prefix(RawKind::StreamingHistory))
+}
+
+/// Key of one imported export file, stripped: `raw/streaming_history/user=<id>/<stem>-<hash>.json`,
+/// where `<stem>` is the file's name in the export and `<hash>` identifies its content, so the same
+/// file imported again lands on the same key and a later export's file of the same name does not
+/// replace an earlier one.
+pub fn history_key(member: &str, file_name: &str, content_hash: &str) -> String {
+    let stem = file_name.strip_suffix(".json").unwrap_or(file_name);
+    format!("{}{stem}-{content_hash}.json", history_prefix(member))
+}
+
+/// A member's streaming-history import progress: `state/imports/<id>.json`.
+pub fn import_state_key(member: &str) -> String {
+    format!("{}{member}.json", import_states_prefix())
+}
+
+/// Prefix of every member's import progress.
+pub fn import_states_prefix() -> String {
+    format!("{STATE}/imports/")
+}
+
 /// The value of a `name=value` partition segment of a key, e.g. `user` of `…/user=ana/…`.
 pub fn partition_value<'a>(key: &'a str, name: &str) -> Option<&'a str> {
     key.split('/')
@@ -230,5 +264,18 @@ mod tests {
         assert_eq!(token_key("ana"), "state/tokens/ana.json");
         assert_eq!(Target::All.kinds(), RawKind::ALL);
         assert_eq!(Target::TopTracks.kinds(), [RawKind::TopTracks]);
+        assert_eq!(
+            Target::RecentlyPlayed.kinds(),
+            [RawKind::RecentlyPlayed, RawKind::StreamingHistory]
+        );
+        assert_eq!(
+            history_key("ana", "Streaming_History_Audio_2024_1.json", "0a1b"),
+            "raw/streaming_history/user=ana/Streaming_History_Audio_2024_1-0a1b.json"
+        );
+        assert_eq!(
+            converted_key(&history_key("ana", "x.json", "h")).unwrap(),
+            "converted/streaming_history/user=ana/x-h.jsonl"
+        );
+        assert_eq!(import_state_key("ana"), "state/imports/ana.json");
     }
 }

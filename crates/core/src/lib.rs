@@ -2,6 +2,8 @@
 //!
 //! - [`spotify`]: serde models of the Spotify Web API objects the pipeline reads, tolerant of the fields
 //!   Spotify removed for development-mode apps in 2026.
+//! - [`history`]: Spotify's Extended Streaming History: the entry model (stripped of device fields),
+//!   what is kept as a play, and how an imported play matches an API play.
 //! - [`records`]: the converted records (one JSON Lines row per play or top item) and their helpers.
 //! - [`mongo`]: MongoDB collection names, the deterministic `_id` formulas and the indexes.
 //! - [`config`]: the group configuration file (members, apps, time zone).
@@ -15,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod env;
 pub mod export;
+pub mod history;
 pub mod layout;
 pub mod mongo;
 pub mod progress;

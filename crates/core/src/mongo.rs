@@ -75,6 +75,25 @@ pub fn play_id(user_id: &str, played_at: DateTime<Utc>) -> String {
     [user_id, &format_utc(played_at)].join(ID_SEPARATOR)
 }
 
+/// `_id` of a play imported from the streaming history:
+/// `<user_id>|<end RFC 3339 UTC, milliseconds>|history|<track_id>|<ms_played>`. The same entry repeated
+/// across an export's files, or in a later export, gets the same id; it never equals an API play's.
+pub fn history_play_id(
+    user_id: &str,
+    ended: DateTime<Utc>,
+    track_id: &str,
+    ms_played: u64,
+) -> String {
+    [
+        user_id,
+        &format_utc(ended),
+        "history",
+        track_id,
+        &ms_played.to_string(),
+    ]
+    .join(ID_SEPARATOR)
+}
+
 /// `_id` of a top-tracks or top-artists row: `<user_id>|<time_range>|<YYYY-MM-DD>|<rank>`.
 pub fn top_item_id(user_id: &str, time_range: TimeRange, date: NaiveDate, rank: u32) -> String {
     [
@@ -138,6 +157,12 @@ pub const INDEXES: &[IndexSpec] = &[
         collection: RAW_RECENTLY_PLAYED,
         name: "album_id",
         keys: &[("album_id", 1)],
+    },
+    // Matching imported plays with API plays (data-upload): a member's plays of one source by time.
+    IndexSpec {
+        collection: RAW_RECENTLY_PLAYED,
+        name: "source_user_played_at",
+        keys: &[("source", 1), ("user_id", 1), ("played_at", -1)],
     },
     IndexSpec {
         collection: RAW_TOP_TRACKS,

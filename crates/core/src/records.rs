@@ -53,14 +53,15 @@ pub struct TrackFields<'a> {
     pub release_date: Option<Cow<'a, str>>,
     /// Tracks on the album.
     pub total_tracks: Option<u32>,
-    /// Length in milliseconds.
-    pub duration_ms: u64,
-    /// Length as `m:ss` (`215000` → `3:35`).
-    pub duration: String,
+    /// Length in milliseconds; null for a play imported from the streaming history whose track is
+    /// not enriched yet (the export does not say).
+    pub duration_ms: Option<u64>,
+    /// Length as `m:ss` (`215000` → `3:35`); null when `duration_ms` is.
+    pub duration: Option<String>,
     /// 0–100 where Spotify still returned it; null is unknown, never 0.
     pub popularity: Option<u32>,
-    /// Explicit lyrics.
-    pub explicit: bool,
+    /// Explicit lyrics; null when unknown (an imported play not enriched yet).
+    pub explicit: Option<bool>,
     /// A local file of the member's.
     pub is_local: bool,
     /// open.spotify.com URL of the track.
@@ -116,10 +117,10 @@ impl<'a> TrackFields<'a> {
             }),
             release_date: album.release_date,
             total_tracks: album.total_tracks,
-            duration_ms: track.duration_ms,
-            duration: format_duration(track.duration_ms),
+            duration_ms: Some(track.duration_ms),
+            duration: Some(format_duration(track.duration_ms)),
             popularity: track.popularity,
-            explicit: track.explicit,
+            explicit: Some(track.explicit),
             is_local: track.is_local,
             track_url: track.external_urls.spotify,
             images: album.images,
@@ -147,9 +148,35 @@ pub struct RecentlyPlayedRecord<'a> {
     /// The track's fields.
     #[serde(borrow, flatten)]
     pub track: TrackFields<'a>,
-    /// `playlist`, `album`, `artist`, … or `none` when Spotify sent a null context.
+    /// `playlist`, `album`, `artist`, … or `none` when Spotify sent a null context (or the play came
+    /// from the streaming history, which has none).
     #[serde(borrow)]
     pub context_type: Cow<'a, str>,
+    /// Where the play came from: the Web API's recently played, or an imported streaming history.
+    pub source: PlaySource,
+    /// How long the stream lasted, from the streaming history (also on an API play the history
+    /// matched); null when only the API knows the play.
+    pub ms_played: Option<u64>,
+}
+
+/// Where a play came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaySource {
+    /// `GET /me/player/recently-played`.
+    Api,
+    /// Spotify's Extended Streaming History export, imported by `data-fetcher import`.
+    History,
+}
+
+impl PlaySource {
+    /// The stored value: `api` or `history`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlaySource::Api => "api",
+            PlaySource::History => "history",
+        }
+    }
 }
 
 impl<'a> RecentlyPlayedRecord<'a> {
@@ -168,7 +195,72 @@ impl<'a> RecentlyPlayedRecord<'a> {
             played_at_local: format_local(play.played_at, zone),
             track: TrackFields::from_track(play.track),
             context_type: play.context.map_or(Cow::Borrowed("none"), |c| c.kind),
+            source: PlaySource::Api,
+            ms_played: None,
         }
+    }
+
+    /// Convert one music play of an imported streaming history (see
+    /// [`crate::history::Disposition::Kept`]): the names the export has, the track id from its URI,
+    /// and the stream's end as `played_at`; artist and album ids, duration and images stay unknown
+    /// until the track is enriched. `None` for an entry that is not a kept music play.
+    pub fn from_history(
+        user_id: &'a str,
+        user_name: &'a str,
+        entry: &crate::history::HistoryEntry<'a>,
+        zone: Tz,
+    ) -> Option<RecentlyPlayedRecord<'a>> {
+        let track_id = entry.track_id_cow()?;
+        let played_at = entry.ended_at().ok()?;
+        let name = entry.master_metadata_track_name.clone().unwrap_or_default();
+        let artist = entry
+            .master_metadata_album_artist_name
+            .clone()
+            .unwrap_or_default();
+        let clean = clean_track_name_of(&name);
+        let artist_song_name = format!("{artist} - {}", &name[clean.clone()]);
+        let clean_track_name = match &name {
+            Cow::Borrowed(n) => Cow::Borrowed(&n[clean]),
+            Cow::Owned(n) => Cow::Owned(n[clean].to_string()),
+        };
+        let track = TrackFields {
+            track_url: Some(Cow::Owned(format!(
+                "https://open.spotify.com/track/{track_id}"
+            ))),
+            track_id: Some(track_id.clone()),
+            track_name: name,
+            clean_track_name,
+            artist_song_name,
+            // The export names the album's artist only, without an id: one artist of unknown id.
+            artist_ids: vec![None],
+            artist_names: vec![artist],
+            artist_urls: vec![None],
+            album_id: None,
+            album_name: entry
+                .master_metadata_album_album_name
+                .clone()
+                .unwrap_or_default(),
+            album_type: None,
+            release_date: None,
+            total_tracks: None,
+            duration_ms: None,
+            duration: None,
+            popularity: None,
+            explicit: None,
+            is_local: false,
+            images: Vec::new(),
+        };
+        Some(RecentlyPlayedRecord {
+            id: mongo::history_play_id(user_id, played_at, &track_id, entry.ms_played),
+            user_id: Cow::Borrowed(user_id),
+            user_name: Cow::Borrowed(user_name),
+            played_at,
+            played_at_local: format_local(played_at, zone),
+            track,
+            context_type: Cow::Borrowed("none"),
+            source: PlaySource::History,
+            ms_played: Some(entry.ms_played),
+        })
     }
 }
 

@@ -32,6 +32,8 @@ pub fn builds(target: Target) -> Vec<Build> {
         .iter()
         .flat_map(|kind| match kind {
             RawKind::RecentlyPlayed => pipelines::recently_played(),
+            // Imported plays share `rawdata_recentlyplayed`: built with recently played.
+            RawKind::StreamingHistory => Vec::new(),
             RawKind::TopTracks => pipelines::top_tracks(),
             RawKind::TopArtists => pipelines::top_artists(),
         })
@@ -176,16 +178,27 @@ pub async fn build_with(
     Ok(())
 }
 
+/// One aggregation's share of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Batch {
+    /// Every row (a build with no ledger to size batches by).
+    All,
+    /// The rows that carry these key values.
+    Keys(Vec<String>),
+    /// The rows whose `_id` lies in `[from, to)` (unbounded where `None`).
+    Ids(Option<String>, Option<String>),
+}
+
 /// Run one build over `keys` (every key value when `None`), in batches; returns how many aggregations
 /// ran.
 async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> Result<usize> {
-    let batches: Vec<Option<Vec<String>>> = match keys {
-        // A pipeline that reshapes rows one by one holds nothing: one pass over every row, or the
-        // touched keys (one row each) in chunks.
-        None if !build.groups => vec![None],
+    let batches: Vec<Batch> = match keys {
+        // A pipeline that reshapes rows one by one: ranges of `_id` of bounded size (from the
+        // ledger), or the touched keys (one row each) in chunks.
+        None if !build.groups => id_ranges(db, build).await?,
         Some(keys) if !build.groups => keys
             .chunks(KEYS_PER_BATCH)
-            .map(|c| Some(c.to_vec()))
+            .map(|c| Batch::Keys(c.to_vec()))
             .collect(),
         keys => {
             let mut counts = row_counts(db, build, keys.as_deref()).await?;
@@ -199,7 +212,7 @@ async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> R
             }
             pack_batches(counts, ROWS_PER_BATCH, KEYS_PER_BATCH)
                 .into_iter()
-                .map(Some)
+                .map(Batch::Keys)
                 .collect()
         }
     };
@@ -210,11 +223,26 @@ async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> R
     );
     for batch in &batches {
         let mut pipeline = Vec::with_capacity(build.pipeline.len() + 2);
-        if let Some(values) = batch {
-            pipeline.push(doc! {"$match": {build.key: {"$in": values}}});
-        }
+        let values = match batch {
+            Batch::All => None,
+            Batch::Keys(values) => {
+                pipeline.push(doc! {"$match": {build.key: {"$in": values}}});
+                Some(values)
+            }
+            Batch::Ids(from, to) => {
+                let mut range = Document::new();
+                if let Some(from) = from {
+                    range.insert("$gte", from);
+                }
+                if let Some(to) = to {
+                    range.insert("$lt", to);
+                }
+                pipeline.push(doc! {"$match": {"_id": range}});
+                None
+            }
+        };
         for stage in &build.pipeline {
-            if let (Some(values), Some(field)) = (batch, build.group_key)
+            if let (Some(values), Some(field)) = (values, build.group_key)
                 && stage.contains_key("$group")
             {
                 pipeline.push(doc! {"$match": {field: {"$in": values}}});
@@ -230,6 +258,49 @@ async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> R
     }
     progress.finish();
     Ok(batches.len())
+}
+
+/// Ranges of `_id` holding about [`ROWS_PER_BATCH`] rows each, covering every possible `_id` (the
+/// first and last are open), from the ids the upload ledger lists; one batch of every row when the
+/// ledger lists none.
+async fn id_ranges(db: &Database, build: &Build) -> Result<Vec<Batch>> {
+    let mut cursor = db
+        .collection::<Document>(mongo::UPLOAD_LEDGER)
+        .find(doc! {"collection": build.from})
+        .projection(doc! {"keys._id": 1})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let mut ids = Vec::new();
+    while cursor.advance().await? {
+        let entry = cursor.deserialize_current()?;
+        if let Ok(values) = entry.get_document("keys").and_then(|k| k.get_array("_id")) {
+            ids.extend(values.iter().filter_map(|v| v.as_str().map(str::to_string)));
+        }
+    }
+    Ok(ranges_of(ids, ROWS_PER_BATCH as usize))
+}
+
+/// [`id_ranges`] of known ids: boundaries every `per_batch` ids, in order.
+fn ranges_of(mut ids: Vec<String>, per_batch: usize) -> Vec<Batch> {
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() <= per_batch {
+        return vec![Batch::All];
+    }
+    let bounds: Vec<String> = ids
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i > 0 && i % per_batch == 0)
+        .map(|(_, id)| id)
+        .collect();
+    let mut batches = Vec::with_capacity(bounds.len() + 1);
+    let mut from = None;
+    for bound in bounds {
+        batches.push(Batch::Ids(from, Some(bound.clone())));
+        from = Some(bound);
+    }
+    batches.push(Batch::Ids(from, None));
+    batches
 }
 
 /// How many source rows each key value of the build has (list keys counted once per row), in key
@@ -424,7 +495,22 @@ async fn add_silent_members(db: &Database, group: &GroupConfig) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::pack_batches;
+    use super::{Batch, pack_batches, ranges_of};
+
+    #[test]
+    fn id_ranges_cover_everything_in_bounded_steps() {
+        let ids: Vec<String> = (0..10).rev().map(|i| format!("id{i}")).collect();
+        assert_eq!(ranges_of(ids.clone(), 20), vec![Batch::All]);
+        let s = |t: &str| Some(t.to_string());
+        assert_eq!(
+            ranges_of(ids, 4),
+            vec![
+                Batch::Ids(None, s("id4")),
+                Batch::Ids(s("id4"), s("id8")),
+                Batch::Ids(s("id8"), None),
+            ]
+        );
+    }
 
     fn counts(rows: &[u64]) -> Vec<(String, u64)> {
         rows.iter()

@@ -328,6 +328,7 @@ async fn incremental_builds_equal_a_build_from_scratch() {
             let options = data_upload::LoadOptions {
                 batch_size: 1000,
                 reload: false,
+                match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
             };
             data_upload::load_storage(&db, &storage, *kind, key, options)
                 .await

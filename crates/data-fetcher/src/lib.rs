@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod clock;
 pub mod fetch;
+pub mod import;
 pub mod spotify;
 pub mod state;
 pub mod status;
@@ -100,7 +101,18 @@ pub enum Command {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
         concurrency: u16,
     },
-    /// List members: ok, expiring in N days, needs re-auth, last play fetched, gaps.
+    /// Import a member's Extended Streaming History (the `my_spotify_data.zip` Spotify emails on
+    /// request): music plays of 30 s or more, stripped of device fields, once; run it again after an
+    /// interruption, or with a later export, and only what is new is added.
+    Import {
+        /// The member (as the group config lists them).
+        #[arg(long)]
+        member: String,
+        /// The zip, the folder inside it, or `Streaming_History_Audio_*.json` files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List members: ok, expiring in N days, needs re-auth, last play fetched, gaps, imports.
     Status {
         /// JSON lines instead of a table.
         #[arg(long)]
@@ -156,6 +168,13 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let clock = clock::from_env()?;
     match &cli.command {
         Command::Keygen => unreachable!("handled above"),
+        Command::Import { member, paths } => {
+            let report = import::import(&storage, &group, member, paths, clock.now()).await?;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, &report)?;
+            writeln!(out)?;
+            Ok(Outcome::Success)
+        }
         Command::Status { json } => {
             print_status(&storage, &group, clock.now(), *json).await?;
             Ok(Outcome::Success)
@@ -229,7 +248,12 @@ async fn print_status(
     json: bool,
 ) -> Result<()> {
     let members = state::list(storage).await?;
-    let rows = status::statuses(&members, group, now);
+    let mut rows = status::statuses(&members, group, now);
+    for row in &mut rows {
+        row.import = import::read_state(storage, &row.member)
+            .await?
+            .map(status::ImportStatus::from);
+    }
     let mut out = std::io::stdout().lock();
     if json {
         for row in &rows {

@@ -22,6 +22,32 @@ pub struct MemberStatus {
     pub last_play: Option<DateTime<Utc>>,
     /// Windows where plays may have been missed.
     pub gaps: usize,
+    /// The streaming-history import, where the member imported one.
+    pub import: Option<ImportStatus>,
+}
+
+/// A member's streaming-history import, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportStatus {
+    /// Music plays imported (distinct).
+    pub plays: u64,
+    /// Entries set aside (episodes, audiobooks, videos, no track URI, incognito, under 30 s).
+    pub set_aside: u64,
+    /// Distinct tracks among the plays: what enrichment has to look up.
+    pub tracks_to_enrich: u64,
+    /// When the import last ran.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::import::ImportState> for ImportStatus {
+    fn from(state: crate::import::ImportState) -> ImportStatus {
+        ImportStatus {
+            plays: state.plays,
+            set_aside: state.set_aside.values().sum(),
+            tracks_to_enrich: state.tracks,
+            updated_at: state.updated_at,
+        }
+    }
 }
 
 /// Rows for connected members, then for members of the group config who never connected.
@@ -52,6 +78,7 @@ pub fn statuses(
                 days_left: Some(days),
                 last_play: m.last_play_at,
                 gaps: m.gaps.len(),
+                import: None,
             }
         })
         .collect();
@@ -64,6 +91,7 @@ pub fn statuses(
                 days_left: None,
                 last_play: None,
                 gaps: 0,
+                import: None,
             });
         }
     }
@@ -73,17 +101,26 @@ pub fn statuses(
 /// A plain-text table.
 pub fn table(rows: &[MemberStatus]) -> String {
     let mut out = format!(
-        "{:<20} {:<16} {:<24} {:<26} {}\n",
-        "MEMBER", "NAME", "STATE", "LAST PLAY", "GAPS"
+        "{:<20} {:<16} {:<24} {:<26} {:<6} {}\n",
+        "MEMBER", "NAME", "STATE", "LAST PLAY", "GAPS", "IMPORTED"
     );
     for row in rows {
         let last = row.last_play.map_or_else(
             || "-".to_string(),
             |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         );
+        let imported = row.import.as_ref().map_or_else(
+            || "-".to_string(),
+            |i| {
+                format!(
+                    "{} plays, {} set aside, {} tracks to enrich",
+                    i.plays, i.set_aside, i.tracks_to_enrich
+                )
+            },
+        );
         out.push_str(&format!(
-            "{:<20} {:<16} {:<24} {:<26} {}\n",
-            row.member, row.name, row.state, last, row.gaps
+            "{:<20} {:<16} {:<24} {:<26} {:<6} {}\n",
+            row.member, row.name, row.state, last, row.gaps, imported
         ));
     }
     out

@@ -9,6 +9,7 @@
 
 pub mod ledger;
 pub mod mongo;
+pub mod reconcile;
 
 use std::io::BufRead;
 
@@ -60,6 +61,10 @@ pub struct Cli {
     /// `json-converter --force` rewrote converted files, say). Changes only what differs.
     #[arg(long)]
     pub reload: bool,
+    /// Seconds within which an imported streaming-history play and an API play of the same member and
+    /// track are one play (by the stream's start or its end; DESIGN.md).
+    #[arg(long, env = env::EARSHOT_MATCH_TOLERANCE, default_value_t = earshot_core::history::DEFAULT_MATCH_TOLERANCE_S)]
+    pub match_tolerance: u64,
 }
 
 /// What loading one collection did.
@@ -67,6 +72,10 @@ pub struct Cli {
 pub struct Report {
     /// The collection.
     pub collection: String,
+    /// The kind of converted file loaded (`recently_played`, `streaming_history`, …).
+    pub kind: &'static str,
+    /// Plays found to be one with a play stored from the other source (imported history and API).
+    pub merged: u64,
     /// Upsert counts.
     #[serde(flatten)]
     pub counts: Counts,
@@ -83,11 +92,13 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let db = connect(&cli.mongodb_uri, &cli.database).await?;
     let mut reports = Vec::new();
     if cli.input.as_deref() == Some("-") {
-        let [kind] = cli.target.kinds() else {
+        if cli.target == Target::All {
             bail!(
                 "`--input -` loads one kind: name it (recently-played, top-tracks or top-artists), not `all`"
             );
-        };
+        }
+        // Imported plays and API plays have one record shape: recently played reads either.
+        let kind = &cli.target.kinds()[0];
         let stdin = std::io::stdin();
         reports.push(load_lines(&db, *kind, stdin.lock(), cli.batch_size as usize).await?);
     } else {
@@ -100,6 +111,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             let options = LoadOptions {
                 batch_size: cli.batch_size as usize,
                 reload: cli.reload,
+                match_tolerance_ms: cli.match_tolerance.saturating_mul(1000),
             };
             reports.push(load_storage(&db, &storage, kind, &prefix, options).await?);
         }
@@ -132,7 +144,7 @@ pub fn to_document(kind: RawKind, line: &str) -> Result<Document, String> {
         bson::to_document(&record).map_err(|e| e.to_string())
     }
     match kind {
-        RawKind::RecentlyPlayed => {
+        RawKind::RecentlyPlayed | RawKind::StreamingHistory => {
             let mut document = typed::<RecentlyPlayedRecord>(line)?;
             let played_at = match document.get_str("played_at") {
                 Ok(text) => bson::DateTime::parse_rfc3339_str(text)
@@ -154,6 +166,21 @@ pub struct LoadOptions {
     pub batch_size: usize,
     /// Load files the ledger lists as loaded too.
     pub reload: bool,
+    /// Imported and API plays this close are one play ([`reconcile`]).
+    pub match_tolerance_ms: u64,
+}
+
+/// [`LoadOptions::match_tolerance_ms`] by default.
+pub const DEFAULT_MATCH_TOLERANCE_MS: u64 = earshot_core::history::DEFAULT_MATCH_TOLERANCE_S * 1000;
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions {
+            batch_size: 1000,
+            reload: false,
+            match_tolerance_ms: DEFAULT_MATCH_TOLERANCE_MS,
+        }
+    }
 }
 
 /// Load every converted file of `kind` under `prefix` that the upload ledger does not list yet (every
@@ -187,18 +214,36 @@ pub async fn load_storage(
     let skipped = listed - keys.len();
     let progress = Progress::new("Loading converted files", "files", keys.len() as u64);
     let mut upserter = Upserter::new(db.clone(), collection, options.batch_size);
+    // Imported and API plays share the collection: each file is matched against the other source.
+    let mut reconciler =
+        if collection == earshot_core::mongo::RAW_RECENTLY_PLAYED && !keys.is_empty() {
+            Some(reconcile::Reconciler::new(db, collection, options.match_tolerance_ms).await?)
+        } else {
+            None
+        };
     // Files whose documents are all queued: stored once the next batch is acknowledged.
     let mut pending: Vec<ledger::Entry> = Vec::new();
-    let (mut files, mut failed) = (0, 0);
+    let (mut files, mut failed, mut merged) = (0, 0, 0);
     for key in keys {
         let bytes = storage.read_all(&key).await?;
         match parse_file(kind, &bytes) {
-            Ok(documents) => {
+            Ok(mut documents) => {
+                // The entry names every key the file touches, merged plays' tracks included.
                 let entry = ledger::Entry::new(&key, collection, &documents);
+                let follow_up = match reconciler.as_mut() {
+                    Some(r) => r.reconcile(&mut documents).await?,
+                    None => reconcile::FollowUp::default(),
+                };
+                merged += follow_up.merged;
                 for document in documents {
                     if upserter.push(document).await? {
                         ledger::record(db, &mut pending).await?;
                     }
+                }
+                if !follow_up.is_empty() {
+                    // Deleting a history play only once the API play that replaces it is stored.
+                    upserter.flush().await?;
+                    follow_up.send(db, collection).await?;
                 }
                 pending.push(entry);
                 files += 1;
@@ -215,6 +260,8 @@ pub async fn load_storage(
     progress.finish();
     let report = Report {
         collection: collection.to_string(),
+        kind: kind.folder(),
+        merged,
         counts: upserter.counts,
         failed,
         files,
@@ -225,6 +272,7 @@ pub async fn load_storage(
         files,
         skipped,
         failed,
+        merged,
         read = report.counts.read,
         inserted = report.counts.inserted,
         modified = report.counts.modified,
@@ -291,6 +339,8 @@ pub async fn load_lines<R: BufRead>(
     let files = usize::from(upserter.counts.read > 0);
     Ok(Report {
         collection: collection.to_string(),
+        kind: kind.folder(),
+        merged: 0,
         counts: upserter.counts,
         failed,
         files,

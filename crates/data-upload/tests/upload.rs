@@ -30,6 +30,7 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         LoadOptions {
             batch_size: 200,
             reload: false,
+            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -51,6 +52,7 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         LoadOptions {
             batch_size: 200,
             reload: true,
+            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -103,6 +105,7 @@ async fn top_items_keep_one_row_per_member_range_day_and_rank() {
         LoadOptions {
             batch_size: 1000,
             reload: false,
+            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -171,6 +174,7 @@ async fn top_items_keep_one_row_per_member_range_day_and_rank() {
         LoadOptions {
             batch_size: 1000,
             reload: false,
+            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -217,6 +221,7 @@ async fn a_bad_file_is_rejected_whole_and_the_rest_loads() {
         LoadOptions {
             batch_size: 100,
             reload: false,
+            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -290,6 +295,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         LoadOptions {
             batch_size: 100,
             reload: false,
+            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await;
@@ -317,6 +323,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         LoadOptions {
             batch_size: 100,
             reload: false,
+            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -353,6 +360,7 @@ async fn upserting_changed_content_counts_a_modification() {
 const OPTIONS: LoadOptions = LoadOptions {
     batch_size: 100,
     reload: false,
+    match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
 };
 
 /// Issue #11: a file is loaded once. The ledger lists every file after its load; a second run reads
@@ -457,6 +465,7 @@ async fn a_crash_before_the_ledger_entry_is_finished_by_the_next_run() {
     let one_batch = LoadOptions {
         batch_size: 100_000,
         reload: false,
+        match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
     };
     let crashed = load_storage(&db, &storage, RawKind::RecentlyPlayed, &prefix, one_batch).await;
     admin

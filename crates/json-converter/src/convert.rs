@@ -4,11 +4,13 @@
 //! one page. A parse failure names the page, the line and column inside it, and the JSON path of the
 //! field at fault (`items[3].track.duration_ms`).
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use earshot_core::GroupConfig;
+use earshot_core::history::{Disposition, HistoryEntry};
 use earshot_core::layout::RawKind;
 use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
 use earshot_core::spotify::{Paging, RecentlyPlayedPage, TimeRange, TopArtistsPage, TopTracksPage};
@@ -139,6 +141,9 @@ impl Converter {
             RawKind::TopArtists => {
                 self.write_pages::<TopArtistsPage<'_>, W>(bytes, meta, source_name, sink)
             }
+            RawKind::StreamingHistory => {
+                self.write_pages::<HistoryFile<'_>, W>(bytes, meta, source_name, sink)
+            }
         };
         match written {
             Ok(records) => Ok(records),
@@ -215,6 +220,13 @@ impl Converter {
                     source_name,
                     sink,
                 }),
+            RawKind::StreamingHistory => typed::<HistoryFile<'_>>(text, source_name, page_no)?
+                .write_records(Out {
+                    converter: self,
+                    meta,
+                    source_name,
+                    sink,
+                }),
         }
     }
 
@@ -265,6 +277,48 @@ impl<'a> Page<'a> for RecentlyPlayedPage<'a> {
             RecentlyPlayedRecord::from_play(&meta.user_id, user_name, play, converter.zone)
         });
         write_all(out.sink, records, out.source_name)
+    }
+}
+
+/// An imported streaming-history file: one JSON array of entries (a "page" of its own).
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct HistoryFile<'a>(#[serde(borrow)] Vec<HistoryEntry<'a>>);
+
+impl<'a> Page<'a> for HistoryFile<'a> {
+    /// The file's music plays (see [`earshot_core::history`]); entries set aside write nothing, and
+    /// an entry the file repeats is written once.
+    fn write_records<W: Write>(self, out: Out<'_, W>) -> Result<usize, ConvertError> {
+        let Out {
+            converter,
+            meta,
+            source_name,
+            sink,
+        } = out;
+        let user_name = converter.group.display_name(&meta.user_id);
+        let mut seen = HashSet::new();
+        let mut written = 0;
+        for (index, entry) in self.0.iter().enumerate() {
+            if entry.disposition(false) != Disposition::Kept {
+                continue;
+            }
+            if let Err(error) = entry.ended_at() {
+                return Err(ConvertError::Meta {
+                    source_name: source_name.to_string(),
+                    message: format!("entry {index}: `ts` `{}` is not a time: {error}", entry.ts),
+                });
+            }
+            let Some(record) =
+                RecentlyPlayedRecord::from_history(&meta.user_id, user_name, entry, converter.zone)
+            else {
+                continue;
+            };
+            if seen.insert(record.id.clone()) {
+                write_line(sink, &record, source_name)?;
+                written += 1;
+            }
+        }
+        Ok(written)
     }
 }
 

@@ -132,8 +132,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 }
 
 /// The page metadata a raw key carries: `user=<id>`, `time_range=<range>`, and the fetch time as the
-/// file name (`20240301T181500.123Z.json`).
-pub fn meta_from_key(key: &str) -> Result<PageMeta, ConvertError> {
+/// file name (`20240301T181500.123Z.json`). An imported streaming-history file is named after the
+/// export's file instead; its entries carry their own times, so it has no fetch time (the epoch).
+pub fn meta_from_key(kind: RawKind, key: &str) -> Result<PageMeta, ConvertError> {
     let meta_error = |message: String| ConvertError::Meta {
         source_name: key.to_string(),
         message,
@@ -149,11 +150,14 @@ pub fn meta_from_key(key: &str) -> Result<PageMeta, ConvertError> {
         .next()
         .unwrap_or(key)
         .trim_end_matches(".json");
-    let fetched_at = layout::parse_fetched_at_stamp(stem).ok_or_else(|| {
-        meta_error(format!(
-            "the file name `{stem}` is not a fetch time like `20240301T181500.000Z`"
-        ))
-    })?;
+    let fetched_at = match kind {
+        RawKind::StreamingHistory => DateTime::UNIX_EPOCH,
+        _ => layout::parse_fetched_at_stamp(stem).ok_or_else(|| {
+            meta_error(format!(
+                "the file name `{stem}` is not a fetch time like `20240301T181500.000Z`"
+            ))
+        })?,
+    };
     Ok(PageMeta {
         user_id: user_id.to_string(),
         time_range,
@@ -167,7 +171,7 @@ async fn convert_one(
     converter: Arc<Converter>,
     key: &str,
 ) -> Result<(usize, Vec<u8>)> {
-    let meta = meta_from_key(key)?;
+    let meta = meta_from_key(converter.kind(), key)?;
     let bytes = storage.read_all(key).await?;
     let location = storage.location(key);
     let converted = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,341 @@
+//! Spotify's Extended Streaming History (`my_spotify_data.zip`, requested from the account's privacy
+//! page): the entry model, what is kept, and what never leaves the import.
+//!
+//! An export holds `Spotify Extended Streaming History/Streaming_History_Audio_<years>_<n>.json` (and
+//! `Streaming_History_Video_*.json`), each a JSON array of entries. `ts` is when the stream ended (UTC);
+//! `ms_played` how long it lasted.
+//!
+//! **Stripped.** [`HistoryEntry`] names the fields Earshot keeps; everything else in an entry
+//! (`ip_addr`, `conn_country`, `platform`, `user_agent_decrypted`, `username` and any field Spotify
+//! adds later) is dropped when the entry is read, so it never reaches storage, the database or a log.
+//!
+//! **Kept.** One play per music entry: a `spotify:track:` URI and at least [`MIN_MS_PLAYED`] played
+//! (the threshold at which the Web API counts a play), not in incognito mode. Everything else is set
+//! aside and counted by [`Disposition`].
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A stream counts as a play from 30 s on, as it does for the Web API's recently played.
+pub const MIN_MS_PLAYED: u64 = 30_000;
+
+/// An imported play and an API play of the same member and track within this many seconds of each
+/// other (by the stream's start or its end, see [`matches`]) are one play. 90 s covers the clock skew
+/// between a device and Spotify's servers and the seconds a client takes to report, and stays below
+/// the 2 min of all but the shortest tracks, so that a track played twice in a row stays two plays.
+pub const DEFAULT_MATCH_TOLERANCE_S: u64 = 90;
+
+/// The longest stream the matching looks back over when an API play arrives after the history: a
+/// history play's start is `ts − ms_played`, so an API play at `t` can match a history play ending as
+/// late as `t + tolerance + ms_played`. Longer streams still match by their end.
+pub const MAX_MATCH_STREAM_MS: u64 = 3 * 60 * 60 * 1000;
+
+/// Prefix of an export's audio files (`Streaming_History_Audio_2023-2024_3.json`).
+pub const AUDIO_FILE_PREFIX: &str = "Streaming_History_Audio_";
+/// Prefix of an export's video files (`Streaming_History_Video_2023-2024.json`): set aside whole.
+pub const VIDEO_FILE_PREFIX: &str = "Streaming_History_Video_";
+
+/// Whether a file name inside an export is one the import reads.
+pub fn is_history_file(name: &str) -> bool {
+    (name.starts_with(AUDIO_FILE_PREFIX) || name.starts_with(VIDEO_FILE_PREFIX))
+        && name.ends_with(".json")
+}
+
+/// One entry of an export, with only the fields Earshot keeps (the rest are dropped as it is read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry<'a> {
+    /// When the stream ended, UTC (`2024-10-21T07:15:03Z`).
+    #[serde(borrow)]
+    pub ts: Cow<'a, str>,
+    /// How long the stream lasted.
+    pub ms_played: u64,
+    /// Track name (null for episodes and audiobooks).
+    #[serde(borrow, default)]
+    pub master_metadata_track_name: Option<Cow<'a, str>>,
+    /// The album's artist (the export has no other artist).
+    #[serde(borrow, default)]
+    pub master_metadata_album_artist_name: Option<Cow<'a, str>>,
+    /// Album name.
+    #[serde(borrow, default)]
+    pub master_metadata_album_album_name: Option<Cow<'a, str>>,
+    /// `spotify:track:<id>`; null for episodes, audiobooks, some local files and removed tracks.
+    #[serde(borrow, default)]
+    pub spotify_track_uri: Option<Cow<'a, str>>,
+    /// Podcast episode name.
+    #[serde(borrow, default)]
+    pub episode_name: Option<Cow<'a, str>>,
+    /// Podcast name.
+    #[serde(borrow, default)]
+    pub episode_show_name: Option<Cow<'a, str>>,
+    /// `spotify:episode:<id>`.
+    #[serde(borrow, default)]
+    pub spotify_episode_uri: Option<Cow<'a, str>>,
+    /// Audiobook title.
+    #[serde(borrow, default)]
+    pub audiobook_title: Option<Cow<'a, str>>,
+    /// `spotify:audiobook:<id>`.
+    #[serde(borrow, default)]
+    pub audiobook_uri: Option<Cow<'a, str>>,
+    /// `spotify:chapter:<id>`.
+    #[serde(borrow, default)]
+    pub audiobook_chapter_uri: Option<Cow<'a, str>>,
+    /// Audiobook chapter title.
+    #[serde(borrow, default)]
+    pub audiobook_chapter_title: Option<Cow<'a, str>>,
+    /// Why the stream started (`trackdone`, `clickrow`, …).
+    #[serde(borrow, default)]
+    pub reason_start: Option<Cow<'a, str>>,
+    /// Why it ended.
+    #[serde(borrow, default)]
+    pub reason_end: Option<Cow<'a, str>>,
+    /// Shuffle on.
+    #[serde(default)]
+    pub shuffle: Option<bool>,
+    /// Skipped to the next track.
+    #[serde(default)]
+    pub skipped: Option<bool>,
+    /// Played offline.
+    #[serde(default)]
+    pub offline: Option<bool>,
+    /// When an offline play happened (Unix time, as the export gives it).
+    #[serde(default)]
+    pub offline_timestamp: Option<i64>,
+    /// Played in a private (incognito) session.
+    #[serde(default)]
+    pub incognito_mode: Option<bool>,
+}
+
+/// What the import does with an entry: keep it as a play, or set it aside for one reason (checked in
+/// this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// A music play: imported.
+    Kept,
+    /// A podcast episode.
+    Episode,
+    /// An audiobook chapter.
+    Audiobook,
+    /// An entry of a video file.
+    Video,
+    /// Music with no `spotify:track:` URI (a local file, a track since removed): nothing to match.
+    NoTrackUri,
+    /// Played in a private session, which the member chose not to share.
+    Incognito,
+    /// Shorter than [`MIN_MS_PLAYED`].
+    Short,
+}
+
+impl Disposition {
+    /// Every disposition, kept first.
+    pub const ALL: [Disposition; 7] = [
+        Disposition::Kept,
+        Disposition::Episode,
+        Disposition::Audiobook,
+        Disposition::Video,
+        Disposition::NoTrackUri,
+        Disposition::Incognito,
+        Disposition::Short,
+    ];
+
+    /// The name used in state files, logs and `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Kept => "kept",
+            Disposition::Episode => "episode",
+            Disposition::Audiobook => "audiobook",
+            Disposition::Video => "video",
+            Disposition::NoTrackUri => "no_track_uri",
+            Disposition::Incognito => "incognito",
+            Disposition::Short => "short",
+        }
+    }
+}
+
+impl<'a> HistoryEntry<'a> {
+    /// The Spotify track id of a `spotify:track:<id>` URI.
+    pub fn track_id(&self) -> Option<&str> {
+        self.spotify_track_uri
+            .as_deref()?
+            .strip_prefix("spotify:track:")
+            .filter(|id| !id.is_empty())
+    }
+
+    /// [`HistoryEntry::track_id`], borrowed from the file where the URI was.
+    pub fn track_id_cow(&self) -> Option<Cow<'a, str>> {
+        match &self.spotify_track_uri {
+            Some(Cow::Borrowed(uri)) => uri
+                .strip_prefix("spotify:track:")
+                .filter(|id| !id.is_empty())
+                .map(Cow::Borrowed),
+            _ => self.track_id().map(|id| Cow::Owned(id.to_string())),
+        }
+    }
+
+    fn has_track_uri(&self) -> bool {
+        self.track_id().is_some()
+    }
+
+    /// `ts` as a time.
+    pub fn ended_at(&self) -> Result<DateTime<Utc>, chrono::ParseError> {
+        DateTime::parse_from_rfc3339(&self.ts).map(|t| t.with_timezone(&Utc))
+    }
+
+    /// What the import does with this entry of a file (`video`: from a video file).
+    pub fn disposition(&self, video: bool) -> Disposition {
+        if video {
+            Disposition::Video
+        } else if self.spotify_episode_uri.is_some() || self.episode_name.is_some() {
+            Disposition::Episode
+        } else if self.audiobook_uri.is_some() || self.audiobook_chapter_uri.is_some() {
+            Disposition::Audiobook
+        } else if !self.has_track_uri() {
+            Disposition::NoTrackUri
+        } else if self.incognito_mode == Some(true) {
+            Disposition::Incognito
+        } else if self.ms_played < MIN_MS_PLAYED {
+            Disposition::Short
+        } else {
+            Disposition::Kept
+        }
+    }
+
+    /// What makes two entries the same record (an export repeats records across its files): the end,
+    /// what was played and for how long.
+    pub fn identity(&self) -> String {
+        let what = self
+            .spotify_track_uri
+            .as_deref()
+            .or(self.spotify_episode_uri.as_deref())
+            .or(self.audiobook_chapter_uri.as_deref())
+            .or(self.master_metadata_track_name.as_deref())
+            .or(self.episode_name.as_deref())
+            .unwrap_or("");
+        format!("{}|{what}|{}", self.ts, self.ms_played)
+    }
+}
+
+/// Whether a history play (ended at `ended`, `ms_played` long) and an API play at `played_at` are one
+/// play: the API's `played_at` is sometimes the start of the play and sometimes its end (Spotify's
+/// own issue tracker documents both, from different apps and offline play), so either the start
+/// (`ended − ms_played`) or the end within `tolerance_ms` of `played_at` matches. Returns the
+/// distance of the closer one when they match.
+pub fn matches(
+    ended: DateTime<Utc>,
+    ms_played: u64,
+    played_at: DateTime<Utc>,
+    tolerance_ms: u64,
+) -> Option<u64> {
+    let end = ended.timestamp_millis();
+    let start = end - ms_played as i64;
+    let at = played_at.timestamp_millis();
+    let distance = (end - at).unsigned_abs().min((start - at).unsigned_abs());
+    (distance <= tolerance_ms).then_some(distance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_play_matches_by_its_start_or_its_end() {
+        let ended = at("2024-10-21T07:15:00Z");
+        let tolerance = DEFAULT_MATCH_TOLERANCE_S * 1000;
+        // The API stamped the end (a few seconds late)…
+        assert_eq!(
+            matches(ended, 200_000, at("2024-10-21T07:15:05Z"), tolerance),
+            Some(5_000)
+        );
+        // …or the start (200 s before the end).
+        assert_eq!(
+            matches(ended, 200_000, at("2024-10-21T07:11:41Z"), tolerance),
+            Some(1_000)
+        );
+        // Neither: in the middle of a long stream, or far away.
+        assert_eq!(
+            matches(ended, 600_000, at("2024-10-21T07:10:00Z"), tolerance),
+            None
+        );
+        assert_eq!(
+            matches(ended, 200_000, at("2024-10-21T07:17:00Z"), tolerance),
+            None
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_dropped_as_an_entry_is_read() {
+        let raw = r#"{"ts":"2024-10-21T07:15:00Z","username":"ana","platform":"Android OS 14",
+            "ms_played":215000,"conn_country":"MX","ip_addr":"203.0.113.7",
+            "user_agent_decrypted":"unknown","master_metadata_track_name":"Song",
+            "master_metadata_album_artist_name":"Band","master_metadata_album_album_name":"Album",
+            "spotify_track_uri":"spotify:track:abc","episode_name":null,"episode_show_name":null,
+            "spotify_episode_uri":null,"reason_start":"trackdone","reason_end":"trackdone",
+            "shuffle":false,"skipped":null,"offline":false,"offline_timestamp":1729494685,
+            "incognito_mode":false}"#;
+        let entry: HistoryEntry = serde_json::from_str(raw).unwrap();
+        let written = serde_json::to_string(&entry).unwrap();
+        for field in [
+            "ip_addr",
+            "conn_country",
+            "platform",
+            "user_agent",
+            "username",
+            "203.0.113",
+        ] {
+            assert!(!written.contains(field), "{field} in {written}");
+        }
+        assert_eq!(entry.track_id(), Some("abc"));
+        assert_eq!(entry.disposition(false), Disposition::Kept);
+        assert_eq!(entry.disposition(true), Disposition::Video);
+    }
+
+    #[test]
+    fn entries_are_set_aside_for_one_reason() {
+        let entry = |json: &str| -> HistoryEntry<'static> {
+            serde_json::from_str(Box::leak(json.to_string().into_boxed_str())).unwrap()
+        };
+        let music = r#""spotify_track_uri":"spotify:track:abc""#;
+        let cases = [
+            (
+                format!(r#"{{"ts":"2024-01-01T00:00:00Z","ms_played":40000,{music}}}"#),
+                Disposition::Kept,
+            ),
+            (
+                format!(r#"{{"ts":"2024-01-01T00:00:00Z","ms_played":29999,{music}}}"#),
+                Disposition::Short,
+            ),
+            (
+                format!(
+                    r#"{{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"incognito_mode":true,{music}}}"#
+                ),
+                Disposition::Incognito,
+            ),
+            (
+                r#"{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"spotify_track_uri":null}"#
+                    .to_string(),
+                Disposition::NoTrackUri,
+            ),
+            (
+                r#"{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"spotify_episode_uri":"spotify:episode:e","episode_name":"E"}"#
+                    .to_string(),
+                Disposition::Episode,
+            ),
+            (
+                r#"{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"audiobook_chapter_uri":"spotify:chapter:c"}"#
+                    .to_string(),
+                Disposition::Audiobook,
+            ),
+        ];
+        for (json, want) in cases {
+            assert_eq!(entry(&json).disposition(false), want, "{json}");
+        }
+    }
+}

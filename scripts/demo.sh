@@ -134,8 +134,13 @@ for id in ana.mx ben_k chloe-r dev.p emi; do connect "$id"; done
 hourly 2024-10-21T07:00:00Z 2024-11-11T09:00:00Z
 "$BIN/data-fetcher" fetch --what top
 
-log "Converting, uploading, building the collections"
-for kind in recently-played top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
+log "Each friend imports the Extended Streaming History Spotify emailed them (my_spotify_data.zip)"
+for id in ana.mx ben_k chloe-r dev.p emi; do
+  "$BIN/data-fetcher" import --member "$id" "$EARSHOT_ROOT/fixtures/spotify/streaming_history/$id" | cut -c1-160 | sed 's/^/  /'
+done
+
+log "Converting, uploading (imported plays the API also has are merged), building the collections"
+for kind in recently-played streaming-history top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
 "$BIN/data-upload" all | sed 's/^/  /'
 "$BIN/create-collections" all
 

@@ -70,9 +70,12 @@ with DAG(
     recently_played.doc_md = __doc__
     fetch = step("fetch_recently_played", "data-fetcher fetch --what recently-played --max-wait 600")
     convert = step("convert_recently_played", "json-converter recently-played")
+    # Streaming histories members imported (`data-fetcher import`) since the last run: usually nothing.
+    convert_history = step("convert_streaming_history", "json-converter streaming-history")
     upload = step("upload_recently_played", "data-upload recently-played")
     collections = step("collections_recently_played", "create-collections recently-played")
     fetch >> convert >> upload >> collections
+    convert_history >> upload
 
 
 with DAG(

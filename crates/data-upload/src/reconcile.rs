@@ -29,7 +29,7 @@ pub struct FollowUp {
     pub updates: Vec<Document>,
     /// History plays now stored as API plays: delete them.
     pub deletes: Vec<Bson>,
-    /// Plays merged (a history play and an API play found to be one).
+    /// Plays merged by this file (a history play and an API play found to be one, not found before).
     pub merged: u64,
 }
 
@@ -180,8 +180,9 @@ impl Reconciler {
         for (h, a) in pairs {
             let (index, _, _, ms_played) = plays[h];
             drop.insert(index);
-            follow_up.merged += 1;
+            // A play the export repeats (or a file loaded again) finds its merge already made.
             if api[a].ms_played != Some(ms_played) {
+                follow_up.merged += 1;
                 follow_up.updates.push(doc! {
                     "q": {"_id": api[a].id.clone()},
                     "u": {"$set": {"ms_played": ms_played as i64}},

@@ -746,6 +746,8 @@ impl Listening {
     /// spotify/recently_played/<id>.jsonl       PlayHistory objects, oldest first
     /// spotify/top_tracks/<id>.json             {"short_term": [track…], "medium_term": …, "long_term": …}
     /// spotify/top_artists/<id>.json            the same for artists
+    /// spotify/streaming_history/<id>/Streaming_History_Audio_<years>_<n>.json
+    ///                                          the member's Extended Streaming History export
     /// ```
     /// Keys are written sorted, whatever `serde_json` features other crates switch on
     /// (`preserve_order` changes map order), so the output is byte-identical everywhere.
@@ -787,6 +789,17 @@ impl Listening {
                 serde_json::to_string(&sorted_keys(&serde_json::to_value(&member.top_artists)?))?
                     + "\n",
             )?;
+        }
+        for (index, member) in self.members.iter().enumerate() {
+            let folder = history_dir(dir, member.id());
+            std::fs::create_dir_all(&folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+            for (name, entries) in streaming_history(member, index, &HistoryShape::fixture(index)) {
+                std::fs::write(
+                    folder.join(name),
+                    serde_json::to_string_pretty(&sorted_keys(&entries))? + "\n",
+                )?;
+            }
         }
         Ok(())
     }
@@ -1064,4 +1077,260 @@ pub fn write_raw_set(config: &GeneratorConfig, dir: &Path) -> Result<RawSetSumma
     )
     .with_context(|| format!("writing {}", path.display()))?;
     Ok(summary)
+}
+
+/// How a member's generated Extended Streaming History export is shaped.
+#[derive(Debug, Clone)]
+pub struct HistoryShape {
+    /// Seed of its own PRNG (the API plays are not disturbed).
+    pub seed: u64,
+    /// Days of history before the first API play.
+    pub days_before: u32,
+    /// Mean plays per day before the API period.
+    pub plays_per_day: u32,
+    /// Plays per export file (a new file also starts at every new year).
+    pub per_file: usize,
+    /// API plays of the first days also in the export (the overlap), in days from the first API play.
+    pub overlap_days: i64,
+    /// Add the quirks of real exports (episodes, skips, incognito, offline, null URIs, repeats).
+    pub quirks: bool,
+}
+
+impl HistoryShape {
+    /// The committed fixture group's exports: a few months before the API period, across a new year,
+    /// overlapping its first four days, with every quirk.
+    pub fn fixture(member_index: usize) -> HistoryShape {
+        HistoryShape {
+            seed: 0x5EED_0000 + member_index as u64,
+            days_before: 330,
+            plays_per_day: 1,
+            per_file: 120,
+            overlap_days: 4,
+            quirks: true,
+        }
+    }
+}
+
+/// Fields of the real export that Earshot must never store (the import drops them).
+pub const HISTORY_DEVICE_FIELDS: [&str; 5] = [
+    "ip_addr",
+    "conn_country",
+    "platform",
+    "user_agent_decrypted",
+    "username",
+];
+
+/// The IP address the generated exports give every entry of member `m` (TEST-NET-1, RFC 5737).
+pub fn history_ip_addr(member_index: usize) -> String {
+    format!("192.0.2.{}", 10 + member_index)
+}
+
+/// The platform string the generated exports give every entry.
+pub const HISTORY_PLATFORM: &str = "Android OS 14 API 34 (Google, Pixel 8)";
+
+/// A generated Extended Streaming History export of `member` (the member at `member_index` of the
+/// group): `(file name, JSON array of entries)`, in file order, in the real export's shape with its
+/// device fields. Music plays before the API period use tracks the member played through the API;
+/// the first `overlap_days` of API plays appear again, stamped the way the history stamps them (`ts`
+/// is the stream's end; half the API plays are taken to be stamped at their start). With `quirks`:
+/// entries under 30 s, podcast episodes, an audiobook chapter, incognito and offline plays, null
+/// track URIs, a track Spotify no longer has, entries repeated across files, and a new year across
+/// files.
+pub fn streaming_history(
+    member: &MemberListening,
+    member_index: usize,
+    shape: &HistoryShape,
+) -> Vec<(String, Value)> {
+    let mut rng = Rng::new(shape.seed);
+    let id = member.id().to_string();
+    let Some(first_api) = member.plays.first().map(MemberListening::played_at) else {
+        return Vec::new();
+    };
+    let tracks: Vec<&Value> = member
+        .plays
+        .iter()
+        .map(|p| &p["track"])
+        .filter(|t| t["id"].is_string())
+        .collect();
+    let entry = |ts: DateTime<Utc>, ms_played: u64, track: Option<&Value>| -> Value {
+        json!({
+            "ts": ts.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "username": id,
+            "platform": HISTORY_PLATFORM,
+            "ms_played": ms_played,
+            "conn_country": "US",
+            "ip_addr": history_ip_addr(member_index),
+            "user_agent_decrypted": "unknown",
+            "master_metadata_track_name": track.map(|t| t["name"].clone()),
+            "master_metadata_album_artist_name": track.map(|t| t["album"]["artists"][0]["name"].clone()
+                .as_str().map(Value::from).unwrap_or_else(|| t["artists"][0]["name"].clone())),
+            "master_metadata_album_album_name": track.map(|t| t["album"]["name"].clone()),
+            "spotify_track_uri": track.map(|t| t["uri"].clone()),
+            "episode_name": null,
+            "episode_show_name": null,
+            "spotify_episode_uri": null,
+            "audiobook_title": null,
+            "audiobook_uri": null,
+            "audiobook_chapter_uri": null,
+            "audiobook_chapter_title": null,
+            "reason_start": "trackdone",
+            "reason_end": "trackdone",
+            "shuffle": false,
+            "skipped": false,
+            "offline": false,
+            "offline_timestamp": null,
+            "incognito_mode": false,
+        })
+    };
+    let mut entries: Vec<Value> = Vec::new();
+    // Before the API period: whole streams of the member's tracks, in the evening.
+    for day in (1..=i64::from(shape.days_before)).rev() {
+        let mut at = first_api - Duration::days(day) - Duration::hours(6);
+        for _ in 0..rng.between(0, u64::from(shape.plays_per_day) * 2) {
+            let track = tracks[rng.below(tracks.len() as u64) as usize];
+            let length = track["duration_ms"].as_u64().unwrap_or(200_000);
+            let ms = if rng.chance(0.8) {
+                length
+            } else {
+                rng.between(30_000, length)
+            };
+            at += Duration::milliseconds(ms as i64) + Duration::seconds(rng.between(1, 30) as i64);
+            entries.push(entry(at, ms, Some(track)));
+        }
+    }
+    // The overlap: the first days of API plays, as the history has them.
+    let overlap_end = first_api + Duration::days(shape.overlap_days);
+    for play in member
+        .plays
+        .iter()
+        .take_while(|p| MemberListening::played_at(p) < overlap_end)
+    {
+        let track = &play["track"];
+        if !track["id"].is_string() {
+            continue;
+        }
+        let length = track["duration_ms"].as_u64().unwrap_or(200_000);
+        let at = MemberListening::played_at(play);
+        let jitter = Duration::seconds(rng.between(0, 40) as i64 - 20);
+        // Half of the API's times taken as the start of the stream, half as its end.
+        let ts = if rng.chance(0.5) {
+            at + Duration::milliseconds(length as i64) + jitter
+        } else {
+            at + jitter
+        };
+        entries.push(entry(ts, length, Some(track)));
+    }
+    if shape.quirks && !tracks.is_empty() {
+        let mut quirk_at = first_api - Duration::days(40) + Duration::hours(3);
+        let mut next = |rng: &mut Rng| {
+            quirk_at += Duration::minutes(rng.between(5, 50) as i64);
+            quirk_at
+        };
+        for _ in 0..8 {
+            // Skipped after a few seconds.
+            let track = tracks[rng.below(tracks.len() as u64) as usize];
+            let mut e = entry(next(&mut rng), rng.between(1_000, 29_999), Some(track));
+            e["skipped"] = json!(true);
+            e["reason_end"] = json!("fwdbtn");
+            entries.push(e);
+        }
+        for n in 0..4 {
+            let mut e = entry(next(&mut rng), rng.between(300_000, 2_400_000), None);
+            e["episode_name"] = json!(format!("Episode {} of The Long Listen", 40 + n));
+            e["episode_show_name"] = json!("The Long Listen");
+            e["spotify_episode_uri"] = json!(format!("spotify:episode:{}", rng.spotify_id()));
+            entries.push(e);
+        }
+        let mut e = entry(next(&mut rng), 1_200_000, None);
+        e["audiobook_title"] = json!("A Book of Days");
+        e["audiobook_uri"] = json!(format!("spotify:audiobook:{}", rng.spotify_id()));
+        e["audiobook_chapter_uri"] = json!(format!("spotify:chapter:{}", rng.spotify_id()));
+        e["audiobook_chapter_title"] = json!("Chapter 3");
+        entries.push(e);
+        for _ in 0..3 {
+            let track = tracks[rng.below(tracks.len() as u64) as usize];
+            let mut e = entry(next(&mut rng), 180_000, Some(track));
+            e["incognito_mode"] = json!(true);
+            entries.push(e);
+        }
+        for _ in 0..4 {
+            // Played offline: `offline_timestamp` is when (Unix seconds), `ts` when it was reported.
+            let track = tracks[rng.below(tracks.len() as u64) as usize];
+            let ts = next(&mut rng);
+            let length = track["duration_ms"].as_u64().unwrap_or(200_000);
+            let mut e = entry(ts, length, Some(track));
+            e["offline"] = json!(true);
+            e["offline_timestamp"] =
+                json!((ts - Duration::milliseconds(length as i64)).timestamp());
+            entries.push(e);
+        }
+        for _ in 0..3 {
+            // A local file or a vanished track: a name, no URI.
+            let mut e = entry(next(&mut rng), 200_000, None);
+            e["master_metadata_track_name"] = json!("voice memo 12");
+            entries.push(e);
+        }
+        // A track Spotify no longer has: its URI stays, `GET /v1/tracks/{id}` answers 404.
+        let mut e = entry(next(&mut rng), 210_000, Some(tracks[0]));
+        e["spotify_track_uri"] = json!(format!("spotify:track:{}", removed_track_id(member_index)));
+        e["master_metadata_track_name"] = json!("Gone Tomorrow");
+        entries.push(e);
+    }
+    entries.sort_by(|a, b| {
+        a["ts"]
+            .as_str()
+            .cmp(&b["ts"].as_str())
+            .then_with(|| a.to_string().cmp(&b.to_string()))
+    });
+    // Files of `per_file` entries, a new one at each new year, named as Spotify names them.
+    let mut files: Vec<Vec<Value>> = Vec::new();
+    let mut year = String::new();
+    for e in entries {
+        let this_year = e["ts"].as_str().unwrap_or_default()[..4].to_string();
+        if files.last().is_none_or(|f| f.len() >= shape.per_file) || this_year != year {
+            files.push(Vec::new());
+        }
+        year = this_year;
+        files.last_mut().expect("a file").push(e);
+    }
+    if shape.quirks {
+        // The export repeats records across files: the last entries of a file open the next one.
+        for i in 1..files.len() {
+            let tail: Vec<Value> = files[i - 1].iter().rev().take(3).rev().cloned().collect();
+            files[i].splice(0..0, tail);
+        }
+    }
+    let n = files.len();
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, entries)| {
+            let years = |e: Option<&Value>| {
+                e.and_then(|e| e["ts"].as_str())
+                    .map_or("0000", |t| &t[..4])
+                    .to_string()
+            };
+            let (from, to) = (years(entries.first()), years(entries.last()));
+            let span = if from == to {
+                from
+            } else {
+                format!("{from}-{to}")
+            };
+            let _ = n;
+            (
+                format!("Streaming_History_Audio_{span}_{i}.json"),
+                Value::Array(entries),
+            )
+        })
+        .collect()
+}
+
+/// The folder of a member's generated export in a set written by [`Listening::write_to`].
+pub fn history_dir(set: &Path, member: &str) -> PathBuf {
+    set.join("spotify").join("streaming_history").join(member)
+}
+
+/// The id of the track in member `m`'s export that Spotify no longer has.
+pub fn removed_track_id(member_index: usize) -> String {
+    format!("0RemovedTrack{member_index:09}")
 }

@@ -75,6 +75,8 @@ def convert_play(user_id, user_name, play, zone):
             {"url": i["url"], "height": i.get("height"), "width": i.get("width")} for i in album.get("images", [])
         ],
         "context_type": context["type"] if context else "none",
+        "source": "api",
+        "ms_played": None,
     }
 
 

@@ -42,6 +42,11 @@ pub const MEMBERS: &str = "members";
 /// Encrypted token records when the fetcher's token store is MongoDB (`--token-store mongodb`), one
 /// document per member.
 pub const FETCHER_TOKENS: &str = "fetcher_tokens";
+/// The track catalogue: one document per track an imported streaming-history play names (`_id` = its
+/// Spotify id), filled one `GET /v1/tracks/{id}` at a time by `data-fetcher enrich`: `status` `ok` with
+/// the track's fields (as a converted record has them), or `unavailable` when Spotify answered 404;
+/// `fetched_at` when it was asked.
+pub const TRACK_CATALOGUE: &str = "track_catalogue";
 /// The upload ledger: one document per converted file data-upload has loaded (`_id` = its storage key,
 /// or `<stdin>|<time>` for records read from stdin), written only after the file's upserts were
 /// acknowledged. It lists the keys its records name ([`LEDGER_KEY_FIELDS`]) under `keys.<field>`, how

@@ -153,9 +153,12 @@ pub struct RecentlyPlayedRecord<'a> {
     #[serde(borrow)]
     pub context_type: Cow<'a, str>,
     /// Where the play came from: the Web API's recently played, or an imported streaming history.
+    /// Records converted before imports existed have none: they are API plays.
+    #[serde(default = "PlaySource::api")]
     pub source: PlaySource,
     /// How long the stream lasted, from the streaming history (also on an API play the history
     /// matched); null when only the API knows the play.
+    #[serde(default)]
     pub ms_played: Option<u64>,
 }
 
@@ -170,6 +173,10 @@ pub enum PlaySource {
 }
 
 impl PlaySource {
+    fn api() -> PlaySource {
+        PlaySource::Api
+    }
+
     /// The stored value: `api` or `history`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -217,8 +217,24 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// An authenticated session of `member` (stored tokens, refreshed as needed), for requests that
+    /// are not a member's own listening (`GET /v1/tracks/{id}`).
+    pub(crate) async fn session(&self, member: &str) -> Result<Option<Session<'_>>> {
+        let Some(tokens) = self.tokens.load(member).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            fetcher: self,
+            member: member.to_string(),
+            app: App::from_env(&tokens.client_id)?,
+            tokens,
+        }))
+    }
+}
+
 /// One member's authenticated requests, refreshing and persisting tokens as needed.
-struct Session<'a> {
+pub(crate) struct Session<'a> {
     fetcher: &'a Fetcher,
     member: String,
     app: App,
@@ -243,7 +259,7 @@ impl Session<'_> {
     }
 
     /// GET a path; refresh before expiry and once on 401.
-    async fn get(&mut self, path: &str) -> Result<Bytes> {
+    pub(crate) async fn get(&mut self, path: &str) -> Result<Bytes> {
         if needs_refresh(&self.tokens, self.fetcher.spotify.clock.now()) {
             self.refresh().await?;
         }

@@ -176,6 +176,12 @@ pub struct ImportState {
     pub repeated: u64,
     /// Distinct tracks among the plays (what enrichment has to look up).
     pub tracks: u64,
+    /// Of those, tracks the catalogue has (as of the last `enrich`).
+    #[serde(default)]
+    pub tracks_enriched: u64,
+    /// Of those, tracks Spotify no longer has (404; their plays keep the export's names).
+    #[serde(default)]
+    pub tracks_unavailable: u64,
     /// The earliest and latest play imported.
     pub first_play: Option<DateTime<Utc>>,
     /// See `first_play`.
@@ -245,6 +251,8 @@ pub async fn import(
     }
     progress.finish();
     let mut state = totals(storage, member, previous.video_files).await?;
+    state.tracks_enriched = previous.tracks_enriched.min(state.tracks);
+    state.tracks_unavailable = previous.tracks_unavailable;
     state.updated_at = Some(now);
     write_state(storage, &state).await?;
     info!(
@@ -346,6 +354,37 @@ pub async fn read_state(storage: &Storage, member: &str) -> Result<Option<Import
     Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
         format!("`{}` is not an import state", storage.location(&key))
     })?))
+}
+
+/// After enrichment: each importing member's tracks the catalogue has, into their import progress.
+pub async fn record_enrichment(
+    storage: &Storage,
+    db: &mongodb::Database,
+    group: &GroupConfig,
+) -> Result<()> {
+    use earshot_core::mongo::{RAW_RECENTLY_PLAYED, TRACK_CATALOGUE};
+    use mongodb::bson::{Document, doc};
+    for member in &group.members {
+        let Some(mut state) = read_state(storage, &member.id).await? else {
+            continue;
+        };
+        let tracks: Vec<mongodb::bson::Bson> = db
+            .collection::<Document>(RAW_RECENTLY_PLAYED)
+            .distinct(
+                "track_id",
+                doc! {"user_id": &member.id, "source": earshot_core::records::PlaySource::History.as_str()},
+            )
+            .await?;
+        let catalogue = db.collection::<Document>(TRACK_CATALOGUE);
+        state.tracks_enriched = catalogue
+            .count_documents(doc! {"_id": {"$in": &tracks}, "status": "ok"})
+            .await?;
+        state.tracks_unavailable = catalogue
+            .count_documents(doc! {"_id": {"$in": &tracks}, "status": "unavailable"})
+            .await?;
+        write_state(storage, &state).await?;
+    }
+    Ok(())
 }
 
 async fn write_state(storage: &Storage, state: &ImportState) -> Result<()> {

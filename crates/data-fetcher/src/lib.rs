@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod enrich;
 pub mod fetch;
 pub mod import;
 pub mod spotify;
@@ -112,6 +113,20 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Give imported plays the ids, duration and images the export lacks: `GET /v1/tracks/{id}` one
+    /// track at a time into the track catalogue (MongoDB, `--mongodb-uri`), within a request budget;
+    /// a long Retry-After stops the run cleanly (exit 3) and the next run goes on.
+    Enrich {
+        /// Ask Spotify as this member (default: the first connected member of the group).
+        #[arg(long)]
+        member: Option<String>,
+        /// Requests this run may make.
+        #[arg(long, default_value_t = 500)]
+        max_requests: usize,
+        /// Seconds this run may spend waiting (Retry-After, backoff); a longer wait stops it cleanly.
+        #[arg(long, default_value_t = 300)]
+        max_wait: u64,
+    },
     /// List members: ok, expiring in N days, needs re-auth, last play fetched, gaps, imports.
     Status {
         /// JSON lines instead of a table.
@@ -174,6 +189,36 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;
             Ok(Outcome::Success)
+        }
+        Command::Enrich {
+            member,
+            max_requests,
+            max_wait,
+        } => {
+            let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
+            let now = clock.now();
+            let fetcher = Fetcher {
+                spotify: Spotify::new(
+                    Endpoints::from_env(),
+                    clock,
+                    Budget::new(Duration::from_secs(*max_wait)),
+                )?,
+                tokens: token_store(&cli, &storage).await?,
+                storage: storage.clone(),
+                group: group.clone(),
+                concurrency: 1,
+            };
+            let report =
+                enrich::enrich(&fetcher, &db, member.as_deref(), *max_requests, now).await?;
+            import::record_enrichment(&storage, &db, &group).await?;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, &report)?;
+            writeln!(out)?;
+            Ok(if report.stopped.is_some() {
+                Outcome::Partial
+            } else {
+                Outcome::Success
+            })
         }
         Command::Status { json } => {
             print_status(&storage, &group, clock.now(), *json).await?;

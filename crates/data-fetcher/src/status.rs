@@ -35,6 +35,8 @@ pub struct ImportStatus {
     pub set_aside: u64,
     /// Distinct tracks among the plays: what enrichment has to look up.
     pub tracks_to_enrich: u64,
+    /// Of those, enriched (or found unavailable) so far.
+    pub tracks_enriched: u64,
     /// When the import last ran.
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -45,6 +47,7 @@ impl From<crate::import::ImportState> for ImportStatus {
             plays: state.plays,
             set_aside: state.set_aside.values().sum(),
             tracks_to_enrich: state.tracks,
+            tracks_enriched: state.tracks_enriched + state.tracks_unavailable,
             updated_at: state.updated_at,
         }
     }
@@ -113,8 +116,8 @@ pub fn table(rows: &[MemberStatus]) -> String {
             || "-".to_string(),
             |i| {
                 format!(
-                    "{} plays, {} set aside, {} tracks to enrich",
-                    i.plays, i.set_aside, i.tracks_to_enrich
+                    "{} plays, {} set aside, {}/{} tracks enriched",
+                    i.plays, i.set_aside, i.tracks_enriched, i.tracks_to_enrich
                 )
             },
         );

@@ -355,3 +355,32 @@ fn ledger_keys_only(document: &Document) -> Document {
         .filter_map(|field| document.get(*field).map(|v| (field.to_string(), v.clone())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_converted_before_imports_existed_load_as_api_plays() {
+        let play = serde_json::json!({
+            "_id": "ana|2024-10-21T07:15:00.000Z", "user_id": "ana", "user_name": "Ana",
+            "played_at": "2024-10-21T07:15:00.000Z", "played_at_local": "2024-10-21 00:15:00 PDT",
+            "track_id": "t1", "track_name": "Song", "clean_track_name": "Song",
+            "artist_song_name": "Band - Song", "artist_ids": ["a1"], "artist_names": ["Band"],
+            "artist_urls": [null], "album_id": "al1", "album_name": "Album", "album_type": "album",
+            "release_date": "2020", "total_tracks": 10, "duration_ms": 215000, "duration": "3:35",
+            "popularity": null, "explicit": false, "is_local": false, "track_url": null,
+            "images": [], "context_type": "none",
+        });
+        let document = to_document(RawKind::RecentlyPlayed, &play.to_string()).unwrap();
+        assert_eq!(document.get_str("source"), Ok("api"));
+        assert_eq!(document.get("ms_played"), Some(&Bson::Null));
+        // An imported play's record loads the same way, with its source.
+        let mut imported = play.clone();
+        imported["source"] = "history".into();
+        imported["ms_played"] = 200_000.into();
+        let document = to_document(RawKind::StreamingHistory, &imported.to_string()).unwrap();
+        assert_eq!(document.get_str("source"), Ok("history"));
+        assert_eq!(document.get_i64("ms_played"), Ok(200_000));
+    }
+}

@@ -89,6 +89,8 @@ pub enum Endpoint {
     TopTracks,
     /// `GET /v1/me/top/artists`.
     TopArtists,
+    /// `GET /v1/tracks/{id}`: one track (development-mode apps cannot ask for several at once).
+    Track,
     /// Anything else (answered 404).
     Other,
 }
@@ -206,6 +208,8 @@ pub(crate) struct State {
     pub(crate) base_url: String,
     pub(crate) now: DateTime<Utc>,
     pub(crate) members: BTreeMap<String, MemberData>,
+    /// Every track the members played or rank, by id (what `GET /v1/tracks/{id}` serves).
+    pub(crate) tracks: HashMap<String, Value>,
     pub(crate) clients: HashMap<String, Client>,
     pub(crate) login: Option<String>,
     pub(crate) deny_next: bool,
@@ -280,6 +284,17 @@ impl MockSpotify {
             };
             members.insert(member.id().to_string(), data);
         }
+        let mut tracks = HashMap::new();
+        for member in &listening.members {
+            let ranked = member.top_tracks.values().flatten();
+            for track in member.plays.iter().map(|p| &p["track"]).chain(ranked) {
+                if let Some(id) = track["id"].as_str() {
+                    tracks
+                        .entry(id.to_string())
+                        .or_insert_with(|| track.clone());
+                }
+            }
+        }
         let mut clients = HashMap::new();
         let allowlist: BTreeSet<String> = members.keys().take(5).cloned().collect();
         clients.insert(
@@ -294,6 +309,7 @@ impl MockSpotify {
             base_url: format!("http://{addr}"),
             now: latest + chrono::Duration::minutes(1),
             members,
+            tracks,
             clients,
             login: None,
             deny_next: false,

@@ -62,6 +62,12 @@ fn endpoint_of(method: &Method, path: &str) -> Endpoint {
         ("GET", "/v1/me/player/recently-played") => Endpoint::RecentlyPlayed,
         ("GET", "/v1/me/top/tracks") => Endpoint::TopTracks,
         ("GET", "/v1/me/top/artists") => Endpoint::TopArtists,
+        ("GET", p)
+            if p.strip_prefix("/v1/tracks/")
+                .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+        {
+            Endpoint::Track
+        }
         _ => Endpoint::Other,
     }
 }
@@ -285,6 +291,7 @@ fn handle(
                 Endpoint::Me => Answer::json(StatusCode::OK, &state.members[&user].user),
                 Endpoint::RecentlyPlayed => recently_played(state, &user, query, &href),
                 Endpoint::TopTracks => top(state, &user, query, &href, "tracks"),
+                Endpoint::Track => track(state, path_and_query),
                 _ => top(state, &user, query, &href, "artists"),
             };
             if state.options.shape == Shape::DevMode
@@ -473,6 +480,20 @@ fn top(
         &json!({"items": items, "total": all.len(), "limit": limit, "offset": offset, "href": href,
                 "next": next, "previous": previous}),
     )
+}
+
+/// `GET /v1/tracks/{id}`: the track, 400 for an id that is not base-62, 404 for one Spotify does not
+/// have (a track since removed).
+fn track(state: &State, path_and_query: &str) -> Answer {
+    let path = path_and_query.split('?').next().unwrap_or(path_and_query);
+    let id = path.trim_start_matches("/v1/tracks/").trim_end_matches('/');
+    if id.len() != 22 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Answer::api_error(StatusCode::BAD_REQUEST, "invalid id");
+    }
+    match state.tracks.get(id) {
+        Some(track) => Answer::json(StatusCode::OK, track),
+        None => Answer::api_error(StatusCode::NOT_FOUND, "Resource not found"),
+    }
 }
 
 fn is_loopback_redirect(uri: &url::Url) -> bool {

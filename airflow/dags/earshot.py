@@ -4,7 +4,8 @@ Two DAGs, because Spotify keeps only the newest 50 plays:
 
 - `earshot_recently_played` (hourly): fetch new plays → convert → upload → build the play collections.
 - `earshot_daily` (daily): fetch top items → convert top tracks and top artists (in parallel) → upload →
-  build the top collections (in parallel) → export Parquet snapshots → analytics; and, when the
+  build the top collections (in parallel) → export Parquet snapshots → analytics; beside them, enrich
+  imported streaming-history tracks (skipped when a long Retry-After stops it); and, when the
   environment sets `EARSHOT_SPARK_ON_DATAPROC=true`, an optional branch that runs the same analytics on a
   Dataproc cluster (create → submit → delete, the delete running whatever happened).
 
@@ -12,7 +13,8 @@ Each task runs one Earshot binary with BashOperator. Configuration comes from th
 Airflow Variables (`earshot_bin_dir`, `earshot_storage`, `earshot_group_config`, `earshot_database`,
 `earshot_dataproc_*`); secrets (`SPOTIFY_CLIENT_SECRET`, `EARSHOT_TOKEN_KEY`, `MONGODB_URI`) stay in
 the workers' environment and are never rendered into a command line. Exit code 3 (partial success)
-fails the task, so Airflow retries it; the binaries never exit 99 (Airflow's "skipped").
+fails the task, so Airflow retries it (enrichment excepted: its exit 3 is a clean stop, skipped); the
+binaries never exit 99 (Airflow's "skipped").
 """
 
 from __future__ import annotations
@@ -99,6 +101,13 @@ with DAG(
     analytics = step("analytics", "analytics --engine polars --snapshot {{ ts_nodash }}Z")
     fetch_top >> [convert_tracks, convert_artists] >> upload_top >> [collections_tracks, collections_artists] >> export
     export >> analytics
+    # Imported streaming-history plays gain ids one track a request; the hourly build picks them up.
+    # A long Retry-After stops it cleanly with exit 3: skipped, it goes on at the next run.
+    step(
+        "enrich_imported_tracks",
+        "data-fetcher enrich --max-requests 500 --max-wait 600",
+        skip_on_exit_code=3,
+    )
 
     # A deployment switch, read from the environment at parse time (no database call at import).
     if os.environ.get("EARSHOT_SPARK_ON_DATAPROC", "false") == "true":

@@ -55,6 +55,9 @@ def test_daily_runs_top_items_export_and_analytics(monkeypatch: pytest.MonkeyPat
         ("collections_top_artists", "export"),
         ("export", "analytics"),
     }
+    enrich = dag.get_task("enrich_imported_tracks")
+    assert "data-fetcher enrich" in enrich.bash_command
+    assert enrich.skip_on_exit_code == [3], "a clean stop on a long Retry-After is not a failure"
     assert not any(t.task_id.startswith("dataproc") for t in dag.tasks), "the Spark branch is off by default"
 
 

@@ -50,6 +50,8 @@ STEPS = ("all", "convert", "hourly")
 SCALED = {"10kx100": ("10k", 100), "10kx1000": ("10k", 1000), "10kx10000": ("10k", 10000)}
 # Spark local[2] takes minutes at 10M plays; past that it is the Dataproc engine, not measured here.
 SPARK_LIMIT = {"10k", "1M", "10M", "10kx100", "10kx1000"}
+# A streaming-history import of one member: name -> plays over ten years (about ten files).
+HISTORY = {"history150k": 150_000}
 BASELINE_LIMIT = {"10k", "1M", "1M-markets"}  # the Python baselines take hours at 10M: run only the Rust side there
 
 
@@ -383,6 +385,70 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     return run.results
 
 
+def bench_history(name, plays, work, repeats):
+    """`data-fetcher import` then `json-converter streaming-history` of one member's export, into a fresh
+    storage each time: plays per second up to records ready for upload, peak memory, and the exact count."""
+    bins = Path(env("EARSHOT_RELEASE_BIN"))
+    run = Run(name, work, repeats)
+    d = run.dir
+    summary_file = d / "set.json"
+    if not summary_file.exists() or json.loads(summary_file.read_text()).get("plays") != plays:
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        seconds, _, _, out = measure([str(bins / "earshot-fixtures"), str(d), "--history-plays", str(plays)])
+        summary_file.write_text(json.dumps({"plays": plays, "summary": json.loads(out), "seconds": seconds}))
+    the_set = json.loads(summary_file.read_text())
+    member, export = the_set["summary"]["member"], d / "export"
+    size = sum(f.stat().st_size for f in export.iterdir())
+    run.results["set"] = {
+        "members": 1,
+        "days": 3650,
+        "plays": plays,
+        "pages": the_set["summary"]["files"],
+        "bytes": size,
+        "entries": the_set["summary"]["entries"],
+        "generate_seconds": round(the_set["seconds"], 1),
+    }
+    storage, group = d / "storage", d / "group.toml"
+    for _ in range(repeats):
+        shutil.rmtree(storage, ignore_errors=True)
+        started = time.perf_counter()
+        out = run.timed(
+            "import",
+            [str(bins / "data-fetcher"), "import", "--member", member, str(export), "--storage", str(storage)]
+            + ["--group-config", str(group)],
+        )
+        report = json.loads(out.strip().splitlines()[-1])
+        run.timed(
+            "convert streaming-history",
+            [
+                str(bins / "json-converter"),
+                "streaming-history",
+                "--storage",
+                str(storage),
+                "--group-config",
+                str(group),
+            ],
+        )
+        run.record("import + convert", time.perf_counter() - started, 0, 0)
+        records = sum(1 for f in (storage / "converted" / "streaming_history").rglob("*.jsonl") for _ in f.open())
+        ids = {
+            json.loads(line)["_id"]
+            for f in (storage / "converted" / "streaming_history").rglob("*.jsonl")
+            for line in f.open()
+        }
+        run.results["checks"]["plays imported (distinct)"] = report["plays"]
+        run.results["checks"]["records ready for upload (distinct ids)"] = len(ids)
+        run.results["checks"]["records written (an entry the export repeats across files is in two files)"] = records
+        run.results["checks"]["entries set aside"] = sum(report["set_aside"].values())
+        run.results["checks"]["enrichment requests needed (distinct tracks: one GET /v1/tracks/{id} each)"] = report[
+            "tracks"
+        ]
+        if len(ids) != report["plays"]:
+            sys.exit(f"bench: {len(ids)} distinct records for {report['plays']} plays imported")
+    return run.results
+
+
 def analytics_steps(run, storage, out_dir, repeats):
     """analytics on polars, the Spark job (SQL only) and DuckDB, alternating; checks they agree. A polars
     run that fails (out of memory, say) is recorded and the others still run."""
@@ -513,6 +579,47 @@ def median(values):
     return statistics.median(values)
 
 
+def render_history(work):
+    """The streaming-history import rows, if measured."""
+    lines = []
+    for name in HISTORY:
+        path = work / f"results-{name}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        s, steps = r["set"], r["steps"]
+        total = steps["import + convert"]
+        wall = median(total["seconds"])
+        rss = max(median(steps["import"]["rss_mib"]), median(steps["convert streaming-history"]["rss_mib"]))
+        lines += [
+            "",
+            "### Streaming-history import (one member, ten years)",
+            "",
+            (
+                f"Set: {s['plays']:,} plays asked for, {s['entries']:,} entries in {s['pages']} files "
+                f"({s['bytes'] / 1e6:,.0f} MB of JSON), measured {r['machine']['date']} at commit {r['machine']['commit']}."
+            ),
+            "",
+            "| step | n | median wall | peak RSS |",
+            "|---|---:|---:|---:|",
+        ]
+        for step in ["import", "convert streaming-history", "import + convert"]:
+            e = steps[step]
+            rss_cell = f"{median(e['rss_mib']):,.0f} MiB" if step != "import + convert" else "–"
+            lines.append(f"| {step} | {len(e['seconds'])} | {median(e['seconds']):.2f} s | {rss_cell} |")
+        plays = r["checks"]["plays imported (distinct)"]
+        lines += [
+            "",
+            (
+                f"- {plays:,} plays through import up to records ready for upload: **{plays / wall:,.0f} plays/s** "
+                f"(target ≥ 50,000), peak RSS {rss:,.0f} MiB for a largest file of "
+                f"{s['bytes'] / s['pages'] / 1e6:,.1f} MB on average (target: bounded by one file)."
+            ),
+        ]
+        lines += [f"- {check}: {value:,}" for check, value in r["checks"].items()]
+    return lines
+
+
 def render(work):
     results = []
     for size in [*SIZES, *SCALED]:
@@ -631,6 +738,7 @@ def render(work):
     if earlier:
         lines += ["", "Rows kept from an earlier run (`--steps convert` re-measures the converter alone):", ""]
         lines += [f"- {row}" for row in earlier]
+    lines += render_history(work)
     lines += ["", "### Checks made during the run", ""]
     for r in results:
         for check, value in r["checks"].items():
@@ -660,8 +768,8 @@ def main():
         return
     sizes = args.sizes.split(",")
     for size in sizes:
-        if size not in SIZES and size not in SCALED:
-            sys.exit(f"bench: --sizes: unknown size `{size}` (one of {', '.join([*SIZES, *SCALED])})")
+        if size not in SIZES and size not in SCALED and size not in HISTORY:
+            sys.exit(f"bench: --sizes: unknown size `{size}` (one of {', '.join([*SIZES, *SCALED, *HISTORY])})")
     # A real mongod (needed for create-collections past about 1M plays) or the dev server.
     uri = os.environ.get("EARSHOT_BENCH_MONGODB_URI")
     server = None if uri else start_devdb(args.work)
@@ -672,7 +780,9 @@ def main():
             if server is not None:
                 uri = server[1]
             repeats = 1 if size in ("10M", "10kx1000", "10kx10000") else args.repeats
-            if size in SCALED:
+            if size in HISTORY:
+                results = bench_history(size, HISTORY[size], args.work, repeats)
+            elif size in SCALED:
                 results = bench_scaled(args.work, *SCALED[size], repeats)
             else:
                 pid = server[0].pid if server is not None else None

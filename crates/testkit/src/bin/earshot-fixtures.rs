@@ -5,6 +5,7 @@
 //! earshot-fixtures OUT_DIR --members 50 --days 30 --plays-per-day 40   # a synthetic set
 //! earshot-fixtures OUT_DIR --raw --members 100 --days 200 --plays-per-day 50
 //! earshot-fixtures OUT_DIR --raw --members 20 --days 200 --plays-per-day 50 --market-heavy
+//! earshot-fixtures OUT_DIR --history-plays 150000   # one member's ten-year streaming-history export
 //! ```
 
 use std::path::PathBuf;
@@ -12,7 +13,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-use earshot_testkit::fixtures::{GeneratorConfig, fixtures_dir, generate, write_raw_set};
+use earshot_testkit::fixtures::{
+    GeneratorConfig, HistoryShape, fixtures_dir, generate, streaming_history, write_raw_set,
+};
 
 /// Write the fixture group (default) or a synthetic listening set for benchmarks.
 ///
@@ -40,6 +43,11 @@ struct Cli {
     /// outside development mode.
     #[arg(long, requires = "members")]
     market_heavy: bool,
+    /// Write the first fixture member's Extended Streaming History export of about this many plays
+    /// over ten years (about ten files, with the real export's quirks) into `OUT_DIR/export/`, and
+    /// the fixture group's config as `OUT_DIR/group.toml`; prints `{"member":…,"files":…,"entries":…}`.
+    #[arg(long, requires = "out", conflicts_with_all = ["raw", "members"])]
+    history_plays: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -63,7 +71,32 @@ fn run(cli: Cli) -> Result<()> {
         _ => GeneratorConfig::fixture_group(),
     };
     let out = cli.out.unwrap_or_else(fixtures_dir);
-    if cli.raw {
+    if let Some(plays) = cli.history_plays {
+        let listening = generate(&GeneratorConfig::fixture_group());
+        let member = &listening.members[0];
+        let days = 3_650;
+        let shape = HistoryShape {
+            seed: 150_000,
+            days_before: days,
+            plays_per_day: u32::try_from(plays.div_ceil(u64::from(days))).unwrap_or(u32::MAX),
+            per_file: usize::try_from(plays / 10).unwrap_or(usize::MAX).max(1),
+            overlap_days: 4,
+            quirks: true,
+        };
+        let export = out.join("export");
+        std::fs::create_dir_all(&export)?;
+        let (mut files, mut entries) = (0, 0);
+        for (name, file) in streaming_history(member, 0, &shape) {
+            entries += file.as_array().map_or(0, Vec::len);
+            std::fs::write(export.join(name), serde_json::to_vec(&file)?)?;
+            files += 1;
+        }
+        std::fs::write(out.join("group.toml"), listening.group_toml())?;
+        println!(
+            "{{\"member\":\"{}\",\"files\":{files},\"entries\":{entries}}}",
+            member.id()
+        );
+    } else if cli.raw {
         let summary = write_raw_set(&config, &out)?;
         println!(
             "{{\"members\":{},\"plays\":{},\"pages\":{},\"bytes\":{}}}",

@@ -495,3 +495,75 @@ async fn no_device_field_reaches_any_store() {
     .unwrap();
     assert_eq!(hits(&raw).len(), needles.len() - 4, "{:?}", hits(&raw));
 }
+
+#[tokio::test]
+async fn the_zip_spotify_sends_imports_as_its_folder_does() {
+    use std::io::Write as _;
+    let member = fixture_member_ids().remove(1);
+    let dir = tempfile::tempdir().unwrap();
+    // `my_spotify_data.zip` as Spotify sends it: the history in a folder, beside other files.
+    let zip_path = dir.path().join("my_spotify_data.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file(
+        "Spotify Extended Streaming History/ReadMeFirst_ExtendedStreamingHistory.pdf",
+        options,
+    )
+    .unwrap();
+    zip.write_all(b"%PDF-1.4 not read").unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(history_dir(&fixtures_dir(), &member))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        zip.start_file(
+            format!("Spotify Extended Streaming History/{name}"),
+            options,
+        )
+        .unwrap();
+        zip.write_all(&std::fs::read(file).unwrap()).unwrap();
+    }
+    zip.finish().unwrap();
+    let group = fixture_group_config();
+    let from_zip = Storage::local(dir.path().join("a"));
+    let zipped = import(&from_zip, &group, &member, &[zip_path], Utc::now())
+        .await
+        .unwrap();
+    let from_folder = Storage::local(dir.path().join("b"));
+    let folder = import(
+        &from_folder,
+        &group,
+        &member,
+        &export_of(&member),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(zipped.files_read, files.len(), "the PDF is not read");
+    assert_eq!(
+        ImportState {
+            updated_at: None,
+            ..zipped.state
+        },
+        ImportState {
+            updated_at: None,
+            ..folder.state
+        }
+    );
+    // The same stored files, byte for byte.
+    let prefix = layout::history_prefix(&member);
+    let (a, b) = (
+        from_zip.list(&prefix).await.unwrap(),
+        from_folder.list(&prefix).await.unwrap(),
+    );
+    assert_eq!(a, b);
+    for key in &a {
+        assert_eq!(
+            from_zip.read_all(key).await.unwrap(),
+            from_folder.read_all(key).await.unwrap()
+        );
+    }
+}

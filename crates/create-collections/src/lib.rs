@@ -109,9 +109,11 @@ pub const ROWS_PER_BATCH: u64 = 100_000;
 pub struct BuildOptions {
     /// Incremental or from scratch.
     pub mode: Mode,
-    /// A watermark trails the server's clock by this much when set, so that a ledger entry committed
-    /// while a build ran is built (again) by the next run rather than missed. One minute by default;
-    /// tests that build right after loading set zero.
+    /// An incremental build's watermark trails the server's clock by this much, so that a ledger entry
+    /// still being written when the build read the ledger is built by the next run rather than missed.
+    /// One minute by default; tests that build right after loading set zero. A rebuild needs none: it
+    /// reads the rows, and a file's rows are stored before its ledger entry is written, so a rebuild's
+    /// watermark is its start (the next run does not redo the minute before it).
     pub margin: Duration,
 }
 
@@ -137,8 +139,11 @@ pub async fn build_with(
     options: BuildOptions,
 ) -> Result<()> {
     let started = server_time(db).await?;
-    let through =
-        DateTime::from_millis(started.timestamp_millis() - options.margin.as_millis() as i64);
+    let margin = match options.mode {
+        Mode::Incremental => options.margin.as_millis() as i64,
+        Mode::Rebuild => 0,
+    };
+    let through = DateTime::from_millis(started.timestamp_millis() - margin);
     for build in builds(target) {
         let watermark = match options.mode {
             Mode::Incremental => watermark(db, build.into).await?,

@@ -197,17 +197,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         } => {
             let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
             let now = clock.now();
-            let fetcher = Fetcher {
-                spotify: Spotify::new(
-                    Endpoints::from_env(),
-                    clock,
-                    Budget::new(Duration::from_secs(*max_wait)),
-                )?,
-                tokens: token_store(&cli, &storage).await?,
-                storage: storage.clone(),
-                group: group.clone(),
-                concurrency: 1,
-            };
+            let fetcher =
+                fetcher(&cli, storage.clone(), group.clone(), clock, *max_wait, 1).await?;
             let report =
                 enrich::enrich(&fetcher, &db, member.as_deref(), *max_requests, now).await?;
             import::record_enrichment(&storage, &db, &group).await?;
@@ -268,21 +259,41 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             max_wait,
             concurrency,
         } => {
-            let fetcher = Fetcher {
-                spotify: Spotify::new(
-                    Endpoints::from_env(),
-                    clock,
-                    Budget::new(Duration::from_secs(*max_wait)),
-                )?,
-                tokens: token_store(&cli, &storage).await?,
+            let fetcher = fetcher(
+                &cli,
                 storage,
                 group,
-                concurrency: usize::from(*concurrency),
-            };
+                clock,
+                *max_wait,
+                usize::from(*concurrency),
+            )
+            .await?;
             let report = fetcher.run(*what, member).await?;
             Ok(report.outcome())
         }
     }
+}
+
+/// A fetcher of the group's members, waiting at most `max_wait` seconds in all.
+async fn fetcher(
+    cli: &Cli,
+    storage: Storage,
+    group: GroupConfig,
+    clock: std::sync::Arc<dyn clock::Clock>,
+    max_wait: u64,
+    concurrency: usize,
+) -> Result<Fetcher> {
+    Ok(Fetcher {
+        spotify: Spotify::new(
+            Endpoints::from_env(),
+            clock,
+            Budget::new(Duration::from_secs(max_wait)),
+        )?,
+        tokens: token_store(cli, &storage).await?,
+        storage,
+        group,
+        concurrency,
+    })
 }
 
 /// `status`: a table, or JSON lines.

@@ -612,7 +612,7 @@ def render_history(work):
             "",
             (
                 f"- {plays:,} plays through import up to records ready for upload: **{plays / wall:,.0f} plays/s** "
-                f"(target ≥ 50,000), peak RSS {rss:,.0f} MiB for a largest file of "
+                f"(target ≥ 50,000), peak RSS {rss:,.0f} MiB with files of "
                 f"{s['bytes'] / s['pages'] / 1e6:,.1f} MB on average (target: bounded by one file)."
             ),
         ]

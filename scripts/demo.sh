@@ -142,6 +142,8 @@ done
 log "Converting, uploading (imported plays the API also has are merged), building the collections"
 for kind in recently-played streaming-history top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
 "$BIN/data-upload" all | sed 's/^/  /'
+log "Enriching the imported tracks, one GET /v1/tracks/{id} each (a removed track answers 404)"
+"$BIN/data-fetcher" enrich | sed 's/^/  /'
 "$BIN/create-collections" all
 
 log "Exporting Parquet snapshots"

@@ -176,6 +176,10 @@ pub struct ImportState {
     pub repeated: u64,
     /// Distinct tracks among the plays (what enrichment has to look up).
     pub tracks: u64,
+    /// Distinct tracks of the imported plays stored in MongoDB, as of the last `enrich` (plays the
+    /// API also had are stored as API plays, whose tracks need no enrichment); 0 before it ran.
+    #[serde(default)]
+    pub tracks_stored: u64,
     /// Of those, tracks the catalogue has (as of the last `enrich`).
     #[serde(default)]
     pub tracks_enriched: u64,
@@ -196,8 +200,6 @@ pub struct ImportState {
 /// What one import run did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
-    /// The member.
-    pub member: String,
     /// Files read in this run.
     pub files_read: usize,
     /// Files stored that were not stored before.
@@ -251,7 +253,8 @@ pub async fn import(
     }
     progress.finish();
     let mut state = totals(storage, member, previous.video_files).await?;
-    state.tracks_enriched = previous.tracks_enriched.min(state.tracks);
+    state.tracks_stored = previous.tracks_stored;
+    state.tracks_enriched = previous.tracks_enriched;
     state.tracks_unavailable = previous.tracks_unavailable;
     state.updated_at = Some(now);
     write_state(storage, &state).await?;
@@ -264,7 +267,6 @@ pub async fn import(
         "Imported a streaming history."
     );
     Ok(ImportReport {
-        member: member.to_string(),
         files_read: sources.len(),
         files_new,
         state,
@@ -376,6 +378,7 @@ pub async fn record_enrichment(
             )
             .await?;
         let catalogue = db.collection::<Document>(TRACK_CATALOGUE);
+        state.tracks_stored = tracks.len() as u64;
         state.tracks_enriched = catalogue
             .count_documents(doc! {"_id": {"$in": &tracks}, "status": "ok"})
             .await?;

@@ -33,7 +33,8 @@ pub struct ImportStatus {
     pub plays: u64,
     /// Entries set aside (episodes, audiobooks, videos, no track URI, incognito, under 30 s).
     pub set_aside: u64,
-    /// Distinct tracks among the plays: what enrichment has to look up.
+    /// Distinct tracks of the imported plays stored (of every imported play, before the first
+    /// `enrich`): what enrichment has to look up.
     pub tracks_to_enrich: u64,
     /// Of those, enriched (or found unavailable) so far.
     pub tracks_enriched: u64,
@@ -46,7 +47,11 @@ impl From<crate::import::ImportState> for ImportStatus {
         ImportStatus {
             plays: state.plays,
             set_aside: state.set_aside.values().sum(),
-            tracks_to_enrich: state.tracks,
+            tracks_to_enrich: if state.tracks_stored > 0 {
+                state.tracks_stored
+            } else {
+                state.tracks
+            },
             tracks_enriched: state.tracks_enriched + state.tracks_unavailable,
             updated_at: state.updated_at,
         }

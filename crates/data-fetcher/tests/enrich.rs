@@ -189,4 +189,5 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
         tracks
     );
     assert_eq!(state.tracks_unavailable, 1);
+    assert_eq!(state.tracks_stored as usize, tracks);
 }

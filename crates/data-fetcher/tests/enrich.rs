@@ -190,4 +190,62 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
     );
     assert_eq!(state.tracks_unavailable, 1);
     assert_eq!(state.tracks_stored as usize, tracks);
+    // Ana's API plays arrive afterwards: the history plays they match go, with their links.
+    earshot_testkit::fixtures::write_raw_pages(&h.storage)
+        .await
+        .unwrap();
+    let api = json_converter::Converter::new(RawKind::RecentlyPlayed, h.group.clone()).unwrap();
+    json_converter::convert_storage(
+        &h.storage,
+        &api,
+        &format!(
+            "{}user={MEMBER}/",
+            layout::raw_prefix(RawKind::RecentlyPlayed)
+        ),
+        false,
+        false,
+    )
+    .await
+    .unwrap();
+    let report = data_upload::load_storage(
+        &db,
+        &h.storage,
+        RawKind::RecentlyPlayed,
+        &format!(
+            "{}user={MEMBER}/",
+            layout::converted_prefix(RawKind::RecentlyPlayed)
+        ),
+        data_upload::LoadOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.merged as usize,
+        fact_count(&format!("history.{MEMBER}.merged"))
+    );
+    create_collections::build(&db, create_collections::Target::All, &h.group)
+        .await
+        .unwrap();
+    let mut orphans = 0;
+    let mut links = db
+        .collection::<Document>(mongo::ARTIST_TRACK_LINK)
+        .find(doc! {})
+        .await
+        .unwrap();
+    while links.advance().await.unwrap() {
+        let play_id = links
+            .deserialize_current()
+            .unwrap()
+            .get_str("play_id")
+            .unwrap()
+            .to_string();
+        if raw.count_documents(doc! {"_id": &play_id}).await.unwrap() == 0 {
+            orphans += 1;
+        }
+    }
+    assert_eq!(orphans, 0, "links of plays that are gone");
+    assert_eq!(
+        raw.count_documents(doc! {}).await.unwrap() as usize,
+        fact_count(&format!("plays_with_history.{MEMBER}"))
+    );
 }

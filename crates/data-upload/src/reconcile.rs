@@ -51,10 +51,16 @@ impl FollowUp {
         if !self.deletes.is_empty() {
             db.collection::<Document>(collection)
                 .delete_many(
-                    doc! {"_id": {"$in": self.deletes}, "source": PlaySource::History.as_str()},
+                    doc! {"_id": {"$in": &self.deletes}, "source": PlaySource::History.as_str()},
                 )
                 .await
                 .with_context(|| format!("removing merged history plays from `{collection}`"))?;
+            // An enriched history play had links; ArtistTrackLink only ever gains rows, so they go
+            // here (the API play's own links come with the next build).
+            db.collection::<Document>(earshot_core::mongo::ARTIST_TRACK_LINK)
+                .delete_many(doc! {"play_id": {"$in": self.deletes}})
+                .await
+                .context("removing the links of merged history plays")?;
         }
         Ok(())
     }

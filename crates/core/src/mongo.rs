@@ -47,8 +47,13 @@ pub const FETCHER_TOKENS: &str = "fetcher_tokens";
 /// the track's fields (as a converted record has them), or `unavailable` when Spotify answered 404;
 /// `fetched_at` when it was asked.
 pub const TRACK_CATALOGUE: &str = "track_catalogue";
+/// `status` of a [`TRACK_CATALOGUE`] entry whose track Spotify returned.
+pub const CATALOGUE_OK: &str = "ok";
+/// `status` of a [`TRACK_CATALOGUE`] entry whose track Spotify answered 404 for.
+pub const CATALOGUE_UNAVAILABLE: &str = "unavailable";
 /// The upload ledger: one document per converted file data-upload has loaded (`_id` = its storage key,
-/// or `<stdin>|<time>` for records read from stdin), written only after the file's upserts were
+/// or [`stdin_ledger_key`] for records read from stdin, [`enrich_ledger_key`] for plays an enrichment
+/// filled in), written only after the file's upserts were
 /// acknowledged. It lists the keys its records name ([`LEDGER_KEY_FIELDS`]) under `keys.<field>`, how
 /// many of its records name each (`counts.<field>`, aligned; not for `_id`), and when it was loaded, so
 /// create-collections rebuilds only what new plays touch, in batches sized without reading the plays.
@@ -78,6 +83,27 @@ pub const ID_SEPARATOR: &str = "|";
 /// `_id` of a play: `<user_id>|<played_at RFC 3339 UTC, milliseconds>`.
 pub fn play_id(user_id: &str, played_at: DateTime<Utc>) -> String {
     [user_id, &format_utc(played_at)].join(ID_SEPARATOR)
+}
+
+/// [`UPLOAD_LEDGER`] `_id` of the records of one stdin load: `<stdin>|<time RFC 3339 UTC>`.
+pub fn stdin_ledger_key(at: DateTime<Utc>) -> String {
+    ["<stdin>", &format_utc(at)].join(ID_SEPARATOR)
+}
+
+/// [`UPLOAD_LEDGER`] `_id` of the imported plays one enrichment filled in: `<enrich>|<track_id>`.
+pub fn enrich_ledger_key(track_id: &str) -> String {
+    ["<enrich>", track_id].join(ID_SEPARATOR)
+}
+
+/// A BSON number (Int32, Int64 or Double, as servers and drivers send counts) as a count; `None` for
+/// a negative number or anything else.
+pub fn bson_u64(value: &Bson) -> Option<u64> {
+    match value {
+        Bson::Int32(n) => u64::try_from(*n).ok(),
+        Bson::Int64(n) => u64::try_from(*n).ok(),
+        Bson::Double(n) if *n >= 0.0 => Some(*n as u64),
+        _ => None,
+    }
 }
 
 /// `_id` of a play imported from the streaming history:
@@ -290,6 +316,12 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(play_id("ana", at), "ana|2024-03-01T18:15:00.500Z");
+        assert_eq!(stdin_ledger_key(at), "<stdin>|2024-03-01T18:15:00.500Z");
+        assert_eq!(enrich_ledger_key("t1"), "<enrich>|t1");
+        assert_eq!(bson_u64(&Bson::Int32(7)), Some(7));
+        assert_eq!(bson_u64(&Bson::Double(2.0)), Some(2));
+        assert_eq!(bson_u64(&Bson::Int64(-1)), None);
+        assert_eq!(bson_u64(&Bson::Null), None);
         let day = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
         assert_eq!(
             top_item_id("ana", TimeRange::ShortTerm, day, 7),

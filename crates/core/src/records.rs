@@ -85,10 +85,7 @@ impl<'a> TrackFields<'a> {
         }
         artist_song_name.push_str(" - ");
         artist_song_name.push_str(&track.name[clean.clone()]);
-        let clean_track_name = match &track.name {
-            Cow::Borrowed(name) => Cow::Borrowed(&name[clean]),
-            Cow::Owned(name) => Cow::Owned(name[clean].to_string()),
-        };
+        let clean_track_name = sub_cow(&track.name, clean);
         let mut artist_ids = Vec::with_capacity(track.artists.len());
         let mut artist_names = Vec::with_capacity(track.artists.len());
         let mut artist_urls = Vec::with_capacity(track.artists.len());
@@ -226,10 +223,7 @@ impl<'a> RecentlyPlayedRecord<'a> {
             .unwrap_or_default();
         let clean = clean_track_name_of(&name);
         let artist_song_name = format!("{artist} - {}", &name[clean.clone()]);
-        let clean_track_name = match &name {
-            Cow::Borrowed(n) => Cow::Borrowed(&n[clean]),
-            Cow::Owned(n) => Cow::Owned(n[clean].to_string()),
-        };
+        let clean_track_name = sub_cow(&name, clean);
         let track = TrackFields {
             track_url: Some(Cow::Owned(format!(
                 "https://open.spotify.com/track/{track_id}"
@@ -397,6 +391,14 @@ pub fn clean_track_name(name: &str) -> &str {
 }
 
 /// Where [`clean_track_name`] lies in `name`, as a byte range.
+/// `name[range]`, still borrowed from the page where `name` is.
+fn sub_cow<'a>(name: &Cow<'a, str>, range: std::ops::Range<usize>) -> Cow<'a, str> {
+    match name {
+        Cow::Borrowed(name) => Cow::Borrowed(&name[range]),
+        Cow::Owned(name) => Cow::Owned(name[range].to_string()),
+    }
+}
+
 fn clean_track_name_of(name: &str) -> std::ops::Range<usize> {
     let head = name.find(['(', '[', '{']).map_or(name, |i| &name[..i]);
     let kept = if head.trim().is_empty() { name } else { head };

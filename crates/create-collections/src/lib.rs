@@ -341,7 +341,7 @@ async fn row_counts(
             .get_document("counts")
             .and_then(|c| c.get_array(build.key))
             .ok();
-        let records = entry.get("records").and_then(as_u64).unwrap_or(1);
+        let records = entry.get("records").and_then(mongo::bson_u64).unwrap_or(1);
         for (i, value) in values.iter().enumerate() {
             let Some(value) = value.as_str() else {
                 continue;
@@ -351,7 +351,7 @@ async fn row_counts(
             }
             let count = counts
                 .and_then(|c| c.get(i))
-                .and_then(as_u64)
+                .and_then(mongo::bson_u64)
                 .unwrap_or(records);
             *totals.entry(value.to_string()).or_default() += count;
         }
@@ -368,15 +368,6 @@ async fn row_counts(
     }
     counts.sort();
     Ok(counts)
-}
-
-fn as_u64(value: &Bson) -> Option<u64> {
-    match value {
-        Bson::Int32(n) => u64::try_from(*n).ok(),
-        Bson::Int64(n) => u64::try_from(*n).ok(),
-        Bson::Double(n) if *n >= 0.0 => Some(*n as u64),
-        _ => None,
-    }
 }
 
 /// Key values in batches of at most `max_rows` rows and `max_keys` values, in order; a value with more

@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
-use earshot_core::mongo::{RAW_RECENTLY_PLAYED, TRACK_CATALOGUE};
+use earshot_core::mongo::{
+    CATALOGUE_OK, CATALOGUE_UNAVAILABLE, RAW_RECENTLY_PLAYED, TRACK_CATALOGUE, enrich_ledger_key,
+};
 use earshot_core::progress::Progress;
 use earshot_core::records::{PlaySource, TrackFields};
 use earshot_core::spotify::Track;
@@ -75,7 +77,7 @@ pub async fn enrich(
             continue;
         };
         asked.insert(id.to_string());
-        if entry.get_str("status") == Ok("ok") {
+        if entry.get_str("status") == Ok(CATALOGUE_OK) {
             apply(db, id, &entry).await?;
         }
     }
@@ -113,7 +115,7 @@ pub async fn enrich(
                     .with_context(|| format!("GET {path}: not a track"))?;
                 let mut entry = bson::to_document(&TrackFields::from_track(track))?;
                 entry.insert("_id", id.as_str());
-                entry.insert("status", "ok");
+                entry.insert("status", CATALOGUE_OK);
                 entry.insert(
                     "fetched_at",
                     bson::DateTime::from_millis(now.timestamp_millis()),
@@ -133,7 +135,7 @@ pub async fn enrich(
                             doc! {"_id": id.as_str()},
                             doc! {
                                 "_id": id.as_str(),
-                                "status": "unavailable",
+                                "status": CATALOGUE_UNAVAILABLE,
                                 "fetched_at": bson::DateTime::from_millis(now.timestamp_millis()),
                             },
                         )
@@ -189,7 +191,7 @@ async fn apply(db: &Database, id: &str, entry: &Document) -> Result<()> {
     while cursor.advance().await? {
         rows.push(cursor.deserialize_current()?);
     }
-    let key = format!("<enrich>|{id}");
+    let key = enrich_ledger_key(id);
     let mut entries = vec![data_upload::ledger::Entry::new(
         &key,
         RAW_RECENTLY_PLAYED,

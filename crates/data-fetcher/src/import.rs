@@ -364,7 +364,9 @@ pub async fn record_enrichment(
     db: &mongodb::Database,
     group: &GroupConfig,
 ) -> Result<()> {
-    use earshot_core::mongo::{RAW_RECENTLY_PLAYED, TRACK_CATALOGUE};
+    use earshot_core::mongo::{
+        CATALOGUE_OK, CATALOGUE_UNAVAILABLE, RAW_RECENTLY_PLAYED, TRACK_CATALOGUE,
+    };
     use mongodb::bson::{Document, doc};
     for member in &group.members {
         let Some(mut state) = read_state(storage, &member.id).await? else {
@@ -380,10 +382,10 @@ pub async fn record_enrichment(
         let catalogue = db.collection::<Document>(TRACK_CATALOGUE);
         state.tracks_stored = tracks.len() as u64;
         state.tracks_enriched = catalogue
-            .count_documents(doc! {"_id": {"$in": &tracks}, "status": "ok"})
+            .count_documents(doc! {"_id": {"$in": &tracks}, "status": CATALOGUE_OK})
             .await?;
         state.tracks_unavailable = catalogue
-            .count_documents(doc! {"_id": {"$in": &tracks}, "status": "unavailable"})
+            .count_documents(doc! {"_id": {"$in": &tracks}, "status": CATALOGUE_UNAVAILABLE})
             .await?;
         write_state(storage, &state).await?;
     }

@@ -329,10 +329,7 @@ pub async fn load_lines<R: BufRead>(
     // Records from stdin have no file: one ledger entry per run names what they touch, so that
     // create-collections builds them too.
     if !loaded.is_empty() {
-        let key = format!(
-            "<stdin>|{}",
-            earshot_core::records::format_utc(chrono::Utc::now())
-        );
+        let key = earshot_core::mongo::stdin_ledger_key(chrono::Utc::now());
         let mut entry = vec![ledger::Entry::new(&key, collection, &loaded)];
         ledger::record(db, &mut entry).await?;
     }

@@ -104,10 +104,8 @@ pub async fn run_updates(
 }
 
 fn number(reply: &Document, field: &str) -> u64 {
-    match reply.get(field) {
-        Some(Bson::Int32(n)) => *n as u64,
-        Some(Bson::Int64(n)) => *n as u64,
-        Some(Bson::Double(n)) => *n as u64,
-        _ => 0,
-    }
+    reply
+        .get(field)
+        .and_then(earshot_core::mongo::bson_u64)
+        .unwrap_or(0)
 }

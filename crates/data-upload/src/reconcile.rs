@@ -311,12 +311,7 @@ fn bson_at(at: DateTime<Utc>, offset_ms: i64) -> bson::DateTime {
 }
 
 fn ms(value: Option<&Bson>) -> Option<u64> {
-    match value? {
-        Bson::Int32(n) => u64::try_from(*n).ok(),
-        Bson::Int64(n) => u64::try_from(*n).ok(),
-        Bson::Double(n) if *n >= 0.0 => Some(*n as u64),
-        _ => None,
-    }
+    value.and_then(earshot_core::mongo::bson_u64)
 }
 
 fn span(times: impl Iterator<Item = DateTime<Utc>>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {

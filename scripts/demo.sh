@@ -53,10 +53,9 @@ pids+=($!)
 MONGODB_URI="$(first_line "$DEMO/devdb.uri")"
 MOCK="$(first_line "$DEMO/mock.url")"
 
-# The mock registers a test app with these (test, not real) credentials.
+# The mock registers a test app with this (test, not real) client id; PKCE needs no secret.
 export SPOTIFY_API_BASE="$MOCK" SPOTIFY_ACCOUNTS_BASE="$MOCK"
 export SPOTIFY_CLIENT_ID=earshot0test0client0id0000000000
-export SPOTIFY_CLIENT_SECRET=earshot0test0client0secret000000
 export EARSHOT_TOKEN_KEY="$("$BIN/data-fetcher" keygen)"
 export EARSHOT_STORAGE="$DEMO/storage" EARSHOT_GROUP_CONFIG="$EARSHOT_ROOT/fixtures/group.toml"
 export MONGODB_URI EARSHOT_DATABASE=earshot_demo EARSHOT_LOG="${EARSHOT_LOG:-warn}"

@@ -11,7 +11,7 @@ Two DAGs, because Spotify keeps only the newest 50 plays:
 
 Each task runs one Earshot binary with BashOperator. Configuration comes from the environment and
 Airflow Variables (`earshot_bin_dir`, `earshot_storage`, `earshot_group_config`, `earshot_database`,
-`earshot_dataproc_*`); secrets (`SPOTIFY_CLIENT_SECRET`, `EARSHOT_TOKEN_KEY`, `MONGODB_URI`) stay in
+`earshot_dataproc_*`); secrets (`EARSHOT_TOKEN_KEY`, `MONGODB_URI`) stay in
 the workers' environment and are never rendered into a command line. Exit code 3 (partial success)
 fails the task, so Airflow retries it (enrichment excepted: its exit 3 is a clean stop, skipped); the
 binaries never exit 99 (Airflow's "skipped").

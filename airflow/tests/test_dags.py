@@ -75,7 +75,7 @@ def test_secrets_are_never_in_a_command_line(monkeypatch: pytest.MonkeyPatch) ->
     for dag_id in bag.dag_ids:
         for task in bag.get_dag(dag_id).tasks:
             command = task.bash_command
-            for secret in ("SPOTIFY_CLIENT_SECRET", "EARSHOT_TOKEN_KEY", "MONGODB_URI", "--mongodb-uri"):
+            for secret in ("EARSHOT_TOKEN_KEY", "MONGODB_URI", "--mongodb-uri"):
                 assert secret not in command, f"{task.task_id}: {command}"
             assert task.append_env or task.task_id.startswith("dataproc"), (
                 f"{task.task_id} must keep the worker's environment"

@@ -93,7 +93,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "SPOTIFY_API_BASE": spotify,
         "SPOTIFY_ACCOUNTS_BASE": spotify,
         "SPOTIFY_CLIENT_ID": "earshot0test0client0id0000000000",
-        "SPOTIFY_CLIENT_SECRET": "earshot0test0client0secret000000",
         "EARSHOT_TOKEN_KEY": key,
     }
     for member in MEMBERS:

@@ -7,7 +7,7 @@
 //!
 //! [[apps]]                             # optional; a development-mode app serves at most 5 members
 //! name = "main"
-//! client_id = "0123456789abcdef"       # the secret never goes here: SPOTIFY_CLIENT_SECRET
+//! client_id = "0123456789abcdef"       # public: PKCE sign-in needs no client secret
 //!
 //! [[members]]
 //! id = "ana.spotify"                   # Spotify user id
@@ -70,7 +70,7 @@ pub struct GroupConfig {
     /// IANA time zone for local times, listening clocks and "this week".
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
-    /// Spotify apps the members authorise (client ids only; secrets come from the environment).
+    /// Spotify apps the members authorise (client ids only: PKCE sign-in needs no client secret).
     #[serde(default)]
     pub apps: Vec<AppConfig>,
     /// The friends in the group.
@@ -84,7 +84,7 @@ pub struct GroupConfig {
 pub struct AppConfig {
     /// Name members refer to with `app = "…"`.
     pub name: String,
-    /// The app's client id (public). Its secret is read from `SPOTIFY_CLIENT_SECRET` or a file.
+    /// The app's client id (public).
     pub client_id: String,
     /// Whether Spotify granted the app extended quota (then the 5-member limit does not apply).
     #[serde(default)]

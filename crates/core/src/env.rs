@@ -14,16 +14,12 @@ pub const EARSHOT_DATABASE: &str = "EARSHOT_DATABASE";
 /// Seconds within which an imported streaming-history play and an API play are one play
 /// (`data-upload --match-tolerance`; default [`crate::history::DEFAULT_MATCH_TOLERANCE_S`]).
 pub const EARSHOT_MATCH_TOLERANCE: &str = "EARSHOT_MATCH_TOLERANCE";
-/// Spotify app client id. Not a secret, but kept beside the secret for convenience.
+/// Spotify app client id (public: Earshot is a PKCE client and needs no client secret).
 pub const SPOTIFY_CLIENT_ID: &str = "SPOTIFY_CLIENT_ID";
-/// Spotify app client secret. A secret: environment or file only, never logged.
-pub const SPOTIFY_CLIENT_SECRET: &str = "SPOTIFY_CLIENT_SECRET";
 /// Base URL of the Spotify Web API (default `https://api.spotify.com`); tests point it at the mock.
 pub const SPOTIFY_API_BASE: &str = "SPOTIFY_API_BASE";
 /// Base URL of the Spotify accounts service (default `https://accounts.spotify.com`).
 pub const SPOTIFY_ACCOUNTS_BASE: &str = "SPOTIFY_ACCOUNTS_BASE";
-/// File holding the Spotify client secret, as an alternative to [`SPOTIFY_CLIENT_SECRET`].
-pub const SPOTIFY_CLIENT_SECRET_FILE: &str = "SPOTIFY_CLIENT_SECRET_FILE";
 /// Key that encrypts stored tokens (32 bytes, base64). A secret.
 pub const EARSHOT_TOKEN_KEY: &str = "EARSHOT_TOKEN_KEY";
 /// File holding the token key, as an alternative to [`EARSHOT_TOKEN_KEY`].

@@ -1,6 +1,7 @@
 //! `data-fetcher auth`: a member connects their Spotify account.
 //!
-//! Authorization Code with PKCE (S256) and a random `state` checked on the callback (CSRF): a callback
+//! Authorization Code with PKCE (S256) and a random `state` checked on the callback (CSRF), built by
+//! rspotify's `AuthCodePkceSpotify` (see [`crate::spotify`]): a callback
 //! with a wrong or missing state is refused and nothing is stored. The redirect goes to a loopback
 //! listener on `http://127.0.0.1:<port>/callback` (Spotify refuses `localhost`), or to a configured
 //! HTTPS URI whose final URL the member pastes back (`--no-listen`, for headless machines). Scopes:
@@ -11,12 +12,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use earshot_core::config::MAX_MEMBERS_PER_DEV_APP;
-use earshot_core::spotify::{PrivateUser, SCOPES};
+use earshot_core::spotify::PrivateUser;
 use earshot_core::{GroupConfig, Storage};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -24,49 +22,8 @@ use crate::spotify::{App, Spotify};
 use crate::state::{self, MemberState};
 use crate::tokens::TokenStore;
 
-/// A PKCE verifier and its S256 challenge, and the CSRF state.
-#[derive(Debug)]
-pub struct Pkce {
-    /// Sent with the code exchange only.
-    pub verifier: String,
-    /// Sent in the authorize URL.
-    pub challenge: String,
-    /// Echoed back on the callback.
-    pub state: String,
-}
-
-fn random_url_safe(bytes: usize) -> Result<String> {
-    let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).map_err(|e| anyhow!("no randomness: {e}"))?;
-    Ok(URL_SAFE_NO_PAD.encode(buffer))
-}
-
-impl Pkce {
-    /// Fresh random values (verifier: 64 bytes → 86 characters, within RFC 7636's 43..128).
-    pub fn generate() -> Result<Pkce> {
-        let verifier = random_url_safe(64)?;
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        Ok(Pkce {
-            verifier,
-            challenge,
-            state: random_url_safe(24)?,
-        })
-    }
-}
-
-/// The URL the member opens.
-pub fn authorize_url(accounts: &str, client_id: &str, redirect_uri: &str, pkce: &Pkce) -> String {
-    let mut url = url::Url::parse(&format!("{accounts}/authorize")).expect("a base URL");
-    url.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("response_type", "code")
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("code_challenge", &pkce.challenge)
-        .append_pair("state", &pkce.state)
-        .append_pair("scope", &SCOPES.join(" "));
-    url.to_string()
-}
+/// Length of the PKCE code verifier (RFC 7636 allows 43 to 128 characters).
+pub const PKCE_VERIFIER_LEN: usize = 128;
 
 /// The `code` of a callback URL (or its query), after checking `state`.
 pub fn code_from_callback(query: &str, expected_state: &str) -> Result<String> {
@@ -167,22 +124,21 @@ pub async fn connect_member(
     show_url: impl FnOnce(&str),
     paste: impl FnOnce() -> Result<String>,
 ) -> Result<MemberState> {
-    let pkce = Pkce::generate()?;
-    let redirect_uri = redirect.uri().to_string();
-    show_url(&authorize_url(
-        &spotify.endpoints.accounts,
-        &app.client_id,
-        &redirect_uri,
-        &pkce,
-    ));
+    // rspotify makes the verifier, its S256 challenge and the random `state`, and keeps the verifier
+    // for the exchange.
+    let mut client = spotify.pkce_client(&app.client_id, redirect.uri(), None);
+    show_url(
+        &client
+            .get_authorize_url(Some(PKCE_VERIFIER_LEN))
+            .context("building the authorize URL")?,
+    );
+    let state = client.oauth.state.clone();
     let callback = match &redirect {
-        Redirect::Listen(listener, _) => accept_callback(listener, &pkce.state, timeout).await?,
+        Redirect::Listen(listener, _) => accept_callback(listener, &state, timeout).await?,
         Redirect::Paste(_) => paste()?,
     };
-    let code = code_from_callback(&callback, &pkce.state)?;
-    let tokens = spotify
-        .exchange_code(app, &code, &redirect_uri, &pkce.verifier)
-        .await?;
+    let code = code_from_callback(&callback, &state)?;
+    let tokens = spotify.exchange_code(&client, &code).await?;
     let Ok(body) = spotify
         .get("(connecting)", "/v1/me", &tokens.access_token)
         .await?

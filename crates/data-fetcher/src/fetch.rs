@@ -161,10 +161,7 @@ impl Fetcher {
             Ok(Some(tokens)) => Session {
                 fetcher: self,
                 member: id.clone(),
-                app: match App::from_env(&tokens.client_id) {
-                    Ok(app) => app,
-                    Err(e) => return MemberResult::Failed(format!("{e:#}")),
-                },
+                app: App::new(&tokens.client_id),
                 tokens,
             },
             Ok(None) => return MemberResult::NeedsAuth("no stored tokens".into()),
@@ -227,7 +224,7 @@ impl Fetcher {
         Ok(Some(Session {
             fetcher: self,
             member: member.to_string(),
-            app: App::from_env(&tokens.client_id)?,
+            app: App::new(&tokens.client_id),
             tokens,
         }))
     }

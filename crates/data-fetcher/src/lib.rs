@@ -30,8 +30,8 @@ use crate::tokens::{TokenKey, TokenStore};
 
 /// Connect members' Spotify accounts and fetch their listening.
 ///
-/// Secrets never go on the command line: the client secret comes from `SPOTIFY_CLIENT_SECRET` (or the
-/// file `SPOTIFY_CLIENT_SECRET_FILE` names), the token key from `EARSHOT_TOKEN_KEY` (or
+/// Earshot signs members in as a public client (Authorization Code with PKCE): no client secret is
+/// needed. Secrets never go on the command line: the token key comes from `EARSHOT_TOKEN_KEY` (or
 /// `EARSHOT_TOKEN_KEY_FILE`). `SPOTIFY_API_BASE` and `SPOTIFY_ACCOUNTS_BASE` point at another Spotify
 /// (the mock, in tests).
 #[derive(Debug, Parser)]
@@ -223,7 +223,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             timeout,
         } => {
             let store = token_store(&cli, &storage).await?;
-            let app = App::from_env(&client_id(&group, app.as_deref())?)?;
+            let app = App::new(&client_id(&group, app.as_deref())?);
             let spotify = Spotify::new(
                 Endpoints::from_env(),
                 clock,

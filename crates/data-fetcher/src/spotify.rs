@@ -9,18 +9,25 @@
 //! - 401 on an API call: refresh once and retry. A refresh answered `invalid_grant` means the member
 //!   must reconnect.
 //!
-//! rspotify is not used: its models require fields Spotify removed in 2026 (`popularity`, …) and its
-//! token cache writes tokens in clear; raw pages must be kept verbatim anyway.
+//! Sign-in goes through rspotify's [`AuthCodePkceSpotify`] (the authorize URL with its PKCE S256
+//! challenge and `state`, the code exchange, the refresh), with its token cache and automatic refresh
+//! off: tokens live in Earshot's encrypted store, and Earshot decides when to refresh. Its failures
+//! are read here (status, `Retry-After`, Spotify's error body) under the same rules as every other
+//! request. Data calls keep Earshot's own models and client: rspotify's `FullTrack` requires
+//! `external_ids` and `is_local`, which 2026 responses may lack, its error type cannot read Spotify's
+//! error body, and raw pages must be kept verbatim anyway.
 
-use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use chrono::Utc;
 use earshot_core::env;
-use earshot_core::spotify::{ApiError, AuthError, TokenResponse};
+use earshot_core::spotify::{ApiError, AuthError, SCOPES};
+use rspotify::clients::{BaseClient as _, OAuthClient as _};
+use rspotify::http::HttpError;
+use rspotify::{AuthCodePkceSpotify, ClientError, Config, Credentials, OAuth, Token};
 
 use crate::clock::Clock;
 use crate::tokens::Tokens;
@@ -36,70 +43,22 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Refresh when the access token has less than this left.
 pub const REFRESH_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 
-/// A secret string (client secret): `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-/// A Spotify app: its client id, and its secret when this machine has it (PKCE needs none).
+/// A Spotify app. Earshot is a public client (Authorization Code with PKCE): the client id is all it
+/// needs, so no client secret is read, stored or sent.
 #[derive(Debug, Clone)]
 pub struct App {
     /// Client id (public).
     pub client_id: String,
-    /// Client secret, from `SPOTIFY_CLIENT_SECRET` or `SPOTIFY_CLIENT_SECRET_FILE`.
-    pub secret: Option<Secret>,
 }
 
 impl App {
-    /// The secret for `client_id` from the environment, when `SPOTIFY_CLIENT_ID` names that app.
-    pub fn from_env(client_id: &str) -> anyhow::Result<App> {
-        let env_id = std::env::var(env::SPOTIFY_CLIENT_ID).ok();
-        let secret = if env_id.as_deref() == Some(client_id) {
-            match (
-                std::env::var(env::SPOTIFY_CLIENT_SECRET),
-                std::env::var(SPOTIFY_CLIENT_SECRET_FILE),
-            ) {
-                (Ok(secret), _) if !secret.is_empty() => Some(Secret(secret)),
-                (_, Ok(path)) => Some(Secret(
-                    std::fs::read_to_string(&path)
-                        .map_err(|e| {
-                            anyhow::anyhow!(
-                                "reading `{SPOTIFY_CLIENT_SECRET_FILE}` file `{path}`: {e}"
-                            )
-                        })?
-                        .trim()
-                        .to_string(),
-                )),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        Ok(App {
+    /// The app of `client_id`.
+    pub fn new(client_id: &str) -> App {
+        App {
             client_id: client_id.to_string(),
-            secret,
-        })
+        }
     }
 }
-
-use earshot_core::env::SPOTIFY_CLIENT_SECRET_FILE;
 
 /// Where Spotify is (the mock in tests).
 #[derive(Debug, Clone)]
@@ -285,45 +244,70 @@ impl Spotify {
         ceiling.mul_f64(fraction)
     }
 
-    /// POST a form to the accounts service's token endpoint, with client authentication.
-    async fn token_request(
+    /// rspotify's PKCE client for `client_id`, pointed at this Spotify's accounts service, holding
+    /// `token` when there is one. Its token cache and its automatic refresh are off.
+    pub fn pkce_client(
         &self,
-        member: &str,
-        app: &App,
-        form: &[(&str, &str)],
-    ) -> Result<TokenResponse, SpotifyError> {
+        client_id: &str,
+        redirect_uri: &str,
+        token: Option<Token>,
+    ) -> AuthCodePkceSpotify {
+        let config = Config {
+            auth_base_url: format!("{}/", self.endpoints.accounts),
+            api_base_url: format!("{}/v1/", self.endpoints.api),
+            token_cached: false,
+            token_refreshing: false,
+            ..Config::default()
+        };
+        let oauth = OAuth {
+            redirect_uri: redirect_uri.to_string(),
+            scopes: SCOPES.iter().map(|scope| scope.to_string()).collect(),
+            ..OAuth::default()
+        };
+        let creds = Credentials::new_pkce(client_id);
+        match token {
+            Some(token) => AuthCodePkceSpotify::from_token_with_config(token, creds, oauth, config),
+            None => AuthCodePkceSpotify::with_config(creds, oauth, config),
+        }
+    }
+
+    /// Run one rspotify token request under Spotify's rules: 429 waits `Retry-After` out of the
+    /// budget, 5xx and transport errors back off, `invalid_grant` means the member must reconnect.
+    async fn token_request<F, Fut>(&self, member: &str, call: F) -> Result<Token, SpotifyError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Token, ClientError>>,
+    {
         let endpoint = "POST /api/token".to_string();
-        let url = format!("{}/api/token", self.endpoints.accounts);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut request = self.http.post(&url);
-            let mut fields: Vec<(&str, &str)> = form.to_vec();
-            match &app.secret {
-                Some(secret) => {
-                    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-                        "{}:{}",
-                        app.client_id,
-                        secret.expose()
-                    ));
-                    request =
-                        request.header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"));
+            let (status, retry_after, body) = match call().await {
+                Ok(token) => return Ok(token),
+                Err(ClientError::Http(http)) => match *http {
+                    HttpError::StatusCode(response) => {
+                        let status = response.status().as_u16();
+                        let retry_after = retry_after(&response);
+                        (
+                            status,
+                            retry_after,
+                            response.bytes().await.unwrap_or_default(),
+                        )
+                    }
+                    HttpError::Client(err) => {
+                        self.retry_or(member, &endpoint, attempts, transport_detail(&err))
+                            .await?;
+                        continue;
+                    }
+                },
+                Err(err) => {
+                    return Err(SpotifyError::Body {
+                        member: member.into(),
+                        endpoint,
+                        detail: err.to_string(),
+                    });
                 }
-                None => fields.push(("client_id", &app.client_id)),
-            }
-            let Some((status, retry_after, body)) = self
-                .send(member, &endpoint, attempts, request.form(&fields))
-                .await?
-            else {
-                continue;
             };
-            if status == 200 {
-                return serde_json::from_slice(&body).map_err(|e| SpotifyError::Body {
-                    member: member.into(),
-                    endpoint,
-                    detail: e.to_string(),
-                });
-            }
             let auth_error: Option<AuthError> = serde_json::from_slice(&body).ok();
             if let Some(error) = &auth_error
                 && error.error == "invalid_grant"
@@ -356,6 +340,31 @@ impl Spotify {
                 attempts,
             });
         }
+    }
+
+    /// Earshot's tokens from rspotify's, its lifetime counted on Earshot's clock. A missing refresh
+    /// token or scope keeps `previous`'s.
+    fn tokens_from(
+        &self,
+        token: Token,
+        client_id: &str,
+        previous: Option<&Tokens>,
+    ) -> Option<Tokens> {
+        let mut scopes: Vec<String> = token.scopes.into_iter().collect();
+        scopes.sort();
+        let scope = match (scopes.is_empty(), previous) {
+            (true, Some(previous)) => previous.scope.clone(),
+            _ => scopes.join(" "),
+        };
+        Some(Tokens {
+            access_token: token.access_token,
+            expires_at: self.clock.now() + token.expires_in,
+            refresh_token: token
+                .refresh_token
+                .or_else(|| previous.map(|p| p.refresh_token.clone()))?,
+            client_id: client_id.to_string(),
+            scope,
+        })
     }
 
     /// Send a request and read its status, `Retry-After` and body. `Ok(None)`: a transport failure
@@ -455,41 +464,27 @@ impl Spotify {
         Ok(())
     }
 
-    /// Exchange an authorization code (with its PKCE verifier) for tokens.
+    /// Exchange an authorization code for tokens, with the PKCE verifier `client` made with the
+    /// authorize URL.
     pub async fn exchange_code(
         &self,
-        app: &App,
+        client: &AuthCodePkceSpotify,
         code: &str,
-        redirect_uri: &str,
-        verifier: &str,
     ) -> Result<Tokens, SpotifyError> {
-        let response = self
-            .token_request(
-                "(connecting)",
-                app,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", code),
-                    ("redirect_uri", redirect_uri),
-                    ("code_verifier", verifier),
-                ],
-            )
+        let member = "(connecting)";
+        let token = self
+            .token_request(member, || async {
+                client.request_token(code).await?;
+                let token = client.token.lock().await.ok().and_then(|t| t.clone());
+                token.ok_or(ClientError::InvalidToken)
+            })
             .await?;
-        let refresh_token = response
-            .refresh_token
-            .clone()
+        self.tokens_from(token, &client.creds.id, None)
             .ok_or_else(|| SpotifyError::Body {
-                member: "(connecting)".into(),
+                member: member.into(),
                 endpoint: "POST /api/token".into(),
                 detail: "the code exchange returned no refresh token".into(),
-            })?;
-        Ok(Tokens {
-            access_token: response.access_token,
-            expires_at: self.clock.now() + chrono::Duration::seconds(response.expires_in as i64),
-            refresh_token,
-            client_id: app.client_id.clone(),
-            scope: response.scope.unwrap_or_default(),
-        })
+            })
     }
 
     /// Refresh a member's tokens. A response without a refresh token keeps the old one.
@@ -499,25 +494,22 @@ impl Spotify {
         app: &App,
         tokens: &Tokens,
     ) -> Result<Tokens, SpotifyError> {
-        let response = self
-            .token_request(
-                member,
-                app,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &tokens.refresh_token),
-                ],
-            )
+        let held = Token {
+            refresh_token: Some(tokens.refresh_token.clone()),
+            ..Token::default()
+        };
+        let client = self.pkce_client(&app.client_id, "", Some(held));
+        let token = self
+            .token_request(member, || async {
+                client
+                    .refetch_token()
+                    .await?
+                    .ok_or(ClientError::InvalidToken)
+            })
             .await?;
-        Ok(Tokens {
-            access_token: response.access_token,
-            expires_at: self.clock.now() + chrono::Duration::seconds(response.expires_in as i64),
-            refresh_token: response
-                .refresh_token
-                .unwrap_or_else(|| tokens.refresh_token.clone()),
-            client_id: tokens.client_id.clone(),
-            scope: response.scope.unwrap_or_else(|| tokens.scope.clone()),
-        })
+        Ok(self
+            .tokens_from(token, &tokens.client_id, Some(tokens))
+            .expect("the previous refresh token is kept"))
     }
 
     /// GET a Web API path with a bearer token. `Ok(Err(()))` means 401: the caller refreshes and retries.
@@ -600,4 +592,58 @@ fn snippet(body: &[u8]) -> String {
 /// `true` when `now` is within the refresh margin of `expires_at`.
 pub fn needs_refresh(tokens: &Tokens, now: chrono::DateTime<Utc>) -> bool {
     tokens.expires_at - REFRESH_MARGIN <= now
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    use super::*;
+    use crate::auth::PKCE_VERIFIER_LEN;
+    use crate::clock::SystemClock;
+
+    #[test]
+    fn sign_in_is_rspotify_pkce_with_its_token_cache_and_auto_refresh_off() {
+        let endpoints = Endpoints {
+            api: "http://127.0.0.1:1".into(),
+            accounts: "http://127.0.0.1:2".into(),
+        };
+        let spotify = Spotify::new(
+            endpoints,
+            Arc::new(SystemClock),
+            Budget::new(Duration::ZERO),
+        )
+        .unwrap();
+        let mut client = spotify.pkce_client("app-id", "http://127.0.0.1:8888/callback", None);
+        assert!(!client.config.token_cached && !client.config.token_refreshing);
+        assert!(client.creds.secret.is_none(), "a public client: no secret");
+        let url =
+            url::Url::parse(&client.get_authorize_url(Some(PKCE_VERIFIER_LEN)).unwrap()).unwrap();
+        assert_eq!(
+            url.as_str().split('?').next(),
+            Some("http://127.0.0.1:2/authorize")
+        );
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let verifier = client.verifier.clone().unwrap();
+        assert_eq!(verifier.len(), PKCE_VERIFIER_LEN);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        assert_eq!(query["code_challenge_method"], "S256");
+        assert_eq!(query["code_challenge"], challenge);
+        assert_eq!(query["state"], client.oauth.state);
+        assert!(client.oauth.state.len() >= 16);
+        assert_eq!(query["client_id"], "app-id");
+        assert_eq!(query["redirect_uri"], "http://127.0.0.1:8888/callback");
+        let mut scopes: Vec<&str> = query["scope"].split(' ').collect();
+        scopes.sort();
+        assert_eq!(scopes, SCOPES.to_vec());
+        // Two sign-ins never share a verifier or a state.
+        let mut other = spotify.pkce_client("app-id", "http://127.0.0.1:8888/callback", None);
+        other.get_authorize_url(Some(PKCE_VERIFIER_LEN)).unwrap();
+        assert_ne!(other.verifier, client.verifier);
+        assert_ne!(other.oauth.state, client.oauth.state);
+    }
 }

@@ -116,10 +116,7 @@ impl Harness {
         let redirect = Redirect::Listen(listener, format!("http://127.0.0.1:{port}/callback"));
         let (tx, rx) = tokio::sync::oneshot::channel::<String>();
         let spotify = self.spotify(Duration::from_secs(60));
-        let app = App {
-            client_id: client_id.to_string(),
-            secret: None,
-        };
+        let app = App::new(client_id);
         let connect = auth::connect_member(
             &spotify,
             &app,

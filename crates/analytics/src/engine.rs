@@ -148,7 +148,8 @@ pub fn query(inputs: &Inputs, sql: &str) -> Result<LazyFrame> {
     Ok(ctx.execute(sql)?)
 }
 
-/// Collect several lazy queries in one plan, so that their common scans are read once.
+/// Collect several lazy queries in one plan on polars' streaming engine, so that their common scans
+/// are read once and the plays flow through in morsels instead of being held whole in memory.
 pub fn collect_together(queries: Vec<LazyFrame>) -> Result<Vec<DataFrame>> {
     let Some(first) = queries.first() else {
         return Ok(Vec::new());
@@ -157,7 +158,7 @@ pub fn collect_together(queries: Vec<LazyFrame>) -> Result<Vec<DataFrame>> {
     let plans = queries.into_iter().map(|q| q.logical_plan).collect();
     Ok(LazyFrame::collect_all_with_engine(
         plans,
-        Engine::Auto,
+        Engine::Streaming,
         options,
     )?)
 }

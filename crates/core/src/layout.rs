@@ -221,6 +221,43 @@ pub fn import_states_prefix() -> String {
     format!("{STATE}/imports/")
 }
 
+/// Prefix of every erasure in progress.
+pub fn erasures_prefix() -> String {
+    format!("{STATE}/erasures/")
+}
+
+/// The marker of an erasure in progress: `state/erasures/<id>.json`. Written before `members erase`
+/// removes anything and removed after the last store is clean, so an interrupted erase is finished by
+/// the next run even where no row of the member is left to find.
+pub fn erasure_key(member: &str) -> String {
+    format!("{}{member}.json", erasures_prefix())
+}
+
+/// Every storage prefix that holds objects of one member only: their raw pages and imported history
+/// (`raw/<kind>/user=<id>/`) and their converted files (`converted/<kind>/user=<id>/`), of every kind.
+/// With [`member_keys`], every place in storage a member's own data lives; Parquet snapshots and
+/// reports hold every member's rows together.
+pub fn member_prefixes(member: &str) -> Vec<String> {
+    RawKind::ALL
+        .iter()
+        .flat_map(|kind| {
+            [
+                format!("{}user={member}/", raw_prefix(*kind)),
+                format!("{}user={member}/", converted_prefix(*kind)),
+            ]
+        })
+        .collect()
+}
+
+/// The single state objects of one member: fetch state, encrypted tokens, import progress.
+pub fn member_keys(member: &str) -> Vec<String> {
+    vec![
+        member_state_key(member),
+        token_key(member),
+        import_state_key(member),
+    ]
+}
+
 /// The value of a `name=value` partition segment of a key, e.g. `user` of `…/user=ana/…`.
 pub fn partition_value<'a>(key: &'a str, name: &str) -> Option<&'a str> {
     key.split('/')

@@ -1,0 +1,270 @@
+//! `members erase`: remove one member from every store.
+//!
+//! Order, so that an interrupted erase is finished by running it again:
+//! 1. a marker (`layout::erasure_key`) is written first and removed last: while it exists, a run does
+//!    every step even where no row of the member is left to find;
+//! 2. storage: the member's raw pages, imported history and converted files, then their fetch state,
+//!    encrypted tokens and import progress;
+//! 3. MongoDB: their rows of the raw collections, their token record, the upload-ledger entries that
+//!    name them;
+//! 4. everything computed from every member's plays together, which cannot be cut row by row without
+//!    leaving traces (a group chart row of a song only they played): every stored analytics run
+//!    (`analytics_*` and `analytics_runs`), every Parquet snapshot (`exports/`) and every report
+//!    (`reports/`) are removed; the next scheduled export and analytics run write them again without
+//!    the member;
+//! 5. the derived collections are rebuilt from scratch from the remaining rows (so counts, listener
+//!    sets and `members` are re-aggregated without them), and track-catalogue entries no remaining
+//!    row names are removed;
+//! 6. the marker goes.
+//!
+//! A run that finds nothing of the member changes nothing.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::Utc;
+use create_collections::{BuildOptions, Mode};
+use earshot_core::layout::{self, Target};
+use earshot_core::{GroupConfig, mongo};
+use mongodb::bson::{Bson, Document, doc};
+use tracing::info;
+
+use crate::{Stores, analytics_collections, names_member};
+
+/// What one erase removed, per store, in order.
+#[derive(Debug, Default, Clone)]
+pub struct EraseReport {
+    /// (store, what was removed there).
+    pub removed: Vec<(String, String)>,
+    /// Whether anything of the member was found.
+    pub found: bool,
+}
+
+impl EraseReport {
+    fn note(&mut self, store: impl Into<String>, what: impl Into<String>) {
+        let (store, what) = (store.into(), what.into());
+        info!(store = %store, removed = %what, "Erased.");
+        self.removed.push((store, what));
+    }
+
+    /// What to print.
+    pub fn summary(&self, member: &str) -> String {
+        if !self.found {
+            return format!("Earshot holds nothing about `{member}`: nothing to remove.\n");
+        }
+        let mut out = format!("Erased `{member}`:\n");
+        for (store, what) in &self.removed {
+            out.push_str(&format!("  {store}: {what}\n"));
+        }
+        out.push_str(&format!(
+            "\nThe next scheduled export and analytics run write the snapshots and results again, without \
+             `{member}` (or run `gcs-export` then `analytics` now).\n\
+             Spotify has no endpoint that revokes an app's access: `{member}` removes Earshot in their \
+             Spotify account, at https://www.spotify.com/account/apps/ (Manage apps → Earshot → Remove \
+             access).\n"
+        ));
+        out
+    }
+}
+
+/// Refuse while the group config lists the member: the next scheduled fetch would bring them back.
+pub fn refuse_if_listed(group: &GroupConfig, member: &str, config: &Path) -> Result<()> {
+    if group.member(member).is_some() {
+        bail!(
+            "member `{member}` is still listed in the group config `{}`: remove its `[[members]]` entry \
+             (`id = \"{member}\"`) first, so that the next scheduled fetch does not bring them back",
+            config.display()
+        );
+    }
+    Ok(())
+}
+
+/// Ask on the terminal; `false` unless the member id is typed back.
+pub fn confirm(member: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to erase `{member}` without confirmation: pass `--yes`");
+    }
+    eprint!(
+        "This removes everything Earshot holds about `{member}`, and every analytics run, snapshot and \
+         report (the next scheduled run writes them again without `{member}`).\nType `{member}` to confirm: "
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == member)
+}
+
+/// Whether any store still holds something of the member (the marker of an interrupted erase
+/// included).
+pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
+    if stores.storage.exists(&layout::erasure_key(member)).await? {
+        return Ok(true);
+    }
+    for prefix in layout::member_prefixes(member) {
+        if !stores.storage.list(&prefix).await?.is_empty() {
+            return Ok(true);
+        }
+    }
+    for key in layout::member_keys(member) {
+        if stores.storage.exists(&key).await? {
+            return Ok(true);
+        }
+    }
+    let db = &stores.db;
+    let by_user = doc! {"user_id": member};
+    for collection in mongo::MEMBER_ROW_COLLECTIONS {
+        if count(db, collection, by_user.clone()).await? > 0 {
+            return Ok(true);
+        }
+    }
+    let checks = [
+        (mongo::FETCHER_TOKENS, doc! {"_id": member}),
+        (mongo::MEMBERS, doc! {"_id": member}),
+        (mongo::UPLOAD_LEDGER, doc! {"keys.user_id": member}),
+    ];
+    for (collection, filter) in checks {
+        if count(db, collection, filter).await? > 0 {
+            return Ok(true);
+        }
+    }
+    for name in analytics_collections(db).await? {
+        if count(db, &name, names_member(member, true)).await? > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn count(db: &mongodb::Database, collection: &str, filter: Document) -> Result<u64> {
+    db.collection::<Document>(collection)
+        .count_documents(filter)
+        .await
+        .with_context(|| format!("reading `{collection}`"))
+}
+
+async fn delete(db: &mongodb::Database, collection: &str, filter: Document) -> Result<u64> {
+    Ok(db
+        .collection::<Document>(collection)
+        .delete_many(filter)
+        .await
+        .with_context(|| format!("deleting from `{collection}`"))?
+        .deleted_count)
+}
+
+/// Delete every object under `prefix`; returns how many.
+async fn delete_prefix(stores: &Stores, prefix: &str) -> Result<u64> {
+    let keys = stores.storage.list(prefix).await?;
+    for key in &keys {
+        stores.storage.delete(key).await?;
+    }
+    Ok(keys.len() as u64)
+}
+
+/// Remove `member` from every store (see the module's documentation for the order).
+pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
+    let mut report = EraseReport::default();
+    if !holds_anything(stores, member).await? {
+        return Ok(report);
+    }
+    report.found = true;
+    let marker = layout::erasure_key(member);
+    let started = serde_json::json!({"member": member, "started_at": Utc::now().to_rfc3339()});
+    stores
+        .storage
+        .write(&marker, serde_json::to_vec(&started)?.into())
+        .await?;
+
+    // Storage: the member's own objects.
+    let mut objects = 0;
+    for prefix in layout::member_prefixes(member) {
+        objects += delete_prefix(stores, &prefix).await?;
+    }
+    report.note(
+        "storage",
+        format!("{objects} raw pages, imported history files and converted files"),
+    );
+    let mut state = 0;
+    for key in layout::member_keys(member) {
+        if stores.storage.delete(&key).await? {
+            state += 1;
+        }
+    }
+    report.note(
+        "storage",
+        format!("{state} state objects (fetch state, encrypted tokens, import progress)"),
+    );
+
+    // MongoDB: the member's rows, token record and ledger entries.
+    let db = &stores.db;
+    for collection in mongo::MEMBER_ROW_COLLECTIONS {
+        let n = delete(db, collection, doc! {"user_id": member}).await?;
+        report.note(format!("mongodb {collection}"), format!("{n} rows"));
+    }
+    let n = delete(db, mongo::FETCHER_TOKENS, doc! {"_id": member}).await?;
+    report.note(
+        format!("mongodb {}", mongo::FETCHER_TOKENS),
+        format!("{n} token records"),
+    );
+    let n = delete(db, mongo::UPLOAD_LEDGER, doc! {"keys.user_id": member}).await?;
+    report.note(
+        format!("mongodb {}", mongo::UPLOAD_LEDGER),
+        format!("{n} entries naming them"),
+    );
+
+    // Everything computed from every member's plays together.
+    let mut rows = 0;
+    for name in analytics_collections(db).await? {
+        rows += delete(db, &name, doc! {}).await?;
+    }
+    let runs = delete(db, mongo::ANALYTICS_RUNS, doc! {}).await?;
+    report.note(
+        "mongodb analytics_*",
+        format!("{runs} runs ({rows} rows), to be computed again without them"),
+    );
+    let snapshots = delete_prefix(stores, &format!("{}/", layout::EXPORTS)).await?;
+    report.note(
+        "storage exports/",
+        format!("{snapshots} Parquet snapshot files, to be exported again without them"),
+    );
+    let reports = delete_prefix(stores, &format!("{}/", layout::REPORTS)).await?;
+    report.note(
+        "storage reports/",
+        format!("{reports} report files (report.json, charts, Spark outputs)"),
+    );
+
+    // The derived collections, re-aggregated from the remaining rows.
+    let options = BuildOptions {
+        mode: Mode::Rebuild,
+        ..BuildOptions::default()
+    };
+    create_collections::build_with(db, Target::All, &stores.group, options)
+        .await
+        .context("rebuilding the derived collections without them")?;
+    report.note(
+        "mongodb derived collections",
+        "rebuilt from the remaining plays (counts, listener sets and members without them)",
+    );
+    let n = prune_catalogue(db).await?;
+    report.note(
+        format!("mongodb {}", mongo::TRACK_CATALOGUE),
+        format!("{n} entries of tracks no remaining play names"),
+    );
+
+    stores.storage.delete(&marker).await?;
+    Ok(report)
+}
+
+/// Remove the track-catalogue entries of tracks no remaining row names.
+async fn prune_catalogue(db: &mongodb::Database) -> Result<u64> {
+    let mut named: Vec<Bson> = Vec::new();
+    for collection in [mongo::RAW_RECENTLY_PLAYED, mongo::RAW_TOP_TRACKS] {
+        named.extend(
+            db.collection::<Document>(collection)
+                .distinct("track_id", doc! {})
+                .await
+                .with_context(|| format!("reading `{collection}`"))?,
+        );
+    }
+    delete(db, mongo::TRACK_CATALOGUE, doc! {"_id": {"$nin": named}}).await
+}

@@ -1,0 +1,157 @@
+//! `members`: a member's data rights (GDPR Articles 15, 17 and 20).
+//!
+//! - `members list`: the group's members, and what Earshot holds about each one.
+//! - `members export --member <id> --output <file.zip|->`: everything about one member in open formats
+//!   (JSON Lines, JSON, the stored files as they are), never a token or a key, and nothing about
+//!   another member beyond the id of a friend a pairwise row pairs them with.
+//! - `members erase --member <id>`: removes the member from every store, safe to re-run.
+//!
+//! Where member data lives is named in earshot-core, and nowhere else: `layout::member_prefixes` and
+//! `layout::member_keys` (storage), `mongo::MEMBER_ROW_COLLECTIONS`, `mongo::FETCHER_TOKENS`,
+//! `mongo::TRACK_CATALOGUE`, `mongo::UPLOAD_LEDGER`, the derived collections and `analytics_*`
+//! (`mongo::ANALYTICS_MEMBER_FIELDS`), and the Parquet snapshots and reports (`layout::EXPORTS`,
+//! `layout::REPORTS`).
+
+pub mod erase;
+pub mod export;
+pub mod list;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::config::DEFAULT_CONFIG_FILE;
+use earshot_core::{GroupConfig, Storage, env, mongo};
+use mongodb::Database;
+use mongodb::bson::{Bson, Document, doc};
+
+/// See, take away and erase what Earshot holds about a member.
+#[derive(Debug, Parser)]
+#[command(name = "members", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Storage URL (raw pages, converted files, state, snapshots, reports): a local folder or
+    /// `gs://bucket/prefix`.
+    #[arg(long, global = true, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
+    pub storage: String,
+    /// Group config file. Default: `earshot.toml` if present.
+    #[arg(long, global = true, env = env::EARSHOT_GROUP_CONFIG)]
+    pub group_config: Option<PathBuf>,
+    /// MongoDB connection string.
+    #[arg(long, global = true, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
+    pub mongodb_uri: String,
+    /// MongoDB database.
+    #[arg(long, global = true, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
+    pub database: String,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The group's members (as the config names them, and anyone Earshot still holds data about) and,
+    /// for each, their plays, first and last play, imports and authorisation state.
+    List {
+        /// One JSON object per member on stdout instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write everything Earshot holds about one member to a zip (a README inside describes each file).
+    Export {
+        /// The member's Spotify id.
+        #[arg(long)]
+        member: String,
+        /// The zip to write (`-` for stdout). Written whole or not at all.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Remove one member from every store. Refused while the group config still lists them.
+    Erase {
+        /// The member's Spotify id.
+        #[arg(long)]
+        member: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Run the command line.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let config_path = cli
+        .group_config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let storage = Storage::open(&cli.storage).await?;
+    let db = mongo::connect(&cli.mongodb_uri, &cli.database).await?;
+    let stores = Stores { storage, db, group };
+    match &cli.command {
+        Command::List { json } => {
+            let rows = list::list(&stores, chrono::Utc::now()).await?;
+            if *json {
+                for row in &rows {
+                    println!("{}", serde_json::to_string(row)?);
+                }
+            } else {
+                print!("{}", list::table(&rows));
+            }
+        }
+        Command::Export { member, output } => {
+            let counts = export::export_to(&stores, member, output).await?;
+            eprintln!("{}", counts.summary(member, output));
+        }
+        Command::Erase { member, yes } => {
+            erase::refuse_if_listed(&stores.group, member, &config_path)?;
+            if !yes && !erase::confirm(member)? {
+                eprintln!("Nothing erased.");
+                return Ok(Outcome::Failure);
+            }
+            let report = erase::erase(&stores, member).await?;
+            print!("{}", report.summary(member));
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// The stores a member's data lives in.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// Raw pages, converted files, state, snapshots, reports.
+    pub storage: Storage,
+    /// The raw, derived, analytics and bookkeeping collections.
+    pub db: Database,
+    /// The group config.
+    pub group: GroupConfig,
+}
+
+/// The filter on an `analytics_*` collection for the member's rows, and with `mentions` the group rows
+/// that name them too.
+pub fn names_member(member: &str, mentions: bool) -> Document {
+    let mentioned = if mentions {
+        mongo::ANALYTICS_MENTION_FIELDS
+    } else {
+        &[]
+    };
+    let any: Vec<Bson> = mongo::ANALYTICS_MEMBER_FIELDS
+        .iter()
+        .chain(mentioned)
+        .map(|field| Bson::Document(doc! {*field: member}))
+        .collect();
+    doc! {"$or": any}
+}
+
+/// Every `analytics_*` result collection of the database.
+pub async fn analytics_collections(db: &Database) -> Result<Vec<String>> {
+    let mut names: Vec<String> = db
+        .list_collection_names()
+        .await
+        .context("listing the collections")?
+        .into_iter()
+        .filter(|name| name.starts_with(mongo::ANALYTICS_PREFIX) && name != mongo::ANALYTICS_RUNS)
+        .collect();
+    names.sort();
+    Ok(names)
+}

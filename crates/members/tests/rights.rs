@@ -1,0 +1,554 @@
+//! A member's data rights, on the fixture group carried through the whole pipeline (fetch pages and an
+//! imported streaming history → convert → upload → collections → Parquet export → analytics with its
+//! report and charts), against the test MongoDB server and a storage folder:
+//! - an export holds exactly the member's plays (the fixture facts' count) and no other member's data;
+//! - an erase leaves no trace of the member in any store, and the other members' results equal those
+//!   of a pipeline run without that member from the start.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::Utc;
+use earshot_core::layout::{self, RawKind, Target};
+use earshot_core::{GroupConfig, Storage, mongo};
+use earshot_testkit::fixtures::{fact_count, fixtures_dir, history_dir, write_raw_pages};
+use earshot_testkit::mongo::MongoServer;
+use earshot_tests::{binary, fresh_database};
+use members::Stores;
+use mongodb::Database;
+use mongodb::bson::{Bson, Document, doc};
+use serde_json::Value;
+
+/// The member the tests export and erase: a distinctive id and display name.
+const MEMBER: &str = "chloe-r";
+const NAME: &str = "Chloé";
+
+/// The fixture group's config text without `without`'s `[[members]]` entry.
+fn group_toml(without: Option<&str>) -> String {
+    let text = std::fs::read_to_string(fixtures_dir().join("group.toml")).unwrap();
+    let mut blocks = text.split("[[members]]");
+    let mut out = blocks.next().unwrap().to_string();
+    for block in blocks {
+        if without.is_none_or(|m| !block.contains(&format!("id = \"{m}\""))) {
+            out.push_str("[[members]]");
+            out.push_str(block);
+        }
+    }
+    out
+}
+
+struct Pipeline {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    storage: Storage,
+    db: Database,
+    group: GroupConfig,
+    config: PathBuf,
+}
+
+impl Pipeline {
+    fn stores(&self) -> Stores {
+        Stores {
+            storage: self.storage.clone(),
+            db: self.db.clone(),
+            group: self.group.clone(),
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let server = MongoServer::shared();
+        let out = Command::new(binary(program))
+            .args(args)
+            .env("EARSHOT_STORAGE", &self.root)
+            .env("EARSHOT_GROUP_CONFIG", &self.config)
+            .env("MONGODB_URI", server.uri())
+            .env("EARSHOT_DATABASE", self.db.name())
+            .env("EARSHOT_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Export every collection as `snapshot`, then analyse it as run `snapshot`, as the daily DAG does.
+    fn export_and_analyse(&self, snapshot: &str) {
+        self.run("gcs-export", &["--snapshot", snapshot]);
+        self.run("analytics", &["--snapshot", snapshot, "--run", snapshot]);
+    }
+}
+
+/// The fixture group through the pipeline, `without` a member from the start when given. Every member
+/// present imports their streaming history too.
+async fn pipeline(test: &str, without: Option<&str>) -> Pipeline {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path());
+    let config = dir.path().join("group.toml");
+    std::fs::write(&config, group_toml(without)).unwrap();
+    let group = GroupConfig::load(&config).unwrap();
+    write_raw_pages(&storage).await.unwrap();
+    if let Some(member) = without {
+        for prefix in layout::member_prefixes(member) {
+            for key in storage.list(&prefix).await.unwrap() {
+                storage.delete(&key).await.unwrap();
+            }
+        }
+    }
+    for member in &group.members {
+        data_fetcher::import::import(
+            &storage,
+            &group,
+            &member.id,
+            &[history_dir(&fixtures_dir(), &member.id)],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+    let db = fresh_database(test).await;
+    for raw in RawKind::ALL {
+        let converter = json_converter::Converter::new(raw, group.clone()).unwrap();
+        let converted = json_converter::convert_storage(
+            &storage,
+            &converter,
+            &layout::raw_prefix(raw),
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+        assert!(converted.failed.is_empty(), "{:?}", converted.failed);
+        data_upload::load_storage(
+            &db,
+            &storage,
+            raw,
+            &layout::converted_prefix(raw),
+            data_upload::LoadOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let options = create_collections::BuildOptions {
+        mode: create_collections::Mode::Rebuild,
+        ..create_collections::BuildOptions::default()
+    };
+    create_collections::build_with(&db, Target::All, &group, options)
+        .await
+        .unwrap();
+    Pipeline {
+        root: dir.path().to_path_buf(),
+        _dir: dir,
+        storage,
+        db,
+        group,
+        config,
+    }
+}
+
+/// A member's fetch state and encrypted tokens, in storage and in MongoDB, as `data-fetcher auth`
+/// leaves them, and a track-catalogue entry for `track`, as `data-fetcher enrich` leaves it.
+async fn connect(p: &Pipeline, member: &str, name: &str, track: &str) {
+    let now = Utc::now();
+    let state = data_fetcher::state::MemberState {
+        member: member.into(),
+        display_name: name.into(),
+        client_id: "earshot0test0client0id0000000000".into(),
+        authorised_at: now,
+        needs_reauth: None,
+        cursor_after_ms: Some(now.timestamp_millis()),
+        last_play_at: Some(now),
+        last_fetch_at: Some(now),
+        gaps: Vec::new(),
+    };
+    data_fetcher::state::save(&p.storage, &state).await.unwrap();
+    let key = data_fetcher::tokens::TokenKey::from_base64(
+        &data_fetcher::tokens::TokenKey::generate_base64().unwrap(),
+    )
+    .unwrap();
+    let tokens = data_fetcher::tokens::Tokens {
+        access_token: "BQ-access".into(),
+        expires_at: now,
+        refresh_token: "AQ-refresh".into(),
+        client_id: state.client_id.clone(),
+        scope: "user-read-recently-played user-top-read".into(),
+    };
+    for store in [
+        data_fetcher::tokens::TokenStore::Storage(p.storage.clone(), key.clone()),
+        data_fetcher::tokens::TokenStore::Mongo(p.db.clone(), key),
+    ] {
+        store.save(member, &tokens).await.unwrap();
+    }
+    p.db.collection::<Document>(mongo::TRACK_CATALOGUE)
+        .insert_one(doc! {"_id": track, "status": mongo::CATALOGUE_OK, "name": "a track of theirs"})
+        .await
+        .unwrap();
+}
+
+/// A track only `member` played, and the id of every member that has plays.
+async fn distinctive_track(db: &Database, member: &str) -> String {
+    let mut cursor = db
+        .collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
+        .aggregate([
+            doc! {"$match": {"track_id": {"$ne": null}}},
+            doc! {"$group": {"_id": "$track_id", "users": {"$addToSet": "$user_id"}}},
+            doc! {"$match": {"users": [member]}},
+            doc! {"$sort": {"_id": 1}},
+            doc! {"$limit": 1},
+        ])
+        .await
+        .unwrap();
+    assert!(
+        cursor.advance().await.unwrap(),
+        "{member} has a track of their own"
+    );
+    cursor.current().get_str("_id").unwrap().to_string()
+}
+
+/// Every place the needles show up: MongoDB documents (every collection), storage keys and contents
+/// (Parquet files read as tables, the rest as text).
+async fn find_traces(p: &Pipeline, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for name in p.db.list_collection_names().await.unwrap() {
+        let mut cursor =
+            p.db.collection::<Document>(&name)
+                .find(doc! {})
+                .await
+                .unwrap();
+        while cursor.advance().await.unwrap() {
+            let text = Bson::Document(cursor.deserialize_current().unwrap())
+                .into_relaxed_extjson()
+                .to_string();
+            for needle in needles {
+                if text.contains(needle) {
+                    let start: String = text.chars().take(160).collect();
+                    found.push(format!("mongodb {name}: `{needle}` in {start}"));
+                }
+            }
+        }
+    }
+    for key in p.storage.list("").await.unwrap() {
+        let text = if key.ends_with(".parquet") {
+            let path = p.root.join(&key);
+            parquet_text(&path)
+        } else {
+            String::from_utf8_lossy(&p.storage.read_all(&key).await.unwrap()).to_string()
+        };
+        for needle in needles {
+            if key.contains(needle) || text.contains(needle) {
+                found.push(format!("storage {key}: `{needle}`"));
+            }
+        }
+    }
+    found
+}
+
+/// Every cell of a Parquet file, as text.
+fn parquet_text(path: &Path) -> String {
+    use polars::prelude::*;
+    let file = std::fs::File::open(path).unwrap();
+    let frame = ParquetReader::new(file).finish().unwrap();
+    let mut out = String::new();
+    for column in frame.columns() {
+        let series = column.as_materialized_series();
+        for i in 0..series.len() {
+            out.push_str(&series.get(i).unwrap().to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Canonical text of a value: objects' keys sorted, arrays sorted, floats to 9 significant digits.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let inner: BTreeMap<&String, String> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            format!("{inner:?}")
+        }
+        Value::Array(items) => {
+            let mut inner: Vec<String> = items.iter().map(canonical).collect();
+            inner.sort();
+            format!("{inner:?}")
+        }
+        Value::Number(n) if n.is_f64() => format!("{:.9e}", n.as_f64().unwrap()),
+        other => other.to_string(),
+    }
+}
+
+/// Every document of a collection, canonical, the given fields dropped.
+async fn rows(
+    db: &Database,
+    collection: &str,
+    filter: Document,
+    drop: &[&str],
+) -> BTreeSet<String> {
+    let mut cursor = db
+        .collection::<Document>(collection)
+        .find(filter)
+        .await
+        .unwrap();
+    let mut out = BTreeSet::new();
+    while cursor.advance().await.unwrap() {
+        let mut document = cursor.deserialize_current().unwrap();
+        for field in drop {
+            document.remove(*field);
+        }
+        out.insert(canonical(&Bson::Document(document).into_relaxed_extjson()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_holds_exactly_the_members_data() {
+    let p = pipeline("members_export", None).await;
+    p.export_and_analyse("20250101T000000Z");
+    let track = distinctive_track(&p.db, MEMBER).await;
+    connect(&p, MEMBER, NAME, &track).await;
+    let zip_path = p.root.join("export.zip");
+    let counts = members::export::export_to(&p.stores(), MEMBER, &zip_path)
+        .await
+        .unwrap();
+
+    // `members list` shows what is held.
+    let listed = members::list::list(&p.stores(), Utc::now()).await.unwrap();
+    let row = listed.iter().find(|r| r.member == MEMBER).unwrap();
+    assert_eq!(
+        (row.name.as_str(), row.in_config, row.authorisation.as_str()),
+        (NAME, true, "ok")
+    );
+    assert_eq!(listed.len(), p.group.members.len());
+    assert!(row.imported_plays > 0 && row.import.is_some());
+    assert!(row.first_play.is_some() && row.first_play < row.last_play);
+
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let mut entries: BTreeMap<String, String> = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).unwrap();
+        let mut text = String::new();
+        file.read_to_string(&mut text).unwrap();
+        entries.insert(file.name().unwrap().to_string(), text);
+    }
+    // Exactly the member's plays: the fixture facts' count (API plays, and imported plays that did not
+    // merge into one), each once, all theirs.
+    let plays: Vec<Value> = entries["plays.jsonl"]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected =
+        p.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
+            .count_documents(doc! {"user_id": MEMBER})
+            .await
+            .unwrap();
+    assert_eq!(plays.len() as u64, expected);
+    assert_eq!(row.plays, expected);
+    assert_eq!(counts.records(members::export::PLAYS), expected);
+    let api_plays = plays.iter().filter(|p| p["source"] == "api").count();
+    assert_eq!(api_plays, fact_count(&format!("plays.{MEMBER}")));
+    let ids: BTreeSet<&str> = plays.iter().map(|p| p["_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), plays.len(), "each play once");
+    assert!(plays.iter().all(|p| p["user_id"] == MEMBER));
+    assert!(plays.iter().any(|p| p["track_id"] == track.as_str()));
+    // The converted record shape: what json-converter writes, as it writes it.
+    let first = plays[0].as_object().unwrap();
+    let played_at = first["played_at"].as_str().unwrap();
+    assert!(
+        played_at.len() == 24 && played_at.ends_with('Z'),
+        "{played_at}"
+    );
+    for field in [
+        "played_at",
+        "played_at_local",
+        "track_name",
+        "artist_song_name",
+        "source",
+    ] {
+        assert!(first.contains_key(field), "{field} in {first:?}");
+    }
+    assert!(!entries["top_tracks.jsonl"].is_empty());
+    assert!(!entries["top_artists.jsonl"].is_empty());
+    assert!(
+        entries
+            .keys()
+            .any(|k| k.starts_with("storage/raw/recently_played/user=chloe-r/"))
+    );
+    assert!(
+        entries
+            .keys()
+            .any(|k| k.starts_with("storage/raw/streaming_history/user=chloe-r/"))
+    );
+    assert!(
+        entries
+            .keys()
+            .any(|k| k.starts_with("storage/converted/recently_played/user=chloe-r/"))
+    );
+    assert!(entries.contains_key("state/fetch_state.json"));
+    assert!(entries.contains_key("state/import.json"));
+    assert!(entries.contains_key("README.md") && entries.contains_key("member.json"));
+    assert!(entries.contains_key("analytics/member_summary.jsonl"));
+    assert!(entries.contains_key("analytics/taste_match.jsonl"));
+
+    // Never a token, and no other member's data: another id appears only as the friend of a pairwise
+    // row, with none of the friend's own columns.
+    let others: Vec<String> = p
+        .group
+        .members
+        .iter()
+        .filter(|m| m.id != MEMBER)
+        .map(|m| m.id.clone())
+        .collect();
+    for (name, text) in &entries {
+        assert!(
+            !text.contains("AQ-refresh") && !text.contains("BQ-access"),
+            "{name}"
+        );
+        if name.starts_with("analytics/") {
+            for line in text.lines() {
+                let row: Value = serde_json::from_str(line).unwrap();
+                let row = row.as_object().unwrap();
+                let pair = row.contains_key("member_a");
+                if pair {
+                    let me_a = row["member_a"] == MEMBER;
+                    assert!(me_a || row["member_b"] == MEMBER, "{name}: {row:?}");
+                    let friend_side = if me_a { "_b" } else { "_a" };
+                    assert!(
+                        row.keys()
+                            .all(|k| !k.ends_with(friend_side) || k.starts_with("member_")),
+                        "{name}: a column of the friend's in {row:?}"
+                    );
+                } else {
+                    assert_eq!(row["user_id"], MEMBER, "{name}: {row:?}");
+                }
+            }
+        } else if name != "README.md" {
+            for other in &others {
+                assert!(
+                    !text.contains(&format!("\"{other}\""))
+                        && !text.contains(&format!("user={other}")),
+                    "{name} holds `{other}`"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_them() {
+    let p = pipeline("members_erase", None).await;
+    p.export_and_analyse("20250101T000000Z");
+    let track = distinctive_track(&p.db, MEMBER).await;
+    connect(&p, MEMBER, NAME, &track).await;
+    let needles = [MEMBER, NAME, track.as_str()];
+    assert!(
+        find_traces(&p, &needles).await.len() > 10,
+        "the search finds the member before the erase"
+    );
+
+    // Refused while the group config lists them, naming the file and the entry.
+    let refused = members::erase::refuse_if_listed(&p.group, MEMBER, &p.config).unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains(&p.config.display().to_string()) && message.contains("id = \"chloe-r\"")
+    );
+    let out = Command::new(binary("members"))
+        .args(["erase", "--member", MEMBER, "--yes"])
+        .env("EARSHOT_STORAGE", &p.root)
+        .env("EARSHOT_GROUP_CONFIG", &p.config)
+        .env("MONGODB_URI", MongoServer::shared().uri())
+        .env("EARSHOT_DATABASE", p.db.name())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[[members]]"));
+    assert_eq!(
+        p.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
+            .count_documents(doc! {"user_id": MEMBER})
+            .await
+            .unwrap()
+            > 0,
+        true,
+        "nothing removed by a refused erase"
+    );
+
+    // The admin removes them from the config, then erases (the binary, as a person runs it).
+    std::fs::write(&p.config, group_toml(Some(MEMBER))).unwrap();
+    let p = Pipeline {
+        group: GroupConfig::load(&p.config).unwrap(),
+        ..p
+    };
+    let out = Command::new(binary("members"))
+        .args(["erase", "--member", MEMBER, "--yes"])
+        .env("EARSHOT_STORAGE", &p.root)
+        .env("EARSHOT_GROUP_CONFIG", &p.config)
+        .env("MONGODB_URI", MongoServer::shared().uri())
+        .env("EARSHOT_DATABASE", p.db.name())
+        .env("EARSHOT_LOG", "warn")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("mongodb rawdata_recentlyplayed")
+            && printed.contains("spotify.com/account/apps")
+    );
+
+    // The next daily run (export, analytics) on the erased group.
+    p.export_and_analyse("20250102T000000Z");
+    let traces = find_traces(&p, &needles).await;
+    assert!(traces.is_empty(), "traces left:\n{}", traces.join("\n"));
+
+    // A second erase finds nothing to remove.
+    let again = members::erase::erase(&p.stores(), MEMBER).await.unwrap();
+    assert!(!again.found);
+    assert!(again.summary(MEMBER).contains("nothing to remove"));
+
+    // The others' results equal those of a group that never had the member.
+    let without = pipeline("members_erase_baseline", Some(MEMBER)).await;
+    without.export_and_analyse("20250102T000000Z");
+    for build in create_collections::builds(Target::All) {
+        assert_eq!(
+            rows(&p.db, build.into, doc! {}, &[]).await,
+            rows(&without.db, build.into, doc! {}, &[]).await,
+            "derived collection {}",
+            build.into
+        );
+    }
+    for collection in [
+        mongo::RAW_RECENTLY_PLAYED,
+        mongo::RAW_TOP_TRACKS,
+        mongo::RAW_TOP_ARTISTS,
+    ] {
+        assert_eq!(
+            rows(&p.db, collection, doc! {}, &["ms_played"]).await.len(),
+            rows(&without.db, collection, doc! {}, &["ms_played"])
+                .await
+                .len(),
+            "{collection}"
+        );
+    }
+    // Pairwise rows too: with the member gone, every pair left is of two members both groups have.
+    let metrics = members::analytics_collections(&without.db).await.unwrap();
+    assert!(metrics.len() >= 10, "{metrics:?}");
+    for name in &metrics {
+        let ours = rows(&p.db, name, doc! {}, &[]).await;
+        assert!(!ours.is_empty(), "{name} has rows after the erase");
+        assert_eq!(ours, rows(&without.db, name, doc! {}, &[]).await, "{name}");
+    }
+    let report = |p: &Pipeline| {
+        let path = p
+            .root
+            .join(layout::report_key("20250102T000000Z", layout::REPORT_JSON));
+        let mut report: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        report.as_object_mut().unwrap().remove("generated_at");
+        canonical(&report["members"])
+    };
+    assert!(report(&p) == report(&without), "report.json members differ");
+}

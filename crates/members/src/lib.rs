@@ -16,6 +16,7 @@ pub mod erase;
 pub mod export;
 pub mod list;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
@@ -93,10 +94,10 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             let rows = list::list(&stores, chrono::Utc::now()).await?;
             if *json {
                 for row in &rows {
-                    println!("{}", serde_json::to_string(row)?);
+                    writeln!(std::io::stdout(), "{}", serde_json::to_string(row)?)?;
                 }
             } else {
-                print!("{}", list::table(&rows));
+                write!(std::io::stdout(), "{}", list::table(&rows))?;
             }
         }
         Command::Export { member, output } => {
@@ -110,7 +111,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 return Ok(Outcome::Failure);
             }
             let report = erase::erase(&stores, member).await?;
-            print!("{}", report.summary(member));
+            write!(std::io::stdout(), "{}", report.summary(member))?;
         }
     }
     Ok(Outcome::Success)

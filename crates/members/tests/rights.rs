@@ -464,13 +464,12 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[[members]]"));
-    assert_eq!(
+    assert!(
         p.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
             .count_documents(doc! {"user_id": MEMBER})
             .await
             .unwrap()
             > 0,
-        true,
         "nothing removed by a refused erase"
     );
 

@@ -507,6 +507,8 @@ def bench_scaled(work, base, factor, repeats):
     storage = run.dir / "storage"
     shutil.rmtree(run.dir, ignore_errors=True)
     db = duckdb.connect()
+    db.execute("SET preserve_insertion_order = false")
+    db.execute(f"SET temp_directory = '{work / 'duckdb-temp'}'")
     renamed = {
         "rawdata_recentlyplayed": ["_id"],
         "ArtistTrackLink": ["_id", "play_id"],
@@ -517,11 +519,14 @@ def bench_scaled(work, base, factor, repeats):
         target.mkdir(parents=True)
         parts = f"read_parquet('{source}/{collection}/snapshot=bench/*.parquet')"
         if columns:
+            # At most 1000 copies a part: one COPY of 100M rows spills past this disk.
             replace = ", ".join(f"{c} || '~' || k AS {c}" for c in columns)
-            select = f"SELECT * REPLACE ({replace}) FROM {parts}, range({factor}) AS copies(k)"
+            for part, first in enumerate(range(0, factor, 1000)):
+                copies = f"range({first}, {min(first + 1000, factor)}) AS copies(k)"
+                select = f"SELECT * REPLACE ({replace}) FROM {parts}, {copies}"
+                db.execute(f"COPY ({select}) TO '{target}/part-{part:05d}.parquet' (FORMAT parquet)")
         else:
-            select = f"SELECT * FROM {parts}"
-        db.execute(f"COPY ({select}) TO '{target}/part-00000.parquet' (FORMAT parquet)")
+            db.execute(f"COPY (SELECT * FROM {parts}) TO '{target}/part-00000.parquet' (FORMAT parquet)")
         (target / "_SUCCESS").write_text("")
     plays = count_rows(f"{storage}/exports/rawdata_recentlyplayed/snapshot=bench/*.parquet")
     base_set = json.loads((work / f"results-{base}.json").read_text())["set"]

@@ -57,17 +57,21 @@ impl Pipeline {
         }
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
-        let server = MongoServer::shared();
-        let out = Command::new(binary(program))
+    /// Run a binary on this pipeline's stores, as the DAG's tasks do.
+    fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(binary(program))
             .args(args)
             .env("EARSHOT_STORAGE", &self.root)
             .env("EARSHOT_GROUP_CONFIG", &self.config)
-            .env("MONGODB_URI", server.uri())
+            .env("MONGODB_URI", MongoServer::shared().uri())
             .env("EARSHOT_DATABASE", self.db.name())
             .env("EARSHOT_LOG", "warn")
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self.output(program, args);
         assert!(
             out.status.success(),
             "{program} {args:?}: {}",
@@ -303,12 +307,19 @@ async fn rows(
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_export_holds_exactly_the_members_data() {
-    let p = pipeline("members_export", None).await;
+/// The whole group through the pipeline and a first daily run, the member connected; returns a track
+/// only they played.
+async fn connected_group(test: &str) -> (Pipeline, String) {
+    let p = pipeline(test, None).await;
     p.export_and_analyse("20250101T000000Z");
     let track = distinctive_track(&p.db, MEMBER).await;
     connect(&p, MEMBER, NAME, &track).await;
+    (p, track)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_holds_exactly_the_members_data() {
+    let (p, track) = connected_group("members_export").await;
     let zip_path = p.root.join("export.zip");
     let counts = members::export::export_to(&p.stores(), MEMBER, &zip_path)
         .await
@@ -438,10 +449,7 @@ async fn an_export_holds_exactly_the_members_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_them() {
-    let p = pipeline("members_erase", None).await;
-    p.export_and_analyse("20250101T000000Z");
-    let track = distinctive_track(&p.db, MEMBER).await;
-    connect(&p, MEMBER, NAME, &track).await;
+    let (p, track) = connected_group("members_erase").await;
     let needles = [MEMBER, NAME, track.as_str()];
     assert!(
         find_traces(&p, &needles).await.len() > 10,
@@ -454,14 +462,7 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
     assert!(
         message.contains(&p.config.display().to_string()) && message.contains("id = \"chloe-r\"")
     );
-    let out = Command::new(binary("members"))
-        .args(["erase", "--member", MEMBER, "--yes"])
-        .env("EARSHOT_STORAGE", &p.root)
-        .env("EARSHOT_GROUP_CONFIG", &p.config)
-        .env("MONGODB_URI", MongoServer::shared().uri())
-        .env("EARSHOT_DATABASE", p.db.name())
-        .output()
-        .unwrap();
+    let out = p.output("members", &["erase", "--member", MEMBER, "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[[members]]"));
     assert!(
@@ -479,15 +480,7 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
         group: GroupConfig::load(&p.config).unwrap(),
         ..p
     };
-    let out = Command::new(binary("members"))
-        .args(["erase", "--member", MEMBER, "--yes"])
-        .env("EARSHOT_STORAGE", &p.root)
-        .env("EARSHOT_GROUP_CONFIG", &p.config)
-        .env("MONGODB_URI", MongoServer::shared().uri())
-        .env("EARSHOT_DATABASE", p.db.name())
-        .env("EARSHOT_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = p.output("members", &["erase", "--member", MEMBER, "--yes"]);
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),

@@ -150,6 +150,9 @@ log "Exporting Parquet snapshots"
 
 log "Members"
 "$BIN/data-fetcher" status
+echo
+"$BIN/members" list
+"$BIN/members" export --member emi --output "$DEMO/emi.zip"
 
 log "Analytics (polars): the answers, stored in MongoDB analytics_* and reports/"
 "$BIN/analytics" --engine polars

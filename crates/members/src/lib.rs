@@ -28,6 +28,9 @@ use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 
 /// See, take away and erase what Earshot holds about a member.
+///
+/// `EARSHOT_NOW` (an RFC 3339 time; the demo and tests) sets the time `list` judges authorisations at,
+/// as it does for `data-fetcher`.
 #[derive(Debug, Parser)]
 #[command(name = "members", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
@@ -91,7 +94,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let stores = Stores { storage, db, group };
     match &cli.command {
         Command::List { json } => {
-            let rows = list::list(&stores, chrono::Utc::now()).await?;
+            // The fetcher's clock: `EARSHOT_NOW` moves both (the demo lives in 2024).
+            let now = data_fetcher::clock::from_env()?.now();
+            let rows = list::list(&stores, now).await?;
             if *json {
                 for row in &rows {
                     writeln!(std::io::stdout(), "{}", serde_json::to_string(row)?)?;

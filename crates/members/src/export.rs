@@ -147,7 +147,7 @@ pub async fn write_export<W: Write + Seek>(
             .sort(sort)
             .await
             .with_context(|| format!("reading `{collection}`"))?;
-        let n = write_lines(zip, entry, cursor, |row| Some(record_shape(row))).await?;
+        let n = write_lines(zip, entry, true, cursor, record_shape).await?;
         counts.files.insert(entry.to_string(), n);
     }
 
@@ -161,7 +161,7 @@ pub async fn write_export<W: Write + Seek>(
             .with_context(|| format!("reading `{name}`"))?;
         let metric = name.trim_start_matches(mongo::ANALYTICS_PREFIX);
         let entry = format!("analytics/{metric}.jsonl");
-        let n = write_lines(zip, &entry, cursor, |row| Some(own_side(row, member))).await?;
+        let n = write_lines(zip, &entry, false, cursor, |row| own_side(row, member)).await?;
         if n > 0 {
             counts.files.insert(entry, n);
         }
@@ -206,13 +206,13 @@ pub async fn write_export<W: Write + Seek>(
             "Earshot holds nothing about member `{member}` (no plays, top items, analytics rows, state or stored files)"
         );
     }
-    let display_name = stores
-        .group
-        .member(member)
-        .map(|m| m.display_name.clone())
-        .or(data_fetcher::state::load(&stores.storage, member)
+    // The config's name; the one they signed in with only when the config no longer lists them.
+    let display_name = match stores.group.member(member) {
+        Some(configured) => Some(configured.display_name.clone()),
+        None => data_fetcher::state::load(&stores.storage, member)
             .await?
-            .map(|s| s.display_name));
+            .map(|s| s.display_name),
+    };
     zip.start_file("member.json", options())?;
     zip.write_all(&serde_json::to_vec_pretty(&json!({
         "member": member,
@@ -226,26 +226,26 @@ pub async fn write_export<W: Write + Seek>(
     Ok(counts)
 }
 
-/// Write each document of `cursor` (as `keep` shapes it) as one JSON line of `entry`; returns the
-/// lines written. An empty cursor writes an empty entry for the three record files, none otherwise.
+/// Write each document of `cursor` (as `shape` makes it) as one JSON line of `entry`; returns the
+/// lines written. An empty cursor writes an empty entry when `even_empty`, none otherwise.
 async fn write_lines<W: Write + Seek>(
     zip: &mut ZipWriter<W>,
     entry: &str,
+    even_empty: bool,
     mut cursor: mongodb::Cursor<Document>,
-    keep: impl Fn(Document) -> Option<Document>,
+    shape: impl Fn(Document) -> Document,
 ) -> Result<u64> {
     let mut n = 0u64;
     while let Some(row) = cursor.try_next().await? {
-        let Some(row) = keep(row) else { continue };
         if n == 0 {
             zip.start_file(entry, options())?;
         }
-        let mut line = serde_json::to_vec(&json_of(row))?;
+        let mut line = serde_json::to_vec(&json_of(shape(row)))?;
         line.push(b'\n');
         zip.write_all(&line)?;
         n += 1;
     }
-    if n == 0 && !entry.starts_with("analytics/") {
+    if n == 0 && even_empty {
         zip.start_file(entry, options())?;
     }
     Ok(n)

@@ -261,7 +261,9 @@ impl Spotify {
         };
         let oauth = OAuth {
             redirect_uri: redirect_uri.to_string(),
-            scopes: SCOPES.iter().map(|scope| scope.to_string()).collect(),
+            // rspotify joins its scope set in hash order; one entry holding them joined keeps the URL
+            // the same from one sign-in to the next, in `SCOPES`' order.
+            scopes: [SCOPES.join(" ")].into_iter().collect(),
             ..OAuth::default()
         };
         let creds = Credentials::new_pkce(client_id);

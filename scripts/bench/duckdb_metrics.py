@@ -31,6 +31,7 @@ def main():
         FROM read_parquet('{parts("rawdata_recentlyplayed")}')"""
     )
     db.execute(f"CREATE VIEW links AS SELECT * FROM read_parquet('{parts('ArtistTrackLink')}')")
+    db.execute("CREATE VIEW links_all AS SELECT * FROM links")
     db.execute(f"CREATE VIEW top AS SELECT * FROM read_parquet('{parts('rawdata_toptracks')}')")
     views = os.path.join(sql_dir, "views")
     for name in sorted(n for n in os.listdir(views) if n.endswith(".sql")):

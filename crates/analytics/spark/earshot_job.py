@@ -125,6 +125,10 @@ def main() -> None:
         filtered(snapshot(spark, args.exports, "rawdata_recentlyplayed", args.snapshot), args, "played_at")
     )
     links = filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, "played_at")
+    # The links of every period (the member filter only): what was played before the period.
+    filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, None).createOrReplaceTempView(
+        "links_all"
+    )
     top = filtered(snapshot(spark, args.exports, "rawdata_toptracks", args.snapshot), args, None)
     top.createOrReplaceTempView("top")
     out = args.out.rstrip("/")

@@ -6,6 +6,8 @@
 //!   `track_key` (the Spotify id, or `local:<name>` for a local file), `local_hour` and
 //!   `local_weekday` (1 = Monday) in the group's time zone, read from `played_at_local`;
 //! - `links`: one row per (play, artist) (the `ArtistTrackLink` snapshot);
+//! - `links_all`: the same links of the whole snapshot, filtered by member but not by period (what was
+//!   played before the period: the recap's "discovered" artists);
 //! - `top`: the `rawdata_toptracks` snapshot.
 
 use std::collections::BTreeMap;
@@ -53,6 +55,9 @@ pub const METRICS: &[Metric] = &[
     metric!("top_list_overlap", ["member_a", "member_b", "time_range"]),
     metric!("recommendation_scores", ["user_id", "track_key"]),
     metric!("plays_per_day", ["user_id", "day"]),
+    metric!("recap_members", ["user_id"]),
+    metric!("recap_discovered", ["user_id", "artist_id"]),
+    metric!("recap_group", ["scope"]),
 ];
 
 /// ALS recommendations, computed on Spark only (pyspark.ml, not SQL).
@@ -83,6 +88,8 @@ pub struct Inputs {
     pub plays: LazyFrame,
     /// (play, artist) links.
     pub links: LazyFrame,
+    /// (play, artist) links of every period (the member filter only).
+    pub links_all: LazyFrame,
     /// Top-tracks rows.
     pub top: LazyFrame,
 }
@@ -137,6 +144,7 @@ pub fn query(inputs: &Inputs, sql: &str) -> Result<LazyFrame> {
     let mut ctx = SQLContext::new();
     ctx.register("plays", inputs.plays.clone());
     ctx.register("links", inputs.links.clone());
+    ctx.register("links_all", inputs.links_all.clone());
     ctx.register("top", inputs.top.clone());
     for (name, view) in VIEWS {
         let frame = ctx

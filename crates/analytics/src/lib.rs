@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use clap::{Parser, ValueEnum};
@@ -62,6 +62,10 @@ pub struct Cli {
     /// Run id the results are stored under. Default: the snapshot id (plus the filters).
     #[arg(long)]
     pub run: Option<String>,
+    /// A named period in the group's time zone: a year (`2024`), a month (`2024-10`) or an ISO week
+    /// (`2024-W44`). Its run is kept (never pruned) and is the dashboard's recap of that period.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub period: Option<earshot_core::period::Period>,
     /// Only plays from this day on (YYYY-MM-DD, group time zone), or an RFC 3339 time.
     #[arg(long)]
     pub from: Option<String>,
@@ -166,6 +170,7 @@ fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
         Inputs {
             plays,
             links,
+            links_all: inputs.links_all.clone(),
             top: inputs.top.clone(),
         },
         start,
@@ -397,17 +402,27 @@ pub async fn analyse_with(
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
     let zone = group.zone().map_err(anyhow::Error::msg)?;
+    let (from, to) = match cli.period {
+        Some(period) => {
+            let (from, to) = period
+                .bounds(zone)
+                .with_context(|| format!("`--period {period}` has no midnight in {zone}"))?;
+            (Some(from), Some(to))
+        }
+        None => (
+            cli.from
+                .as_deref()
+                .map(|t| parse_bound("--from", t, zone))
+                .transpose()?,
+            cli.to
+                .as_deref()
+                .map(|t| parse_bound("--to", t, zone))
+                .transpose()?,
+        ),
+    };
     let filters = Filters {
-        from: cli
-            .from
-            .as_deref()
-            .map(|t| parse_bound("--from", t, zone))
-            .transpose()?,
-        to: cli
-            .to
-            .as_deref()
-            .map(|t| parse_bound("--to", t, zone))
-            .transpose()?,
+        from,
+        to,
         group: cli.group.clone(),
     };
     let storage = Storage::open(&cli.storage).await?;
@@ -466,12 +481,26 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     if !cli.skip_mongodb {
         let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
         store::save(&db, &output.run, &output.metrics).await?;
-        let kind = if filters.from.is_none() && filters.to.is_none() && filters.group.is_empty() {
-            store::RunKind::Scheduled
-        } else {
-            store::RunKind::Period
+        let scheduled = filters.from.is_none() && filters.to.is_none() && filters.group.is_empty();
+        let listed = earshot_core::mongo::AnalyticsRun {
+            run: output.run.clone(),
+            kind: if scheduled {
+                earshot_core::mongo::RUN_SCHEDULED
+            } else {
+                earshot_core::mongo::RUN_PERIOD
+            }
+            .to_string(),
+            period: cli.period.map(|p| p.to_string()),
+            from: filters.from,
+            to: filters.to,
+            group: filters.group.clone(),
+            snapshot: output.report["meta"]["snapshot"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            stored_at: None,
         };
-        store::register(&db, &output.run, kind).await?;
+        store::register(&db, &listed).await?;
         let pruned = store::prune(&db, cli.keep_runs as usize).await?;
         if !pruned.is_empty() {
             info!(runs = ?pruned, kept = cli.keep_runs, "Removed old scheduled runs from analytics_*.");

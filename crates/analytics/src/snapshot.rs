@@ -152,6 +152,7 @@ pub async fn load(
     let inputs = Inputs {
         plays: prepare_plays(scan(&staged[0])?.filter(keep.clone())),
         links: scan(&staged[1])?.filter(keep),
+        links_all: scan(&staged[1])?.filter(member_filter(filters)),
         top: scan(&staged[2])?.filter(member_filter(filters)),
     };
     Ok((inputs, staged, id))

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
-use earshot_core::mongo::{ANALYTICS_PREFIX, ANALYTICS_RUNS};
+use earshot_core::mongo::{ANALYTICS_PREFIX, ANALYTICS_RUNS, AnalyticsRun, RUN_SCHEDULED};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::DataFrame;
@@ -63,34 +63,17 @@ pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame
     Ok(())
 }
 
-/// What kind of run is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunKind {
-    /// The whole history of every member, as the daily schedule runs it: only the newest are kept.
-    Scheduled,
-    /// Asked for a period or some members: kept.
-    Period,
-}
-
-impl RunKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            RunKind::Scheduled => "scheduled",
-            RunKind::Period => "period",
-        }
-    }
-}
-
-/// List the run in `analytics_runs` (stored now).
-pub async fn register(db: &Database, run: &str, kind: RunKind) -> Result<()> {
-    db.collection::<Document>(ANALYTICS_RUNS)
-        .update_one(
-            doc! {"_id": run},
-            doc! {"$set": {"kind": kind.as_str()}, "$currentDate": {"stored_at": true}},
-        )
+/// List the run in `analytics_runs`, stored now (replacing an earlier listing of the same run).
+pub async fn register(db: &Database, listing: &AnalyticsRun) -> Result<()> {
+    let listing = AnalyticsRun {
+        stored_at: Some(chrono::Utc::now()),
+        ..listing.clone()
+    };
+    db.collection::<AnalyticsRun>(ANALYTICS_RUNS)
+        .replace_one(doc! {"_id": &listing.run}, &listing)
         .upsert(true)
         .await
-        .with_context(|| format!("listing run `{run}` in `{ANALYTICS_RUNS}`"))?;
+        .with_context(|| format!("listing run `{}` in `{ANALYTICS_RUNS}`", listing.run))?;
     Ok(())
 }
 
@@ -99,7 +82,7 @@ pub async fn register(db: &Database, run: &str, kind: RunKind) -> Result<()> {
 pub async fn prune(db: &Database, keep: usize) -> Result<Vec<String>> {
     let runs = db.collection::<Document>(ANALYTICS_RUNS);
     let mut cursor = runs
-        .find(doc! {"kind": RunKind::Scheduled.as_str()})
+        .find(doc! {"kind": RUN_SCHEDULED})
         .sort(doc! {"_id": -1})
         .projection(doc! {"_id": 1})
         .await

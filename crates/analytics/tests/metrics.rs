@@ -5,7 +5,7 @@
 use analytics::snapshot::Filters;
 use analytics::tables::rows;
 use analytics::{analyse, store};
-use earshot_core::mongo::ANALYTICS_PREFIX;
+use earshot_core::mongo::{ANALYTICS_PREFIX, AnalyticsRun, RUN_PERIOD, RUN_SCHEDULED};
 use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids};
 use earshot_tests::{exported_snapshot, fixture_group_config};
 use mongodb::bson::{Document, doc};
@@ -373,12 +373,12 @@ async fn old_scheduled_runs_are_pruned_and_period_runs_kept() {
     let runs = ["20241108T090000Z", "20241109T090000Z", "20241110T090000Z"];
     for run in runs {
         store::save(&db, run, &out.metrics).await.unwrap();
-        store::register(&db, run, store::RunKind::Scheduled)
+        store::register(&db, &AnalyticsRun::new(run, RUN_SCHEDULED))
             .await
             .unwrap();
     }
     store::save(&db, "2024-period", &out.metrics).await.unwrap();
-    store::register(&db, "2024-period", store::RunKind::Period)
+    store::register(&db, &AnalyticsRun::new("2024-period", RUN_PERIOD))
         .await
         .unwrap();
     let pruned = store::prune(&db, 2).await.unwrap();
@@ -406,4 +406,89 @@ async fn old_scheduled_runs_are_pruned_and_period_runs_kept() {
         .await
         .unwrap();
     assert_eq!(listed, 3);
+}
+
+/// The recap of October 2024 (`--period 2024-10`) against the facts fixtures/facts.py computed
+/// independently: each member's minutes, tops, discovered artists (played before October or not), longest
+/// streak, busiest day and tracks led; the group's most shared track and closest pair.
+#[tokio::test]
+async fn the_recap_of_a_month_matches_the_facts() {
+    let (_db, _dir, storage) = exported_snapshot("analytics_recap", "20241111T090000Z").await;
+    let group = fixture_group_config();
+    let period: earshot_core::period::Period = "2024-10".parse().unwrap();
+    let (from, to) = period.bounds(chrono_tz::America::Los_Angeles).unwrap();
+    let filters = Filters {
+        from: Some(from),
+        to: Some(to),
+        group: Vec::new(),
+    };
+    let out = analyse(&storage, None, &filters, &group, None)
+        .await
+        .unwrap();
+    let recap = rows(&out.metrics["recap_members"]);
+    let discovered = rows(&out.metrics["recap_discovered"]);
+    assert_eq!(recap.len(), fixture_member_ids().len());
+    for row in &recap {
+        let member = s(row, "user_id");
+        let line = format!(
+            "{:.4} min; track {} [{}] ({}); artist {} [{}] ({}); album [{}] ({}); {} discovered; \
+             streak {} days; busiest {} ({}); top listener of {}",
+            n(row, "minutes"),
+            s(row, "top_track_name"),
+            s(row, "top_track_key"),
+            n(row, "top_track_plays"),
+            s(row, "top_artist_name"),
+            s(row, "top_artist_id"),
+            n(row, "top_artist_plays"),
+            s(row, "top_album_id"),
+            n(row, "top_album_plays"),
+            n(row, "artists_discovered"),
+            n(row, "longest_streak_days"),
+            s(row, "busiest_day"),
+            n(row, "busiest_day_plays"),
+            n(row, "top_listener_of"),
+        );
+        assert_eq!(line, fact(&format!("recap.2024-10.{member}")), "{member}");
+        let listed = discovered
+            .iter()
+            .filter(|r| s(r, "user_id") == member)
+            .count();
+        assert_eq!(listed as f64, n(row, "artists_discovered"), "{member}");
+    }
+    let whole = rows(&out.metrics["recap_group"]);
+    assert_eq!(whole.len(), 1);
+    let g = &whole[0];
+    assert_eq!(
+        format!(
+            "[{}]: {} members, {} plays",
+            s(g, "most_shared_track_key"),
+            n(g, "most_shared_listeners"),
+            n(g, "most_shared_plays")
+        ),
+        fact("recap.2024-10.most_shared")
+    );
+    assert_eq!(
+        format!(
+            "{}+{}: {:.2}",
+            s(g, "closest_a"),
+            s(g, "closest_b"),
+            n(g, "closest_taste_match")
+        ),
+        fact("recap.2024-10.closest")
+    );
+
+    // Over the whole history every artist is a discovery: the count is each member's distinct artists.
+    let all = analyse(&storage, None, &Filters::default(), &group, None)
+        .await
+        .unwrap();
+    let summary = rows(&all.metrics["member_summary"]);
+    for row in rows(&all.metrics["recap_members"]) {
+        let member = s(&row, "user_id");
+        let artists = summary.iter().find(|r| s(r, "user_id") == member).unwrap();
+        assert_eq!(
+            n(&row, "artists_discovered"),
+            n(artists, "unique_artists"),
+            "{member}"
+        );
+    }
 }

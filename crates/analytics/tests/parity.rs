@@ -49,6 +49,38 @@ fn canonical_rows(frame: &polars::prelude::DataFrame) -> Vec<String> {
     out
 }
 
+/// Every deterministic metric of two runs is the same table (recommendation scores are compared as
+/// top-N sets by the caller: float sums may order ties differently).
+fn assert_same_metrics(polars: &analytics::RunOutput, spark: &analytics::RunOutput) {
+    for (metric, frame) in &polars.metrics {
+        let other = spark
+            .metrics
+            .get(metric)
+            .unwrap_or_else(|| panic!("Spark did not compute `{metric}`"));
+        assert_eq!(other.height(), frame.height(), "{metric}: row counts");
+        if metric == "recommendation_scores" {
+            continue;
+        }
+        let mut columns_p: Vec<&str> = frame
+            .get_column_names()
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        let mut columns_s: Vec<&str> = other
+            .get_column_names()
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        columns_p.sort();
+        columns_s.sort();
+        assert_eq!(columns_p, columns_s, "{metric}: columns");
+        let (ours, theirs) = (canonical_rows(frame), canonical_rows(other));
+        if let Some((a, b)) = ours.iter().zip(&theirs).find(|(a, b)| a != b) {
+            panic!("{metric}: polars and Spark differ\npolars: {a}\nspark:  {b}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn spark_and_polars_agree_on_every_metric() {
     let (db, _dir, storage) = exported_snapshot("analytics_parity", "p1").await;
@@ -76,33 +108,7 @@ async fn spark_and_polars_agree_on_every_metric() {
     .unwrap();
     assert_eq!(spark.report["meta"]["engine"], "spark");
 
-    for (metric, frame) in &polars.metrics {
-        let other = spark
-            .metrics
-            .get(metric)
-            .unwrap_or_else(|| panic!("Spark did not compute `{metric}`"));
-        assert_eq!(other.height(), frame.height(), "{metric}: row counts");
-        if metric == "recommendation_scores" {
-            continue; // compared as top-N sets below (float sums may order ties differently)
-        }
-        let mut columns_p: Vec<&str> = frame
-            .get_column_names()
-            .iter()
-            .map(|c| c.as_str())
-            .collect();
-        let mut columns_s: Vec<&str> = other
-            .get_column_names()
-            .iter()
-            .map(|c| c.as_str())
-            .collect();
-        columns_p.sort();
-        columns_s.sort();
-        assert_eq!(columns_p, columns_s, "{metric}: columns");
-        let (ours, theirs) = (canonical_rows(frame), canonical_rows(other));
-        if let Some((a, b)) = ours.iter().zip(&theirs).find(|(a, b)| a != b) {
-            panic!("{metric}: polars and Spark differ\npolars: {a}\nspark:  {b}");
-        }
-    }
+    assert_same_metrics(&polars, &spark);
     let top_sets = |output: &analytics::RunOutput| -> BTreeMap<String, BTreeSet<String>> {
         let mut sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for member in output.report["members"].as_array().unwrap() {
@@ -158,4 +164,38 @@ async fn spark_and_polars_agree_on_every_metric() {
 
     // Stored like the polars results: another run id, side by side.
     store::save(&db, &spark.run, &spark.metrics).await.unwrap();
+}
+
+/// A period run (`--period 2024-10`): the recap's "discovered" artists read the history before the
+/// period (`links_all`), which each engine filters its own way; every metric still agrees.
+#[tokio::test]
+async fn spark_and_polars_agree_on_a_period_recap() {
+    let (_db, _dir, storage) = exported_snapshot("analytics_parity_period", "p1").await;
+    let group = fixture_group_config();
+    let period: earshot_core::period::Period = "2024-10".parse().unwrap();
+    let (from, to) = period.bounds(chrono_tz::America::Los_Angeles).unwrap();
+    let filters = Filters {
+        from: Some(from),
+        to: Some(to),
+        group: Vec::new(),
+    };
+    let mut outputs = Vec::new();
+    for engine in [
+        EngineChoice::Polars,
+        EngineChoice::Spark(SparkOptions::from_sources(&submit())),
+    ] {
+        outputs.push(
+            analyse_with(&storage, None, &filters, &group, None, &engine)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_same_metrics(&outputs[0], &outputs[1]);
+    let discovered = rows(&outputs[0].metrics["recap_discovered"]);
+    assert!(!discovered.is_empty(), "October brings new artists");
+    let plays_in_period = rows(&outputs[0].metrics["member_artists"]).len();
+    assert!(
+        discovered.len() < plays_in_period,
+        "artists played before October are not discoveries"
+    );
 }

@@ -33,6 +33,14 @@ pub const EARSHOT_SPARK_SUBMIT: &str = "EARSHOT_SPARK_SUBMIT";
 /// Demo and tests only: the fetcher's clock reads this RFC 3339 time when it starts (and runs on from
 /// there), so that a fetch against the mock Spotify is dated in the mock's time. Never set in production.
 pub const EARSHOT_NOW: &str = "EARSHOT_NOW";
+/// The address the dashboard listens on (default [`DEFAULT_DASHBOARD_BIND`]). An address other than a
+/// loopback one needs a group password ([`EARSHOT_DASHBOARD_PASSWORD_HASH`]).
+pub const EARSHOT_DASHBOARD_BIND: &str = "EARSHOT_DASHBOARD_BIND";
+/// The dashboard's group password as an Argon2 hash (PHC string, from `dashboard hash-password`). Not
+/// the password itself, but kept out of argv and logs all the same.
+pub const EARSHOT_DASHBOARD_PASSWORD_HASH: &str = "EARSHOT_DASHBOARD_PASSWORD_HASH";
+/// File holding the dashboard's password hash, as an alternative to [`EARSHOT_DASHBOARD_PASSWORD_HASH`].
+pub const EARSHOT_DASHBOARD_PASSWORD_HASH_FILE: &str = "EARSHOT_DASHBOARD_PASSWORD_HASH_FILE";
 /// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
 pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
 
@@ -55,6 +63,8 @@ pub const DEFAULT_STORAGE: &str = "./data";
 pub const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
 /// Default MongoDB database.
 pub const DEFAULT_DATABASE: &str = "earshot";
+/// Default dashboard address: loopback only.
+pub const DEFAULT_DASHBOARD_BIND: &str = "127.0.0.1:8080";
 /// Default group time zone.
 pub const DEFAULT_TIME_ZONE: &str = "America/Los_Angeles";
 /// Default Spotify Web API base URL.

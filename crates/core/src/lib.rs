@@ -11,6 +11,7 @@
 //! - [`env`]: every environment variable Earshot reads, documented once.
 //! - [`cli`]: exit codes and logging set-up shared by the binaries.
 //! - [`progress`]: progress of long work (a bar on a terminal, JSON lines in logs).
+//! - [`period`]: named periods (a year, a month, an ISO week) and their bounds in the group's zone.
 //! - [`layout`]: the storage keys of the data contract (`raw/…`, `converted/…`, `exports/…`).
 
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod export;
 pub mod history;
 pub mod layout;
 pub mod mongo;
+pub mod period;
 pub mod progress;
 pub mod records;
 pub mod spotify;

@@ -74,6 +74,83 @@ pub const LEDGER_KEY_FIELDS: &[&str] = &[
 /// One document per analytics run stored in `analytics_*` (`_id` = the run id): when it was stored and
 /// whether it was asked for a period or group (kept) or is a scheduled run (only the newest are kept).
 pub const ANALYTICS_RUNS: &str = "analytics_runs";
+
+/// A document of [`ANALYTICS_RUNS`]: written by `analytics` when a run is stored, read by the dashboard
+/// to find the newest run and the runs of named periods.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AnalyticsRun {
+    /// The run id (`run` of its `analytics_*` rows).
+    #[serde(rename = "_id")]
+    pub run: String,
+    /// [`RUN_SCHEDULED`] (the whole history of every member; only the newest few are kept) or
+    /// [`RUN_PERIOD`] (asked for a period or some members; kept).
+    pub kind: String,
+    /// The named period the run was asked for (`2024`, `2024-10`, `2024-W44`), if any.
+    #[serde(default)]
+    pub period: Option<String>,
+    /// Plays at or after this instant only.
+    #[serde(default, with = "bson_time_option")]
+    pub from: Option<DateTime<Utc>>,
+    /// Plays before this instant only.
+    #[serde(default, with = "bson_time_option")]
+    pub to: Option<DateTime<Utc>>,
+    /// Only these members (empty: everyone).
+    #[serde(default)]
+    pub group: Vec<String>,
+    /// The snapshot the run read.
+    #[serde(default)]
+    pub snapshot: String,
+    /// When the run was stored.
+    #[serde(default, with = "bson_time_option")]
+    pub stored_at: Option<DateTime<Utc>>,
+}
+
+impl AnalyticsRun {
+    /// A run of this kind with no period, bounds or group.
+    pub fn new(run: &str, kind: &str) -> Self {
+        AnalyticsRun {
+            run: run.to_string(),
+            kind: kind.to_string(),
+            period: None,
+            from: None,
+            to: None,
+            group: Vec::new(),
+            snapshot: String::new(),
+            stored_at: None,
+        }
+    }
+}
+
+/// [`AnalyticsRun::kind`] of a scheduled run.
+pub const RUN_SCHEDULED: &str = "scheduled";
+/// [`AnalyticsRun::kind`] of a run asked for a period or some members.
+pub const RUN_PERIOD: &str = "period";
+
+/// An optional time as a BSON date.
+mod bson_time_option {
+    use chrono::{DateTime, Utc};
+    use mongodb::bson;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(t) => {
+                serializer.serialize_some(&bson::DateTime::from_millis(t.timestamp_millis()))
+            }
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Ok(Option::<bson::DateTime>::deserialize(deserializer)?
+            .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis())))
+    }
+}
 /// Prefix of every analytics result collection.
 pub const ANALYTICS_PREFIX: &str = "analytics_";
 
@@ -85,9 +162,10 @@ pub const MEMBER_ROW_COLLECTIONS: &[&str] = &[RAW_RECENTLY_PLAYED, RAW_TOP_TRACK
 /// on a group row that names its top listener), `member_a` and `member_b` on a pair's rows.
 pub const ANALYTICS_MEMBER_FIELDS: &[&str] = &["user_id", "member_a", "member_b"];
 /// Fields of a group's `analytics_*` row that name a member without the row being theirs:
-/// `only_listener` of `track_listeners` (the one member who played a track, when only one did). A
+/// `only_listener` of `track_listeners` (the one member who played a track, when only one did), and
+/// `closest_a`/`closest_b` of `recap_group` (the pair with the closest taste). A
 /// metric that names a member in another column adds it to one of these lists, or the erase test fails.
-pub const ANALYTICS_MENTION_FIELDS: &[&str] = &["only_listener"];
+pub const ANALYTICS_MENTION_FIELDS: &[&str] = &["only_listener", "closest_a", "closest_b"];
 /// The two members of a pairwise `analytics_*` row; a column ending in `_a` or `_b` is that side's.
 pub const PAIR_FIELDS: [&str; 2] = ["member_a", "member_b"];
 

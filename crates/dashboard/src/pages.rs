@@ -1,0 +1,1088 @@
+//! The pages: group, member, pair, track, artist, recap, status, login; and the 400/404 pages.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::NaiveDate;
+use earshot_core::mongo::{self, AnalyticsRun};
+use earshot_core::period::Period;
+use minijinja::Environment;
+use mongodb::bson::doc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{self, CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL};
+use crate::charts::{self, Bar, Heatmap};
+use crate::data::{self, Row, num, text};
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("../templates/base.html")),
+        ("group.html", include_str!("../templates/group.html")),
+        ("member.html", include_str!("../templates/member.html")),
+        ("pair.html", include_str!("../templates/pair.html")),
+        ("track.html", include_str!("../templates/track.html")),
+        ("artist.html", include_str!("../templates/artist.html")),
+        ("recap.html", include_str!("../templates/recap.html")),
+        ("status.html", include_str!("../templates/status.html")),
+        ("login.html", include_str!("../templates/login.html")),
+        ("error.html", include_str!("../templates/error.html")),
+    ] {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("template {name}: {e}"));
+    }
+    env
+});
+
+/// A page that could not be shown: its status and what to tell the person.
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    title: String,
+    message: String,
+}
+
+impl PageError {
+    fn new(status: StatusCode, title: &str, message: impl Into<String>) -> PageError {
+        PageError {
+            status,
+            title: title.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for PageError {
+    fn from(err: anyhow::Error) -> PageError {
+        tracing::error!(error = %format!("{err:#}"), "A page failed.");
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The dashboard could not read the group's data. The log says why.",
+        )
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = render(
+            "error.html",
+            json!({"title": self.title, "message": self.message, "status": self.status.as_u16()}),
+        )
+        .unwrap_or_else(|_| Html(format!("<p>{}</p>", charts::escape(&self.message))));
+        (self.status, body).into_response()
+    }
+}
+
+fn render(name: &str, context: Value) -> Result<Html<String>, PageError> {
+    TEMPLATES
+        .get_template(name)
+        .and_then(|t| t.render(context))
+        .map(Html)
+        .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}").into())
+}
+
+/// A path segment, percent-encoded (track keys of local files hold spaces and slashes).
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `?period=…` of a page.
+#[derive(Debug, Deserialize)]
+pub struct PeriodQuery {
+    /// A named period (`2024`, `2024-10`, `2024-W44`); empty or absent: all time.
+    #[serde(default)]
+    pub period: Option<String>,
+}
+
+/// What every page of a run needs.
+struct Page {
+    run: AnalyticsRun,
+    period: Option<Period>,
+    names: BTreeMap<String, String>,
+    zone: chrono_tz::Tz,
+    base: serde_json::Map<String, Value>,
+}
+
+impl Page {
+    fn name(&self, id: &str) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// `?period=…` to keep on links.
+    fn q(&self) -> String {
+        self.period
+            .map_or_else(String::new, |p| format!("?period={p}"))
+    }
+
+    fn member(&self, id: &str) -> Value {
+        json!({"id": id, "name": self.name(id), "href": format!("/member/{}{}", segment(id), self.q())})
+    }
+
+    fn track(&self, key: &str, name: &str) -> Value {
+        json!({"key": key, "name": name, "href": format!("/track/{}{}", segment(key), self.q())})
+    }
+
+    fn context(mut self, title: &str, extra: Value) -> Value {
+        self.base.insert("title".into(), json!(title));
+        if let Value::Object(map) = extra {
+            self.base.extend(map);
+        }
+        Value::Object(self.base)
+    }
+}
+
+fn parse_period(query: &PeriodQuery) -> Result<Option<Period>, PageError> {
+    match query.period.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text
+            .parse::<Period>()
+            .map(Some)
+            .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, "Not a period", e.to_string())),
+    }
+}
+
+/// The base of every page (navigation, the period selector), without a run.
+async fn base(
+    state: &AppState,
+    runs: &[AnalyticsRun],
+    period: Option<Period>,
+) -> Result<serde_json::Map<String, Value>, PageError> {
+    let names = data::names(&state.stores.db, &state.stores.group).await?;
+    let q = period.map_or_else(String::new, |p| format!("?period={p}"));
+    let nav: Vec<Value> = names
+        .iter()
+        .map(|(id, name)| json!({"name": name, "href": format!("/member/{}{q}", segment(id))}))
+        .collect();
+    let periods: Vec<Value> = data::periods(runs)
+        .into_iter()
+        .map(|p| json!({"value": p.to_string(), "label": p.label(), "selected": Some(p) == period}))
+        .collect();
+    let mut base = serde_json::Map::new();
+    base.insert("nav".into(), json!(nav));
+    base.insert("periods".into(), json!(periods));
+    base.insert("q".into(), json!(q));
+    base.insert("period".into(), json!(period.map(|p| p.to_string())));
+    base.insert(
+        "period_label".into(),
+        json!(period.map_or_else(|| "All time".to_string(), |p| p.label())),
+    );
+    base.insert("signed_in".into(), json!(state.auth.is_some()));
+    base.insert("group_name".into(), json!(state.stores.group.name));
+    Ok(base)
+}
+
+async fn page(state: &AppState, query: &PeriodQuery) -> Result<Page, PageError> {
+    let period = parse_period(query)?;
+    let runs = data::runs(&state.stores.db).await?;
+    let Some(run) = data::pick(&runs, period).cloned() else {
+        let message = match period {
+            Some(p) => format!(
+                "There are no answers for {} yet. They are computed by `analytics --period {p}`.",
+                p.label()
+            ),
+            None => "There are no answers yet: the pipeline has not run analytics. Run \
+                     `scripts/demo.sh` or the Airflow DAG, then reload."
+                .to_string(),
+        };
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "No answers yet",
+            message,
+        ));
+    };
+    let mut base = base(state, &runs, period).await?;
+    base.insert("run".into(), json!(run.run));
+    let names = data::names(&state.stores.db, &state.stores.group).await?;
+    let zone = state.stores.group.zone().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Page {
+        run,
+        period,
+        names,
+        zone,
+        base,
+    })
+}
+
+async fn rows(
+    state: &AppState,
+    page: &Page,
+    metric: &str,
+    filter: mongodb::bson::Document,
+    sort: mongodb::bson::Document,
+    limit: i64,
+) -> Result<Vec<Row>, PageError> {
+    Ok(data::rows(&state.stores.db, &page.run.run, metric, filter, sort, limit).await?)
+}
+
+/// A weekday × hour listening clock as a heatmap.
+fn clock_chart(id: &str, title: &str, rows: &[Row]) -> String {
+    let mut cells = vec![vec![None; 24]; 7];
+    for row in rows {
+        let (day, hour) = (num(row, "weekday") as usize, num(row, "hour") as usize);
+        if (1..=7).contains(&day) && hour < 24 {
+            let cell: &mut Option<f64> = &mut cells[day - 1][hour];
+            *cell = Some(cell.unwrap_or(0.0) + num(row, "plays"));
+        }
+    }
+    charts::heatmap(&Heatmap {
+        id,
+        title,
+        unit: "plays",
+        rows: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+            .map(String::from)
+            .to_vec(),
+        columns: (0..24).map(|h| format!("{h}")).collect(),
+        cells,
+        decimals: 0,
+        cell: (24.0, 22.0),
+        label_width: 40.0,
+    })
+}
+
+fn per_day(rows: &[Row]) -> Vec<(NaiveDate, f64)> {
+    let mut days: BTreeMap<NaiveDate, f64> = BTreeMap::new();
+    for row in rows {
+        if let Ok(day) = NaiveDate::parse_from_str(text(row, "day"), "%Y-%m-%d") {
+            *days.entry(day).or_default() += num(row, "plays");
+        }
+    }
+    days.into_iter().collect()
+}
+
+/// The group page.
+pub async fn group(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Html<String>, PageError> {
+    let page = page(&state, &query).await?;
+    let summary = rows(
+        &state,
+        &page,
+        "member_summary",
+        doc! {},
+        doc! {"plays": -1, "user_id": 1},
+        0,
+    )
+    .await?;
+    let most = charts::bars(
+        "most",
+        "Who listened most",
+        "plays",
+        &summary
+            .iter()
+            .map(|r| Bar {
+                label: page.name(text(r, "user_id")),
+                href: Some(format!(
+                    "/member/{}{}",
+                    segment(text(r, "user_id")),
+                    page.q()
+                )),
+                value: num(r, "plays"),
+            })
+            .collect::<Vec<_>>(),
+        true,
+    );
+    let members: Vec<Value> = summary
+        .iter()
+        .map(|r| {
+            json!({"member": page.member(text(r, "user_id")), "plays": num(r, "plays"), "minutes": num(r, "minutes").round(),
+                   "tracks": num(r, "unique_tracks"), "artists": num(r, "unique_artists")})
+        })
+        .collect();
+    let chart_rows = rows(
+        &state,
+        &page,
+        "track_listeners",
+        doc! {},
+        doc! {"listeners": -1, "plays": -1, "track_key": 1},
+        20,
+    )
+    .await?;
+    let keys: Vec<&str> = chart_rows.iter().map(|r| text(r, "track_key")).collect();
+    let leaders = rows(
+        &state,
+        &page,
+        "top_listener_by_track",
+        doc! {"track_key": {"$in": &keys}},
+        doc! {"user_id": 1},
+        0,
+    )
+    .await?;
+    let chart: Vec<Value> = chart_rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let key = text(r, "track_key");
+            let top: Vec<Value> = leaders
+                .iter()
+                .filter(|l| text(l, "track_key") == key)
+                .map(|l| json!({"member": page.member(text(l, "user_id")), "plays": num(l, "plays")}))
+                .collect();
+            json!({"position": i + 1, "track": page.track(key, text(r, "name")), "listeners": num(r, "listeners"), "plays": num(r, "plays"), "top": top})
+        })
+        .collect();
+    let shared: Vec<Value> = rows(&state, &page, "shared_tracks", doc! {}, doc! {"shared": -1, "member_a": 1, "member_b": 1}, 0)
+        .await?
+        .iter()
+        .map(|r| {
+            let (a, b) = (text(r, "member_a"), text(r, "member_b"));
+            json!({"a": page.member(a), "b": page.member(b), "href": format!("/pair/{}/{}{}", segment(a), segment(b), page.q()),
+                   "shared": num(r, "shared"), "jaccard": format!("{:.2}", num(r, "jaccard"))})
+        })
+        .collect();
+    let taste = rows(&state, &page, "taste_match", doc! {}, doc! {}, 0).await?;
+    let ids: Vec<String> = summary
+        .iter()
+        .map(|r| text(r, "user_id").to_string())
+        .collect();
+    let matrix = charts::heatmap(&Heatmap {
+        id: "taste",
+        title: "Taste match",
+        unit: "taste match, 0–100",
+        rows: ids.iter().map(|id| page.name(id)).collect(),
+        columns: ids.iter().map(|id| page.name(id)).collect(),
+        cells: ids
+            .iter()
+            .map(|a| {
+                ids.iter()
+                    .map(|b| {
+                        taste
+                            .iter()
+                            .find(|r| {
+                                (text(r, "member_a") == a && text(r, "member_b") == b)
+                                    || (text(r, "member_a") == b && text(r, "member_b") == a)
+                            })
+                            .map(|r| (num(r, "taste_match") * 10.0).round() / 10.0)
+                    })
+                    .collect()
+            })
+            .collect(),
+        decimals: 1,
+        cell: (70.0, 32.0),
+        label_width: 120.0,
+    });
+    let clock = clock_chart(
+        "clock",
+        "The group's listening clock (group time zone)",
+        &rows(&state, &page, "listening_clock", doc! {}, doc! {}, 0).await?,
+    );
+    let days = charts::timeline(
+        "days",
+        "Plays per day",
+        "plays",
+        &per_day(&rows(&state, &page, "plays_per_day", doc! {}, doc! {}, 0).await?),
+    );
+    let weekly = match data::report(&state.stores.storage, &page.run.run).await? {
+        Some(report) => {
+            let week = report["meta"]["weekly_recap_week_starting"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let members: Vec<Value> = report["weekly_recap"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    let id = m["id"].as_str().unwrap_or_default();
+                    let top = &m["top_track"];
+                    json!({"member": page.member(id), "tracks": m["unique_tracks"], "artists": m["unique_artists"],
+                           "top": top.get("track_key").and_then(Value::as_str).map(|k| page.track(k, top["name"].as_str().unwrap_or(k))),
+                           "top_plays": top.get("plays")})
+                })
+                .collect();
+            let iso = NaiveDate::parse_from_str(&week, "%Y-%m-%d").ok().map(|d| {
+                let w = chrono::Datelike::iso_week(&d);
+                Period::Week(w.year(), w.week()).to_string()
+            });
+            json!({"week": week, "members": members, "period": iso})
+        }
+        None => Value::Null,
+    };
+    let title = format!(
+        "{} · {}",
+        state.stores.group.name,
+        page.period
+            .map_or_else(|| "All time".to_string(), |p| p.label())
+    );
+    render("group.html", page.context(&title, json!({
+        "most": most, "members": members, "chart": chart, "shared": shared, "matrix": matrix, "clock": clock,
+        "days": days, "weekly": weekly,
+    })))
+}
+
+fn not_a_member(id: &str) -> PageError {
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "No such member",
+        format!("Nobody called `{id}` is in the group."),
+    )
+}
+
+/// A member's page.
+pub async fn member(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Html<String>, PageError> {
+    let page = page(&state, &query).await?;
+    let summary = rows(
+        &state,
+        &page,
+        "member_summary",
+        doc! {"user_id": &id},
+        doc! {},
+        1,
+    )
+    .await?;
+    if summary.is_empty() && !page.names.contains_key(&id) {
+        return Err(not_a_member(&id));
+    }
+    let me = doc! {"user_id": &id};
+    let tracks = |r: &Row| json!({"track": page.track(text(r, "track_key"), text(r, "name")), "plays": num(r, "plays"), "minutes": format!("{:.1}", num(r, "minutes"))});
+    let by_plays: Vec<Value> = rows(
+        &state,
+        &page,
+        "member_tracks",
+        me.clone(),
+        doc! {"plays": -1, "track_key": 1},
+        10,
+    )
+    .await?
+    .iter()
+    .map(tracks)
+    .collect();
+    let by_minutes: Vec<Value> = rows(
+        &state,
+        &page,
+        "member_tracks",
+        me.clone(),
+        doc! {"minutes": -1, "track_key": 1},
+        10,
+    )
+    .await?
+    .iter()
+    .map(tracks)
+    .collect();
+    let artists: Vec<Value> = rows(&state, &page, "member_artists", me.clone(), doc! {"plays": -1, "artist_id": 1}, 10)
+        .await?
+        .iter()
+        .map(|r| json!({"name": text(r, "name"), "href": format!("/artist/{}{}", segment(text(r, "artist_id")), page.q()), "plays": num(r, "plays")}))
+        .collect();
+    let deep: Vec<Value> = rows(&state, &page, "track_listeners", doc! {"listeners": 1, "only_listener": &id}, doc! {"plays": -1, "track_key": 1}, 20)
+        .await?
+        .iter()
+        .map(|r| json!({"track": page.track(text(r, "track_key"), text(r, "name")), "plays": num(r, "plays")}))
+        .collect();
+    let obscure = rows(&state, &page, "obscure", me.clone(), doc! {}, 1)
+        .await?
+        .into_iter()
+        .next();
+    let clock = clock_chart(
+        "clock",
+        &format!("{}'s listening clock (group time zone)", page.name(&id)),
+        &rows(&state, &page, "listening_clock", me.clone(), doc! {}, 0).await?,
+    );
+    let days = charts::timeline(
+        "days",
+        &format!("{}'s plays per day", page.name(&id)),
+        "plays",
+        &per_day(&rows(&state, &page, "plays_per_day", me.clone(), doc! {}, 0).await?),
+    );
+    let recommendations: Vec<Value> = rows(&state, &page, "recommendation_scores", me.clone(), doc! {"score": -1, "track_key": 1}, 10)
+        .await?
+        .iter()
+        .map(|r| json!({"track": page.track(text(r, "track_key"), text(r, "name")), "score": format!("{:.2}", num(r, "score"))}))
+        .collect();
+    let matches: Vec<Value> = rows(&state, &page, "taste_match", doc! {"$or": [{"member_a": &id}, {"member_b": &id}]}, doc! {"taste_match": -1}, 0)
+        .await?
+        .iter()
+        .map(|r| {
+            let (a, b) = (text(r, "member_a"), text(r, "member_b"));
+            let friend = if a == id { b } else { a };
+            json!({"friend": page.member(friend), "href": format!("/pair/{}/{}{}", segment(a), segment(b), page.q()), "match": format!("{:.1}", num(r, "taste_match"))})
+        })
+        .collect();
+    let led = rows(
+        &state,
+        &page,
+        "top_listener_by_track",
+        me.clone(),
+        doc! {"plays": -1, "track_key": 1},
+        0,
+    )
+    .await?;
+    let led_keys: Vec<&str> = led.iter().take(20).map(|r| text(r, "track_key")).collect();
+    let led_names: BTreeMap<String, String> = rows(
+        &state,
+        &page,
+        "track_listeners",
+        doc! {"track_key": {"$in": &led_keys}},
+        doc! {},
+        0,
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        (
+            text(r, "track_key").to_string(),
+            text(r, "name").to_string(),
+        )
+    })
+    .collect();
+    let top_listener_of: Vec<Value> = led
+        .iter()
+        .take(20)
+        .map(|r| {
+            let key = text(r, "track_key");
+            json!({"track": page.track(key, led_names.get(key).map_or(key, String::as_str)), "plays": num(r, "plays")})
+        })
+        .collect();
+    let name = page.name(&id);
+    render("member.html", page.context(&name, json!({
+        "member": {"id": id, "name": name},
+        "summary": summary.first().map(|r| json!({"plays": num(r, "plays"), "minutes": num(r, "minutes").round(), "tracks": num(r, "unique_tracks"), "artists": num(r, "unique_artists")})),
+        "by_plays": by_plays, "by_minutes": by_minutes, "artists": artists, "deep": deep,
+        "obscure": obscure.map(|r| json!({"obscure": num(&r, "obscure_plays"), "unknown": num(&r, "unknown_popularity_plays"), "known": num(&r, "known_popularity_plays")})),
+        "clock": clock, "days": days, "recommendations": recommendations, "matches": matches,
+        "top_listener_of": top_listener_of, "top_listener_count": led.len(),
+    })))
+}
+
+/// Two members' page.
+pub async fn pair(
+    State(state): State<Arc<AppState>>,
+    Path((a, b)): Path<(String, String)>,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Response, PageError> {
+    let page = page(&state, &query).await?;
+    for id in [&a, &b] {
+        if !page.names.contains_key(id) {
+            return Err(not_a_member(id));
+        }
+    }
+    if a == b {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not a pair",
+            "A pair is two different members.",
+        ));
+    }
+    if a > b {
+        return Ok(Redirect::to(&format!(
+            "/pair/{}/{}{}",
+            segment(&b),
+            segment(&a),
+            page.q()
+        ))
+        .into_response());
+    }
+    let both = doc! {"member_a": &a, "member_b": &b};
+    let shared = rows(&state, &page, "shared_tracks", both.clone(), doc! {}, 1)
+        .await?
+        .into_iter()
+        .next();
+    let favourite = rows(
+        &state,
+        &page,
+        "shared_favourite",
+        both.clone(),
+        doc! {"plays": -1, "track_key": 1},
+        5,
+    )
+    .await?;
+    let names: BTreeMap<String, String> = rows(&state, &page, "track_listeners", doc! {"track_key": {"$in": favourite.iter().map(|r| text(r, "track_key")).collect::<Vec<_>>()}}, doc! {}, 0)
+        .await?
+        .iter()
+        .map(|r| (text(r, "track_key").to_string(), text(r, "name").to_string()))
+        .collect();
+    let favourites: Vec<Value> = favourite
+        .iter()
+        .map(|r| {
+            let key = text(r, "track_key");
+            json!({"track": page.track(key, names.get(key).map_or(key, String::as_str)), "plays_a": num(r, "plays_a"), "plays_b": num(r, "plays_b")})
+        })
+        .collect();
+    let taste = rows(&state, &page, "taste_match", both.clone(), doc! {}, 1)
+        .await?
+        .into_iter()
+        .next();
+    let overlap: Vec<Value> = rows(
+        &state,
+        &page,
+        "top_list_overlap",
+        both.clone(),
+        doc! {"time_range": 1},
+        0,
+    )
+    .await?
+    .iter()
+    .map(
+        |r| json!({"range": text(r, "time_range").replace('_', " "), "overlap": num(r, "overlap")}),
+    )
+    .collect();
+    let title = format!("{} & {}", page.name(&a), page.name(&b));
+    let (member_a, member_b) = (page.member(&a), page.member(&b));
+    Ok(render("pair.html", page.context(&title, json!({
+        "a": member_a, "b": member_b,
+        "shared": shared.map(|r| json!({"shared": num(&r, "shared"), "jaccard": format!("{:.2}", num(&r, "jaccard"))})),
+        "favourites": favourites,
+        "taste": taste.map(|r| format!("{:.1}", num(&r, "taste_match"))),
+        "overlap": overlap,
+    })))?.into_response())
+}
+
+/// A track's page: its listeners ranked, and its first and last play.
+pub async fn track(
+    State(state): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Html<String>, PageError> {
+    let page = page(&state, &query).await?;
+    let listeners = rows(
+        &state,
+        &page,
+        "member_tracks",
+        doc! {"track_key": &key},
+        doc! {"plays": -1, "user_id": 1},
+        0,
+    )
+    .await?;
+    let stored = data::derived(&state.stores.db, mongo::TRACKS, &key).await?;
+    if listeners.is_empty() && stored.is_none() {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "No such track",
+            format!("The group never played a track `{key}`."),
+        ));
+    }
+    let name = listeners
+        .first()
+        .map(|r| text(r, "name").to_string())
+        .or_else(|| {
+            stored
+                .as_ref()
+                .map(|d| text(d, "artist_song_name").to_string())
+        })
+        .unwrap_or_else(|| key.clone());
+    let ranked: Vec<Value> = listeners
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"rank": i + 1, "member": page.member(text(r, "user_id")), "plays": num(r, "plays"), "minutes": format!("{:.1}", num(r, "minutes"))}))
+        .collect();
+    let info = stored.as_ref().map(|d| {
+        let artists: Vec<Value> = d.get("artist_ids").and_then(Value::as_array).into_iter().flatten()
+            .zip(d.get("artist_names").and_then(Value::as_array).into_iter().flatten())
+            .map(|(id, n)| json!({"name": n, "href": format!("/artist/{}{}", segment(id.as_str().unwrap_or_default()), page.q())}))
+            .collect();
+        json!({"album": text(d, "album_name"), "duration": text(d, "duration"), "url": text(d, "track_url"), "artists": artists,
+               "first": d.get("first_played").and_then(|v| data::local_time(v, page.zone)),
+               "last": d.get("last_played").and_then(|v| data::local_time(v, page.zone))})
+    });
+    render(
+        "track.html",
+        page.context(
+            &name,
+            json!({"name": name, "key": key, "listeners": ranked, "info": info}),
+        ),
+    )
+}
+
+/// An artist's page: their listeners ranked, and their first and last play.
+pub async fn artist(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Html<String>, PageError> {
+    let page = page(&state, &query).await?;
+    let listeners = rows(
+        &state,
+        &page,
+        "member_artists",
+        doc! {"artist_id": &id},
+        doc! {"plays": -1, "user_id": 1},
+        0,
+    )
+    .await?;
+    let stored = data::derived(&state.stores.db, mongo::ARTISTS, &id).await?;
+    if listeners.is_empty() && stored.is_none() {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "No such artist",
+            format!("The group never played an artist `{id}`."),
+        ));
+    }
+    let name = listeners
+        .first()
+        .map(|r| text(r, "name").to_string())
+        .or_else(|| stored.as_ref().map(|d| text(d, "artist_name").to_string()))
+        .unwrap_or_else(|| id.clone());
+    let ranked: Vec<Value> = listeners
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"rank": i + 1, "member": page.member(text(r, "user_id")), "plays": num(r, "plays"), "minutes": format!("{:.1}", num(r, "minutes"))}))
+        .collect();
+    let info = stored.as_ref().map(|d| {
+        json!({
+            "url": text(d, "artist_url"), "plays": num(d, "plays"),
+            "first": d.get("first_played").and_then(|v| data::local_time(v, page.zone)),
+            "last": d.get("last_played").and_then(|v| data::local_time(v, page.zone)),
+        })
+    });
+    render(
+        "artist.html",
+        page.context(
+            &name,
+            json!({"name": name, "listeners": ranked, "info": info}),
+        ),
+    )
+}
+
+/// The recap of a named period (the group's "Wrapped"); without one, the newest period recapped.
+pub async fn recap(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Response, PageError> {
+    let period = parse_period(&query)?;
+    let runs = data::runs(&state.stores.db).await?;
+    let Some(period) = period.or_else(|| data::periods(&runs).into_iter().next()) else {
+        let base = base(&state, &runs, None).await?;
+        let mut context = base;
+        context.insert("title".into(), json!("Recap"));
+        context.insert("empty".into(), json!(true));
+        return Ok(render("recap.html", Value::Object(context))?.into_response());
+    };
+    if query.period.as_deref().is_none_or(str::is_empty) {
+        return Ok(Redirect::to(&format!("/recap?period={period}")).into_response());
+    }
+    let page = page(
+        &state,
+        &PeriodQuery {
+            period: Some(period.to_string()),
+        },
+    )
+    .await?;
+    let recap = rows(
+        &state,
+        &page,
+        "recap_members",
+        doc! {},
+        doc! {"minutes": -1, "user_id": 1},
+        0,
+    )
+    .await?;
+    let discovered = rows(
+        &state,
+        &page,
+        "recap_discovered",
+        doc! {},
+        doc! {"user_id": 1, "plays": -1, "artist_id": 1},
+        0,
+    )
+    .await?;
+    let led = rows(
+        &state,
+        &page,
+        "top_listener_by_track",
+        doc! {},
+        doc! {"plays": -1, "track_key": 1},
+        0,
+    )
+    .await?;
+    let chart_names: BTreeMap<String, String> =
+        rows(&state, &page, "track_listeners", doc! {}, doc! {}, 0)
+            .await?
+            .iter()
+            .map(|r| {
+                (
+                    text(r, "track_key").to_string(),
+                    text(r, "name").to_string(),
+                )
+            })
+            .collect();
+    let members: Vec<Value> = recap
+        .iter()
+        .map(|r| {
+            let id = text(r, "user_id");
+            let found: Vec<Value> = discovered.iter().filter(|d| text(d, "user_id") == id).take(5)
+                .map(|d| json!({"name": text(d, "name"), "href": format!("/artist/{}{}", segment(text(d, "artist_id")), page.q())}))
+                .collect();
+            let leads: Vec<Value> = led.iter().filter(|l| text(l, "user_id") == id).take(5)
+                .map(|l| { let key = text(l, "track_key"); page.track(key, chart_names.get(key).map_or(key, String::as_str)) })
+                .collect();
+            json!({
+                "member": page.member(id), "minutes": num(r, "minutes").round(), "plays": num(r, "plays"),
+                "top_track": page.track(text(r, "top_track_key"), text(r, "top_track_name")), "top_track_plays": num(r, "top_track_plays"),
+                "top_artist": {"name": text(r, "top_artist_name"), "href": format!("/artist/{}{}", segment(text(r, "top_artist_id")), page.q())},
+                "top_artist_plays": num(r, "top_artist_plays"),
+                "top_album": text(r, "top_album_name"), "top_album_plays": num(r, "top_album_plays"),
+                "discovered": num(r, "artists_discovered"), "discovered_names": found,
+                "streak": num(r, "longest_streak_days"), "busiest_day": text(r, "busiest_day"), "busiest_day_plays": num(r, "busiest_day_plays"),
+                "top_listener_of": num(r, "top_listener_of"), "leads": leads,
+            })
+        })
+        .collect();
+    let minutes = charts::bars(
+        "minutes",
+        &format!("Minutes listened, {}", period.label()),
+        "minutes",
+        &recap
+            .iter()
+            .map(|r| Bar {
+                label: page.name(text(r, "user_id")),
+                href: Some(format!(
+                    "/member/{}{}",
+                    segment(text(r, "user_id")),
+                    page.q()
+                )),
+                value: num(r, "minutes").round(),
+            })
+            .collect::<Vec<_>>(),
+        true,
+    );
+    let whole = rows(&state, &page, "recap_group", doc! {}, doc! {}, 1).await?.into_iter().next().map(|g| {
+        let (a, b) = (text(&g, "closest_a"), text(&g, "closest_b"));
+        json!({
+            "track": page.track(text(&g, "most_shared_track_key"), text(&g, "most_shared_track_name")),
+            "listeners": num(&g, "most_shared_listeners"), "plays": num(&g, "most_shared_plays"),
+            "closest": (!a.is_empty()).then(|| json!({"a": page.member(a), "b": page.member(b), "href": format!("/pair/{}/{}{}", segment(a), segment(b), page.q()), "match": format!("{:.1}", num(&g, "closest_taste_match"))})),
+        })
+    });
+    let (previous, next) = period.neighbours();
+    let known = data::periods(&runs);
+    let step = |p: Period| json!({"label": p.label(), "href": format!("/recap?period={p}"), "available": known.contains(&p)});
+    let title = format!("{} · {}", state.stores.group.name, period.label());
+    Ok(render(
+        "recap.html",
+        page.context(
+            &format!("Recap · {}", period.label()),
+            json!({
+                "heading": title, "members": members, "minutes": minutes, "group": whole,
+                "previous": step(previous), "next": step(next),
+            }),
+        ),
+    )?
+    .into_response())
+}
+
+/// Each member's authorisation, last play, gaps and import progress. Never a token.
+pub async fn status(State(state): State<Arc<AppState>>) -> Result<Html<String>, PageError> {
+    let runs = data::runs(&state.stores.db).await?;
+    let mut context = base(&state, &runs, None).await?;
+    let now = state.clock.now();
+    let zone = state.stores.group.zone().map_err(|e| anyhow::anyhow!(e))?;
+    let listed = members::list::list(&state.stores, now).await?;
+    let fetch = data_fetcher::state::list(&state.stores.storage).await?;
+    let statuses = data_fetcher::status::statuses(&fetch, &state.stores.group, now);
+    let local = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+    };
+    let rows: Vec<Value> = listed
+        .iter()
+        .map(|m| {
+            let gaps = statuses.iter().find(|s| s.member == m.member).map_or(0, |s| s.gaps);
+            json!({
+                "member": {"name": m.name, "href": format!("/member/{}", segment(&m.member)), "id": m.member},
+                "authorisation": m.authorisation,
+                "ends": m.authorisation_ends.map(|t| t.with_timezone(&zone).format("%Y-%m-%d").to_string()),
+                "plays": m.plays, "imported": m.imported_plays,
+                "last": m.last_play.as_deref().and_then(local),
+                "gaps": gaps,
+                "import": m.import.as_ref().map(|i| json!({"plays": i.plays, "set_aside": i.set_aside, "enriched": i.tracks_enriched, "to_enrich": i.tracks_to_enrich})),
+                "listed": m.in_config,
+            })
+        })
+        .collect();
+    context.insert("title".into(), json!("Status"));
+    context.insert("members".into(), json!(rows));
+    context.insert(
+        "run".into(),
+        json!(
+            runs.iter()
+                .find(|r| r.kind == mongo::RUN_SCHEDULED)
+                .map(|r| r.run.clone())
+        ),
+    );
+    render("status.html", Value::Object(context))
+}
+
+/// `?next=` of the login form.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    /// Where to go after signing in (a path of this site).
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// Only a path of this site (never `//host` or a URL) is followed after signing in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    next: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let Some(auth) = &state.auth else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let (nonce, token) = auth.new_csrf()?;
+    let html = render(
+        "login.html",
+        json!({"title": "Sign in", "csrf": token, "next": next, "error": error, "group_name": state.stores.group.name}),
+    )?;
+    let mut response = (status, html).into_response();
+    let cookie = auth.cookie(CSRF_COOKIE, &nonce, "/login", None);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
+    );
+    Ok(response)
+}
+
+/// The login form.
+pub async fn login_form(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    login_page(
+        &state,
+        &safe_next(query.next.as_deref()),
+        None,
+        StatusCode::OK,
+    )
+}
+
+/// The login form's fields.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    password: String,
+    csrf: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Check the password: a session cookie and on to `next`, or the form again.
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let Some(auth) = &state.auth else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let next = safe_next(form.next.as_deref());
+    if let Some(wait) = auth.limited(peer.ip(), Instant::now()) {
+        let mut response = login_page(
+            &state,
+            &next,
+            Some("Too many wrong passwords. Wait a minute, then try again."),
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return Ok(response);
+    }
+    let nonce = auth::cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();
+    if !auth.csrf_valid(&nonce, &form.csrf) {
+        return login_page(
+            &state,
+            &next,
+            Some("The form expired. Try again."),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    if !auth.check_password(form.password).await {
+        auth.failed(peer.ip(), Instant::now());
+        tracing::warn!(client = %peer.ip(), "A wrong dashboard password.");
+        return login_page(
+            &state,
+            &next,
+            Some("That is not the group's password."),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    let session = auth.new_session(state.clock.now().timestamp());
+    let mut response = Redirect::to(&next).into_response();
+    let headers = response.headers_mut();
+    for cookie in [
+        auth.cookie(SESSION_COOKIE, &session, "/", Some(SESSION_TTL)),
+        auth.cookie(CSRF_COOKIE, "", "/login", Some(std::time::Duration::ZERO)),
+    ] {
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
+        );
+    }
+    Ok(response)
+}
+
+/// Sign out: the session cookie is cleared.
+pub async fn logout(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
+    let mut response = Redirect::to("/login").into_response();
+    if let Some(auth) = &state.auth {
+        let cookie = auth.cookie(SESSION_COOKIE, "", "/", Some(std::time::Duration::ZERO));
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
+        );
+    }
+    Ok(response)
+}
+
+/// The stylesheet.
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../static/style.css"),
+    )
+        .into_response()
+}
+
+/// The icon.
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../static/favicon.svg"),
+    )
+        .into_response()
+}
+
+/// Any other path.
+pub async fn not_found() -> PageError {
+    PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
+}

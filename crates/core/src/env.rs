@@ -54,6 +54,11 @@ pub const EARSHOT_TEST_MONGODB_URI: &str = "EARSHOT_TEST_MONGODB_URI";
 pub const EARSHOT_TEST_GCS_BUCKET: &str = "EARSHOT_TEST_GCS_BUCKET";
 /// Test only: path of the `earshot-devdb` binary (scripts/devdb.sh builds it and sets this).
 pub const EARSHOT_DEVDB_BIN: &str = "EARSHOT_DEVDB_BIN";
+/// Test only: the ChromeDriver the browser tests start (default `/usr/bin/chromedriver`, which
+/// scripts/test.sh installs from Debian's `chromium-driver`).
+pub const EARSHOT_CHROMEDRIVER: &str = "EARSHOT_CHROMEDRIVER";
+/// Test only: the Chromium the browser tests drive (default `/usr/bin/chromium`).
+pub const EARSHOT_CHROMIUM: &str = "EARSHOT_CHROMIUM";
 /// Test only: path of the fake-gcs-server binary (scripts/test.sh installs it and sets this).
 pub const EARSHOT_FAKE_GCS_BIN: &str = "EARSHOT_FAKE_GCS_BIN";
 

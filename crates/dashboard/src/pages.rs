@@ -82,7 +82,25 @@ impl IntoResponse for PageError {
     }
 }
 
-fn render(name: &str, context: Value) -> Result<Html<String>, PageError> {
+/// Whole numbers as integers (MongoDB and JSON hand counts over as floats; a count reads `30`, not
+/// `30.0`).
+fn whole_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(x) = n.as_f64().filter(|x| x.fract() == 0.0 && x.abs() < 1e15)
+                && n.is_f64()
+            {
+                *value = json!(x as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
+}
+
+fn render(name: &str, mut context: Value) -> Result<Html<String>, PageError> {
+    whole_numbers(&mut context);
     TEMPLATES
         .get_template(name)
         .and_then(|t| t.render(context))

@@ -293,6 +293,7 @@ pub async fn group(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Html<String>, PageError> {
     let page = page(&state, &query).await?;
+    let runs = data::runs(&state.stores.db).await?;
     let summary = rows(
         &state,
         &page,
@@ -432,7 +433,8 @@ pub async fn group(
                 let w = chrono::Datelike::iso_week(&d);
                 Period::Week(w.year(), w.week()).to_string()
             });
-            json!({"week": week, "members": members, "period": iso})
+            let recapped = iso.filter(|p| data::periods(&runs).iter().any(|k| k.to_string() == *p));
+            json!({"week": week, "members": members, "period": recapped})
         }
         None => Value::Null,
     };

@@ -1,0 +1,408 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`) driven through ChromeDriver
+//! over the W3C WebDriver protocol, against the dashboard on the fixture group through the real pipeline.
+//!
+//! - every page linked from the group page loads with no console error (CSP violations included), and
+//!   every link on those pages answers (no broken link);
+//! - the hostile track name shows as text, and no script element exists;
+//! - the period selector works without JavaScript;
+//! - login works, and a wrong password is refused;
+//! - screenshots of the group, member and recap pages are written to
+//!   `$CARGO_TARGET_TMPDIR/dashboard-screenshots/`.
+
+mod common;
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{PERIOD, client, hostile_track, serve};
+use earshot_core::env;
+use serde_json::{Value, json};
+
+/// A ChromeDriver process and one browser session.
+struct Browser {
+    http: reqwest::Client,
+    driver: String,
+    session: String,
+    child: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tool(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    assert!(
+        path.is_file(),
+        "{} is missing: scripts/test.sh installs Debian's chromium and chromium-driver (or set {var})",
+        path.display()
+    );
+    path
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let driver_bin = tool(env::EARSHOT_CHROMEDRIVER, "/usr/bin/chromedriver");
+        let chromium = tool(env::EARSHOT_CHROMIUM, "/usr/bin/chromium");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let http = reqwest::Client::new();
+        let driver = format!("http://127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{driver}/status")).send().await
+                && let Ok(v) = r.json::<Value>().await
+                && v["value"]["ready"] == true
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "chromedriver did not start");
+        let profile = tempfile::tempdir().unwrap().keep();
+        // The flags the machine notes give: no sandbox as root, and no background connections (the
+        // network is closed; Chromium would log failures of its own).
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--disable-dev-shm-usage", "--window-size=1280,2000",
+                         format!("--user-data-dir={}", profile.display())],
+            },
+        }}});
+        let created: Value = http
+            .post(format!("{driver}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_string();
+        Browser {
+            http,
+            driver,
+            session,
+            child,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.driver, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        if answer["value"].get("error").is_some() {
+            panic!("WebDriver {path}: {answer}");
+        }
+        answer["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn find_all(&self, css: &str) -> Vec<String> {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e.as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(Value::as_str)
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let all = self.find_all(css).await;
+        assert!(!all.is_empty(), "no `{css}` on {}", self.url().await);
+        all[0].clone()
+    }
+
+    async fn text(&self, element: &str) -> String {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/text"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
+    }
+
+    async fn property(&self, element: &str, name: &str) -> Value {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/property/{name}"),
+            None,
+        )
+        .await
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// The URL once it ends with `suffix` (a click's navigation may still be under way), within 10 s.
+    async fn wait_for_url(&self, suffix: &str) -> String {
+        let mut url = self.url().await;
+        for _ in 0..100 {
+            if url.ends_with(suffix) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            url = self.url().await;
+        }
+        url
+    }
+
+    /// Every absolute link of the page.
+    async fn links(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in self.find_all("a[href]").await {
+            if let Some(href) = self.property(&a, "href").await.as_str() {
+                out.push(href.to_string());
+            }
+        }
+        out
+    }
+
+    /// The browser console since the last call (ChromeDriver's log endpoint).
+    async fn console(&self) -> Vec<Value> {
+        self.call(
+            reqwest::Method::POST,
+            "/se/log",
+            Some(json!({"type": "browser"})),
+        )
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let data = self
+            .call(reqwest::Method::GET, "/screenshot", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+}
+
+/// Console entries that are errors or warnings (a CSP violation is an error).
+fn problems(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| matches!(e["level"].as_str(), Some("SEVERE" | "WARNING")))
+        .map(|e| e["message"].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_page_from_the_group_page_loads_cleanly_in_chromium() {
+    let served = serve("dashboard_browser", None).await;
+    let base = served.base.clone();
+    let browser = Browser::start().await;
+
+    // The group page, then every page it links to, in the browser.
+    browser.goto(&format!("{base}/")).await;
+    let heading = browser.text(&browser.find("h1").await).await;
+    assert_eq!(heading, "fixture-group");
+    let nav = browser.text(&browser.find("nav").await).await;
+    assert!(nav.contains("Emi 🎧") && nav.contains("Chloé"), "{nav}");
+    assert!(problems(&browser.console().await).is_empty());
+    let shot = browser.screenshot("group").await;
+    eprintln!("screenshot: {}", shot.display());
+    let first: BTreeSet<String> = browser
+        .links()
+        .await
+        .into_iter()
+        .filter(|l| l.starts_with(&base))
+        .collect();
+    assert!(
+        first.len() > 20,
+        "the group page links its members, pairs and tracks: {first:?}"
+    );
+    let mut second: BTreeSet<String> = BTreeSet::new();
+    let mut queue: VecDeque<&String> = first.iter().collect();
+    while let Some(link) = queue.pop_front() {
+        browser.goto(link).await;
+        let landed = browser.url().await;
+        assert!(landed.starts_with(&base), "{link} went to {landed}");
+        let title: Vec<String> = browser.find_all("h1").await;
+        let h1 = browser.text(&title[0]).await;
+        assert!(
+            !h1.contains("Not found") && !h1.contains("No such") && !h1.contains("went wrong"),
+            "{link}: {h1}"
+        );
+        let issues = problems(&browser.console().await);
+        assert!(issues.is_empty(), "{link}: console {issues:?}");
+        assert!(
+            browser.find_all("script").await.is_empty(),
+            "{link}: a script element"
+        );
+        second.extend(
+            browser
+                .links()
+                .await
+                .into_iter()
+                .filter(|l| l.starts_with(&base)),
+        );
+    }
+    // Every link on those pages answers (checked over HTTP: there are hundreds).
+    let http = client();
+    for link in second.difference(&first) {
+        let status = http.get(link).send().await.unwrap().status();
+        assert!(
+            status.is_success() || status.is_redirection(),
+            "broken link {link}: {status}"
+        );
+    }
+
+    // The hostile track name is text.
+    let hostile = hostile_track(&served.db).await;
+    browser.goto(&format!("{base}/track/{hostile}")).await;
+    let h1 = browser.text(&browser.find("h1").await).await;
+    assert_eq!(h1, "Kōji & The Waves - <script>alert");
+    assert!(browser.find_all("script").await.is_empty());
+    assert!(problems(&browser.console().await).is_empty());
+
+    // The member and recap pages, and the period selector (a plain GET form: no JavaScript).
+    browser.goto(&format!("{base}/member/emi")).await;
+    assert_eq!(browser.text(&browser.find("h1").await).await, "Emi 🎧");
+    browser.screenshot("member").await;
+    let option = browser.find(&format!("option[value='{PERIOD}']")).await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{option}/click"),
+            Some(json!({})),
+        )
+        .await;
+    browser.click("form.period button").await;
+    let url = browser
+        .wait_for_url(&format!("/member/emi?period={PERIOD}"))
+        .await;
+    assert!(
+        url.ends_with(&format!("/member/emi?period={PERIOD}")),
+        "{url}"
+    );
+    let muted = browser.text(&browser.find("main p.muted").await).await;
+    assert!(muted.starts_with("October 2024"), "{muted}");
+    browser.goto(&format!("{base}/recap")).await;
+    assert!(
+        browser
+            .url()
+            .await
+            .ends_with(&format!("/recap?period={PERIOD}"))
+    );
+    let cards = browser.find_all("section.card").await;
+    assert_eq!(cards.len(), 5, "a recap card per member");
+    browser.screenshot("recap").await;
+    assert!(problems(&browser.console().await).is_empty());
+}
+
+#[tokio::test]
+async fn login_in_chromium() {
+    let served = serve("dashboard_browser_login", Some("correct horse battery")).await;
+    let base = served.base.clone();
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/member/ana.mx")).await;
+    assert!(
+        browser.url().await.contains("/login?next="),
+        "sent to the login form"
+    );
+    browser.type_into("#password", "not it").await;
+    browser.click("button[type=submit]").await;
+    let error = browser.text(&browser.find("p.error").await).await;
+    assert_eq!(error, "That is not the group's password.");
+    assert!(browser.wait_for_url("/login").await.ends_with("/login"));
+    // The refusal's 401 is the only thing in the console.
+    let issues = problems(&browser.console().await);
+    assert!(issues.iter().all(|m| m.contains("401")), "{issues:?}");
+    browser
+        .type_into("#password", "correct horse battery")
+        .await;
+    browser.click("button[type=submit]").await;
+    assert_eq!(
+        browser.wait_for_url("/member/ana.mx").await,
+        format!("{base}/member/ana.mx")
+    );
+    assert_eq!(browser.text(&browser.find("h1").await).await, "Ana");
+    assert!(problems(&browser.console().await).is_empty());
+    browser.click("form.inline button").await;
+    let url = browser.wait_for_url("/login").await;
+    assert!(url.ends_with("/login"), "signed out: {url}");
+}

@@ -10,13 +10,17 @@ source "$(dirname "$0")/lib.sh"
 cd "$EARSHOT_ROOT"
 
 # `scripts/demo.sh --airflow`: the same through the real DAGs (`airflow dags test`) instead of calling
-# the binaries one by one.
+# the binaries one by one. `scripts/demo.sh --serve`: finish by serving the dashboard on the demo's data
+# (127.0.0.1:8080, or EARSHOT_DASHBOARD_BIND) until Ctrl-C.
 WITH_AIRFLOW=false
-case "${1:-}" in
-  --airflow) WITH_AIRFLOW=true ;;
-  "") ;;
-  *) echo "usage: scripts/demo.sh [--airflow]" >&2; exit 2 ;;
-esac
+SERVE=false
+for arg in "$@"; do
+  case "$arg" in
+    --airflow) WITH_AIRFLOW=true ;;
+    --serve) SERVE=true ;;
+    *) echo "usage: scripts/demo.sh [--airflow] [--serve]" >&2; exit 2 ;;
+  esac
+done
 
 ensure_debian_packages curl
 ensure_devdb
@@ -34,6 +38,15 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
+
+# With --serve: the dashboard on the demo's data until Ctrl-C (it prints its URL).
+serve_dashboard() {
+  $SERVE || return 0
+  log "Serving the dashboard (Ctrl-C stops it, and the demo's servers with it)"
+  "$BIN/dashboard" &
+  pids+=($!)
+  wait "${pids[-1]}" || true
+}
 
 # Wait for the first line of a file a background process writes.
 first_line() {
@@ -106,6 +119,7 @@ if [ "$WITH_AIRFLOW" = true ]; then
   "$BIN/analytics" --snapshot 20260102T000000Z --skip-mongodb
   echo
   echo "Task logs: $DEMO/airflow-hourly.log, $DEMO/airflow-daily.log; storage: $EARSHOT_STORAGE"
+  serve_dashboard
   exit 0
 fi
 
@@ -157,5 +171,9 @@ echo
 log "Analytics (polars): the answers, stored in MongoDB analytics_* and reports/"
 "$BIN/analytics" --engine polars
 echo
+log "The recap of October 2024 (the group's month in music)"
+"$BIN/analytics" --engine polars --period 2024-10 >/dev/null
+echo "  stored as a period run: the dashboard's recap page shows it"
 echo "Charts: $(ls "$EARSHOT_STORAGE"/reports/*/*.png | tr '\n' ' ')"
 echo "Raw pages, converted records, Parquet snapshots, reports and state: $EARSHOT_STORAGE"
+serve_dashboard

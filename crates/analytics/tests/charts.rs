@@ -37,7 +37,11 @@ async fn every_chart_is_a_readable_png_and_svg() {
             "plays_per_day"
         ]
     );
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("analytics-charts");
+    std::fs::create_dir_all(&artifacts).unwrap();
     for (name, png, svg) in drawn {
+        std::fs::write(artifacts.join(format!("{name}.png")), &png).unwrap();
+        std::fs::write(artifacts.join(format!("{name}.svg")), &svg).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}: PNG signature");
         let image = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
             .unwrap()

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use clap::{Parser, ValueEnum};
@@ -404,10 +404,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let zone = group.zone().map_err(anyhow::Error::msg)?;
     let (from, to) = match cli.period {
         Some(period) => {
-            let (from, to) = period
-                .bounds(zone)
-                .with_context(|| format!("`--period {period}` has no midnight in {zone}"))?;
-            (Some(from), Some(to))
+            let bounds = Filters::for_period(period, zone)?;
+            (bounds.from, bounds.to)
         }
         None => (
             cli.from

@@ -23,6 +23,23 @@ pub struct Filters {
     pub group: Vec<String>,
 }
 
+impl Filters {
+    /// Every member's plays of a named period (local midnights in `zone`).
+    pub fn for_period(
+        period: earshot_core::period::Period,
+        zone: chrono_tz::Tz,
+    ) -> Result<Filters> {
+        let (from, to) = period
+            .bounds(zone)
+            .with_context(|| format!("`--period {period}` has no midnight in {zone}"))?;
+        Ok(Filters {
+            from: Some(from),
+            to: Some(to),
+            group: Vec::new(),
+        })
+    }
+}
+
 /// The snapshot id to read for a collection: the one asked for (it must be complete), else the newest complete.
 pub async fn resolve(storage: &Storage, collection: &str, wanted: Option<&str>) -> Result<String> {
     match wanted {

@@ -415,13 +415,8 @@ async fn old_scheduled_runs_are_pruned_and_period_runs_kept() {
 async fn the_recap_of_a_month_matches_the_facts() {
     let (_db, _dir, storage) = exported_snapshot("analytics_recap", "20241111T090000Z").await;
     let group = fixture_group_config();
-    let period: earshot_core::period::Period = "2024-10".parse().unwrap();
-    let (from, to) = period.bounds(chrono_tz::America::Los_Angeles).unwrap();
-    let filters = Filters {
-        from: Some(from),
-        to: Some(to),
-        group: Vec::new(),
-    };
+    let filters =
+        Filters::for_period("2024-10".parse().unwrap(), chrono_tz::America::Los_Angeles).unwrap();
     let out = analyse(&storage, None, &filters, &group, None)
         .await
         .unwrap();

@@ -172,13 +172,8 @@ async fn spark_and_polars_agree_on_every_metric() {
 async fn spark_and_polars_agree_on_a_period_recap() {
     let (_db, _dir, storage) = exported_snapshot("analytics_parity_period", "p1").await;
     let group = fixture_group_config();
-    let period: earshot_core::period::Period = "2024-10".parse().unwrap();
-    let (from, to) = period.bounds(chrono_tz::America::Los_Angeles).unwrap();
-    let filters = Filters {
-        from: Some(from),
-        to: Some(to),
-        group: Vec::new(),
-    };
+    let filters =
+        Filters::for_period("2024-10".parse().unwrap(), chrono_tz::America::Los_Angeles).unwrap();
     let mut outputs = Vec::new();
     for engine in [
         EngineChoice::Polars,

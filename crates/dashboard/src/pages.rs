@@ -25,6 +25,11 @@ use crate::data::{self, Row, num, text};
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     for (name, source) in [
+        ("head.html", include_str!("../templates/head.html")),
+        (
+            "listeners.html",
+            include_str!("../templates/listeners.html"),
+        ),
         ("base.html", include_str!("../templates/base.html")),
         ("group.html", include_str!("../templates/group.html")),
         ("member.html", include_str!("../templates/member.html")),
@@ -671,6 +676,58 @@ pub async fn pair(
     })))?.into_response())
 }
 
+/// What a track or artist page shows of its subject.
+struct Listened {
+    /// The name the analytics rows (else the derived collection) give it.
+    name: String,
+    /// Its listeners in the period, most plays first.
+    ranked: Vec<Value>,
+    /// Its derived-collection document (whole history: first and last play, links).
+    stored: Option<Row>,
+}
+
+/// A track's or artist's listeners (`metric` rows whose `key_field` is `id`) and derived document
+/// (`collection`, named by `name_field`); a 404 page when the group never played it.
+async fn listened(
+    state: &AppState,
+    page: &Page,
+    (metric, key_field, collection, name_field, what): (&str, &str, &str, &str, &str),
+    id: &str,
+) -> Result<Listened, PageError> {
+    let listeners = rows(
+        state,
+        page,
+        metric,
+        doc! {key_field: id},
+        doc! {"plays": -1, "user_id": 1},
+        0,
+    )
+    .await?;
+    let stored = data::derived(&state.stores.db, collection, id).await?;
+    if listeners.is_empty() && stored.is_none() {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            &format!("No such {what}"),
+            format!("The group never played a {what} `{id}`."),
+        ));
+    }
+    let name = listeners
+        .first()
+        .map(|r| text(r, "name").to_string())
+        .or_else(|| stored.as_ref().map(|d| text(d, name_field).to_string()))
+        .unwrap_or_else(|| id.to_string());
+    let ranked = listeners
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"rank": i + 1, "member": page.member(text(r, "user_id")), "plays": num(r, "plays"), "minutes": format!("{:.1}", num(r, "minutes"))}))
+        .collect();
+    Ok(Listened {
+        name,
+        ranked,
+        stored,
+    })
+}
+
 /// A track's page: its listeners ranked, and its first and last play.
 pub async fn track(
     State(state): State<Arc<AppState>>,
@@ -678,37 +735,23 @@ pub async fn track(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Html<String>, PageError> {
     let page = page(&state, &query).await?;
-    let listeners = rows(
+    let Listened {
+        name,
+        ranked,
+        stored,
+    } = listened(
         &state,
         &page,
-        "member_tracks",
-        doc! {"track_key": &key},
-        doc! {"plays": -1, "user_id": 1},
-        0,
+        (
+            "member_tracks",
+            "track_key",
+            mongo::TRACKS,
+            "artist_song_name",
+            "track",
+        ),
+        &key,
     )
     .await?;
-    let stored = data::derived(&state.stores.db, mongo::TRACKS, &key).await?;
-    if listeners.is_empty() && stored.is_none() {
-        return Err(PageError::new(
-            StatusCode::NOT_FOUND,
-            "No such track",
-            format!("The group never played a track `{key}`."),
-        ));
-    }
-    let name = listeners
-        .first()
-        .map(|r| text(r, "name").to_string())
-        .or_else(|| {
-            stored
-                .as_ref()
-                .map(|d| text(d, "artist_song_name").to_string())
-        })
-        .unwrap_or_else(|| key.clone());
-    let ranked: Vec<Value> = listeners
-        .iter()
-        .enumerate()
-        .map(|(i, r)| json!({"rank": i + 1, "member": page.member(text(r, "user_id")), "plays": num(r, "plays"), "minutes": format!("{:.1}", num(r, "minutes"))}))
-        .collect();
     let info = stored.as_ref().map(|d| {
         let artists: Vec<Value> = d.get("artist_ids").and_then(Value::as_array).into_iter().flatten()
             .zip(d.get("artist_names").and_then(Value::as_array).into_iter().flatten())
@@ -734,33 +777,23 @@ pub async fn artist(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Html<String>, PageError> {
     let page = page(&state, &query).await?;
-    let listeners = rows(
+    let Listened {
+        name,
+        ranked,
+        stored,
+    } = listened(
         &state,
         &page,
-        "member_artists",
-        doc! {"artist_id": &id},
-        doc! {"plays": -1, "user_id": 1},
-        0,
+        (
+            "member_artists",
+            "artist_id",
+            mongo::ARTISTS,
+            "artist_name",
+            "artist",
+        ),
+        &id,
     )
     .await?;
-    let stored = data::derived(&state.stores.db, mongo::ARTISTS, &id).await?;
-    if listeners.is_empty() && stored.is_none() {
-        return Err(PageError::new(
-            StatusCode::NOT_FOUND,
-            "No such artist",
-            format!("The group never played an artist `{id}`."),
-        ));
-    }
-    let name = listeners
-        .first()
-        .map(|r| text(r, "name").to_string())
-        .or_else(|| stored.as_ref().map(|d| text(d, "artist_name").to_string()))
-        .unwrap_or_else(|| id.clone());
-    let ranked: Vec<Value> = listeners
-        .iter()
-        .enumerate()
-        .map(|(i, r)| json!({"rank": i + 1, "member": page.member(text(r, "user_id")), "plays": num(r, "plays"), "minutes": format!("{:.1}", num(r, "minutes"))}))
-        .collect();
     let info = stored.as_ref().map(|d| {
         json!({
             "url": text(d, "artist_url"), "plays": num(d, "plays"),

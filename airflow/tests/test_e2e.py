@@ -152,3 +152,46 @@ def test_the_dags_run_the_pipeline_and_a_second_run_duplicates_nothing(env: dict
     raw = list((storage / "raw" / "recently_played").rglob("*.json"))
     assert len(raw) == len(MEMBERS), "the second hourly run found nothing new and stored no page"
     assert (storage / "exports" / "Tracks" / "snapshot=20260102T000000Z" / "_SUCCESS").is_file()
+
+
+def test_after_an_erase_the_dags_run_and_the_member_does_not_reappear(env: dict[str, str], tmp_path: Path) -> None:
+    """Emi leaves: the config no longer lists her, `members erase` removes her everywhere, and the next
+    scheduled runs (a later day) succeed without bringing any of her data back."""
+    config = (ROOT / "fixtures" / "group.toml").read_text()
+    start, end = config.index('id = "emi"'), None
+    block_start = config.rindex("[[members]]", 0, start)
+    end = config.find("[[members]]", start)
+    without = config[:block_start] + (config[end:] if end != -1 else "")
+    assert 'id = "emi"' not in without and 'id = "dev.p"' in without
+    (tmp_path / "group.toml").write_text(without)
+    env = {**env, "EARSHOT_GROUP_CONFIG": str(tmp_path / "group.toml")}
+    if not (Path(env["EARSHOT_STORAGE"]) / "reports" / "20260102T000000Z").is_dir():
+        dags_test("earshot_recently_played", "2026-01-02T09:00:00+00:00", env)
+        dags_test("earshot_daily", "2026-01-02T00:00:00+00:00", env)
+    erase = subprocess.run(
+        [str(BIN / "members"), "erase", "--member", "emi", "--yes"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert erase.returncode == 0, erase.stderr
+    dags_test("earshot_recently_played", "2026-01-03T09:00:00+00:00", env)
+    dags_test("earshot_daily", "2026-01-03T00:00:00+00:00", env)
+    storage = Path(env["EARSHOT_STORAGE"])
+    report = (storage / "reports" / "20260103T000000Z" / "report.json").read_text()
+    assert [m["id"] for m in json.loads(report)["members"]] == [m for m in MEMBERS if m != "emi"]
+    assert '"emi"' not in report and "Emi" not in report
+    listed = subprocess.run(
+        [str(BIN / "members"), "list", "--json"], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert [json.loads(line)["member"] for line in listed.splitlines()] == [m for m in MEMBERS if m != "emi"]
+    assert not list(storage.rglob("*user=emi*")), "no storage object of hers came back"
+    again = subprocess.run(
+        [str(BIN / "members"), "erase", "--member", "emi", "--yes"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr

@@ -27,12 +27,18 @@ pub struct Served {
     _dir: tempfile::TempDir,
 }
 
-fn analytics(root: &std::path::Path, db: &mongodb::Database, args: &[&str]) {
-    let config = earshot_testkit::fixtures::fixtures_dir().join("group.toml");
-    let out = Command::new(binary("analytics"))
+/// Run a workspace binary on a test's stores, as the DAG's tasks do.
+pub fn run_binary(
+    program: &str,
+    root: &std::path::Path,
+    db: &mongodb::Database,
+    config: &std::path::Path,
+    args: &[&str],
+) {
+    let out = Command::new(binary(program))
         .args(args)
         .env("EARSHOT_STORAGE", root)
-        .env("EARSHOT_GROUP_CONFIG", &config)
+        .env("EARSHOT_GROUP_CONFIG", config)
         .env("MONGODB_URI", MongoServer::shared().uri())
         .env("EARSHOT_DATABASE", db.name())
         .env("EARSHOT_LOG", "warn")
@@ -40,9 +46,14 @@ fn analytics(root: &std::path::Path, db: &mongodb::Database, args: &[&str]) {
         .unwrap();
     assert!(
         out.status.success(),
-        "analytics {args:?}: {}",
+        "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn analytics(root: &std::path::Path, db: &mongodb::Database, args: &[&str]) {
+    let config = earshot_testkit::fixtures::fixtures_dir().join("group.toml");
+    run_binary("analytics", root, db, &config, args);
 }
 
 /// The pipeline into a fresh database, then the dashboard on it (with a group password when given).
@@ -66,23 +77,61 @@ pub async fn serve(test: &str, password: Option<&str>) -> Served {
         )
         .unwrap()
     });
+    let stores = members::Stores {
+        storage,
+        db: db.clone(),
+        group: fixture_group_config(),
+    };
+    Served {
+        base: serve_stores(stores, auth).await,
+        db,
+        _dir: dir,
+    }
+}
+
+/// The dashboard on these stores, on a free loopback port: its base URL.
+pub async fn serve_stores(stores: members::Stores, auth: Option<Auth>) -> String {
     let state = AppState {
-        stores: members::Stores {
-            storage,
-            db: db.clone(),
-            group: fixture_group_config(),
-        },
+        stores,
         auth,
         clock: Arc::new(data_fetcher::clock::SystemClock),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(dashboard::serve(listener, Arc::new(state)));
-    Served {
-        base: format!("http://{address}"),
-        db,
-        _dir: dir,
+    format!("http://{address}")
+}
+
+/// Every page reachable from `start` by same-site links, with its status and body (over HTTP).
+pub async fn crawl(base: &str, start: &[&str]) -> Vec<(String, reqwest::StatusCode, String)> {
+    let http = client();
+    let mut seen: std::collections::BTreeSet<String> =
+        start.iter().map(|s| s.to_string()).collect();
+    let mut queue: std::collections::VecDeque<String> = seen.iter().cloned().collect();
+    let mut pages = Vec::new();
+    while let Some(path) = queue.pop_front() {
+        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        for link in body.split("href=\"").skip(1) {
+            // minijinja escapes `/` and `&` in attributes.
+            let href = link
+                .split('"')
+                .next()
+                .unwrap_or_default()
+                .replace("&#x2f;", "/")
+                .replace("&amp;", "&");
+            let page = href.starts_with('/')
+                && !href.starts_with("//")
+                && !href.starts_with("/static/")
+                && !href.starts_with("/favicon");
+            if page && seen.insert(href.clone()) {
+                queue.push_back(href);
+            }
+        }
+        pages.push((path, status, body));
     }
+    pages
 }
 
 /// An HTTP client that does not follow redirects (the tests look at them).

@@ -171,9 +171,9 @@ echo
 log "Analytics (polars): the answers, stored in MongoDB analytics_* and reports/"
 "$BIN/analytics" --engine polars
 echo
+echo "Charts: $(ls "$EARSHOT_STORAGE"/reports/*/*.png | tr '\n' ' ')"
 log "The recap of October 2024 (the group's month in music)"
 "$BIN/analytics" --engine polars --period 2024-10 >/dev/null
-echo "  stored as a period run: the dashboard's recap page shows it"
-echo "Charts: $(ls "$EARSHOT_STORAGE"/reports/*/*.png | tr '\n' ' ')"
+echo "  stored as a period run: the dashboard's recap page shows it (scripts/demo.sh --serve)"
 echo "Raw pages, converted records, Parquet snapshots, reports and state: $EARSHOT_STORAGE"
 serve_dashboard

@@ -130,6 +130,36 @@ async fn local_writes_are_atomic_and_leave_no_temp_files() {
     assert!(staged.path().join("part-0.parquet").is_file());
 }
 
+/// Deleting a folder's last object removes the folders it leaves empty (a member's `user=<id>/` must not
+/// outlive their data), and stops at a folder that still holds something, and at the root.
+#[tokio::test]
+async fn local_delete_leaves_no_empty_folder_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path());
+    for key in [
+        "raw/a/user=x/2024/1.json",
+        "raw/a/user=x/2024/2.json",
+        "raw/a/user=y/1.json",
+    ] {
+        storage.write(key, Bytes::from_static(b"{}")).await.unwrap();
+    }
+    assert!(storage.delete("raw/a/user=x/2024/1.json").await.unwrap());
+    assert!(
+        dir.path().join("raw/a/user=x/2024").is_dir(),
+        "still holds 2.json"
+    );
+    assert!(storage.delete("raw/a/user=x/2024/2.json").await.unwrap());
+    assert!(
+        !dir.path().join("raw/a/user=x").exists(),
+        "user=x/ went with its last object"
+    );
+    assert!(dir.path().join("raw/a/user=y/1.json").is_file());
+    assert!(storage.delete("raw/a/user=y/1.json").await.unwrap());
+    assert!(!dir.path().join("raw").exists());
+    assert!(dir.path().is_dir(), "the root stays");
+    assert_eq!(storage.list("raw/").await.unwrap(), Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn bad_keys_are_refused_with_the_key_named() {
     let dir = tempfile::tempdir().unwrap();

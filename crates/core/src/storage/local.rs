@@ -225,7 +225,20 @@ impl LocalStore {
     pub(super) async fn delete(&self, key: &str) -> Result<bool, StorageError> {
         let path = self.path_of(key);
         match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                // Folders left empty go too (an object store has no folders: `user=<id>/` must not
+                // outlive the member's last object). The first folder still holding anything stops it.
+                let mut folder = path.parent();
+                while let Some(dir) =
+                    folder.filter(|d| d.starts_with(&self.root) && *d != self.root)
+                {
+                    if tokio::fs::remove_dir(dir).await.is_err() {
+                        break;
+                    }
+                    folder = dir.parent();
+                }
+                Ok(true)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Self::io("delete", &path)(e)),
         }

@@ -129,8 +129,9 @@ pub struct RunOutput {
 }
 
 /// The last complete local week (Monday to Sunday) up to the newest play: its plays only, and its
-/// Monday (empty when there is no play).
-fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
+/// Monday (empty when there is no play). The links are cut by the week's instants (its local midnights
+/// in `zone`), which select the same plays as their local days, without a set of play ids.
+fn last_week(inputs: &Inputs, zone: chrono_tz::Tz) -> Result<(Inputs, String)> {
     let day = || col("played_at_local").str().slice(lit(0), lit(10));
     let newest = inputs
         .plays
@@ -152,20 +153,28 @@ fn last_week(inputs: &Inputs) -> Result<(Inputs, String)> {
     } else {
         this_monday - Duration::days(7)
     };
+    let sunday_night = monday + Duration::days(7);
     let (start, end) = (
         monday.format("%Y-%m-%d").to_string(),
-        (monday + Duration::days(7)).format("%Y-%m-%d").to_string(),
+        sunday_night.format("%Y-%m-%d").to_string(),
     );
     let plays = inputs
         .plays
         .clone()
         .filter(day().gt_eq(lit(start.clone())).and(day().lt(lit(end))));
-    let ids = plays.clone().select([col("play_id")]).collect()?;
-    let ids = ids.column("play_id")?.as_materialized_series().clone();
+    let week = Filters {
+        from: Some(parse_bound("the recap week", &monday.to_string(), zone)?),
+        to: Some(parse_bound(
+            "the recap week",
+            &sunday_night.to_string(),
+            zone,
+        )?),
+        group: Vec::new(),
+    };
     let links = inputs
         .links
         .clone()
-        .filter(col("play_id").is_in(lit(ids).implode(false), false));
+        .filter(snapshot::time_filter("played_at", &week));
     Ok((
         Inputs {
             plays,
@@ -201,13 +210,14 @@ async fn compute_polars(
     storage: &Storage,
     snapshot: Option<&str>,
     filters: &Filters,
+    zone: chrono_tz::Tz,
 ) -> Result<Computed> {
     let (inputs, staged, snapshot) = snapshot::load(storage, snapshot, filters).await?;
     let progress = earshot_core::progress::Progress::new("Computing the metrics", "runs", 1);
     // polars blocks internally: run it off the async runtime.
     let work = tokio::task::spawn_blocking(move || -> Result<Computed> {
         let metrics = engine::run_metrics(&inputs)?;
-        let (week_inputs, week_start) = last_week(&inputs)?;
+        let (week_inputs, week_start) = last_week(&inputs, zone)?;
         let weekly_names = ["member_summary", "member_tracks"];
         let mut queries = Vec::new();
         for name in weekly_names {
@@ -356,7 +366,13 @@ pub async fn analyse_with(
         .unwrap_or_else(|| format!("{snapshot_id}{filter_tag}"));
     let (computed, engine_name) = match engine {
         EngineChoice::Polars => (
-            compute_polars(storage, Some(&snapshot_id), filters).await?,
+            compute_polars(
+                storage,
+                Some(&snapshot_id),
+                filters,
+                group.zone().map_err(anyhow::Error::msg)?,
+            )
+            .await?,
             "polars",
         ),
         EngineChoice::Spark(options) => (

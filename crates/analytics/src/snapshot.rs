@@ -87,7 +87,8 @@ pub fn read_parquet_folder(folder: &std::path::Path) -> Result<Option<DataFrame>
     Ok(frame)
 }
 
-fn time_filter(column: &str, filters: &Filters) -> Expr {
+/// `column` (a UTC datetime) within the filters' bounds.
+pub(crate) fn time_filter(column: &str, filters: &Filters) -> Expr {
     let mut keep = lit(true);
     let utc = |t: DateTime<Utc>| {
         lit(t.timestamp_millis()).cast(DataType::Datetime(

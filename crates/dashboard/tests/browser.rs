@@ -27,10 +27,26 @@ struct Browser {
     driver: String,
     session: String,
     child: Child,
+    /// Chromium's profile, removed after the session ends.
+    _profile: tempfile::TempDir,
 }
 
 impl Drop for Browser {
+    /// End the session (ChromeDriver then quits Chromium), even when the test failed, then stop the
+    /// driver. A plain blocking request: drop cannot wait on the async client.
     fn drop(&mut self) {
+        use std::io::{Read as _, Write as _};
+        let address = self.driver.trim_start_matches("http://").to_string();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -75,7 +91,7 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(ready, "chromedriver did not start");
-        let profile = tempfile::tempdir().unwrap().keep();
+        let profile = tempfile::tempdir().unwrap();
         // The flags the machine notes give: no sandbox as root, and no background connections (the
         // network is closed; Chromium would log failures of its own).
         let capabilities = json!({"capabilities": {"alwaysMatch": {
@@ -86,7 +102,7 @@ impl Browser {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
                          "--disable-dev-shm-usage", "--window-size=1280,2000",
-                         format!("--user-data-dir={}", profile.display())],
+                         format!("--user-data-dir={}", profile.path().display())],
             },
         }}});
         let created: Value = http
@@ -107,6 +123,7 @@ impl Browser {
             driver,
             session,
             child,
+            _profile: profile,
         }
     }
 

@@ -15,6 +15,33 @@ async fn get(base: &str, path: &str) -> (StatusCode, reqwest::header::HeaderMap,
     (status, headers, response.text().await.unwrap())
 }
 
+/// The login form: its CSRF cookie (`name=value`, checked HttpOnly and SameSite=Strict) and the
+/// token the form carries.
+async fn login_form(http: &reqwest::Client, base: &str) -> (String, String) {
+    let response = http
+        .get(format!("{base}/login?next=/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let nonce = cookie.split(';').next().unwrap().to_string();
+    let body = response.text().await.unwrap();
+    let token = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (nonce, token)
+}
+
 #[tokio::test]
 async fn pages_answer_with_the_right_status_headers_and_escaping() {
     let served = serve("dashboard_http", None).await;
@@ -174,30 +201,7 @@ async fn a_group_password_guards_every_page() {
         "the login form's stylesheet is open"
     );
 
-    let form = || async {
-        let response = http
-            .get(format!("{base}/login?next=/status"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-            "{cookie}"
-        );
-        let nonce = cookie.split(';').next().unwrap().to_string();
-        let body = response.text().await.unwrap();
-        let token = body
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_string();
-        (nonce, token)
-    };
+    let form = || login_form(&http, base);
     let post = |cookie: String, fields: Vec<(&'static str, String)>| {
         let http = http.clone();
         async move {
@@ -277,32 +281,13 @@ async fn the_right_password_opens_a_session() {
     let served = serve("dashboard_session", Some("correct horse battery")).await;
     let base = served.base.as_str();
     let http = client();
-    let response = http
-        .get(format!("{base}/login?next=/status"))
-        .send()
-        .await
-        .unwrap();
-    let nonce = response.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let body = response.text().await.unwrap();
-    let token = body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
+    let (nonce, token) = login_form(&http, base).await;
     let signed_in = http
         .post(format!("{base}/login"))
         .header("cookie", nonce)
         .form(&[
             ("password", "correct horse battery"),
-            ("csrf", token),
+            ("csrf", &token),
             ("next", "//evil.example/"),
         ])
         .send()

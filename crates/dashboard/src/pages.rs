@@ -405,11 +405,29 @@ pub async fn group(
         cell: (70.0, 32.0),
         label_width: 120.0,
     });
+    let clock_rows = rows(&state, &page, "listening_clock", doc! {}, doc! {}, 0).await?;
     let clock = clock_chart(
         "clock",
         "The group's listening clock (group time zone)",
-        &rows(&state, &page, "listening_clock", doc! {}, doc! {}, 0).await?,
+        &clock_rows,
     );
+    // Each member's clock too, to compare rhythms at a glance.
+    let clocks: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let theirs: Vec<Row> = clock_rows
+                .iter()
+                .filter(|r| text(r, "user_id") == id)
+                .cloned()
+                .collect();
+            clock_chart(
+                &format!("clock-{i}"),
+                &format!("{}'s listening clock", page.name(id)),
+                &theirs,
+            )
+        })
+        .collect();
     let days = charts::timeline(
         "days",
         "Plays per day",
@@ -450,7 +468,7 @@ pub async fn group(
             .map_or_else(|| "All time".to_string(), |p| p.label())
     );
     render("group.html", page.context(&title, json!({
-        "most": most, "members": members, "chart": chart, "shared": shared, "matrix": matrix, "clock": clock,
+        "most": most, "members": members, "chart": chart, "shared": shared, "matrix": matrix, "clock": clock, "clocks": clocks,
         "days": days, "weekly": weekly,
     })))
 }

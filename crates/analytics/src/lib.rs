@@ -18,11 +18,12 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use clap::{Parser, ValueEnum};
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::period::local_midnight;
 use earshot_core::{GroupConfig, Storage, env, layout};
 use polars::prelude::*;
 use serde_json::{Value, json};
@@ -110,9 +111,8 @@ fn parse_bound(flag: &str, text: &str, zone: chrono_tz::Tz) -> Result<DateTime<U
     }
     let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| anyhow::anyhow!("`{flag} {text}`: expected YYYY-MM-DD or an RFC 3339 time"))?;
-    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
-    match midnight.and_local_timezone(zone).earliest() {
-        Some(at) => Ok(at.with_timezone(&Utc)),
+    match local_midnight(day, zone) {
+        Some(at) => Ok(at),
         None => bail!("`{flag} {text}`: midnight does not exist in {zone}"),
     }
 }
@@ -162,13 +162,13 @@ fn last_week(inputs: &Inputs, zone: chrono_tz::Tz) -> Result<(Inputs, String)> {
         .plays
         .clone()
         .filter(day().gt_eq(lit(start.clone())).and(day().lt(lit(end))));
+    let midnight = |day: NaiveDate| {
+        local_midnight(day, zone)
+            .with_context(|| format!("the recap week: midnight of {day} does not exist in {zone}"))
+    };
     let week = Filters {
-        from: Some(parse_bound("the recap week", &monday.to_string(), zone)?),
-        to: Some(parse_bound(
-            "the recap week",
-            &sunday_night.to_string(),
-            zone,
-        )?),
+        from: Some(midnight(monday)?),
+        to: Some(midnight(sunday_night)?),
         group: Vec::new(),
     };
     let links = inputs

@@ -66,6 +66,15 @@ impl fmt::Display for Period {
     }
 }
 
+/// The instant a local day begins in `zone` (the earlier one when midnight repeats); `None` when
+/// midnight does not exist there that day.
+pub fn local_midnight(day: NaiveDate, zone: Tz) -> Option<DateTime<Utc>> {
+    day.and_hms_opt(0, 0, 0)?
+        .and_local_timezone(zone)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 impl Period {
     /// The first local day of the period; `None` when it does not exist.
     pub fn first_day(&self) -> Option<NaiveDate> {
@@ -89,13 +98,10 @@ impl Period {
 
     /// The period's bounds as instants: [start, end), local midnights in `zone`.
     pub fn bounds(&self, zone: Tz) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let midnight = |day: NaiveDate| {
-            day.and_hms_opt(0, 0, 0)?
-                .and_local_timezone(zone)
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
-        };
-        Some((midnight(self.first_day()?)?, midnight(self.end_day()?)?))
+        Some((
+            local_midnight(self.first_day()?, zone)?,
+            local_midnight(self.end_day()?, zone)?,
+        ))
     }
 
     /// Words for a person: "2024", "October 2024", "week 44 of 2024".

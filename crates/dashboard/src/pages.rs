@@ -137,6 +137,8 @@ pub struct PeriodQuery {
 /// What every page of a run needs.
 struct Page {
     run: AnalyticsRun,
+    /// Every listed run (the period selector, the recap's neighbours).
+    runs: Vec<AnalyticsRun>,
     period: Option<Period>,
     names: BTreeMap<String, String>,
     zone: chrono_tz::Tz,
@@ -153,8 +155,7 @@ impl Page {
 
     /// `?period=…` to keep on links.
     fn q(&self) -> String {
-        self.period
-            .map_or_else(String::new, |p| format!("?period={p}"))
+        period_query(self.period)
     }
 
     fn member(&self, id: &str) -> Value {
@@ -174,6 +175,11 @@ impl Page {
     }
 }
 
+/// `?period=…` for links that keep a period (empty for all time).
+fn period_query(period: Option<Period>) -> String {
+    period.map_or_else(String::new, |p| format!("?period={p}"))
+}
+
 fn parse_period(query: &PeriodQuery) -> Result<Option<Period>, PageError> {
     match query.period.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
@@ -185,13 +191,13 @@ fn parse_period(query: &PeriodQuery) -> Result<Option<Period>, PageError> {
 }
 
 /// The base of every page (navigation, the period selector), without a run.
-async fn base(
+fn base(
     state: &AppState,
+    names: &BTreeMap<String, String>,
     runs: &[AnalyticsRun],
     period: Option<Period>,
-) -> Result<serde_json::Map<String, Value>, PageError> {
-    let names = data::names(&state.stores.db, &state.stores.group).await?;
-    let q = period.map_or_else(String::new, |p| format!("?period={p}"));
+) -> serde_json::Map<String, Value> {
+    let q = period_query(period);
     let nav: Vec<Value> = names
         .iter()
         .map(|(id, name)| json!({"name": name, "href": format!("/member/{}{q}", segment(id))}))
@@ -211,12 +217,30 @@ async fn base(
     );
     base.insert("signed_in".into(), json!(state.auth.is_some()));
     base.insert("group_name".into(), json!(state.stores.group.name));
-    Ok(base)
+    base
+}
+
+/// The base of a page without a run: the names read, then [`base`].
+async fn base_without_run(
+    state: &AppState,
+    runs: &[AnalyticsRun],
+) -> Result<serde_json::Map<String, Value>, PageError> {
+    let names = data::names(&state.stores.db, &state.stores.group).await?;
+    Ok(base(state, &names, runs, None))
 }
 
 async fn page(state: &AppState, query: &PeriodQuery) -> Result<Page, PageError> {
     let period = parse_period(query)?;
     let runs = data::runs(&state.stores.db).await?;
+    page_of(state, runs, period).await
+}
+
+/// The page of `period`'s run among `runs` (read once per request).
+async fn page_of(
+    state: &AppState,
+    runs: Vec<AnalyticsRun>,
+    period: Option<Period>,
+) -> Result<Page, PageError> {
     let Some(run) = data::pick(&runs, period).cloned() else {
         let message = match period {
             Some(p) => format!(
@@ -233,12 +257,13 @@ async fn page(state: &AppState, query: &PeriodQuery) -> Result<Page, PageError> 
             message,
         ));
     };
-    let mut base = base(state, &runs, period).await?;
-    base.insert("run".into(), json!(run.run));
     let names = data::names(&state.stores.db, &state.stores.group).await?;
+    let mut base = base(state, &names, &runs, period);
+    base.insert("run".into(), json!(run.run));
     let zone = state.stores.group.zone().map_err(|e| anyhow::anyhow!(e))?;
     Ok(Page {
         run,
+        runs,
         period,
         names,
         zone,
@@ -298,7 +323,6 @@ pub async fn group(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Html<String>, PageError> {
     let page = page(&state, &query).await?;
-    let runs = data::runs(&state.stores.db).await?;
     let summary = rows(
         &state,
         &page,
@@ -456,7 +480,11 @@ pub async fn group(
                 let w = chrono::Datelike::iso_week(&d);
                 Period::Week(w.year(), w.week()).to_string()
             });
-            let recapped = iso.filter(|p| data::periods(&runs).iter().any(|k| k.to_string() == *p));
+            let recapped = iso.filter(|p| {
+                data::periods(&page.runs)
+                    .iter()
+                    .any(|k| k.to_string() == *p)
+            });
             json!({"week": week, "members": members, "period": recapped})
         }
         None => Value::Null,
@@ -836,8 +864,7 @@ pub async fn recap(
     let period = parse_period(&query)?;
     let runs = data::runs(&state.stores.db).await?;
     let Some(period) = period.or_else(|| data::periods(&runs).into_iter().next()) else {
-        let base = base(&state, &runs, None).await?;
-        let mut context = base;
+        let mut context = base_without_run(&state, &runs).await?;
         context.insert("title".into(), json!("Recap"));
         context.insert("empty".into(), json!(true));
         return Ok(render("recap.html", Value::Object(context))?.into_response());
@@ -845,13 +872,7 @@ pub async fn recap(
     if query.period.as_deref().is_none_or(str::is_empty) {
         return Ok(Redirect::to(&format!("/recap?period={period}")).into_response());
     }
-    let page = page(
-        &state,
-        &PeriodQuery {
-            period: Some(period.to_string()),
-        },
-    )
-    .await?;
+    let page = page_of(&state, runs, Some(period)).await?;
     let recap = rows(
         &state,
         &page,
@@ -939,7 +960,7 @@ pub async fn recap(
         })
     });
     let (previous, next) = period.neighbours();
-    let known = data::periods(&runs);
+    let known = data::periods(&page.runs);
     let step = |p: Period| json!({"label": p.label(), "href": format!("/recap?period={p}"), "available": known.contains(&p)});
     let title = format!("{} · {}", state.stores.group.name, period.label());
     Ok(render(
@@ -958,12 +979,10 @@ pub async fn recap(
 /// Each member's authorisation, last play, gaps and import progress. Never a token.
 pub async fn status(State(state): State<Arc<AppState>>) -> Result<Html<String>, PageError> {
     let runs = data::runs(&state.stores.db).await?;
-    let mut context = base(&state, &runs, None).await?;
+    let mut context = base_without_run(&state, &runs).await?;
     let now = state.clock.now();
     let zone = state.stores.group.zone().map_err(|e| anyhow::anyhow!(e))?;
     let listed = members::list::list(&state.stores, now).await?;
-    let fetch = data_fetcher::state::list(&state.stores.storage).await?;
-    let statuses = data_fetcher::status::statuses(&fetch, &state.stores.group, now);
     let local = |t: &str| {
         chrono::DateTime::parse_from_rfc3339(t)
             .ok()
@@ -972,14 +991,13 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Html<String>, 
     let rows: Vec<Value> = listed
         .iter()
         .map(|m| {
-            let gaps = statuses.iter().find(|s| s.member == m.member).map_or(0, |s| s.gaps);
             json!({
                 "member": {"name": m.name, "href": format!("/member/{}", segment(&m.member)), "id": m.member},
                 "authorisation": m.authorisation,
                 "ends": m.authorisation_ends.map(|t| t.with_timezone(&zone).format("%Y-%m-%d").to_string()),
                 "plays": m.plays, "imported": m.imported_plays,
                 "last": m.last_play.as_deref().and_then(local),
-                "gaps": gaps,
+                "gaps": m.gaps,
                 "import": m.import.as_ref().map(|i| json!({"plays": i.plays, "set_aside": i.set_aside, "enriched": i.tracks_enriched, "to_enrich": i.tracks_to_enrich})),
                 "listed": m.in_config,
             })

@@ -34,6 +34,9 @@ pub struct MemberRow {
     pub authorisation: String,
     /// The day Spotify ends the authorisation.
     pub authorisation_ends: Option<DateTime<Utc>>,
+    /// Stretches the fetcher could not cover (more plays than the recently-played window between two
+    /// fetches).
+    pub gaps: usize,
     /// Streaming-history import progress, when they imported one.
     pub import: Option<ImportStatus>,
 }
@@ -102,6 +105,7 @@ pub async fn list(stores: &Stores, now: DateTime<Utc>) -> Result<Vec<MemberRow>>
             last_play: edge_play(stores, &id, -1).await?,
             authorisation: status.map_or_else(|| "not connected".into(), |s| s.state.clone()),
             authorisation_ends: state.map(|s| s.authorisation_ends()),
+            gaps: status.map_or(0, |s| s.gaps),
             import,
             member: id,
         });

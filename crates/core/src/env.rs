@@ -41,6 +41,20 @@ pub const EARSHOT_DASHBOARD_BIND: &str = "EARSHOT_DASHBOARD_BIND";
 pub const EARSHOT_DASHBOARD_PASSWORD_HASH: &str = "EARSHOT_DASHBOARD_PASSWORD_HASH";
 /// File holding the dashboard's password hash, as an alternative to [`EARSHOT_DASHBOARD_PASSWORD_HASH`].
 pub const EARSHOT_DASHBOARD_PASSWORD_HASH_FILE: &str = "EARSHOT_DASHBOARD_PASSWORD_HASH_FILE";
+/// Host names the dashboard answers besides those its bind address implies (comma-separated,
+/// `name` or `name:port`): the public name a proxy serves it under.
+pub const EARSHOT_DASHBOARD_PUBLIC_HOSTS: &str = "EARSHOT_DASHBOARD_PUBLIC_HOSTS";
+/// Reverse proxies (addresses or networks, comma-separated) whose `Forwarded` / `X-Forwarded-For`
+/// the dashboard believes.
+pub const EARSHOT_DASHBOARD_TRUSTED_PROXIES: &str = "EARSHOT_DASHBOARD_TRUSTED_PROXIES";
+/// Seconds a client gets to send a request's head (default 10).
+pub const EARSHOT_DASHBOARD_HEADER_TIMEOUT: &str = "EARSHOT_DASHBOARD_HEADER_TIMEOUT";
+/// Seconds a dashboard request may take in all (default 30).
+pub const EARSHOT_DASHBOARD_REQUEST_TIMEOUT: &str = "EARSHOT_DASHBOARD_REQUEST_TIMEOUT";
+/// Connections the dashboard serves at once (default 256).
+pub const EARSHOT_DASHBOARD_MAX_CONNECTIONS: &str = "EARSHOT_DASHBOARD_MAX_CONNECTIONS";
+/// Wrong dashboard passwords allowed an hour across every client (default 100).
+pub const EARSHOT_DASHBOARD_LOGIN_BUDGET: &str = "EARSHOT_DASHBOARD_LOGIN_BUDGET";
 /// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
 pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
 

@@ -18,9 +18,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::{self, CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL};
+use crate::auth::{self, CSRF_COOKIE, CsrfRefusal, SESSION_COOKIE, SESSION_TTL};
 use crate::charts::{self, Bar, Heatmap};
 use crate::data::{self, Row, num, text};
+use crate::throttle::{ClientKey, Refusal};
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -1024,12 +1025,49 @@ pub struct LoginQuery {
     pub next: Option<String>,
 }
 
-/// Only a path of this site (never `//host` or a URL) is followed after signing in.
-fn safe_next(next: Option<&str>) -> String {
+/// The longest `next=` followed after signing in.
+const MAX_NEXT_LEN: usize = 2048;
+
+/// Only a path of this site is followed after signing in: one `/`, then neither `/` nor `\\`, no
+/// control character and no `\\` anywhere, checked on the value and on its percent-decoding (browsers
+/// drop a tab or newline in a URL, so `/\t/evil.example` would become `//evil.example`). Anything else
+/// becomes `/`.
+pub fn safe_next(next: Option<&str>) -> String {
+    fn same_site(path: &str) -> bool {
+        let mut chars = path.chars();
+        chars.next() == Some('/')
+            && !matches!(chars.next(), Some('/' | '\\'))
+            && !path.chars().any(|c| c.is_control() || c == '\\')
+    }
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if n.len() <= MAX_NEXT_LEN && same_site(n) && same_site(&percent_decoded(n)) => {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
+}
+
+/// `%XX` escapes decoded (invalid UTF-8 replaced); everything else as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn login_page(
@@ -1041,7 +1079,7 @@ fn login_page(
     let Some(auth) = &state.auth else {
         return Ok(Redirect::to("/").into_response());
     };
-    let (nonce, token) = auth.new_csrf()?;
+    let (nonce, token) = auth.new_csrf(state.clock.now().timestamp())?;
     let html = render(
         "login.html",
         json!({"title": "Sign in", "csrf": token, "next": next, "error": error, "group_name": state.stores.group.name}),
@@ -1077,7 +1115,26 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// Check the password: a session cookie and on to `next`, or the form again.
+/// The login form again with a refusal, and `Retry-After` when waiting helps.
+fn refused(
+    state: &AppState,
+    next: &str,
+    message: &str,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Result<Response, PageError> {
+    let mut response = login_page(state, next, Some(message), status)?;
+    if let Some(wait) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    }
+    Ok(response)
+}
+
+/// Check the password: a session cookie and on to `next`, or the form again. The attempt takes its
+/// throttle slot first, then spends its CSRF token, then waits for a check slot; only then is the
+/// password checked.
 pub async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -1088,38 +1145,64 @@ pub async fn login(
         return Ok(Redirect::to("/").into_response());
     };
     let next = safe_next(form.next.as_deref());
-    if let Some(wait) = auth.limited(peer.ip(), Instant::now()) {
-        let mut response = login_page(
-            &state,
-            &next,
-            Some("Too many wrong passwords. Wait a minute, then try again."),
-            StatusCode::TOO_MANY_REQUESTS,
-        )?;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return Ok(response);
-    }
+    let client = ClientKey::of(state.exposure.client(peer.ip(), &headers));
+    let attempt = match auth.throttle.begin(client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(Refusal::Client(wait)) => {
+            tracing::warn!(client = %client, "Too many dashboard sign-in attempts from one client.");
+            return refused(
+                &state,
+                &next,
+                "Too many attempts. Wait a minute, then try again.",
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(wait),
+            );
+        }
+        Err(Refusal::Budget(wait)) => {
+            return refused(
+                &state,
+                &next,
+                "Too many wrong passwords lately: signing in is paused for everyone for up to an hour. \
+                 Friends already signed in are not affected.",
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(wait),
+            );
+        }
+        Err(Refusal::Busy) => {
+            return refused(
+                &state,
+                &next,
+                "The dashboard is busy. Try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(1),
+            );
+        }
+    };
+    let now = state.clock.now().timestamp();
     let nonce = auth::cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();
-    if !auth.csrf_valid(&nonce, &form.csrf) {
-        return login_page(
-            &state,
-            &next,
-            Some("The form expired. Try again."),
-            StatusCode::FORBIDDEN,
-        );
+    if let Err(why) = auth.spend_csrf(&nonce, &form.csrf, now) {
+        attempt.release();
+        let status = match why {
+            CsrfRefusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            CsrfRefusal::Invalid | CsrfRefusal::Spent => StatusCode::FORBIDDEN,
+        };
+        return refused(&state, &next, "The form expired. Try again.", status, None);
     }
-    if !auth.check_password(form.password).await {
-        auth.failed(peer.ip(), Instant::now());
-        tracing::warn!(client = %peer.ip(), "A wrong dashboard password.");
-        return login_page(
+    let mut attempt = attempt;
+    let permit = attempt.permit.take();
+    if !auth.check_password(form.password, permit).await {
+        attempt.wrong(Instant::now());
+        tracing::warn!(client = %client, "A wrong dashboard password.");
+        return refused(
             &state,
             &next,
-            Some("That is not the group's password."),
+            "That is not the group's password.",
             StatusCode::UNAUTHORIZED,
+            None,
         );
     }
-    let session = auth.new_session(state.clock.now().timestamp());
+    attempt.release();
+    let session = auth.new_session(now);
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
     for cookie in [

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use dashboard::AppState;
 use dashboard::auth::Auth;
+use dashboard::exposure::{Exposure, Network};
+use dashboard::server::ServerLimits;
 use earshot_testkit::mongo::MongoServer;
 use earshot_tests::{binary, exported_snapshot, fixture_group_config};
 
@@ -91,15 +93,48 @@ pub async fn serve(test: &str, password: Option<&str>) -> Served {
 
 /// The dashboard on these stores, on a free loopback port: its base URL.
 pub async fn serve_stores(stores: members::Stores, auth: Option<Auth>) -> String {
+    serve_stores_with(stores, auth, &[], ServerLimits::default()).await
+}
+
+/// The same, believing `trusted_proxies`, within `limits`.
+pub async fn serve_stores_with(
+    stores: members::Stores,
+    auth: Option<Auth>,
+    trusted_proxies: &[Network],
+    limits: ServerLimits,
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let exposure =
+        Exposure::loopback(address.port(), auth.is_some()).with_trusted_proxies(trusted_proxies);
     let state = AppState {
         stores,
         auth,
+        exposure,
         clock: Arc::new(data_fetcher::clock::SystemClock),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address: SocketAddr = listener.local_addr().unwrap();
-    tokio::spawn(dashboard::serve(listener, Arc::new(state)));
+    tokio::spawn(dashboard::serve_with(listener, Arc::new(state), limits));
     format!("http://{address}")
+}
+
+/// The dashboard with a password on an empty database (the login form needs no data), believing
+/// `trusted_proxies`, within `limits`.
+pub async fn serve_empty(
+    test: &str,
+    auth: Option<Auth>,
+    trusted_proxies: &[Network],
+    limits: ServerLimits,
+) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = members::Stores {
+        storage: earshot_core::Storage::local(dir.path()),
+        db: earshot_tests::fresh_database(test).await,
+        group: fixture_group_config(),
+    };
+    (
+        serve_stores_with(stores, auth, trusted_proxies, limits).await,
+        dir,
+    )
 }
 
 /// Every page reachable from `start` by same-site links, with its status and body (over HTTP).

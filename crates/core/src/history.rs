@@ -12,11 +12,17 @@
 //! **Kept.** One play per music entry: a `spotify:track:` URI and at least [`MIN_MS_PLAYED`] played
 //! (the threshold at which the Web API counts a play), not in incognito mode. Everything else is set
 //! aside and counted by [`Disposition`].
+//!
+//! **Checked.** A file is a user's upload, hostile until checked: a track or episode URI whose id is
+//! not a Spotify id (22 base-62 characters; `spotify:track:../me?x=`) is set aside as
+//! [`Disposition::InvalidUri`], never a play, so it never reaches a request path.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::spotify::SpotifyId;
 
 /// A stream counts as a play from 30 s on, as it does for the Web API's recently played.
 pub const MIN_MS_PLAYED: u64 = 30_000;
@@ -122,6 +128,9 @@ pub enum Disposition {
     Video,
     /// Music with no `spotify:track:` URI (a local file, a track since removed): nothing to match.
     NoTrackUri,
+    /// A track or episode URI that is not `spotify:track:<id>` / `spotify:episode:<id>` with a valid
+    /// Spotify id (a crafted or damaged file).
+    InvalidUri,
     /// Played in a private session, which the member chose not to share.
     Incognito,
     /// Shorter than [`MIN_MS_PLAYED`].
@@ -130,12 +139,13 @@ pub enum Disposition {
 
 impl Disposition {
     /// Every disposition, kept first.
-    pub const ALL: [Disposition; 7] = [
+    pub const ALL: [Disposition; 8] = [
         Disposition::Kept,
         Disposition::Episode,
         Disposition::Audiobook,
         Disposition::Video,
         Disposition::NoTrackUri,
+        Disposition::InvalidUri,
         Disposition::Incognito,
         Disposition::Short,
     ];
@@ -148,6 +158,7 @@ impl Disposition {
             Disposition::Audiobook => "audiobook",
             Disposition::Video => "video",
             Disposition::NoTrackUri => "no_track_uri",
+            Disposition::InvalidUri => "invalid_uri",
             Disposition::Incognito => "incognito",
             Disposition::Short => "short",
         }
@@ -155,27 +166,28 @@ impl Disposition {
 }
 
 impl<'a> HistoryEntry<'a> {
-    /// The Spotify track id of a `spotify:track:<id>` URI.
+    /// The Spotify track id of a `spotify:track:<id>` URI, when the id is a valid Spotify id.
     pub fn track_id(&self) -> Option<&str> {
-        self.spotify_track_uri
-            .as_deref()?
-            .strip_prefix("spotify:track:")
-            .filter(|id| !id.is_empty())
+        SpotifyId::from_uri(self.spotify_track_uri.as_deref()?, "track")
     }
 
     /// [`HistoryEntry::track_id`], borrowed from the file where the URI was.
     pub fn track_id_cow(&self) -> Option<Cow<'a, str>> {
         match &self.spotify_track_uri {
-            Some(Cow::Borrowed(uri)) => uri
-                .strip_prefix("spotify:track:")
-                .filter(|id| !id.is_empty())
-                .map(Cow::Borrowed),
+            Some(Cow::Borrowed(uri)) => SpotifyId::from_uri(uri, "track").map(Cow::Borrowed),
             _ => self.track_id().map(|id| Cow::Owned(id.to_string())),
         }
     }
 
-    fn has_track_uri(&self) -> bool {
-        self.track_id().is_some()
+    /// Whether a track or episode URI is present but not a valid one.
+    fn has_invalid_uri(&self) -> bool {
+        // A local file's `spotify:local:…` is no Spotify id, and no crafted one either.
+        let bad = |uri: &Option<Cow<'a, str>>, kind: &str| {
+            uri.as_deref().is_some_and(|u| {
+                !u.starts_with("spotify:local:") && SpotifyId::from_uri(u, kind).is_none()
+            })
+        };
+        bad(&self.spotify_track_uri, "track") || bad(&self.spotify_episode_uri, "episode")
     }
 
     /// `ts` as a time.
@@ -187,11 +199,13 @@ impl<'a> HistoryEntry<'a> {
     pub fn disposition(&self, video: bool) -> Disposition {
         if video {
             Disposition::Video
+        } else if self.has_invalid_uri() {
+            Disposition::InvalidUri
         } else if self.spotify_episode_uri.is_some() || self.episode_name.is_some() {
             Disposition::Episode
         } else if self.audiobook_uri.is_some() || self.audiobook_chapter_uri.is_some() {
             Disposition::Audiobook
-        } else if !self.has_track_uri() {
+        } else if self.track_id().is_none() {
             Disposition::NoTrackUri
         } else if self.incognito_mode == Some(true) {
             Disposition::Incognito
@@ -276,7 +290,7 @@ mod tests {
             "ms_played":215000,"conn_country":"MX","ip_addr":"203.0.113.7",
             "user_agent_decrypted":"unknown","master_metadata_track_name":"Song",
             "master_metadata_album_artist_name":"Band","master_metadata_album_album_name":"Album",
-            "spotify_track_uri":"spotify:track:abc","episode_name":null,"episode_show_name":null,
+            "spotify_track_uri":"spotify:track:4uLU6hMCjMI75M1A2tKUQC","episode_name":null,"episode_show_name":null,
             "spotify_episode_uri":null,"reason_start":"trackdone","reason_end":"trackdone",
             "shuffle":false,"skipped":null,"offline":false,"offline_timestamp":1729494685,
             "incognito_mode":false}"#;
@@ -292,7 +306,7 @@ mod tests {
         ] {
             assert!(!written.contains(field), "{field} in {written}");
         }
-        assert_eq!(entry.track_id(), Some("abc"));
+        assert_eq!(entry.track_id(), Some("4uLU6hMCjMI75M1A2tKUQC"));
         assert_eq!(entry.disposition(false), Disposition::Kept);
         assert_eq!(entry.disposition(true), Disposition::Video);
     }
@@ -302,7 +316,7 @@ mod tests {
         let entry = |json: &str| -> HistoryEntry<'static> {
             serde_json::from_str(Box::leak(json.to_string().into_boxed_str())).unwrap()
         };
-        let music = r#""spotify_track_uri":"spotify:track:abc""#;
+        let music = r#""spotify_track_uri":"spotify:track:4uLU6hMCjMI75M1A2tKUQC""#;
         let cases = [
             (
                 format!(r#"{{"ts":"2024-01-01T00:00:00Z","ms_played":40000,{music}}}"#),
@@ -324,9 +338,14 @@ mod tests {
                 Disposition::NoTrackUri,
             ),
             (
-                r#"{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"spotify_episode_uri":"spotify:episode:e","episode_name":"E"}"#
+                r#"{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"spotify_episode_uri":"spotify:episode:5Xt5DXGzch68nYYamXrNxZ","episode_name":"E"}"#
                     .to_string(),
                 Disposition::Episode,
+            ),
+            (
+                r#"{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"spotify_track_uri":"spotify:local:Band:Album:Song:184"}"#
+                    .to_string(),
+                Disposition::NoTrackUri,
             ),
             (
                 r#"{"ts":"2024-01-01T00:00:00Z","ms_played":40000,"audiobook_chapter_uri":"spotify:chapter:c"}"#
@@ -337,5 +356,26 @@ mod tests {
         for (json, want) in cases {
             assert_eq!(entry(&json).disposition(false), want, "{json}");
         }
+    }
+
+    #[test]
+    fn a_uri_that_is_no_spotify_id_is_set_aside() {
+        for uri in [
+            r#""spotify_track_uri":"spotify:track:../me?x=""#,
+            r#""spotify_track_uri":"spotify:track:4uLU6hMCjMI75M1A2tKUQ""#,
+            r#""spotify_track_uri":"spotify:track:4uLU6hMCjMI75M1A2tKUQCX""#,
+            r#""spotify_track_uri":"spotify:track:4uLU6hMCjMI75M1A2tKU%2F""#,
+            r#""spotify_track_uri":"spotify:track:""#,
+            r#""spotify_track_uri":"spotify:episode:4uLU6hMCjMI75M1A2tKUQC""#,
+            r#""spotify_track_uri":"https://api.spotify.com/v1/me""#,
+            r#""spotify_episode_uri":"spotify:episode:../../v1/me","episode_name":"E""#,
+        ] {
+            let json = format!(r#"{{"ts":"2024-01-01T00:00:00Z","ms_played":40000,{uri}}}"#);
+            let entry: HistoryEntry = serde_json::from_str(&json).unwrap();
+            assert_eq!(entry.disposition(false), Disposition::InvalidUri, "{uri}");
+            assert_eq!(entry.track_id(), None, "{uri}");
+            assert_eq!(entry.track_id_cow(), None, "{uri}");
+        }
+        assert_eq!(Disposition::InvalidUri.as_str(), "invalid_uri");
     }
 }

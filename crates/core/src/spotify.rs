@@ -25,6 +25,45 @@ pub struct ExternalUrls<'a> {
     pub spotify: Option<Cow<'a, str>>,
 }
 
+/// The length of a Spotify id (base-62, as in `spotify:track:4uLU6hMCjMI75M1A2tKUQC`).
+pub const SPOTIFY_ID_LEN: usize = 22;
+
+/// Whether `text` is a Spotify id: exactly [`SPOTIFY_ID_LEN`] characters of `[0-9A-Za-z]`. What comes
+/// from a user's file must pass this before it names a play or goes into a request path.
+pub fn is_spotify_id(text: &str) -> bool {
+    text.len() == SPOTIFY_ID_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A checked Spotify id: the only thing an API path is built from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SpotifyId(String);
+
+impl SpotifyId {
+    /// `Some` when `text` is a Spotify id ([`is_spotify_id`]).
+    pub fn parse(text: &str) -> Option<SpotifyId> {
+        is_spotify_id(text).then(|| SpotifyId(text.to_string()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id of a URI of this kind (`spotify:<kind>:<id>`), when it is one and the id is valid.
+    pub fn from_uri<'u>(uri: &'u str, kind: &str) -> Option<&'u str> {
+        uri.strip_prefix("spotify:")?
+            .strip_prefix(kind)?
+            .strip_prefix(':')
+            .filter(|id| is_spotify_id(id))
+    }
+}
+
+impl std::fmt::Display for SpotifyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An image; Spotify sends `null` height and width for some images.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image<'a> {

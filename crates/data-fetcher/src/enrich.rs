@@ -18,7 +18,7 @@ use earshot_core::mongo::{
 };
 use earshot_core::progress::Progress;
 use earshot_core::records::{PlaySource, TrackFields};
-use earshot_core::spotify::Track;
+use earshot_core::spotify::{SpotifyId, Track, is_spotify_id};
 use mongodb::Database;
 use mongodb::bson::{self, Bson, Document, doc};
 use serde::Serialize;
@@ -63,6 +63,15 @@ pub async fn enrich(
         .into_iter()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
+    // Ids come from a user's file: only a Spotify id ever goes into a request path.
+    let (pending, invalid): (BTreeSet<String>, BTreeSet<String>) =
+        pending.into_iter().partition(|id| is_spotify_id(id));
+    if !invalid.is_empty() {
+        tracing::warn!(
+            tracks = invalid.len(),
+            "Imported plays name track ids that are no Spotify ids: never asked for."
+        );
+    }
     let mut report = EnrichReport::default();
     // What the catalogue already knows: applied again (a run cut short after the catalogue write),
     // never asked again.
@@ -107,7 +116,8 @@ pub async fn enrich(
         to_ask.len().min(max_requests) as u64,
     );
     for id in to_ask.into_iter().take(max_requests) {
-        let path = format!("/v1/tracks/{id}");
+        let checked = SpotifyId::parse(id).expect("only Spotify ids are pending");
+        let path = format!("/v1/tracks/{checked}");
         report.requests += 1;
         match session.get(&path).await {
             Ok(body) => {

@@ -27,7 +27,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-/// One export file to import: its name in the export and its bytes.
+/// The largest export file read, uncompressed (Spotify's are 10–15 MB; a file larger than this, as
+/// declared by the zip or as actually read, is refused).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The most an import reads in all, uncompressed (a decade of heavy listening is about 400 MB).
+pub const MAX_TOTAL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// The most entries a zip may list (Spotify's holds a few dozen files).
+pub const MAX_ZIP_ENTRIES: usize = 100_000;
+
+/// One export file to import: its name in the export and where it is.
 struct Source {
     /// Where it was read from (the zip and the entry, or the path), for messages.
     origin: String,
@@ -39,99 +47,170 @@ struct Source {
 
 enum From {
     File(PathBuf),
-    Zip(PathBuf, usize),
+    /// The zip's position in [`Export::zips`] and the entry's index in it.
+    Zip(usize, usize),
 }
 
 impl Source {
-    fn read(&self) -> Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        match &self.from {
-            From::File(path) => {
-                bytes =
-                    std::fs::read(path).with_context(|| format!("reading `{}`", self.origin))?;
-            }
-            From::Zip(path, index) => {
-                let file = std::fs::File::open(path)
-                    .with_context(|| format!("opening `{}`", path.display()))?;
-                let mut archive = zip::ZipArchive::new(file)
-                    .with_context(|| format!("`{}` is not a readable zip", path.display()))?;
-                archive
-                    .by_index(*index)
-                    .with_context(|| format!("reading `{}`", self.origin))?
-                    .read_to_end(&mut bytes)
-                    .with_context(|| format!("reading `{}`", self.origin))?;
-            }
-        }
-        Ok(bytes)
-    }
-
     fn is_video(&self) -> bool {
         self.name.starts_with(VIDEO_FILE_PREFIX)
     }
 }
 
-/// The export files under `paths`: a zip (its `Streaming_History_*` entries), a folder (searched
-/// below), or single JSON files; sorted by name, so a run always goes in the same order.
-fn sources(paths: &[PathBuf]) -> Result<Vec<Source>> {
-    let mut found = Vec::new();
-    for path in paths {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("reading `{}`", path.display()))?;
-        if meta.is_dir() {
-            walk(path, &mut found)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-        {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("opening `{}`", path.display()))?;
-            let mut archive = zip::ZipArchive::new(file)
-                .with_context(|| format!("`{}` is not a readable zip", path.display()))?;
-            for index in 0..archive.len() {
-                let entry = archive
-                    .by_index(index)
-                    .with_context(|| format!("reading the index of `{}`", path.display()))?;
-                let inner = entry
-                    .name()
-                    .with_context(|| format!("a name in `{}`", path.display()))?
-                    .to_string();
-                let name = inner.rsplit('/').next().unwrap_or(&inner).to_string();
-                if entry.is_file() && is_history_file(&name) {
-                    found.push(Source {
-                        origin: format!("{}:{inner}", path.display()),
-                        name,
-                        from: From::Zip(path.clone(), index),
-                    });
+/// Too big: an error naming the file, the cap and how to proceed.
+fn too_big(origin: &str, what: &str, size: u64, cap: u64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`{origin}`: {what} {size} bytes, over the import's cap of {cap} bytes per file. Spotify's \
+         export files are 10–15 MB: this is not one of them, or it is damaged. Nothing was stored."
+    )
+}
+
+/// The files of an export: each zip's index is read once and kept open.
+struct Export {
+    sources: Vec<Source>,
+    zips: Vec<zip::ZipArchive<std::fs::File>>,
+    /// Bytes read so far (checked against [`MAX_TOTAL_BYTES`]).
+    read: u64,
+}
+
+impl Export {
+    /// The export files under `paths`: a zip (its `Streaming_History_*` entries), a folder (searched
+    /// below), or single JSON files; sorted by name, so a run always goes in the same order.
+    fn open(paths: &[PathBuf]) -> Result<Export> {
+        let mut export = Export {
+            sources: Vec::new(),
+            zips: Vec::new(),
+            read: 0,
+        };
+        for path in paths {
+            let meta =
+                std::fs::metadata(path).with_context(|| format!("reading `{}`", path.display()))?;
+            if meta.is_dir() {
+                walk(path, &mut export.sources)?;
+            } else if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+            {
+                export.add_zip(path)?;
+            } else {
+                let name = file_name(path);
+                if !name.ends_with(".json") {
+                    bail!(
+                        "`{}` is neither a zip, a folder, nor a `Streaming_History_Audio_*.json` file",
+                        path.display()
+                    );
                 }
+                export.sources.push(Source {
+                    origin: path.display().to_string(),
+                    name,
+                    from: From::File(path.clone()),
+                });
             }
-        } else {
-            let name = file_name(path);
-            if !name.ends_with(".json") {
-                bail!(
-                    "`{}` is neither a zip, a folder, nor a `Streaming_History_Audio_*.json` file",
-                    path.display()
-                );
-            }
-            found.push(Source {
-                origin: path.display().to_string(),
-                name,
-                from: From::File(path.clone()),
-            });
         }
+        if export.sources.is_empty() {
+            bail!(
+                "no `Streaming_History_Audio_*.json` file in {}: give the zip Spotify sent \
+                 (`my_spotify_data.zip`), the folder inside it, or its files",
+                paths
+                    .iter()
+                    .map(|p| format!("`{}`", p.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        export
+            .sources
+            .sort_by(|a, b| a.name.cmp(&b.name).then(a.origin.cmp(&b.origin)));
+        Ok(export)
     }
-    if found.is_empty() {
-        bail!(
-            "no `Streaming_History_Audio_*.json` file in {}: give the zip Spotify sent \
-             (`my_spotify_data.zip`), the folder inside it, or its files",
-            paths
-                .iter()
-                .map(|p| format!("`{}`", p.display()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+
+    fn add_zip(&mut self, path: &Path) -> Result<()> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening `{}`", path.display()))?;
+        let mut archive = zip::ZipArchive::new(file)
+            .with_context(|| format!("`{}` is not a readable zip", path.display()))?;
+        if archive.len() > MAX_ZIP_ENTRIES {
+            bail!(
+                "`{}` lists {} entries, over the import's cap of {MAX_ZIP_ENTRIES} (Spotify's export \
+                 holds a few dozen files). Nothing was stored.",
+                path.display(),
+                archive.len()
+            );
+        }
+        let zip = self.zips.len();
+        for index in 0..archive.len() {
+            let entry = archive
+                .by_index_raw(index)
+                .with_context(|| format!("reading the index of `{}`", path.display()))?;
+            let inner = entry
+                .enclosed_name()
+                .map(|p| p.to_string_lossy().into_owned())
+                .with_context(|| {
+                    format!(
+                        "`{}`: entry {index} has an unsafe name (`{}`)",
+                        path.display(),
+                        String::from_utf8_lossy(entry.name_raw())
+                    )
+                })?;
+            let name = inner.rsplit('/').next().unwrap_or(&inner).to_string();
+            if entry.is_file() && is_history_file(&name) {
+                let origin = format!("{}:{inner}", path.display());
+                if entry.size() > MAX_FILE_BYTES {
+                    return Err(too_big(&origin, "declares", entry.size(), MAX_FILE_BYTES));
+                }
+                self.sources.push(Source {
+                    origin,
+                    name,
+                    from: From::Zip(zip, index),
+                });
+            }
+        }
+        self.zips.push(archive);
+        Ok(())
     }
-    found.sort_by(|a, b| a.name.cmp(&b.name).then(a.origin.cmp(&b.origin)));
-    Ok(found)
+
+    /// The bytes of source `i`, read through a limit: never more than [`MAX_FILE_BYTES`] + 1 are
+    /// held, and the whole import stays under [`MAX_TOTAL_BYTES`].
+    fn read(&mut self, i: usize) -> Result<Vec<u8>> {
+        let source = &self.sources[i];
+        let mut bytes = Vec::new();
+        let limit = MAX_FILE_BYTES + 1;
+        match &source.from {
+            From::File(path) => {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("reading `{}`", source.origin))?;
+                file.take(limit)
+                    .read_to_end(&mut bytes)
+                    .with_context(|| format!("reading `{}`", source.origin))?;
+            }
+            From::Zip(zip, index) => {
+                self.zips[*zip]
+                    .by_index(*index)
+                    .with_context(|| format!("reading `{}`", source.origin))?
+                    .take(limit)
+                    .read_to_end(&mut bytes)
+                    .with_context(|| format!("reading `{}`", source.origin))?;
+            }
+        }
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_big(
+                &source.origin,
+                "expands past",
+                MAX_FILE_BYTES,
+                MAX_FILE_BYTES,
+            ));
+        }
+        self.read += bytes.len() as u64;
+        if self.read > MAX_TOTAL_BYTES {
+            bail!(
+                "`{}`: the export holds more than {MAX_TOTAL_BYTES} bytes of history files, over the \
+                 import's cap. Import it in parts (its files one by one, or a folder at a time). \
+                 Nothing was stored.",
+                source.origin
+            );
+        }
+        Ok(bytes)
+    }
 }
 
 fn walk(dir: &Path, found: &mut Vec<Source>) -> Result<()> {
@@ -209,7 +288,35 @@ pub struct ImportReport {
     pub state: ImportState,
 }
 
-/// Import the export files under `paths` for `member`.
+/// One file checked: what the import stores for it.
+enum Checked {
+    /// An audio file: stored stripped under this key (with this content hash).
+    Audio { key: String, hash: String },
+    /// A video file: counted, not stored.
+    Video { entries: u64 },
+}
+
+/// Parse and strip one file: its key and hash, or its entry count for a video file.
+fn check(member: &str, source: &Source, bytes: &[u8]) -> Result<(Checked, Option<Vec<u8>>)> {
+    let entries: Vec<HistoryEntry<'_>> = parse_entries(bytes, &source.origin)?;
+    if source.is_video() {
+        return Ok((
+            Checked::Video {
+                entries: entries.len() as u64,
+            },
+            None,
+        ));
+    }
+    // Only the fields Earshot keeps are written: the device fields never reach storage.
+    let stripped = serde_json::to_vec(&entries)?;
+    let hash = hex(&Sha256::digest(&stripped)[..8]);
+    let key = layout::history_key(member, &source.name, &hash);
+    Ok((Checked::Audio { key, hash }, Some(stripped)))
+}
+
+/// Import the export files under `paths` for `member`: all or nothing. Every file is read, parsed and
+/// checked first (within the caps), and only then is anything stored, so a malformed or oversized file
+/// anywhere leaves storage as it was. Memory holds one file at a time (each is read twice).
 pub async fn import(
     storage: &Storage,
     group: &GroupConfig,
@@ -217,41 +324,89 @@ pub async fn import(
     paths: &[PathBuf],
     now: DateTime<Utc>,
 ) -> Result<ImportReport> {
+    import_with(storage, group, member, paths, now, false).await
+}
+
+/// [`import`], or with `dry_run` only its checks: every file read and parsed, nothing stored.
+pub async fn import_with(
+    storage: &Storage,
+    group: &GroupConfig,
+    member: &str,
+    paths: &[PathBuf],
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<ImportReport> {
     if group.member(member).is_none() {
         bail!(
             "`--member {member}`: the group config lists no such member (add it under [[members]] first)"
         );
     }
-    let sources = sources(paths)?;
-    let prefix = layout::history_prefix(member);
-    let stored: HashSet<String> = storage.list(&prefix).await?.into_iter().collect();
-    let mut previous = read_state(storage, member).await?.unwrap_or_default();
+    let mut export = Export::open(paths)?;
+    let count = export.sources.len();
     let progress = Progress::new(
-        format!("Importing the streaming history of {member}"),
+        format!("Checking the streaming history of {member}"),
         "files",
-        sources.len() as u64,
+        count as u64,
     );
-    let mut files_new = 0;
-    for source in &sources {
-        let bytes = source.read()?;
-        let entries: Vec<HistoryEntry<'_>> = parse_entries(&bytes, &source.origin)?;
-        if source.is_video() {
-            previous
-                .video_files
-                .insert(source.name.clone(), entries.len() as u64);
-        } else {
-            // Only the fields Earshot keeps are written: the device fields never reach storage.
-            let stripped = serde_json::to_vec(&entries)?;
-            let hash = hex(&Sha256::digest(&stripped)[..8]);
-            let key = layout::history_key(member, &source.name, &hash);
-            if !stored.contains(&key) {
-                storage.write(&key, Bytes::from(stripped)).await?;
-                files_new += 1;
-            }
-        }
+    let mut checked = Vec::with_capacity(count);
+    for i in 0..count {
+        let bytes = export.read(i)?;
+        checked.push(check(member, &export.sources[i], &bytes)?.0);
         progress.inc(1);
     }
     progress.finish();
+    let prefix = layout::history_prefix(member);
+    let stored: HashSet<String> = storage.list(&prefix).await?.into_iter().collect();
+    let new: Vec<usize> = (0..count)
+        .filter(|i| matches!(&checked[*i], Checked::Audio { key, .. } if !stored.contains(key)))
+        .collect();
+    let mut previous = read_state(storage, member).await?.unwrap_or_default();
+    if dry_run {
+        info!(
+            member,
+            files = count,
+            new = new.len(),
+            "Checked a streaming history: nothing stored (--dry-run)."
+        );
+        let mut state = previous;
+        state.member = member.to_string();
+        return Ok(ImportReport {
+            files_read: count,
+            files_new: new.len(),
+            state,
+        });
+    }
+    for (source, checked) in export.sources.iter().zip(&checked) {
+        if let Checked::Video { entries } = checked {
+            previous.video_files.insert(source.name.clone(), *entries);
+        }
+    }
+    let progress = Progress::new(
+        format!("Importing the streaming history of {member}"),
+        "files",
+        new.len() as u64,
+    );
+    export.read = 0;
+    for &i in &new {
+        let bytes = export.read(i)?;
+        let (again, stripped) = check(member, &export.sources[i], &bytes)?;
+        let (Checked::Audio { key, hash }, Some(stripped)) = (again, stripped) else {
+            unreachable!("an audio file checks as one");
+        };
+        let Checked::Audio { hash: first, .. } = &checked[i] else {
+            unreachable!("only audio files are stored");
+        };
+        if *first != hash {
+            bail!(
+                "`{}` changed while it was imported: run the import again",
+                export.sources[i].origin
+            );
+        }
+        storage.write(&key, Bytes::from(stripped)).await?;
+        progress.inc(1);
+    }
+    progress.finish();
+    let files_new = new.len();
     let mut state = totals(storage, member, previous.video_files).await?;
     state.tracks_stored = previous.tracks_stored;
     state.tracks_enriched = previous.tracks_enriched;
@@ -260,14 +415,14 @@ pub async fn import(
     write_state(storage, &state).await?;
     info!(
         member,
-        files = sources.len(),
+        files = count,
         new = files_new,
         plays = state.plays,
         repeated = state.repeated,
         "Imported a streaming history."
     );
     Ok(ImportReport {
-        files_read: sources.len(),
+        files_read: count,
         files_new,
         state,
     })

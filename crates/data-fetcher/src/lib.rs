@@ -112,6 +112,9 @@ pub enum Command {
         /// The zip, the folder inside it, or `Streaming_History_Audio_*.json` files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Read and check every file (caps, JSON, fields) and say what would be imported; store nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Give imported plays the ids, duration and images the export lacks: `GET /v1/tracks/{id}` one
     /// track at a time into the track catalogue (MongoDB, `--mongodb-uri`), within a request budget;
@@ -183,8 +186,13 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let clock = clock::from_env()?;
     match &cli.command {
         Command::Keygen => unreachable!("handled above"),
-        Command::Import { member, paths } => {
-            let report = import::import(&storage, &group, member, paths, clock.now()).await?;
+        Command::Import {
+            member,
+            paths,
+            dry_run,
+        } => {
+            let report =
+                import::import_with(&storage, &group, member, paths, clock.now(), *dry_run).await?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use clap::{Parser, ValueEnum};
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::erasure::ErasureGuard;
 use earshot_core::period::local_midnight;
 use earshot_core::{GroupConfig, Storage, env, layout};
 use polars::prelude::*;
@@ -440,6 +441,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         group: cli.group.clone(),
     };
     let storage = Storage::open(&cli.storage).await?;
+    let guard = ErasureGuard::begin(&storage, "analytics").await?;
+    info!(snapshot = ?cli.snapshot, "Analytics started.");
     let engine = match cli.engine {
         Engine::Polars => EngineChoice::Polars,
         Engine::Spark => {
@@ -453,7 +456,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             EngineChoice::Spark(options)
         }
     };
-    let output = analyse_with(
+    let analysed = analyse_with(
         &storage,
         cli.snapshot.as_deref(),
         &filters,
@@ -461,7 +464,72 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         cli.run.as_deref(),
         &engine,
     )
-    .await?;
+    .await;
+    let output = match analysed {
+        Ok(output) => output,
+        // An erase removes the snapshot being read: say so rather than which file went missing.
+        Err(err) => match guard.check(false).await {
+            Err(erased) => {
+                if let Some(run) = &cli.run {
+                    withdraw(&storage, None, run).await?;
+                }
+                tracing::warn!(error = %format!("{err:#}"), "The analysis failed while a member was erased.");
+                return Err(erased.into());
+            }
+            Ok(()) => return Err(err),
+        },
+    };
+    // An erase during the run: nothing of it may be stored (Spark's outputs under the run's report
+    // folder included).
+    if let Err(err) = guard.check(false).await {
+        withdraw(&storage, None, &output.run).await?;
+        return Err(err.into());
+    }
+    let db = if cli.skip_mongodb {
+        None
+    } else {
+        Some(earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?)
+    };
+    store_run(&cli, &storage, db.as_ref(), &filters, &output).await?;
+    // An erase that started while this run stored: what it stored goes, the member with it.
+    if let Err(err) = guard.check(true).await {
+        withdraw(&storage, db.as_ref(), &output.run).await?;
+        return Err(err.into());
+    }
+    if let Some(db) = &db {
+        let pruned = store::prune(db, cli.keep_runs as usize).await?;
+        if !pruned.is_empty() {
+            info!(runs = ?pruned, kept = cli.keep_runs, "Removed old scheduled runs from analytics_*.");
+        }
+    }
+    let key = layout::report_key(&output.run, layout::REPORT_JSON);
+    info!(run = %output.run, report = %storage.location(&key), "Analytics done.");
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(report::summary(&output.report).as_bytes())?;
+    writeln!(stdout, "\nReport: {}", storage.location(&key))?;
+    Ok(Outcome::Success)
+}
+
+/// Remove a run's report folder and, with a database, its rows and listing.
+async fn withdraw(storage: &Storage, db: Option<&mongodb::Database>, run: &str) -> Result<()> {
+    for key in storage.list(&layout::report_prefix(run)).await? {
+        storage.delete(&key).await?;
+    }
+    if let Some(db) = db {
+        store::remove_runs(db, &[run.to_string()]).await?;
+    }
+    Ok(())
+}
+
+/// Store a run: `report.json` and the charts under `reports/<run>/`, then (with a database) its rows
+/// in `analytics_*` and its listing in `analytics_runs`.
+async fn store_run(
+    cli: &Cli,
+    storage: &Storage,
+    db: Option<&mongodb::Database>,
+    filters: &Filters,
+    output: &RunOutput,
+) -> Result<()> {
     let key = layout::report_key(&output.run, layout::REPORT_JSON);
     storage
         .write(
@@ -492,9 +560,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             )
             .await?;
     }
-    if !cli.skip_mongodb {
-        let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
-        store::save(&db, &output.run, &output.metrics).await?;
+    if let Some(db) = db {
+        store::save(db, &output.run, &output.metrics).await?;
         let scheduled = filters.from.is_none() && filters.to.is_none() && filters.group.is_empty();
         let listed = earshot_core::mongo::AnalyticsRun {
             run: output.run.clone(),
@@ -514,15 +581,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 .to_string(),
             stored_at: None,
         };
-        store::register(&db, &listed).await?;
-        let pruned = store::prune(&db, cli.keep_runs as usize).await?;
-        if !pruned.is_empty() {
-            info!(runs = ?pruned, kept = cli.keep_runs, "Removed old scheduled runs from analytics_*.");
-        }
+        store::register(db, &listed).await?;
     }
-    info!(run = %output.run, report = %storage.location(&key), "Analytics done.");
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(report::summary(&output.report).as_bytes())?;
-    writeln!(stdout, "\nReport: {}", storage.location(&key))?;
-    Ok(Outcome::Success)
+    Ok(())
 }

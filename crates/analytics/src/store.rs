@@ -97,20 +97,27 @@ pub async fn prune(db: &Database, keep: usize) -> Result<Vec<String>> {
             old.push(run.to_string());
         }
     }
-    if old.is_empty() {
-        return Ok(old);
+    remove_runs(db, &old).await?;
+    Ok(old)
+}
+
+/// Remove these runs from every `analytics_*` collection, then from `analytics_runs` (listed last: a
+/// removal cut short is finished by the next one).
+pub async fn remove_runs(db: &Database, runs: &[String]) -> Result<()> {
+    if runs.is_empty() {
+        return Ok(());
     }
     for name in stored_tables() {
         db.collection::<Document>(&format!("{ANALYTICS_PREFIX}{name}"))
-            .delete_many(doc! {"run": {"$in": &old}})
+            .delete_many(doc! {"run": {"$in": runs}})
             .await
-            .with_context(|| format!("pruning old runs of `{name}`"))?;
+            .with_context(|| format!("removing runs from `{name}`"))?;
     }
-    // Listed last: a prune cut short is finished by the next one.
-    runs.delete_many(doc! {"_id": {"$in": &old}})
+    db.collection::<Document>(ANALYTICS_RUNS)
+        .delete_many(doc! {"_id": {"$in": runs}})
         .await
-        .with_context(|| format!("pruning `{ANALYTICS_RUNS}`"))?;
-    Ok(old)
+        .with_context(|| format!("removing runs from `{ANALYTICS_RUNS}`"))?;
+    Ok(())
 }
 
 /// Every table a run stores: the SQL metrics, and ALS.

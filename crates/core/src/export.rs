@@ -13,6 +13,36 @@ use crate::storage::{Storage, StorageError};
 /// The marker written after every part of a snapshot.
 pub const SUCCESS_MARKER: &str = "_SUCCESS";
 
+/// What a snapshot's `_SUCCESS` marker holds: a summary of the snapshot, and the members whose data it
+/// may hold (every member with rows in the database when it was exported), so that `members erase`
+/// can tell whether a snapshot still names someone without reading its Parquet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotSummary {
+    /// The collection.
+    pub collection: String,
+    /// The snapshot (run) id.
+    pub snapshot: String,
+    /// Rows written.
+    pub rows: u64,
+    /// Part files written.
+    pub parts: usize,
+    /// `name:Kind` of every column.
+    pub schema: Vec<String>,
+    /// Members with rows in the database at export time (absent in snapshots written before this
+    /// field existed: such a snapshot may name anyone).
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
+}
+
+impl SnapshotSummary {
+    /// Whether the snapshot may hold `member`'s data.
+    pub fn may_name(&self, member: &str) -> bool {
+        self.members
+            .as_ref()
+            .is_none_or(|members| members.iter().any(|m| m == member))
+    }
+}
+
 /// A column's type in the Parquet files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {

@@ -233,6 +233,18 @@ pub fn erasure_key(member: &str) -> String {
     format!("{}{member}.json", erasures_prefix())
 }
 
+/// The member a key of a member's own prefix belongs to (its `user=<id>` folder), if any.
+pub fn member_of_key(key: &str) -> Option<&str> {
+    key.split('/')
+        .find_map(|segment| segment.strip_prefix("user="))
+}
+
+/// The erasure epoch: `state/erasure_epoch.json`, a count of the erases started (naming no one), so a
+/// run can tell that an erase ran while it did ([`crate::erasure`]).
+pub fn erasure_epoch_key() -> String {
+    format!("{STATE}/erasure_epoch.json")
+}
+
 /// Every storage prefix that holds objects of one member only: their raw pages and imported history
 /// (`raw/<kind>/user=<id>/`) and their converted files (`converted/<kind>/user=<id>/`), of every kind.
 /// With [`member_keys`], every place in storage a member's own data lives; Parquet snapshots and

@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod config;
 pub mod env;
+pub mod erasure;
 pub mod export;
 pub mod history;
 pub mod layout;

@@ -345,6 +345,16 @@ impl Storage {
         }
     }
 
+    /// Delete the temp files (`.earshot-tmp-*`) a crashed local write left under `prefix`; returns how
+    /// many. [`Storage::list`] never shows them; GCS has none (each object is one upload).
+    pub async fn remove_temp_files(&self, prefix: &str) -> Result<u64, StorageError> {
+        check_prefix(prefix)?;
+        match &self.backend {
+            Backend::Local(store) => store.remove_temp_files(prefix).await,
+            Backend::Gcs(_) => Ok(0),
+        }
+    }
+
     /// A local folder holding every object under `prefix` (which should end in `/`). Local storage
     /// returns its own folder; GCS downloads the objects into a temp folder kept alive by [`Staged`].
     pub async fn stage_local(&self, prefix: &str) -> Result<Staged, StorageError> {

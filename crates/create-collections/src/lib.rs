@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::erasure::{self, ErasureGuard};
 use earshot_core::layout::RawKind;
 pub use earshot_core::layout::Target;
 use earshot_core::mongo::{self, connect};
@@ -67,6 +68,9 @@ pub struct Cli {
     /// Build everything from scratch: empty each derived collection, aggregate every row.
     #[arg(long)]
     pub rebuild: bool,
+    /// Storage URL (read only for `members erase`'s markers: no build runs during an erase).
+    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
+    pub storage: String,
 }
 
 /// Run the command line.
@@ -82,7 +86,23 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         mode,
         ..BuildOptions::default()
     };
+    let storage = earshot_core::Storage::open(&cli.storage).await?;
+    let mut guard = ErasureGuard::begin(&storage, "create-collections").await?;
     build_with(&db, cli.target, &group, options).await?;
+    if guard.check(true).await.is_err() {
+        // An erase ran during the build, which may have read the member's rows before the erase
+        // removed them: once it has finished, build again from the remaining rows.
+        guard
+            .wait_until_finished(erasure::WAIT_POLL, erasure::WAIT_TIMEOUT)
+            .await?;
+        let rebuild = BuildOptions {
+            mode: Mode::Rebuild,
+            ..options
+        };
+        build_with(&db, cli.target, &group, rebuild).await?;
+        guard.check(true).await?;
+        info!("Rebuilt the derived collections after an erase that ran during the build.");
+    }
     Ok(Outcome::Success)
 }
 

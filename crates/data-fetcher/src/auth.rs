@@ -147,6 +147,15 @@ pub async fn connect_member(
     };
     let me: PrivateUser =
         serde_json::from_slice(&body).context("GET /v1/me: invalid response body")?;
+    if group.member(&me.id).is_none() {
+        bail!(
+            "the Spotify account `{}` signed in, but the group config lists no member with that id, so \
+             nothing was stored. Add it under [[members]] (`id = \"{}\"`) if they belong to the group, \
+             then run `data-fetcher auth` again.",
+            me.id,
+            me.id
+        );
+    }
     check_app_capacity(group, storage, &app.client_id, &me.id).await?;
     store.save(&me.id, &tokens).await?;
     let previous = state::load(storage, &me.id).await?;

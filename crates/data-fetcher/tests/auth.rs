@@ -94,6 +94,33 @@ async fn a_callback_with_a_wrong_or_missing_state_is_refused_and_nothing_is_stor
 }
 
 #[tokio::test]
+async fn an_account_the_group_config_does_not_list_is_refused_and_nothing_is_stored() {
+    let mut h = Harness::new().await;
+    h.group.members.retain(|m| m.id != "ben_k");
+    let err = h
+        .connect_with("ben_k", DEFAULT_CLIENT_ID, |u| u)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`ben_k`")
+            && err.contains("[[members]]")
+            && err.contains("nothing was stored"),
+        "{err}"
+    );
+    assert!(state::load(&h.storage, "ben_k").await.unwrap().is_none());
+    assert!(h.store.load("ben_k").await.unwrap().is_none(), "no tokens");
+    assert!(
+        h.storage
+            .list(earshot_core::layout::STATE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
 async fn a_sixth_member_of_a_development_mode_app_is_refused() {
     let listening = generate(&GeneratorConfig::synthetic(6, 2, 8));
     let h = Harness::with(listening, MockOptions::default()).await;

@@ -16,6 +16,7 @@ use std::io::BufRead;
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::erasure::{self, ErasureGuard};
 use earshot_core::layout::{self, RawKind, Target};
 use earshot_core::progress::Progress;
 use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
@@ -85,6 +86,9 @@ pub struct Report {
     pub files: usize,
     /// Files skipped: the upload ledger lists them as loaded.
     pub skipped: usize,
+    /// Members whose files this run loaded (not printed).
+    #[serde(skip)]
+    pub members: std::collections::BTreeSet<String>,
 }
 
 /// Run the command line.
@@ -103,6 +107,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         reports.push(load_lines(&db, *kind, stdin.lock(), cli.batch_size as usize).await?);
     } else {
         let storage = Storage::open(&cli.storage).await?;
+        let mut guard = ErasureGuard::begin(&storage, "data-upload").await?;
         for &kind in cli.target.kinds() {
             let prefix = match &cli.input {
                 Some(input) => input.clone(),
@@ -115,6 +120,16 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             };
             reports.push(load_storage(&db, &storage, kind, &prefix, options).await?);
         }
+        if let Err(err) = guard.check(true).await {
+            // An erase ran during the load: a file of the member read before the erase removed it may
+            // have been loaded after the erase removed their rows. Once it has finished, their rows go.
+            guard
+                .wait_until_finished(erasure::WAIT_POLL, erasure::WAIT_TIMEOUT)
+                .await?;
+            let touched = reports.iter().flat_map(|r| r.members.iter());
+            drop_erased(&db, &storage, touched).await?;
+            return Err(err.into());
+        }
     }
     let mut stdout = std::io::stdout().lock();
     for report in &reports {
@@ -124,6 +139,40 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let files: usize = reports.iter().map(|r| r.files).sum();
     let failed: usize = reports.iter().map(|r| r.failed).sum();
     Ok(Outcome::from_counts(files, failed))
+}
+
+/// Remove the rows and ledger entries of every member among `members` that storage no longer holds a
+/// converted file of (erased while the load ran).
+async fn drop_erased<'m>(
+    db: &Database,
+    storage: &Storage,
+    members: impl Iterator<Item = &'m String>,
+) -> Result<()> {
+    let members: std::collections::BTreeSet<&String> = members.collect();
+    for member in members {
+        let mut holds = false;
+        for prefix in layout::member_prefixes(member) {
+            if !storage.list(&prefix).await?.is_empty() {
+                holds = true;
+                break;
+            }
+        }
+        if holds {
+            continue;
+        }
+        for collection in earshot_core::mongo::MEMBER_ROW_COLLECTIONS {
+            db.collection::<Document>(collection)
+                .delete_many(bson::doc! {"user_id": member})
+                .await
+                .with_context(|| format!("removing an erased member's rows from `{collection}`"))?;
+        }
+        db.collection::<Document>(earshot_core::mongo::UPLOAD_LEDGER)
+            .delete_many(bson::doc! {"keys.user_id": member})
+            .await
+            .context("removing an erased member's ledger entries")?;
+        tracing::warn!(member = %member, "Dropped the rows of a member erased while this load ran.");
+    }
+    Ok(())
 }
 
 /// Parse one converted line of `kind` into the document stored: the typed record (so a wrong shape is
@@ -224,7 +273,11 @@ pub async fn load_storage(
     // Files whose documents are all queued: stored once the next batch is acknowledged.
     let mut pending: Vec<ledger::Entry> = Vec::new();
     let (mut files, mut failed, mut merged) = (0, 0, 0);
+    let mut members = std::collections::BTreeSet::new();
     for key in keys {
+        if let Some(member) = layout::member_of_key(&key) {
+            members.insert(member.to_string());
+        }
         let bytes = storage.read_all(&key).await?;
         match parse_file(kind, &bytes) {
             Ok(mut documents) => {
@@ -266,6 +319,7 @@ pub async fn load_storage(
         failed,
         files,
         skipped,
+        members,
     };
     info!(
         collection,
@@ -342,6 +396,7 @@ pub async fn load_lines<R: BufRead>(
         failed,
         files,
         skipped: 0,
+        members: std::collections::BTreeSet::new(),
     })
 }
 

@@ -13,7 +13,8 @@ use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
-use earshot_core::export::{self, ColumnKind, SUCCESS_MARKER, Schema};
+use earshot_core::erasure::ErasureGuard;
+use earshot_core::export::{self, ColumnKind, SUCCESS_MARKER, Schema, SnapshotSummary};
 use earshot_core::layout;
 use earshot_core::progress::Progress;
 use earshot_core::{Storage, env};
@@ -97,9 +98,20 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         batch_rows: cli.batch_rows as usize,
         part_rows: cli.part_rows as usize,
     };
+    let guard = ErasureGuard::begin(&storage, "gcs-export").await?;
     let mut stdout = std::io::stdout().lock();
-    for collection in &collections {
+    for (done, collection) in collections.iter().enumerate() {
         let exported = export_collection(&db, &storage, collection, &snapshot, sizes).await?;
+        // An erase that started during the export: this snapshot goes, the member with it.
+        if let Err(err) = guard.check(true).await {
+            for withdrawn in &collections[..=done] {
+                let prefix = layout::export_prefix(withdrawn, &snapshot);
+                for key in storage.list(&prefix).await? {
+                    storage.delete(&key).await?;
+                }
+            }
+            return Err(err.into());
+        }
         serde_json::to_writer(&mut stdout, &exported)?;
         writeln!(stdout)?;
     }
@@ -290,8 +302,9 @@ impl Part {
 }
 
 /// Remove the parts an earlier run of this snapshot wrote beyond `written`, then write the marker that
-/// makes the snapshot complete, with a summary of what it holds.
+/// makes the snapshot complete, with a summary of what it holds and whom.
 async fn complete_snapshot(
+    db: &Database,
     storage: &Storage,
     collection: &str,
     snapshot: &str,
@@ -306,17 +319,39 @@ async fn complete_snapshot(
             storage.delete(&key).await?;
         }
     }
-    let summary = serde_json::json!({
-        "collection": collection,
-        "snapshot": snapshot,
-        "rows": rows,
-        "parts": written.len(),
-        "schema": schema.iter().map(|(name, kind)| format!("{name}:{kind:?}")).collect::<Vec<_>>(),
-    });
+    let summary = SnapshotSummary {
+        collection: collection.to_string(),
+        snapshot: snapshot.to_string(),
+        rows,
+        parts: written.len(),
+        schema: schema
+            .iter()
+            .map(|(name, kind)| format!("{name}:{kind:?}"))
+            .collect(),
+        members: Some(members_with_rows(db).await?),
+    };
     storage
         .write(&marker, Bytes::from(serde_json::to_vec_pretty(&summary)?))
         .await?;
     Ok(())
+}
+
+/// Every member with rows in the database (their own rows, or a `members` document), sorted.
+async fn members_with_rows(db: &Database) -> Result<Vec<String>> {
+    let mut members = std::collections::BTreeSet::new();
+    let sources = earshot_core::mongo::MEMBER_ROW_COLLECTIONS
+        .iter()
+        .map(|c| (*c, "user_id"))
+        .chain([(earshot_core::mongo::MEMBERS, "_id")]);
+    for (collection, field) in sources {
+        let values = db
+            .collection::<Document>(collection)
+            .distinct(field, doc! {})
+            .await
+            .with_context(|| format!("reading the members of `{collection}`"))?;
+        members.extend(values.iter().filter_map(|v| v.as_str().map(str::to_string)));
+    }
+    Ok(members.into_iter().collect())
 }
 
 /// Export one collection into one snapshot.
@@ -389,7 +424,7 @@ pub async fn export_collection(
             }
         }
     }
-    complete_snapshot(storage, collection, snapshot, &schema, &written, rows).await?;
+    complete_snapshot(db, storage, collection, snapshot, &schema, &written, rows).await?;
     progress.finish();
     info!(collection, snapshot, rows, parts, "Exported a snapshot.");
     Ok(Exported {

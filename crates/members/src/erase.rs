@@ -2,9 +2,12 @@
 //!
 //! Order, so that an interrupted erase is finished by running it again:
 //! 1. a marker (`layout::erasure_key`) is written first and removed last: while it exists, a run does
-//!    every step even where no row of the member is left to find;
-//! 2. storage: the member's raw pages, imported history and converted files, then their fetch state,
-//!    encrypted tokens and import progress;
+//!    every step even where no row of the member is left to find, and `data-upload`,
+//!    `create-collections`, `gcs-export` and `analytics` refuse to start; then the erasure epoch moves
+//!    on, so that a run of theirs already going notices and withdraws what it stores
+//!    ([`earshot_core::erasure`]);
+//! 2. storage: the member's raw pages, imported history and converted files (temp files a crashed
+//!    write left there included), then their fetch state, encrypted tokens and import progress;
 //! 3. MongoDB: their rows of the raw collections, their token record, the upload-ledger entries that
 //!    name them;
 //! 4. everything computed from every member's plays together, which cannot be cut row by row without
@@ -26,7 +29,7 @@ use anyhow::{Context as _, Result, bail};
 use chrono::Utc;
 use create_collections::{BuildOptions, Mode};
 use earshot_core::layout::{self, Target};
-use earshot_core::{GroupConfig, mongo};
+use earshot_core::{GroupConfig, erasure, mongo};
 use mongodb::bson::{Bson, Document, doc};
 use tracing::info;
 
@@ -66,6 +69,20 @@ impl EraseReport {
         ));
         out
     }
+}
+
+/// Refuse without a group config file unless told explicitly (`--without-config`): without it, no
+/// check can say the member is no longer listed, and the next scheduled fetch may bring them back.
+pub fn refuse_without_config(config: &Path, found: bool, without_config: bool) -> Result<()> {
+    if !found && !without_config {
+        bail!(
+            "no group config file at `{}`: cannot check that the member is no longer listed in it, so \
+             nothing was erased. Point `--group-config` (or `EARSHOT_GROUP_CONFIG`) at the group's \
+             config, or pass `--without-config` if this deployment really has none",
+            config.display()
+        );
+    }
+    Ok(())
 }
 
 /// Refuse while the group config lists the member: the next scheduled fetch would bring them back.
@@ -111,6 +128,9 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
             return Ok(true);
         }
     }
+    if derived_storage_names(stores, member).await? {
+        return Ok(true);
+    }
     let db = &stores.db;
     let by_user = doc! {"user_id": member};
     for collection in mongo::MEMBER_ROW_COLLECTIONS {
@@ -130,6 +150,48 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
     }
     for name in analytics_collections(db).await? {
         if count(db, &name, names_member(member, true)).await? > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a Parquet snapshot (`exports/`) or a report (`reports/`) may hold the member: a snapshot
+/// whose `_SUCCESS` lists them (or lists no one, or is missing: incomplete), a report whose
+/// `report.json` names them (or a report folder without one: a run cut short).
+async fn derived_storage_names(stores: &Stores, member: &str) -> Result<bool> {
+    let storage = &stores.storage;
+    let exports = storage.list(&format!("{}/", layout::EXPORTS)).await?;
+    let mut snapshots = std::collections::BTreeSet::new();
+    for key in &exports {
+        if let Some((folder, _)) = key.rsplit_once('/') {
+            snapshots.insert(folder.to_string());
+        }
+    }
+    for folder in snapshots {
+        let marker = format!("{folder}/{}", earshot_core::export::SUCCESS_MARKER);
+        if !exports.contains(&marker) {
+            return Ok(true);
+        }
+        let summary: Option<earshot_core::export::SnapshotSummary> =
+            serde_json::from_slice(&storage.read_all(&marker).await?).ok();
+        if summary.is_none_or(|s| s.may_name(member)) {
+            return Ok(true);
+        }
+    }
+    let reports = storage.list(&format!("{}/", layout::REPORTS)).await?;
+    let runs: std::collections::BTreeSet<&str> = reports
+        .iter()
+        .filter_map(|key| key.split('/').nth(1))
+        .collect();
+    let quoted = serde_json::to_string(member)?;
+    for run in runs {
+        let key = layout::report_key(run, layout::REPORT_JSON);
+        if !reports.contains(&key) {
+            return Ok(true);
+        }
+        let text = storage.read_all(&key).await?;
+        if String::from_utf8_lossy(&text).contains(&quoted) {
             return Ok(true);
         }
     }
@@ -174,11 +236,13 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
         .storage
         .write(&marker, serde_json::to_vec(&started)?.into())
         .await?;
+    erasure::advance_epoch(&stores.storage).await?;
 
-    // Storage: the member's own objects.
+    // Storage: the member's own objects, and temp files a crashed write left among them.
     let mut objects = 0;
     for prefix in layout::member_prefixes(member) {
         objects += delete_prefix(stores, &prefix).await?;
+        objects += stores.storage.remove_temp_files(&prefix).await?;
     }
     report.note(
         "storage",

@@ -79,6 +79,10 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Erase even though no group config file is found (normally refused: nothing could check
+        /// that the member is no longer listed, and the next fetch might bring them back).
+        #[arg(long)]
+        without_config: bool,
     },
 }
 
@@ -109,7 +113,12 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             let counts = export::export_to(&stores, member, output).await?;
             eprintln!("{}", counts.summary(member, output));
         }
-        Command::Erase { member, yes } => {
+        Command::Erase {
+            member,
+            yes,
+            without_config,
+        } => {
+            erase::refuse_without_config(&config_path, config_path.is_file(), *without_config)?;
             erase::refuse_if_listed(&stores.group, member, &config_path)?;
             if !yes && !erase::confirm(member)? {
                 eprintln!("Nothing erased.");

@@ -544,3 +544,167 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
     };
     assert!(report(&p) == report(&without), "report.json members differ");
 }
+
+/// Run a binary on the pipeline's stores in the background, its logs as JSON lines on stderr.
+fn spawn(p: &Pipeline, program: &str, args: &[&str]) -> std::process::Child {
+    Command::new(binary(program))
+        .args(args)
+        .env("EARSHOT_STORAGE", &p.root)
+        .env("EARSHOT_GROUP_CONFIG", &p.config)
+        .env("MONGODB_URI", MongoServer::shared().uri())
+        .env("EARSHOT_DATABASE", p.db.name())
+        .env("EARSHOT_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analytics_run_racing_an_erase_leaves_no_trace_of_the_member() {
+    let (p, track) = connected_group("members_erase_race").await;
+    std::fs::write(&p.config, group_toml(Some(MEMBER))).unwrap();
+    let p = Pipeline {
+        group: GroupConfig::load(&p.config).unwrap(),
+        ..p
+    };
+    // A crashed write left a temp file among the member's converted files.
+    let converted = p
+        .root
+        .join(layout::converted_prefix(RawKind::RecentlyPlayed))
+        .join(format!("user={MEMBER}"));
+    std::fs::write(converted.join(".earshot-tmp-crashed"), MEMBER).unwrap();
+
+    // Analytics starts (it has read the snapshot's plans) ...
+    let mut analytics = spawn(
+        &p,
+        "analytics",
+        &[
+            "--snapshot",
+            "20250101T000000Z",
+            "--run",
+            "20250103T000000Z",
+        ],
+    );
+    let mut stderr = std::io::BufReader::new(analytics.stderr.take().unwrap());
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(read > 0, "analytics ended before it started: {log}");
+        log.push_str(&line);
+        if line.contains("Analytics started.") {
+            break;
+        }
+    }
+    // ... and the member is erased while it computes.
+    let erased = members::erase::erase(&p.stores(), MEMBER).await.unwrap();
+    assert!(erased.found);
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    let status = analytics.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "the racing run stops: {log}");
+    assert!(
+        log.contains("was erased while this run was in progress"),
+        "{log}"
+    );
+    assert!(
+        !p.root.join("reports/20250103T000000Z").exists(),
+        "the racing run's report folder is withdrawn"
+    );
+
+    // Nothing of the member anywhere, the temp file and its folder included.
+    let needles = [MEMBER, NAME, track.as_str()];
+    let traces = find_traces(&p, &needles).await;
+    assert!(traces.is_empty(), "traces left:\n{}", traces.join("\n"));
+    assert!(!converted.exists(), "the member's folder is gone");
+    let mut everything = Vec::new();
+    let mut pending = vec![p.root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            everything.push(path.display().to_string());
+        }
+    }
+    assert!(
+        everything.iter().all(|path| !path.contains(MEMBER)),
+        "{everything:?}"
+    );
+
+    // The next daily run computes without them; a second erase finds nothing, exports and reports
+    // included.
+    p.export_and_analyse("20250104T000000Z");
+    assert!(find_traces(&p, &needles).await.is_empty());
+    assert!(
+        !members::erase::erase(&p.stores(), MEMBER)
+            .await
+            .unwrap()
+            .found
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_refuses_to_start_during_an_erase_and_an_erase_needs_a_config() {
+    let (p, _) = connected_group("members_erase_marker").await;
+    // An erase in progress (its marker), as a crashed or running `members erase` leaves it.
+    p.storage
+        .write(&layout::erasure_key(MEMBER), b"{}".to_vec().into())
+        .await
+        .unwrap();
+    for (program, args) in [
+        ("data-upload", vec!["all"]),
+        ("create-collections", vec!["all"]),
+        ("gcs-export", vec!["--snapshot", "20250105T000000Z"]),
+        (
+            "analytics",
+            vec![
+                "--snapshot",
+                "20250101T000000Z",
+                "--run",
+                "20250105T000000Z",
+            ],
+        ),
+    ] {
+        let out = p.output(program, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{program}: {stderr}");
+        assert!(
+            stderr.contains(&format!("`{MEMBER}` is being erased")),
+            "{program}: {stderr}"
+        );
+    }
+    assert!(
+        !p.root
+            .join("exports/Tracks/snapshot=20250105T000000Z")
+            .exists()
+            && !p.root.join("reports/20250105T000000Z").exists(),
+        "nothing written"
+    );
+
+    // Without a group config file, an erase is refused unless told explicitly.
+    let out = Command::new(binary("members"))
+        .args(["erase", "--member", MEMBER, "--yes"])
+        .current_dir(&p.root)
+        .env_remove("EARSHOT_GROUP_CONFIG")
+        .env("EARSHOT_STORAGE", &p.root)
+        .env("MONGODB_URI", MongoServer::shared().uri())
+        .env("EARSHOT_DATABASE", p.db.name())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no group config file") && stderr.contains("--without-config"),
+        "{stderr}"
+    );
+    assert!(
+        p.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
+            .count_documents(doc! {"user_id": MEMBER})
+            .await
+            .unwrap()
+            > 0,
+        "nothing erased"
+    );
+}

@@ -245,6 +245,43 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    /// Delete the temp files a crashed write left under `prefix` (and the folders they leave empty);
+    /// returns how many.
+    pub(super) async fn remove_temp_files(&self, prefix: &str) -> Result<u64, StorageError> {
+        let folder = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        let mut pending = vec![self.root.join(folder)];
+        let mut temps = Vec::new();
+        while let Some(dir) = pending.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Self::io("list", &dir)(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(Self::io("list", &dir))? {
+                let path = entry.path();
+                let kind = entry.file_type().await.map_err(Self::io("list", &path))?;
+                let within = path
+                    .strip_prefix(&self.root)
+                    .is_ok_and(|rel| rel.to_string_lossy().starts_with(prefix));
+                if kind.is_dir() {
+                    pending.push(path);
+                } else if within && entry.file_name().to_string_lossy().starts_with(TEMP_MARKER) {
+                    temps.push(path);
+                }
+            }
+        }
+        for path in &temps {
+            let key = path
+                .strip_prefix(&self.root)
+                .map(|rel| rel.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            self.delete(&key).await?;
+        }
+        Ok(temps.len() as u64)
+    }
+}
+
 /// Make the temp files of a batch durable: one `syncfs` of the filesystem holding `root` on Linux, an
 /// fsync of each file elsewhere.
 fn sync_written(root: &Path, placed: &[(PathBuf, PathBuf)]) -> Result<(), StorageError> {

@@ -65,7 +65,17 @@ impl Harness {
         let storage = Storage::local(dir.path());
         let key = TokenKey::from_base64(&TokenKey::generate_base64().unwrap()).unwrap();
         let store = TokenStore::Storage(storage.clone(), key.clone());
-        let group = GroupConfig::load(&fixtures_dir().join("group.toml")).unwrap();
+        let mut group = GroupConfig::load(&fixtures_dir().join("group.toml")).unwrap();
+        // A synthetic listening's members are the group's too (`auth` connects listed members only).
+        for member in &listening.members {
+            if group.member(member.id()).is_none() {
+                group.members.push(earshot_core::config::MemberConfig {
+                    id: member.id().to_string(),
+                    display_name: member.id().to_string(),
+                    app: None,
+                });
+            }
+        }
         Harness {
             mock,
             clock,

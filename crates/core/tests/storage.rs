@@ -161,6 +161,51 @@ async fn local_delete_leaves_no_empty_folder_behind() {
 }
 
 #[tokio::test]
+async fn temp_files_a_crash_left_are_removed_under_a_prefix_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path());
+    storage
+        .write("converted/a/user=x/1.jsonl", Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    for temp in [
+        "converted/a/user=x/.earshot-tmp-1-0-2.jsonl",
+        "converted/a/user=x/deep/.earshot-tmp-1-1-3.jsonl",
+        "converted/a/user=y/.earshot-tmp-1-2-4.jsonl",
+    ] {
+        let path = dir.path().join(temp);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"partial").unwrap();
+    }
+    assert_eq!(
+        storage
+            .remove_temp_files("converted/a/user=x/")
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        !dir.path().join("converted/a/user=x/deep").exists(),
+        "a folder left empty goes"
+    );
+    assert!(
+        dir.path().join("converted/a/user=x/1.jsonl").is_file(),
+        "objects stay"
+    );
+    assert!(
+        dir.path()
+            .join("converted/a/user=y/.earshot-tmp-1-2-4.jsonl")
+            .is_file(),
+        "another member's prefix is not touched"
+    );
+    assert_eq!(
+        storage.list("converted/").await.unwrap(),
+        ["converted/a/user=x/1.jsonl"],
+        "listings never show temp files"
+    );
+}
+
+#[tokio::test]
 async fn bad_keys_are_refused_with_the_key_named() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path());

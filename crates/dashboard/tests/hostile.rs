@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client, serve_empty};
+use common::{client, login_form, serve_empty};
 use dashboard::auth::Auth;
 use dashboard::exposure::Network;
 use dashboard::server::ServerLimits;
@@ -29,20 +29,20 @@ fn auth(limits: LoginLimits) -> Auth {
 
 /// A login form: its CSRF cookie (`name=value`) and token.
 async fn form(base: &str) -> (String, String) {
-    let response = client().get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
-    let nonce = cookie.split(';').next().unwrap().to_string();
-    let body = response.text().await.unwrap();
-    let token = body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    (nonce, token)
+    login_form(&client(), base).await
+}
+
+/// One wrong guess from each of `addresses` (named by `X-Forwarded-For`), in turn: the statuses.
+async fn guesses(base: &str, addresses: &[String]) -> Vec<StatusCode> {
+    let mut answers = Vec::new();
+    for address in addresses {
+        answers.push(
+            post(base, &form(base).await, "a guess", Some(address))
+                .await
+                .status(),
+        );
+    }
+    answers
 }
 
 /// Post the login form, optionally through a proxy that names `forwarded_for` as the client.
@@ -162,19 +162,16 @@ async fn the_budget_of_wrong_passwords_holds_across_fifty_addresses() {
         .find(|c| c.starts_with("earshot_session="))
         .unwrap();
     // Fifty guessers, half IPv4 addresses and half IPv6 /64s, one guess each.
-    let mut answers = Vec::new();
-    for i in 0..50 {
-        let address = if i % 2 == 0 {
-            format!("198.51.100.{i}")
-        } else {
-            format!("2001:db8:{i:x}::1")
-        };
-        answers.push(
-            post(&base, &form(&base).await, "a guess", Some(&address))
-                .await
-                .status(),
-        );
-    }
+    let addresses: Vec<String> = (0..50)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("198.51.100.{i}")
+            } else {
+                format!("2001:db8:{i:x}::1")
+            }
+        })
+        .collect();
+    let answers = guesses(&base, &addresses).await;
     assert_eq!(
         statuses(&answers, StatusCode::UNAUTHORIZED),
         budget,
@@ -219,15 +216,8 @@ async fn forwarded_addresses_count_only_through_a_trusted_proxy() {
         ServerLimits::default(),
     )
     .await;
-    let mut answers = Vec::new();
-    for i in 0..6 {
-        let forged = format!("203.0.113.{i}");
-        answers.push(
-            post(&base, &form(&base).await, "a guess", Some(&forged))
-                .await
-                .status(),
-        );
-    }
+    let forged: Vec<String> = (0..6).map(|i| format!("203.0.113.{i}")).collect();
+    let answers = guesses(&base, &forged).await;
     assert_eq!(
         statuses(&answers, StatusCode::UNAUTHORIZED),
         5,
@@ -244,15 +234,8 @@ async fn forwarded_addresses_count_only_through_a_trusted_proxy() {
         ServerLimits::default(),
     )
     .await;
-    let mut answers = Vec::new();
-    for i in 1..=6 {
-        let same_64 = format!("2001:db8:aa:bb::{i}");
-        answers.push(
-            post(&base, &form(&base).await, "a guess", Some(&same_64))
-                .await
-                .status(),
-        );
-    }
+    let same_64: Vec<String> = (1..=6).map(|i| format!("2001:db8:aa:bb::{i}")).collect();
+    let answers = guesses(&base, &same_64).await;
     assert_eq!(
         statuses(&answers, StatusCode::UNAUTHORIZED),
         5,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PERIOD, SNAPSHOT, client, hostile_track, serve};
+use common::{PERIOD, SNAPSHOT, client, hostile_track, login_form, serve};
 use dashboard::CONTENT_SECURITY_POLICY;
 use earshot_testkit::fixtures::fact;
 use reqwest::StatusCode;
@@ -13,33 +13,6 @@ async fn get(base: &str, path: &str) -> (StatusCode, reqwest::header::HeaderMap,
     let response = client().get(format!("{base}{path}")).send().await.unwrap();
     let (status, headers) = (response.status(), response.headers().clone());
     (status, headers, response.text().await.unwrap())
-}
-
-/// The login form: its CSRF cookie (`name=value`, checked HttpOnly and SameSite=Strict) and the
-/// token the form carries.
-async fn login_form(http: &reqwest::Client, base: &str) -> (String, String) {
-    let response = http
-        .get(format!("{base}/login?next=/status"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    let nonce = cookie.split(';').next().unwrap().to_string();
-    let body = response.text().await.unwrap();
-    let token = body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    (nonce, token)
 }
 
 #[tokio::test]

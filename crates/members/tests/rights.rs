@@ -57,17 +57,22 @@ impl Pipeline {
         }
     }
 
-    /// Run a binary on this pipeline's stores, as the DAG's tasks do.
-    fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
-        Command::new(binary(program))
+    /// A binary on this pipeline's stores, as the DAG's tasks run it, logging at `log`.
+    fn command(&self, program: &str, args: &[&str], log: &str) -> Command {
+        let mut command = Command::new(binary(program));
+        command
             .args(args)
             .env("EARSHOT_STORAGE", &self.root)
             .env("EARSHOT_GROUP_CONFIG", &self.config)
             .env("MONGODB_URI", MongoServer::shared().uri())
             .env("EARSHOT_DATABASE", self.db.name())
-            .env("EARSHOT_LOG", "warn")
-            .output()
-            .unwrap()
+            .env("EARSHOT_LOG", log);
+        command
+    }
+
+    /// Run a binary on this pipeline's stores, as the DAG's tasks do.
+    fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
+        self.command(program, args, "warn").output().unwrap()
     }
 
     fn run(&self, program: &str, args: &[&str]) {
@@ -547,13 +552,7 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
 
 /// Run a binary on the pipeline's stores in the background, its logs as JSON lines on stderr.
 fn spawn(p: &Pipeline, program: &str, args: &[&str]) -> std::process::Child {
-    Command::new(binary(program))
-        .args(args)
-        .env("EARSHOT_STORAGE", &p.root)
-        .env("EARSHOT_GROUP_CONFIG", &p.config)
-        .env("MONGODB_URI", MongoServer::shared().uri())
-        .env("EARSHOT_DATABASE", p.db.name())
-        .env("EARSHOT_LOG", "info")
+    p.command(program, args, "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -684,13 +683,10 @@ async fn the_pipeline_refuses_to_start_during_an_erase_and_an_erase_needs_a_conf
     );
 
     // Without a group config file, an erase is refused unless told explicitly.
-    let out = Command::new(binary("members"))
-        .args(["erase", "--member", MEMBER, "--yes"])
+    let out = p
+        .command("members", &["erase", "--member", MEMBER, "--yes"], "warn")
         .current_dir(&p.root)
         .env_remove("EARSHOT_GROUP_CONFIG")
-        .env("EARSHOT_STORAGE", &p.root)
-        .env("MONGODB_URI", MongoServer::shared().uri())
-        .env("EARSHOT_DATABASE", p.db.name())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -39,6 +39,11 @@ impl LocalStore {
     }
 
     pub(super) async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.walk(prefix, false).await
+    }
+
+    /// Every file key under `prefix`: the objects, or (`temps`) only the temp files crashed writes left.
+    async fn walk(&self, prefix: &str, temps: bool) -> Result<Vec<String>, StorageError> {
         // Walk from the deepest folder the prefix names, then filter by the string prefix.
         let folder = prefix.rfind('/').map_or("", |i| &prefix[..i]);
         let start = self.root.join(folder);
@@ -52,14 +57,16 @@ impl LocalStore {
             };
             while let Some(entry) = entries.next_entry().await.map_err(Self::io("list", &dir))? {
                 let path = entry.path();
-                let name = entry.file_name();
-                if name.to_string_lossy().starts_with(TEMP_MARKER) {
-                    continue;
-                }
                 let kind = entry.file_type().await.map_err(Self::io("list", &path))?;
                 if kind.is_dir() {
                     pending.push(path);
-                } else if let Ok(relative) = path.strip_prefix(&self.root) {
+                    continue;
+                }
+                let temp = entry.file_name().to_string_lossy().starts_with(TEMP_MARKER);
+                if temp != temps {
+                    continue;
+                }
+                if let Ok(relative) = path.strip_prefix(&self.root) {
                     let key = relative
                         .components()
                         .map(|c| c.as_os_str().to_string_lossy())
@@ -249,34 +256,9 @@ impl LocalStore {
     /// Delete the temp files a crashed write left under `prefix` (and the folders they leave empty);
     /// returns how many.
     pub(super) async fn remove_temp_files(&self, prefix: &str) -> Result<u64, StorageError> {
-        let folder = prefix.rfind('/').map_or("", |i| &prefix[..i]);
-        let mut pending = vec![self.root.join(folder)];
-        let mut temps = Vec::new();
-        while let Some(dir) = pending.pop() {
-            let mut entries = match tokio::fs::read_dir(&dir).await {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Self::io("list", &dir)(e)),
-            };
-            while let Some(entry) = entries.next_entry().await.map_err(Self::io("list", &dir))? {
-                let path = entry.path();
-                let kind = entry.file_type().await.map_err(Self::io("list", &path))?;
-                let within = path
-                    .strip_prefix(&self.root)
-                    .is_ok_and(|rel| rel.to_string_lossy().starts_with(prefix));
-                if kind.is_dir() {
-                    pending.push(path);
-                } else if within && entry.file_name().to_string_lossy().starts_with(TEMP_MARKER) {
-                    temps.push(path);
-                }
-            }
-        }
-        for path in &temps {
-            let key = path
-                .strip_prefix(&self.root)
-                .map(|rel| rel.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            self.delete(&key).await?;
+        let temps = self.walk(prefix, true).await?;
+        for key in &temps {
+            self.delete(key).await?;
         }
         Ok(temps.len() as u64)
     }

@@ -188,3 +188,33 @@ pub async fn hostile_track(db: &mongodb::Database) -> String {
         .expect("the fixtures hold a track named <script>alert(1)</script>");
     track.get_str("_id").unwrap().to_string()
 }
+
+/// The login form: its CSRF cookie (`name=value`, checked HttpOnly and SameSite=Strict) and the
+/// token the form carries.
+pub async fn login_form(http: &reqwest::Client, base: &str) -> (String, String) {
+    let response = http
+        .get(format!("{base}/login?next=/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let cookie = response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let nonce = cookie.split(';').next().unwrap().to_string();
+    let body = response.text().await.unwrap();
+    let token = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (nonce, token)
+}

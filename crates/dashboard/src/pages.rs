@@ -1132,6 +1132,42 @@ fn refused(
     Ok(response)
 }
 
+/// The login form again for an attempt the throttle refused.
+fn throttled(
+    state: &AppState,
+    next: &str,
+    client: ClientKey,
+    refusal: Refusal,
+) -> Result<Response, PageError> {
+    match refusal {
+        Refusal::Client(wait) => {
+            tracing::warn!(client = %client, "Too many dashboard sign-in attempts from one client.");
+            refused(
+                state,
+                next,
+                "Too many attempts. Wait a minute, then try again.",
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(wait),
+            )
+        }
+        Refusal::Budget(wait) => refused(
+            state,
+            next,
+            "Too many wrong passwords lately: signing in is paused for everyone for up to an hour. \
+             Friends already signed in are not affected.",
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(wait),
+        ),
+        Refusal::Busy => refused(
+            state,
+            next,
+            "The dashboard is busy. Try again in a moment.",
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(1),
+        ),
+    }
+}
+
 /// Check the password: a session cookie and on to `next`, or the form again. The attempt takes its
 /// throttle slot first, then spends its CSRF token, then waits for a check slot; only then is the
 /// password checked.
@@ -1148,35 +1184,7 @@ pub async fn login(
     let client = ClientKey::of(state.exposure.client(peer.ip(), &headers));
     let attempt = match auth.throttle.begin(client, Instant::now()) {
         Ok(attempt) => attempt,
-        Err(Refusal::Client(wait)) => {
-            tracing::warn!(client = %client, "Too many dashboard sign-in attempts from one client.");
-            return refused(
-                &state,
-                &next,
-                "Too many attempts. Wait a minute, then try again.",
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(wait),
-            );
-        }
-        Err(Refusal::Budget(wait)) => {
-            return refused(
-                &state,
-                &next,
-                "Too many wrong passwords lately: signing in is paused for everyone for up to an hour. \
-                 Friends already signed in are not affected.",
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(wait),
-            );
-        }
-        Err(Refusal::Busy) => {
-            return refused(
-                &state,
-                &next,
-                "The dashboard is busy. Try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(1),
-            );
-        }
+        Err(refusal) => return throttled(&state, &next, client, refusal),
     };
     let now = state.clock.now().timestamp();
     let nonce = auth::cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();

@@ -42,6 +42,19 @@ pub struct EnrichReport {
     pub stopped: Option<String>,
 }
 
+/// Ids come from a user's file: only Spotify ids ever go into a request path (the rest are counted).
+fn spotify_ids_only(ids: BTreeSet<String>) -> BTreeSet<String> {
+    let (valid, invalid): (BTreeSet<String>, BTreeSet<String>) =
+        ids.into_iter().partition(|id| is_spotify_id(id));
+    if !invalid.is_empty() {
+        tracing::warn!(
+            tracks = invalid.len(),
+            "Imported plays name track ids that are no Spotify ids: never asked for."
+        );
+    }
+    valid
+}
+
 /// Enrich up to `max_requests` tracks of imported plays, asking as `member` (default: the first
 /// member of the group with stored tokens).
 pub async fn enrich(
@@ -63,15 +76,7 @@ pub async fn enrich(
         .into_iter()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    // Ids come from a user's file: only a Spotify id ever goes into a request path.
-    let (pending, invalid): (BTreeSet<String>, BTreeSet<String>) =
-        pending.into_iter().partition(|id| is_spotify_id(id));
-    if !invalid.is_empty() {
-        tracing::warn!(
-            tracks = invalid.len(),
-            "Imported plays name track ids that are no Spotify ids: never asked for."
-        );
-    }
+    let pending = spotify_ids_only(pending);
     let mut report = EnrichReport::default();
     // What the catalogue already knows: applied again (a run cut short after the catalogue write),
     // never asked again.

@@ -314,6 +314,61 @@ fn check(member: &str, source: &Source, bytes: &[u8]) -> Result<(Checked, Option
     Ok((Checked::Audio { key, hash }, Some(stripped)))
 }
 
+/// The first pass: every file read, parsed and checked, nothing stored.
+fn check_all(export: &mut Export, member: &str) -> Result<Vec<Checked>> {
+    let count = export.sources.len();
+    let progress = Progress::new(
+        format!("Checking the streaming history of {member}"),
+        "files",
+        count as u64,
+    );
+    let mut checked = Vec::with_capacity(count);
+    for i in 0..count {
+        let bytes = export.read(i)?;
+        checked.push(check(member, &export.sources[i], &bytes)?.0);
+        progress.inc(1);
+    }
+    progress.finish();
+    Ok(checked)
+}
+
+/// The second pass: the files `new` read again, stripped and stored (each must read as it did in the
+/// first pass).
+async fn store_new(
+    storage: &Storage,
+    export: &mut Export,
+    member: &str,
+    checked: &[Checked],
+    new: &[usize],
+) -> Result<()> {
+    let progress = Progress::new(
+        format!("Importing the streaming history of {member}"),
+        "files",
+        new.len() as u64,
+    );
+    export.read = 0;
+    for &i in new {
+        let bytes = export.read(i)?;
+        let (again, stripped) = check(member, &export.sources[i], &bytes)?;
+        let (Checked::Audio { key, hash }, Some(stripped)) = (again, stripped) else {
+            unreachable!("an audio file checks as one");
+        };
+        let Checked::Audio { hash: first, .. } = &checked[i] else {
+            unreachable!("only audio files are stored");
+        };
+        if *first != hash {
+            bail!(
+                "`{}` changed while it was imported: run the import again",
+                export.sources[i].origin
+            );
+        }
+        storage.write(&key, Bytes::from(stripped)).await?;
+        progress.inc(1);
+    }
+    progress.finish();
+    Ok(())
+}
+
 /// Import the export files under `paths` for `member`: all or nothing. Every file is read, parsed and
 /// checked first (within the caps), and only then is anything stored, so a malformed or oversized file
 /// anywhere leaves storage as it was. Memory holds one file at a time (each is read twice).
@@ -343,18 +398,7 @@ pub async fn import_with(
     }
     let mut export = Export::open(paths)?;
     let count = export.sources.len();
-    let progress = Progress::new(
-        format!("Checking the streaming history of {member}"),
-        "files",
-        count as u64,
-    );
-    let mut checked = Vec::with_capacity(count);
-    for i in 0..count {
-        let bytes = export.read(i)?;
-        checked.push(check(member, &export.sources[i], &bytes)?.0);
-        progress.inc(1);
-    }
-    progress.finish();
+    let checked = check_all(&mut export, member)?;
     let prefix = layout::history_prefix(member);
     let stored: HashSet<String> = storage.list(&prefix).await?.into_iter().collect();
     let new: Vec<usize> = (0..count)
@@ -381,31 +425,7 @@ pub async fn import_with(
             previous.video_files.insert(source.name.clone(), *entries);
         }
     }
-    let progress = Progress::new(
-        format!("Importing the streaming history of {member}"),
-        "files",
-        new.len() as u64,
-    );
-    export.read = 0;
-    for &i in &new {
-        let bytes = export.read(i)?;
-        let (again, stripped) = check(member, &export.sources[i], &bytes)?;
-        let (Checked::Audio { key, hash }, Some(stripped)) = (again, stripped) else {
-            unreachable!("an audio file checks as one");
-        };
-        let Checked::Audio { hash: first, .. } = &checked[i] else {
-            unreachable!("only audio files are stored");
-        };
-        if *first != hash {
-            bail!(
-                "`{}` changed while it was imported: run the import again",
-                export.sources[i].origin
-            );
-        }
-        storage.write(&key, Bytes::from(stripped)).await?;
-        progress.inc(1);
-    }
-    progress.finish();
+    store_new(storage, &mut export, member, &checked, &new).await?;
     let files_new = new.len();
     let mut state = totals(storage, member, previous.video_files).await?;
     state.tracks_stored = previous.tracks_stored;

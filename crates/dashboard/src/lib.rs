@@ -11,6 +11,7 @@ pub mod auth;
 pub mod charts;
 pub mod data;
 pub mod exposure;
+pub mod login;
 pub mod pages;
 pub mod server;
 pub mod throttle;
@@ -189,8 +190,8 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route("/artist/{id}", get(pages::artist))
         .route("/recap", get(pages::recap))
         .route("/status", get(pages::status))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", post(login::logout))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/favicon.ico", get(pages::favicon))
         .route("/favicon.svg", get(pages::favicon))

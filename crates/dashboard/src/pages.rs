@@ -1,13 +1,11 @@
-//! The pages: group, member, pair, track, artist, recap, status, login; and the 400/404 pages.
+//! The pages: group, member, pair, track, artist, recap, status; and the 400/404 pages. The login
+//! form and signing in and out are [`crate::login`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
-use std::time::Instant;
 
-use axum::Form;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use earshot_core::mongo::{self, AnalyticsRun};
@@ -18,10 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::{self, CSRF_COOKIE, CsrfRefusal, SESSION_COOKIE, SESSION_TTL};
 use crate::charts::{self, Bar, Heatmap};
 use crate::data::{self, Row, num, text};
-use crate::throttle::{ClientKey, Refusal};
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -105,7 +101,7 @@ fn whole_numbers(value: &mut Value) {
     }
 }
 
-fn render(name: &str, mut context: Value) -> Result<Html<String>, PageError> {
+pub(crate) fn render(name: &str, mut context: Value) -> Result<Html<String>, PageError> {
     whole_numbers(&mut context);
     TEMPLATES
         .get_template(name)
@@ -1015,227 +1011,6 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Html<String>, 
         ),
     );
     render("status.html", Value::Object(context))
-}
-
-/// `?next=` of the login form.
-#[derive(Debug, Deserialize)]
-pub struct LoginQuery {
-    /// Where to go after signing in (a path of this site).
-    #[serde(default)]
-    pub next: Option<String>,
-}
-
-/// The longest `next=` followed after signing in.
-const MAX_NEXT_LEN: usize = 2048;
-
-/// Only a path of this site is followed after signing in: one `/`, then neither `/` nor `\\`, no
-/// control character and no `\\` anywhere, checked on the value and on its percent-decoding (browsers
-/// drop a tab or newline in a URL, so `/\t/evil.example` would become `//evil.example`). Anything else
-/// becomes `/`.
-pub fn safe_next(next: Option<&str>) -> String {
-    fn same_site(path: &str) -> bool {
-        let mut chars = path.chars();
-        chars.next() == Some('/')
-            && !matches!(chars.next(), Some('/' | '\\'))
-            && !path.chars().any(|c| c.is_control() || c == '\\')
-    }
-    match next {
-        Some(n) if n.len() <= MAX_NEXT_LEN && same_site(n) && same_site(&percent_decoded(n)) => {
-            n.to_string()
-        }
-        _ => "/".to_string(),
-    }
-}
-
-/// `%XX` escapes decoded (invalid UTF-8 replaced); everything else as it is.
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn login_page(
-    state: &AppState,
-    next: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Result<Response, PageError> {
-    let Some(auth) = &state.auth else {
-        return Ok(Redirect::to("/").into_response());
-    };
-    let (nonce, token) = auth.new_csrf(state.clock.now().timestamp())?;
-    let html = render(
-        "login.html",
-        json!({"title": "Sign in", "csrf": token, "next": next, "error": error, "group_name": state.stores.group.name}),
-    )?;
-    let mut response = (status, html).into_response();
-    let cookie = auth.cookie(CSRF_COOKIE, &nonce, "/login", None);
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-    );
-    Ok(response)
-}
-
-/// The login form.
-pub async fn login_form(
-    State(state): State<Arc<AppState>>,
-    Query(query): Query<LoginQuery>,
-) -> Result<Response, PageError> {
-    login_page(
-        &state,
-        &safe_next(query.next.as_deref()),
-        None,
-        StatusCode::OK,
-    )
-}
-
-/// The login form's fields.
-#[derive(Deserialize)]
-pub struct LoginForm {
-    password: String,
-    csrf: String,
-    #[serde(default)]
-    next: Option<String>,
-}
-
-/// The login form again with a refusal, and `Retry-After` when waiting helps.
-fn refused(
-    state: &AppState,
-    next: &str,
-    message: &str,
-    status: StatusCode,
-    retry_after: Option<u64>,
-) -> Result<Response, PageError> {
-    let mut response = login_page(state, next, Some(message), status)?;
-    if let Some(wait) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-    }
-    Ok(response)
-}
-
-/// The login form again for an attempt the throttle refused.
-fn throttled(
-    state: &AppState,
-    next: &str,
-    client: ClientKey,
-    refusal: Refusal,
-) -> Result<Response, PageError> {
-    match refusal {
-        Refusal::Client(wait) => {
-            tracing::warn!(client = %client, "Too many dashboard sign-in attempts from one client.");
-            refused(
-                state,
-                next,
-                "Too many attempts. Wait a minute, then try again.",
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(wait),
-            )
-        }
-        Refusal::Budget(wait) => refused(
-            state,
-            next,
-            "Too many wrong passwords lately: signing in is paused for everyone for up to an hour. \
-             Friends already signed in are not affected.",
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(wait),
-        ),
-        Refusal::Busy => refused(
-            state,
-            next,
-            "The dashboard is busy. Try again in a moment.",
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(1),
-        ),
-    }
-}
-
-/// Check the password: a session cookie and on to `next`, or the form again. The attempt takes its
-/// throttle slot first, then spends its CSRF token, then waits for a check slot; only then is the
-/// password checked.
-pub async fn login(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Result<Response, PageError> {
-    let Some(auth) = &state.auth else {
-        return Ok(Redirect::to("/").into_response());
-    };
-    let next = safe_next(form.next.as_deref());
-    let client = ClientKey::of(state.exposure.client(peer.ip(), &headers));
-    let attempt = match auth.throttle.begin(client, Instant::now()) {
-        Ok(attempt) => attempt,
-        Err(refusal) => return throttled(&state, &next, client, refusal),
-    };
-    let now = state.clock.now().timestamp();
-    let nonce = auth::cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();
-    if let Err(why) = auth.spend_csrf(&nonce, &form.csrf, now) {
-        attempt.release();
-        let status = match why {
-            CsrfRefusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            CsrfRefusal::Invalid | CsrfRefusal::Spent => StatusCode::FORBIDDEN,
-        };
-        return refused(&state, &next, "The form expired. Try again.", status, None);
-    }
-    let mut attempt = attempt;
-    let permit = attempt.permit.take();
-    if !auth.check_password(form.password, permit).await {
-        attempt.wrong(Instant::now());
-        tracing::warn!(client = %client, "A wrong dashboard password.");
-        return refused(
-            &state,
-            &next,
-            "That is not the group's password.",
-            StatusCode::UNAUTHORIZED,
-            None,
-        );
-    }
-    attempt.release();
-    let session = auth.new_session(now);
-    let mut response = Redirect::to(&next).into_response();
-    let headers = response.headers_mut();
-    for cookie in [
-        auth.cookie(SESSION_COOKIE, &session, "/", Some(SESSION_TTL)),
-        auth.cookie(CSRF_COOKIE, "", "/login", Some(std::time::Duration::ZERO)),
-    ] {
-        headers.append(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-        );
-    }
-    Ok(response)
-}
-
-/// Sign out: the session cookie is cleared.
-pub async fn logout(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
-    let mut response = Redirect::to("/login").into_response();
-    if let Some(auth) = &state.auth {
-        let cookie = auth.cookie(SESSION_COOKIE, "", "/", Some(std::time::Duration::ZERO));
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-        );
-    }
-    Ok(response)
 }
 
 /// The stylesheet.

@@ -365,7 +365,7 @@ fn only_a_same_site_path_survives_the_login_redirect() {
         "/pair/a/b#top",
     ];
     for next in kept {
-        assert_eq!(dashboard::pages::safe_next(Some(next)), next, "{next:?}");
+        assert_eq!(dashboard::login::safe_next(Some(next)), next, "{next:?}");
     }
     let hostile = [
         "//evil.example",
@@ -389,11 +389,11 @@ fn only_a_same_site_path_survives_the_login_redirect() {
         "/status\\",
     ];
     for next in hostile {
-        assert_eq!(dashboard::pages::safe_next(Some(next)), "/", "{next:?}");
+        assert_eq!(dashboard::login::safe_next(Some(next)), "/", "{next:?}");
     }
-    assert_eq!(dashboard::pages::safe_next(None), "/");
+    assert_eq!(dashboard::login::safe_next(None), "/");
     let long = format!("/{}", "a".repeat(4096));
-    assert_eq!(dashboard::pages::safe_next(Some(&long)), "/");
+    assert_eq!(dashboard::login::safe_next(Some(&long)), "/");
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@
 //!
 //! A run that finds nothing of the member changes nothing.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::Path;
 
@@ -161,8 +162,12 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
 /// `report.json` names them (or a report folder without one: a run cut short).
 async fn derived_storage_names(stores: &Stores, member: &str) -> Result<bool> {
     let storage = &stores.storage;
-    let exports = storage.list(&format!("{}/", layout::EXPORTS)).await?;
-    let mut snapshots = std::collections::BTreeSet::new();
+    let exports: BTreeSet<String> = storage
+        .list(&format!("{}/", layout::EXPORTS))
+        .await?
+        .into_iter()
+        .collect();
+    let mut snapshots = BTreeSet::new();
     for key in &exports {
         if let Some((folder, _)) = key.rsplit_once('/') {
             snapshots.insert(folder.to_string());
@@ -179,8 +184,12 @@ async fn derived_storage_names(stores: &Stores, member: &str) -> Result<bool> {
             return Ok(true);
         }
     }
-    let reports = storage.list(&format!("{}/", layout::REPORTS)).await?;
-    let runs: std::collections::BTreeSet<&str> = reports
+    let reports: BTreeSet<String> = storage
+        .list(&format!("{}/", layout::REPORTS))
+        .await?
+        .into_iter()
+        .collect();
+    let runs: BTreeSet<&str> = reports
         .iter()
         .filter_map(|key| key.split('/').nth(1))
         .collect();
@@ -227,6 +236,18 @@ async fn delete_prefix(stores: &Stores, prefix: &str) -> Result<u64> {
 pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
     let mut report = EraseReport::default();
     if !holds_anything(stores, member).await? {
+        // Listings never show temp files: a crash may have left some where nothing else is.
+        let mut temps = 0;
+        for prefix in layout::member_prefixes(member) {
+            temps += stores.storage.remove_temp_files(&prefix).await?;
+        }
+        if temps > 0 {
+            report.found = true;
+            report.note(
+                "storage",
+                format!("{temps} temp files a crashed write left"),
+            );
+        }
         return Ok(report);
     }
     report.found = true;

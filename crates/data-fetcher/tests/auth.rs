@@ -7,6 +7,18 @@ use data_fetcher::state;
 use earshot_testkit::fixtures::{GeneratorConfig, generate};
 use earshot_testkit::spotify::{DEFAULT_CLIENT_ID, MockOptions};
 
+/// No state of any member in storage: a refused sign-in leaves nothing.
+async fn assert_nothing_stored(h: &Harness) {
+    assert!(
+        h.storage
+            .list(earshot_core::layout::STATE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
+}
+
 #[tokio::test]
 async fn a_member_connects_and_tokens_are_stored_encrypted() {
     let h = Harness::new().await;
@@ -83,14 +95,7 @@ async fn a_callback_with_a_wrong_or_missing_state_is_refused_and_nothing_is_stor
         .unwrap_err()
         .to_string();
     assert!(missing.contains("no `state`"), "{missing}");
-    assert!(
-        h.storage
-            .list(earshot_core::layout::STATE)
-            .await
-            .unwrap()
-            .is_empty(),
-        "nothing stored"
-    );
+    assert_nothing_stored(&h).await;
 }
 
 #[tokio::test]
@@ -110,14 +115,7 @@ async fn an_account_the_group_config_does_not_list_is_refused_and_nothing_is_sto
     );
     assert!(state::load(&h.storage, "ben_k").await.unwrap().is_none());
     assert!(h.store.load("ben_k").await.unwrap().is_none(), "no tokens");
-    assert!(
-        h.storage
-            .list(earshot_core::layout::STATE)
-            .await
-            .unwrap()
-            .is_empty(),
-        "nothing stored"
-    );
+    assert_nothing_stored(&h).await;
 }
 
 #[tokio::test]

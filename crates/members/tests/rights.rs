@@ -197,6 +197,14 @@ async fn connect(p: &Pipeline, member: &str, name: &str, track: &str) {
         .unwrap();
 }
 
+/// How many plays of `member` are stored.
+async fn plays_of(db: &Database, member: &str) -> u64 {
+    db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
+        .count_documents(doc! {"user_id": member})
+        .await
+        .unwrap()
+}
+
 /// A track only `member` played, and the id of every member that has plays.
 async fn distinctive_track(db: &Database, member: &str) -> String {
     let mut cursor = db
@@ -471,11 +479,7 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[[members]]"));
     assert!(
-        p.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
-            .count_documents(doc! {"user_id": MEMBER})
-            .await
-            .unwrap()
-            > 0,
+        plays_of(&p.db, MEMBER).await > 0,
         "nothing removed by a refused erase"
     );
 
@@ -698,12 +702,5 @@ async fn the_pipeline_refuses_to_start_during_an_erase_and_an_erase_needs_a_conf
         stderr.contains("no group config file") && stderr.contains("--without-config"),
         "{stderr}"
     );
-    assert!(
-        p.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
-            .count_documents(doc! {"user_id": MEMBER})
-            .await
-            .unwrap()
-            > 0,
-        "nothing erased"
-    );
+    assert!(plays_of(&p.db, MEMBER).await > 0, "nothing erased");
 }

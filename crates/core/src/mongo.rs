@@ -10,7 +10,6 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Database, IndexModel};
 
-use crate::records::format_utc;
 use crate::spotify::TimeRange;
 
 /// One document per play.
@@ -171,6 +170,11 @@ pub const PAIR_FIELDS: [&str; 2] = ["member_a", "member_b"];
 
 /// What joins the parts of a composite `_id`.
 pub const ID_SEPARATOR: &str = "|";
+
+/// RFC 3339 in UTC with milliseconds and `Z`, the one spelling used in ids and records.
+pub fn format_utc(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
 
 /// `_id` of a play: `<user_id>|<played_at RFC 3339 UTC, milliseconds>`.
 pub fn play_id(user_id: &str, played_at: DateTime<Utc>) -> String {

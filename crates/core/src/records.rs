@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -413,10 +413,7 @@ pub fn format_local(at: DateTime<Utc>, zone: Tz) -> String {
         .to_string()
 }
 
-/// RFC 3339 in UTC with milliseconds and `Z`, the one spelling used in ids and records.
-pub fn format_utc(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use crate::mongo::format_utc;
 
 /// serde_json's message without the " at line L column C" it appends: callers that report the position
 /// themselves (with the file, page or line they know) use this.

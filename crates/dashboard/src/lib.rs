@@ -125,13 +125,13 @@ pub struct ServeArgs {
 /// What every request reads.
 pub struct AppState {
     /// MongoDB and the storage, read-only.
-    pub stores: members::Stores,
+    pub stores: earshot_state::Stores,
     /// The group password, when one is set.
     pub auth: Option<Auth>,
     /// The Host names answered and the proxies believed.
     pub exposure: Exposure,
     /// The clock (the fetcher's: `EARSHOT_NOW` in the demo and tests).
-    pub clock: Arc<dyn data_fetcher::clock::Clock>,
+    pub clock: Arc<dyn earshot_state::clock::Clock>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -357,14 +357,14 @@ pub async fn state(args: &ServeArgs) -> Result<AppState> {
     let group = GroupConfig::resolve(args.group_config.as_deref())?;
     group.zone().map_err(anyhow::Error::msg)?;
     Ok(AppState {
-        stores: members::Stores {
+        stores: earshot_state::Stores {
             storage: Storage::open(&args.storage).await?,
             db: earshot_core::mongo::connect(&args.mongodb_uri, &args.database).await?,
             group,
         },
         auth,
         exposure,
-        clock: data_fetcher::clock::from_env()?,
+        clock: earshot_state::clock::from_env()?,
     })
 }
 

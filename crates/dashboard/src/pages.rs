@@ -979,7 +979,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Html<String>, 
     let mut context = base_without_run(&state, &runs).await?;
     let now = state.clock.now();
     let zone = state.stores.group.zone().map_err(|e| anyhow::anyhow!(e))?;
-    let listed = members::list::list(&state.stores, now).await?;
+    let listed = earshot_state::roster::list(&state.stores, now).await?;
     let local = |t: &str| {
         chrono::DateTime::parse_from_rfc3339(t)
             .ok()

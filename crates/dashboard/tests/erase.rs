@@ -31,7 +31,7 @@ async fn after_an_erase_no_page_names_the_member() {
 
     // Before: her pages and her name are there (what the search below must no longer find).
     let before = serve_stores(
-        members::Stores {
+        earshot_state::Stores {
             storage: storage.clone(),
             db: db.clone(),
             group: GroupConfig::load(&fixtures).unwrap(),
@@ -78,7 +78,7 @@ async fn after_an_erase_no_page_names_the_member() {
     );
 
     let base = serve_stores(
-        members::Stores {
+        earshot_state::Stores {
             storage,
             db: db.clone(),
             group: GroupConfig::load(&without).unwrap(),

@@ -207,10 +207,10 @@ async fn apply(db: &Database, id: &str, entry: &Document) -> Result<()> {
         rows.push(cursor.deserialize_current()?);
     }
     let key = enrich_ledger_key(id);
-    let mut entries = vec![data_upload::ledger::Entry::new(
+    let mut entries = vec![earshot_upload::ledger::Entry::new(
         &key,
         RAW_RECENTLY_PLAYED,
         &rows,
     )];
-    data_upload::ledger::record(db, &mut entries).await
+    earshot_upload::ledger::record(db, &mut entries).await
 }

@@ -5,14 +5,13 @@
 //! (HTTP with Spotify's rate-limit rules) → [`fetch`] (incremental, gaps recorded) → [`state`] (cursors,
 //! gaps, authorisation dates) → [`status`].
 
+pub use earshot_state::fetch as state;
+pub use earshot_state::{clock, status};
 pub mod auth;
-pub mod clock;
 pub mod enrich;
 pub mod fetch;
 pub mod import;
 pub mod spotify;
-pub mod state;
-pub mod status;
 pub mod tokens;
 
 use std::io::{BufRead, IsTerminal, Write};

@@ -47,12 +47,12 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
     let db = mongo::connect(server.uri(), &server.database_name("enrichment"))
         .await
         .unwrap();
-    data_upload::load_storage(
+    earshot_upload::load_storage(
         &db,
         &h.storage,
         RawKind::StreamingHistory,
         &layout::converted_prefix(RawKind::StreamingHistory),
-        data_upload::LoadOptions::default(),
+        earshot_upload::LoadOptions::default(),
     )
     .await
     .unwrap();
@@ -207,7 +207,7 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
     )
     .await
     .unwrap();
-    let report = data_upload::load_storage(
+    let report = earshot_upload::load_storage(
         &db,
         &h.storage,
         RawKind::RecentlyPlayed,
@@ -215,7 +215,7 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
             "{}user={MEMBER}/",
             layout::converted_prefix(RawKind::RecentlyPlayed)
         ),
-        data_upload::LoadOptions::default(),
+        earshot_upload::LoadOptions::default(),
     )
     .await
     .unwrap();

@@ -28,7 +28,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use chrono::Utc;
-use create_collections::{BuildOptions, Mode};
+use earshot_collections::{BuildOptions, Mode};
 use earshot_core::layout::{self, Target};
 use earshot_core::{GroupConfig, erasure, mongo};
 use mongodb::bson::{Bson, Document, doc};
@@ -323,7 +323,7 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
         mode: Mode::Rebuild,
         ..BuildOptions::default()
     };
-    create_collections::build_with(db, Target::All, &stores.group, options)
+    earshot_collections::build_with(db, Target::All, &stores.group, options)
         .await
         .context("rebuilding the derived collections without them")?;
     report.note(

@@ -209,7 +209,7 @@ pub async fn write_export<W: Write + Seek>(
     // The config's name; the one they signed in with only when the config no longer lists them.
     let display_name = match stores.group.member(member) {
         Some(configured) => Some(configured.display_name.clone()),
-        None => data_fetcher::state::load(&stores.storage, member)
+        None => earshot_state::fetch::load(&stores.storage, member)
             .await?
             .map(|s| s.display_name),
     };
@@ -255,17 +255,10 @@ async fn write_lines<W: Write + Seek>(
 /// sorts and ranges as one), the converted files as RFC 3339 text with milliseconds.
 pub fn record_shape(mut row: Document) -> Document {
     if let Ok(at) = row.get_datetime("played_at") {
-        let text = rfc3339_millis(*at);
+        let text = earshot_state::roster::rfc3339_millis(*at);
         row.insert("played_at", text);
     }
     row
-}
-
-/// A BSON date as the converted records write times (`2024-10-21T07:15:00.000Z`).
-pub fn rfc3339_millis(at: mongodb::bson::DateTime) -> String {
-    chrono::DateTime::from_timestamp_millis(at.timestamp_millis())
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 /// A document as plain JSON (strings, numbers, arrays: the converted record shape).

@@ -14,7 +14,9 @@
 
 pub mod erase;
 pub mod export;
-pub mod list;
+
+pub use earshot_state::Stores;
+pub use earshot_state::roster as list;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -99,7 +101,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         Command::List { json } => {
             // The fetcher's clock: `EARSHOT_NOW` moves both (the demo lives in 2024).
-            let now = data_fetcher::clock::from_env()?.now();
+            let now = earshot_state::clock::from_env()?.now();
             let rows = list::list(&stores, now).await?;
             if *json {
                 for row in &rows {
@@ -129,17 +131,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
-}
-
-/// The stores a member's data lives in.
-#[derive(Debug, Clone)]
-pub struct Stores {
-    /// Raw pages, converted files, state, snapshots, reports.
-    pub storage: Storage,
-    /// The raw, derived, analytics and bookkeeping collections.
-    pub db: Database,
-    /// The group config.
-    pub group: GroupConfig,
 }
 
 /// The filter on an `analytics_*` collection for the member's rows, and with `mentions` the group rows

@@ -141,11 +141,11 @@ async fn pipeline(test: &str, without: Option<&str>) -> Pipeline {
         .await
         .unwrap();
     }
-    let options = create_collections::BuildOptions {
-        mode: create_collections::Mode::Rebuild,
-        ..create_collections::BuildOptions::default()
+    let options = earshot_collections::BuildOptions {
+        mode: earshot_collections::Mode::Rebuild,
+        ..earshot_collections::BuildOptions::default()
     };
-    create_collections::build_with(&db, Target::All, &group, options)
+    earshot_collections::build_with(&db, Target::All, &group, options)
         .await
         .unwrap();
     Pipeline {
@@ -514,7 +514,7 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
     // The others' results equal those of a group that never had the member.
     let without = pipeline("members_erase_baseline", Some(MEMBER)).await;
     without.export_and_analyse("20250102T000000Z");
-    for build in create_collections::builds(Target::All) {
+    for build in earshot_collections::builds(Target::All) {
         assert_eq!(
             rows(&p.db, build.into, doc! {}, &[]).await,
             rows(&without.db, build.into, doc! {}, &[]).await,

@@ -79,7 +79,7 @@ pub async fn serve(test: &str, password: Option<&str>) -> Served {
         )
         .unwrap()
     });
-    let stores = members::Stores {
+    let stores = earshot_state::Stores {
         storage,
         db: db.clone(),
         group: fixture_group_config(),
@@ -92,13 +92,13 @@ pub async fn serve(test: &str, password: Option<&str>) -> Served {
 }
 
 /// The dashboard on these stores, on a free loopback port: its base URL.
-pub async fn serve_stores(stores: members::Stores, auth: Option<Auth>) -> String {
+pub async fn serve_stores(stores: earshot_state::Stores, auth: Option<Auth>) -> String {
     serve_stores_with(stores, auth, &[], ServerLimits::default()).await
 }
 
 /// The same, believing `trusted_proxies`, within `limits`.
 pub async fn serve_stores_with(
-    stores: members::Stores,
+    stores: earshot_state::Stores,
     auth: Option<Auth>,
     trusted_proxies: &[Network],
     limits: ServerLimits,
@@ -111,7 +111,7 @@ pub async fn serve_stores_with(
         stores,
         auth,
         exposure,
-        clock: Arc::new(data_fetcher::clock::SystemClock),
+        clock: Arc::new(earshot_state::clock::SystemClock),
     };
     tokio::spawn(dashboard::serve_with(listener, Arc::new(state), limits));
     format!("http://{address}")
@@ -126,7 +126,7 @@ pub async fn serve_empty(
     limits: ServerLimits,
 ) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let stores = members::Stores {
+    let stores = earshot_state::Stores {
         storage: earshot_core::Storage::local(dir.path()),
         db: earshot_tests::fresh_database(test).await,
         group: fixture_group_config(),

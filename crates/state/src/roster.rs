@@ -1,10 +1,11 @@
-//! `members list`: who is in the group and what Earshot holds about each one.
+//! Who is in the group and what Earshot holds about each one (`members list`, the dashboard's status
+//! page).
 
 use std::collections::BTreeSet;
 
+use crate::status::{self, ImportStatus};
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
-use data_fetcher::status::{self, ImportStatus};
 use earshot_core::mongo;
 use earshot_core::records::PlaySource;
 use mongodb::bson::{Document, doc};
@@ -54,13 +55,13 @@ async fn edge_play(stores: &Stores, member: &str, direction: i32) -> Result<Opti
     Ok(found.and_then(|d| {
         d.get_datetime("played_at")
             .ok()
-            .map(|at| crate::export::rfc3339_millis(*at))
+            .map(|at| rfc3339_millis(*at))
     }))
 }
 
 /// Every member the config lists, then everyone else Earshot holds plays or state of.
 pub async fn list(stores: &Stores, now: DateTime<Utc>) -> Result<Vec<MemberRow>> {
-    let states = data_fetcher::state::list(&stores.storage).await?;
+    let states = crate::fetch::list(&stores.storage).await?;
     let statuses = status::statuses(&states, &stores.group, now);
     let plays = stores.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
     let with_plays: Vec<String> = plays
@@ -90,7 +91,7 @@ pub async fn list(stores: &Stores, now: DateTime<Utc>) -> Result<Vec<MemberRow>>
             .count_documents(doc! {"user_id": &id, "source": PlaySource::History.as_str()})
             .await
             .with_context(|| format!("counting the imported plays of `{id}`"))?;
-        let import = data_fetcher::import::read_state(&stores.storage, &id)
+        let import = crate::import::read_state(&stores.storage, &id)
             .await?
             .map(ImportStatus::from);
         rows.push(MemberRow {
@@ -137,4 +138,11 @@ pub fn table(rows: &[MemberRow]) -> String {
         ));
     }
     out
+}
+
+/// A BSON date as the converted records write times (`2024-10-21T07:15:00.000Z`).
+pub fn rfc3339_millis(at: mongodb::bson::DateTime) -> String {
+    chrono::DateTime::from_timestamp_millis(at.timestamp_millis())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }

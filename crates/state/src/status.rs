@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use earshot_core::GroupConfig;
 use serde::Serialize;
 
-use crate::state::{EXPIRY_WARNING_DAYS, MemberState};
+use crate::fetch::{EXPIRY_WARNING_DAYS, MemberState};
 
 /// One row of the status table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

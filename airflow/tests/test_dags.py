@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
+CORE = Path(__file__).resolve().parents[2] / "crates" / "core" / "src"
 
 
 def load(monkeypatch: pytest.MonkeyPatch, spark: bool = False) -> DagBag:
@@ -91,3 +93,27 @@ def test_the_dataproc_branch_deletes_its_cluster_whatever_happened(monkeypatch: 
     assert "--engine spark" in dag.get_task("analytics_spark").bash_command
     assert "gcloud dataproc jobs submit pyspark" in dag.get_task("analytics_spark").bash_command
     importlib.invalidate_caches()
+
+
+def rust_consts(path: Path) -> dict[str, str]:
+    """`pub const NAME: &str = "value";` of a Rust file."""
+    return dict(re.findall(r'pub const (\w+): &str = "([^"]*)";', path.read_text()))
+
+
+def test_every_environment_variable_the_dag_reads_is_declared_in_core() -> None:
+    """The DAG's env names and defaults are the ones `crates/core/src/env.rs` declares."""
+    env = rust_consts(CORE / "env.rs")
+    config = rust_consts(CORE / "config.rs")
+    source = (DAGS / "earshot.py").read_text()
+    # Env names the DAG reads or hands to its tasks: ENV's keys, setting()'s fallbacks, os.environ.
+    names = set(re.findall(r'"(EARSHOT_\w+)":', source))
+    names |= {name.upper() for name in re.findall(r"""setting\(\s*["'](\w+)["']""", source)}
+    names |= set(re.findall(r'os\.environ\.get\("(\w+)"', source))
+    assert "EARSHOT_SPARK_ON_DATAPROC" in names and "EARSHOT_STORAGE" in names
+    undeclared = sorted(name for name in names if env.get(name) != name)
+    assert undeclared == [], f"declare these in crates/core/src/env.rs: {undeclared}"
+    # The defaults the tasks fall back to are the binaries' own.
+    defaults = dict(re.findall(r'setting\("(earshot_\w+)", "([^"]*)"\)', source))
+    assert defaults["earshot_storage"] == env["DEFAULT_STORAGE"]
+    assert defaults["earshot_database"] == env["DEFAULT_DATABASE"]
+    assert defaults["earshot_group_config"] == config["DEFAULT_CONFIG_FILE"]

@@ -30,6 +30,23 @@ pub const EARSHOT_TOKEN_KEY_FILE: &str = "EARSHOT_TOKEN_KEY_FILE";
 pub const STORAGE_EMULATOR_HOST: &str = "STORAGE_EMULATOR_HOST";
 /// The command that submits the analytics Spark job (default `spark-submit --master local[2]`).
 pub const EARSHOT_SPARK_SUBMIT: &str = "EARSHOT_SPARK_SUBMIT";
+/// The Airflow DAG: `true` adds the daily Dataproc branch (a cluster made, `analytics --engine spark`
+/// submitted to it, the cluster deleted), read when the DAG file is parsed.
+pub const EARSHOT_SPARK_ON_DATAPROC: &str = "EARSHOT_SPARK_ON_DATAPROC";
+/// The Airflow DAG: the folder holding the binaries on the workers (the Airflow Variable
+/// `earshot_bin_dir` wins over it).
+pub const EARSHOT_BIN_DIR: &str = "EARSHOT_BIN_DIR";
+/// The Airflow DAG's Dataproc branch: the region (Variable `earshot_dataproc_region` wins).
+pub const EARSHOT_DATAPROC_REGION: &str = "EARSHOT_DATAPROC_REGION";
+/// The Airflow DAG's Dataproc branch: `gcloud dataproc clusters create` flags for the cluster's shape
+/// (Variable `earshot_dataproc_shape` wins).
+pub const EARSHOT_DATAPROC_SHAPE: &str = "EARSHOT_DATAPROC_SHAPE";
+/// The Airflow DAG's Dataproc branch: the `gs://` path of `earshot_job.py` (Variable
+/// `earshot_spark_job` wins).
+pub const EARSHOT_SPARK_JOB: &str = "EARSHOT_SPARK_JOB";
+/// The Airflow DAG's Dataproc branch: the `gs://` folder of the metric SQL (Variable
+/// `earshot_spark_sql` wins).
+pub const EARSHOT_SPARK_SQL: &str = "EARSHOT_SPARK_SQL";
 /// Demo and tests only: the fetcher's clock reads this RFC 3339 time when it starts (and runs on from
 /// there), so that a fetch against the mock Spotify is dated in the mock's time. Never set in production.
 pub const EARSHOT_NOW: &str = "EARSHOT_NOW";

@@ -425,10 +425,14 @@ mod tests {
         assert_eq!(ticks(10.0, true), [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
         assert_eq!(ticks(89.0, true), [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
         assert!(ticks(1.0, true).iter().all(|t| t.fract() == 0.0));
-        assert_eq!(
-            ticks(0.5, false),
-            [0.0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5]
-        );
+        // Fractional ticks: six steps of 0.1, each within rounding of its value, labelled as written.
+        let fractional = ticks(0.5, false);
+        let want = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5];
+        assert_eq!(fractional.len(), want.len(), "{fractional:?}");
+        for (got, want) in fractional.iter().zip(want) {
+            assert!((got - want).abs() < 1e-9, "{fractional:?}");
+        }
+        assert_eq!(number(fractional[3], 1), "0.3");
         assert_eq!(number(10.0, 1), "10");
         assert_eq!(number(2.5, 1), "2.5");
     }

@@ -163,6 +163,13 @@ impl Page {
         json!({"key": key, "name": name, "href": format!("/track/{}{}", segment(key), self.q())})
     }
 
+    /// An artist's name and link; no link for an artist without a Spotify id (an imported track not
+    /// enriched yet, or removed from Spotify), whose page cannot exist.
+    fn artist(&self, id: &str, name: &Value) -> Value {
+        let href = (!id.is_empty()).then(|| format!("/artist/{}{}", segment(id), self.q()));
+        json!({"name": name, "href": href})
+    }
+
     fn context(mut self, title: &str, extra: Value) -> Value {
         self.base.insert("title".into(), json!(title));
         if let Value::Object(map) = extra {
@@ -551,11 +558,22 @@ pub async fn member(
     .iter()
     .map(tracks)
     .collect();
-    let artists: Vec<Value> = rows(&state, &page, "member_artists", me.clone(), doc! {"plays": -1, "artist_id": 1}, 10)
-        .await?
-        .iter()
-        .map(|r| json!({"name": text(r, "name"), "href": format!("/artist/{}{}", segment(text(r, "artist_id")), page.q()), "plays": num(r, "plays")}))
-        .collect();
+    let artists: Vec<Value> = rows(
+        &state,
+        &page,
+        "member_artists",
+        me.clone(),
+        doc! {"plays": -1, "artist_id": 1},
+        10,
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let mut artist = page.artist(text(r, "artist_id"), &json!(text(r, "name")));
+        artist["plays"] = json!(num(r, "plays"));
+        artist
+    })
+    .collect();
     let deep: Vec<Value> = rows(&state, &page, "track_listeners", doc! {"listeners": 1, "only_listener": &id}, doc! {"plays": -1, "track_key": 1}, 20)
         .await?
         .iter()
@@ -796,9 +814,9 @@ pub async fn track(
     )
     .await?;
     let info = stored.as_ref().map(|d| {
-        let artists: Vec<Value> = d.get("artist_ids").and_then(Value::as_array).into_iter().flatten()
-            .zip(d.get("artist_names").and_then(Value::as_array).into_iter().flatten())
-            .map(|(id, n)| json!({"name": n, "href": format!("/artist/{}{}", segment(id.as_str().unwrap_or_default()), page.q())}))
+        let ids = d.get("artist_ids").and_then(Value::as_array);
+        let artists: Vec<Value> = d.get("artist_names").and_then(Value::as_array).into_iter().flatten().enumerate()
+            .map(|(i, n)| page.artist(ids.and_then(|ids| ids.get(i)).and_then(Value::as_str).unwrap_or_default(), n))
             .collect();
         json!({"album": text(d, "album_name"), "duration": text(d, "duration"), "url": text(d, "track_url"), "artists": artists,
                "first": d.get("first_played").and_then(|v| data::local_time(v, page.zone)),
@@ -913,7 +931,7 @@ pub async fn recap(
         .map(|r| {
             let id = text(r, "user_id");
             let found: Vec<Value> = discovered.iter().filter(|d| text(d, "user_id") == id).take(5)
-                .map(|d| json!({"name": text(d, "name"), "href": format!("/artist/{}{}", segment(text(d, "artist_id")), page.q())}))
+                .map(|d| page.artist(text(d, "artist_id"), &json!(text(d, "name"))))
                 .collect();
             let leads: Vec<Value> = led.iter().filter(|l| text(l, "user_id") == id).take(5)
                 .map(|l| { let key = text(l, "track_key"); page.track(key, chart_names.get(key).map_or(key, String::as_str)) })
@@ -921,7 +939,7 @@ pub async fn recap(
             json!({
                 "member": page.member(id), "minutes": num(r, "minutes").round(), "plays": num(r, "plays"),
                 "top_track": page.track(text(r, "top_track_key"), text(r, "top_track_name")), "top_track_plays": num(r, "top_track_plays"),
-                "top_artist": {"name": text(r, "top_artist_name"), "href": format!("/artist/{}{}", segment(text(r, "top_artist_id")), page.q())},
+                "top_artist": page.artist(text(r, "top_artist_id"), &json!(text(r, "top_artist_name"))),
                 "top_artist_plays": num(r, "top_artist_plays"),
                 "top_album": text(r, "top_album_name"), "top_album_plays": num(r, "top_album_plays"),
                 "discovered": num(r, "artists_discovered"), "discovered_names": found,

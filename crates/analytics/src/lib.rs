@@ -512,9 +512,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 
 /// Remove a run's report folder and, with a database, its rows and listing.
 async fn withdraw(storage: &Storage, db: Option<&mongodb::Database>, run: &str) -> Result<()> {
-    for key in storage.list(&layout::report_prefix(run)).await? {
-        storage.delete(&key).await?;
-    }
+    storage.delete_prefix(&layout::report_prefix(run)).await?;
     if let Some(db) = db {
         store::remove_runs(db, &[run.to_string()]).await?;
     }

@@ -84,6 +84,17 @@ pub async fn in_progress(storage: &Storage) -> Result<Vec<String>, StorageError>
         .collect())
 }
 
+/// Whether storage still holds an object under one of the member's own prefixes
+/// ([`layout::member_prefixes`]: their raw pages, imported history and converted files).
+pub async fn member_objects_remain(storage: &Storage, member: &str) -> Result<bool, StorageError> {
+    for prefix in layout::member_prefixes(member) {
+        if !storage.list(&prefix).await?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The erasure epoch: how many erases have started (0 before the first).
 pub async fn epoch(storage: &Storage) -> Result<u64, ErasureError> {
     let key = layout::erasure_epoch_key();

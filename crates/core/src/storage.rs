@@ -345,6 +345,15 @@ impl Storage {
         }
     }
 
+    /// Delete every object under `prefix`; returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        let keys = self.list(prefix).await?;
+        for key in &keys {
+            self.delete(key).await?;
+        }
+        Ok(keys.len() as u64)
+    }
+
     /// Delete the temp files (`.earshot-tmp-*`) a crashed local write left under `prefix`; returns how
     /// many. [`Storage::list`] never shows them; GCS has none (each object is one upload).
     pub async fn remove_temp_files(&self, prefix: &str) -> Result<u64, StorageError> {

@@ -82,7 +82,7 @@ impl std::str::FromStr for Network {
 }
 
 /// An IPv4-mapped IPv6 address as its IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

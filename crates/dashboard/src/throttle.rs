@@ -65,15 +65,9 @@ pub struct ClientKey(IpAddr);
 impl ClientKey {
     /// The key of a client address (an IPv4-mapped IPv6 address counts as its IPv4 address).
     pub fn of(ip: IpAddr) -> ClientKey {
-        match ip {
-            IpAddr::V4(v4) => ClientKey(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey(IpAddr::V4(v4)),
-                None => {
-                    let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                    ClientKey(IpAddr::V6(bits.into()))
-                }
-            },
+        match crate::exposure::canonical(ip) {
+            IpAddr::V6(v6) => ClientKey(IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())),
+            v4 => ClientKey(v4),
         }
     }
 }

@@ -109,14 +109,7 @@ async fn drop_erased<'m>(
 ) -> Result<()> {
     let members: std::collections::BTreeSet<&String> = members.collect();
     for member in members {
-        let mut holds = false;
-        for prefix in layout::member_prefixes(member) {
-            if !storage.list(&prefix).await?.is_empty() {
-                holds = true;
-                break;
-            }
-        }
-        if holds {
+        if erasure::member_objects_remain(storage, member).await? {
             continue;
         }
         for collection in earshot_core::mongo::MEMBER_ROW_COLLECTIONS {

@@ -105,10 +105,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         // An erase that started during the export: this snapshot goes, the member with it.
         if let Err(err) = guard.check(true).await {
             for withdrawn in &collections[..=done] {
-                let prefix = layout::export_prefix(withdrawn, &snapshot);
-                for key in storage.list(&prefix).await? {
-                    storage.delete(&key).await?;
-                }
+                storage
+                    .delete_prefix(&layout::export_prefix(withdrawn, &snapshot))
+                    .await?;
             }
             return Err(err.into());
         }

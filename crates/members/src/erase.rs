@@ -119,10 +119,8 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
     if stores.storage.exists(&layout::erasure_key(member)).await? {
         return Ok(true);
     }
-    for prefix in layout::member_prefixes(member) {
-        if !stores.storage.list(&prefix).await?.is_empty() {
-            return Ok(true);
-        }
+    if erasure::member_objects_remain(&stores.storage, member).await? {
+        return Ok(true);
     }
     for key in layout::member_keys(member) {
         if stores.storage.exists(&key).await? {
@@ -223,15 +221,6 @@ async fn delete(db: &mongodb::Database, collection: &str, filter: Document) -> R
         .deleted_count)
 }
 
-/// Delete every object under `prefix`; returns how many.
-async fn delete_prefix(stores: &Stores, prefix: &str) -> Result<u64> {
-    let keys = stores.storage.list(prefix).await?;
-    for key in &keys {
-        stores.storage.delete(key).await?;
-    }
-    Ok(keys.len() as u64)
-}
-
 /// Remove `member` from every store (see the module's documentation for the order).
 pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
     let mut report = EraseReport::default();
@@ -262,7 +251,7 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
     // Storage: the member's own objects, and temp files a crashed write left among them.
     let mut objects = 0;
     for prefix in layout::member_prefixes(member) {
-        objects += delete_prefix(stores, &prefix).await?;
+        objects += stores.storage.delete_prefix(&prefix).await?;
         objects += stores.storage.remove_temp_files(&prefix).await?;
     }
     report.note(
@@ -307,12 +296,18 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
         "mongodb analytics_*",
         format!("{runs} runs ({rows} rows), to be computed again without them"),
     );
-    let snapshots = delete_prefix(stores, &format!("{}/", layout::EXPORTS)).await?;
+    let snapshots = stores
+        .storage
+        .delete_prefix(&format!("{}/", layout::EXPORTS))
+        .await?;
     report.note(
         "storage exports/",
         format!("{snapshots} Parquet snapshot files, to be exported again without them"),
     );
-    let reports = delete_prefix(stores, &format!("{}/", layout::REPORTS)).await?;
+    let reports = stores
+        .storage
+        .delete_prefix(&format!("{}/", layout::REPORTS))
+        .await?;
     report.note(
         "storage reports/",
         format!("{reports} report files (report.json, charts, Spark outputs)"),

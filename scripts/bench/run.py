@@ -458,10 +458,10 @@ def analytics_steps(run, storage, out_dir, repeats):
     analytics = [str(bins / "analytics"), "--storage", str(storage), "--snapshot", "bench", "--skip-mongodb"]
     spark_out, duck_out = out_dir / "spark-out", out_dir / "duckdb-out"
     spark_job = [*shlex.split(env("EARSHOT_SPARK_SUBMIT")), str(ROOT / "crates/analytics/spark/earshot_job.py")]
-    spark_job += ["--exports", str(exports), "--snapshot", "bench", "--sql", str(ROOT / "crates/analytics/sql")]
+    spark_job += ["--exports", str(exports), "--snapshot", "bench", "--sql", str(ROOT / "crates/metrics/sql")]
     spark_job += ["--out", str(spark_out), "--als-top", "0"]
     duck = [sys.executable, str(ROOT / "scripts/bench/duckdb_metrics.py"), str(exports), "bench"]
-    duck += [str(ROOT / "crates/analytics/sql"), str(duck_out)]
+    duck += [str(ROOT / "crates/metrics/sql"), str(duck_out)]
     polars_ok = True
     for _ in range(repeats):
         shutil.rmtree(storage / "reports", ignore_errors=True)

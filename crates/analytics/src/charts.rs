@@ -5,6 +5,7 @@
 use std::sync::Once;
 
 use anyhow::{Result, anyhow};
+use earshot_metrics::report::{MemberReport, Report};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -30,8 +31,8 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 pub struct Chart {
     /// File name without extension.
     pub name: &'static str,
-    draw: fn(&Value, &DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
-    draw_png: fn(&Value, &DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+    draw: fn(&Report, &DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
+    draw_png: fn(&Report, &DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
 }
 
 macro_rules! chart {
@@ -56,7 +57,7 @@ pub fn charts() -> Vec<Chart> {
 
 impl Chart {
     /// The chart as an SVG document.
-    pub fn svg(&self, report: &Value) -> Result<String> {
+    pub fn svg(&self, report: &Report) -> Result<String> {
         register_font();
         let mut out = String::new();
         {
@@ -70,9 +71,9 @@ impl Chart {
 
     /// The chart as PNG bytes. Characters the bundled font has no glyph for (emoji) are left out of the
     /// text, instead of drawn as boxes; the SVG keeps them (the viewer's fonts draw them).
-    pub fn png(&self, report: &Value) -> Result<Vec<u8>> {
+    pub fn png(&self, report: &Report) -> Result<Vec<u8>> {
         register_font();
-        let report = &bitmap_text(report);
+        let report: &Report = &serde_json::from_value(bitmap_text(&serde_json::to_value(report)?))?;
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("chart.png");
         {
@@ -155,15 +156,12 @@ fn colour_scale<DB: DrawingBackend>(
     Ok(())
 }
 
-fn members(report: &Value) -> Vec<&Value> {
-    report["members"]
-        .as_array()
-        .map(|m| m.iter().collect())
-        .unwrap_or_default()
+fn members(report: &Report) -> Vec<&MemberReport> {
+    report.members.iter().collect()
 }
 
-fn name(member: &Value) -> String {
-    member["name"].as_str().unwrap_or("?").to_string()
+fn name(member: &MemberReport) -> String {
+    member.name.clone()
 }
 
 fn title<DB: DrawingBackend>(
@@ -173,7 +171,7 @@ fn title<DB: DrawingBackend>(
     area.titled(text, (FONT, 30).into_font()).map_err(err)
 }
 
-fn top_artists<DB: DrawingBackend>(report: &Value, area: &DrawingArea<DB, Shift>) -> Result<()> {
+fn top_artists<DB: DrawingBackend>(report: &Report, area: &DrawingArea<DB, Shift>) -> Result<()> {
     let area = title(area, "Top artists per member (plays)")?;
     let people = members(report);
     if people.is_empty() {
@@ -181,17 +179,11 @@ fn top_artists<DB: DrawingBackend>(report: &Value, area: &DrawingArea<DB, Shift>
     }
     let panels = area.split_evenly((people.len(), 1));
     for (member, panel) in people.iter().zip(panels.iter()) {
-        let artists: Vec<(String, f64)> = member["top_artists_by_plays"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let artists: Vec<(String, f64)> = member
+            .top_artists_by_plays
+            .iter()
             .take(5)
-            .map(|a| {
-                (
-                    a["name"].as_str().unwrap_or("?").to_string(),
-                    a["plays"].as_f64().unwrap_or(0.0),
-                )
-            })
+            .map(|a| (a.name.clone(), a.plays as f64))
             .collect();
         // Counts on an integer axis: ticked 0, 10, 20, never 10.0.
         let max = artists.iter().map(|a| a.1 as i64).max().unwrap_or(0).max(1);
@@ -234,7 +226,7 @@ fn top_artists<DB: DrawingBackend>(report: &Value, area: &DrawingArea<DB, Shift>
 }
 
 fn listening_clock<DB: DrawingBackend>(
-    report: &Value,
+    report: &Report,
     area: &DrawingArea<DB, Shift>,
 ) -> Result<()> {
     let area = title(
@@ -250,17 +242,11 @@ fn listening_clock<DB: DrawingBackend>(
     let matrices: Vec<Vec<Vec<f64>>> = people
         .iter()
         .map(|member| {
-            member["listening_clock"]["plays"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|row| {
-                    row.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|v| v.as_f64().unwrap_or(0.0))
-                        .collect()
-                })
+            member
+                .listening_clock
+                .plays
+                .iter()
+                .map(|row| row.iter().map(|v| *v as f64).collect())
                 .collect()
         })
         .collect();
@@ -326,22 +312,19 @@ fn segment(value: &SegmentValue<i32>) -> Option<i32> {
     }
 }
 
-fn taste_match<DB: DrawingBackend>(report: &Value, area: &DrawingArea<DB, Shift>) -> Result<()> {
+fn taste_match<DB: DrawingBackend>(report: &Report, area: &DrawingArea<DB, Shift>) -> Result<()> {
     let area = title(area, "Taste match (cosine of artist plays, 0-100)")?;
     let (area, scale) = area.split_horizontally(SIZE.0 as i32 - 130);
     let people = members(report);
-    let ids: Vec<String> = people
-        .iter()
-        .map(|m| m["id"].as_str().unwrap_or("").to_string())
-        .collect();
+    let ids: Vec<String> = people.iter().map(|m| m.id.clone()).collect();
     let labels: Vec<String> = people.iter().map(|m| name(m)).collect();
     let n = ids.len().max(1);
     let mut value: Vec<Vec<Option<f64>>> = vec![vec![None; n]; n];
-    for pair in report["taste_match"].as_array().into_iter().flatten() {
-        let a = ids.iter().position(|i| pair["member_a"] == i.as_str());
-        let b = ids.iter().position(|i| pair["member_b"] == i.as_str());
+    for pair in &report.taste_match {
+        let a = ids.iter().position(|i| pair.member_a == *i);
+        let b = ids.iter().position(|i| pair.member_b == *i);
         if let (Some(a), Some(b)) = (a, b) {
-            let v = pair["taste_match"].as_f64().unwrap_or(0.0);
+            let v = pair.taste_match;
             value[a][b] = Some(v);
             value[b][a] = Some(v);
         }
@@ -409,18 +392,17 @@ fn taste_match<DB: DrawingBackend>(report: &Value, area: &DrawingArea<DB, Shift>
     Ok(())
 }
 
-fn plays_per_day<DB: DrawingBackend>(report: &Value, area: &DrawingArea<DB, Shift>) -> Result<()> {
+fn plays_per_day<DB: DrawingBackend>(report: &Report, area: &DrawingArea<DB, Shift>) -> Result<()> {
     use chrono::NaiveDate;
     let area = title(area, "Plays per day per member (group time zone)")?;
-    let rows: Vec<(&str, NaiveDate, i64)> = report["plays_per_day"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<(&str, NaiveDate, i64)> = report
+        .plays_per_day
+        .iter()
         .filter_map(|r| {
             Some((
-                r["user_id"].as_str()?,
-                NaiveDate::parse_from_str(r["day"].as_str()?, "%Y-%m-%d").ok()?,
-                r["plays"].as_f64()? as i64,
+                r.user_id.as_str(),
+                NaiveDate::parse_from_str(&r.day, "%Y-%m-%d").ok()?,
+                r.plays,
             ))
         })
         .collect();
@@ -453,7 +435,7 @@ fn plays_per_day<DB: DrawingBackend>(report: &Value, area: &DrawingArea<DB, Shif
         .draw()
         .map_err(err)?;
     for (index, member) in members(report).iter().enumerate() {
-        let id = member["id"].as_str().unwrap_or("");
+        let id = member.id.as_str();
         let mut points: Vec<(i64, i64)> = rows
             .iter()
             .filter(|r| r.0 == id)

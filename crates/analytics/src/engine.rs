@@ -1,5 +1,5 @@
-//! The polars engine: registers the input tables and runs every metric's SQL (the `sql/` folder, one
-//! file per metric, the text Spark SQL runs too) through polars' SQL context.
+//! The polars engine: registers the input tables and runs every metric's SQL (earshot-metrics'
+//! `sql/` folder, one file per metric, the text Spark SQL runs too) through polars' SQL context.
 //!
 //! Inputs, as `sql/` expects them:
 //! - `plays`: one row per play (the `rawdata_recentlyplayed` snapshot) plus `play_id` (= `_id`),
@@ -16,68 +16,7 @@ use anyhow::{Context as _, Result};
 use polars::prelude::*;
 use polars::sql::SQLContext;
 
-/// A metric: its name (the `analytics_<name>` collection, `sql/<name>.sql`), its SQL, and the columns
-/// that identify one of its rows (the `_id` of its documents in MongoDB).
-#[derive(Debug, Clone, Copy)]
-pub struct Metric {
-    /// Name.
-    pub name: &'static str,
-    /// The query, shared with Spark and the DuckDB benchmark.
-    pub sql: &'static str,
-    /// Key columns of a row.
-    pub subject: &'static [&'static str],
-}
-
-macro_rules! metric {
-    ($name:literal, [$($subject:literal),*]) => {
-        Metric {
-            name: $name,
-            sql: include_str!(concat!("../sql/", $name, ".sql")),
-            subject: &[$($subject),*],
-        }
-    };
-}
-
-/// Every metric the SQL engines compute (every file in `sql/`; a test holds the two equal).
-pub const METRICS: &[Metric] = &[
-    metric!("member_summary", ["user_id"]),
-    metric!("member_tracks", ["user_id", "track_key"]),
-    metric!("member_artists", ["user_id", "artist_id"]),
-    metric!("member_albums", ["user_id", "album_id"]),
-    metric!("listening_clock", ["user_id", "weekday", "hour"]),
-    metric!("track_listeners", ["track_key"]),
-    metric!("top_listener_by_track", ["track_key", "user_id"]),
-    metric!("top_listener_by_artist", ["artist_id", "user_id"]),
-    metric!("obscure", ["user_id"]),
-    metric!("shared_tracks", ["member_a", "member_b"]),
-    metric!("shared_favourite", ["member_a", "member_b", "track_key"]),
-    metric!("taste_match", ["member_a", "member_b"]),
-    metric!("top_list_overlap", ["member_a", "member_b", "time_range"]),
-    metric!("recommendation_scores", ["user_id", "track_key"]),
-    metric!("plays_per_day", ["user_id", "day"]),
-    metric!("recap_members", ["user_id"]),
-    metric!("recap_discovered", ["user_id", "artist_id"]),
-    metric!("recap_group", ["scope"]),
-];
-
-/// ALS recommendations, computed on Spark only (pyspark.ml, not SQL).
-pub const RECOMMENDATIONS_ALS: &str = "recommendations_als";
-
-/// Views the metrics read besides the input tables (`sql/views/<name>.sql`), registered before them.
-pub const VIEWS: &[(&str, &str)] = &[("similarity", include_str!("../sql/views/similarity.sql"))];
-
-/// A metric by name.
-pub fn metric(name: &str) -> Option<&'static Metric> {
-    METRICS.iter().find(|m| m.name == name)
-}
-
-/// The columns that identify a row of a stored table (a metric, or ALS); empty for another name.
-pub fn subject_columns(name: &str) -> &'static [&'static str] {
-    match name {
-        RECOMMENDATIONS_ALS => &["user_id", "track_key"],
-        _ => metric(name).map_or(&[], |m| m.subject),
-    }
-}
+pub use earshot_metrics::{METRICS, Metric, VIEWS, metric, subject_columns};
 
 /// The input tables, as lazy scans of the snapshot's Parquet parts with the period and group filters
 /// on them: each query reads only the columns and rows it uses (projection and predicate pushdown reach
@@ -141,7 +80,7 @@ pub fn query(inputs: &Inputs, sql: &str) -> Result<LazyFrame> {
         let frame = ctx
             .execute(view)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("view `{name}` (crates/analytics/sql/views/{name}.sql)"))?;
+            .with_context(|| format!("view `{name}` (crates/metrics/sql/views/{name}.sql)"))?;
         ctx.register(name, frame);
     }
     Ok(ctx.execute(sql)?)
@@ -172,7 +111,7 @@ pub fn run_metrics(inputs: &Inputs) -> Result<BTreeMap<String, DataFrame>> {
         let name = metric.name;
         queries.push(
             query(inputs, metric.sql)
-                .with_context(|| format!("metric `{name}` (crates/analytics/sql/{name}.sql)"))?,
+                .with_context(|| format!("metric `{name}` (crates/metrics/sql/{name}.sql)"))?,
         );
     }
     // Planned a few at a time: together they share their scans, but every metric in a plan holds its
@@ -192,46 +131,4 @@ pub fn run_metrics(inputs: &Inputs) -> Result<BTreeMap<String, DataFrame>> {
         .map(|m| m.name.to_string())
         .zip(frames)
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The `.sql` file names in a folder of this crate, sorted.
-    fn sql_files(folder: &str) -> Vec<String> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| {
-                let name = e.unwrap().file_name().to_string_lossy().to_string();
-                name.strip_suffix(".sql").map(str::to_string)
-            })
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Spark and the DuckDB benchmark run every file of `sql/` (and register every `sql/views/`), so
-    /// the list here must be exactly those files, each with the columns that key its rows.
-    #[test]
-    fn the_metric_list_is_the_sql_folder() {
-        let mut listed: Vec<String> = METRICS.iter().map(|m| m.name.to_string()).collect();
-        listed.sort();
-        assert_eq!(listed, sql_files("sql"));
-        let mut views: Vec<String> = VIEWS.iter().map(|(n, _)| n.to_string()).collect();
-        views.sort();
-        assert_eq!(views, sql_files("sql/views"));
-        for metric in METRICS {
-            assert!(!metric.subject.is_empty(), "{}", metric.name);
-            for column in metric.subject {
-                assert!(metric.sql.contains(column), "{}: {column}", metric.name);
-            }
-        }
-        assert_eq!(
-            subject_columns(RECOMMENDATIONS_ALS),
-            ["user_id", "track_key"]
-        );
-        assert!(subject_columns("no_such_metric").is_empty());
-    }
 }

@@ -1,6 +1,6 @@
 //! `analytics`: the questions friends ask, answered from the newest complete Parquet snapshot.
 //!
-//! Each metric is one SQL file in `crates/analytics/sql/` (the definition Spark SQL is to share), run
+//! Each metric is one SQL file in `crates/metrics/sql/` (the definition Spark SQL is to share), run
 //! by polars' SQL context ([`engine`]) over the snapshot ([`snapshot`]). Results go to MongoDB
 //! `analytics_<metric>` collections, one document per result row keyed by (run, metric, subject), so a
 //! re-run replaces and never duplicates ([`store`]); `reports/<run>/report.json` gathers them, and a
@@ -26,8 +26,8 @@ use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::erasure::ErasureGuard;
 use earshot_core::period::local_midnight;
 use earshot_core::{GroupConfig, Storage, env, layout};
+use earshot_metrics::report::{Meta, Report};
 use polars::prelude::*;
-use serde_json::{Value, json};
 use tracing::info;
 
 use crate::engine::Inputs;
@@ -93,7 +93,7 @@ pub struct Cli {
     /// The PySpark job file. Default: `crates/analytics/spark/earshot_job.py` of this build's sources.
     #[arg(long)]
     pub spark_job: Option<PathBuf>,
-    /// The metric SQL folder the job reads (a gs:// URL on Dataproc). Default: `crates/analytics/sql`.
+    /// The metric SQL folder the job reads (a gs:// URL on Dataproc). Default: `crates/metrics/sql`.
     #[arg(long)]
     pub spark_sql: Option<String>,
     /// Do not store results in MongoDB (report.json and the summary only).
@@ -126,7 +126,14 @@ pub struct RunOutput {
     /// Metric tables by name.
     pub metrics: BTreeMap<String, DataFrame>,
     /// The report.
-    pub report: Value,
+    pub report: Report,
+}
+
+impl RunOutput {
+    /// The report as JSON, as report.json holds it.
+    pub fn report_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.report).expect("a report serialises")
+    }
 }
 
 /// The last complete local week (Monday to Sunday) up to the newest play: its plays only, and its
@@ -395,19 +402,19 @@ pub async fn analyse_with(
                 .sum()
         })
         .unwrap_or(0.0);
-    let meta = json!({
-        "run": run,
-        "engine": engine_name,
-        "snapshot": computed.snapshot,
-        "group": group.name,
-        "time_zone": group.time_zone,
-        "from": filters.from,
-        "to": filters.to,
-        "members_filter": filters.group,
-        "plays": plays as u64,
-        "weekly_recap_week_starting": computed.week_start,
-    });
-    let report = report::build(&computed.metrics, &names, &computed.weekly, meta);
+    let meta = Meta {
+        run: run.clone(),
+        engine: engine_name.to_string(),
+        snapshot: computed.snapshot.clone(),
+        group: group.name.clone(),
+        time_zone: group.time_zone.clone(),
+        from: filters.from,
+        to: filters.to,
+        members_filter: filters.group.clone(),
+        plays: plays as u64,
+        weekly_recap_week_starting: computed.week_start.clone(),
+    };
+    let report = report::build(&computed.metrics, &names, &computed.weekly, meta)?;
     Ok(RunOutput {
         run,
         metrics: computed.metrics,
@@ -443,19 +450,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let storage = Storage::open(&cli.storage).await?;
     let guard = ErasureGuard::begin(&storage, "analytics").await?;
     info!(snapshot = ?cli.snapshot, "Analytics started.");
-    let engine = match cli.engine {
-        Engine::Polars => EngineChoice::Polars,
-        Engine::Spark => {
-            let mut options = spark::SparkOptions::from_sources(&cli.spark_submit);
-            if let Some(job) = &cli.spark_job {
-                options.job = job.clone();
-            }
-            if let Some(sql) = &cli.spark_sql {
-                options.sql = sql.clone();
-            }
-            EngineChoice::Spark(options)
-        }
-    };
+    let engine = cli.engine_choice();
     let analysed = analyse_with(
         &storage,
         cli.snapshot.as_deref(),
@@ -508,6 +503,25 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     stdout.write_all(report::summary(&output.report).as_bytes())?;
     writeln!(stdout, "\nReport: {}", storage.location(&key))?;
     Ok(Outcome::Success)
+}
+
+impl Cli {
+    /// The engine the flags ask for, with its options.
+    fn engine_choice(&self) -> EngineChoice {
+        match self.engine {
+            Engine::Polars => EngineChoice::Polars,
+            Engine::Spark => {
+                let mut options = spark::SparkOptions::from_sources(&self.spark_submit);
+                if let Some(job) = &self.spark_job {
+                    options.job = job.clone();
+                }
+                if let Some(sql) = &self.spark_sql {
+                    options.sql = sql.clone();
+                }
+                EngineChoice::Spark(options)
+            }
+        }
+    }
 }
 
 /// Remove a run's report folder and, with a database, its rows and listing.
@@ -573,10 +587,7 @@ async fn store_run(
             from: filters.from,
             to: filters.to,
             group: filters.group.clone(),
-            snapshot: output.report["meta"]["snapshot"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            snapshot: output.report.meta.snapshot.clone(),
             stored_at: None,
         };
         store::register(db, &listed).await?;

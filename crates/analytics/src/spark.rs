@@ -23,7 +23,7 @@ pub struct SparkOptions {
     pub submit: String,
     /// The job file (`crates/analytics/spark/earshot_job.py`).
     pub job: PathBuf,
-    /// The SQL folder (`crates/analytics/sql`), readable by the driver (a gs:// URL on Dataproc).
+    /// The SQL folder (`crates/metrics/sql`), readable by the driver (a gs:// URL on Dataproc).
     pub sql: String,
 }
 
@@ -34,7 +34,7 @@ impl SparkOptions {
         SparkOptions {
             submit: submit.to_string(),
             job: root.join("spark/earshot_job.py"),
-            sql: root.join("sql").display().to_string(),
+            sql: root.join("../metrics/sql").display().to_string(),
         }
     }
 }

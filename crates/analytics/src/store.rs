@@ -122,8 +122,5 @@ pub async fn remove_runs(db: &Database, runs: &[String]) -> Result<()> {
 
 /// Every table a run stores: the SQL metrics, and ALS.
 fn stored_tables() -> impl Iterator<Item = &'static str> {
-    crate::engine::METRICS
-        .iter()
-        .map(|m| m.name)
-        .chain([crate::engine::RECOMMENDATIONS_ALS])
+    earshot_metrics::tables().map(|t| t.name)
 }

@@ -165,7 +165,7 @@ async fn every_metric_matches_the_independently_computed_facts() {
     );
 
     // Tops by plays and by minutes, artists, albums, top-list overlap, the weekly recap.
-    let ana = &out.report["members"]
+    let ana = &out.report_json()["members"]
         .as_array()
         .unwrap()
         .iter()
@@ -232,15 +232,15 @@ async fn every_metric_matches_the_independently_computed_facts() {
         fact("overlap.ana.mx+ben_k.long_term")
     );
     assert_eq!(
-        out.report["meta"]["weekly_recap_week_starting"],
+        out.report.meta.weekly_recap_week_starting,
         fact("weekly.week_start")
     );
-    let recap = out.report["weekly_recap"].as_array().unwrap();
+    let recap = &out.report.weekly_recap;
     assert_eq!(recap.len(), fact_count("members"), "a recap row per member");
     for member in recap {
-        let id = member["id"].as_str().unwrap();
+        let id = &member.id;
         assert_eq!(
-            format!("{} tracks", member["unique_tracks"]),
+            format!("{} tracks", member.unique_tracks),
             fact(&format!("weekly.{id}")),
             "{id}"
         );
@@ -258,7 +258,7 @@ async fn every_metric_matches_the_independently_computed_facts() {
         assert_eq!(stored as usize, frame.height(), "{metric}");
     }
     assert_eq!(
-        out.report["members"].as_array().unwrap().len(),
+        out.report_json()["members"].as_array().unwrap().len(),
         fact_count("members")
     );
 }
@@ -301,13 +301,13 @@ async fn filters_a_single_member_group_and_a_member_with_no_plays() {
         "a filtered run has its own id: {}",
         out.run
     );
-    let quiet = out.report["members"]
-        .as_array()
-        .unwrap()
+    let quiet = out
+        .report
+        .members
         .iter()
-        .find(|m| m["id"] == "quiet.one")
+        .find(|m| m.id == "quiet.one")
         .expect("listed with no plays");
-    assert_eq!(quiet["plays"], 0);
+    assert_eq!(quiet.plays, 0);
 
     let alone = Filters {
         group: vec!["emi".into()],
@@ -331,7 +331,7 @@ async fn filters_a_single_member_group_and_a_member_with_no_plays() {
             "{metric} needs two members"
         );
     }
-    assert_eq!(out.report["members"].as_array().unwrap().len(), 1);
+    assert_eq!(out.report_json()["members"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -486,4 +486,80 @@ async fn the_recap_of_a_month_matches_the_facts() {
             "{member}"
         );
     }
+}
+
+/// earshot-metrics' model against what the SQL really outputs on the fixture group: each metric's
+/// columns, in order, are the declared ones; every row reads as its typed row; and a column holds
+/// members' ids exactly when the model says it names a member (so an export's and an erase's
+/// choices rest on the data, not on a naming habit).
+#[tokio::test]
+async fn the_metric_model_is_what_the_sql_outputs() {
+    let (_db, _dir, storage) = exported_snapshot("analytics_model", "20241111T090000Z").await;
+    let out = analyse(
+        &storage,
+        None,
+        &Filters::default(),
+        &fixture_group_config(),
+        None,
+    )
+    .await
+    .unwrap();
+    let members = fixture_member_ids();
+    for metric in earshot_metrics::METRICS {
+        let frame = &out.metrics[metric.name];
+        let output: Vec<String> = frame
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let declared: Vec<&str> = metric.columns.iter().map(|c| c.name).collect();
+        assert_eq!(output, declared, "the columns of `{}`", metric.name);
+        assert!(
+            frame.height() > 0,
+            "`{}` has rows on the fixture group",
+            metric.name
+        );
+        for column in metric.columns {
+            let values: Vec<Value> = rows(frame)
+                .into_iter()
+                .map(|r| r[column.name].clone())
+                .collect();
+            let ids = values
+                .iter()
+                .filter(|v| v.as_str().is_some_and(|s| members.iter().any(|m| m == s)));
+            let holds_ids = ids.count() > 0;
+            assert_eq!(
+                holds_ids,
+                column.role.names_member(),
+                "`{}.{}` is declared {:?}",
+                metric.name,
+                column.name,
+                column.role
+            );
+        }
+    }
+    use earshot_metrics::rows::*;
+    macro_rules! reads {
+        ($($t:ty),*) => { $( assert!(!analytics::report::typed::<$t>(&out.metrics).unwrap().is_empty(), "{}", <$t>::TABLE); )* };
+    }
+    reads!(
+        MemberSummary,
+        MemberTrack,
+        MemberArtist,
+        MemberAlbum,
+        ClockCell,
+        TrackListeners,
+        TrackTopListener,
+        ArtistTopListener,
+        Obscure,
+        SharedTracks,
+        SharedFavourite,
+        TasteMatch,
+        TopListOverlap,
+        RecommendationScore,
+        PlaysPerDay,
+        RecapMember,
+        RecapDiscovered,
+        RecapGroup
+    );
 }

@@ -106,12 +106,12 @@ async fn spark_and_polars_agree_on_every_metric() {
     )
     .await
     .unwrap();
-    assert_eq!(spark.report["meta"]["engine"], "spark");
+    assert_eq!(spark.report_json()["meta"]["engine"], "spark");
 
     assert_same_metrics(&polars, &spark);
     let top_sets = |output: &analytics::RunOutput| -> BTreeMap<String, BTreeSet<String>> {
         let mut sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for member in output.report["members"].as_array().unwrap() {
+        for member in output.report_json()["members"].as_array().unwrap() {
             let keys = member["recommendations"]
                 .as_array()
                 .unwrap()
@@ -128,8 +128,8 @@ async fn spark_and_polars_agree_on_every_metric() {
         "collaborative filtering: the same top-N per member"
     );
     assert_eq!(
-        polars.report["taste_match"],
-        spark.report["taste_match"].clone(),
+        polars.report_json()["taste_match"],
+        spark.report_json()["taste_match"].clone(),
         "report sections agree"
     );
 

@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod derived;
 pub mod env;
 pub mod erasure;
 pub mod export;

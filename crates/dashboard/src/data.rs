@@ -1,5 +1,6 @@
-//! What the pages read: the analytics runs (`analytics_runs`), their rows (`analytics_<metric>`), the
-//! derived collections, and a run's report. Read-only: nothing here writes.
+//! The one query module the pages call: the analytics runs (`analytics_runs`), their rows
+//! (`analytics_<metric>`, as earshot-metrics' typed rows), the derived collections, and a run's
+//! report. Read-only: nothing here writes.
 
 use std::collections::BTreeMap;
 
@@ -7,19 +8,11 @@ use anyhow::{Context as _, Result};
 use earshot_core::mongo::{self, ANALYTICS_PREFIX, ANALYTICS_RUNS, AnalyticsRun};
 use earshot_core::period::Period;
 use earshot_core::{GroupConfig, Storage, layout};
+use earshot_metrics::report::Report;
+use earshot_metrics::rows::MetricRow;
 use mongodb::Database;
-use mongodb::bson::{Bson, Document, doc};
-use serde_json::{Map, Value};
-
-/// A row as JSON (dates as `{"$date": …}` are left to the caller).
-pub type Row = Map<String, Value>;
-
-fn to_row(document: Document) -> Row {
-    match Bson::Document(document).into_relaxed_extjson() {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
+use mongodb::bson::{Document, doc};
+use serde::de::DeserializeOwned;
 
 /// Every listed run, newest first.
 pub async fn runs(db: &Database) -> Result<Vec<AnalyticsRun>> {
@@ -62,43 +55,79 @@ pub fn periods(runs: &[AnalyticsRun]) -> Vec<Period> {
     out
 }
 
-/// Rows of one metric of a run, matching `filter`, in `sort` order, at most `limit` (0: all).
-pub async fn rows(
-    db: &Database,
-    run: &str,
-    metric: &str,
-    filter: Document,
-    sort: Document,
-    limit: i64,
-) -> Result<Vec<Row>> {
+/// A query of one metric's rows: a filter, an order, a limit.
+#[derive(Debug, Clone, Default)]
+pub struct Select {
+    /// Which rows (besides the run).
+    pub filter: Document,
+    /// Their order.
+    pub sort: Document,
+    /// At most this many (0: all).
+    pub limit: i64,
+}
+
+impl Select {
+    /// Every row, in the store's order.
+    pub fn all() -> Select {
+        Select::default()
+    }
+
+    /// The rows matching `filter`.
+    pub fn matching(filter: Document) -> Select {
+        Select {
+            filter,
+            ..Select::default()
+        }
+    }
+
+    /// In `sort` order.
+    pub fn sorted(self, sort: Document) -> Select {
+        Select { sort, ..self }
+    }
+
+    /// At most `limit`.
+    pub fn first(self, limit: i64) -> Select {
+        Select { limit, ..self }
+    }
+}
+
+/// Rows of one metric (`T`'s table) of a run, as `select` picks them.
+pub async fn rows<T: MetricRow>(db: &Database, run: &str, select: Select) -> Result<Vec<T>> {
+    let table = T::TABLE;
     let mut query = doc! {"run": run};
-    query.extend(filter);
-    let collection = db.collection::<Document>(&format!("{ANALYTICS_PREFIX}{metric}"));
+    query.extend(select.filter);
+    let collection = db.collection::<T>(&format!("{ANALYTICS_PREFIX}{table}"));
     let mut find = collection
         .find(query)
-        .sort(sort)
+        .sort(select.sort)
         .projection(doc! {"_id": 0, "run": 0});
-    if limit > 0 {
-        find = find.limit(limit);
+    if select.limit > 0 {
+        find = find.limit(select.limit);
     }
     let mut cursor = find
         .await
-        .with_context(|| format!("reading `{ANALYTICS_PREFIX}{metric}` of run `{run}`"))?;
+        .with_context(|| format!("reading `{ANALYTICS_PREFIX}{table}` of run `{run}`"))?;
     let mut out = Vec::new();
     while cursor.advance().await? {
-        out.push(to_row(cursor.deserialize_current()?));
+        out.push(
+            cursor
+                .deserialize_current()
+                .with_context(|| format!("a row of `{ANALYTICS_PREFIX}{table}` of run `{run}`"))?,
+        );
     }
     Ok(out)
 }
 
 /// One document of a derived collection by `_id`.
-pub async fn derived(db: &Database, collection: &str, id: &str) -> Result<Option<Row>> {
-    Ok(db
-        .collection::<Document>(collection)
+pub async fn derived<T: DeserializeOwned + Send + Sync>(
+    db: &Database,
+    collection: &str,
+    id: &str,
+) -> Result<Option<T>> {
+    db.collection::<T>(collection)
         .find_one(doc! {"_id": id})
         .await
-        .with_context(|| format!("reading `{collection}`"))?
-        .map(to_row))
+        .with_context(|| format!("reading `{collection}` `{id}`"))
 }
 
 /// Display names: the group config's, else the name each member signed in with.
@@ -123,36 +152,28 @@ pub async fn names(db: &Database, group: &GroupConfig) -> Result<BTreeMap<String
     Ok(names)
 }
 
-/// A run's report.json, when the storage holds it.
-pub async fn report(storage: &Storage, run: &str) -> Result<Option<Value>> {
+/// A run's report.json, when the storage holds one that reads as a [`Report`] (one written by an
+/// older release is left unread, with a warning).
+pub async fn report(storage: &Storage, run: &str) -> Result<Option<Report>> {
     let key = layout::report_key(run, layout::REPORT_JSON);
     if !storage.exists(&key).await? {
         return Ok(None);
     }
     let bytes = storage.read_all(&key).await?;
-    Ok(serde_json::from_slice(&bytes).ok())
-}
-
-/// A `{"$date": …}` value (relaxed extended JSON) as `YYYY-MM-DD HH:MM` in the group's zone.
-pub fn local_time(value: &Value, zone: chrono_tz::Tz) -> Option<String> {
-    let text = value.get("$date")?;
-    let at = match text {
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s).ok()?.to_utc(),
-        Value::Object(o) => {
-            let millis = o.get("$numberLong")?.as_str()?.parse().ok()?;
-            chrono::DateTime::from_timestamp_millis(millis)?
+    match serde_json::from_slice(&bytes) {
+        Ok(report) => Ok(Some(report)),
+        Err(err) => {
+            tracing::warn!(report = %storage.location(&key), error = %err, "A report that does not read as this release's.");
+            Ok(None)
         }
-        _ => return None,
-    };
-    Some(at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+    }
 }
 
-/// A row's field as text.
-pub fn text<'a>(row: &'a Row, key: &str) -> &'a str {
-    row.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// A row's field as a number.
-pub fn num(row: &Row, key: &str) -> f64 {
-    row.get(key).and_then(Value::as_f64).unwrap_or_default()
+/// An instant as `YYYY-MM-DD HH:MM` in the group's zone.
+pub fn local_time(at: mongodb::bson::DateTime, zone: chrono_tz::Tz) -> String {
+    chrono::DateTime::from_timestamp_millis(at.timestamp_millis())
+        .unwrap_or_default()
+        .with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }

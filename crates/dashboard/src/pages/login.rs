@@ -10,13 +10,25 @@ use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use crate::AppState;
+use crate::app::AppState;
 use crate::auth::{self, CSRF_COOKIE, CsrfRefusal, SESSION_COOKIE, SESSION_TTL};
-use crate::pages::{PageError, render};
+use crate::render::{Frame, PageError, render};
 use crate::throttle::{ClientKey, Refusal};
+use crate::urls;
+
+/// The login form's context.
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    #[serde(flatten)]
+    frame: Frame,
+    action: &'static str,
+    group_name: &'a str,
+    csrf: String,
+    next: &'a str,
+    error: Option<&'a str>,
+}
 
 /// `?next=` of the login form.
 #[derive(Debug, Deserialize)]
@@ -44,7 +56,7 @@ pub fn safe_next(next: Option<&str>) -> String {
         Some(n) if n.len() <= MAX_NEXT_LEN && same_site(n) && same_site(&percent_decoded(n)) => {
             n.to_string()
         }
-        _ => "/".to_string(),
+        _ => urls::GROUP.to_string(),
     }
 }
 
@@ -78,15 +90,22 @@ fn login_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let Some(auth) = &state.auth else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(Redirect::to(urls::GROUP).into_response());
     };
     let (nonce, token) = auth.new_csrf(state.clock.now().timestamp())?;
     let html = render(
         "login.html",
-        json!({"title": "Sign in", "csrf": token, "next": next, "error": error, "group_name": state.stores.group.name}),
+        &LoginPage {
+            frame: Frame::bare("Sign in"),
+            action: urls::LOGIN,
+            group_name: &state.stores.group.name,
+            csrf: token,
+            next,
+            error,
+        },
     )?;
     let mut response = (status, html).into_response();
-    let cookie = auth.cookie(CSRF_COOKIE, &nonce, "/login", None);
+    let cookie = auth.cookie(CSRF_COOKIE, &nonce, urls::LOGIN, None);
     response.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
@@ -179,7 +198,7 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let Some(auth) = &state.auth else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(Redirect::to(urls::GROUP).into_response());
     };
     let next = safe_next(form.next.as_deref());
     let client = ClientKey::of(state.exposure.client(peer.ip(), &headers));
@@ -216,7 +235,12 @@ pub async fn login(
     let headers = response.headers_mut();
     for cookie in [
         auth.cookie(SESSION_COOKIE, &session, "/", Some(SESSION_TTL)),
-        auth.cookie(CSRF_COOKIE, "", "/login", Some(std::time::Duration::ZERO)),
+        auth.cookie(
+            CSRF_COOKIE,
+            "",
+            urls::LOGIN,
+            Some(std::time::Duration::ZERO),
+        ),
     ] {
         headers.append(
             header::SET_COOKIE,
@@ -228,7 +252,7 @@ pub async fn login(
 
 /// Sign out: the session cookie is cleared.
 pub async fn logout(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
-    let mut response = Redirect::to("/login").into_response();
+    let mut response = Redirect::to(urls::LOGIN).into_response();
     if let Some(auth) = &state.auth {
         let cookie = auth.cookie(SESSION_COOKIE, "", "/", Some(std::time::Duration::ZERO));
         response.headers_mut().append(

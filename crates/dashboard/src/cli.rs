@@ -1,0 +1,112 @@
+//! The command line: serve (the default) or hash a password, and the serving options.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use earshot_core::cli::EXIT_CODES_HELP;
+use earshot_core::env;
+
+use crate::exposure::Network;
+use crate::server::{self, ServerLimits};
+use crate::throttle;
+
+/// Serve the group's answers as web pages.
+///
+/// Reads MongoDB (the newest analytics run, the derived collections) and the storage (fetch state,
+/// reports), never writes. Listens on 127.0.0.1:8080 by default; any other address needs a group password
+/// (`EARSHOT_DASHBOARD_PASSWORD_HASH`, made by `dashboard hash-password`).
+#[derive(Debug, Parser)]
+#[command(name = "dashboard", version, after_help = EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Serving options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard (the default).
+    Serve(ServeArgs),
+    /// Read a password from standard input and print its Argon2 hash, for
+    /// `EARSHOT_DASHBOARD_PASSWORD_HASH`.
+    HashPassword,
+}
+
+/// How and what to serve.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but a loopback address needs a group password.
+    #[arg(long, env = env::EARSHOT_DASHBOARD_BIND, default_value = env::DEFAULT_DASHBOARD_BIND)]
+    pub bind: SocketAddr,
+    /// File holding the group password's Argon2 hash (or set `EARSHOT_DASHBOARD_PASSWORD_HASH`).
+    #[arg(long, env = env::EARSHOT_DASHBOARD_PASSWORD_HASH_FILE)]
+    pub password_hash_file: Option<PathBuf>,
+    /// Mark cookies `Secure` and send HSTS even on a loopback bind without `--public-host` (they are
+    /// by default on any other bind, and whenever a public host is named).
+    #[arg(long, conflicts_with = "insecure_cookie")]
+    pub secure_cookie: bool,
+    /// Leave cookies without `Secure` on a non-loopback bind: for a plain-HTTP LAN only (a password
+    /// then crosses the network in clear; a warning is logged).
+    #[arg(long)]
+    pub insecure_cookie: bool,
+    /// A host name (optionally `name:port`) the dashboard answers besides the ones its bind address
+    /// implies, e.g. the public name a proxy serves it under. Repeat, or comma-separate in the variable.
+    /// Requests for any other Host get `421`.
+    #[arg(long = "public-host", env = env::EARSHOT_DASHBOARD_PUBLIC_HOSTS, value_delimiter = ',')]
+    pub public_hosts: Vec<String>,
+    /// A reverse proxy (address or network, e.g. `127.0.0.1`, `10.0.0.0/8`) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client. From anyone else they are ignored.
+    #[arg(long = "trusted-proxy", env = env::EARSHOT_DASHBOARD_TRUSTED_PROXIES, value_delimiter = ',')]
+    pub trusted_proxies: Vec<Network>,
+    /// Seconds a client gets to send a request's head before the connection is closed.
+    #[arg(long, env = env::EARSHOT_DASHBOARD_HEADER_TIMEOUT, default_value_t = server::DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a request may take in all before it gets `408`.
+    #[arg(long, env = env::EARSHOT_DASHBOARD_REQUEST_TIMEOUT, default_value_t = server::DEFAULT_REQUEST_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, env = env::EARSHOT_DASHBOARD_MAX_CONNECTIONS, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Wrong passwords allowed an hour across every client; when spent, nobody can sign in until it
+    /// refills (friends signed in stay signed in).
+    #[arg(long, env = env::EARSHOT_DASHBOARD_LOGIN_BUDGET, default_value_t = throttle::DEFAULT_WRONG_PER_HOUR as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub login_budget: u64,
+    /// Storage URL (fetch state and reports): a local folder or `gs://bucket/prefix`.
+    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
+    pub storage: String,
+    /// Group config file (display names, time zone). Default: `earshot.toml` if present.
+    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
+    pub group_config: Option<PathBuf>,
+    /// MongoDB connection string.
+    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
+    pub mongodb_uri: String,
+    /// MongoDB database.
+    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
+    pub database: String,
+}
+
+impl ServeArgs {
+    /// The server's limits.
+    pub fn limits(&self) -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_timeout),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            max_connections: self.max_connections,
+        }
+    }
+
+    /// Whether cookies are `Secure`: by default on any bind but loopback and whenever a public name
+    /// is given (a proxy serves it), unless `--insecure-cookie`.
+    pub fn secure_cookies(&self) -> bool {
+        if self.insecure_cookie {
+            return false;
+        }
+        self.secure_cookie || !self.bind.ip().is_loopback() || !self.public_hosts.is_empty()
+    }
+}

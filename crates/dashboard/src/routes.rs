@@ -1,0 +1,148 @@
+//! The routes (patterns from [`crate::urls`]) and the middleware every request passes: the security
+//! headers, the request timeout, the Host check, and with a password the sign-in gate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+use crate::exposure::Admission;
+use crate::pages::{artist, assets, group, login, member, pair, recap, status, track};
+use crate::server::{self, ServerLimits};
+use crate::{auth, urls};
+
+/// The Content-Security-Policy of every response: no script of any kind, styles and images from the
+/// dashboard itself, forms posting only to it, and no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'none'; style-src 'self'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The app: every page, behind the security headers, the Host check, the request timeout and, with a
+/// password, the sign-in gate.
+pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    Router::new()
+        .route(urls::GROUP, get(group::page))
+        .route(urls::MEMBER, get(member::page))
+        .route(urls::PAIR, get(pair::page))
+        .route(urls::TRACK, get(track::page))
+        .route(urls::ARTIST, get(artist::page))
+        .route(urls::RECAP, get(recap::page))
+        .route(urls::STATUS, get(status::page))
+        .route(urls::LOGIN, get(login::login_form).post(login::login))
+        .route(urls::LOGOUT, post(login::logout))
+        .route(urls::STYLESHEET, get(assets::stylesheet))
+        .route(urls::FAVICON_ICO, get(assets::favicon))
+        .route(urls::FAVICON_SVG, get(assets::favicon))
+        .fallback(assets::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), gate))
+        .layer(DefaultBodyLimit::max(server::MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), admit))
+        .layer(middleware::from_fn_with_state(request_timeout, timeout))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .with_state(state)
+}
+
+/// Refuse a foreign Host (DNS rebinding) and, without a password, a proxied request.
+async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    match state.exposure.admit(&request) {
+        Admission::Admit => next.run(request).await,
+        Admission::ForeignHost => {
+            tracing::debug!(host = ?request.headers().get(header::HOST), "Refused a foreign Host.");
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                "This dashboard does not answer for that host name.\n",
+            )
+                .into_response()
+        }
+        Admission::ProxiedWithoutPassword => (
+            StatusCode::FORBIDDEN,
+            "This dashboard has no group password, so it answers only direct requests from this \
+             machine, never through a proxy.\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `408` for a request not answered in time.
+async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "The request took too long.\n").into_response(),
+    }
+}
+
+/// With a group password, every page but the login form and the static files needs a valid session.
+async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(auth) = &state.auth else {
+        return next.run(request).await;
+    };
+    let open = urls::OPEN.contains(&request.uri().path());
+    let now = state.clock.now().timestamp();
+    let signed_in = auth::cookie_value(request.headers(), auth::SESSION_COOKIE)
+        .is_some_and(|v| auth.session_valid(&v, now));
+    if open || signed_in {
+        return next.run(request).await;
+    }
+    let wanted = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    Redirect::to(&urls::login(&wanted)).into_response()
+}
+
+/// The headers every response carries (and HSTS when cookies are `Secure`).
+async fn security_headers(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if state.auth.as_ref().is_some_and(|a| a.secure_cookie) {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Serve on a listener with the default limits until ctrl-c.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> Result<()> {
+    serve_with(listener, state, ServerLimits::default()).await
+}
+
+/// Serve on a listener within `limits` until ctrl-c.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    limits: ServerLimits,
+) -> Result<()> {
+    let app = router(state, limits.request_timeout);
+    server::serve(listener, app, limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("serving the dashboard")
+}

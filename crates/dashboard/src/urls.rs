@@ -1,0 +1,126 @@
+//! Every URL of the dashboard, in one place: the router's patterns and the links the pages build.
+
+use earshot_core::period::Period;
+
+/// The group page.
+pub const GROUP: &str = "/";
+/// A member's page.
+pub const MEMBER: &str = "/member/{id}";
+/// Two members' page.
+pub const PAIR: &str = "/pair/{a}/{b}";
+/// A track's page.
+pub const TRACK: &str = "/track/{key}";
+/// An artist's page.
+pub const ARTIST: &str = "/artist/{id}";
+/// The recap of a period.
+pub const RECAP: &str = "/recap";
+/// The members' status.
+pub const STATUS: &str = "/status";
+/// The login form.
+pub const LOGIN: &str = "/login";
+/// Signing out.
+pub const LOGOUT: &str = "/logout";
+/// The stylesheet.
+pub const STYLESHEET: &str = "/static/style.css";
+/// The icon, as browsers ask for it.
+pub const FAVICON_ICO: &str = "/favicon.ico";
+/// The icon.
+pub const FAVICON_SVG: &str = "/favicon.svg";
+
+/// The paths open without a session: the login form and what it loads.
+pub const OPEN: &[&str] = &[LOGIN, STYLESHEET, FAVICON_ICO, FAVICON_SVG];
+
+/// A path segment, percent-encoded (track keys of local files hold spaces and slashes).
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `?period=…` for links that keep a period (empty for all time).
+pub fn period_query(period: Option<Period>) -> String {
+    period.map_or_else(String::new, |p| format!("?period={p}"))
+}
+
+/// The group page of a period.
+pub fn group(period: Option<Period>) -> String {
+    format!("{GROUP}{}", period_query(period))
+}
+
+/// A member's page.
+pub fn member(id: &str, period: Option<Period>) -> String {
+    format!("/member/{}{}", segment(id), period_query(period))
+}
+
+/// Two members' page (`a` < `b`).
+pub fn pair(a: &str, b: &str, period: Option<Period>) -> String {
+    format!(
+        "/pair/{}/{}{}",
+        segment(a),
+        segment(b),
+        period_query(period)
+    )
+}
+
+/// A track's page.
+pub fn track(key: &str, period: Option<Period>) -> String {
+    format!("/track/{}{}", segment(key), period_query(period))
+}
+
+/// An artist's page.
+pub fn artist(id: &str, period: Option<Period>) -> String {
+    format!("/artist/{}{}", segment(id), period_query(period))
+}
+
+/// The recap of a period.
+pub fn recap(period: Period) -> String {
+    format!("{RECAP}?period={period}")
+}
+
+/// The login form, leading back to `next` (a path of this site).
+pub fn login(next: &str) -> String {
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("{LOGIN}?next={next}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each builder makes a path its route pattern matches.
+    #[test]
+    fn links_follow_the_route_patterns() {
+        let week: Period = "2024-W44".parse().unwrap();
+        for (pattern, link) in [
+            (MEMBER, member("ana", None)),
+            (PAIR, pair("ana", "ben", None)),
+            (TRACK, track("local:a b/c", None)),
+            (ARTIST, artist("4Z8W4fKeB5YxbusRsdQVPb", None)),
+        ] {
+            let fixed = pattern.split('{').next().unwrap();
+            assert!(link.starts_with(fixed), "{link} under {pattern}");
+            let segments = pattern.split('/').count();
+            assert_eq!(
+                link.split('/').count(),
+                segments,
+                "{link} has {pattern}'s segments"
+            );
+        }
+        assert_eq!(
+            track("local:a b/c", Some(week)),
+            "/track/local%3Aa%20b%2Fc?period=2024-W44"
+        );
+        assert_eq!(recap(week), "/recap?period=2024-W44");
+        assert_eq!(group(None), "/");
+        assert_eq!(
+            login("/member/a?period=2024"),
+            "/login?next=%2Fmember%2Fa%3Fperiod%3D2024"
+        );
+    }
+}

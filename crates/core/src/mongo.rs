@@ -157,17 +157,6 @@ pub const ANALYTICS_PREFIX: &str = "analytics_";
 /// MongoDB is derived from them (the derived collections, `analytics_*`) or named above
 /// ([`FETCHER_TOKENS`], [`TRACK_CATALOGUE`], [`UPLOAD_LEDGER`]).
 pub const MEMBER_ROW_COLLECTIONS: &[&str] = &[RAW_RECENTLY_PLAYED, RAW_TOP_TRACKS, RAW_TOP_ARTISTS];
-/// The fields of an `analytics_*` row that say whose row it is: `user_id` on a member's own rows (and
-/// on a group row that names its top listener), `member_a` and `member_b` on a pair's rows.
-pub const ANALYTICS_MEMBER_FIELDS: &[&str] = &["user_id", "member_a", "member_b"];
-/// Fields of a group's `analytics_*` row that name a member without the row being theirs:
-/// `only_listener` of `track_listeners` (the one member who played a track, when only one did), and
-/// `closest_a`/`closest_b` of `recap_group` (the pair with the closest taste). A
-/// metric that names a member in another column adds it to one of these lists, or the erase test fails.
-pub const ANALYTICS_MENTION_FIELDS: &[&str] = &["only_listener", "closest_a", "closest_b"];
-/// The two members of a pairwise `analytics_*` row; a column ending in `_a` or `_b` is that side's.
-pub const PAIR_FIELDS: [&str; 2] = ["member_a", "member_b"];
-
 /// What joins the parts of a composite `_id`.
 pub const ID_SEPARATOR: &str = "|";
 

@@ -34,7 +34,9 @@ use earshot_core::{GroupConfig, erasure, mongo};
 use mongodb::bson::{Bson, Document, doc};
 use tracing::info;
 
-use crate::{Stores, analytics_collections, names_member};
+use earshot_state::Stores;
+
+use crate::analytics_rows::{analytics_collections, names_member};
 
 /// What one erase removed, per store, in order.
 #[derive(Debug, Default, Clone)]

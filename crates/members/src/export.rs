@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
-use crate::{Stores, analytics_collections, names_member};
+use earshot_state::Stores;
+
+use crate::analytics_rows::{analytics_collections, names_member, own_side};
 
 /// What an export wrote: lines (or bytes, for stored files) per zip entry.
 #[derive(Debug, Default, Clone)]
@@ -161,7 +163,10 @@ pub async fn write_export<W: Write + Seek>(
             .with_context(|| format!("reading `{name}`"))?;
         let metric = name.trim_start_matches(mongo::ANALYTICS_PREFIX);
         let entry = format!("analytics/{metric}.jsonl");
-        let n = write_lines(zip, &entry, false, cursor, |row| own_side(row, member)).await?;
+        let n = write_lines(zip, &entry, false, cursor, |row| {
+            own_side(metric, row, member)
+        })
+        .await?;
         if n > 0 {
             counts.files.insert(entry, n);
         }
@@ -264,26 +269,4 @@ pub fn record_shape(mut row: Document) -> Document {
 /// A document as plain JSON (strings, numbers, arrays: the converted record shape).
 fn json_of(document: Document) -> Value {
     Bson::Document(document).into_relaxed_extjson()
-}
-
-/// A pairwise row keeps the member's side and the pair's values; the friend's side (their columns
-/// ending in `_a` or `_b`) goes, except the friend's id.
-pub fn own_side(mut row: Document, member: &str) -> Document {
-    let [a, b] = mongo::PAIR_FIELDS;
-    let friend_suffix = if row.get_str(a).ok() == Some(member) {
-        "_b"
-    } else if row.get_str(b).ok() == Some(member) {
-        "_a"
-    } else {
-        return row;
-    };
-    let friend_columns: Vec<String> = row
-        .keys()
-        .filter(|k| k.ends_with(friend_suffix) && *k != a && *k != b)
-        .cloned()
-        .collect();
-    for column in friend_columns {
-        row.remove(&column);
-    }
-    row
 }

@@ -9,25 +9,25 @@
 //! Where member data lives is named in earshot-core, and nowhere else: `layout::member_prefixes` and
 //! `layout::member_keys` (storage), `mongo::MEMBER_ROW_COLLECTIONS`, `mongo::FETCHER_TOKENS`,
 //! `mongo::TRACK_CATALOGUE`, `mongo::UPLOAD_LEDGER`, the derived collections and `analytics_*`
-//! (`mongo::ANALYTICS_MEMBER_FIELDS`), and the Parquet snapshots and reports (`layout::EXPORTS`,
+//! (the columns earshot-metrics declares as naming a member), and the Parquet snapshots and reports (`layout::EXPORTS`,
 //! `layout::REPORTS`).
 
+pub mod analytics_rows;
 pub mod erase;
 pub mod export;
 
+pub use analytics_rows::{analytics_collections, names_member};
 pub use earshot_state::Stores;
 pub use earshot_state::roster as list;
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::config::DEFAULT_CONFIG_FILE;
 use earshot_core::{GroupConfig, Storage, env, mongo};
-use mongodb::Database;
-use mongodb::bson::{Bson, Document, doc};
 
 /// See, take away and erase what Earshot holds about a member.
 ///
@@ -131,33 +131,4 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
-}
-
-/// The filter on an `analytics_*` collection for the member's rows, and with `mentions` the group rows
-/// that name them too.
-pub fn names_member(member: &str, mentions: bool) -> Document {
-    let mentioned = if mentions {
-        mongo::ANALYTICS_MENTION_FIELDS
-    } else {
-        &[]
-    };
-    let any: Vec<Bson> = mongo::ANALYTICS_MEMBER_FIELDS
-        .iter()
-        .chain(mentioned)
-        .map(|field| Bson::Document(doc! {*field: member}))
-        .collect();
-    doc! {"$or": any}
-}
-
-/// Every `analytics_*` result collection of the database.
-pub async fn analytics_collections(db: &Database) -> Result<Vec<String>> {
-    let mut names: Vec<String> = db
-        .list_collection_names()
-        .await
-        .context("listing the collections")?
-        .into_iter()
-        .filter(|name| name.starts_with(mongo::ANALYTICS_PREFIX) && name != mongo::ANALYTICS_RUNS)
-        .collect();
-    names.sort();
-    Ok(names)
 }

@@ -3,7 +3,8 @@
 //! not as an empty cell on a page).
 //!
 //! Counts are `i64`, shares and minutes `f64`. A column that a LEFT JOIN can leave empty is an
-//! `Option`; a name that Spotify can leave empty reads as `""`.
+//! `Option`; a name that Spotify can leave empty reads as `""`, and the minutes of plays whose
+//! duration is unknown (an imported history's removed tracks) as 0.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -14,6 +15,11 @@ pub trait MetricRow: Serialize + DeserializeOwned + Send + Sync + Unpin {
     const TABLE: &'static str;
     /// Its fields, in order (the table's columns).
     const FIELDS: &'static [&'static str];
+}
+
+/// A null number (minutes of plays whose duration is unknown) as 0.
+fn zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A null text column as `""`.
@@ -42,19 +48,19 @@ macro_rules! row {
 
 row!(
     /// A member's plays, minutes, distinct tracks and artists.
-    MemberSummary = "member_summary" { user_id: String, plays: i64, minutes: f64, unique_tracks: i64, unique_artists: Option<i64> }
+    MemberSummary = "member_summary" { user_id: String, plays: i64, #[serde(deserialize_with = "zero")] minutes: f64, unique_tracks: i64, unique_artists: Option<i64> }
 );
 row!(
     /// A member's plays of a track.
-    MemberTrack = "member_tracks" { user_id: String, track_key: String, #[serde(deserialize_with = "text")] name: String, plays: i64, minutes: f64 }
+    MemberTrack = "member_tracks" { user_id: String, track_key: String, #[serde(deserialize_with = "text")] name: String, plays: i64, #[serde(deserialize_with = "zero")] minutes: f64 }
 );
 row!(
     /// A member's plays of an artist.
-    MemberArtist = "member_artists" { user_id: String, #[serde(deserialize_with = "text")] artist_id: String, #[serde(deserialize_with = "text")] name: String, plays: i64, minutes: f64 }
+    MemberArtist = "member_artists" { user_id: String, #[serde(deserialize_with = "text")] artist_id: String, #[serde(deserialize_with = "text")] name: String, plays: i64, #[serde(deserialize_with = "zero")] minutes: f64 }
 );
 row!(
     /// A member's plays of an album.
-    MemberAlbum = "member_albums" { user_id: String, album_id: String, #[serde(deserialize_with = "text")] name: String, plays: i64, minutes: f64 }
+    MemberAlbum = "member_albums" { user_id: String, album_id: String, #[serde(deserialize_with = "text")] name: String, plays: i64, #[serde(deserialize_with = "zero")] minutes: f64 }
 );
 row!(
     /// A member's plays in one weekday (1 = Monday) and local hour.
@@ -103,7 +109,7 @@ row!(
 row!(
     /// A member's recap of the period.
     RecapMember = "recap_members" {
-        user_id: String, plays: i64, minutes: f64,
+        user_id: String, plays: i64, #[serde(deserialize_with = "zero")] minutes: f64,
         top_track_key: Option<String>, top_track_name: Option<String>, top_track_plays: Option<i64>,
         top_artist_id: Option<String>, top_artist_name: Option<String>, top_artist_plays: Option<i64>,
         top_album_id: Option<String>, top_album_name: Option<String>, top_album_plays: Option<i64>,

@@ -367,10 +367,42 @@ async fn incremental_builds_equal_a_build_from_scratch() {
     assert_eq!(rebuilt, built_hourly);
 }
 
-/// Issue #11: with nothing loaded since the last build, a build reads the ledger and aggregates
-/// nothing; one new file makes it rebuild only what that file's plays touch.
+/// Mark every derived document, so that a later build shows what it rewrote: a rebuilt document is
+/// replaced whole (`$merge` with `replace`) and loses the mark.
+async fn mark_every_document(db: &Database) {
+    for build in create_collections::builds(Target::All) {
+        db.collection::<Document>(build.into)
+            .update_many(doc! {}, doc! {"$set": {"_marked": true}})
+            .await
+            .unwrap();
+    }
+}
+
+/// The `_id`s of each derived collection's documents a build rewrote since [`mark_every_document`].
+async fn rewritten(db: &Database) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for build in create_collections::builds(Target::All) {
+        let mut cursor = db
+            .collection::<Document>(build.into)
+            .find(doc! {"_marked": {"$exists": false}})
+            .sort(doc! {"_id": 1})
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        while cursor.advance().await.unwrap() {
+            ids.push(cursor.current().get_str("_id").unwrap().to_string());
+        }
+        if !ids.is_empty() {
+            out.insert(build.into.to_string(), ids);
+        }
+    }
+    out
+}
+
+/// Issue #11: with nothing loaded since the last build, a build reads the ledger and rewrites
+/// nothing; one new play makes it rewrite exactly the documents that play touches.
 #[tokio::test]
-async fn a_build_with_nothing_new_aggregates_nothing() {
+async fn a_build_rewrites_only_what_new_plays_touch() {
     let (db, _dir, _storage) = common::loaded_database("collections_nothing_new").await;
     let group = common::group();
     let options = BuildOptions {
@@ -378,9 +410,9 @@ async fn a_build_with_nothing_new_aggregates_nothing() {
         margin: std::time::Duration::ZERO,
     };
     build_with(&db, Target::All, &group, options).await.unwrap();
-    let watermarks = db.collection::<Document>(mongo::BUILD_WATERMARKS);
-    let before: Vec<Document> = {
-        let mut cursor = watermarks
+    let watermarks = || async {
+        let mut cursor = db
+            .collection::<Document>(mongo::BUILD_WATERMARKS)
             .find(doc! {})
             .sort(doc! {"_id": 1})
             .await
@@ -391,25 +423,115 @@ async fn a_build_with_nothing_new_aggregates_nothing() {
         }
         all
     };
+    let before: Vec<Document> = watermarks().await;
     assert_eq!(
         before.len(),
         create_collections::builds(Target::All).len(),
         "a watermark per build"
     );
-    // A profile of the aggregations run would need the server's profiler; the watermarks say it:
-    // a build that found nothing new leaves its watermark where it was.
+    mark_every_document(&db).await;
     build_with(&db, Target::All, &group, options).await.unwrap();
-    let mut cursor = watermarks
-        .find(doc! {})
-        .sort(doc! {"_id": 1})
-        .await
-        .unwrap();
-    let mut after = Vec::new();
-    while cursor.advance().await.unwrap() {
-        after.push(cursor.deserialize_current().unwrap());
-    }
     assert_eq!(
-        after, before,
-        "nothing new: no build ran, no watermark moved"
+        watermarks().await,
+        before,
+        "nothing new: no watermark moved"
+    );
+    assert_eq!(
+        rewritten(&db).await,
+        BTreeMap::new(),
+        "nothing new: nothing rewritten"
+    );
+
+    // One more play by Ana of the group's top track, recorded in the ledger as data-upload does.
+    let (top_id, _) = fact_track("top_track.group");
+    let plays = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    let mut play = plays
+        .find_one(doc! {"user_id": "ana.mx", "track_id": &top_id})
+        .await
+        .unwrap()
+        .unwrap();
+    let at = mongodb::bson::DateTime::parse_rfc3339_str("2024-11-12T20:00:00Z").unwrap();
+    play.insert("_id", "ana.mx|2024-11-12T20:00:00.000Z");
+    play.insert("played_at", at);
+    plays.insert_one(play.clone()).await.unwrap();
+    let mut entry = vec![data_upload::ledger::Entry::new(
+        "converted/recently_played/user=ana.mx/20241112T200100.000Z.jsonl",
+        mongo::RAW_RECENTLY_PLAYED,
+        std::slice::from_ref(&play),
+    )];
+    data_upload::ledger::record(&db, &mut entry).await.unwrap();
+    build_with(&db, Target::All, &group, options).await.unwrap();
+
+    let artists: Vec<String> = play
+        .get_array("artist_ids")
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let album = play.get_str("album_id").unwrap().to_string();
+    let mut sorted_artists = artists.clone();
+    sorted_artists.sort();
+    let done = rewritten(&db).await;
+    assert_eq!(
+        done.get(mongo::TRACKS),
+        Some(&vec![top_id.clone()]),
+        "{done:#?}"
+    );
+    assert_eq!(
+        done.get(mongo::ALBUMS),
+        Some(&vec![album.clone()]),
+        "{done:#?}"
+    );
+    assert_eq!(done.get(mongo::ARTISTS), Some(&sorted_artists), "{done:#?}");
+    assert_eq!(
+        done.get(mongo::MEMBERS),
+        Some(&vec!["ana.mx".to_string()]),
+        "{done:#?}"
+    );
+    let links = &done[mongo::ARTIST_TRACK_LINK];
+    assert_eq!(
+        links.len(),
+        artists.len(),
+        "a new link per artist, no old link rewritten: {links:?}"
+    );
+    assert!(
+        links
+            .iter()
+            .all(|id| id.starts_with("ana.mx|2024-11-12T20:00:00.000Z")),
+        "{links:?}"
+    );
+    for (collection, ids) in &done {
+        assert!(
+            [
+                mongo::TRACKS,
+                mongo::ALBUMS,
+                mongo::ARTISTS,
+                mongo::MEMBERS,
+                mongo::ARTIST_TRACK_LINK,
+                mongo::IMAGES
+            ]
+            .contains(&collection.as_str()),
+            "{collection} rewrote {ids:?}"
+        );
+    }
+    if let Some(images) = done.get(mongo::IMAGES) {
+        for id in images {
+            let image = db
+                .collection::<Document>(mongo::IMAGES)
+                .find_one(doc! {"_id": id})
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                image.get_str("album_id").unwrap(),
+                album,
+                "only the album's images"
+            );
+        }
+    }
+    assert_ne!(
+        watermarks().await,
+        before,
+        "the builds that ran moved their watermarks"
     );
 }

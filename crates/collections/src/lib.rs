@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result};
 use earshot_core::GroupConfig;
 use earshot_core::layout::RawKind;
 pub use earshot_core::layout::Target;
+use earshot_core::ledger::{self, LedgerEntry};
 use earshot_core::mongo;
 use earshot_core::progress::Progress;
 use mongodb::Database;
@@ -222,17 +223,14 @@ async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> R
 /// ledger lists none.
 async fn id_ranges(db: &Database, build: &Build) -> Result<Vec<Batch>> {
     let mut cursor = db
-        .collection::<Document>(mongo::UPLOAD_LEDGER)
-        .find(doc! {"collection": build.from})
-        .projection(doc! {"keys._id": 1})
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {ledger::COLLECTION: build.from})
+        .projection(doc! {ledger::keys_of("_id"): 1})
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
     let mut ids = Vec::new();
     while cursor.advance().await? {
-        let entry = cursor.deserialize_current()?;
-        if let Ok(values) = entry.get_document("keys").and_then(|k| k.get_array("_id")) {
-            ids.extend(values.iter().filter_map(|v| v.as_str().map(str::to_string)));
-        }
+        ids.extend_from_slice(cursor.deserialize_current()?.keys("_id"));
     }
     Ok(ranges_of(ids, ROWS_PER_BATCH as usize))
 }
@@ -271,41 +269,22 @@ async fn row_counts(
     build: &Build,
     keys: Option<&[String]>,
 ) -> Result<Vec<(String, u64)>> {
-    let keys_field = format!("keys.{}", build.key);
-    let counts_field = format!("counts.{}", build.key);
+    let (keys_field, counts_field) = (ledger::keys_of(build.key), ledger::counts_of(build.key));
     let mut cursor = db
-        .collection::<Document>(mongo::UPLOAD_LEDGER)
-        .find(doc! {"collection": build.from, &keys_field: {"$exists": true}})
-        .projection(doc! {&keys_field: 1, &counts_field: 1, "records": 1})
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {ledger::COLLECTION: build.from, &keys_field: {"$exists": true}})
+        .projection(doc! {&keys_field: 1, &counts_field: 1, ledger::RECORDS: 1})
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
     let wanted: Option<HashSet<&str>> = keys.map(|k| k.iter().map(String::as_str).collect());
     let mut totals: HashMap<String, u64> = HashMap::new();
     while cursor.advance().await? {
         let entry = cursor.deserialize_current()?;
-        let Ok(values) = entry
-            .get_document("keys")
-            .and_then(|k| k.get_array(build.key))
-        else {
-            continue;
-        };
-        let counts = entry
-            .get_document("counts")
-            .and_then(|c| c.get_array(build.key))
-            .ok();
-        let records = entry.get("records").and_then(mongo::bson_u64).unwrap_or(1);
-        for (i, value) in values.iter().enumerate() {
-            let Some(value) = value.as_str() else {
-                continue;
-            };
-            if wanted.as_ref().is_some_and(|w| !w.contains(value)) {
+        for (i, value) in entry.keys(build.key).iter().enumerate() {
+            if wanted.as_ref().is_some_and(|w| !w.contains(value.as_str())) {
                 continue;
             }
-            let count = counts
-                .and_then(|c| c.get(i))
-                .and_then(mongo::bson_u64)
-                .unwrap_or(records);
-            *totals.entry(value.to_string()).or_default() += count;
+            *totals.entry(value.clone()).or_default() += entry.count(build.key, i);
         }
     }
     let mut counts: Vec<(String, u64)> = totals.into_iter().collect();
@@ -364,22 +343,22 @@ async fn distinct_keys(db: &Database, build: &Build) -> Result<Vec<String>> {
 
 /// The key values that rows loaded after `since` carry, from the upload ledger.
 async fn touched_keys(db: &Database, build: &Build, since: DateTime) -> Result<Vec<String>> {
-    let field = format!("keys.{}", build.key);
+    let field = ledger::keys_of(build.key);
     let mut cursor = db
-        .collection::<Document>(mongo::UPLOAD_LEDGER)
-        .find(doc! {"collection": build.from, "loaded_at": {"$gt": since}})
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {ledger::COLLECTION: build.from, ledger::LOADED_AT: {"$gt": since}})
         .projection(doc! {&field: 1})
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
     let mut keys = BTreeSet::new();
     while cursor.advance().await? {
-        let entry = cursor.deserialize_current()?;
-        if let Ok(values) = entry
-            .get_document("keys")
-            .and_then(|k| k.get_array(build.key))
-        {
-            keys.extend(values.iter().filter_map(|v| v.as_str().map(str::to_string)));
-        }
+        keys.extend(
+            cursor
+                .deserialize_current()?
+                .keys(build.key)
+                .iter()
+                .cloned(),
+        );
     }
     Ok(keys.into_iter().collect())
 }

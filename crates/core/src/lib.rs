@@ -22,6 +22,7 @@ pub mod erasure;
 pub mod export;
 pub mod history;
 pub mod layout;
+pub mod ledger;
 pub mod mongo;
 pub mod period;
 pub mod progress;

@@ -13,9 +13,8 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
-use earshot_core::mongo::{
-    CATALOGUE_OK, CATALOGUE_UNAVAILABLE, RAW_RECENTLY_PLAYED, TRACK_CATALOGUE, enrich_ledger_key,
-};
+use earshot_core::ledger::{CatalogueEntry, CatalogueStatus, LedgerEntry};
+use earshot_core::mongo::{RAW_RECENTLY_PLAYED, TRACK_CATALOGUE, enrich_ledger_key};
 use earshot_core::progress::Progress;
 use earshot_core::records::{PlaySource, TrackFields};
 use earshot_core::spotify::{SpotifyId, Track, is_spotify_id};
@@ -24,7 +23,7 @@ use mongodb::bson::{self, Bson, Document, doc};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Session};
 use crate::spotify::SpotifyError;
 
 /// What one enrichment run did.
@@ -64,101 +63,30 @@ pub async fn enrich(
     max_requests: usize,
     now: DateTime<Utc>,
 ) -> Result<EnrichReport> {
-    let raw = db.collection::<Document>(RAW_RECENTLY_PLAYED);
-    let catalogue = db.collection::<Document>(TRACK_CATALOGUE);
-    let pending: BTreeSet<String> = raw
-        .distinct(
-            "track_id",
-            doc! {"source": PlaySource::History.as_str(), "album_id": Bson::Null, "track_id": {"$type": "string"}},
-        )
-        .await
-        .with_context(|| format!("listing tracks to enrich in `{RAW_RECENTLY_PLAYED}`"))?
-        .into_iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    let pending = spotify_ids_only(pending);
-    let mut report = EnrichReport::default();
-    // What the catalogue already knows: applied again (a run cut short after the catalogue write),
-    // never asked again.
-    let mut known = catalogue
-        .find(doc! {"_id": {"$in": pending.iter().collect::<Vec<_>>()}})
-        .await
-        .with_context(|| format!("reading `{TRACK_CATALOGUE}`"))?;
-    let mut asked = BTreeSet::new();
-    while known.advance().await? {
-        let entry = known.deserialize_current()?;
-        let Ok(id) = entry.get_str("_id") else {
-            continue;
-        };
-        asked.insert(id.to_string());
-        if entry.get_str("status") == Ok(CATALOGUE_OK) {
-            apply(db, id, &entry).await?;
-        }
-    }
+    let pending = pending_tracks(db).await?;
+    let asked = apply_known(db, &pending).await?;
     let to_ask: Vec<&String> = pending.iter().filter(|id| !asked.contains(*id)).collect();
-    report.remaining = to_ask.len();
+    let mut report = EnrichReport {
+        remaining: to_ask.len(),
+        ..EnrichReport::default()
+    };
     if to_ask.is_empty() {
         info!("No track to enrich.");
         return Ok(report);
     }
-    let members: Vec<String> = match member {
-        Some(m) => vec![m.to_string()],
-        None => fetcher.group.members.iter().map(|m| m.id.clone()).collect(),
-    };
-    let mut session = None;
-    for m in &members {
-        if let Some(s) = fetcher.session(m).await? {
-            session = Some(s);
-            break;
-        }
-    }
-    let Some(mut session) = session else {
-        bail!("no member has connected (`data-fetcher auth`): enrichment asks Spotify as a member");
-    };
+    let mut session = first_session(fetcher, member).await?;
     let progress = Progress::new(
         "Enriching imported tracks",
         "tracks",
         to_ask.len().min(max_requests) as u64,
     );
+    let fetched_at = bson::DateTime::from_millis(now.timestamp_millis());
     for id in to_ask.into_iter().take(max_requests) {
-        let checked = SpotifyId::parse(id).expect("only Spotify ids are pending");
-        let path = format!("/v1/tracks/{checked}");
         report.requests += 1;
-        match session.get(&path).await {
-            Ok(body) => {
-                let track: Track = serde_json::from_slice(&body)
-                    .with_context(|| format!("GET {path}: not a track"))?;
-                let mut entry = bson::to_document(&TrackFields::from_track(track))?;
-                entry.insert("_id", id.as_str());
-                entry.insert("status", CATALOGUE_OK);
-                entry.insert(
-                    "fetched_at",
-                    bson::DateTime::from_millis(now.timestamp_millis()),
-                );
-                catalogue
-                    .replace_one(doc! {"_id": id.as_str()}, entry.clone())
-                    .upsert(true)
-                    .await
-                    .with_context(|| format!("storing track `{id}` in `{TRACK_CATALOGUE}`"))?;
-                apply(db, id, &entry).await?;
-                report.enriched += 1;
-            }
+        match ask(&mut session, db, id, fetched_at).await {
+            Ok(CatalogueStatus::Ok) => report.enriched += 1,
+            Ok(CatalogueStatus::Unavailable) => report.unavailable += 1,
             Err(error) => match error.downcast_ref::<SpotifyError>() {
-                Some(SpotifyError::Status { status: 404, .. }) => {
-                    catalogue
-                        .replace_one(
-                            doc! {"_id": id.as_str()},
-                            doc! {
-                                "_id": id.as_str(),
-                                "status": CATALOGUE_UNAVAILABLE,
-                                "fetched_at": bson::DateTime::from_millis(now.timestamp_millis()),
-                            },
-                        )
-                        .upsert(true)
-                        .await
-                        .with_context(|| format!("marking track `{id}` unavailable"))?;
-                    report.unavailable += 1;
-                }
                 Some(spotify) if spotify.stops_run() => {
                     warn!(error = %error, "Stopping enrichment cleanly: the next run goes on.");
                     report.stopped = Some(format!("{error:#}"));
@@ -181,14 +109,106 @@ pub async fn enrich(
     Ok(report)
 }
 
-/// Put a catalogue entry's fields on the imported plays of its track (those still without them), and
-/// record what they now touch in the upload ledger.
-async fn apply(db: &Database, id: &str, entry: &Document) -> Result<()> {
-    let raw = db.collection::<Document>(RAW_RECENTLY_PLAYED);
-    let mut fields = entry.clone();
-    for field in ["_id", "status", "fetched_at"] {
-        fields.remove(field);
+/// The Spotify ids of imported plays' tracks that have no album yet.
+async fn pending_tracks(db: &Database) -> Result<BTreeSet<String>> {
+    let pending: BTreeSet<String> = db
+        .collection::<Document>(RAW_RECENTLY_PLAYED)
+        .distinct(
+            "track_id",
+            doc! {"source": PlaySource::History.as_str(), "album_id": Bson::Null, "track_id": {"$type": "string"}},
+        )
+        .await
+        .with_context(|| format!("listing tracks to enrich in `{RAW_RECENTLY_PLAYED}`"))?
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    Ok(spotify_ids_only(pending))
+}
+
+/// What the catalogue already knows of `pending`: applied again (a run cut short after the catalogue
+/// write), never asked again. Returns the ids it knows.
+async fn apply_known(db: &Database, pending: &BTreeSet<String>) -> Result<BTreeSet<String>> {
+    let mut known = db
+        .collection::<Document>(TRACK_CATALOGUE)
+        .find(doc! {"_id": {"$in": pending.iter().collect::<Vec<_>>()}})
+        .await
+        .with_context(|| format!("reading `{TRACK_CATALOGUE}`"))?;
+    let mut asked = BTreeSet::new();
+    while known.advance().await? {
+        let Some((entry, fields)) = CatalogueEntry::split(known.deserialize_current()?) else {
+            continue;
+        };
+        if entry.status == CatalogueStatus::Ok {
+            apply(db, &entry.track_id, fields).await?;
+        }
+        asked.insert(entry.track_id);
     }
+    Ok(asked)
+}
+
+/// A session of `member`, else of the first member of the group with stored tokens.
+async fn first_session<'a>(fetcher: &'a Fetcher, member: Option<&str>) -> Result<Session<'a>> {
+    let members: Vec<String> = match member {
+        Some(m) => vec![m.to_string()],
+        None => fetcher.group.members.iter().map(|m| m.id.clone()).collect(),
+    };
+    for m in &members {
+        if let Some(session) = fetcher.session(m).await? {
+            return Ok(session);
+        }
+    }
+    bail!("no member has connected (`data-fetcher auth`): enrichment asks Spotify as a member")
+}
+
+/// Ask Spotify for one track: its entry goes into the catalogue, then onto its plays; a 404 is marked
+/// `unavailable`.
+async fn ask(
+    session: &mut Session<'_>,
+    db: &Database,
+    id: &str,
+    fetched_at: bson::DateTime,
+) -> Result<CatalogueStatus> {
+    let checked = SpotifyId::parse(id).expect("only Spotify ids are pending");
+    let path = format!("/v1/tracks/{checked}");
+    let (status, fields) = match session.get(&path).await {
+        Ok(body) => {
+            let track: Track = serde_json::from_slice(&body)
+                .with_context(|| format!("GET {path}: not a track"))?;
+            (
+                CatalogueStatus::Ok,
+                Some(bson::to_document(&TrackFields::from_track(track))?),
+            )
+        }
+        Err(error) => match error.downcast_ref::<SpotifyError>() {
+            Some(SpotifyError::Status { status: 404, .. }) => (CatalogueStatus::Unavailable, None),
+            _ => return Err(error),
+        },
+    };
+    let entry = CatalogueEntry {
+        track_id: id.to_string(),
+        status,
+        fetched_at,
+    };
+    db.collection::<Document>(TRACK_CATALOGUE)
+        .replace_one(doc! {"_id": id}, entry.document(fields.clone()))
+        .upsert(true)
+        .await
+        .with_context(|| {
+            format!(
+                "storing track `{id}` ({}) in `{TRACK_CATALOGUE}`",
+                status.as_str()
+            )
+        })?;
+    if let Some(fields) = fields {
+        apply(db, id, fields).await?;
+    }
+    Ok(status)
+}
+
+/// Put a catalogue entry's track fields on the imported plays of its track (those still without
+/// them), and record what they now touch in the upload ledger.
+async fn apply(db: &Database, id: &str, fields: Document) -> Result<()> {
+    let raw = db.collection::<Document>(RAW_RECENTLY_PLAYED);
     let filter = doc! {"source": PlaySource::History.as_str(), "track_id": id};
     raw.update_many(filter.clone(), doc! {"$set": fields})
         .await
@@ -207,10 +227,6 @@ async fn apply(db: &Database, id: &str, entry: &Document) -> Result<()> {
         rows.push(cursor.deserialize_current()?);
     }
     let key = enrich_ledger_key(id);
-    let mut entries = vec![earshot_upload::ledger::Entry::new(
-        &key,
-        RAW_RECENTLY_PLAYED,
-        &rows,
-    )];
+    let mut entries = vec![LedgerEntry::new(&key, RAW_RECENTLY_PLAYED, &rows)];
     earshot_upload::ledger::record(db, &mut entries).await
 }

@@ -492,9 +492,8 @@ pub async fn record_enrichment(
     db: &mongodb::Database,
     group: &GroupConfig,
 ) -> Result<()> {
-    use earshot_core::mongo::{
-        CATALOGUE_OK, CATALOGUE_UNAVAILABLE, RAW_RECENTLY_PLAYED, TRACK_CATALOGUE,
-    };
+    use earshot_core::ledger::CatalogueStatus;
+    use earshot_core::mongo::{RAW_RECENTLY_PLAYED, TRACK_CATALOGUE};
     use mongodb::bson::{Document, doc};
     for member in &group.members {
         let Some(mut state) = read_state(storage, &member.id).await? else {
@@ -510,10 +509,12 @@ pub async fn record_enrichment(
         let catalogue = db.collection::<Document>(TRACK_CATALOGUE);
         state.tracks_stored = tracks.len() as u64;
         state.tracks_enriched = catalogue
-            .count_documents(doc! {"_id": {"$in": &tracks}, "status": CATALOGUE_OK})
+            .count_documents(doc! {"_id": {"$in": &tracks}, "status": CatalogueStatus::Ok.as_str()})
             .await?;
         state.tracks_unavailable = catalogue
-            .count_documents(doc! {"_id": {"$in": &tracks}, "status": CATALOGUE_UNAVAILABLE})
+            .count_documents(
+                doc! {"_id": {"$in": &tracks}, "status": CatalogueStatus::Unavailable.as_str()},
+            )
             .await?;
         write_state(storage, &state).await?;
     }

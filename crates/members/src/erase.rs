@@ -142,7 +142,10 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
     let checks = [
         (mongo::FETCHER_TOKENS, doc! {"_id": member}),
         (mongo::MEMBERS, doc! {"_id": member}),
-        (mongo::UPLOAD_LEDGER, doc! {"keys.user_id": member}),
+        (
+            mongo::UPLOAD_LEDGER,
+            doc! {earshot_core::ledger::keys_of("user_id"): member},
+        ),
     ];
     for (collection, filter) in checks {
         if count(db, collection, filter).await? > 0 {
@@ -282,7 +285,12 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
         format!("mongodb {}", mongo::FETCHER_TOKENS),
         format!("{n} token records"),
     );
-    let n = delete(db, mongo::UPLOAD_LEDGER, doc! {"keys.user_id": member}).await?;
+    let n = delete(
+        db,
+        mongo::UPLOAD_LEDGER,
+        doc! {earshot_core::ledger::keys_of("user_id"): member},
+    )
+    .await?;
     report.note(
         format!("mongodb {}", mongo::UPLOAD_LEDGER),
         format!("{n} entries naming them"),

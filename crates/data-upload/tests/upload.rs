@@ -259,34 +259,50 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
     assert!(!err.contains("hunter2"), "the password leaked: {err}");
 }
 
+/// `uri` with the client's `appName`, so that a fail point can name this test's client alone.
+fn scoped_uri(uri: &str, app: &str) -> String {
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    let base = if uri.contains('?') || uri.trim_end_matches('/').matches('/').count() > 2 {
+        uri.to_string()
+    } else {
+        format!("{}/", uri.trim_end_matches('/'))
+    };
+    format!("{base}{separator}appName={app}")
+}
+
+/// Make the server drop the connection of the client named `app` on its `update` after `skip` good
+/// ones (MongoDB's `failCommand` fail point, as MongoDB's own tests set it). The fail point names the
+/// client's `appName`, so on a shared MongoDB (`EARSHOT_TEST_MONGODB_URI`, started with
+/// `--setParameter enableTestCommands=1`) no other test's commands fail; the dev server gets a server of
+/// its own per test besides. A server without the fail point fails the test: it cannot check this.
+async fn fail_updates(admin: &mongodb::Database, skip: i32, app: &str) {
+    admin
+        .run_command(doc! {
+            "configureFailPoint": "failCommand",
+            "mode": {"skip": skip},
+            "data": {"failCommands": ["update"], "closeConnection": true, "appName": app},
+        })
+        .await
+        .unwrap_or_else(|err| {
+            panic!(
+                "the failCommand fail point is needed (MongoDB: start mongod with `--setParameter \
+                 enableTestCommands=1`): {err}"
+            )
+        });
+}
+
 /// MongoDB fails mid-run (the connection drops after three batches, through the `failCommand` fail
 /// point as MongoDB's own tests set it): the run errors; the re-run completes the load with no
 /// duplicates. A fail point is server-wide, so this test gets a dev server of its own.
 #[tokio::test]
 async fn a_failure_mid_run_is_finished_by_the_next_run() {
-    if std::env::var(earshot_core::env::EARSHOT_TEST_MONGODB_URI).is_ok() {
-        eprintln!(
-            "a_failure_mid_run_is_finished_by_the_next_run: needs its own server; skipped with EARSHOT_TEST_MONGODB_URI"
-        );
-        return;
-    }
     let (_dir, storage) = converted_storage().await;
     let server = MongoServer::start().unwrap();
-    let db = connect(server.uri(), "upload_midrun").await.unwrap();
+    let db = connect(&scoped_uri(server.uri(), "upload_midrun"), "upload_midrun")
+        .await
+        .unwrap();
     let admin = db.client().database("admin");
-    let set = admin
-        .run_command(doc! {
-            "configureFailPoint": "failCommand",
-            "mode": {"skip": 3},
-            "data": {"failCommands": ["update"], "closeConnection": true},
-        })
-        .await;
-    if let Err(err) = set {
-        eprintln!(
-            "a_failure_mid_run_is_finished_by_the_next_run: this server has no failCommand fail point ({err}); skipped"
-        );
-        return;
-    }
+    fail_updates(&admin, 3, "upload_midrun").await;
     let failed = load_storage(
         &db,
         &storage,
@@ -439,29 +455,17 @@ async fn a_file_is_loaded_once_and_reload_loads_it_again() {
 /// duplicates nothing, and lists it. A fail point is server-wide: a dev server of its own.
 #[tokio::test]
 async fn a_crash_before_the_ledger_entry_is_finished_by_the_next_run() {
-    if std::env::var(earshot_core::env::EARSHOT_TEST_MONGODB_URI).is_ok() {
-        eprintln!("needs its own server; skipped with EARSHOT_TEST_MONGODB_URI");
-        return;
-    }
     let (_dir, storage) = converted_storage().await;
     let server = MongoServer::start().unwrap();
-    let db = connect(server.uri(), "upload_ledger_crash").await.unwrap();
+    let db = connect(&scoped_uri(server.uri(), "upload_ledger_crash"), "upload_ledger_crash")
+        .await
+        .unwrap();
     let prefix = layout::converted_prefix(RawKind::RecentlyPlayed);
     let files = storage.list(&prefix).await.unwrap().len();
     let admin = db.client().database("admin");
     // One batch holds every play: the first `update` (the plays' upserts) succeeds, the second (the
     // ledger's) loses its connection.
-    let set = admin
-        .run_command(doc! {
-            "configureFailPoint": "failCommand",
-            "mode": {"skip": 1},
-            "data": {"failCommands": ["update"], "closeConnection": true},
-        })
-        .await;
-    if let Err(err) = set {
-        eprintln!("this server has no failCommand fail point ({err}); skipped");
-        return;
-    }
+    fail_updates(&admin, 1, "upload_ledger_crash").await;
     let one_batch = LoadOptions {
         batch_size: 100_000,
         reload: false,

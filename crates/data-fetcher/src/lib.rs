@@ -197,69 +197,12 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             writeln!(out)?;
             Ok(Outcome::Success)
         }
-        Command::Enrich {
-            member,
-            max_requests,
-            max_wait,
-        } => {
-            let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
-            let now = clock.now();
-            let fetcher =
-                fetcher(&cli, storage.clone(), group.clone(), clock, *max_wait, 1).await?;
-            let report =
-                enrich::enrich(&fetcher, &db, member.as_deref(), *max_requests, now).await?;
-            import::record_enrichment(&storage, &db, &group).await?;
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer(&mut out, &report)?;
-            writeln!(out)?;
-            Ok(if report.stopped.is_some() {
-                Outcome::Partial
-            } else {
-                Outcome::Success
-            })
-        }
+        Command::Enrich { .. } => run_enrich(&cli, storage, group, clock).await,
         Command::Status { json } => {
             print_status(&storage, &group, clock.now(), *json).await?;
             Ok(Outcome::Success)
         }
-        Command::Auth {
-            app,
-            port,
-            redirect_uri,
-            no_listen,
-            timeout,
-        } => {
-            let store = token_store(&cli, &storage).await?;
-            let app = App::new(&client_id(&group, app.as_deref())?);
-            let spotify = Spotify::new(
-                Endpoints::from_env(),
-                clock,
-                Budget::new(Duration::from_secs(60)),
-            )?;
-            let redirect = redirect(redirect_uri.as_deref(), *no_listen, *port).await?;
-            let connected = auth::connect_member(
-                &spotify,
-                &app,
-                &group,
-                &storage,
-                &store,
-                redirect,
-                Duration::from_secs(*timeout),
-                |url| {
-                    eprintln!("Open this URL and approve Earshot (scopes: recently played, top items):\n\n  {url}\n");
-                    open_browser(url);
-                },
-                read_pasted_url,
-            )
-            .await?;
-            eprintln!(
-                "Connected {} ({}). Spotify ends this authorisation on {}.",
-                connected.display_name,
-                connected.member,
-                connected.authorisation_ends().format("%Y-%m-%d")
-            );
-            Ok(Outcome::Success)
-        }
+        Command::Auth { .. } => run_auth(&cli, &storage, &group, clock).await,
         Command::Fetch {
             member,
             what,
@@ -279,6 +222,85 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             Ok(report.outcome())
         }
     }
+}
+
+/// `data-fetcher enrich`: the report as one JSON line; partial when a long `Retry-After` stopped it.
+async fn run_enrich(
+    cli: &Cli,
+    storage: Storage,
+    group: GroupConfig,
+    clock: std::sync::Arc<dyn clock::Clock>,
+) -> Result<Outcome> {
+    let Command::Enrich {
+        member,
+        max_requests,
+        max_wait,
+    } = &cli.command
+    else {
+        unreachable!("called for enrich");
+    };
+    let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
+    let now = clock.now();
+    let fetcher = fetcher(cli, storage.clone(), group.clone(), clock, *max_wait, 1).await?;
+    let report = enrich::enrich(&fetcher, &db, member.as_deref(), *max_requests, now).await?;
+    import::record_enrichment(&storage, &db, &group).await?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, &report)?;
+    writeln!(out)?;
+    Ok(if report.stopped.is_some() {
+        Outcome::Partial
+    } else {
+        Outcome::Success
+    })
+}
+
+/// `data-fetcher auth`: connect one member through Spotify's consent page.
+async fn run_auth(
+    cli: &Cli,
+    storage: &Storage,
+    group: &GroupConfig,
+    clock: std::sync::Arc<dyn clock::Clock>,
+) -> Result<Outcome> {
+    let Command::Auth {
+        app,
+        port,
+        redirect_uri,
+        no_listen,
+        timeout,
+    } = &cli.command
+    else {
+        unreachable!("called for auth");
+    };
+    let store = token_store(cli, storage).await?;
+    let app = App::new(&client_id(group, app.as_deref())?);
+    let spotify = Spotify::new(
+        Endpoints::from_env(),
+        clock,
+        Budget::new(Duration::from_secs(60)),
+    )?;
+    let redirect = redirect(redirect_uri.as_deref(), *no_listen, *port).await?;
+    let connected = auth::connect_member(
+        &spotify,
+        &app,
+        group,
+        storage,
+        &store,
+        redirect,
+        Duration::from_secs(*timeout),
+        |url| {
+            eprintln!("Open this URL and approve Earshot (scopes: recently played, top items):\n\n  {url}\n");
+            open_browser(url);
+        },
+        read_pasted_url,
+    )
+    .await?;
+    eprintln!(
+        "Connected {} ({}). Spotify ends this authorisation on {}.",
+        connected.display_name,
+        connected.member,
+        connected.authorisation_ends().format("%Y-%m-%d")
+    );
+    Ok(Outcome::Success)
 }
 
 /// A fetcher of the group's members, waiting at most `max_wait` seconds in all.

@@ -457,9 +457,12 @@ async fn a_file_is_loaded_once_and_reload_loads_it_again() {
 async fn a_crash_before_the_ledger_entry_is_finished_by_the_next_run() {
     let (_dir, storage) = converted_storage().await;
     let server = MongoServer::start().unwrap();
-    let db = connect(&scoped_uri(server.uri(), "upload_ledger_crash"), "upload_ledger_crash")
-        .await
-        .unwrap();
+    let db = connect(
+        &scoped_uri(server.uri(), "upload_ledger_crash"),
+        "upload_ledger_crash",
+    )
+    .await
+    .unwrap();
     let prefix = layout::converted_prefix(RawKind::RecentlyPlayed);
     let files = storage.list(&prefix).await.unwrap().len();
     let admin = db.client().database("admin");

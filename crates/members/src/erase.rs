@@ -253,6 +253,16 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
         .await?;
     erasure::advance_epoch(&stores.storage).await?;
 
+    erase_storage(stores, member, &mut report).await?;
+    erase_rows(&stores.db, member, &mut report).await?;
+    drop_computed(stores, &mut report).await?;
+    rebuild_derived(stores, &mut report).await?;
+    stores.storage.delete(&marker).await?;
+    Ok(report)
+}
+
+/// The member's own storage objects (and temp files a crashed write left among them) and state.
+async fn erase_storage(stores: &Stores, member: &str, report: &mut EraseReport) -> Result<()> {
     // Storage: the member's own objects, and temp files a crashed write left among them.
     let mut objects = 0;
     for prefix in layout::member_prefixes(member) {
@@ -273,9 +283,12 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
         "storage",
         format!("{state} state objects (fetch state, encrypted tokens, import progress)"),
     );
+    Ok(())
+}
 
+/// The member's MongoDB rows, token record and ledger entries.
+async fn erase_rows(db: &mongodb::Database, member: &str, report: &mut EraseReport) -> Result<()> {
     // MongoDB: the member's rows, token record and ledger entries.
-    let db = &stores.db;
     for collection in mongo::MEMBER_ROW_COLLECTIONS {
         let n = delete(db, collection, doc! {"user_id": member}).await?;
         report.note(format!("mongodb {collection}"), format!("{n} rows"));
@@ -295,13 +308,17 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
         format!("mongodb {}", mongo::UPLOAD_LEDGER),
         format!("{n} entries naming them"),
     );
+    Ok(())
+}
 
+/// Everything computed from every member's plays together: analytics runs, snapshots, reports.
+async fn drop_computed(stores: &Stores, report: &mut EraseReport) -> Result<()> {
     // Everything computed from every member's plays together.
     let mut rows = 0;
-    for name in analytics_collections(db).await? {
-        rows += delete(db, &name, doc! {}).await?;
+    for name in analytics_collections(&stores.db).await? {
+        rows += delete(&stores.db, &name, doc! {}).await?;
     }
-    let runs = delete(db, mongo::ANALYTICS_RUNS, doc! {}).await?;
+    let runs = delete(&stores.db, mongo::ANALYTICS_RUNS, doc! {}).await?;
     report.note(
         "mongodb analytics_*",
         format!("{runs} runs ({rows} rows), to be computed again without them"),
@@ -322,27 +339,29 @@ pub async fn erase(stores: &Stores, member: &str) -> Result<EraseReport> {
         "storage reports/",
         format!("{reports} report files (report.json, charts, Spark outputs)"),
     );
+    Ok(())
+}
 
+/// The derived collections re-aggregated from the remaining rows, and the track catalogue pruned.
+async fn rebuild_derived(stores: &Stores, report: &mut EraseReport) -> Result<()> {
     // The derived collections, re-aggregated from the remaining rows.
     let options = BuildOptions {
         mode: Mode::Rebuild,
         ..BuildOptions::default()
     };
-    earshot_collections::build_with(db, Target::All, &stores.group, options)
+    earshot_collections::build_with(&stores.db, Target::All, &stores.group, options)
         .await
         .context("rebuilding the derived collections without them")?;
     report.note(
         "mongodb derived collections",
         "rebuilt from the remaining plays (counts, listener sets and members without them)",
     );
-    let n = prune_catalogue(db).await?;
+    let n = prune_catalogue(&stores.db).await?;
     report.note(
         format!("mongodb {}", mongo::TRACK_CATALOGUE),
         format!("{n} entries of tracks no remaining play names"),
     );
-
-    stores.storage.delete(&marker).await?;
-    Ok(report)
+    Ok(())
 }
 
 /// Remove the track-catalogue entries of tracks no remaining row names.

@@ -50,6 +50,24 @@ pub struct Report {
     pub members: std::collections::BTreeSet<String>,
 }
 
+impl Report {
+    /// The report, logged.
+    fn logged(self) -> Report {
+        info!(
+            collection = self.collection,
+            files = self.files,
+            skipped = self.skipped,
+            failed = self.failed,
+            merged = self.merged,
+            read = self.counts.read,
+            inserted = self.counts.inserted,
+            modified = self.counts.modified,
+            "Loaded converted records."
+        );
+        self
+    }
+}
+
 /// Parse one converted line of `kind` into the document stored: the typed record (so a wrong shape is
 /// refused, naming the field), with `played_at` as a BSON date.
 pub fn to_document(kind: RawKind, line: &str) -> Result<Document, String> {
@@ -107,18 +125,15 @@ impl Default for LoadOptions {
     }
 }
 
-/// Load every converted file of `kind` under `prefix` that the upload ledger does not list yet (every
-/// one with `reload`), and record each in the ledger once its upserts are acknowledged.
-pub async fn load_storage(
+/// The converted files of `kind` under `prefix` (a folder, or one file) that the ledger does not list
+/// yet (every one with `reload`), and how many were listed in all.
+async fn files_to_load(
     db: &Database,
     storage: &Storage,
     kind: RawKind,
     prefix: &str,
-    options: LoadOptions,
-) -> Result<Report> {
-    let collection = kind.collection();
-    ensure_indexes(db, collection).await?;
-    ensure_indexes(db, earshot_core::mongo::UPLOAD_LEDGER).await?;
+    reload: bool,
+) -> Result<(Vec<String>, usize)> {
     let folder = layout::converted_prefix(kind);
     let mut keys: Vec<String> = if prefix.ends_with(".jsonl") {
         vec![prefix.to_string()]
@@ -131,10 +146,26 @@ pub async fn load_storage(
             .collect()
     };
     let listed = keys.len();
-    if !options.reload {
-        let loaded = ledger::loaded(db, collection).await?;
+    if !reload {
+        let loaded = ledger::loaded(db, kind.collection()).await?;
         keys.retain(|key| !loaded.contains(key));
     }
+    Ok((keys, listed))
+}
+
+/// Load every converted file of `kind` under `prefix` that the upload ledger does not list yet (every
+/// one with `reload`), and record each in the ledger once its upserts are acknowledged.
+pub async fn load_storage(
+    db: &Database,
+    storage: &Storage,
+    kind: RawKind,
+    prefix: &str,
+    options: LoadOptions,
+) -> Result<Report> {
+    let collection = kind.collection();
+    ensure_indexes(db, collection).await?;
+    ensure_indexes(db, earshot_core::mongo::UPLOAD_LEDGER).await?;
+    let (keys, listed) = files_to_load(db, storage, kind, prefix, options.reload).await?;
     let skipped = listed - keys.len();
     let progress = Progress::new("Loading converted files", "files", keys.len() as u64);
     let mut upserter = Upserter::new(db.clone(), collection, options.batch_size);
@@ -186,7 +217,7 @@ pub async fn load_storage(
     upserter.flush().await?;
     ledger::record(db, &mut pending).await?;
     progress.finish();
-    let report = Report {
+    Ok(Report {
         collection: collection.to_string(),
         kind: kind.folder(),
         merged,
@@ -195,19 +226,8 @@ pub async fn load_storage(
         files,
         skipped,
         members,
-    };
-    info!(
-        collection,
-        files,
-        skipped,
-        failed,
-        merged,
-        read = report.counts.read,
-        inserted = report.counts.inserted,
-        modified = report.counts.modified,
-        "Loaded converted records."
-    );
-    Ok(report)
+    }
+    .logged())
 }
 
 /// Every line of a converted file as the document stored, or why the file is rejected (a file loads

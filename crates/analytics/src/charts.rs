@@ -392,6 +392,19 @@ fn taste_match<DB: DrawingBackend>(report: &Report, area: &DrawingArea<DB, Shift
     Ok(())
 }
 
+/// Points split into runs of consecutive days: a line through each, so that a day without plays
+/// breaks it (a gap is a gap).
+fn consecutive(points: Vec<(i64, i64)>) -> Vec<Vec<(i64, i64)>> {
+    let mut runs: Vec<Vec<(i64, i64)>> = Vec::new();
+    for point in points {
+        match runs.last_mut() {
+            Some(run) if run.last().is_some_and(|p| point.0 - p.0 == 1) => run.push(point),
+            _ => runs.push(vec![point]),
+        }
+    }
+    runs
+}
+
 fn plays_per_day<DB: DrawingBackend>(report: &Report, area: &DrawingArea<DB, Shift>) -> Result<()> {
     use chrono::NaiveDate;
     let area = title(area, "Plays per day per member (group time zone)")?;
@@ -442,17 +455,9 @@ fn plays_per_day<DB: DrawingBackend>(report: &Report, area: &DrawingArea<DB, Shi
             .map(|r| (day(r.1), r.2))
             .collect();
         points.sort();
-        // A line through consecutive days only: a day without plays breaks it (a gap is a gap).
-        let mut runs: Vec<Vec<(i64, i64)>> = Vec::new();
-        for point in points {
-            match runs.last_mut() {
-                Some(run) if run.last().is_some_and(|p| point.0 - p.0 == 1) => run.push(point),
-                _ => runs.push(vec![point]),
-            }
-        }
         let color = Palette99::pick(index).to_rgba();
         let mut labelled = false;
-        for run in runs {
+        for run in consecutive(points) {
             let series = chart
                 .draw_series(LineSeries::new(run, color.stroke_width(2)).point_size(2))
                 .map_err(err)?;

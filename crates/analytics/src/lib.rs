@@ -425,28 +425,7 @@ pub async fn analyse_with(
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    let zone = group.zone().map_err(anyhow::Error::msg)?;
-    let (from, to) = match cli.period {
-        Some(period) => {
-            let bounds = Filters::for_period(period, zone)?;
-            (bounds.from, bounds.to)
-        }
-        None => (
-            cli.from
-                .as_deref()
-                .map(|t| parse_bound("--from", t, zone))
-                .transpose()?,
-            cli.to
-                .as_deref()
-                .map(|t| parse_bound("--to", t, zone))
-                .transpose()?,
-        ),
-    };
-    let filters = Filters {
-        from,
-        to,
-        group: cli.group.clone(),
-    };
+    let filters = cli.filters(group.zone().map_err(anyhow::Error::msg)?)?;
     let storage = Storage::open(&cli.storage).await?;
     let guard = ErasureGuard::begin(&storage, "analytics").await?;
     info!(snapshot = ?cli.snapshot, "Analytics started.");
@@ -506,6 +485,31 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 }
 
 impl Cli {
+    /// The plays the flags pick: a named period, or `--from`/`--to`, and `--group`.
+    fn filters(&self, zone: chrono_tz::Tz) -> Result<Filters> {
+        let (from, to) = match self.period {
+            Some(period) => {
+                let bounds = Filters::for_period(period, zone)?;
+                (bounds.from, bounds.to)
+            }
+            None => (
+                self.from
+                    .as_deref()
+                    .map(|t| parse_bound("--from", t, zone))
+                    .transpose()?,
+                self.to
+                    .as_deref()
+                    .map(|t| parse_bound("--to", t, zone))
+                    .transpose()?,
+            ),
+        };
+        Ok(Filters {
+            from,
+            to,
+            group: self.group.clone(),
+        })
+    }
+
     /// The engine the flags ask for, with its options.
     fn engine_choice(&self) -> EngineChoice {
         match self.engine {

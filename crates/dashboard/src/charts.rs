@@ -211,31 +211,7 @@ pub fn timeline(id: &str, title: &str, unit: &str, days: &[(NaiveDate, f64)]) ->
             number(*t, 0)
         );
     }
-    // Month ticks: the first of every month in the span (and the first day).
-    let mut month = NaiveDate::from_ymd_opt(first.year(), first.month(), 1).expect("a month");
-    let mut labelled_at = f64::NEG_INFINITY;
-    while month <= last {
-        let at = if month < first { first } else { month };
-        let px = x(at);
-        let _ = write!(
-            svg,
-            "<line x1=\"{px:.1}\" y1=\"{0}\" x2=\"{px:.1}\" y2=\"{1}\" stroke=\"#888\"/>",
-            top + plot_height,
-            top + plot_height + 5.0
-        );
-        if px - labelled_at > 56.0 {
-            let _ = write!(
-                svg,
-                "<text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                top + plot_height + 18.0,
-                at.format("%b %Y")
-            );
-            labelled_at = px;
-        }
-        month = month
-            .checked_add_months(chrono::Months::new(1))
-            .expect("a later month");
-    }
+    month_ticks(&mut svg, (first, last), &x, top + plot_height);
     let _ = write!(
         svg,
         "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#888\"/>\
@@ -260,6 +236,45 @@ pub fn timeline(id: &str, title: &str, unit: &str, days: &[(NaiveDate, f64)]) ->
         );
     }
     svg.push_str("</svg>");
+    figure(id, title, &desc, &svg, &day_table(unit, days))
+}
+
+/// A tick at the first of every month from `first` to `last` (and at the first day), labelled where
+/// there is room, on the axis at `axis_y`.
+fn month_ticks(
+    svg: &mut String,
+    (first, last): (NaiveDate, NaiveDate),
+    x: &dyn Fn(NaiveDate) -> f64,
+    axis_y: f64,
+) {
+    let mut month = NaiveDate::from_ymd_opt(first.year(), first.month(), 1).expect("a month");
+    let mut labelled_at = f64::NEG_INFINITY;
+    while month <= last {
+        let at = if month < first { first } else { month };
+        let px = x(at);
+        let _ = write!(
+            svg,
+            "<line x1=\"{px:.1}\" y1=\"{0}\" x2=\"{px:.1}\" y2=\"{1}\" stroke=\"#888\"/>",
+            axis_y,
+            axis_y + 5.0
+        );
+        if px - labelled_at > 56.0 {
+            let _ = write!(
+                svg,
+                "<text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                axis_y + 18.0,
+                at.format("%b %Y")
+            );
+            labelled_at = px;
+        }
+        month = month
+            .checked_add_months(chrono::Months::new(1))
+            .expect("a later month");
+    }
+}
+
+/// The timeline's data as a table (for screen readers and without SVG).
+fn day_table(unit: &str, days: &[(NaiveDate, f64)]) -> String {
     let mut table = format!("<table><tr><th>Day</th><th>{}</th></tr>", escape(unit));
     for (day, value) in days {
         let _ = write!(
@@ -269,7 +284,92 @@ pub fn timeline(id: &str, title: &str, unit: &str, days: &[(NaiveDate, f64)]) ->
         );
     }
     table.push_str("</table>");
-    figure(id, title, &desc, &svg, &table)
+    table
+}
+
+/// One cell of a heatmap: its colour and value (`(value, position on the scale)`), or grey without one.
+fn heat_cell(
+    svg: &mut String,
+    map: &Heatmap<'_>,
+    (c, r, cy): (usize, usize, f64),
+    value: Option<(f64, f64)>,
+) {
+    let (cw, ch) = map.cell;
+    let small = if cw < 30.0 { "9" } else { "12" };
+    let (x, y) = (map.label_width + cw * c as f64, HEAT_TOP + ch * r as f64);
+    match value {
+        Some((v, t)) => {
+            let text_colour = if t > 0.55 { "#fff" } else { "#111" };
+            let _ = write!(
+                svg,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cw}\" height=\"{ch}\" fill=\"{}\" stroke=\"#fff\"/>\
+                 <text x=\"{:.1}\" y=\"{cy:.1}\" text-anchor=\"middle\" dominant-baseline=\"central\" \
+                 font-size=\"{small}\" fill=\"{text_colour}\">{}</text>",
+                colour(t),
+                x + cw / 2.0,
+                number(v, map.decimals)
+            );
+        }
+        None => {
+            let _ = write!(
+                svg,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cw}\" height=\"{ch}\" fill=\"#f4f4f4\" stroke=\"#fff\"/>"
+            );
+        }
+    }
+}
+
+/// The colour scale at `(sx, sy)`: a gradient from the smallest to the largest value, ticked at both
+/// ends and the middle.
+fn colour_scale(svg: &mut String, map: &Heatmap<'_>, (sx, sy): (f64, f64), (min, max): (f64, f64)) {
+    let sh = 120.0;
+    let _ = write!(
+        svg,
+        "<defs><linearGradient id=\"{id}-scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\
+         <stop offset=\"0\" stop-color=\"{}\"/><stop offset=\"0.5\" stop-color=\"{}\"/><stop offset=\"1\" stop-color=\"{}\"/>\
+         </linearGradient></defs><rect x=\"{sx}\" y=\"{sy}\" width=\"14\" height=\"{sh}\" fill=\"url(#{id}-scale)\" stroke=\"#888\"/>",
+        colour(0.0),
+        colour(0.5),
+        colour(1.0),
+        id = escape(map.id)
+    );
+    for (frac, value) in [(0.0, min), (0.5, (min + max) / 2.0), (1.0, max)] {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" dominant-baseline=\"central\" font-size=\"10\">{}</text>",
+            sx + 18.0,
+            sy + sh * (1.0 - frac),
+            number(value, map.decimals)
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{sx}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+        sy + sh + 16.0,
+        escape(map.unit)
+    );
+}
+
+/// A heatmap's data as a table.
+fn heat_table(map: &Heatmap<'_>) -> String {
+    let mut table = String::from("<table><tr><th></th>");
+    for label in &map.columns {
+        let _ = write!(table, "<th>{}</th>", escape(label));
+    }
+    table.push_str("</tr>");
+    for (r, label) in map.rows.iter().enumerate() {
+        let _ = write!(table, "<tr><th>{}</th>", escape(label));
+        for value in &map.cells[r] {
+            let _ = write!(
+                table,
+                "<td>{}</td>",
+                value.map_or_else(|| "–".to_string(), |v| number(v, map.decimals))
+            );
+        }
+        table.push_str("</tr>");
+    }
+    table.push_str("</table>");
+    table
 }
 
 /// A heatmap.
@@ -295,10 +395,13 @@ pub struct Heatmap<'a> {
     pub label_width: f64,
 }
 
+/// Where a heatmap's grid starts (below the column labels).
+const HEAT_TOP: f64 = 34.0;
+
 /// The heatmap: labels centred on their rows and columns, each value inside its cell, a colour scale.
 pub fn heatmap(map: &Heatmap<'_>) -> String {
     let (cw, ch) = map.cell;
-    let top = 34.0;
+    let top = HEAT_TOP;
     let left = map.label_width;
     let grid_w = cw * map.columns.len() as f64;
     let grid_h = ch * map.rows.len() as f64;
@@ -344,74 +447,12 @@ pub fn heatmap(map: &Heatmap<'_>) -> String {
             escape(label)
         );
         for (c, value) in map.cells[r].iter().enumerate() {
-            let (x, y) = (left + cw * c as f64, top + ch * r as f64);
-            match value {
-                Some(v) => {
-                    let text_colour = if t(*v) > 0.55 { "#fff" } else { "#111" };
-                    let _ = write!(
-                        svg,
-                        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cw}\" height=\"{ch}\" fill=\"{}\" stroke=\"#fff\"/>\
-                         <text x=\"{:.1}\" y=\"{cy:.1}\" text-anchor=\"middle\" dominant-baseline=\"central\" \
-                         font-size=\"{small}\" fill=\"{text_colour}\">{}</text>",
-                        colour(t(*v)),
-                        x + cw / 2.0,
-                        number(*v, map.decimals)
-                    );
-                }
-                None => {
-                    let _ = write!(
-                        svg,
-                        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cw}\" height=\"{ch}\" fill=\"#f4f4f4\" stroke=\"#fff\"/>"
-                    );
-                }
-            }
+            heat_cell(&mut svg, map, (c, r, cy), value.map(|v| (v, t(v))));
         }
     }
-    // The colour scale: a gradient from the smallest to the largest value, ticked at both ends and the middle.
-    let (sx, sy, sh) = (left + grid_w + 24.0, top, 120.0);
-    let _ = write!(
-        svg,
-        "<defs><linearGradient id=\"{id}-scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\
-         <stop offset=\"0\" stop-color=\"{}\"/><stop offset=\"0.5\" stop-color=\"{}\"/><stop offset=\"1\" stop-color=\"{}\"/>\
-         </linearGradient></defs><rect x=\"{sx}\" y=\"{sy}\" width=\"14\" height=\"{sh}\" fill=\"url(#{id}-scale)\" stroke=\"#888\"/>",
-        colour(0.0),
-        colour(0.5),
-        colour(1.0),
-        id = escape(map.id)
-    );
-    for (frac, value) in [(0.0, min), (0.5, (min + max) / 2.0), (1.0, max)] {
-        let _ = write!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" dominant-baseline=\"central\" font-size=\"10\">{}</text>",
-            sx + 18.0,
-            sy + sh * (1.0 - frac),
-            number(value, map.decimals)
-        );
-    }
-    let _ = write!(
-        svg,
-        "<text x=\"{sx}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
-        sy + sh + 16.0,
-        escape(map.unit)
-    );
+    colour_scale(&mut svg, map, (left + grid_w + 24.0, top), (min, max));
     svg.push_str("</svg>");
-    let mut table = String::from("<table><tr><th></th>");
-    for label in &map.columns {
-        let _ = write!(table, "<th>{}</th>", escape(label));
-    }
-    table.push_str("</tr>");
-    for (r, label) in map.rows.iter().enumerate() {
-        let _ = write!(table, "<tr><th>{}</th>", escape(label));
-        for value in &map.cells[r] {
-            let _ = write!(
-                table,
-                "<td>{}</td>",
-                value.map_or_else(|| "–".to_string(), |v| number(v, map.decimals))
-            );
-        }
-        table.push_str("</tr>");
-    }
-    table.push_str("</table>");
+    let table = heat_table(map);
     figure(map.id, map.title, &desc, &svg, &table)
 }
 

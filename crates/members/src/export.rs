@@ -172,6 +172,40 @@ pub async fn write_export<W: Write + Seek>(
         }
     }
 
+    write_stored(stores, member, zip, &mut counts).await?;
+
+    if counts.files.values().all(|n| *n == 0) {
+        bail!(
+            "Earshot holds nothing about member `{member}` (no plays, top items, analytics rows, state or stored files)"
+        );
+    }
+    // The config's name; the one they signed in with only when the config no longer lists them.
+    let display_name = match stores.group.member(member) {
+        Some(configured) => Some(configured.display_name.clone()),
+        None => earshot_state::fetch::load(&stores.storage, member)
+            .await?
+            .map(|s| s.display_name),
+    };
+    zip.start_file("member.json", options())?;
+    zip.write_all(&serde_json::to_vec_pretty(&json!({
+        "member": member,
+        "display_name": display_name,
+        "exported_at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "files": counts.files,
+        "raw_kinds": RawKind::ALL.iter().map(|k| k.folder()).collect::<Vec<_>>(),
+    }))?)?;
+    zip.start_file("README.md", options())?;
+    zip.write_all(README.as_bytes())?;
+    Ok(counts)
+}
+
+/// The member's derived totals, their state objects and every stored object of theirs, into `zip`.
+async fn write_stored<W: Write + Seek>(
+    stores: &Stores,
+    member: &str,
+    zip: &mut ZipWriter<W>,
+    counts: &mut ExportCounts,
+) -> Result<()> {
     if let Some(totals) = stores
         .db
         .collection::<Document>(mongo::MEMBERS)
@@ -205,30 +239,7 @@ pub async fn write_export<W: Write + Seek>(
             counts.files.insert(entry, 1);
         }
     }
-
-    if counts.files.values().all(|n| *n == 0) {
-        bail!(
-            "Earshot holds nothing about member `{member}` (no plays, top items, analytics rows, state or stored files)"
-        );
-    }
-    // The config's name; the one they signed in with only when the config no longer lists them.
-    let display_name = match stores.group.member(member) {
-        Some(configured) => Some(configured.display_name.clone()),
-        None => earshot_state::fetch::load(&stores.storage, member)
-            .await?
-            .map(|s| s.display_name),
-    };
-    zip.start_file("member.json", options())?;
-    zip.write_all(&serde_json::to_vec_pretty(&json!({
-        "member": member,
-        "display_name": display_name,
-        "exported_at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "files": counts.files,
-        "raw_kinds": RawKind::ALL.iter().map(|k| k.folder()).collect::<Vec<_>>(),
-    }))?)?;
-    zip.start_file("README.md", options())?;
-    zip.write_all(README.as_bytes())?;
-    Ok(counts)
+    Ok(())
 }
 
 /// Write each document of `cursor` (as `shape` makes it) as one JSON line of `entry`; returns the

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use earshot_core::layout::RawKind;
 use earshot_core::{GroupConfig, Storage, mongo};
-use earshot_testkit::fixtures::{fixtures_dir, write_raw_pages};
+use earshot_testkit::fixtures::{fixtures_dir, history_dir, write_raw_pages};
 use earshot_testkit::mongo::MongoServer;
 
 /// The path of a workspace binary, building it when this test run has not (`cargo test -p
@@ -36,12 +36,27 @@ pub fn fixture_group_config() -> GroupConfig {
 
 /// A temp folder holding the fixture group's raw pages, every kind converted by json-converter.
 pub async fn converted_storage() -> (tempfile::TempDir, Storage) {
+    converted_storage_with(false).await
+}
+
+/// [`converted_storage`], with every member's Extended Streaming History imported first when
+/// `history` (not enriched: its removed tracks and its artists without Spotify ids stay as the file
+/// leaves them).
+pub async fn converted_storage_with(history: bool) -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().expect("a temp folder");
     let storage = Storage::local(dir.path());
     write_raw_pages(&storage)
         .await
         .expect("writing the raw pages");
     let group = fixture_group_config();
+    if history {
+        for member in &group.members {
+            let export = vec![history_dir(&fixtures_dir(), &member.id)];
+            data_fetcher::import::import(&storage, &group, &member.id, &export, chrono::Utc::now())
+                .await
+                .expect("importing the history");
+        }
+    }
     for raw in RawKind::ALL {
         let converter =
             json_converter::Converter::new(raw, group.clone()).expect("the fixture zone");
@@ -67,7 +82,15 @@ pub async fn fresh_database(test: &str) -> mongodb::Database {
 /// json-converter → data-upload → create-collections. Returns the database and the storage (kept
 /// alive by the temp folder).
 pub async fn pipeline_database(test: &str) -> (mongodb::Database, tempfile::TempDir, Storage) {
-    let (dir, storage) = converted_storage().await;
+    pipeline_database_with(test, false).await
+}
+
+/// [`pipeline_database`], with the members' streaming histories imported when `history`.
+pub async fn pipeline_database_with(
+    test: &str,
+    history: bool,
+) -> (mongodb::Database, tempfile::TempDir, Storage) {
+    let (dir, storage) = converted_storage_with(history).await;
     let db = fresh_database(test).await;
     for raw in RawKind::ALL {
         data_upload::load_storage(
@@ -99,7 +122,16 @@ pub async fn exported_snapshot(
     test: &str,
     snapshot: &str,
 ) -> (mongodb::Database, tempfile::TempDir, Storage) {
-    let (db, dir, storage) = pipeline_database(test).await;
+    exported_snapshot_with(test, snapshot, false).await
+}
+
+/// [`exported_snapshot`], with the members' streaming histories imported when `history`.
+pub async fn exported_snapshot_with(
+    test: &str,
+    snapshot: &str,
+    history: bool,
+) -> (mongodb::Database, tempfile::TempDir, Storage) {
+    let (db, dir, storage) = pipeline_database_with(test, history).await;
     let sizes = gcs_export::Sizes {
         batch_rows: 1000,
         part_rows: 100_000,

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{PERIOD, client, hostile_track, serve};
+use common::{PERIOD, client, hostile_track, serve, serve_with};
 use earshot_core::env;
 use serde_json::{Value, json};
 
@@ -289,7 +289,8 @@ fn problems(entries: &[Value]) -> Vec<String> {
 
 #[tokio::test]
 async fn every_page_from_the_group_page_loads_cleanly_in_chromium() {
-    let served = serve("dashboard_browser", None).await;
+    // With the members' streaming histories imported: removed tracks, artists without Spotify ids.
+    let served = serve_with("dashboard_browser", None, true).await;
     let base = served.base.clone();
     let browser = Browser::start().await;
 
@@ -346,6 +347,41 @@ async fn every_page_from_the_group_page_loads_cleanly_in_chromium() {
             status.is_success() || status.is_redirection(),
             "broken link {link}: {status}"
         );
+    }
+
+    // An imported track Spotify removed, and a local file: their pages load, and name every artist,
+    // linking none to a page that cannot exist.
+    let local: mongodb::bson::Document = served
+        .db
+        .collection("analytics_member_tracks")
+        .find_one(mongodb::bson::doc! {"track_key": {"$regex": "^local:"}})
+        .await
+        .unwrap()
+        .expect("a local file among the plays");
+    let local = local.get_str("track_key").unwrap().to_string();
+    let removed = earshot_testkit::fixtures::removed_track_id(0);
+    for key in [removed.as_str(), local.as_str()] {
+        let link = format!("{base}/track/{}", dashboard::urls::segment(key));
+        browser.goto(&link).await;
+        let h1 = browser.text(&browser.find("h1").await).await;
+        assert!(
+            !h1.contains("No such") && !h1.contains("Not found"),
+            "{link}: {h1}"
+        );
+        assert!(problems(&browser.console().await).is_empty(), "{link}");
+        for href in browser
+            .links()
+            .await
+            .into_iter()
+            .filter(|l| l.starts_with(&base))
+        {
+            assert!(!href.ends_with("/artist/"), "{link} links {href}");
+            let status = http.get(&href).send().await.unwrap().status();
+            assert!(
+                status.is_success() || status.is_redirection(),
+                "{link} links {href}: {status}"
+            );
+        }
     }
 
     // The hostile track name is text.

@@ -13,7 +13,7 @@ use dashboard::auth::Auth;
 use dashboard::exposure::{Exposure, Network};
 use dashboard::server::ServerLimits;
 use earshot_testkit::mongo::MongoServer;
-use earshot_tests::{binary, exported_snapshot, fixture_group_config};
+use earshot_tests::{binary, exported_snapshot_with, fixture_group_config};
 
 /// The daily run's snapshot (and run id).
 pub const SNAPSHOT: &str = "20241111T090000Z";
@@ -60,7 +60,13 @@ fn analytics(root: &std::path::Path, db: &mongodb::Database, args: &[&str]) {
 
 /// The pipeline into a fresh database, then the dashboard on it (with a group password when given).
 pub async fn serve(test: &str, password: Option<&str>) -> Served {
-    let (db, dir, storage) = exported_snapshot(test, SNAPSHOT).await;
+    serve_with(test, password, false).await
+}
+
+/// [`serve`], with every member's streaming history imported too when `history` (removed tracks,
+/// artists without Spotify ids).
+pub async fn serve_with(test: &str, password: Option<&str>, history: bool) -> Served {
+    let (db, dir, storage) = exported_snapshot_with(test, SNAPSHOT, history).await;
     analytics(
         dir.path(),
         &db,

@@ -117,3 +117,25 @@ def test_every_environment_variable_the_dag_reads_is_declared_in_core() -> None:
     assert defaults["earshot_storage"] == env["DEFAULT_STORAGE"]
     assert defaults["earshot_database"] == env["DEFAULT_DATABASE"]
     assert defaults["earshot_group_config"] == config["DEFAULT_CONFIG_FILE"]
+
+
+def test_the_deployment_notes_name_every_task_and_every_binary_a_task_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    notes = (Path(__file__).parent.parent / "README.md").read_text()
+    binaries = set()
+    for dag in load(monkeypatch, spark=True).dags.values():
+        for task in dag.tasks:
+            assert f"`{task.task_id}`" in notes, f"airflow/README.md does not name the task {task.task_id}"
+            run = re.search(r"\}\}/([a-z-]+) ", task.bash_command)
+            if run:
+                binaries.add(run.group(1))
+    assert binaries >= {
+        "data-fetcher",
+        "json-converter",
+        "data-upload",
+        "create-collections",
+        "gcs-export",
+        "analytics",
+    }
+    copied = notes.split("target/release/{", 1)[1].split("}", 1)[0].replace("\n", "").replace(" ", "")
+    for binary in binaries:
+        assert binary in copied.split(","), f"airflow/README.md's Composer steps do not copy {binary}"

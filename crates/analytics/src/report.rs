@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 
 use anyhow::{Context as _, Result};
 use earshot_metrics::report::{
-    CHART_LENGTH, ChartEntry, ClockMatrix, DeepCuts, Favourite, Leader, MemberReport, Meta,
-    ObscureCounts, Report, SharedSongs, TOP_N, WeeklyRecap, WhoListenedMost,
+    CHART_LENGTH, ClockMatrix, DeepCuts, Favourite, MemberReport, Meta, ObscureCounts, Report,
+    SharedSongs, TOP_N, WeeklyRecap, WhoListenedMost,
 };
 use earshot_metrics::rows::{
     AlsRecommendation, ArtistTopListener, ClockCell, MemberAlbum, MemberArtist, MemberSummary,
     MemberTrack, MetricRow, Obscure, PlaysPerDay, RecommendationScore, SharedFavourite,
-    SharedTracks, TasteMatch, TopListOverlap, TrackListeners, TrackTopListener,
+    SharedTracks, TasteMatch, TopListOverlap, TrackListeners,
 };
 use polars::prelude::*;
 
@@ -100,7 +100,10 @@ pub fn build(
         meta,
         members: names.keys().map(|id| member(&tables, names, id)).collect(),
         who_listened_most: WhoListenedMost {
-            tracks: chart_with_leaders(&tables.listeners, &typed(metrics)?),
+            tracks: earshot_metrics::report::chart_with_leaders(
+                &tables.listeners,
+                &typed(metrics)?,
+            ),
             artists: typed::<ArtistTopListener>(metrics)?,
         },
         shared_songs: shared_songs(&typed(metrics)?, &typed(metrics)?),
@@ -208,31 +211,6 @@ fn clock_matrix(clock: &[ClockCell], member: &str) -> Vec<Vec<i64>> {
         }
     }
     matrix
-}
-
-/// The group chart's first tracks, each with who played it most (ties listed).
-fn chart_with_leaders(
-    listeners: &[TrackListeners],
-    leaders: &[TrackTopListener],
-) -> Vec<ChartEntry> {
-    listeners
-        .iter()
-        .take(CHART_LENGTH)
-        .map(|t| ChartEntry {
-            track_key: t.track_key.clone(),
-            name: t.name.clone(),
-            listeners: t.listeners,
-            plays: t.plays,
-            listened_most: leaders
-                .iter()
-                .filter(|l| l.track_key == t.track_key)
-                .map(|l| Leader {
-                    member: l.user_id.clone(),
-                    plays: l.plays,
-                })
-                .collect(),
-        })
-        .collect()
 }
 
 /// Per pair: shared tracks, Jaccard, and the shared favourite.

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use earshot_core::mongo::AnalyticsRun;
 use earshot_core::period::Period;
-use earshot_metrics::rows::MetricRow;
+use earshot_metrics::col;
+use earshot_metrics::rows::{MetricRow, TrackListeners};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -152,6 +153,29 @@ impl<'a> Page<'a> {
     /// The first row of `T`'s metric that `select` picks.
     pub async fn row<T: MetricRow>(&self, select: Select) -> Result<Option<T>, PageError> {
         Ok(self.rows(select.first(1)).await?.into_iter().next())
+    }
+
+    /// The names of these tracks, from the group chart's rows (a track the chart lacks is named by
+    /// its key).
+    pub async fn track_names(&self, keys: &[&str]) -> Result<BTreeMap<String, String>, PageError> {
+        let select = Select::matching(mongodb::bson::doc! {col::TRACK_KEY: {"$in": keys}});
+        let rows: Vec<TrackListeners> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.rows(select).await?
+        };
+        Ok(rows.into_iter().map(|r| (r.track_key, r.name)).collect())
+    }
+
+    /// The names of every track of the run's group chart.
+    pub async fn track_names_all(&self) -> Result<BTreeMap<String, String>, PageError> {
+        let rows: Vec<TrackListeners> = self.rows(Select::all()).await?;
+        Ok(rows.into_iter().map(|r| (r.track_key, r.name)).collect())
+    }
+
+    /// A track's name and page, named from `names` (else by its key).
+    pub fn named_track(&self, key: &str, names: &BTreeMap<String, String>) -> Link {
+        self.track(key, names.get(key).map_or(key, String::as_str))
     }
 
     /// A member's display name.

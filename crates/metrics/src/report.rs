@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rows::{
     AlsRecommendation, ArtistTopListener, MemberAlbum, MemberArtist, MemberTrack, PlaysPerDay,
-    RecommendationScore, TasteMatch, TopListOverlap, TrackListeners,
+    RecommendationScore, TasteMatch, TopListOverlap, TrackListeners, TrackTopListener,
 };
 
 /// How many items each "top" list keeps.
@@ -205,6 +205,31 @@ pub struct WeeklyRecap {
     pub unique_artists: Option<i64>,
     /// Their most played track.
     pub top_track: Option<MemberTrack>,
+}
+
+/// The group chart's first tracks, each with who played it most (ties listed).
+pub fn chart_with_leaders(
+    listeners: &[TrackListeners],
+    leaders: &[TrackTopListener],
+) -> Vec<ChartEntry> {
+    listeners
+        .iter()
+        .take(CHART_LENGTH)
+        .map(|t| ChartEntry {
+            track_key: t.track_key.clone(),
+            name: t.name.clone(),
+            listeners: t.listeners,
+            plays: t.plays,
+            listened_most: leaders
+                .iter()
+                .filter(|l| l.track_key == t.track_key)
+                .map(|l| Leader {
+                    member: l.user_id.clone(),
+                    plays: l.plays,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 impl Report {

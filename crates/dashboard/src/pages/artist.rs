@@ -8,13 +8,12 @@ use earshot_core::derived::ArtistDocument;
 use earshot_core::mongo;
 use earshot_metrics::col;
 use earshot_metrics::rows::MemberArtist;
-use mongodb::bson::doc;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::data::{self, Select, local_time};
+use crate::data::local_time;
 use crate::page::{Page, PeriodQuery};
-use crate::pages::listeners::{Listener, ranked};
+use crate::pages::listeners::{Listener, ranked, subject};
 use crate::render::{Frame, PageError, render};
 
 #[derive(Serialize)]
@@ -42,20 +41,8 @@ pub async fn page(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Html<String>, PageError> {
     let page = Page::read(&state, &query).await?;
-    let listeners: Vec<MemberArtist> = page
-        .rows(
-            Select::matching(doc! {col::ARTIST_ID: &id})
-                .sorted(doc! {col::PLAYS: -1, col::USER_ID: 1}),
-        )
-        .await?;
-    let stored: Option<ArtistDocument> =
-        data::derived(&state.stores.db, mongo::ARTISTS, &id).await?;
-    if listeners.is_empty() && stored.is_none() {
-        return Err(PageError::not_found(
-            "No such artist",
-            format!("The group never played an artist `{id}`."),
-        ));
-    }
+    let (listeners, stored): (Vec<MemberArtist>, Option<ArtistDocument>) =
+        subject(&page, (col::ARTIST_ID, mongo::ARTISTS, "artist"), &id).await?;
     let name = listeners
         .first()
         .map(|r| r.name.clone())

@@ -8,7 +8,7 @@ use axum::response::Html;
 use chrono::NaiveDate;
 use earshot_core::period::Period;
 use earshot_metrics::col;
-use earshot_metrics::report::CHART_LENGTH;
+use earshot_metrics::report::{CHART_LENGTH, chart_with_leaders};
 use earshot_metrics::rows::{
     ClockCell, MemberSummary, PlaysPerDay, SharedTracks, TasteMatch, TrackListeners,
     TrackTopListener,
@@ -185,19 +185,19 @@ async fn chart(page: &Page<'_>) -> Result<Vec<ChartRow>, PageError> {
             Select::matching(doc! {col::TRACK_KEY: {"$in": &keys}}).sorted(doc! {col::USER_ID: 1}),
         )
         .await?;
-    Ok(tracks
-        .iter()
+    Ok(chart_with_leaders(&tracks, &leaders)
+        .into_iter()
         .enumerate()
-        .map(|(i, r)| ChartRow {
+        .map(|(i, entry)| ChartRow {
             position: i + 1,
-            track: page.track(&r.track_key, &r.name),
-            listeners: r.listeners,
-            plays: r.plays,
-            top: leaders
+            track: page.track(&entry.track_key, &entry.name),
+            listeners: entry.listeners,
+            plays: entry.plays,
+            top: entry
+                .listened_most
                 .iter()
-                .filter(|l| l.track_key == r.track_key)
                 .map(|l| Leader {
-                    member: page.member(&l.user_id),
+                    member: page.member(&l.member),
                     plays: l.plays,
                 })
                 .collect(),

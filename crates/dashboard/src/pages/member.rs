@@ -1,7 +1,6 @@
 //! A member's page: their totals, top tracks and artists, deep cuts, obscurity, listening clock,
 //! plays per day, recommendations, best matches, and the tracks they lead.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -258,20 +257,14 @@ async fn led(page: &Page<'_>, me: &Document) -> Result<(Vec<TrackRow>, usize), P
         .take(LONG_LIST)
         .map(|r| r.track_key.as_str())
         .collect();
-    let names: BTreeMap<String, String> = page
-        .rows::<TrackListeners>(Select::matching(doc! {col::TRACK_KEY: {"$in": &keys}}))
-        .await?
-        .into_iter()
-        .map(|r| (r.track_key, r.name))
-        .collect();
+    let names = page.track_names(&keys).await?;
     let rows = led
         .iter()
         .take(LONG_LIST)
-        .map(|r| {
-            let name = names
-                .get(&r.track_key)
-                .map_or(r.track_key.as_str(), String::as_str);
-            track_row(page, &r.track_key, name, r.plays, 0.0)
+        .map(|r| TrackRow {
+            track: page.named_track(&r.track_key, &names),
+            plays: r.plays,
+            minutes: format!("{:.1}", 0.0),
         })
         .collect();
     Ok((rows, led.len()))

@@ -1,14 +1,11 @@
 //! Two members' page: taste match, shared songs, the songs both play most, top lists in common.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use earshot_metrics::col;
-use earshot_metrics::rows::{
-    SharedFavourite, SharedTracks, TasteMatch, TopListOverlap, TrackListeners,
-};
+use earshot_metrics::rows::{SharedFavourite, SharedTracks, TasteMatch, TopListOverlap};
 use mongodb::bson::doc;
 use serde::Serialize;
 
@@ -115,19 +112,11 @@ async fn favourites(
         )
         .await?;
     let keys: Vec<&str> = favourite.iter().map(|r| r.track_key.as_str()).collect();
-    let names: BTreeMap<String, String> = page
-        .rows::<TrackListeners>(Select::matching(doc! {col::TRACK_KEY: {"$in": &keys}}))
-        .await?
-        .into_iter()
-        .map(|r| (r.track_key, r.name))
-        .collect();
+    let names = page.track_names(&keys).await?;
     Ok(favourite
         .iter()
         .map(|r| FavouriteRow {
-            track: page.track(
-                &r.track_key,
-                names.get(&r.track_key).map_or(&r.track_key, |n| n),
-            ),
+            track: page.named_track(&r.track_key, &names),
             plays_a: r.plays_a,
             plays_b: r.plays_b,
         })

@@ -8,9 +8,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use earshot_core::period::Period;
 use earshot_metrics::col;
-use earshot_metrics::rows::{
-    RecapDiscovered, RecapGroup, RecapMember, TrackListeners, TrackTopListener,
-};
+use earshot_metrics::rows::{RecapDiscovered, RecapGroup, RecapMember, TrackTopListener};
 use mongodb::bson::doc;
 use serde::Serialize;
 
@@ -143,12 +141,7 @@ async fn cards(page: &Page<'_>, recap: &[RecapMember]) -> Result<Vec<Card>, Page
     let led: Vec<TrackTopListener> = page
         .rows(Select::all().sorted(doc! {col::PLAYS: -1, col::TRACK_KEY: 1}))
         .await?;
-    let names: BTreeMap<String, String> = page
-        .rows::<TrackListeners>(Select::all())
-        .await?
-        .into_iter()
-        .map(|r| (r.track_key, r.name))
-        .collect();
+    let names = page.track_names_all().await?;
     Ok(recap
         .iter()
         .map(|r| card(page, r, &discovered, &led, &names))
@@ -189,12 +182,7 @@ fn card(
             .iter()
             .filter(|l| l.user_id == id)
             .take(CARD_LIST)
-            .map(|l| {
-                page.track(
-                    &l.track_key,
-                    names.get(&l.track_key).unwrap_or(&l.track_key),
-                )
-            })
+            .map(|l| page.named_track(&l.track_key, names))
             .collect(),
     }
 }

@@ -8,13 +8,12 @@ use earshot_core::derived::TrackDocument;
 use earshot_core::mongo;
 use earshot_metrics::col;
 use earshot_metrics::rows::MemberTrack;
-use mongodb::bson::doc;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::data::{self, Select, local_time};
+use crate::data::local_time;
 use crate::page::{Page, PeriodQuery};
-use crate::pages::listeners::{Listener, ranked};
+use crate::pages::listeners::{Listener, ranked, subject};
 use crate::render::{Frame, Link, PageError, render};
 
 #[derive(Serialize)]
@@ -45,20 +44,8 @@ pub async fn page(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Html<String>, PageError> {
     let page = Page::read(&state, &query).await?;
-    let listeners: Vec<MemberTrack> = page
-        .rows(
-            Select::matching(doc! {col::TRACK_KEY: &key})
-                .sorted(doc! {col::PLAYS: -1, col::USER_ID: 1}),
-        )
-        .await?;
-    let stored: Option<TrackDocument> =
-        data::derived(&state.stores.db, mongo::TRACKS, &key).await?;
-    if listeners.is_empty() && stored.is_none() {
-        return Err(PageError::not_found(
-            "No such track",
-            format!("The group never played a track `{key}`."),
-        ));
-    }
+    let (listeners, stored): (Vec<MemberTrack>, Option<TrackDocument>) =
+        subject(&page, (col::TRACK_KEY, mongo::TRACKS, "track"), &key).await?;
     let name = listeners
         .first()
         .map(|r| r.name.clone())

@@ -39,9 +39,12 @@ pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame
                 let subject = if subject.is_empty() {
                     index.to_string()
                 } else {
-                    subject.join("|")
+                    subject.join(earshot_core::mongo::ID_SEPARATOR)
                 };
-                document.insert("_id", format!("{run}|{metric}|{subject}"));
+                document.insert(
+                    "_id",
+                    earshot_core::mongo::analytics_row_id(run, metric, &subject),
+                );
                 document.insert("run", run);
                 for (key, value) in row {
                     document.insert(key, Bson::try_from(value).unwrap_or(Bson::Null));

@@ -112,6 +112,30 @@ pub fn parse_fetched_at_stamp(stamp: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// The file suffix of a raw page.
+pub const RAW_SUFFIX: &str = ".json";
+/// The file suffix of a converted file (JSON Lines).
+pub const CONVERTED_SUFFIX: &str = ".jsonl";
+
+/// Whether `key` is a raw page of `kind`.
+pub fn is_raw_page(key: &str, kind: RawKind) -> bool {
+    key.starts_with(&raw_prefix(kind)) && key.ends_with(RAW_SUFFIX)
+}
+
+/// Whether `key` is a converted file of `kind`.
+pub fn is_converted_file(key: &str, kind: RawKind) -> bool {
+    key.starts_with(&converted_prefix(kind)) && key.ends_with(CONVERTED_SUFFIX)
+}
+
+/// A raw page's or converted file's name without its suffix (a raw page's fetch time,
+/// [`fetched_at_stamp`]).
+pub fn file_stem(key: &str) -> &str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.strip_suffix(CONVERTED_SUFFIX)
+        .or_else(|| name.strip_suffix(RAW_SUFFIX))
+        .unwrap_or(name)
+}
+
 /// Key of a raw page: `raw/<kind>/user=<id>[/time_range=<range>]/<fetched_at>.json`.
 pub fn raw_key(
     kind: RawKind,
@@ -123,7 +147,7 @@ pub fn raw_key(
         .map(|r| format!("/time_range={r}"))
         .unwrap_or_default();
     format!(
-        "{RAW}/{}/user={user_id}{range}/{}.json",
+        "{RAW}/{}/user={user_id}{range}/{}{RAW_SUFFIX}",
         kind.folder(),
         fetched_at_stamp(fetched_at)
     )
@@ -143,8 +167,11 @@ pub fn converted_prefix(kind: RawKind) -> String {
 ///
 /// Returns `None` when `raw_key` is not under `raw/` or does not end in `.json`.
 pub fn converted_key(raw_key: &str) -> Option<String> {
-    let rest = raw_key.strip_prefix("raw/")?.strip_suffix(".json")?;
-    Some(format!("{CONVERTED}/{rest}.jsonl"))
+    let rest = raw_key
+        .strip_prefix(RAW)?
+        .strip_prefix('/')?
+        .strip_suffix(RAW_SUFFIX)?;
+    Some(format!("{CONVERTED}/{rest}{CONVERTED_SUFFIX}"))
 }
 
 /// Folder of one Parquet snapshot of a collection.

@@ -157,6 +157,12 @@ pub const ANALYTICS_PREFIX: &str = "analytics_";
 /// MongoDB is derived from them (the derived collections, `analytics_*`) or named above
 /// ([`FETCHER_TOKENS`], [`TRACK_CATALOGUE`], [`UPLOAD_LEDGER`]).
 pub const MEMBER_ROW_COLLECTIONS: &[&str] = &[RAW_RECENTLY_PLAYED, RAW_TOP_TRACKS, RAW_TOP_ARTISTS];
+/// The `_id` of an `analytics_*` row: `<run>|<metric>|<subject>` (the subject is the row's key
+/// columns, joined the same way), so that re-storing a run replaces its rows.
+pub fn analytics_row_id(run: &str, metric: &str, subject: &str) -> String {
+    [run, metric, subject].join(ID_SEPARATOR)
+}
+
 /// What joins the parts of a composite `_id`.
 pub const ID_SEPARATOR: &str = "|";
 

@@ -145,11 +145,7 @@ pub fn meta_from_key(kind: RawKind, key: &str) -> Result<PageMeta, ConvertError>
         Some(text) => Some(text.parse::<TimeRange>().map_err(meta_error)?),
         None => None,
     };
-    let stem = key
-        .rsplit('/')
-        .next()
-        .unwrap_or(key)
-        .trim_end_matches(".json");
+    let stem = layout::file_stem(key);
     let fetched_at = match kind {
         RawKind::StreamingHistory => DateTime::UNIX_EPOCH,
         _ => layout::parse_fetched_at_stamp(stem).ok_or_else(|| {
@@ -193,8 +189,8 @@ const BATCH_FILES: usize = 1024;
 /// The raw keys under `input` (a key or a prefix) of the converter's kind.
 async fn raw_keys(storage: &Storage, converter: &Converter, input: &str) -> Result<Vec<String>> {
     let folder = layout::raw_prefix(converter.kind());
-    if input.ends_with(".json") {
-        if !input.starts_with(&folder) {
+    if input.ends_with(layout::RAW_SUFFIX) {
+        if !layout::is_raw_page(input, converter.kind()) {
             bail!(
                 "`{input}` is not a {:?} page: its key must start with `{folder}`",
                 converter.kind()
@@ -206,7 +202,7 @@ async fn raw_keys(storage: &Storage, converter: &Converter, input: &str) -> Resu
         .list(input)
         .await?
         .into_iter()
-        .filter(|k| k.starts_with(&folder) && k.ends_with(".json"))
+        .filter(|k| layout::is_raw_page(k, converter.kind()))
         .collect())
 }
 

@@ -134,15 +134,14 @@ async fn files_to_load(
     prefix: &str,
     reload: bool,
 ) -> Result<(Vec<String>, usize)> {
-    let folder = layout::converted_prefix(kind);
-    let mut keys: Vec<String> = if prefix.ends_with(".jsonl") {
+    let mut keys: Vec<String> = if prefix.ends_with(layout::CONVERTED_SUFFIX) {
         vec![prefix.to_string()]
     } else {
         storage
             .list(prefix)
             .await?
             .into_iter()
-            .filter(|k| k.starts_with(&folder) && k.ends_with(".jsonl"))
+            .filter(|k| layout::is_converted_file(k, kind))
             .collect()
     };
     let listed = keys.len();

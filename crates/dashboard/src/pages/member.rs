@@ -64,7 +64,8 @@ struct Summary {
 struct TrackRow {
     track: Link,
     plays: i64,
-    minutes: String,
+    /// Minutes, for the lists that show them (the top tracks).
+    minutes: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -152,11 +153,11 @@ pub async fn page(
     )
 }
 
-fn track_row(page: &Page<'_>, key: &str, name: &str, plays: i64, minutes: f64) -> TrackRow {
+fn track_row(page: &Page<'_>, key: &str, name: &str, plays: i64, minutes: Option<f64>) -> TrackRow {
     TrackRow {
         track: page.track(key, name),
         plays,
-        minutes: format!("{minutes:.1}"),
+        minutes: minutes.map(|m| format!("{m:.1}")),
     }
 }
 
@@ -170,7 +171,7 @@ async fn tracks(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| track_row(page, &r.track_key, &r.name, r.plays, r.minutes))
+        .map(|r| track_row(page, &r.track_key, &r.name, r.plays, Some(r.minutes)))
         .collect())
 }
 
@@ -202,7 +203,7 @@ async fn deep_cuts(page: &Page<'_>, id: &str) -> Result<Vec<TrackRow>, PageError
         .await?;
     Ok(rows
         .iter()
-        .map(|r| track_row(page, &r.track_key, &r.name, r.plays, 0.0))
+        .map(|r| track_row(page, &r.track_key, &r.name, r.plays, None))
         .collect())
 }
 
@@ -264,7 +265,7 @@ async fn led(page: &Page<'_>, me: &Document) -> Result<(Vec<TrackRow>, usize), P
         .map(|r| TrackRow {
             track: page.named_track(&r.track_key, &names),
             plays: r.plays,
-            minutes: format!("{:.1}", 0.0),
+            minutes: None,
         })
         .collect();
     Ok((rows, led.len()))

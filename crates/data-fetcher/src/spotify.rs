@@ -222,7 +222,12 @@ impl Spotify {
         budget: Budget,
         timeout: Duration,
     ) -> anyhow::Result<Spotify> {
+        // The roots Spotify's certificates chain to come compiled in (webpki-roots): reading and
+        // parsing the machine's certificate store (which reqwest does whenever another crate of the
+        // workspace enables its native roots) cost every run most of its CPU (issue #23).
         let http = reqwest::Client::builder()
+            .tls_built_in_native_certs(false)
+            .tls_built_in_webpki_certs(true)
             .timeout(timeout)
             .user_agent(concat!("earshot-data-fetcher/", env!("CARGO_PKG_VERSION")))
             .build()?;

@@ -419,6 +419,36 @@ mod tests {
         );
     }
 
+    /// The shared column names are the registry's: each is a column of some table.
+    #[test]
+    fn every_shared_column_name_is_a_declared_column() {
+        for name in [
+            col::USER_ID,
+            col::MEMBER_A,
+            col::MEMBER_B,
+            col::TRACK_KEY,
+            col::ARTIST_ID,
+            col::ALBUM_ID,
+            col::NAME,
+            col::PLAYS,
+            col::MINUTES,
+            col::LISTENERS,
+            col::ONLY_LISTENER,
+            col::TASTE_MATCH,
+            col::SHARED,
+            col::SCORE,
+            col::TIME_RANGE,
+            col::DAY,
+            col::WEEKDAY,
+            col::HOUR,
+        ] {
+            assert!(
+                tables().any(|t| t.column(name).is_some()),
+                "`{name}` is no table's column"
+            );
+        }
+    }
+
     #[test]
     fn member_and_mention_columns_are_read_from_the_roles() {
         assert_eq!(member_columns(), ["user_id", "member_a", "member_b"]);

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::charts::{self, Bar};
 use crate::data::{self, Select};
-use crate::page::{MemberLink, Names, Page, PeriodQuery, period_choices};
+use crate::page::{MemberLink, Names, Page, PeriodQuery};
 use crate::render::{Frame, Link, PageError, render};
 use crate::urls;
 
@@ -118,10 +118,7 @@ pub async fn page(
         available: known.contains(&p),
     };
     let context = RecapPage {
-        frame: Frame {
-            periods: Some(period_choices(&page.runs, Some(period))),
-            ..page.frame(&format!("Recap · {}", period.label()))
-        },
+        frame: page.frame(&format!("Recap · {}", period.label())),
         empty: false,
         heading: format!("{} · {}", state.stores.group.name, period.label()),
         members: cards(&page, &recap).await?,

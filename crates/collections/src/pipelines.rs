@@ -1,4 +1,5 @@
-//! The aggregation pipelines, one per derived collection. Each runs on the server and ends in
+//! The aggregation pipelines of the derived collections built from rows directly (ArtistTrackLink and
+//! the top-tracks and top-artists collections), one per collection. Each runs on the server and ends in
 //! `$merge` on `_id` (replace when matched, insert otherwise): re-running with the same raw data
 //! replaces every document by an identical one, which changes nothing; new plays change exactly the
 //! documents they touch. Sets (`listeners`, `tracks`) are sorted so that their order is stable too.
@@ -29,15 +30,19 @@ pub struct Build {
     /// several artists, so the rows of the wanted artists also carry others; only the wanted ones are
     /// grouped, or an artist would be rebuilt from the few rows it shares with another.
     pub group_key: Option<&'static str>,
+    /// For a build that groups: the field of a derived document that holds the key value it was
+    /// grouped from (`_id`, or `album_id` for images). A batch first removes the documents of its key
+    /// values, so that a value whose rows are all gone (an erase) leaves no document behind.
+    pub owned_by: Option<&'static str>,
 }
 
-fn merge(into: &str) -> Document {
+pub(crate) fn merge(into: &str) -> Document {
     doc! {"$merge": {"into": into, "on": "_id", "whenMatched": "replace", "whenNotMatched": "insert"}}
 }
 
 /// A set from `$addToSet` (whose order MongoDB leaves unspecified) in ascending order, so that a
 /// re-run writes an identical document. `$sortArray` needs MongoDB 5.2 or later.
-fn sorted_set(field: &str) -> Bson {
+pub(crate) fn sorted_set(field: &str) -> Bson {
     Bson::Document(doc! {"$sortArray": {"input": format!("${field}"), "sortBy": 1}})
 }
 
@@ -59,7 +64,7 @@ fn images_by_url(sort: &str, into: &str) -> Vec<Document> {
 
 /// One row per (play, artist) with the artist's position: `$unwind` with the index keeps each id with
 /// its own name and URL (the original built Artists from a cross product of the two lists).
-fn unwind_artists() -> Vec<Document> {
+pub(crate) fn unwind_artists() -> Vec<Document> {
     vec![
         doc! {"$unwind": {"path": "$artist_ids", "includeArrayIndex": "artist_position"}},
         doc! {"$match": {"artist_ids": {"$type": "string"}}},
@@ -71,103 +76,18 @@ fn unwind_artists() -> Vec<Document> {
     ]
 }
 
-/// Tracks, Albums, Artists, ArtistTrackLink, Images and members, from `rawdata_recentlyplayed`.
+/// ArtistTrackLink, from `rawdata_recentlyplayed` (the collections that sum over plays are folded from
+/// per-day partials: [`crate::daily`]).
 pub fn recently_played() -> Vec<Build> {
-    let from = mongo::RAW_RECENTLY_PLAYED;
-    [
-        (mongo::TRACKS, tracks(), "track_id", true),
-        (mongo::ALBUMS, albums(), "album_id", true),
-        (mongo::ARTISTS, artists(), "artist_ids", true),
-        (mongo::ARTIST_TRACK_LINK, artist_track_links(), "_id", false),
-        (
-            mongo::IMAGES,
-            images_by_url("played_at", mongo::IMAGES),
-            "album_id",
-            true,
-        ),
-        (mongo::MEMBERS, members(), "user_id", true),
-    ]
-    .into_iter()
-    .map(|(into, pipeline, key, groups)| Build {
-        into,
-        from,
-        pipeline,
-        key,
-        groups,
-        group_key: (key == "artist_ids").then_some("artist_id"),
-    })
-    .collect()
-}
-
-/// One document per track: its latest names and metadata, plays, listeners, first and last play.
-fn tracks() -> Vec<Document> {
-    vec![
-        doc! {"$match": {"track_id": {"$type": "string"}}},
-        doc! {"$sort": {"played_at": 1, "_id": 1}},
-        doc! {"$group": {
-            "_id": "$track_id",
-            "track_name": {"$last": "$track_name"},
-            "clean_track_name": {"$last": "$clean_track_name"},
-            "artist_song_name": {"$last": "$artist_song_name"},
-            "artist_ids": {"$last": "$artist_ids"},
-            "artist_names": {"$last": "$artist_names"},
-            "album_id": {"$last": "$album_id"},
-            "album_name": {"$last": "$album_name"},
-            "duration_ms": {"$last": "$duration_ms"},
-            "duration": {"$last": "$duration"},
-            "explicit": {"$last": "$explicit"},
-            "track_url": {"$last": "$track_url"},
-            // Highest popularity Spotify returned; null when it never did (unknown, not 0).
-            "popularity": {"$max": "$popularity"},
-            "plays": {"$sum": 1},
-            "listeners": {"$addToSet": "$user_id"},
-            "first_played": {"$min": "$played_at"},
-            "last_played": {"$max": "$played_at"},
-        }},
-        doc! {"$set": {"listeners": sorted_set("listeners")}},
-        merge(mongo::TRACKS),
-    ]
-}
-
-/// One document per album: its latest metadata, plays and tracks.
-fn albums() -> Vec<Document> {
-    vec![
-        doc! {"$match": {"album_id": {"$type": "string"}}},
-        doc! {"$sort": {"played_at": 1, "_id": 1}},
-        doc! {"$group": {
-            "_id": "$album_id",
-            "album_name": {"$last": "$album_name"},
-            "album_type": {"$last": "$album_type"},
-            "release_date": {"$last": "$release_date"},
-            "total_tracks": {"$last": "$total_tracks"},
-            "images": {"$last": "$images"},
-            "plays": {"$sum": 1},
-            "tracks": {"$addToSet": "$track_id"},
-        }},
-        doc! {"$set": {"tracks": sorted_set("tracks")}},
-        merge(mongo::ALBUMS),
-    ]
-}
-
-/// One document per artist, from each play's own (id, name, URL) triples.
-fn artists() -> Vec<Document> {
-    let mut artists = vec![doc! {"$sort": {"played_at": 1, "_id": 1}}];
-    artists.extend(unwind_artists());
-    artists.extend([
-        doc! {"$group": {
-            "_id": "$artist_id",
-            "artist_name": {"$last": "$artist_name"},
-            "artist_url": {"$last": "$artist_url"},
-            "plays": {"$sum": 1},
-            "tracks": {"$addToSet": "$track_id"},
-            "listeners": {"$addToSet": "$user_id"},
-            "first_played": {"$min": "$played_at"},
-            "last_played": {"$max": "$played_at"},
-        }},
-        doc! {"$set": {"tracks": sorted_set("tracks"), "listeners": sorted_set("listeners")}},
-        merge(mongo::ARTISTS),
-    ]);
-    artists
+    vec![Build {
+        into: mongo::ARTIST_TRACK_LINK,
+        from: mongo::RAW_RECENTLY_PLAYED,
+        pipeline: artist_track_links(),
+        key: "_id",
+        groups: false,
+        group_key: None,
+        owned_by: None,
+    }]
 }
 
 /// One document per (play, artist), `_id` by core's formula.
@@ -188,25 +108,6 @@ fn artist_track_links() -> Vec<Document> {
         merge(mongo::ARTIST_TRACK_LINK),
     ]);
     links
-}
-
-/// One document per member who played: first and last play, plays, minutes, unique tracks.
-fn members() -> Vec<Document> {
-    vec![
-        doc! {"$sort": {"played_at": 1, "_id": 1}},
-        doc! {"$group": {
-            "_id": "$user_id",
-            "user_name": {"$last": "$user_name"},
-            "first_play": {"$min": "$played_at"},
-            "last_play": {"$max": "$played_at"},
-            "plays": {"$sum": 1},
-            "listened_ms": {"$sum": "$duration_ms"},
-            "tracks": {"$addToSet": {"$ifNull": ["$track_id", "$track_name"]}},
-        }},
-        doc! {"$set": {"unique_tracks": {"$size": "$tracks"}}},
-        doc! {"$unset": "tracks"},
-        merge(mongo::MEMBERS),
-    ]
 }
 
 /// t50_Tracks, t50_Artists and t50_Images, from `rawdata_toptracks`.
@@ -244,6 +145,7 @@ pub fn top_tracks() -> Vec<Build> {
             key: "_id",
             groups: false,
             group_key: None,
+            owned_by: None,
         },
         Build {
             into: mongo::T50_ARTISTS,
@@ -252,6 +154,7 @@ pub fn top_tracks() -> Vec<Build> {
             key: "artist_ids",
             groups: true,
             group_key: Some("artist_id"),
+            owned_by: Some("_id"),
         },
         Build {
             into: mongo::T50_IMAGES,
@@ -260,6 +163,7 @@ pub fn top_tracks() -> Vec<Build> {
             key: "album_id",
             groups: true,
             group_key: None,
+            owned_by: Some("album_id"),
         },
     ]
 }
@@ -288,5 +192,6 @@ pub fn top_artists() -> Vec<Build> {
         key: "artist_id",
         groups: true,
         group_key: None,
+        owned_by: Some("_id"),
     }]
 }

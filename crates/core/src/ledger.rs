@@ -16,6 +16,33 @@ pub const COLLECTION: &str = "collection";
 pub const LOADED_AT: &str = "loaded_at";
 /// The field of how many records an entry's file held.
 pub const RECORDS: &str = "records";
+/// The key under which an entry lists the local days its plays fall on (`keys.day`, `counts.day`):
+/// the first ten characters of `played_at_local` (`YYYY-MM-DD`, the group's time zone). The days name
+/// the per-day partials of the derived collections that the entry's plays touch.
+pub const DAY: &str = "day";
+/// The record field a play's local day is read from.
+pub const DAY_SOURCE: &str = "played_at_local";
+
+/// The local day (`YYYY-MM-DD`) of a `played_at_local` string, if it starts with one.
+pub fn day_of(played_at_local: &str) -> Option<&str> {
+    let day = played_at_local.get(..10)?;
+    let b = day.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    (digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)).then_some(day)
+}
+
+/// The record fields an entry is made from: what a loader keeps of each record until its entry is
+/// written ([`LEDGER_KEY_FIELDS`] and [`DAY_SOURCE`]).
+pub fn source_fields() -> impl Iterator<Item = &'static str> {
+    LEDGER_KEY_FIELDS.iter().copied().chain([DAY_SOURCE])
+}
+
+/// A projection of [`source_fields`].
+pub fn source_projection() -> Document {
+    source_fields()
+        .map(|f| (f.to_string(), Bson::Int32(1)))
+        .collect()
+}
 
 /// `keys.<field>`: the values of `field` an entry's records name.
 pub fn keys_of(field: &str) -> String {
@@ -38,7 +65,7 @@ pub struct LedgerEntry {
     pub collection: String,
     /// How many records it held.
     pub records: Option<i64>,
-    /// Per key field ([`LEDGER_KEY_FIELDS`]), the values its records name, sorted.
+    /// Per key field ([`LEDGER_KEY_FIELDS`], and [`DAY`]), the values its records name, sorted.
     pub keys: BTreeMap<String, Vec<String>>,
     /// Per key field but `_id`, how many records name each value (aligned with `keys`).
     pub counts: BTreeMap<String, Vec<i64>>,
@@ -52,12 +79,18 @@ impl LedgerEntry {
     pub fn new(file: &str, collection: &str, documents: &[Document]) -> LedgerEntry {
         let mut keys = BTreeMap::new();
         let mut counts = BTreeMap::new();
-        for field in LEDGER_KEY_FIELDS {
+        for field in LEDGER_KEY_FIELDS.iter().chain(&[DAY]) {
             let mut values: BTreeMap<&str, i64> = BTreeMap::new();
             for document in documents {
-                match document.get(*field) {
-                    Some(Bson::String(value)) => *values.entry(value).or_default() += 1,
-                    Some(Bson::Array(items)) => {
+                let value = if *field == DAY {
+                    document.get_str(DAY_SOURCE).ok().and_then(day_of)
+                } else {
+                    None
+                };
+                match (value, document.get(*field)) {
+                    (Some(day), _) => *values.entry(day).or_default() += 1,
+                    (None, Some(Bson::String(value))) => *values.entry(value).or_default() += 1,
+                    (None, Some(Bson::Array(items))) => {
                         // A value listed twice in one record (an artist twice on a track) is one row.
                         let mut seen: Vec<&str> = items.iter().filter_map(Bson::as_str).collect();
                         seen.sort_unstable();
@@ -176,10 +209,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_day_is_the_local_date_a_local_time_starts_with() {
+        assert_eq!(day_of("2024-03-10 01:59:59 PST"), Some("2024-03-10"));
+        assert_eq!(day_of("2024-03-10"), Some("2024-03-10"));
+        for bad in [
+            "",
+            "2024-03-1",
+            "20240310 01:59",
+            "2024/03/10 x",
+            "2024-0a-10 x",
+            "é2024-03-10",
+        ] {
+            assert_eq!(day_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn an_entry_counts_the_records_naming_each_key() {
         let documents = vec![
-            doc! {"_id": "a|1", "track_id": "t1", "artist_ids": ["x", "y"]},
-            doc! {"_id": "a|2", "track_id": "t2", "artist_ids": ["x", "x"]},
+            doc! {"_id": "a|1", "track_id": "t1", "artist_ids": ["x", "y"], "played_at_local": "2024-03-01 23:59:00 PST"},
+            doc! {"_id": "a|2", "track_id": "t2", "artist_ids": ["x", "x"], "played_at_local": "2024-03-02 00:01:00 PST"},
             doc! {"_id": "a|3", "track_id": "t1", "artist_ids": [Bson::Null]},
             doc! {"_id": "a|4", "track_id": Bson::Null},
         ];
@@ -194,6 +243,9 @@ mod tests {
         assert_eq!(entry.keys("_id").len(), 4);
         assert!(!entry.counts.contains_key("_id"));
         assert!(entry.keys("album_id").is_empty());
+        // The local days its plays fall on, counted; a record without a local time names none.
+        assert_eq!(entry.keys(DAY), ["2024-03-01", "2024-03-02"]);
+        assert_eq!(entry.counts[DAY], [1, 1]);
         // What the upsert writes reads back as the same entry.
         let set = entry
             .upsert()

@@ -38,6 +38,24 @@ pub const T50_IMAGES: &str = "t50_Images";
 pub const T50_TOP_ARTISTS: &str = "t50_TopArtists";
 /// One document per member of the group.
 pub const MEMBERS: &str = "members";
+/// Per-(track, local day) partials of [`TRACKS`]: what that day's plays of the track sum to. A track's
+/// document is folded from its partials; an hour's plays rebuild only the partials of their days.
+pub const TRACKS_BY_DAY: &str = "Tracks_by_day";
+/// Per-(album, local day) partials of [`ALBUMS`] (and of [`IMAGES`]: each lists the album's image URLs
+/// that day's plays carried).
+pub const ALBUMS_BY_DAY: &str = "Albums_by_day";
+/// Per-(artist, local day) partials of [`ARTISTS`].
+pub const ARTISTS_BY_DAY: &str = "Artists_by_day";
+/// Per-(album, local day) partials of [`IMAGES`]: the album's image URLs that day, each with its last
+/// play.
+pub const IMAGES_BY_DAY: &str = "Images_by_day";
+/// Per-(member, local day) partials of [`MEMBERS`].
+pub const MEMBERS_BY_DAY: &str = "members_by_day";
+/// A partial's entity: the value of the key its derived document has as `_id` (or, for
+/// [`IMAGES_BY_DAY`], the album).
+pub const PARTIAL_ENTITY: &str = "e";
+/// A partial's local day, `YYYY-MM-DD` (a play's day is the start of its `played_at_local`).
+pub const PARTIAL_DAY: &str = "d";
 /// Encrypted token records when the fetcher's token store is MongoDB (`--token-store mongodb`), one
 /// document per member.
 pub const FETCHER_TOKENS: &str = "fetcher_tokens";
@@ -186,6 +204,16 @@ pub fn enrich_ledger_key(track_id: &str) -> String {
     ["<enrich>", track_id].join(ID_SEPARATOR)
 }
 
+/// The start of every [`erasure_ledger_key`].
+pub const ERASURE_LEDGER_PREFIX: &str = "<erasure>|";
+
+/// Upload-ledger key of what an erase took away from `collection` at `at`: the days and keys the erased
+/// member's rows named (never the member's id or row ids), so that the next build rebuilds what those
+/// rows were part of. Removed once that build has run.
+pub fn erasure_ledger_key(collection: &str, at: DateTime<Utc>) -> String {
+    format!("{ERASURE_LEDGER_PREFIX}{collection}|{}", format_utc(at))
+}
+
 /// A BSON number (Int32, Int64 or Double, as servers and drivers send counts) as a count; `None` for
 /// a negative number or anything else.
 pub fn bson_u64(value: &Bson) -> Option<u64> {
@@ -242,6 +270,12 @@ pub fn artist_track_link_id_expr(play_id_field: &str, artist_id_field: &str) -> 
     ]})
 }
 
+/// A partial's `_id`, `<entity>|<day>` ([`TRACKS_BY_DAY`] and the other partials), as an aggregation
+/// expression over two fields of the input document.
+pub fn partial_id_expr(entity_field: &str, day_field: &str) -> Bson {
+    artist_track_link_id_expr(entity_field, day_field)
+}
+
 /// An index: its name and its keys in order, `1` ascending, `-1` descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexSpec {
@@ -253,7 +287,19 @@ pub struct IndexSpec {
     pub keys: &'static [(&'static str, i32)],
 }
 
-/// The indexes the loaders create and the queries rely on.
+const fn partial_index(
+    collection: &'static str,
+    name: &'static str,
+    keys: &'static [(&'static str, i32)],
+) -> IndexSpec {
+    IndexSpec {
+        collection,
+        name,
+        keys,
+    }
+}
+
+/// The indexes the loaders and the builds create and the queries rely on.
 pub const INDEXES: &[IndexSpec] = &[
     IndexSpec {
         collection: RAW_RECENTLY_PLAYED,
@@ -279,6 +325,13 @@ pub const INDEXES: &[IndexSpec] = &[
         collection: RAW_RECENTLY_PLAYED,
         name: "album_id",
         keys: &[("album_id", 1)],
+    },
+    // A local day's plays (`played_at_local` from `YYYY-MM-DD` up to the next day): what a partial of
+    // the derived collections is rebuilt from.
+    IndexSpec {
+        collection: RAW_RECENTLY_PLAYED,
+        name: "played_at_local",
+        keys: &[("played_at_local", 1)],
     },
     // Matching imported plays with API plays (data-upload): a member's plays of one source by time.
     IndexSpec {
@@ -316,6 +369,37 @@ pub const INDEXES: &[IndexSpec] = &[
         name: "artist_id",
         keys: &[("artist_id", 1)],
     },
+    partial_index(
+        TRACKS_BY_DAY,
+        "entity_day",
+        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
+    ),
+    partial_index(TRACKS_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
+    partial_index(
+        ALBUMS_BY_DAY,
+        "entity_day",
+        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
+    ),
+    partial_index(ALBUMS_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
+    partial_index(
+        ARTISTS_BY_DAY,
+        "entity_day",
+        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
+    ),
+    partial_index(ARTISTS_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
+    partial_index(
+        IMAGES_BY_DAY,
+        "entity_day",
+        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
+    ),
+    partial_index(IMAGES_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
+    partial_index(IMAGES_BY_DAY, "url", &[("images.url", 1)]),
+    partial_index(
+        MEMBERS_BY_DAY,
+        "entity_day",
+        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
+    ),
+    partial_index(MEMBERS_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
     IndexSpec {
         collection: UPLOAD_LEDGER,
         name: "collection_loaded_at",

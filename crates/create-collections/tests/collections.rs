@@ -2,6 +2,8 @@
 //! names and URLs, a second run changes nothing, new plays are merged in.
 
 mod common;
+#[path = "common/from_plays.rs"]
+mod from_plays;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,10 +18,7 @@ use mongodb::bson::{Document, doc};
 async fn dump(db: &Database) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     // Exactly the collections the builds write.
-    for name in create_collections::builds(Target::All)
-        .iter()
-        .map(|b| b.into)
-    {
+    for name in create_collections::collections(Target::All) {
         let mut cursor = db
             .collection::<Document>(name)
             .find(doc! {})
@@ -300,17 +299,67 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
     );
 }
 
-/// Issue #11: the fixture group loaded hour by hour (as the hourly runs load it), each hour followed by
-/// an incremental build, ends with exactly the derived collections a build from scratch makes.
+/// Load `files` (converted storage keys) as data-upload loads them.
+async fn load(db: &Database, storage: &earshot_core::Storage, files: &[(RawKind, String)]) {
+    for (kind, key) in files {
+        let options = data_upload::LoadOptions {
+            batch_size: 1000,
+            reload: false,
+            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+        };
+        data_upload::load_storage(db, storage, *kind, key, options)
+            .await
+            .unwrap();
+    }
+}
+
+/// The derived collections equal, document for document, what one aggregation of every row gives.
+async fn assert_as_from_plays(db: &Database, when: &str) -> BTreeMap<String, Vec<String>> {
+    let built = dump(db).await;
+    let reference = from_plays::reference(db).await;
+    assert_eq!(
+        built.keys().collect::<Vec<_>>(),
+        reference.keys().collect::<Vec<_>>(),
+        "{when}"
+    );
+    for (collection, documents) in &reference {
+        let mut ours = built[collection].clone();
+        if collection == mongo::MEMBERS {
+            // The members with no plays (yet, or left), which the build adds.
+            ours.retain(|d| !d.contains("\"first_play\":null"));
+        }
+        for (a, b) in ours.iter().zip(documents) {
+            assert_eq!(a, b, "{when}: {collection}");
+        }
+        assert_eq!(
+            ours.len(),
+            documents.len(),
+            "{when}: {collection} document count"
+        );
+    }
+    built
+}
+
+/// Issue #23 (and #11): the fixture group loaded hour by hour (as the hourly runs load it), each hour
+/// followed by an incremental build; then the members' streaming histories imported into old days, an
+/// enrichment that renames a track, and an erase. After each, the derived collections equal, document
+/// for document, what one aggregation of all of the rows gives (the definition the builds had before
+/// the per-day partials), and so does a rebuild from scratch at the end.
 #[tokio::test]
-async fn incremental_builds_equal_a_build_from_scratch() {
-    let (_dir, storage) = earshot_tests::converted_storage().await;
+async fn incremental_builds_equal_a_build_from_plays() {
+    let (_dir, storage) = earshot_tests::converted_storage_with(true).await;
     let db = earshot_tests::fresh_database("collections_incremental").await;
     let group = common::group();
-    // Every converted file, grouped by the hour it was fetched in (its file name), oldest first.
+    // Every converted API file, grouped by the hour it was fetched in (its file name), oldest first;
+    // the imported histories apart.
     let mut hours: BTreeMap<String, Vec<(RawKind, String)>> = BTreeMap::new();
+    let mut history = Vec::new();
     for kind in RawKind::ALL {
         for key in storage.list(&layout::converted_prefix(kind)).await.unwrap() {
+            if kind == RawKind::StreamingHistory {
+                history.push((kind, key));
+                continue;
+            }
             let stamp = key.rsplit('/').next().unwrap();
             hours
                 .entry(stamp[..11].to_string())
@@ -319,24 +368,17 @@ async fn incremental_builds_equal_a_build_from_scratch() {
         }
     }
     assert!(hours.len() > 10, "{} hours", hours.len());
+    assert!(!history.is_empty());
     let incremental = BuildOptions {
         mode: Mode::Incremental,
         margin: std::time::Duration::ZERO,
     };
-    for files in hours.values() {
-        for (kind, key) in files {
-            let options = data_upload::LoadOptions {
-                batch_size: 1000,
-                reload: false,
-                match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
-            };
-            data_upload::load_storage(&db, &storage, *kind, key, options)
-                .await
-                .unwrap();
-        }
+    for (hour, files) in &hours {
+        load(&db, &storage, files).await;
         build_with(&db, Target::All, &group, incremental)
             .await
             .unwrap();
+        assert_as_from_plays(&db, &format!("hour {hour}")).await;
     }
     let built_hourly = dump(&db).await;
     assert_eq!(
@@ -348,30 +390,135 @@ async fn incremental_builds_equal_a_build_from_scratch() {
         .await
         .unwrap();
     assert_eq!(dump(&db).await, built_hourly);
+
+    // The histories, into days the hourly builds already folded.
+    load(&db, &storage, &history).await;
+    build_with(&db, Target::All, &group, incremental)
+        .await
+        .unwrap();
+    let imported = assert_as_from_plays(&db, "after the import").await;
+    assert_ne!(imported[mongo::MEMBERS], built_hourly[mongo::MEMBERS]);
+
+    // An enrichment renames a track whose latest play is an imported one (as `data-fetcher enrich`
+    // does: its imported plays take the catalogue's fields, and the ledger names what they touch).
+    let track = latest_imported_track(&db).await;
+    let plays = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    let imported_plays = doc! {"source": "history", "track_id": &track};
+    plays
+        .update_many(
+            imported_plays.clone(),
+            doc! {"$set": {"track_name": "Renamed (Remastered)", "clean_track_name": "Renamed"}},
+        )
+        .await
+        .unwrap();
+    let mut cursor = plays
+        .find(imported_plays)
+        .projection(earshot_core::ledger::source_projection())
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    while cursor.advance().await.unwrap() {
+        rows.push(cursor.deserialize_current().unwrap());
+    }
+    let mut entry = vec![data_upload::ledger::Entry::new(
+        &mongo::enrich_ledger_key(&track),
+        mongo::RAW_RECENTLY_PLAYED,
+        &rows,
+    )];
+    data_upload::ledger::record(&db, &mut entry).await.unwrap();
+    build_with(&db, Target::All, &group, incremental)
+        .await
+        .unwrap();
+    assert_as_from_plays(&db, "after the rename").await;
+    let renamed = db
+        .collection::<Document>(mongo::TRACKS)
+        .find_one(doc! {"_id": &track})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        renamed.get_str("track_name").unwrap(),
+        "Renamed (Remastered)"
+    );
+
+    // An erase, as `members erase` does it: what their rows touch recorded, their rows and ledger
+    // entries removed, a build, the erasure entries removed.
+    let member = "ana.mx";
+    create_collections::forget_member(&db, member)
+        .await
+        .unwrap();
+    for collection in mongo::MEMBER_ROW_COLLECTIONS {
+        db.collection::<Document>(collection)
+            .delete_many(doc! {"user_id": member})
+            .await
+            .unwrap();
+    }
+    db.collection::<Document>(mongo::UPLOAD_LEDGER)
+        .delete_many(doc! {"keys.user_id": member})
+        .await
+        .unwrap();
+    let mut without = group.clone();
+    without.members.retain(|m| m.id != member);
+    build_with(&db, Target::All, &without, incremental)
+        .await
+        .unwrap();
+    assert!(create_collections::forget_erasures(&db).await.unwrap() > 0);
+    let erased = assert_as_from_plays(&db, "after the erase").await;
+    for (collection, documents) in &erased {
+        assert!(
+            documents.iter().all(|d| !d.contains(member)),
+            "{collection} still names {member}"
+        );
+    }
+    for partials in create_collections::partial_collections(Target::All) {
+        let left = db
+            .collection::<Document>(partials)
+            .count_documents(doc! {"$or": [
+                {mongo::PARTIAL_ENTITY: member},
+                {"listeners": member},
+            ]})
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{partials} still names {member}");
+    }
+
+    // From scratch: the same documents.
     let scratch = BuildOptions {
         mode: Mode::Rebuild,
         ..incremental
     };
-    build_with(&db, Target::All, &group, scratch).await.unwrap();
-    let rebuilt = dump(&db).await;
-    for (collection, documents) in &rebuilt {
-        assert_eq!(
-            documents.len(),
-            built_hourly[collection].len(),
-            "{collection}: document count"
-        );
-        for (a, b) in documents.iter().zip(&built_hourly[collection]) {
-            assert_eq!(a, b, "{collection}");
+    build_with(&db, Target::All, &without, scratch)
+        .await
+        .unwrap();
+    assert_eq!(assert_as_from_plays(&db, "rebuilt").await, erased);
+}
+
+/// A track whose latest play is an imported one.
+async fn latest_imported_track(db: &Database) -> String {
+    let plays = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    let tracks = plays
+        .distinct("track_id", doc! {"source": "history"})
+        .await
+        .unwrap();
+    for track in tracks.iter().filter_map(|t| t.as_str()) {
+        let latest = plays
+            .find_one(doc! {"track_id": track})
+            .sort(doc! {"played_at": -1})
+            .await
+            .unwrap()
+            .unwrap();
+        if latest.get_str("source") == Ok("history") {
+            return track.to_string();
         }
     }
-    assert_eq!(rebuilt, built_hourly);
+    panic!("no track whose latest play is imported");
 }
 
 /// Mark every derived document, so that a later build shows what it rewrote: a rebuilt document is
 /// replaced whole (`$merge` with `replace`) and loses the mark.
 async fn mark_every_document(db: &Database) {
-    for build in create_collections::builds(Target::All) {
-        db.collection::<Document>(build.into)
+    for collection in create_collections::collections(Target::All) {
+        db.collection::<Document>(collection)
             .update_many(doc! {}, doc! {"$set": {"_marked": true}})
             .await
             .unwrap();
@@ -381,9 +528,9 @@ async fn mark_every_document(db: &Database) {
 /// The `_id`s of each derived collection's documents a build rewrote since [`mark_every_document`].
 async fn rewritten(db: &Database) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    for build in create_collections::builds(Target::All) {
+    for collection in create_collections::collections(Target::All) {
         let mut cursor = db
-            .collection::<Document>(build.into)
+            .collection::<Document>(collection)
             .find(doc! {"_marked": {"$exists": false}})
             .sort(doc! {"_id": 1})
             .await
@@ -393,7 +540,7 @@ async fn rewritten(db: &Database) -> BTreeMap<String, Vec<String>> {
             ids.push(cursor.current().get_str("_id").unwrap().to_string());
         }
         if !ids.is_empty() {
-            out.insert(build.into.to_string(), ids);
+            out.insert(collection.to_string(), ids);
         }
     }
     out
@@ -426,7 +573,7 @@ async fn a_build_rewrites_only_what_new_plays_touch() {
     let before: Vec<Document> = watermarks().await;
     assert_eq!(
         before.len(),
-        create_collections::builds(Target::All).len(),
+        create_collections::collections(Target::All).len(),
         "a watermark per build"
     );
     mark_every_document(&db).await;

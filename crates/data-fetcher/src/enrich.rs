@@ -215,12 +215,7 @@ async fn apply(db: &Database, id: &str, fields: Document) -> Result<()> {
         .with_context(|| format!("enriching the plays of track `{id}`"))?;
     let mut cursor = raw
         .find(filter)
-        .projection(
-            earshot_core::mongo::LEDGER_KEY_FIELDS
-                .iter()
-                .map(|f| (f.to_string(), Bson::Int32(1)))
-                .collect::<Document>(),
-        )
+        .projection(earshot_core::ledger::source_projection())
         .await?;
     let mut rows = Vec::new();
     while cursor.advance().await? {

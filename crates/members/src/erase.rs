@@ -15,9 +15,11 @@
 //!    (`analytics_*` and `analytics_runs`), every Parquet snapshot (`exports/`) and every report
 //!    (`reports/`) are removed; the next scheduled export and analytics run write them again without
 //!    the member;
-//! 5. the derived collections are rebuilt from scratch from the remaining rows (so counts, listener
-//!    sets and `members` are re-aggregated without them), and track-catalogue entries no remaining
-//!    row names are removed;
+//! 5. the derived collections are rebuilt where the member's rows were: before their rows and ledger
+//!    entries go, the days and keys those entries named are written to the ledger as erasure entries
+//!    (without the member's id), so the build rebuilds those days' partials and folds those documents
+//!    from the remaining rows (counts, listener sets and `members` without them); then the erasure
+//!    entries go, and track-catalogue entries no remaining row names are removed;
 //! 6. the marker goes.
 //!
 //! A run that finds nothing of the member changes nothing.
@@ -142,6 +144,7 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
     let checks = [
         (mongo::FETCHER_TOKENS, doc! {"_id": member}),
         (mongo::MEMBERS, doc! {"_id": member}),
+        (mongo::MEMBERS_BY_DAY, doc! {mongo::PARTIAL_ENTITY: member}),
         (
             mongo::UPLOAD_LEDGER,
             doc! {earshot_core::ledger::keys_of("user_id"): member},
@@ -288,6 +291,13 @@ async fn erase_storage(stores: &Stores, member: &str, report: &mut EraseReport) 
 
 /// The member's MongoDB rows, token record and ledger entries.
 async fn erase_rows(db: &mongodb::Database, member: &str, report: &mut EraseReport) -> Result<()> {
+    // What their rows touch, recorded before the rows and ledger entries go; their own derived
+    // documents removed.
+    let n = earshot_collections::forget_member(db, member).await?;
+    report.note(
+        "mongodb derived collections",
+        format!("{n} of their own documents (members, per-day partials, artist links, top tracks)"),
+    );
     // MongoDB: the member's rows, token record and ledger entries.
     for collection in mongo::MEMBER_ROW_COLLECTIONS {
         let n = delete(db, collection, doc! {"user_id": member}).await?;
@@ -342,19 +352,20 @@ async fn drop_computed(stores: &Stores, report: &mut EraseReport) -> Result<()> 
     Ok(())
 }
 
-/// The derived collections re-aggregated from the remaining rows, and the track catalogue pruned.
+/// The derived collections brought up to date without the member (what their rows touched, rebuilt
+/// from the remaining rows: [`earshot_collections::forget`]), and the track catalogue pruned.
 async fn rebuild_derived(stores: &Stores, report: &mut EraseReport) -> Result<()> {
-    // The derived collections, re-aggregated from the remaining rows.
     let options = BuildOptions {
-        mode: Mode::Rebuild,
-        ..BuildOptions::default()
+        mode: Mode::Incremental,
+        margin: std::time::Duration::ZERO,
     };
     earshot_collections::build_with(&stores.db, Target::All, &stores.group, options)
         .await
         .context("rebuilding the derived collections without them")?;
+    earshot_collections::forget_erasures(&stores.db).await?;
     report.note(
         "mongodb derived collections",
-        "rebuilt from the remaining plays (counts, listener sets and members without them)",
+        "rebuilt where their plays were (the days they played on: counts, listener sets, members)",
     );
     let n = prune_catalogue(&stores.db).await?;
     report.note(

@@ -296,9 +296,8 @@ pub async fn load_lines<R: BufRead>(
 
 /// The fields of a document an upload-ledger entry lists (the rest need not be kept in memory).
 fn ledger_keys_only(document: &Document) -> Document {
-    earshot_core::mongo::LEDGER_KEY_FIELDS
-        .iter()
-        .filter_map(|field| document.get(*field).map(|v| (field.to_string(), v.clone())))
+    earshot_core::ledger::source_fields()
+        .filter_map(|field| document.get(field).map(|v| (field.to_string(), v.clone())))
         .collect()
 }
 

@@ -1,0 +1,412 @@
+//! The derived collections that sum over plays (`Tracks`, `Albums`, `Artists`, `Images`, `members`),
+//! folded from partial documents per (entity, local day).
+//!
+//! A partial (`Tracks_by_day`, …, named in earshot-core) holds what one local day's plays of one
+//! entity sum to, in a form that folds: counts and minutes as sums, first and last plays as min and
+//! max, sets (listeners, tracks) as sets, and the fields a derived document takes from the entity's
+//! latest play together with that play's `(played_at, _id)`, so that the fold can take the latest
+//! partial's. `_id` is `<entity>|<day>`; `e` is the entity, `d` the day.
+//!
+//! Two aggregations per derived collection:
+//! - [`Daily::partial_pipeline`]: a day's plays (a `$match` on the indexed `played_at_local`, from
+//!   `YYYY-MM-DD` to the next day) → the partials of those days, `$merge`d into the partial collection;
+//! - [`Daily::fold_pipeline`]: an entity's partials (hundreds of small documents, never its plays) → its
+//!   derived document, `$merge`d into the derived collection.
+//!
+//! The fold gives exactly the document that one aggregation of all of the entity's plays gives (the
+//! create-collections test holds them equal, field order and types included): a sum of sums is the
+//! sum, the latest of the days' latest plays is the latest play, a union of sets is the set.
+
+use earshot_core::mongo::{self, PARTIAL_DAY, PARTIAL_ENTITY};
+use mongodb::bson::{Bson, Document, doc};
+
+use crate::pipelines::{merge, sorted_set, unwind_artists};
+
+/// The raw field a play's local day is the start of.
+pub const DAY_FIELD: &str = "played_at_local";
+
+/// Which derived collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `Tracks`, by `track_id`.
+    Tracks,
+    /// `Albums`, by `album_id`.
+    Albums,
+    /// `Artists`, by each of `artist_ids`.
+    Artists,
+    /// `Images`, one document per image URL; its partials are per album (`album_id`).
+    Images,
+    /// `members`, by `user_id`.
+    Members,
+}
+
+/// A derived collection folded from per-day partials.
+#[derive(Debug, Clone, Copy)]
+pub struct Daily {
+    /// Which one.
+    pub kind: Kind,
+    /// The derived collection written.
+    pub into: &'static str,
+    /// Its partials.
+    pub partials: &'static str,
+    /// The raw field that names a play's entity (what the upload ledger lists), e.g. `track_id`.
+    pub key: &'static str,
+    /// The field of a partial whose values are the derived documents' `_id`s: `e`, or for `Images`
+    /// the URLs its partials list.
+    pub fold_key: &'static str,
+}
+
+/// The five, in build order.
+pub const DAILY: [Daily; 5] = [
+    Daily {
+        kind: Kind::Tracks,
+        into: mongo::TRACKS,
+        partials: mongo::TRACKS_BY_DAY,
+        key: "track_id",
+        fold_key: PARTIAL_ENTITY,
+    },
+    Daily {
+        kind: Kind::Albums,
+        into: mongo::ALBUMS,
+        partials: mongo::ALBUMS_BY_DAY,
+        key: "album_id",
+        fold_key: PARTIAL_ENTITY,
+    },
+    Daily {
+        kind: Kind::Artists,
+        into: mongo::ARTISTS,
+        partials: mongo::ARTISTS_BY_DAY,
+        key: "artist_ids",
+        fold_key: PARTIAL_ENTITY,
+    },
+    Daily {
+        kind: Kind::Images,
+        into: mongo::IMAGES,
+        partials: mongo::IMAGES_BY_DAY,
+        key: "album_id",
+        fold_key: "images.url",
+    },
+    Daily {
+        kind: Kind::Members,
+        into: mongo::MEMBERS,
+        partials: mongo::MEMBERS_BY_DAY,
+        key: "user_id",
+        fold_key: PARTIAL_ENTITY,
+    },
+];
+
+/// Local days `[from, to)`: `from` and `to` are `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayRange {
+    /// The first day.
+    pub from: String,
+    /// The day after the last.
+    pub to: String,
+}
+
+/// `{played_at_local: {$gte: from, $lt: to}}` for each range (a local time `2024-03-01 10:15:00 PST`
+/// sorts between `2024-03-01` and `2024-03-02`): bounded reads of the `played_at_local` index.
+pub fn days_match(ranges: &[DayRange]) -> Document {
+    let mut each: Vec<Document> = ranges
+        .iter()
+        .map(|r| doc! {DAY_FIELD: {"$gte": &r.from, "$lt": &r.to}})
+        .collect();
+    if each.len() == 1 {
+        each.remove(0)
+    } else {
+        doc! {"$or": each}
+    }
+}
+
+/// A play's local day: the first ten bytes of `played_at_local`.
+fn day() -> Bson {
+    Bson::Document(doc! {"$substrBytes": [format!("${DAY_FIELD}"), 0, 10]})
+}
+
+/// `$group` by (entity, day) with `fields`, its `sets` sorted (so that a partial rebuilt from the same
+/// plays is the same document), then `e`, `d` and `_id` set, `$merge`d into `partials`.
+fn partials_of(entity: &str, fields: Document, sets: &[&str], partials: &str) -> Vec<Document> {
+    let mut group = doc! {"_id": {PARTIAL_ENTITY: format!("${entity}"), PARTIAL_DAY: day()}};
+    group.extend(fields);
+    let sorted: Document = sets
+        .iter()
+        .map(|s| (s.to_string(), sorted_set(s)))
+        .collect();
+    vec![
+        doc! {"$group": group},
+        doc! {"$set": sorted},
+        doc! {"$set": {
+            PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
+            PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
+        }},
+        doc! {"$set": {"_id": mongo::partial_id_expr(PARTIAL_ENTITY, PARTIAL_DAY)}},
+        merge(partials),
+    ]
+}
+
+/// The union of the sets a fold `$push`ed (a list of lists), in ascending order.
+fn sorted_union(field: &str) -> Bson {
+    Bson::Document(doc! {"$sortArray": {
+        "input": {"$reduce": {
+            "input": format!("${field}"),
+            "initialValue": [],
+            "in": {"$setUnion": ["$$value", "$$this"]},
+        }},
+        "sortBy": 1,
+    }})
+}
+
+/// `{$last: "$<field>"}` for each field: the value of the latest play (or partial).
+fn latest(fields: &[&str]) -> Document {
+    fields
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                Bson::Document(doc! {"$last": format!("${f}")}),
+            )
+        })
+        .collect()
+}
+
+const TRACK_FIELDS: &[&str] = &[
+    "track_name",
+    "clean_track_name",
+    "artist_song_name",
+    "artist_ids",
+    "artist_names",
+    "album_id",
+    "album_name",
+    "duration_ms",
+    "duration",
+    "explicit",
+    "track_url",
+];
+const ALBUM_FIELDS: &[&str] = &[
+    "album_name",
+    "album_type",
+    "release_date",
+    "total_tracks",
+    "images",
+];
+const ARTIST_FIELDS: &[&str] = &["artist_name", "artist_url"];
+
+impl Daily {
+    /// The stages from plays to partials, after the caller's `$match` of days (and entities). For
+    /// `Artists`, `entities` (when given) also keeps only those artists of each play's artists.
+    pub fn partial_pipeline(&self, entities: Option<&[String]>) -> Vec<Document> {
+        let by_time = doc! {"$sort": {"played_at": 1, "_id": 1}};
+        match self.kind {
+            Kind::Tracks => {
+                let mut fields = latest(TRACK_FIELDS);
+                fields.extend(doc! {
+                    // Highest popularity Spotify returned; null when it never did (unknown, not 0).
+                    "popularity": {"$max": "$popularity"},
+                    "plays": {"$sum": 1},
+                    "listeners": {"$addToSet": "$user_id"},
+                    "first_played": {"$min": "$played_at"},
+                    "last_played": {"$max": "$played_at"},
+                    "last_id": {"$last": "$_id"},
+                });
+                let mut stages = vec![doc! {"$match": {"track_id": {"$type": "string"}}}, by_time];
+                stages.extend(partials_of(
+                    "track_id",
+                    fields,
+                    &["listeners"],
+                    self.partials,
+                ));
+                stages
+            }
+            Kind::Albums => {
+                let mut fields = latest(ALBUM_FIELDS);
+                fields.extend(doc! {
+                    "plays": {"$sum": 1},
+                    "tracks": {"$addToSet": "$track_id"},
+                    "last_played": {"$max": "$played_at"},
+                    "last_id": {"$last": "$_id"},
+                });
+                let mut stages = vec![doc! {"$match": {"album_id": {"$type": "string"}}}, by_time];
+                stages.extend(partials_of("album_id", fields, &["tracks"], self.partials));
+                stages
+            }
+            Kind::Artists => {
+                let mut stages = vec![by_time];
+                stages.extend(unwind_artists());
+                if let Some(entities) = entities {
+                    stages.push(doc! {"$match": {"artist_id": {"$in": entities}}});
+                }
+                let mut fields = latest(ARTIST_FIELDS);
+                fields.extend(doc! {
+                    "plays": {"$sum": 1},
+                    "tracks": {"$addToSet": "$track_id"},
+                    "listeners": {"$addToSet": "$user_id"},
+                    "first_played": {"$min": "$played_at"},
+                    "last_played": {"$max": "$played_at"},
+                    "last_id": {"$last": "$_id"},
+                });
+                stages.extend(partials_of(
+                    "artist_id",
+                    fields,
+                    &["tracks", "listeners"],
+                    self.partials,
+                ));
+                stages
+            }
+            Kind::Images => {
+                // Per (album, day, URL) the last play carrying the URL, then one partial per
+                // (album, day) listing them.
+                let url_day = doc! {
+                    PARTIAL_ENTITY: "$album_id",
+                    PARTIAL_DAY: day(),
+                    "url": "$images.url",
+                };
+                vec![
+                    doc! {"$match": {"album_id": {"$type": "string"}}},
+                    doc! {"$unwind": "$images"},
+                    by_time,
+                    doc! {"$group": {
+                        "_id": url_day,
+                        "height": {"$last": "$images.height"},
+                        "width": {"$last": "$images.width"},
+                        "last_played": {"$last": "$played_at"},
+                        "last_id": {"$last": "$_id"},
+                    }},
+                    doc! {"$sort": {"_id.url": 1}},
+                    doc! {"$group": {
+                        "_id": {
+                            PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
+                            PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
+                        },
+                        "images": {"$push": {
+                            "url": "$_id.url",
+                            "height": "$height",
+                            "width": "$width",
+                            "last_played": "$last_played",
+                            "last_id": "$last_id",
+                        }},
+                    }},
+                    doc! {"$set": {
+                        PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
+                        PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
+                    }},
+                    doc! {"$set": {"_id": mongo::partial_id_expr(PARTIAL_ENTITY, PARTIAL_DAY)}},
+                    merge(self.partials),
+                ]
+            }
+            Kind::Members => {
+                let mut fields = latest(&["user_name"]);
+                fields.extend(doc! {
+                    "first_play": {"$min": "$played_at"},
+                    "last_play": {"$max": "$played_at"},
+                    "plays": {"$sum": 1},
+                    "listened_ms": {"$sum": "$duration_ms"},
+                    "tracks": {"$addToSet": {"$ifNull": ["$track_id", "$track_name"]}},
+                    "last_id": {"$last": "$_id"},
+                });
+                let mut stages = vec![by_time];
+                stages.extend(partials_of("user_id", fields, &["tracks"], self.partials));
+                stages
+            }
+        }
+    }
+
+    /// The stages from partials to derived documents: those of `keys` (values of [`Daily::fold_key`]),
+    /// or of every partial when `None`. Each `$group` lists the fields in the order a build from plays
+    /// gives them.
+    pub fn fold_pipeline(&self, keys: Option<&[String]>) -> Vec<Document> {
+        let mut stages: Vec<Document> = keys
+            .map(|k| doc! {"$match": {self.fold_key: {"$in": k}}})
+            .into_iter()
+            .collect();
+        let by_time = doc! {"$sort": {"last_played": 1, "last_id": 1}};
+        let entity = format!("${PARTIAL_ENTITY}");
+        match self.kind {
+            Kind::Tracks => {
+                let mut group = doc! {"_id": entity};
+                group.extend(latest(TRACK_FIELDS));
+                group.extend(doc! {
+                    "popularity": {"$max": "$popularity"},
+                    "plays": {"$sum": "$plays"},
+                    "listeners": {"$push": "$listeners"},
+                    "first_played": {"$min": "$first_played"},
+                    "last_played": {"$max": "$last_played"},
+                });
+                stages.extend([
+                    by_time,
+                    doc! {"$group": group},
+                    doc! {"$set": {"listeners": sorted_union("listeners")}},
+                ]);
+            }
+            Kind::Albums => {
+                let mut group = doc! {"_id": entity};
+                group.extend(latest(ALBUM_FIELDS));
+                group.extend(doc! {
+                    "plays": {"$sum": "$plays"},
+                    "tracks": {"$push": "$tracks"},
+                });
+                stages.extend([
+                    by_time,
+                    doc! {"$group": group},
+                    doc! {"$set": {"tracks": sorted_union("tracks")}},
+                ]);
+            }
+            Kind::Artists => {
+                let mut group = doc! {"_id": entity};
+                group.extend(latest(ARTIST_FIELDS));
+                group.extend(doc! {
+                    "plays": {"$sum": "$plays"},
+                    "tracks": {"$push": "$tracks"},
+                    "listeners": {"$push": "$listeners"},
+                    "first_played": {"$min": "$first_played"},
+                    "last_played": {"$max": "$last_played"},
+                });
+                stages.extend([
+                    by_time,
+                    doc! {"$group": group},
+                    doc! {"$set": {
+                        "tracks": sorted_union("tracks"),
+                        "listeners": sorted_union("listeners"),
+                    }},
+                ]);
+            }
+            Kind::Images => {
+                stages.push(doc! {"$unwind": "$images"});
+                if let Some(keys) = keys {
+                    stages.push(doc! {"$match": {"images.url": {"$in": keys}}});
+                }
+                stages.extend([
+                    doc! {"$sort": {"images.last_played": 1, "images.last_id": 1}},
+                    doc! {"$group": {
+                        "_id": "$images.url",
+                        "album_id": {"$last": entity},
+                        "height": {"$last": "$images.height"},
+                        "width": {"$last": "$images.width"},
+                    }},
+                ]);
+            }
+            Kind::Members => {
+                let mut group = doc! {"_id": entity};
+                group.extend(latest(&["user_name"]));
+                group.extend(doc! {
+                    "first_play": {"$min": "$first_play"},
+                    "last_play": {"$max": "$last_play"},
+                    "plays": {"$sum": "$plays"},
+                    "listened_ms": {"$sum": "$listened_ms"},
+                    "tracks": {"$push": "$tracks"},
+                });
+                stages.extend([
+                    doc! {"$sort": {"last_play": 1, "last_id": 1}},
+                    doc! {"$group": group},
+                    doc! {"$set": {"unique_tracks": {"$size": {"$reduce": {
+                        "input": "$tracks",
+                        "initialValue": [],
+                        "in": {"$setUnion": ["$$value", "$$this"]},
+                    }}}}},
+                    doc! {"$unset": "tracks"},
+                ]);
+            }
+        }
+        stages.push(merge(self.into));
+        stages
+    }
+}

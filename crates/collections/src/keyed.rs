@@ -1,0 +1,206 @@
+//! The builds that read rows directly (ArtistTrackLink, the top-tracks and top-artists collections):
+//! the documents of the key values that new rows name are aggregated again from all of their rows, in
+//! bounded batches of keys (or of `_id` ranges for a build that reshapes rows one by one).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use anyhow::{Context as _, Result};
+use earshot_core::ledger::{self, LedgerEntry};
+use earshot_core::mongo;
+use earshot_core::progress::Progress;
+use mongodb::Database;
+use mongodb::bson::{DateTime, Document, doc};
+
+use crate::batches::{Batch, pack_batches, ranges_of};
+use crate::pipelines::Build;
+use crate::{KEYS_PER_BATCH, ROWS_PER_BATCH};
+
+/// Build `build` over the key values rows loaded after `since` name (every value when `None`);
+/// returns how many aggregations ran, `None` when there was nothing to build.
+pub async fn run(db: &Database, build: &Build, since: Option<DateTime>) -> Result<Option<usize>> {
+    let keys = match since {
+        Some(since) => Some(touched_keys(db, build, since).await?),
+        None => None,
+    };
+    if keys.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(None);
+    }
+    run_build(db, build, keys).await.map(Some)
+}
+
+/// Run one build over `keys` (every key value when `None`), in batches; returns how many aggregations
+/// ran.
+async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> Result<usize> {
+    let batches: Vec<Batch> = match keys {
+        // A pipeline that reshapes rows one by one: ranges of `_id` of bounded size (from the
+        // ledger), or the touched keys (one row each) in chunks.
+        None if !build.groups => id_ranges(db, build).await?,
+        Some(keys) if !build.groups => keys
+            .chunks(KEYS_PER_BATCH)
+            .map(|c| Batch::Keys(c.to_vec()))
+            .collect(),
+        keys => {
+            let mut counts = row_counts(db, build, keys.as_deref()).await?;
+            if counts.is_empty() && keys.is_none() {
+                // Rows loaded before the ledger existed: every value, batched by number alone.
+                counts = distinct_keys(db, build)
+                    .await?
+                    .into_iter()
+                    .map(|k| (k, 1))
+                    .collect();
+            }
+            pack_batches(counts, ROWS_PER_BATCH, KEYS_PER_BATCH)
+                .into_iter()
+                .map(Batch::Keys)
+                .collect()
+        }
+    };
+    let progress = Progress::new(
+        format!("Building `{}`", build.into),
+        "batches",
+        batches.len() as u64,
+    );
+    for batch in &batches {
+        let mut pipeline = Vec::with_capacity(build.pipeline.len() + 2);
+        if let (Some(owner), Batch::Keys(values)) = (build.owned_by, batch) {
+            // What the batch's key values had, gone first: a value whose rows are all gone (an erase)
+            // must leave no document, and `$merge` only writes what it finds.
+            db.collection::<Document>(build.into)
+                .delete_many(doc! {owner: {"$in": values}})
+                .await
+                .with_context(|| format!("clearing the batch's documents of `{}`", build.into))?;
+        }
+        let values = match batch {
+            Batch::All => None,
+            Batch::Keys(values) => {
+                pipeline.push(doc! {"$match": {build.key: {"$in": values}}});
+                Some(values)
+            }
+            Batch::Ids(from, to) => {
+                let mut range = Document::new();
+                if let Some(from) = from {
+                    range.insert("$gte", from);
+                }
+                if let Some(to) = to {
+                    range.insert("$lt", to);
+                }
+                pipeline.push(doc! {"$match": {"_id": range}});
+                None
+            }
+        };
+        for stage in &build.pipeline {
+            if let (Some(values), Some(field)) = (values, build.group_key)
+                && stage.contains_key("$group")
+            {
+                pipeline.push(doc! {"$match": {field: {"$in": values}}});
+            }
+            pipeline.push(stage.clone());
+        }
+        db.collection::<Document>(build.from)
+            .aggregate(pipeline)
+            .allow_disk_use(true)
+            .await
+            .with_context(|| format!("building `{}` from `{}`", build.into, build.from))?;
+        progress.inc(1);
+    }
+    progress.finish();
+    Ok(batches.len())
+}
+
+/// Ranges of `_id` holding about [`ROWS_PER_BATCH`] rows each, covering every possible `_id` (the
+/// first and last are open), from the ids the upload ledger lists; one batch of every row when the
+/// ledger lists none.
+async fn id_ranges(db: &Database, build: &Build) -> Result<Vec<Batch>> {
+    let mut cursor = db
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {ledger::COLLECTION: build.from})
+        .projection(doc! {ledger::keys_of("_id"): 1})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let mut ids = Vec::new();
+    while cursor.advance().await? {
+        ids.extend_from_slice(cursor.deserialize_current()?.keys("_id"));
+    }
+    Ok(ranges_of(ids, ROWS_PER_BATCH as usize))
+}
+
+/// How many source rows each key value of the build has (list keys counted once per row), in key
+/// order: of `keys` only, or of every value when `None`. Read from the upload ledger's counts, not from
+/// the rows: counting rows needs a pass over every play, which is what the batches avoid. An entry
+/// written before the ledger kept counts counts each of its values as many times as it has records (an
+/// upper bound). Rows removed since their file was loaded leave a count too high, which only makes a
+/// batch smaller.
+async fn row_counts(
+    db: &Database,
+    build: &Build,
+    keys: Option<&[String]>,
+) -> Result<Vec<(String, u64)>> {
+    let (keys_field, counts_field) = (ledger::keys_of(build.key), ledger::counts_of(build.key));
+    let mut cursor = db
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {ledger::COLLECTION: build.from, &keys_field: {"$exists": true}})
+        .projection(doc! {&keys_field: 1, &counts_field: 1, ledger::RECORDS: 1})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let wanted: Option<HashSet<&str>> = keys.map(|k| k.iter().map(String::as_str).collect());
+    let mut totals: HashMap<String, u64> = HashMap::new();
+    while cursor.advance().await? {
+        let entry = cursor.deserialize_current()?;
+        for (i, value) in entry.keys(build.key).iter().enumerate() {
+            if wanted.as_ref().is_some_and(|w| !w.contains(value.as_str())) {
+                continue;
+            }
+            *totals.entry(value.clone()).or_default() += entry.count(build.key, i);
+        }
+    }
+    let mut counts: Vec<(String, u64)> = totals.into_iter().collect();
+    // A wanted key the ledger does not list (rows loaded another way) still gets built.
+    if let Some(keys) = keys {
+        let listed: HashSet<String> = counts.iter().map(|(k, _)| k.clone()).collect();
+        counts.extend(
+            keys.iter()
+                .filter(|k| !listed.contains(*k))
+                .map(|k| (k.clone(), 1)),
+        );
+    }
+    counts.sort();
+    Ok(counts)
+}
+
+/// Every value of the build's key among its source rows (array keys flattened), sorted. A pass over
+/// every row: only for rows the ledger does not know.
+async fn distinct_keys(db: &Database, build: &Build) -> Result<Vec<String>> {
+    let values = db
+        .collection::<Document>(build.from)
+        .distinct(build.key, doc! {})
+        .await
+        .with_context(|| format!("listing the `{}` values of `{}`", build.key, build.from))?;
+    let mut keys: Vec<String> = values
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    keys.sort();
+    Ok(keys)
+}
+
+/// The key values that rows loaded after `since` carry, from the upload ledger.
+async fn touched_keys(db: &Database, build: &Build, since: DateTime) -> Result<Vec<String>> {
+    let field = ledger::keys_of(build.key);
+    let mut cursor = db
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {ledger::COLLECTION: build.from, ledger::LOADED_AT: {"$gt": since}})
+        .projection(doc! {&field: 1})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let mut keys = BTreeSet::new();
+    while cursor.advance().await? {
+        keys.extend(
+            cursor
+                .deserialize_current()?
+                .keys(build.key)
+                .iter()
+                .cloned(),
+        );
+    }
+    Ok(keys.into_iter().collect())
+}

@@ -1,0 +1,188 @@
+//! What the upload ledger says new rows touch: per local day, the entities its plays name on it.
+//!
+//! Every entry lists the days its plays fall on (`keys.day`, `counts.day`). An entry written before the
+//! ledger listed days gets them from its rows (read by `_id`). An entry's entities are taken to touch
+//! every one of its days: an hourly page spans a day or two, so the cross product rebuilds few
+//! partials that did not change (and rebuilding one changes nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context as _, Result};
+use earshot_core::ledger::{self, DAY, LedgerEntry};
+use earshot_core::mongo;
+use mongodb::Database;
+use mongodb::bson::{DateTime, Document, doc};
+
+use crate::batches::every_day;
+use crate::daily::DAY_FIELD;
+
+/// Rows a day is taken to hold when the ledger does not count it (rows loaded before the ledger
+/// listed days): keeps a rebuild's batch of such days to about ten days of a large group.
+pub const UNCOUNTED_DAY_ROWS: u64 = 10_000;
+
+/// Ids read at once when looking up the days of an old entry's rows.
+const IDS_PER_LOOKUP: usize = 5_000;
+
+/// One touched local day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Day {
+    /// How many new rows fall on it (the entries' counts).
+    pub rows: u64,
+    /// The entities they name, per raw key field (`track_id`, `artist_ids`, …).
+    pub entities: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Touched days, in order.
+pub type Touched = BTreeMap<String, Day>;
+
+/// The recently-played entries loaded after `since`, with the keys of `fields` and their days.
+pub async fn entries_since(
+    db: &Database,
+    since: DateTime,
+    fields: &[&str],
+) -> Result<Vec<LedgerEntry>> {
+    let mut projection =
+        doc! {ledger::keys_of(DAY): 1, ledger::counts_of(DAY): 1, ledger::keys_of("_id"): 1};
+    for field in fields {
+        projection.insert(ledger::keys_of(field), 1);
+    }
+    let mut cursor = db
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {
+            ledger::COLLECTION: mongo::RAW_RECENTLY_PLAYED,
+            ledger::LOADED_AT: {"$gt": since},
+        })
+        .projection(projection)
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let mut entries = Vec::new();
+    while cursor.advance().await? {
+        entries.push(cursor.deserialize_current()?);
+    }
+    fill_days(db, &mut entries).await?;
+    Ok(entries)
+}
+
+/// Days for the entries written before the ledger listed them, from their rows' `played_at_local`.
+async fn fill_days(db: &Database, entries: &mut [LedgerEntry]) -> Result<()> {
+    let raw = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    for entry in entries.iter_mut().filter(|e| e.keys(DAY).is_empty()) {
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for ids in entry.keys("_id").chunks(IDS_PER_LOOKUP) {
+            let mut cursor = raw
+                .find(doc! {"_id": {"$in": ids}})
+                .projection(doc! {DAY_FIELD: 1})
+                .await
+                .with_context(|| format!("reading the days of `{}`'s rows", entry.file))?;
+            while cursor.advance().await? {
+                if let Some(day) = cursor
+                    .current()
+                    .get_str(DAY_FIELD)
+                    .ok()
+                    .and_then(ledger::day_of)
+                {
+                    *counts.entry(day.to_string()).or_default() += 1;
+                }
+            }
+        }
+        entry
+            .keys
+            .insert(DAY.to_string(), counts.keys().cloned().collect());
+        entry
+            .counts
+            .insert(DAY.to_string(), counts.into_values().collect());
+    }
+    Ok(())
+}
+
+/// Per day the entries name, its new rows and the values of each of `fields` they name.
+pub fn touched(entries: &[LedgerEntry], fields: &[&str]) -> Touched {
+    let mut days = Touched::new();
+    for entry in entries {
+        for (i, day) in entry.keys(DAY).iter().enumerate() {
+            let touched = days.entry(day.clone()).or_default();
+            touched.rows += entry.count(DAY, i);
+            for field in fields {
+                touched
+                    .entities
+                    .entry(field.to_string())
+                    .or_default()
+                    .extend(entry.keys(field).iter().cloned());
+            }
+        }
+    }
+    days
+}
+
+/// Every day from the first play's to the last play's, with about how many plays each holds: the
+/// ledger's counts, [`UNCOUNTED_DAY_ROWS`] for a day it does not count (a day without plays costs an
+/// index lookup).
+pub async fn every_played_day(db: &Database) -> Result<Vec<(String, u64)>> {
+    let raw = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    let end = |direction: i32| {
+        let raw = raw.clone();
+        async move {
+            let found = raw
+                .find_one(doc! {DAY_FIELD: {"$type": "string"}})
+                .sort(doc! {DAY_FIELD: direction})
+                .projection(doc! {DAY_FIELD: 1})
+                .await
+                .with_context(|| format!("reading `{}`", mongo::RAW_RECENTLY_PLAYED))?;
+            Ok::<_, anyhow::Error>(found.and_then(|d| {
+                d.get_str(DAY_FIELD)
+                    .ok()
+                    .and_then(ledger::day_of)
+                    .map(str::to_string)
+            }))
+        }
+    };
+    let (Some(first), Some(last)) = (end(1).await?, end(-1).await?) else {
+        return Ok(Vec::new());
+    };
+    let counted = ledger_day_counts(db).await?;
+    Ok(every_day(&first, &last)
+        .into_iter()
+        .map(|day| {
+            let rows = counted.get(&day).copied().unwrap_or(UNCOUNTED_DAY_ROWS);
+            (day, rows)
+        })
+        .collect())
+}
+
+/// The rows per day the ledger counts, over every recently-played entry.
+async fn ledger_day_counts(db: &Database) -> Result<BTreeMap<String, u64>> {
+    let mut cursor = db
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {ledger::COLLECTION: mongo::RAW_RECENTLY_PLAYED})
+        .projection(doc! {ledger::keys_of(DAY): 1, ledger::counts_of(DAY): 1})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    while cursor.advance().await? {
+        let entry = cursor.deserialize_current()?;
+        for (i, day) in entry.keys(DAY).iter().enumerate() {
+            *counts.entry(day.clone()).or_default() += entry.count(DAY, i);
+        }
+    }
+    Ok(counts)
+}
+
+/// How many plays each of `days` held at the last build, from the `members` partials (which count
+/// every play).
+pub async fn plays_on(db: &Database, days: &[&str]) -> Result<BTreeMap<String, u64>> {
+    let mut cursor = db
+        .collection::<Document>(mongo::MEMBERS_BY_DAY)
+        .find(doc! {mongo::PARTIAL_DAY: {"$in": days}})
+        .projection(doc! {mongo::PARTIAL_DAY: 1, "plays": 1})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::MEMBERS_BY_DAY))?;
+    let mut plays: BTreeMap<String, u64> = BTreeMap::new();
+    while cursor.advance().await? {
+        let partial = cursor.deserialize_current()?;
+        if let Ok(day) = partial.get_str(mongo::PARTIAL_DAY) {
+            let n = partial.get("plays").and_then(mongo::bson_u64).unwrap_or(0);
+            *plays.entry(day.to_string()).or_default() += n;
+        }
+    }
+    Ok(plays)
+}

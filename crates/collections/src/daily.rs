@@ -8,8 +8,8 @@
 //! partial's. `_id` is `<entity>|<day>`; `e` is the entity, `d` the day.
 //!
 //! Two aggregations per derived collection:
-//! - [`Daily::partial_pipeline`]: a day's plays (a `$match` on the indexed `played_at_local`, from
-//!   `YYYY-MM-DD` to the next day) → the partials of those days, `$merge`d into the partial collection;
+//! - [`Daily::partial_pipeline`]: a day's plays ([`days_match`]: a bounded range of the `played_at`
+//!   index) → the partials of those days, `$merge`d into the partial collection;
 //! - [`Daily::fold_pipeline`]: an entity's partials (hundreds of small documents, never its plays) → its
 //!   derived document, `$merge`d into the derived collection.
 //!
@@ -18,7 +18,7 @@
 //! sum, the latest of the days' latest plays is the latest play, a union of sets is the set.
 
 use earshot_core::mongo::{self, PARTIAL_DAY, PARTIAL_ENTITY};
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, DateTime as BsonDateTime, Document, doc};
 
 use crate::pipelines::{merge, sorted_set, unwind_artists};
 
@@ -104,18 +104,43 @@ pub struct DayRange {
     pub to: String,
 }
 
-/// `{played_at_local: {$gte: from, $lt: to}}` for each range (a local time `2024-03-01 10:15:00 PST`
-/// sorts between `2024-03-01` and `2024-03-02`): bounded reads of the `played_at_local` index.
+/// Local time runs at most this far ahead of UTC (UTC+14, Kiribati).
+const MOST_AHEAD_HOURS: i64 = 14;
+/// Local time runs at most this far behind UTC (UTC-12).
+const MOST_BEHIND_HOURS: i64 = 12;
+
+/// The plays of local days `ranges`: `played_at_local` from `YYYY-MM-DD` up to the day after (a local
+/// time `2024-03-01 10:15:00 PST` sorts between `2024-03-01` and `2024-03-02`), read through the
+/// `played_at` index over the instants those days span in any time zone (from 14 hours before the
+/// first day's midnight UTC to 12 hours after the last day's end). So a day is the day the converter
+/// wrote, whatever zone it wrote it in, and no other index is needed.
 pub fn days_match(ranges: &[DayRange]) -> Document {
     let mut each: Vec<Document> = ranges
         .iter()
-        .map(|r| doc! {DAY_FIELD: {"$gte": &r.from, "$lt": &r.to}})
+        .map(|r| {
+            let mut day = doc! {DAY_FIELD: {"$gte": &r.from, "$lt": &r.to}};
+            if let (Some(from), Some(to)) = (midnight_utc(&r.from), midnight_utc(&r.to)) {
+                let from = from - chrono::Duration::hours(MOST_AHEAD_HOURS);
+                let to = to + chrono::Duration::hours(MOST_BEHIND_HOURS);
+                day.insert(
+                    "played_at",
+                    doc! {"$gte": BsonDateTime::from_millis(from.timestamp_millis()), "$lt": BsonDateTime::from_millis(to.timestamp_millis())},
+                );
+            }
+            day
+        })
         .collect();
     if each.len() == 1 {
         each.remove(0)
     } else {
         doc! {"$or": each}
     }
+}
+
+/// Midnight UTC of `day` (`YYYY-MM-DD`).
+fn midnight_utc(day: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
 /// A play's local day: the first ten bytes of `played_at_local`.

@@ -182,7 +182,6 @@ async fn build_dailies(
     mode: Mode,
     through: DateTime,
 ) -> Result<()> {
-    mongo::ensure_indexes(db, mongo::RAW_RECENTLY_PLAYED).await?;
     let mut stale = Vec::new();
     let mut since: BTreeMap<i64, Vec<Daily>> = BTreeMap::new();
     for daily in dailies {

@@ -114,9 +114,9 @@ pub fn touched(entries: &[LedgerEntry], fields: &[&str]) -> Touched {
     days
 }
 
-/// Every day from the first play's to the last play's, with about how many plays each holds: the
-/// ledger's counts, [`UNCOUNTED_DAY_ROWS`] for a day it does not count (a day without plays costs an
-/// index lookup).
+/// Every day from the first play's to the last play's (a day more each side, in case the zone of the
+/// local times changed), with about how many plays each holds: the ledger's counts,
+/// [`UNCOUNTED_DAY_ROWS`] for a day it does not count (a day without plays costs an index lookup).
 pub async fn every_played_day(db: &Database) -> Result<Vec<(String, u64)>> {
     let raw = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
     let end = |direction: i32| {
@@ -124,15 +124,19 @@ pub async fn every_played_day(db: &Database) -> Result<Vec<(String, u64)>> {
         async move {
             let found = raw
                 .find_one(doc! {DAY_FIELD: {"$type": "string"}})
-                .sort(doc! {DAY_FIELD: direction})
+                .sort(doc! {"played_at": direction})
                 .projection(doc! {DAY_FIELD: 1})
                 .await
                 .with_context(|| format!("reading `{}`", mongo::RAW_RECENTLY_PLAYED))?;
             Ok::<_, anyhow::Error>(found.and_then(|d| {
-                d.get_str(DAY_FIELD)
-                    .ok()
-                    .and_then(ledger::day_of)
-                    .map(str::to_string)
+                let day = d.get_str(DAY_FIELD).ok().and_then(ledger::day_of)?;
+                let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+                let date = if direction > 0 {
+                    date.pred_opt()
+                } else {
+                    date.succ_opt()
+                }?;
+                Some(date.format("%Y-%m-%d").to_string())
             }))
         }
     };

@@ -326,13 +326,6 @@ pub const INDEXES: &[IndexSpec] = &[
         name: "album_id",
         keys: &[("album_id", 1)],
     },
-    // A local day's plays (`played_at_local` from `YYYY-MM-DD` up to the next day): what a partial of
-    // the derived collections is rebuilt from.
-    IndexSpec {
-        collection: RAW_RECENTLY_PLAYED,
-        name: "played_at_local",
-        keys: &[("played_at_local", 1)],
-    },
     // Matching imported plays with API plays (data-upload): a member's plays of one source by time.
     IndexSpec {
         collection: RAW_RECENTLY_PLAYED,

@@ -10,8 +10,9 @@
 //!   must reconnect.
 //!
 //! Sign-in goes through rspotify's [`AuthCodePkceSpotify`] (the authorize URL with its PKCE S256
-//! challenge and `state`, the code exchange, the refresh), with its token cache and automatic refresh
-//! off: tokens live in Earshot's encrypted store, and Earshot decides when to refresh. Its failures
+//! challenge and `state`, the code exchange), with its token cache and automatic refresh off: tokens
+//! live in Earshot's encrypted store, and Earshot decides when to refresh. A refresh sends rspotify's
+//! request through Earshot's one HTTP client (rspotify would build a client per refresh). Its failures
 //! are read here (status, `Retry-After`, Spotify's error body) under the same rules as every other
 //! request. Data calls keep Earshot's own models and client: rspotify's `FullTrack` requires
 //! `external_ids` and `is_local`, which 2026 responses may lack, its error type cannot read Spotify's
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use earshot_core::env;
 use earshot_core::spotify::{ApiError, AuthError, SCOPES};
-use rspotify::clients::{BaseClient as _, OAuthClient as _};
+use rspotify::clients::OAuthClient as _;
 use rspotify::http::HttpError;
 use rspotify::{AuthCodePkceSpotify, ClientError, Config, Credentials, OAuth, Token};
 
@@ -315,38 +316,52 @@ impl Spotify {
                     });
                 }
             };
-            let auth_error: Option<AuthError> = serde_json::from_slice(&body).ok();
-            if let Some(error) = &auth_error
-                && error.error == "invalid_grant"
-            {
-                return Err(SpotifyError::NeedsReauth {
-                    member: member.into(),
-                    reason: error
-                        .error_description
-                        .clone()
-                        .unwrap_or_else(|| error.error.clone()),
-                });
-            }
-            if status == 429 {
-                self.wait_rate_limit(member, &endpoint, retry_after, &body)
-                    .await?;
-                continue;
-            }
-            if status >= 500 && attempts < MAX_ATTEMPTS {
-                self.wait_backoff(member, &endpoint, attempts).await?;
-                continue;
-            }
-            let message = auth_error
-                .map(|e| format!("{}: {}", e.error, e.error_description.unwrap_or_default()))
-                .unwrap_or_else(|| snippet(&body));
-            return Err(SpotifyError::Status {
+            self.token_failure(member, &endpoint, attempts, status, retry_after, &body)
+                .await?;
+        }
+    }
+
+    /// A failed token request under Spotify's rules: `Ok` once a wait it allows is over (try again),
+    /// or the error that ends it.
+    async fn token_failure(
+        &self,
+        member: &str,
+        endpoint: &str,
+        attempts: u32,
+        status: u16,
+        retry_after: Option<u64>,
+        body: &[u8],
+    ) -> Result<(), SpotifyError> {
+        let auth_error: Option<AuthError> = serde_json::from_slice(body).ok();
+        if let Some(error) = &auth_error
+            && error.error == "invalid_grant"
+        {
+            return Err(SpotifyError::NeedsReauth {
                 member: member.into(),
-                endpoint,
-                status,
-                message,
-                attempts,
+                reason: error
+                    .error_description
+                    .clone()
+                    .unwrap_or_else(|| error.error.clone()),
             });
         }
+        if status == 429 {
+            return self
+                .wait_rate_limit(member, endpoint, retry_after, body)
+                .await;
+        }
+        if status >= 500 && attempts < MAX_ATTEMPTS {
+            return self.wait_backoff(member, endpoint, attempts).await;
+        }
+        let message = auth_error
+            .map(|e| format!("{}: {}", e.error, e.error_description.unwrap_or_default()))
+            .unwrap_or_else(|| snippet(body));
+        Err(SpotifyError::Status {
+            member: member.into(),
+            endpoint: endpoint.into(),
+            status,
+            message,
+            attempts,
+        })
     }
 
     /// Earshot's tokens from rspotify's, its lifetime counted on Earshot's clock. A missing refresh
@@ -495,28 +510,47 @@ impl Spotify {
     }
 
     /// Refresh a member's tokens. A response without a refresh token keeps the old one.
+    ///
+    /// The request is the one rspotify's PKCE client sends (`grant_type=refresh_token`, the refresh
+    /// token and the client id, form-encoded), read into rspotify's `Token`, but it goes through this
+    /// client: rspotify builds an HTTP client (and reads the machine's certificate store) for every
+    /// refresh, which was most of a scheduled run's fixed cost (issue #23).
     pub async fn refresh(
         &self,
         member: &str,
         app: &App,
         tokens: &Tokens,
     ) -> Result<Tokens, SpotifyError> {
-        let held = Token {
-            refresh_token: Some(tokens.refresh_token.clone()),
-            ..Token::default()
-        };
-        let client = self.pkce_client(&app.client_id, "", Some(held));
-        let token = self
-            .token_request(member, || async {
-                client
-                    .refetch_token()
-                    .await?
-                    .ok_or(ClientError::InvalidToken)
-            })
-            .await?;
-        Ok(self
-            .tokens_from(token, &tokens.client_id, Some(tokens))
-            .expect("the previous refresh token is kept"))
+        let endpoint = "POST /api/token";
+        let url = format!("{}/api/token", self.endpoints.accounts);
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh_token.as_str()),
+            ("client_id", app.client_id.as_str()),
+        ];
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let request = self.http.post(&url).form(&form);
+            let Some((status, retry_after, body)) =
+                self.send(member, endpoint, attempts, request).await?
+            else {
+                continue;
+            };
+            if status == 200 {
+                let token: Token =
+                    serde_json::from_slice(&body).map_err(|err| SpotifyError::Body {
+                        member: member.into(),
+                        endpoint: endpoint.into(),
+                        detail: format!("the token response does not read: {err}"),
+                    })?;
+                return Ok(self
+                    .tokens_from(token, &tokens.client_id, Some(tokens))
+                    .expect("the previous refresh token is kept"));
+            }
+            self.token_failure(member, endpoint, attempts, status, retry_after, &body)
+                .await?;
+        }
     }
 
     /// GET a Web API path with a bearer token. `Ok(Err(()))` means 401: the caller refreshes and retries.

@@ -9,7 +9,7 @@
 #   scripts/bench.sh --sizes 10M          # 10M plays through every step (about 20 GB of raw JSON)
 #   scripts/bench.sh --repeats 5 --sizes 10k
 #   scripts/bench.sh --sizes 1M,1M-markets --steps convert   # the converter rows alone, on 2026 and market-heavy pages
-#   scripts/bench.sh --sizes 10k,1M --steps hourly            # load and build a history, then one more hour on top
+#   scripts/bench.sh --sizes 10k,1M --steps hourly            # load and build a history, one more hour on top; at 1M an import and an erase
 #
 # EARSHOT_BENCH_MONGODB_URI points it at a real mongod instead of the dev server (which runs out of
 # memory building the collections of 1M plays). Needs the disk for the set (1M: about 6 GB in all;
@@ -31,7 +31,7 @@ use_cached_target
 # The converter rows alone need only the converter and the set generator (no polars build).
 packages=(--workspace)
 [[ " $* " == *" --steps convert "* ]] && packages=(-p json-converter -p earshot-testkit)
-[[ " $* " == *" --steps hourly "* ]] && packages=(-p json-converter -p earshot-testkit -p data-upload -p create-collections)
+[[ " $* " == *" --steps hourly "* ]] && packages=(-p json-converter -p earshot-testkit -p data-upload -p create-collections -p data-fetcher -p members)
 log "Building Earshot (release)"
 cargo build --release --locked --quiet "${packages[@]}" --bins
 EARSHOT_ROUNDTRIP_BIN="$(cargo bench --locked --quiet -p json-converter --bench serde_roundtrip --no-run \

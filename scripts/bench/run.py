@@ -167,15 +167,61 @@ def peak_rss_mib(pid):
     return None
 
 
-def hourly_scenario(run, storage, group, uri, db, repeats):
+def reset_peak_rss(pid):
+    """Start a process's peak resident memory (VmHWM) afresh, so that it measures what follows."""
+    if pid is not None:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+# The per-day partials the collections that sum over plays are folded from: (collection, raw key field).
+PARTIALS = {
+    "Tracks_by_day": "track_id",
+    "Albums_by_day": "album_id",
+    "Artists_by_day": "artist_ids",
+    "Images_by_day": "album_id",
+    "members_by_day": "user_id",
+}
+# The sizes whose hourly scenario also measures late data: a history import into old days, then an erase.
+LATE_DATA = {"1M"}
+
+
+def build_reads(client, db, entry_ids):
+    """What a build of the ledger entries `entry_ids` reads: the plays of the entities they name on the
+    days they name (the partials rebuilt), and the partials of those entities (the fold). Counted by
+    the harness after the run, not timed."""
+    entries = list(client[db]["upload_ledger"].find({"_id": {"$in": list(entry_ids)}}))
+    days = sorted({d for e in entries for d in e.get("keys", {}).get("day", [])})
+    plays = partials = 0
+    for name, key in PARTIALS.items():
+        values = sorted({v for e in entries for v in e.get("keys", {}).get(key, [])})
+        if not values or not days:
+            continue
+        for chunk in range(0, len(values), 5000):
+            part = values[chunk : chunk + 5000]
+            partials += client[db][name].count_documents({"e": {"$in": part}})
+            for day_chunk in range(0, len(days), 31):
+                ds = days[day_chunk : day_chunk + 31]
+                plays += client[db]["rawdata_recentlyplayed"].count_documents(
+                    {
+                        "played_at_local": {"$gte": ds[0], "$lt": ds[-1] + "~"},
+                        key: {"$in": part},
+                    }
+                )
+    return {"days": len(days), "plays": plays, "partials": partials}
+
+
+def hourly_scenario(run, storage, group, uri, db, repeats, label="hour", shift_days=800):
     """One more hour on top of the loaded and built history: five members, one new page each, through
     convert, upload and create-collections, as the hourly DAG runs them."""
+    from pymongo import MongoClient
+
+    client = MongoClient(uri)
     bins = Path(env("EARSHOT_RELEASE_BIN"))
     raw = storage / "raw" / "recently_played"
     members = sorted(p for p in raw.iterdir() if p.is_dir())[:5]
     newest = {m: max(m.glob("*.json")) for m in members}
     for attempt in range(repeats):
-        shift = datetime.timedelta(days=800 + attempt)
+        shift = datetime.timedelta(days=shift_days + attempt)
         for folder, page_path in newest.items():
             page = json.loads(page_path.read_text())
             for item in page["items"]:
@@ -185,13 +231,14 @@ def hourly_scenario(run, storage, group, uri, db, repeats):
             (folder / (stamp.strftime("%Y%m%dT%H%M%S.") + f"{stamp.microsecond // 1000:03d}Z.json")).write_text(
                 json.dumps(page)
             )
+        before = set(client[db]["upload_ledger"].distinct("_id"))
         started = time.perf_counter()
         run.timed(
-            "hour: convert",
+            f"{label}: convert",
             [str(bins / "json-converter"), "recently-played", "--storage", str(storage), "--group-config", str(group)],
         )
         run.timed(
-            "hour: upload",
+            f"{label}: upload",
             [
                 str(bins / "data-upload"),
                 "recently-played",
@@ -204,11 +251,74 @@ def hourly_scenario(run, storage, group, uri, db, repeats):
             ],
         )
         run.timed(
-            "hour: create-collections",
+            f"{label}: create-collections",
             [str(bins / "create-collections"), "recently-played", "--mongodb-uri", uri, "--database", db]
             + ["--group-config", str(group)],
         )
-        run.record("hour: convert + upload + build", time.perf_counter() - started, 0, 0)
+        run.record(f"{label}: convert + upload + build", time.perf_counter() - started, 0, 0)
+        new = set(client[db]["upload_ledger"].distinct("_id")) - before
+        reads = build_reads(client, db, new)
+        run.results["checks"][f"{label}: days, plays and partials its build read"] = reads
+
+
+def import_scenario(run, work, storage, group, uri, db):
+    """A member's ten-year streaming history (the history150k set) imported into the group, converted,
+    uploaded and built: the build must read only the days the import touched."""
+    from pymongo import MongoClient
+
+    bins = Path(env("EARSHOT_RELEASE_BIN"))
+    history = work / "history150k"
+    summary_file = history / "set.json"
+    if not summary_file.exists():
+        shutil.rmtree(history, ignore_errors=True)
+        history.mkdir(parents=True)
+        seconds, _, _, out = measure([str(bins / "earshot-fixtures"), str(history), "--history-plays", "150000"])
+        summary_file.write_text(json.dumps({"plays": 150000, "summary": json.loads(out), "seconds": seconds}))
+    member = json.loads(summary_file.read_text())["summary"]["member"]
+    client = MongoClient(uri)
+    before = set(client[db]["upload_ledger"].distinct("_id"))
+    run.timed(
+        "import: data-fetcher import",
+        [str(bins / "data-fetcher"), "import", "--member", member, str(history / "export"), "--storage", str(storage)]
+        + ["--group-config", str(group)],
+    )
+    run.timed(
+        "import: convert",
+        [str(bins / "json-converter"), "streaming-history", "--storage", str(storage), "--group-config", str(group)],
+    )
+    run.timed(
+        "import: upload",
+        [str(bins / "data-upload"), "streaming-history", "--storage", str(storage), "--mongodb-uri", uri]
+        + ["--database", db],
+    )
+    run.timed(
+        "import: create-collections",
+        [str(bins / "create-collections"), "recently-played", "--mongodb-uri", uri, "--database", db]
+        + ["--group-config", str(group)],
+    )
+    new = set(client[db]["upload_ledger"].distinct("_id")) - before
+    reads = build_reads(client, db, new)
+    all_days = len(client[db]["members_by_day"].distinct("d"))
+    run.results["checks"]["import: days, plays and partials its build read"] = reads
+    run.results["checks"]["import: days with plays in the group after it"] = all_days
+
+
+def erase_scenario(run, storage, group, uri, db):
+    """`members erase` of one member (the group's second) at this size."""
+    text = group.read_text()
+    blocks = text.split("[[members]]")
+    member = blocks[2].split('id = "', 1)[1].split('"', 1)[0]
+    without = group.with_name("group-without.toml")
+    without.write_text("[[members]]".join(blocks[:2] + blocks[3:]))
+    bins = Path(env("EARSHOT_RELEASE_BIN"))
+    run.timed(
+        "erase one member",
+        [str(bins / "members"), "erase", "--member", member, "--yes", "--storage", str(storage)]
+        + ["--group-config", str(without), "--mongodb-uri", uri, "--database", db],
+    )
+    run.results["checks"]["erase: the member erased"] = member
+    # The set lost a member and gained a history: the next run generates it afresh.
+    (storage.parent / "set.json").unlink(missing_ok=True)
 
 
 def convert_once(storage, group):
@@ -356,16 +466,24 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
         for _ in range(server_repeats):
             for name in derived:
                 client[db].drop_collection(name)
+            reset_peak_rss(server_pid)
             run.timed("create-collections", [*create, "--rebuild"])
     except StepFailed as error:
         # Seen before builds ran in batches: the dev server held a $group over 1M plays and was killed.
         run.failed("create-collections", error)
         return run.results
     if server_pid is not None:
-        run.results["checks"]["dev server peak RSS after the first build (MiB)"] = peak_rss_mib(server_pid)
+        run.results["checks"]["dev server peak RSS during the first build (MiB)"] = peak_rss_mib(server_pid)
+    run.results["checks"]["per-day partials after the first build"] = sum(
+        client[db][name].estimated_document_count() for name in PARTIALS
+    )
     run.timed("create-collections again", create)
     run.results["checks"]["ArtistTrackLink rows"] = client[db]["ArtistTrackLink"].estimated_document_count()
     hourly_scenario(run, storage, group, uri, db, repeats)
+    if size in LATE_DATA:
+        import_scenario(run, work, storage, group, uri, db)
+        hourly_scenario(run, storage, group, uri, db, 1, label="hour after the import", shift_days=900)
+        erase_scenario(run, storage, group, uri, db)
     if steps == "hourly":
         return run.results
 
@@ -705,6 +823,27 @@ def render(work):
                 f"| {r['size']} ({r['set']['plays']:,} plays) | {total[2]} | "
                 + " | ".join(f"{c[0]:.2f} s" for c in parts)
                 + f" | {total[0]:.2f} s |"
+            )
+    late = [r for r in results if cell(r, "erase one member")]
+    if late:
+        lines += ["", "### Late data and erases on top of a history", ""]
+        lines.append(
+            "| history | first build (`--rebuild`) | the hour | import of 150k history plays: its build |"
+            " the hour after the import | erase one member |"
+        )
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for r in late:
+            row = [
+                cell(r, "create-collections"),
+                cell(r, "hour: convert + upload + build"),
+                cell(r, "import: create-collections"),
+                cell(r, "hour after the import: convert + upload + build"),
+                cell(r, "erase one member"),
+            ]
+            lines.append(
+                f"| {r['size']} ({r['set']['plays']:,} plays) | "
+                + " | ".join(f"{c[0]:.2f} s" if c else "–" for c in row)
+                + " |"
             )
     lines += comparison(
         "analytics",

@@ -217,6 +217,16 @@ const ALBUM_FIELDS: &[&str] = &[
 const ARTIST_FIELDS: &[&str] = &["artist_name", "artist_url"];
 
 impl Daily {
+    /// A filter of a day's plays down to those naming `entities`, as an expression, so that no index
+    /// serves it: the plays are read through the `played_at` index ([`days_match`]), one day's worth,
+    /// rather than through the entity's index, which would read every play of a popular entity (a
+    /// planner may pick either for a filter it can index). `None` for `Artists`, whose partial pipeline
+    /// keeps the wanted artists after unwinding each play's.
+    pub fn plays_of(&self, entities: &[String]) -> Option<Document> {
+        (self.kind != Kind::Artists)
+            .then(|| doc! {"$expr": {"$in": [format!("${}", self.key), entities]}})
+    }
+
     /// The stages from plays to partials, after the caller's `$match` of days (and entities). For
     /// `Artists`, `entities` (when given) also keeps only those artists of each play's artists.
     pub fn partial_pipeline(&self, entities: Option<&[String]>) -> Vec<Document> {

@@ -164,7 +164,12 @@ fn day_batches(days: Vec<(String, u64, Vec<String>)>) -> Vec<DayBatch> {
 
 /// Bring `daily` up to date with the `touched` days: rebuild the partials of the entities they name on
 /// them, from those days' plays alone, then fold every entity whose partials changed.
-pub async fn update(db: &Database, daily: &Daily, touched: &Touched) -> Result<Work> {
+pub async fn update(
+    db: &Database,
+    daily: &Daily,
+    touched: &Touched,
+    days_held: usize,
+) -> Result<Work> {
     let wanted: Vec<(&String, Vec<String>)> = touched
         .iter()
         .filter_map(|(day, t)| {
@@ -186,81 +191,99 @@ pub async fn update(db: &Database, daily: &Daily, touched: &Touched) -> Result<W
         .collect();
     let mut work = Work::default();
     let mut fold: BTreeSet<String> = BTreeSet::new();
+    // Keys a rebuilt day no longer names: they may have no partial left (an erase), and lose their
+    // document then.
+    let mut dropped: BTreeSet<String> = BTreeSet::new();
     for batch in day_batches(days) {
         work.plays += batch.plays;
         work.partial_batches += 1;
         let entities: Vec<&String> = batch.entities.iter().collect();
         let these = doc! {PARTIAL_ENTITY: {"$in": &entities}, PARTIAL_DAY: {"$in": &batch.days}};
-        let by_key = daily.fold_key != PARTIAL_ENTITY;
-        if by_key {
-            // The URLs the partials listed before: one no longer listed is folded (or removed) too.
-            fold.extend(distinct(db, daily.partials, daily.fold_key, these.clone()).await?);
-        }
+        let had = distinct(db, daily.partials, daily.fold_key, these.clone()).await?;
         db.collection::<Document>(daily.partials)
             .delete_many(these.clone())
             .await
             .with_context(|| format!("clearing partials of `{}`", daily.partials))?;
         let ranges = day_ranges(batch.days.iter().map(String::as_str));
-        let mut only = days_match(&ranges);
-        only.insert(daily.key, doc! {"$in": &entities});
         let entities: Vec<String> = batch.entities.into_iter().collect();
-        let mut pipeline = vec![doc! {"$match": only}];
+        let mut pipeline = vec![doc! {"$match": days_match(&ranges)}];
+        if let Some(theirs) = daily.plays_of(&entities) {
+            pipeline.push(doc! {"$match": theirs});
+        }
         pipeline.extend(daily.partial_pipeline(Some(&entities)));
         aggregate(db, mongo::RAW_RECENTLY_PLAYED, pipeline, daily.partials).await?;
-        if by_key {
-            fold.extend(distinct(db, daily.partials, daily.fold_key, these).await?);
-        } else {
+        let has: BTreeSet<String> = distinct(db, daily.partials, daily.fold_key, these)
+            .await?
+            .into_iter()
+            .collect();
+        dropped.extend(had.iter().filter(|k| !has.contains(*k)).cloned());
+        // The URLs the partials listed before and after (a URL no longer listed is folded or
+        // removed too); the entities themselves otherwise.
+        if daily.fold_key == PARTIAL_ENTITY {
             fold.extend(entities);
+        } else {
+            fold.extend(had);
         }
+        fold.extend(has);
     }
     let keys: Vec<String> = fold.into_iter().collect();
     work.folded = keys.len();
-    work.fold_batches = fold_keys(db, daily, &keys).await?;
+    work.fold_batches = fold_keys(db, daily, &keys, days_held).await?;
+    remove_unnamed(db, daily, &dropped).await?;
     Ok(work)
 }
 
-/// Fold the derived documents of `keys` from their partials, and remove those no partial names any
-/// more (every play of theirs erased); returns how many aggregations ran.
-async fn fold_keys(db: &Database, daily: &Daily, keys: &[String]) -> Result<usize> {
-    // A key has at most one partial a day: bound a batch by the days there are.
-    let days = db
+/// Remove the derived documents of those of `keys` that no partial names any more.
+async fn remove_unnamed(db: &Database, daily: &Daily, keys: &BTreeSet<String>) -> Result<()> {
+    let partials = db.collection::<Document>(daily.partials);
+    let mut gone = Vec::new();
+    for key in keys {
+        let named = partials
+            .find_one(doc! {daily.fold_key: key})
+            .projection(doc! {"_id": 1})
+            .await
+            .with_context(|| format!("reading `{}`", daily.partials))?;
+        if named.is_none() {
+            gone.push(key);
+        }
+    }
+    if !gone.is_empty() {
+        db.collection::<Document>(daily.into)
+            .delete_many(doc! {"_id": {"$in": &gone}})
+            .await
+            .with_context(|| format!("removing documents of `{}`", daily.into))?;
+        info!(
+            collection = daily.into,
+            removed = gone.len(),
+            "No play left of some documents: removed."
+        );
+    }
+    Ok(())
+}
+
+/// How many days have plays (the `members` partials' days): a key has at most one partial a day.
+pub async fn days_held(db: &Database) -> Result<usize> {
+    Ok(db
         .collection::<Document>(mongo::MEMBERS_BY_DAY)
         .distinct(PARTIAL_DAY, doc! {})
         .await
         .with_context(|| format!("reading `{}`", mongo::MEMBERS_BY_DAY))?
-        .len()
-        .max(1);
-    let per_batch = (PARTIALS_PER_BATCH as usize / days).clamp(1, KEYS_PER_BATCH);
+        .len())
+}
+
+/// Fold the derived documents of `keys` from their partials; returns how many aggregations ran. A
+/// batch holds at most [`PARTIALS_PER_BATCH`] partials (`days_held` each, at most).
+async fn fold_keys(
+    db: &Database,
+    daily: &Daily,
+    keys: &[String],
+    days_held: usize,
+) -> Result<usize> {
+    let per_batch = (PARTIALS_PER_BATCH as usize / days_held.max(1)).clamp(1, KEYS_PER_BATCH);
     let mut batches = 0;
     for batch in keys.chunks(per_batch) {
-        aggregate(
-            db,
-            daily.partials,
-            daily.fold_pipeline(Some(batch)),
-            daily.into,
-        )
-        .await?;
-        let named: BTreeSet<String> = distinct(
-            db,
-            daily.partials,
-            daily.fold_key,
-            doc! {daily.fold_key: {"$in": batch}},
-        )
-        .await?
-        .into_iter()
-        .collect();
-        let gone: Vec<&String> = batch.iter().filter(|k| !named.contains(*k)).collect();
-        if !gone.is_empty() {
-            db.collection::<Document>(daily.into)
-                .delete_many(doc! {"_id": {"$in": &gone}})
-                .await
-                .with_context(|| format!("removing documents of `{}`", daily.into))?;
-            info!(
-                collection = daily.into,
-                removed = gone.len(),
-                "No play left of some documents: removed."
-            );
-        }
+        let pipeline = daily.fold_pipeline(Some(batch));
+        aggregate(db, daily.partials, pipeline, daily.into).await?;
         batches += 1;
     }
     Ok(batches)
@@ -285,11 +308,18 @@ async fn distinct(
 
 /// Run `pipeline` (ending in a `$merge` into `into`) on `from`.
 async fn aggregate(db: &Database, from: &str, pipeline: Vec<Document>, into: &str) -> Result<()> {
+    let started = std::time::Instant::now();
     db.collection::<Document>(from)
         .aggregate(pipeline)
         .allow_disk_use(true)
         .await
         .with_context(|| format!("building `{into}` from `{from}`"))?;
+    tracing::debug!(
+        from,
+        into,
+        ms = started.elapsed().as_millis() as u64,
+        "Aggregated."
+    );
     Ok(())
 }
 

@@ -204,12 +204,17 @@ async fn build_dailies(
         let keys: Vec<&str> = dailies.iter().map(|d| d.key).collect();
         let entries = touched::entries_since(db, DateTime::from_millis(at), &keys).await?;
         let touched = touched::touched(&entries, &keys);
+        let days_held = if touched.is_empty() {
+            0
+        } else {
+            fold::days_held(db).await?
+        };
         for daily in &dailies {
             if touched.is_empty() {
                 info!(collection = daily.into, "Nothing new to build.");
                 continue;
             }
-            let work = fold::update(db, daily, &touched).await?;
+            let work = fold::update(db, daily, &touched, days_held).await?;
             set_watermark(db, daily.into, through, Some(DAILY_MODEL)).await?;
             log_built(db, daily, &work).await?;
         }

@@ -1,7 +1,7 @@
 //! `create-collections`: build the derived collections from the `rawdata_*` collections with
 //! server-side aggregation pipelines ending in `$merge` (the work is `earshot-collections`; this is its
 //! command line). Idempotent: a re-run over the same raw data changes nothing. Incremental: only the
-//! documents that rows loaded since a build's watermark touch are rebuilt.
+//! partials and documents that rows loaded since a build's watermark touch are rebuilt.
 
 use std::path::PathBuf;
 
@@ -16,11 +16,14 @@ use tracing::info;
 
 /// Build the derived collections with server-side aggregation pipelines ($merge).
 ///
-/// Incremental: each build rebuilds only the documents that rows loaded since its last completed build
-/// touch (the upload ledger says which), re-aggregated from all of their rows; a build's watermark
-/// advances only after its `$merge` succeeded. With nothing new, a run reads the ledger and stops.
-/// `--rebuild` empties each derived collection and builds it from every row. Members listed in the
-/// group config who have no plays yet get a `members` document with zero plays.
+/// Incremental: Tracks, Albums, Artists, Images and members are folded from per-(entity, local day)
+/// partials (`*_by_day`); a run rebuilds the partials of the entities that rows loaded since the last
+/// build name on the days they fall on (the upload ledger says which), from those days' plays alone,
+/// and folds those entities from their partials. The other collections rebuild the key values new rows
+/// name. A build's watermark advances only after its documents are written. With nothing new, a run
+/// reads the ledger and stops. `--rebuild` empties each derived collection (and its partials) and builds
+/// it from every row, day by day. Members listed in the group config who have no plays yet get a
+/// `members` document with zero plays.
 #[derive(Debug, Parser)]
 #[command(name = "create-collections", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {

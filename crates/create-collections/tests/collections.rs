@@ -243,6 +243,7 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
     let at = mongodb::bson::DateTime::parse_rfc3339_str("2024-11-12T20:00:00Z").unwrap();
     play.insert("_id", "ana.mx|2024-11-12T20:00:00.000Z");
     play.insert("played_at", at);
+    play.insert("played_at_local", "2024-11-12 12:00:00 PST");
     plays.insert_one(play.clone()).await.unwrap();
     // As data-upload does once the upsert is acknowledged: the ledger names what the play touches.
     let mut entry = vec![data_upload::ledger::Entry::new(
@@ -600,6 +601,7 @@ async fn a_build_rewrites_only_what_new_plays_touch() {
     let at = mongodb::bson::DateTime::parse_rfc3339_str("2024-11-12T20:00:00Z").unwrap();
     play.insert("_id", "ana.mx|2024-11-12T20:00:00.000Z");
     play.insert("played_at", at);
+    play.insert("played_at_local", "2024-11-12 12:00:00 PST");
     plays.insert_one(play.clone()).await.unwrap();
     let mut entry = vec![data_upload::ledger::Entry::new(
         "converted/recently_played/user=ana.mx/20241112T200100.000Z.jsonl",

@@ -19,7 +19,7 @@ use crate::{KEYS_PER_BATCH, ROWS_PER_BATCH};
 pub const PARTIALS_PER_BATCH: u64 = 100_000;
 
 /// Local days one partial aggregation reads at most.
-pub const DAYS_PER_BATCH: usize = 31;
+pub const DAYS_PER_BATCH: usize = 366;
 
 /// What a daily build did, for its log line.
 #[derive(Debug, Clone, Copy, Default)]

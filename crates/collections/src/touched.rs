@@ -114,9 +114,10 @@ pub fn touched(entries: &[LedgerEntry], fields: &[&str]) -> Touched {
     days
 }
 
-/// Every day from the first play's to the last play's (a day more each side, in case the zone of the
-/// local times changed), with about how many plays each holds: the ledger's counts,
-/// [`UNCOUNTED_DAY_ROWS`] for a day it does not count (a day without plays costs an index lookup).
+/// The days with plays, with about how many plays each holds: the days the ledger counts when every
+/// entry lists its days; otherwise every day from the first play's to the last play's (a day more each
+/// side, in case the zone of the local times changed), [`UNCOUNTED_DAY_ROWS`] for a day the ledger
+/// does not count (a day without plays costs an index lookup).
 pub async fn every_played_day(db: &Database) -> Result<Vec<(String, u64)>> {
     let raw = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
     let end = |direction: i32| {
@@ -143,7 +144,11 @@ pub async fn every_played_day(db: &Database) -> Result<Vec<(String, u64)>> {
     let (Some(first), Some(last)) = (end(1).await?, end(-1).await?) else {
         return Ok(Vec::new());
     };
-    let counted = ledger_day_counts(db).await?;
+    let (counted, complete) = ledger_day_counts(db).await?;
+    if complete {
+        // Every entry lists its days: the days it counts are the days with plays.
+        return Ok(counted.into_iter().collect());
+    }
     Ok(every_day(&first, &last)
         .into_iter()
         .map(|day| {
@@ -153,8 +158,9 @@ pub async fn every_played_day(db: &Database) -> Result<Vec<(String, u64)>> {
         .collect())
 }
 
-/// The rows per day the ledger counts, over every recently-played entry.
-async fn ledger_day_counts(db: &Database) -> Result<BTreeMap<String, u64>> {
+/// The rows per day the ledger counts, over every recently-played entry, and whether every entry
+/// lists its days (entries written before the ledger listed them do not).
+async fn ledger_day_counts(db: &Database) -> Result<(BTreeMap<String, u64>, bool)> {
     let mut cursor = db
         .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
         .find(doc! {ledger::COLLECTION: mongo::RAW_RECENTLY_PLAYED})
@@ -162,13 +168,15 @@ async fn ledger_day_counts(db: &Database) -> Result<BTreeMap<String, u64>> {
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut complete = true;
     while cursor.advance().await? {
         let entry = cursor.deserialize_current()?;
+        complete &= !entry.keys(DAY).is_empty();
         for (i, day) in entry.keys(DAY).iter().enumerate() {
             *counts.entry(day.clone()).or_default() += entry.count(DAY, i);
         }
     }
-    Ok(counts)
+    Ok((counts, complete))
 }
 
 /// How many plays each of `days` held at the last build, from the `members` partials (which count

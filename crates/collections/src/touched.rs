@@ -64,7 +64,7 @@ pub async fn entries_since(
 }
 
 /// Days for the entries written before the ledger listed them, from their rows' `played_at_local`.
-async fn fill_days(db: &Database, entries: &mut [LedgerEntry]) -> Result<()> {
+pub(crate) async fn fill_days(db: &Database, entries: &mut [LedgerEntry]) -> Result<()> {
     let raw = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
     for entry in entries.iter_mut().filter(|e| e.keys(DAY).is_empty()) {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();

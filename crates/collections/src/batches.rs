@@ -4,6 +4,15 @@ use chrono::{Days, NaiveDate};
 
 use crate::daily::DayRange;
 
+/// Key values per aggregation, at most: bounds the size of the `$in` list a batch matches.
+pub const KEYS_PER_BATCH: usize = 2_000;
+
+/// Source rows per aggregation, at most (a single key value or day with more rows gets a batch of
+/// its own): bounds what the server holds for one `$group`. MongoDB proper streams a `$group` and
+/// spills past 100 MB with `allowDiskUse`; the dev server materialises a batch's rows, so this is what
+/// keeps its memory in check on a backlog of a million plays.
+pub const ROWS_PER_BATCH: u64 = 100_000;
+
 /// One aggregation's share of a build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Batch {

@@ -287,47 +287,7 @@ impl Daily {
                 ));
                 stages
             }
-            Kind::Images => {
-                // Per (album, day, URL) the last play carrying the URL, then one partial per
-                // (album, day) listing them.
-                let url_day = doc! {
-                    PARTIAL_ENTITY: "$album_id",
-                    PARTIAL_DAY: day(),
-                    "url": "$images.url",
-                };
-                vec![
-                    doc! {"$match": {"album_id": {"$type": "string"}}},
-                    doc! {"$unwind": "$images"},
-                    by_time,
-                    doc! {"$group": {
-                        "_id": url_day,
-                        "height": {"$last": "$images.height"},
-                        "width": {"$last": "$images.width"},
-                        "last_played": {"$last": "$played_at"},
-                        "last_id": {"$last": "$_id"},
-                    }},
-                    doc! {"$sort": {"_id.url": 1}},
-                    doc! {"$group": {
-                        "_id": {
-                            PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
-                            PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
-                        },
-                        "images": {"$push": {
-                            "url": "$_id.url",
-                            "height": "$height",
-                            "width": "$width",
-                            "last_played": "$last_played",
-                            "last_id": "$last_id",
-                        }},
-                    }},
-                    doc! {"$set": {
-                        PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
-                        PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
-                    }},
-                    doc! {"$set": {"_id": mongo::partial_id_expr(PARTIAL_ENTITY, PARTIAL_DAY)}},
-                    merge(self.partials),
-                ]
-            }
+            Kind::Images => images_partials(by_time, self.partials),
             Kind::Members => {
                 let mut fields = latest(&["user_name"]);
                 fields.extend(doc! {
@@ -419,29 +379,75 @@ impl Daily {
                     }},
                 ]);
             }
-            Kind::Members => {
-                let mut group = doc! {"_id": entity};
-                group.extend(latest(&["user_name"]));
-                group.extend(doc! {
-                    "first_play": {"$min": "$first_play"},
-                    "last_play": {"$max": "$last_play"},
-                    "plays": {"$sum": "$plays"},
-                    "listened_ms": {"$sum": "$listened_ms"},
-                    "tracks": {"$push": "$tracks"},
-                });
-                stages.extend([
-                    doc! {"$sort": {"last_play": 1, "last_id": 1}},
-                    doc! {"$group": group},
-                    doc! {"$set": {"unique_tracks": {"$size": {"$reduce": {
-                        "input": "$tracks",
-                        "initialValue": [],
-                        "in": {"$setUnion": ["$$value", "$$this"]},
-                    }}}}},
-                    doc! {"$unset": "tracks"},
-                ]);
-            }
+            Kind::Members => stages.extend(fold_members()),
         }
         stages.push(merge(self.into));
         stages
     }
+}
+
+/// Images' partials: per (album, day, URL) the last play carrying the URL, then one partial per
+/// (album, day) listing them.
+fn images_partials(by_time: Document, partials: &str) -> Vec<Document> {
+    let url_day = doc! {
+        PARTIAL_ENTITY: "$album_id",
+        PARTIAL_DAY: day(),
+        "url": "$images.url",
+    };
+    vec![
+        doc! {"$match": {"album_id": {"$type": "string"}}},
+        doc! {"$unwind": "$images"},
+        by_time,
+        doc! {"$group": {
+            "_id": url_day,
+            "height": {"$last": "$images.height"},
+            "width": {"$last": "$images.width"},
+            "last_played": {"$last": "$played_at"},
+            "last_id": {"$last": "$_id"},
+        }},
+        doc! {"$sort": {"_id.url": 1}},
+        doc! {"$group": {
+            "_id": {
+                PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
+                PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
+            },
+            "images": {"$push": {
+                "url": "$_id.url",
+                "height": "$height",
+                "width": "$width",
+                "last_played": "$last_played",
+                "last_id": "$last_id",
+            }},
+        }},
+        doc! {"$set": {
+            PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
+            PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
+        }},
+        doc! {"$set": {"_id": mongo::partial_id_expr(PARTIAL_ENTITY, PARTIAL_DAY)}},
+        merge(partials),
+    ]
+}
+
+/// The fold of `members`: the latest name, first and last play, plays and minutes summed, the union
+/// of tracks counted.
+fn fold_members() -> Vec<Document> {
+    let mut group = doc! {"_id": format!("${PARTIAL_ENTITY}")};
+    group.extend(latest(&["user_name"]));
+    group.extend(doc! {
+        "first_play": {"$min": "$first_play"},
+        "last_play": {"$max": "$last_play"},
+        "plays": {"$sum": "$plays"},
+        "listened_ms": {"$sum": "$listened_ms"},
+        "tracks": {"$push": "$tracks"},
+    });
+    vec![
+        doc! {"$sort": {"last_play": 1, "last_id": 1}},
+        doc! {"$group": group},
+        doc! {"$set": {"unique_tracks": {"$size": {"$reduce": {
+            "input": "$tracks",
+            "initialValue": [],
+            "in": {"$setUnion": ["$$value", "$$this"]},
+        }}}}},
+        doc! {"$unset": "tracks"},
+    ]
 }

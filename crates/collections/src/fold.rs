@@ -10,10 +10,9 @@ use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use tracing::info;
 
-use crate::batches::{day_ranges, pack_batches};
+use crate::batches::{KEYS_PER_BATCH, ROWS_PER_BATCH, day_ranges, pack_batches};
 use crate::daily::{Daily, days_match};
 use crate::touched::{self, Touched};
-use crate::{KEYS_PER_BATCH, ROWS_PER_BATCH};
 
 /// Partials one fold aggregation reads at most.
 pub const PARTIALS_PER_BATCH: u64 = 100_000;

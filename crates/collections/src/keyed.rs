@@ -11,9 +11,8 @@ use earshot_core::progress::Progress;
 use mongodb::Database;
 use mongodb::bson::{DateTime, Document, doc};
 
-use crate::batches::{Batch, pack_batches, ranges_of};
+use crate::batches::{Batch, KEYS_PER_BATCH, ROWS_PER_BATCH, pack_batches, ranges_of};
 use crate::pipelines::Build;
-use crate::{KEYS_PER_BATCH, ROWS_PER_BATCH};
 
 /// Build `build` over the key values rows loaded after `since` name (every value when `None`);
 /// returns how many aggregations ran, `None` when there was nothing to build.

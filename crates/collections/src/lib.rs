@@ -34,7 +34,7 @@ use mongodb::Database;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use tracing::info;
 
-pub use batches::pack_batches;
+pub use batches::{KEYS_PER_BATCH, ROWS_PER_BATCH, pack_batches};
 pub use daily::{DAILY, Daily};
 pub use forget::{forget_erasures, forget_member};
 pub use pipelines::Build;
@@ -90,15 +90,6 @@ pub enum Mode {
     /// Everything, from an emptied collection.
     Rebuild,
 }
-
-/// Key values per aggregation, at most: bounds the size of the `$in` list a batch matches.
-pub const KEYS_PER_BATCH: usize = 2_000;
-
-/// Source rows per aggregation, at most (a single key value or day with more rows gets a batch of
-/// its own): bounds what the server holds for one `$group`. MongoDB proper streams a `$group` and
-/// spills past 100 MB with `allowDiskUse`; the dev server materialises a batch's rows, so this is what
-/// keeps its memory in check on a backlog of a million plays.
-pub const ROWS_PER_BATCH: u64 = 100_000;
 
 /// How [`build_with`] builds.
 #[derive(Debug, Clone, Copy)]

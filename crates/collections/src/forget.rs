@@ -30,24 +30,10 @@ pub async fn forget_member(db: &Database, member: &str) -> Result<u64> {
     let at = Utc::now();
     for collection in mongo::MEMBER_ROW_COLLECTIONS {
         let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut projection: Document = kept_fields()
-            .map(|f| (ledger::keys_of(f), 1.into()))
-            .collect();
-        projection.insert(ledger::keys_of("_id"), 1);
-        let mut cursor = db
-            .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
-            .find(doc! {ledger::COLLECTION: *collection, ledger::keys_of("user_id"): member})
-            .projection(projection)
-            .await
-            .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
-        let mut entries = Vec::new();
-        while cursor.advance().await? {
-            entries.push(cursor.deserialize_current()?);
-        }
-        if *collection == mongo::RAW_RECENTLY_PLAYED {
-            // Entries written before the ledger listed days: their rows (still there) say them.
-            crate::touched::fill_days(db, &mut entries).await?;
-        }
+        let fields: Vec<&str> = kept_fields().collect();
+        let theirs = doc! {ledger::keys_of("user_id"): member};
+        // Entries written before the ledger listed days get them from their rows (still there).
+        let entries = crate::touched::entries(db, collection, theirs, &fields).await?;
         for entry in entries {
             for field in kept_fields() {
                 keys.entry(field.to_string())

@@ -188,8 +188,16 @@ async fn build_dailies(
         let work = fold::rebuild(db, &stale).await?;
         for daily in &stale {
             set_watermark(db, daily.into, through, Some(DAILY_MODEL)).await?;
-            log_built(db, daily, &work).await?;
         }
+        let collections: Vec<&str> = stale.iter().map(|d| d.into).collect();
+        info!(
+            collections = ?collections,
+            days_plays = work.plays,
+            partial_batches = work.partial_batches,
+            folded = work.folded,
+            fold_batches = work.fold_batches,
+            "Built derived collections from scratch, from their per-day partials."
+        );
     }
     for (at, dailies) in since {
         let keys: Vec<&str> = dailies.iter().map(|d| d.key).collect();

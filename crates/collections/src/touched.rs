@@ -41,17 +41,27 @@ pub async fn entries_since(
     since: DateTime,
     fields: &[&str],
 ) -> Result<Vec<LedgerEntry>> {
+    let filter = doc! {ledger::LOADED_AT: {"$gt": since}};
+    entries(db, mongo::RAW_RECENTLY_PLAYED, filter, fields).await
+}
+
+/// The entries of `collection` that match `filter`, with the keys of `fields`, their days (those of
+/// a recently-played entry written before the ledger listed days read from its rows) and row ids.
+pub async fn entries(
+    db: &Database,
+    collection: &str,
+    mut filter: Document,
+    fields: &[&str],
+) -> Result<Vec<LedgerEntry>> {
     let mut projection =
         doc! {ledger::keys_of(DAY): 1, ledger::counts_of(DAY): 1, ledger::keys_of("_id"): 1};
     for field in fields {
         projection.insert(ledger::keys_of(field), 1);
     }
+    filter.insert(ledger::COLLECTION, collection);
     let mut cursor = db
         .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
-        .find(doc! {
-            ledger::COLLECTION: mongo::RAW_RECENTLY_PLAYED,
-            ledger::LOADED_AT: {"$gt": since},
-        })
+        .find(filter)
         .projection(projection)
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
@@ -59,12 +69,14 @@ pub async fn entries_since(
     while cursor.advance().await? {
         entries.push(cursor.deserialize_current()?);
     }
-    fill_days(db, &mut entries).await?;
+    if collection == mongo::RAW_RECENTLY_PLAYED {
+        fill_days(db, &mut entries).await?;
+    }
     Ok(entries)
 }
 
 /// Days for the entries written before the ledger listed them, from their rows' `played_at_local`.
-pub(crate) async fn fill_days(db: &Database, entries: &mut [LedgerEntry]) -> Result<()> {
+async fn fill_days(db: &Database, entries: &mut [LedgerEntry]) -> Result<()> {
     let raw = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
     for entry in entries.iter_mut().filter(|e| e.keys(DAY).is_empty()) {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();

@@ -11,15 +11,20 @@ cd "$EARSHOT_ROOT"
 
 # `scripts/demo.sh --airflow`: the same through the real DAGs (`airflow dags test`) instead of calling
 # the binaries one by one. `scripts/demo.sh --serve`: finish by serving the dashboard on the demo's data
-# (127.0.0.1:8080, or EARSHOT_DASHBOARD_BIND) until Ctrl-C.
+# (127.0.0.1:8080, or EARSHOT_DASHBOARD_BIND) until Ctrl-C. `scripts/demo.sh --timings FILE`: write
+# how long the demo took after its build, each part of it, and one more run of each step with
+# nothing new to do (a step's fixed cost), as JSON to FILE (scripts/bench.sh reports them).
 WITH_AIRFLOW=false
 SERVE=false
-for arg in "$@"; do
-  case "$arg" in
+TIMINGS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --airflow) WITH_AIRFLOW=true ;;
     --serve) SERVE=true ;;
-    *) echo "usage: scripts/demo.sh [--airflow] [--serve]" >&2; exit 2 ;;
+    --timings) TIMINGS="${2:?--timings needs a file}"; shift ;;
+    *) echo "usage: scripts/demo.sh [--airflow] [--serve] [--timings FILE]" >&2; exit 2 ;;
   esac
+  shift
 done
 
 ensure_debian_packages curl
@@ -28,6 +33,19 @@ use_cached_target
 log "Building Earshot"
 cargo build --locked --quiet --workspace --bins
 BIN="$CARGO_TARGET_DIR/debug"
+
+# --timings: seconds since the build, per part (each `log` line starts a part), as JSON pairs.
+STARTED=$EPOCHREALTIME
+PART_STARTED=$EPOCHREALTIME
+PART=""
+PARTS=()
+elapsed() { echo "$1 $2" | awk '{printf "%.2f", $2 - $1}'; }
+part() {
+  local now=$EPOCHREALTIME
+  [ -n "$PART" ] && PARTS+=("\"$PART\": $(elapsed "$PART_STARTED" "$now")")
+  PART="$1" PART_STARTED=$now
+  [ -z "$1" ] || log "$1"
+}
 
 DEMO="${EARSHOT_DEMO_DIR:-$EARSHOT_ROOT/data/demo}"
 rm -rf "$DEMO"
@@ -42,7 +60,7 @@ trap cleanup EXIT
 # With --serve: the dashboard on the demo's data until Ctrl-C (it prints its URL).
 serve_dashboard() {
   $SERVE || return 0
-  log "Serving the dashboard (Ctrl-C stops it, and the demo's servers with it)"
+  part "Serving the dashboard (Ctrl-C stops it, and the demo's servers with it)"
   "$BIN/dashboard" &
   pids+=($!)
   wait "${pids[-1]}" || true
@@ -58,7 +76,7 @@ first_line() {
   return 1
 }
 
-log "Starting the MongoDB-wire dev server and the mock Spotify on loopback"
+part "Starting the MongoDB-wire dev server and the mock Spotify on loopback"
 "$EARSHOT_DEVDB_BIN" --dbpath "$DEMO/mongo" > "$DEMO/devdb.uri" 2> "$DEMO/devdb.log" &
 pids+=($!)
 "$BIN/earshot-mock-spotify" --now 2024-03-09T00:00:00Z > "$DEMO/mock.url" 2> "$DEMO/mock.log" &
@@ -112,24 +130,47 @@ if [ "$WITH_AIRFLOW" = true ]; then
   # One scheduled run at the end of the fixture listening: the friends connect then.
   set_clock 2024-11-11T09:00:00Z
 fi
-log "Connecting the five friends"
+part "Connecting the five friends"
 for id in ana.mx ben_k chloe-r dev.p emi; do connect "$id"; done
 
 if [ "$WITH_AIRFLOW" = true ]; then
   ensure_airflow
   export AIRFLOW__CORE__DAGS_FOLDER="$EARSHOT_ROOT/airflow/dags" EARSHOT_BIN_DIR="$BIN"
-  log "Airflow: earshot_recently_played, then earshot_daily (airflow dags test, SQLite metadata)"
+  part "Airflow: earshot_recently_played, then earshot_daily (airflow dags test, SQLite metadata)"
   # Logical dates after the DAGs' start date; the mock serves the fixture group's 2024 listening.
   "$EARSHOT_AIRFLOW_VENV/bin/airflow" dags test earshot_recently_played 2026-01-02T09:00:00+00:00 > "$DEMO/airflow-hourly.log" 2>&1
   "$EARSHOT_AIRFLOW_VENV/bin/airflow" dags test earshot_daily 2026-01-02T00:00:00+00:00 > "$DEMO/airflow-daily.log" 2>&1
   grep -o 'Running command: .*earshot[^]]*' "$DEMO"/airflow-*.log | sed "s|$BIN/||; s/^/  /" | cut -c1-140 || true
-  log "The answers, from the snapshot the DAG exported (its analytics task stored them in MongoDB)"
+  part "The answers, from the snapshot the DAG exported (its analytics task stored them in MongoDB)"
   "$BIN/analytics" --snapshot 20260102T000000Z --skip-mongodb
   echo
   echo "Task logs: $DEMO/airflow-hourly.log, $DEMO/airflow-daily.log; storage: $EARSHOT_STORAGE"
   serve_dashboard
   exit 0
 fi
+
+# --timings: the demo's time and parts, then each step run once more with nothing new (the mock's
+# clock unchanged, no new file, no new ledger entry), each timed alone.
+write_timings() {
+  [ -n "$TIMINGS" ] || return 0
+  local total idle=() step started
+  total=$(elapsed "$STARTED" "$EPOCHREALTIME")
+  part ""
+  local -A steps=(
+    ["data-fetcher fetch"]="$BIN/data-fetcher fetch --what recently-played --concurrency 5"
+    ["json-converter recently-played"]="$BIN/json-converter recently-played"
+    ["data-upload recently-played"]="$BIN/data-upload recently-played"
+    ["create-collections recently-played"]="$BIN/create-collections recently-played"
+  )
+  for step in "data-fetcher fetch" "json-converter recently-played" "data-upload recently-played" "create-collections recently-played"; do
+    started=$EPOCHREALTIME
+    ${steps[$step]} > /dev/null
+    idle+=("\"$step\": $(elapsed "$started" "$EPOCHREALTIME")")
+  done
+  local IFS=,
+  printf '{"after_build": %s, "parts": {%s}, "nothing_to_do": {%s}}\n' "$total" "${PARTS[*]}" "${idle[*]}" > "$TIMINGS"
+  echo "Timings: $TIMINGS"
+}
 
 hourly() {
   local t end runs=0 at
@@ -144,45 +185,46 @@ hourly() {
   echo "  $runs hourly runs from $1 to $2"
 }
 
-log "Fetching every hour, as Airflow would (plays beyond 50 in an hour are reported as gaps)"
+part "Fetching every hour, as Airflow would (plays beyond 50 in an hour are reported as gaps)"
 hourly 2024-03-09T01:00:00Z 2024-03-12T08:00:00Z
 
-log "Seven months later: Spotify ended every authorisation after 6 months (the run says so and exits 1)"
+part "Seven months later: Spotify ended every authorisation after 6 months (the run says so and exits 1)"
 set_clock 2024-10-21T07:00:00Z
 "$BIN/data-fetcher" fetch --what recently-played --concurrency 5 || echo "  data-fetcher exited $?: every member must reconnect"
 "$BIN/data-fetcher" status
-log "The friends reconnect"
+part "The friends reconnect"
 for id in ana.mx ben_k chloe-r dev.p emi; do connect "$id"; done
 hourly 2024-10-21T07:00:00Z 2024-11-11T09:00:00Z
 "$BIN/data-fetcher" fetch --what top
 
-log "Each friend imports the Extended Streaming History Spotify emailed them (my_spotify_data.zip)"
+part "Each friend imports the Extended Streaming History Spotify emailed them (my_spotify_data.zip)"
 for id in ana.mx ben_k chloe-r dev.p emi; do
   "$BIN/data-fetcher" import --member "$id" "$EARSHOT_ROOT/fixtures/spotify/streaming_history/$id" | cut -c1-160 | sed 's/^/  /'
 done
 
-log "Converting, uploading (imported plays the API also has are merged), building the collections"
+part "Converting, uploading (imported plays the API also has are merged), building the collections"
 for kind in recently-played streaming-history top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
 "$BIN/data-upload" all | sed 's/^/  /'
-log "Enriching the imported tracks, one GET /v1/tracks/{id} each (a removed track answers 404)"
+part "Enriching the imported tracks, one GET /v1/tracks/{id} each (a removed track answers 404)"
 "$BIN/data-fetcher" enrich | sed 's/^/  /'
 "$BIN/create-collections" all
 
-log "Exporting Parquet snapshots"
+part "Exporting Parquet snapshots"
 "$BIN/gcs-export" --snapshot 20241111T090000Z | sed 's/^/  /'
 
-log "Members"
+part "Members"
 "$BIN/data-fetcher" status
 echo
 "$BIN/members" list
 "$BIN/members" export --member emi --output "$DEMO/emi.zip"
 
-log "Analytics (polars): the answers, stored in MongoDB analytics_* and reports/"
+part "Analytics (polars): the answers, stored in MongoDB analytics_* and reports/"
 "$BIN/analytics" --engine polars
 echo
 echo "Charts: $(ls "$EARSHOT_STORAGE"/reports/*/*.png | tr '\n' ' ')"
-log "The recap of October 2024 (the group's month in music)"
+part "The recap of October 2024 (the group's month in music)"
 "$BIN/analytics" --engine polars --period 2024-10 >/dev/null
 echo "  stored as a period run: the dashboard's recap page shows it (scripts/demo.sh --serve)"
 echo "Raw pages, converted records, Parquet snapshots, reports and state: $EARSHOT_STORAGE"
+write_timings
 serve_dashboard

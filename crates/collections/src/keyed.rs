@@ -9,22 +9,31 @@ use earshot_core::ledger::{self, LedgerEntry};
 use earshot_core::mongo;
 use earshot_core::progress::Progress;
 use mongodb::Database;
-use mongodb::bson::{DateTime, Document, doc};
+use mongodb::bson::{Document, doc};
 
 use crate::batches::{Batch, KEYS_PER_BATCH, ROWS_PER_BATCH, pack_batches, ranges_of};
 use crate::pipelines::Build;
 
-/// Build `build` over the key values rows loaded after `since` name (every value when `None`);
-/// returns how many aggregations ran, `None` when there was nothing to build.
-pub async fn run(db: &Database, build: &Build, since: Option<DateTime>) -> Result<Option<usize>> {
-    let keys = match since {
-        Some(since) => Some(touched_keys(db, build, since).await?),
-        None => None,
+/// Build `build` over the key values that the ledger entries `unbuilt` selects name (every value when
+/// `None`); returns how many aggregations ran and the entries it read, `None` when there was nothing
+/// to build.
+pub async fn run(
+    db: &Database,
+    build: &Build,
+    unbuilt: Option<Document>,
+) -> Result<Option<(usize, Vec<LedgerEntry>)>> {
+    let (keys, entries) = match unbuilt {
+        Some(filter) => {
+            let (keys, entries) = touched_keys(db, build, filter).await?;
+            (Some(keys), entries)
+        }
+        None => (None, Vec::new()),
     };
     if keys.as_ref().is_some_and(Vec::is_empty) {
         return Ok(None);
     }
-    run_build(db, build, keys).await.map(Some)
+    let batches = run_build(db, build, keys).await?;
+    Ok(Some((batches, entries)))
 }
 
 /// Run one build over `keys` (every key value when `None`), in batches; returns how many aggregations
@@ -182,24 +191,28 @@ async fn distinct_keys(db: &Database, build: &Build) -> Result<Vec<String>> {
     Ok(keys)
 }
 
-/// The key values that rows loaded after `since` carry, from the upload ledger.
-async fn touched_keys(db: &Database, build: &Build, since: DateTime) -> Result<Vec<String>> {
+/// The key values that the rows of the ledger entries `unbuilt` selects carry, and the entries (their
+/// ids and load times).
+async fn touched_keys(
+    db: &Database,
+    build: &Build,
+    mut unbuilt: Document,
+) -> Result<(Vec<String>, Vec<LedgerEntry>)> {
     let field = ledger::keys_of(build.key);
+    unbuilt.insert(ledger::COLLECTION, build.from);
     let mut cursor = db
         .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
-        .find(doc! {ledger::COLLECTION: build.from, ledger::LOADED_AT: {"$gt": since}})
-        .projection(doc! {&field: 1})
+        .find(unbuilt)
+        .projection(doc! {&field: 1, ledger::LOADED_AT: 1})
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
     let mut keys = BTreeSet::new();
+    let mut entries = Vec::new();
     while cursor.advance().await? {
-        keys.extend(
-            cursor
-                .deserialize_current()?
-                .keys(build.key)
-                .iter()
-                .cloned(),
-        );
+        let mut entry = cursor.deserialize_current()?;
+        keys.extend(entry.keys(build.key).iter().cloned());
+        entry.keys.clear();
+        entries.push(entry);
     }
-    Ok(keys.into_iter().collect())
+    Ok((keys.into_iter().collect(), entries))
 }

@@ -29,6 +29,7 @@ use anyhow::{Context as _, Result};
 use earshot_core::GroupConfig;
 use earshot_core::layout::RawKind;
 pub use earshot_core::layout::Target;
+use earshot_core::ledger::{self, LedgerEntry};
 use earshot_core::mongo;
 use mongodb::Database;
 use mongodb::bson::{Bson, DateTime, Document, doc};
@@ -136,8 +137,8 @@ pub async fn build_with(
         build_dailies(db, &dailies, options.mode, through).await?;
     }
     for build in builds(target) {
-        let since = match options.mode {
-            Mode::Incremental => watermark(db, build.into).await?.map(|(at, _)| at),
+        let last = match options.mode {
+            Mode::Incremental => watermark(db, build.into).await?,
             Mode::Rebuild => {
                 db.collection::<Document>(build.into)
                     .delete_many(doc! {})
@@ -146,11 +147,23 @@ pub async fn build_with(
                 None
             }
         };
-        let Some(batches) = keyed::run(db, &build, since).await? else {
+        // A build of every row builds the entries loaded so far, those beyond `through` too.
+        let every_row = match last {
+            None => Some(touched::loaded_after(db, build.from, through).await?),
+            Some(_) => None,
+        };
+        let Some((batches, entries)) =
+            keyed::run(db, &build, last.as_ref().map(Watermark::unbuilt)).await?
+        else {
             info!(collection = build.into, "Nothing new to build.");
             continue;
         };
-        set_watermark(db, build.into, through, None).await?;
+        let built = match (every_row, &last) {
+            (Some(built), _) => built,
+            (None, Some(last)) => last.built_after(&entries, through),
+            (None, None) => Vec::new(),
+        };
+        set_watermark(db, build.into, through, None, &built).await?;
         info!(
             collection = build.into,
             from = build.from,
@@ -174,20 +187,22 @@ async fn build_dailies(
     through: DateTime,
 ) -> Result<()> {
     let mut stale = Vec::new();
-    let mut since: BTreeMap<i64, Vec<Daily>> = BTreeMap::new();
+    let mut unbuilt: BTreeMap<Watermark, Vec<Daily>> = BTreeMap::new();
     for daily in dailies {
         mongo::ensure_indexes(db, daily.partials).await?;
         match (mode, watermark(db, daily.into).await?) {
-            (Mode::Incremental, Some((at, Some(model)))) if model == DAILY_MODEL => {
-                since.entry(at.timestamp_millis()).or_default().push(*daily);
+            (Mode::Incremental, Some(w)) if w.model.as_deref() == Some(DAILY_MODEL) => {
+                unbuilt.entry(w).or_default().push(*daily);
             }
             _ => stale.push(*daily),
         }
     }
     if !stale.is_empty() {
+        // The rebuild reads every row: of the entries loaded so far, those beyond `through` too.
+        let built = touched::loaded_after(db, mongo::RAW_RECENTLY_PLAYED, through).await?;
         let work = fold::rebuild(db, &stale).await?;
         for daily in &stale {
-            set_watermark(db, daily.into, through, Some(DAILY_MODEL)).await?;
+            set_watermark(db, daily.into, through, Some(DAILY_MODEL), &built).await?;
         }
         let collections: Vec<&str> = stale.iter().map(|d| d.into).collect();
         info!(
@@ -199,9 +214,10 @@ async fn build_dailies(
             "Built derived collections from scratch, from their per-day partials."
         );
     }
-    for (at, dailies) in since {
+    for (watermark, dailies) in unbuilt {
         let keys: Vec<&str> = dailies.iter().map(|d| d.key).collect();
-        let entries = touched::entries_since(db, DateTime::from_millis(at), &keys).await?;
+        let entries = touched::entries_since(db, watermark.unbuilt(), &keys).await?;
+        let built = watermark.built_after(&entries, through);
         let touched = touched::touched(&entries, &keys);
         let days_held = if touched.is_empty() {
             0
@@ -214,7 +230,7 @@ async fn build_dailies(
                 continue;
             }
             let work = fold::update(db, daily, &touched, days_held).await?;
-            set_watermark(db, daily.into, through, Some(DAILY_MODEL)).await?;
+            set_watermark(db, daily.into, through, Some(DAILY_MODEL), &built).await?;
             log_built(db, daily, &work).await?;
         }
     }
@@ -252,19 +268,80 @@ async fn server_time(db: &Database) -> Result<DateTime> {
         .unwrap_or_else(|_| DateTime::now()))
 }
 
-/// Where `collection`'s last completed build got in the ledger, and what it was built as; `None` when
-/// it never ran.
-async fn watermark(db: &Database, collection: &str) -> Result<Option<(DateTime, Option<String>)>> {
+/// Where a build's last completed run got in the upload ledger.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Watermark {
+    /// Entries loaded after this server time are still to build, but `built`.
+    through: DateTime,
+    /// What the collection was built as ([`DAILY_MODEL`] for a daily build).
+    model: Option<String>,
+    /// The entries loaded after `through` that the run built (within its margin), with their load
+    /// times.
+    built: Vec<(String, DateTime)>,
+}
+
+impl Watermark {
+    /// The upload-ledger filter of the entries still to build.
+    fn unbuilt(&self) -> Document {
+        let mut filter = doc! {ledger::LOADED_AT: {"$gt": self.through}};
+        if !self.built.is_empty() {
+            let built: Vec<Document> = self
+                .built
+                .iter()
+                .map(|(id, at)| doc! {"_id": id, ledger::LOADED_AT: at})
+                .collect();
+            filter.insert("$nor", built);
+        }
+        filter
+    }
+
+    /// What the next watermark, at `through`, lists as built: of this one's and of the `entries` a
+    /// run built, those loaded after `through`.
+    fn built_after(&self, entries: &[LedgerEntry], through: DateTime) -> Vec<(String, DateTime)> {
+        let mut built: Vec<(String, DateTime)> = self
+            .built
+            .iter()
+            .filter(|(_, at)| *at > through)
+            .cloned()
+            .collect();
+        built.extend(touched::built_after(entries, through));
+        built
+    }
+}
+
+/// `collection`'s watermark; `None` when it was never built.
+async fn watermark(db: &Database, collection: &str) -> Result<Option<Watermark>> {
     let found = db
         .collection::<Document>(mongo::BUILD_WATERMARKS)
         .find_one(doc! {"_id": collection})
         .await
         .with_context(|| format!("reading `{}`", mongo::BUILD_WATERMARKS))?;
     Ok(found.and_then(|d| {
-        let at = d.get_datetime("built_through").ok().copied()?;
-        Some((at, d.get_str("model").ok().map(str::to_string)))
+        let through = d.get_datetime(mongo::WATERMARK_THROUGH).ok().copied()?;
+        let built = d
+            .get_array(mongo::WATERMARK_BUILT)
+            .map(|built| {
+                built
+                    .iter()
+                    .filter_map(Bson::as_document)
+                    .filter_map(|e| {
+                        let at = e.get_datetime(ledger::LOADED_AT).ok()?;
+                        Some((e.get_str("_id").ok()?.to_string(), *at))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Watermark {
+            through,
+            model: d.get_str(mongo::WATERMARK_MODEL).ok().map(str::to_string),
+            built,
+        })
     }))
 }
+
+/// At most this many built entries are kept in a watermark (about a minute's loads); past it, the
+/// next run builds them again, which changes nothing.
+const MAX_BUILT_KEPT: usize = 10_000;
 
 /// Advance `collection`'s watermark, after its build succeeded.
 async fn set_watermark(
@@ -272,12 +349,25 @@ async fn set_watermark(
     collection: &str,
     through: DateTime,
     model: Option<&str>,
+    built: &[(String, DateTime)],
 ) -> Result<()> {
     let model = model.map_or(Bson::Null, Bson::from);
+    let built: Vec<Document> = if built.len() > MAX_BUILT_KEPT {
+        Vec::new()
+    } else {
+        built
+            .iter()
+            .map(|(id, at)| doc! {"_id": id, ledger::LOADED_AT: at})
+            .collect()
+    };
     db.collection::<Document>(mongo::BUILD_WATERMARKS)
         .update_one(
             doc! {"_id": collection},
-            doc! {"$set": {"built_through": through, "model": model}},
+            doc! {"$set": {
+                mongo::WATERMARK_THROUGH: through,
+                mongo::WATERMARK_MODEL: model,
+                mongo::WATERMARK_BUILT: built,
+            }},
         )
         .upsert(true)
         .await

@@ -35,14 +35,47 @@ pub struct Day {
 /// Touched days, in order.
 pub type Touched = BTreeMap<String, Day>;
 
-/// The recently-played entries loaded after `since`, with the keys of `fields` and their days.
+/// The recently-played entries `unbuilt` selects (a watermark's), with the keys of `fields` and
+/// their days.
 pub async fn entries_since(
     db: &Database,
-    since: DateTime,
+    unbuilt: Document,
     fields: &[&str],
 ) -> Result<Vec<LedgerEntry>> {
-    let filter = doc! {ledger::LOADED_AT: {"$gt": since}};
-    entries(db, mongo::RAW_RECENTLY_PLAYED, filter, fields).await
+    entries(db, mongo::RAW_RECENTLY_PLAYED, unbuilt, fields).await
+}
+
+/// The entries of `collection` loaded after `through`, by id with their load times: what a build
+/// that reads every row (a first build, a rebuild) has built beyond its watermark.
+pub async fn loaded_after(
+    db: &Database,
+    collection: &str,
+    through: DateTime,
+) -> Result<Vec<(String, DateTime)>> {
+    let mut cursor = db
+        .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
+        .find(doc! {ledger::COLLECTION: collection, ledger::LOADED_AT: {"$gt": through}})
+        .projection(doc! {ledger::LOADED_AT: 1})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let mut loaded = Vec::new();
+    while cursor.advance().await? {
+        let entry = cursor.deserialize_current()?;
+        loaded.extend(entry.loaded_at.map(|at| (entry.file, at)));
+    }
+    Ok(loaded)
+}
+
+/// Of `entries`, those loaded after `through`, by id with their load times.
+pub fn built_after(entries: &[LedgerEntry], through: DateTime) -> Vec<(String, DateTime)> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            e.loaded_at
+                .filter(|at| *at > through)
+                .map(|at| (e.file.clone(), at))
+        })
+        .collect()
 }
 
 /// The entries of `collection` that match `filter`, with the keys of `fields`, their days (those of
@@ -53,8 +86,12 @@ pub async fn entries(
     mut filter: Document,
     fields: &[&str],
 ) -> Result<Vec<LedgerEntry>> {
-    let mut projection =
-        doc! {ledger::keys_of(DAY): 1, ledger::counts_of(DAY): 1, ledger::keys_of("_id"): 1};
+    let mut projection = doc! {
+        ledger::keys_of(DAY): 1,
+        ledger::counts_of(DAY): 1,
+        ledger::keys_of("_id"): 1,
+        ledger::LOADED_AT: 1,
+    };
     for field in fields {
         projection.insert(ledger::keys_of(field), 1);
     }

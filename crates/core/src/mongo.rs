@@ -78,6 +78,14 @@ pub const UPLOAD_LEDGER: &str = "upload_ledger";
 /// One document per derived collection (`_id` = its name): how far through the upload ledger its last
 /// completed build got (`built_through`, a server time; entries loaded after it are still to build).
 pub const BUILD_WATERMARKS: &str = "build_watermarks";
+/// A watermark's server time: entries loaded after it are still to build, but those of [`WATERMARK_BUILT`].
+pub const WATERMARK_THROUGH: &str = "built_through";
+/// What a watermark's collection was built as (the daily builds' model; null for the others).
+pub const WATERMARK_MODEL: &str = "model";
+/// The entries loaded after [`WATERMARK_THROUGH`] that the build did build (`{_id, loaded_at}`): a build
+/// trails the server's clock by a margin, and these are not built again by the next run. An entry
+/// loaded again has a new `loaded_at`, and is.
+pub const WATERMARK_BUILT: &str = "built";
 /// The raw-record fields whose values an upload-ledger entry lists, under `keys.<field>` (lists are
 /// flattened: `artist_ids` lists every artist id).
 pub const LEDGER_KEY_FIELDS: &[&str] = &[

@@ -563,6 +563,73 @@ async fn rewritten(db: &Database) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// Issue #23: a build trails the server's clock by a margin (a minute by default), yet a run right
+/// after another builds nothing the last one built: its watermark lists the entries it built within
+/// the margin. An entry loaded again (a new load time) is built again.
+#[tokio::test]
+async fn a_run_within_the_margin_does_not_build_again_what_the_last_built() {
+    let (db, _dir, _storage) = common::loaded_database("collections_margin").await;
+    let group = common::group();
+    let options = BuildOptions::default();
+    assert!(options.margin.as_secs() >= 60, "{options:?}");
+    build_with(&db, Target::All, &group, options).await.unwrap();
+    mark_every_document(&db).await;
+    build_with(&db, Target::All, &group, options).await.unwrap();
+    assert_eq!(
+        rewritten(&db).await,
+        BTreeMap::new(),
+        "the first build's entries, all within the margin, are not built again"
+    );
+
+    // A new play: built once, then not again.
+    let (top_id, _) = fact_track("top_track.group");
+    let plays = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    let mut play = plays
+        .find_one(doc! {"user_id": "ben_k", "track_id": &top_id})
+        .await
+        .unwrap()
+        .unwrap();
+    let at = mongodb::bson::DateTime::parse_rfc3339_str("2024-11-12T21:00:00Z").unwrap();
+    play.insert("_id", "ben_k|2024-11-12T21:00:00.000Z");
+    play.insert("played_at", at);
+    play.insert("played_at_local", "2024-11-12 13:00:00 PST");
+    plays.insert_one(play.clone()).await.unwrap();
+    let file = "converted/recently_played/user=ben_k/20241112T210100.000Z.jsonl";
+    let record = || async {
+        let mut entry = vec![data_upload::ledger::Entry::new(
+            file,
+            mongo::RAW_RECENTLY_PLAYED,
+            std::slice::from_ref(&play),
+        )];
+        data_upload::ledger::record(&db, &mut entry).await.unwrap();
+    };
+    record().await;
+    build_with(&db, Target::All, &group, options).await.unwrap();
+    let first = rewritten(&db).await;
+    assert_eq!(
+        first.get(mongo::TRACKS),
+        Some(&vec![top_id.clone()]),
+        "{first:#?}"
+    );
+    mark_every_document(&db).await;
+    build_with(&db, Target::All, &group, options).await.unwrap();
+    assert_eq!(
+        rewritten(&db).await,
+        BTreeMap::new(),
+        "the new entry, within the margin, is not built twice"
+    );
+
+    // The same file loaded again: a new load time, built again.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    record().await;
+    build_with(&db, Target::All, &group, options).await.unwrap();
+    assert_eq!(
+        rewritten(&db).await.get(mongo::TRACKS),
+        Some(&vec![top_id.clone()]),
+        "an entry loaded again is built again"
+    );
+}
+
 /// Issue #11: with nothing loaded since the last build, a build reads the ledger and rewrites
 /// nothing; one new play makes it rewrite exactly the documents that play touches.
 #[tokio::test]

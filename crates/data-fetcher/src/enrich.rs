@@ -9,7 +9,7 @@
 //! catalogue knows is never asked again, and a long `Retry-After` (development-mode apps see hours)
 //! stops the run cleanly, to go on at the next one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
@@ -22,6 +22,8 @@ use mongodb::Database;
 use mongodb::bson::{self, Bson, Document, doc};
 use serde::Serialize;
 use tracing::{info, warn};
+
+use earshot_upload::mongo::run_updates;
 
 use crate::fetch::{Fetcher, Session};
 use crate::spotify::SpotifyError;
@@ -54,6 +56,9 @@ fn spotify_ids_only(ids: BTreeSet<String>) -> BTreeSet<String> {
     valid
 }
 
+/// How many answers a run asks for before it stores them (a run cut short asks these again).
+const STORE_EVERY: usize = 50;
+
 /// Enrich up to `max_requests` tracks of imported plays, asking as `member` (default: the first
 /// member of the group with stored tokens).
 pub async fn enrich(
@@ -81,22 +86,38 @@ pub async fn enrich(
         to_ask.len().min(max_requests) as u64,
     );
     let fetched_at = bson::DateTime::from_millis(now.timestamp_millis());
-    for id in to_ask.into_iter().take(max_requests) {
-        report.requests += 1;
-        match ask(&mut session, db, id, fetched_at).await {
-            Ok(CatalogueStatus::Ok) => report.enriched += 1,
-            Ok(CatalogueStatus::Unavailable) => report.unavailable += 1,
-            Err(error) => match error.downcast_ref::<SpotifyError>() {
-                Some(spotify) if spotify.stops_run() => {
-                    warn!(error = %error, "Stopping enrichment cleanly: the next run goes on.");
-                    report.stopped = Some(format!("{error:#}"));
-                    break;
-                }
-                _ => return Err(error),
-            },
+    let asking: Vec<&String> = to_ask.into_iter().take(max_requests).collect();
+    for chunk in asking.chunks(STORE_EVERY) {
+        let mut answers = Vec::with_capacity(chunk.len());
+        for id in chunk {
+            report.requests += 1;
+            match ask(&mut session, id).await {
+                Ok(answer) => answers.push(answer),
+                Err(error) => match error.downcast_ref::<SpotifyError>() {
+                    Some(spotify) if spotify.stops_run() => {
+                        warn!(error = %error, "Stopping enrichment cleanly: the next run goes on.");
+                        report.stopped = Some(format!("{error:#}"));
+                        break;
+                    }
+                    _ => {
+                        store(db, &answers, fetched_at).await?;
+                        return Err(error);
+                    }
+                },
+            }
         }
-        report.remaining -= 1;
-        progress.inc(1);
+        store(db, &answers, fetched_at).await?;
+        for answer in &answers {
+            match answer.status() {
+                CatalogueStatus::Ok => report.enriched += 1,
+                CatalogueStatus::Unavailable => report.unavailable += 1,
+            }
+        }
+        report.remaining -= answers.len();
+        progress.inc(answers.len() as u64);
+        if report.stopped.is_some() {
+            break;
+        }
     }
     progress.finish();
     info!(
@@ -134,14 +155,18 @@ async fn apply_known(db: &Database, pending: &BTreeSet<String>) -> Result<BTreeS
         .await
         .with_context(|| format!("reading `{TRACK_CATALOGUE}`"))?;
     let mut asked = BTreeSet::new();
+    let mut found = Vec::new();
     while known.advance().await? {
         let Some((entry, fields)) = CatalogueEntry::split(known.deserialize_current()?) else {
             continue;
         };
         if entry.status == CatalogueStatus::Ok {
-            apply(db, &entry.track_id, fields).await?;
+            found.push((entry.track_id.clone(), fields));
         }
         asked.insert(entry.track_id);
+    }
+    for chunk in found.chunks(STORE_EVERY) {
+        apply(db, chunk).await?;
     }
     Ok(asked)
 }
@@ -160,68 +185,123 @@ async fn first_session<'a>(fetcher: &'a Fetcher, member: Option<&str>) -> Result
     bail!("no member has connected (`data-fetcher auth`): enrichment asks Spotify as a member")
 }
 
-/// Ask Spotify for one track: its entry goes into the catalogue, then onto its plays; a 404 is marked
-/// `unavailable`.
-async fn ask(
-    session: &mut Session<'_>,
-    db: &Database,
-    id: &str,
-    fetched_at: bson::DateTime,
-) -> Result<CatalogueStatus> {
+/// Spotify's answer for one track: its fields, or `None` for a 404.
+struct Answer {
+    id: String,
+    fields: Option<Document>,
+}
+
+impl Answer {
+    fn status(&self) -> CatalogueStatus {
+        match self.fields {
+            Some(_) => CatalogueStatus::Ok,
+            None => CatalogueStatus::Unavailable,
+        }
+    }
+}
+
+/// Ask Spotify for one track (a 404 is an answer: the track is unavailable).
+async fn ask(session: &mut Session<'_>, id: &str) -> Result<Answer> {
     let checked = SpotifyId::parse(id).expect("only Spotify ids are pending");
     let path = format!("/v1/tracks/{checked}");
-    let (status, fields) = match session.get(&path).await {
+    let fields = match session.get(&path).await {
         Ok(body) => {
             let track: Track = serde_json::from_slice(&body)
                 .with_context(|| format!("GET {path}: not a track"))?;
-            (
-                CatalogueStatus::Ok,
-                Some(bson::to_document(&TrackFields::from_track(track))?),
-            )
+            Some(bson::to_document(&TrackFields::from_track(track))?)
         }
         Err(error) => match error.downcast_ref::<SpotifyError>() {
-            Some(SpotifyError::Status { status: 404, .. }) => (CatalogueStatus::Unavailable, None),
+            Some(SpotifyError::Status { status: 404, .. }) => None,
             _ => return Err(error),
         },
     };
-    let entry = CatalogueEntry {
-        track_id: id.to_string(),
-        status,
-        fetched_at,
-    };
-    db.collection::<Document>(TRACK_CATALOGUE)
-        .replace_one(doc! {"_id": id}, entry.document(fields.clone()))
-        .upsert(true)
+    Ok(Answer {
+        id: id.to_string(),
+        fields,
+    })
+}
+
+/// Store answers: each into the catalogue first (one command), then the found tracks' fields onto
+/// their plays.
+async fn store(db: &Database, answers: &[Answer], fetched_at: bson::DateTime) -> Result<()> {
+    if answers.is_empty() {
+        return Ok(());
+    }
+    let replacements = answers
+        .iter()
+        .map(|answer| {
+            let entry = CatalogueEntry {
+                track_id: answer.id.clone(),
+                status: answer.status(),
+                fetched_at,
+            };
+            doc! {"q": {"_id": &answer.id}, "u": entry.document(answer.fields.clone()), "upsert": true}
+        })
+        .collect();
+    run_updates(db, TRACK_CATALOGUE, replacements)
         .await
         .with_context(|| {
             format!(
-                "storing track `{id}` ({}) in `{TRACK_CATALOGUE}`",
-                status.as_str()
+                "storing {} tracks (`{}` first) in `{TRACK_CATALOGUE}`",
+                answers.len(),
+                answers[0].id
             )
         })?;
-    if let Some(fields) = fields {
-        apply(db, id, fields).await?;
-    }
-    Ok(status)
+    let found: Vec<(String, Document)> = answers
+        .iter()
+        .filter_map(|a| a.fields.clone().map(|f| (a.id.clone(), f)))
+        .collect();
+    apply(db, &found).await
 }
 
-/// Put a catalogue entry's track fields on the imported plays of its track (those still without
-/// them), and record what they now touch in the upload ledger.
-async fn apply(db: &Database, id: &str, fields: Document) -> Result<()> {
-    let raw = db.collection::<Document>(RAW_RECENTLY_PLAYED);
-    let filter = doc! {"source": PlaySource::History.as_str(), "track_id": id};
-    raw.update_many(filter.clone(), doc! {"$set": fields})
-        .await
-        .with_context(|| format!("enriching the plays of track `{id}`"))?;
-    let mut cursor = raw
-        .find(filter)
-        .projection(earshot_core::ledger::source_projection())
-        .await?;
-    let mut rows = Vec::new();
-    while cursor.advance().await? {
-        rows.push(cursor.deserialize_current()?);
+/// Put catalogue entries' track fields on the imported plays of their tracks (those still without
+/// them). What the plays will touch goes into the upload ledger first, one entry a track, read from
+/// the plays with the fields laid over them: a run cut short between the two leaves the plays
+/// pending, and the next run applies the catalogue entry and records the entry again.
+async fn apply(db: &Database, tracks: &[(String, Document)]) -> Result<()> {
+    if tracks.is_empty() {
+        return Ok(());
     }
-    let key = enrich_ledger_key(id);
-    let mut entries = vec![LedgerEntry::new(&key, RAW_RECENTLY_PLAYED, &rows)];
-    earshot_upload::ledger::record(db, &mut entries).await
+    let raw = db.collection::<Document>(RAW_RECENTLY_PLAYED);
+    let ids: Vec<&String> = tracks.iter().map(|(id, _)| id).collect();
+    let mut cursor = raw
+        .find(doc! {"source": PlaySource::History.as_str(), "track_id": {"$in": &ids}})
+        .projection(earshot_core::ledger::source_projection())
+        .await
+        .with_context(|| format!("reading the imported plays of {} tracks", ids.len()))?;
+    let mut rows: HashMap<String, Vec<Document>> = HashMap::new();
+    while cursor.advance().await? {
+        let row: Document = cursor.deserialize_current()?;
+        if let Ok(track) = row.get_str("track_id") {
+            rows.entry(track.to_string()).or_default().push(row);
+        }
+    }
+    let mut entries = Vec::with_capacity(tracks.len());
+    let mut updates = Vec::with_capacity(tracks.len());
+    for (id, fields) in tracks {
+        let enriched: Vec<Document> = rows
+            .remove(id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut row| {
+                row.extend(fields.clone());
+                row
+            })
+            .collect();
+        entries.push(LedgerEntry::new(
+            &enrich_ledger_key(id),
+            RAW_RECENTLY_PLAYED,
+            &enriched,
+        ));
+        updates.push(doc! {
+            "q": {"source": PlaySource::History.as_str(), "track_id": id},
+            "u": {"$set": fields},
+            "multi": true,
+        });
+    }
+    earshot_upload::ledger::record(db, &mut entries).await?;
+    run_updates(db, RAW_RECENTLY_PLAYED, updates)
+        .await
+        .with_context(|| format!("enriching the plays of {} tracks", tracks.len()))?;
+    Ok(())
 }

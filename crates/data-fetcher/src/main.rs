@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use data_fetcher::{Cli, run};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     earshot_core::cli::init_logging();
     match run(Cli::parse()).await {

@@ -259,6 +259,17 @@ def hourly_scenario(run, storage, group, uri, db, repeats, label="hour", shift_d
         new = set(client[db]["upload_ledger"].distinct("_id")) - before
         reads = build_reads(client, db, new)
         run.results["checks"][f"{label}: days, plays and partials its build read"] = reads
+    if label != "hour":
+        return
+    # Each step once more with nothing new (no new page, no new file, no new ledger entry): its fixed cost.
+    for _ in range(repeats):
+        for step, command in [
+            ("convert", ["json-converter", "recently-played", "--storage", str(storage), "--group-config", str(group)]),
+            ("upload", ["data-upload", "recently-played", "--storage", str(storage), "--mongodb-uri", uri, "--database", db]),
+            ("create-collections", ["create-collections", "recently-played", "--mongodb-uri", uri, "--database", db]
+             + ["--group-config", str(group)]),
+        ]:
+            run.timed(f"nothing new: {step}", [str(bins / command[0]), *command[1:]])
 
 
 def import_scenario(run, work, storage, group, uri, db):
@@ -702,6 +713,116 @@ def median(values):
     return statistics.median(values)
 
 
+def demo_timings(work):
+    """The `scripts/demo.sh --timings` files bench.sh wrote (one per run)."""
+    return [json.loads(p.read_text()) for p in sorted(work.glob("demo-*.json"))]
+
+
+def render_hourly(work):
+    """The figures of issue #23 from one `--steps hourly` run, each beside its target."""
+    results = {}
+    for size in ("10k", "1M"):
+        path = work / f"results-{size}.json"
+        if path.exists():
+            results[size] = json.loads(path.read_text())
+    if "1M" not in results:
+        sys.exit(f"bench: no 1M hourly results in {work}")
+    big, small = results["1M"], results.get("10k")
+    m = big["machine"]
+
+    def sec(r, step):
+        e = r["steps"].get(step) if r else None
+        return median(e["seconds"]) if e else None
+
+    def fmt(value):
+        return f"{value:.2f} s" if value is not None else "–"
+
+    def met(ok):
+        return "met" if ok else "**missed**"
+
+    checks = big["checks"]
+    hour, hour10 = sec(big, "hour: convert + upload + build"), sec(small, "hour: convert + upload + build")
+    build = sec(big, "hour: create-collections")
+    first = sec(big, "create-collections")
+    rss = checks.get("dev server peak RSS during the first build (MiB)")
+    erase = sec(big, "erase one member")
+    lines = [
+        (
+            f"Measured on {m['date']} at commit {m['commit']}: {m['cpu']}, {m['cores']} cores, "
+            f"{m['memory_gib']} GiB, Linux {m['kernel']}, {m['rustc']}; release binaries on the dev server "
+            f"(`scripts/bench.sh --sizes 10k,1M --steps hourly`). Medians of n runs."
+        ),
+        "",
+        "| figure | target | measured | |",
+        "|---|---|---|---|",
+    ]
+    n = len(big["steps"]["hour: convert + upload + build"]["seconds"])
+    ratio = hour / hour10 if hour and hour10 else None
+    lines.append(
+        f"| the hour at 1M, end to end (n={n}) | ≤ 5 s, ≤ 1.5× the hour at 10k | {fmt(hour)}, "
+        f"{ratio:.2f}× the hour at 10k ({fmt(hour10)}) | {met(hour <= 5 and ratio <= 1.5)} |"
+    )
+    reads = checks.get("hour: days, plays and partials its build read", {})
+    parts = ", ".join(f"{s} {fmt(sec(big, 'hour: ' + s))}" for s in ("convert", "upload", "create-collections"))
+    lines.append(
+        f"| the hour's build: its share, what it read | report | {parts}: the build is {build / hour:.0%}; "
+        f"{reads.get('days', '?')} days, {reads.get('plays', '?'):,} plays and {reads.get('partials', '?'):,} "
+        "partials (of the entities and days the hour's ledger entries name) | |"
+    )
+    lines.append(
+        f"| the first build at 1M (`create-collections all --rebuild`) | ≤ 120 s, dev server peak RSS ≤ 2 GiB | "
+        f"{fmt(first)}, peak RSS {rss:,} MiB; {checks.get('per-day partials after the first build', 0):,} partials | "
+        f"{met(first <= 120 and rss <= 2048)} |"
+    )
+    imported = checks.get("import: days, plays and partials its build read", {})
+    days_after = checks.get("import: days with plays in the group after it")
+    steps = ("data-fetcher import", "convert", "upload", "create-collections")
+    lines.append(
+        "| an import of 150k history plays into the 1M group | report | "
+        + ", ".join(f"{s} {fmt(sec(big, 'import: ' + s))}" for s in steps)
+        + f"; its build read {imported.get('days', '?')} of {days_after} days, "
+        f"{imported.get('plays', '?'):,} plays, {imported.get('partials', '?'):,} partials | |"
+    )
+    after = sec(big, "hour after the import: convert + upload + build")
+    lines.append(f"| the next hour | report | {fmt(after)} | |")
+    lines.append(
+        f"| an erase at 1M (`members erase`) | well below a full rebuild | {fmt(erase)}, "
+        f"{erase / first:.2f}× the first build | {met(erase < first / 2)} |"
+    )
+    demos = demo_timings(work)
+    if demos:
+        after_build = median([d["after_build"] for d in demos])
+        lines.append(
+            f"| the demo after the build (`scripts/demo.sh --timings`, n={len(demos)}) | ≤ 30 s | "
+            f"{after_build:.2f} s | {met(after_build <= 30)} |"
+        )
+        idle = {k: median([d["nothing_to_do"][k] for d in demos]) for k in demos[0]["nothing_to_do"]}
+        lines.append(
+            "| a step's fixed cost in the demo (debug), run once more with nothing new | report | "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in idle.items())
+            + " | |"
+        )
+    for size, r in results.items():
+        idle = [(s, sec(r, "nothing new: " + s)) for s in ("convert", "upload", "create-collections")]
+        if any(v for _, v in idle):
+            lines.append(
+                f"| a step's fixed cost at {size} (release), run once more with nothing new | report | "
+                + ", ".join(f"{s} {fmt(v)}" for s, v in idle)
+                + " | |"
+            )
+    if demos:
+        lines += ["", "The demo's parts (median seconds of the runs):", ""]
+        for part in demos[0]["parts"]:
+            lines.append(f"- {part}: {median([d['parts'].get(part, 0) for d in demos]):.2f} s")
+    lines += ["", "Checks made during the run:", ""]
+    for size, r in results.items():
+        for check, value in r["checks"].items():
+            lines.append(f"- {size}: {check}: {value}")
+        for step, message in r.get("failed", {}).items():
+            lines.append(f"- {size}: **{step} failed**: {message}")
+    return "\n".join(lines) + "\n"
+
+
 def render_history(work):
     """The streaming-history import rows, if measured."""
     lines = []
@@ -899,15 +1020,23 @@ def main():
     parser.add_argument("--steps", choices=STEPS, default="all", help="`convert`: the converter rows alone")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("EARSHOT_BENCH_DIR", "bench-work")))
     parser.add_argument("--report", type=Path, help="render the results into this Markdown file and stop")
+    parser.add_argument(
+        "--section",
+        choices=("all", "hourly"),
+        default="all",
+        help="with --report: `hourly` renders a `--steps hourly` run into its own markers (bench-hourly)",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.report:
         text = args.report.read_text()
-        begin, end = "<!-- bench:begin -->\n", "<!-- bench:end -->"
+        name = "bench" if args.section == "all" else "bench-hourly"
+        begin, end = f"<!-- {name}:begin -->\n", f"<!-- {name}:end -->"
         if begin not in text or end not in text:
             sys.exit(f"bench: {args.report} has no {begin.strip()} … {end} markers")
         head, rest = text.split(begin, 1)
-        args.report.write_text(head + begin + render(args.work) + end + rest.split(end, 1)[1])
+        body = render(args.work) if args.section == "all" else render_hourly(args.work)
+        args.report.write_text(head + begin + body + end + rest.split(end, 1)[1])
         print(f"bench: wrote {args.report}")
         return
     sizes = args.sizes.split(",")

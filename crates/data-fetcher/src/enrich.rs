@@ -2,9 +2,10 @@
 //! export does not have, one `GET /v1/tracks/{id}` at a time (development-mode apps cannot ask for
 //! several tracks at once), within a per-run request budget.
 //!
-//! Each answer goes into the track catalogue (`track_catalogue`, named in earshot-core) first, then
-//! onto the imported plays of that track, then into the upload ledger (so create-collections rebuilds
-//! what they now touch: their artists, album, images, links). A track that answers 404 is marked
+//! Answers are stored 50 at a time, each step one command: into the track catalogue
+//! (`track_catalogue`, named in earshot-core) first, then into the upload ledger (what the plays will
+//! touch: their artists, album, images, links, so create-collections rebuilds them), then onto the
+//! imported plays of each track. A track that answers 404 is marked
 //! `unavailable` and its plays keep the export's names. The work resumes across runs: what the
 //! catalogue knows is never asked again, and a long `Retry-After` (development-mode apps see hours)
 //! stops the run cleanly, to go on at the next one.

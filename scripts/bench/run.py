@@ -299,7 +299,7 @@ def import_scenario(run, work, storage, group, uri, db):
     )
     run.timed(
         "import: upload",
-        [str(bins / "data-upload"), "streaming-history", "--storage", str(storage), "--mongodb-uri", uri]
+        [str(bins / "data-upload"), "recently-played", "--storage", str(storage), "--mongodb-uri", uri]
         + ["--database", db],
     )
     run.timed(

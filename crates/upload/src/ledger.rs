@@ -17,11 +17,17 @@ use mongodb::bson::{Document, doc};
 /// A file to record once its upserts are acknowledged (earshot-core's type, shared with its readers).
 pub use earshot_core::ledger::LedgerEntry as Entry;
 
-/// The keys of the files already loaded into `collection`.
-pub async fn loaded(db: &Database, collection: &str) -> Result<HashSet<String>> {
+/// The keys under `prefix` of the files already loaded into `collection`. Read by a range of `_id`
+/// (the ledger's own index), so that a kind with few files (imported histories) does not read the
+/// entries of one with many (the hourly pages), and MongoDB answers from the index alone.
+pub async fn loaded(db: &Database, collection: &str, prefix: &str) -> Result<HashSet<String>> {
+    let mut filter = doc! {earshot_core::ledger::COLLECTION: collection};
+    if let Some(upper) = prefix_upper_bound(prefix) {
+        filter.insert("_id", doc! {"$gte": prefix, "$lt": upper});
+    }
     let mut cursor = db
         .collection::<Document>(UPLOAD_LEDGER)
-        .find(doc! {earshot_core::ledger::COLLECTION: collection})
+        .find(filter)
         .projection(doc! {"_id": 1})
         .await
         .with_context(|| format!("reading `{UPLOAD_LEDGER}`"))?;
@@ -32,6 +38,16 @@ pub async fn loaded(db: &Database, collection: &str) -> Result<HashSet<String>> 
         }
     }
     Ok(keys)
+}
+
+/// The least string above every string that starts with `prefix` (its last character's successor);
+/// `None` for an empty prefix, or one ending in the last character.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    let next = char::from_u32(last as u32 + 1)?;
+    chars.push(next);
+    Some(chars.into_iter().collect())
 }
 
 /// Record files whose upserts were all acknowledged (an entry loaded again is updated, its time too).
@@ -50,4 +66,29 @@ pub async fn record(db: &Database, entries: &mut Vec<Entry>) -> Result<()> {
         })?;
     entries.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn a_prefix_range_holds_exactly_the_keys_under_it() {
+        let upper = prefix_upper_bound("converted/recently_played/").unwrap();
+        assert_eq!(upper, "converted/recently_played0");
+        for inside in [
+            "converted/recently_played/user=ana/20241111T090000.000Z.jsonl",
+            "converted/recently_played/",
+        ] {
+            assert!(inside >= "converted/recently_played/" && inside < upper.as_str());
+        }
+        for outside in [
+            "converted/recently_playedX",
+            "converted/streaming_history/user=ana/a.jsonl",
+            "converted/recently_played",
+        ] {
+            assert!(!(outside >= "converted/recently_played/" && outside < upper.as_str()));
+        }
+        assert_eq!(prefix_upper_bound(""), None);
+    }
 }

@@ -146,7 +146,7 @@ async fn files_to_load(
     };
     let listed = keys.len();
     if !reload {
-        let loaded = ledger::loaded(db, kind.collection()).await?;
+        let loaded = ledger::loaded(db, kind.collection(), prefix).await?;
         keys.retain(|key| !loaded.contains(key));
     }
     Ok((keys, listed))

@@ -218,6 +218,9 @@ def hourly_scenario(run, storage, group, uri, db, repeats, label="hour", shift_d
     client = MongoClient(uri)
     bins = Path(env("EARSHOT_RELEASE_BIN"))
     raw = storage / "raw" / "recently_played"
+    # The set gains these pages (and, at 1M, a history and loses a member): the next run generates it
+    # afresh, so that its hours are new again.
+    (storage.parent / "set.json").unlink(missing_ok=True)
     members = sorted(p for p in raw.iterdir() if p.is_dir())[:5]
     newest = {m: max(m.glob("*.json")) for m in members}
     for attempt in range(repeats):

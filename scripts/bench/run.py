@@ -126,9 +126,18 @@ class Run:
         print(f"  {self.size:>4} {step:<36} {seconds:9.2f} s {cpu:9.2f} s CPU {rss:9.1f} MiB", flush=True)
 
     def timed(self, step, command):
-        seconds, rss, cpu, out = measure(command)
+        try:
+            seconds, rss, cpu, out = measure(command)
+        except StepFailed as error:
+            # What was measured before a failed (or stopped) step is kept; the run still stops.
+            self.failed(step, error)
+            self.save(self.dir.parent / f"results-{self.size}.partial.json")
+            raise
         self.record(step, seconds, rss, cpu)
         return out
+
+    def save(self, path):
+        path.write_text(json.dumps({**self.results, "machine": machine(), "repeats": self.repeats}, indent=1))
 
     def failed(self, step, error):
         """Record that `step` failed; the steps that need its output are skipped."""
@@ -749,6 +758,7 @@ def render_hourly(work):
     first = sec(big, "create-collections")
     rss = checks.get("dev server peak RSS during the first build (MiB)")
     erase = sec(big, "erase one member")
+    failed = big.get("failed", {})
     lines = [
         (
             f"Measured on {m['date']} at commit {m['commit']}: {m['cpu']}, {m['cores']} cores, "
@@ -765,33 +775,47 @@ def render_hourly(work):
         f"| the hour at 1M, end to end (n={n}) | ≤ 5 s, ≤ 1.5× the hour at 10k | {fmt(hour)}, "
         f"{ratio:.2f}× the hour at 10k ({fmt(hour10)}) | {met(hour <= 5 and ratio <= 1.5)} |"
     )
-    reads = checks.get("hour: days, plays and partials its build read", {})
+    def read(check):
+        r = checks.get(check)
+        if not r:
+            return "not recorded"
+        return f"{r['days']} days, {r['plays']:,} plays and {r['partials']:,} partials"
+
     parts = ", ".join(f"{s} {fmt(sec(big, 'hour: ' + s))}" for s in ("convert", "upload", "create-collections"))
     lines.append(
         f"| the hour's build: its share, what it read | report | {parts}: the build is {build / hour:.0%}; "
-        f"{reads.get('days', '?')} days, {reads.get('plays', '?'):,} plays and {reads.get('partials', '?'):,} "
-        "partials (of the entities and days the hour's ledger entries name) | |"
+        f"read: {read('hour: days, plays and partials its build read')} (of the entities and days the hour's "
+        "ledger entries name) | |"
     )
+    peak = f"peak RSS {rss:,} MiB" if rss else "peak RSS not recorded"
     lines.append(
         f"| the first build at 1M (`create-collections all --rebuild`) | ≤ 120 s, dev server peak RSS ≤ 2 GiB | "
-        f"{fmt(first)}, peak RSS {rss:,} MiB; {checks.get('per-day partials after the first build', 0):,} partials | "
-        f"{met(first <= 120 and rss <= 2048)} |"
+        f"{fmt(first)}, {peak} | {met(first <= 120 and (rss or 0) <= 2048)} |"
     )
-    imported = checks.get("import: days, plays and partials its build read", {})
-    days_after = checks.get("import: days with plays in the group after it")
     steps = ("data-fetcher import", "convert", "upload", "create-collections")
+    days_after = checks.get("import: days with plays in the group after it")
     lines.append(
         "| an import of 150k history plays into the 1M group | report | "
         + ", ".join(f"{s} {fmt(sec(big, 'import: ' + s))}" for s in steps)
-        + f"; its build read {imported.get('days', '?')} of {days_after} days, "
-        f"{imported.get('plays', '?'):,} plays, {imported.get('partials', '?'):,} partials | |"
+        + f"; its build read: {read('import: days, plays and partials its build read')}"
+        + (f" (of {days_after} days with plays)" if days_after else "")
+        + " | |"
     )
     after = sec(big, "hour after the import: convert + upload + build")
-    lines.append(f"| the next hour | report | {fmt(after)} | |")
-    lines.append(
-        f"| an erase at 1M (`members erase`) | well below a full rebuild | {fmt(erase)}, "
-        f"{erase / first:.2f}× the first build | {met(erase < first / 2)} |"
+    after_parts = ", ".join(
+        f"{s} {fmt(sec(big, 'hour after the import: ' + s))}" for s in ("convert", "upload", "create-collections")
     )
+    lines.append(f"| the next hour | report | {fmt(after)} ({after_parts}) | |")
+    if erase is not None:
+        lines.append(
+            f"| an erase at 1M (`members erase`) | well below a full rebuild | {fmt(erase)}, "
+            f"{erase / first:.2f}× the first build | {met(erase < first / 2)} |"
+        )
+    else:
+        lines.append(
+            "| an erase at 1M (`members erase`) | well below a full rebuild | did not finish: "
+            f"{failed.get('erase one member', 'not run')} | **missed** |"
+        )
     demos = demo_timings(work)
     if demos:
         after_build = median([d["after_build"] for d in demos])

@@ -158,10 +158,13 @@ pub async fn build_with(
             info!(collection = build.into, "Nothing new to build.");
             continue;
         };
-        let built = match (every_row, &last) {
-            (Some(built), _) => built,
-            (None, Some(last)) => last.built_after(&entries, through),
-            (None, None) => Vec::new(),
+        let (through, built) = match (every_row, &last) {
+            (Some(built), _) => (through, built),
+            (None, Some(last)) => {
+                let through = last.advanced(through);
+                (through, last.built_after(&entries, through))
+            }
+            (None, None) => (through, Vec::new()),
         };
         set_watermark(db, build.into, through, None, &built).await?;
         info!(
@@ -217,6 +220,7 @@ async fn build_dailies(
     for (watermark, dailies) in unbuilt {
         let keys: Vec<&str> = dailies.iter().map(|d| d.key).collect();
         let entries = touched::entries_since(db, watermark.unbuilt(), &keys).await?;
+        let through = watermark.advanced(through);
         let built = watermark.built_after(&entries, through);
         let touched = touched::touched(&entries, &keys);
         let days_held = if touched.is_empty() {
@@ -293,6 +297,14 @@ impl Watermark {
             filter.insert("$nor", built);
         }
         filter
+    }
+
+    /// Where the next watermark goes: `through`, or this one's if that is later. A watermark never
+    /// moves back: after a `--rebuild` (whose watermark is its start) the next run's `through` (its
+    /// start less the margin) can be earlier, and moving back would build the rebuild's last minute of
+    /// entries again.
+    fn advanced(&self, through: DateTime) -> DateTime {
+        through.max(self.through)
     }
 
     /// What the next watermark, at `through`, lists as built: of this one's and of the `entries` a

@@ -277,9 +277,15 @@ def hourly_scenario(run, storage, group, uri, db, repeats, label="hour", shift_d
     for _ in range(repeats):
         for step, command in [
             ("convert", ["json-converter", "recently-played", "--storage", str(storage), "--group-config", str(group)]),
-            ("upload", ["data-upload", "recently-played", "--storage", str(storage), "--mongodb-uri", uri, "--database", db]),
-            ("create-collections", ["create-collections", "recently-played", "--mongodb-uri", uri, "--database", db]
-             + ["--group-config", str(group)]),
+            (
+                "upload",
+                ["data-upload", "recently-played", "--storage", str(storage), "--mongodb-uri", uri, "--database", db],
+            ),
+            (
+                "create-collections",
+                ["create-collections", "recently-played", "--mongodb-uri", uri, "--database", db]
+                + ["--group-config", str(group)],
+            ),
         ]:
             run.timed(f"nothing new: {step}", [str(bins / command[0]), *command[1:]])
 
@@ -775,6 +781,7 @@ def render_hourly(work):
         f"| the hour at 1M, end to end (n={n}) | ≤ 5 s, ≤ 1.5× the hour at 10k | {fmt(hour)}, "
         f"{ratio:.2f}× the hour at 10k ({fmt(hour10)}) | {met(hour <= 5 and ratio <= 1.5)} |"
     )
+
     def read(check):
         r = checks.get(check)
         if not r:

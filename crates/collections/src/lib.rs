@@ -158,13 +158,9 @@ pub async fn build_with(
             info!(collection = build.into, "Nothing new to build.");
             continue;
         };
-        let (through, built) = match (every_row, &last) {
-            (Some(built), _) => (through, built),
-            (None, Some(last)) => {
-                let through = last.advanced(through);
-                (through, last.built_after(&entries, through))
-            }
-            (None, None) => (through, Vec::new()),
+        let (through, built) = match &last {
+            Some(last) => last.next(&entries, through),
+            None => (through, every_row.unwrap_or_default()),
         };
         set_watermark(db, build.into, through, None, &built).await?;
         info!(
@@ -220,8 +216,7 @@ async fn build_dailies(
     for (watermark, dailies) in unbuilt {
         let keys: Vec<&str> = dailies.iter().map(|d| d.key).collect();
         let entries = touched::entries_since(db, watermark.unbuilt(), &keys).await?;
-        let through = watermark.advanced(through);
-        let built = watermark.built_after(&entries, through);
+        let (through, built) = watermark.next(&entries, through);
         let touched = touched::touched(&entries, &keys);
         let days_held = if touched.is_empty() {
             0
@@ -299,17 +294,17 @@ impl Watermark {
         filter
     }
 
-    /// Where the next watermark goes: `through`, or this one's if that is later. A watermark never
-    /// moves back: after a `--rebuild` (whose watermark is its start) the next run's `through` (its
-    /// start less the margin) can be earlier, and moving back would build the rebuild's last minute of
-    /// entries again.
-    fn advanced(&self, through: DateTime) -> DateTime {
-        through.max(self.through)
-    }
-
-    /// What the next watermark, at `through`, lists as built: of this one's and of the `entries` a
-    /// run built, those loaded after `through`.
-    fn built_after(&self, entries: &[LedgerEntry], through: DateTime) -> Vec<(String, DateTime)> {
+    /// The next watermark's time and built entries, after a run at `through` that built `entries`.
+    /// The time is `through`, or this one's if that is later: a watermark never moves back (after a
+    /// `--rebuild`, whose watermark is its start, the next run's start less the margin can be earlier,
+    /// and moving back would build the rebuild's last minute of entries again). The built entries are
+    /// those of this watermark and of `entries` loaded after that time.
+    fn next(
+        &self,
+        entries: &[LedgerEntry],
+        through: DateTime,
+    ) -> (DateTime, Vec<(String, DateTime)>) {
+        let through = through.max(self.through);
         let mut built: Vec<(String, DateTime)> = self
             .built
             .iter()
@@ -317,7 +312,7 @@ impl Watermark {
             .cloned()
             .collect();
         built.extend(touched::built_after(entries, through));
-        built
+        (through, built)
     }
 }
 

@@ -171,7 +171,11 @@ pub async fn load_storage(
     // Imported and API plays share the collection: each file is matched against the other source.
     let mut reconciler =
         if collection == earshot_core::mongo::RAW_RECENTLY_PLAYED && !keys.is_empty() {
-            Some(reconcile::Reconciler::new(db, collection, options.match_tolerance_ms).await?)
+            Some(reconcile::Reconciler::new(
+                db,
+                collection,
+                options.match_tolerance_ms,
+            ))
         } else {
             None
         };

@@ -89,13 +89,13 @@ struct Stored {
 
 impl Reconciler {
     /// A reconciler for `collection`.
-    pub async fn new(db: &Database, collection: &str, tolerance_ms: u64) -> Result<Reconciler> {
-        Ok(Reconciler {
+    pub fn new(db: &Database, collection: &str, tolerance_ms: u64) -> Reconciler {
+        Reconciler {
             db: db.clone(),
             collection: collection.to_string(),
             tolerance_ms,
             with_history: HashMap::new(),
-        })
+        }
     }
 
     /// Whether `user` has imported plays stored.

@@ -17,6 +17,8 @@
 //! create-collections test holds them equal, field order and types included): a sum of sums is the
 //! sum, the latest of the days' latest plays is the latest play, a union of sets is the set.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use earshot_core::mongo::{self, PARTIAL_DAY, PARTIAL_ENTITY};
 use mongodb::bson::{Bson, DateTime as BsonDateTime, Document, doc};
 
@@ -144,8 +146,28 @@ fn midnight_utc(day: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// A play's local day: the first ten bytes of `played_at_local`.
-fn day() -> Bson {
+pub(crate) fn day() -> Bson {
     Bson::Document(doc! {"$substrBytes": [format!("${DAY_FIELD}"), 0, 10]})
+}
+
+/// The entities whose partials to rebuild, per local day (`YYYY-MM-DD`).
+pub type Wanted = BTreeMap<String, BTreeSet<String>>;
+
+/// True when the document's local day is one of `wanted`'s and `field` (an expression) is one of that
+/// day's entities: exactly the plays of the wanted (entity, day) pairs, so that a rebuild of an hour's
+/// pairs never reads the other entities' plays of a busy day into its `$group`.
+fn wanted_expr(field: &str, wanted: &Wanted) -> Document {
+    let branches: Vec<Document> = wanted
+        .iter()
+        .map(|(day, entities)| {
+            let entities: Vec<&String> = entities.iter().collect();
+            doc! {"case": {"$eq": ["$$day", day]}, "then": {"$in": [field, entities]}}
+        })
+        .collect();
+    doc! {"$let": {
+        "vars": {"day": day()},
+        "in": {"$switch": {"branches": branches, "default": false}},
+    }}
 }
 
 /// `$group` by (entity, day) with `fields`, its `sets` sorted (so that a partial rebuilt from the same
@@ -217,19 +239,20 @@ const ALBUM_FIELDS: &[&str] = &[
 const ARTIST_FIELDS: &[&str] = &["artist_name", "artist_url"];
 
 impl Daily {
-    /// A filter of a day's plays down to those naming `entities`, as an expression, so that no index
-    /// serves it: the plays are read through the `played_at` index ([`days_match`]), one day's worth,
-    /// rather than through the entity's index, which would read every play of a popular entity (a
-    /// planner may pick either for a filter it can index). `None` for `Artists`, whose partial pipeline
-    /// keeps the wanted artists after unwinding each play's.
-    pub fn plays_of(&self, entities: &[String]) -> Option<Document> {
+    /// A filter of the plays of `wanted`'s days down to those naming one of that day's entities, as
+    /// an expression, so that no index serves it: the plays are read through the `played_at` index
+    /// ([`days_match`]), one day's worth, rather than through the entity's index, which would read
+    /// every play of a popular entity (a planner may pick either for a filter it can index). `None`
+    /// for `Artists`, whose partial pipeline keeps the wanted artists after unwinding each play's.
+    pub fn plays_of(&self, wanted: &Wanted) -> Option<Document> {
         (self.kind != Kind::Artists)
-            .then(|| doc! {"$expr": {"$in": [format!("${}", self.key), entities]}})
+            .then(|| doc! {"$expr": wanted_expr(&format!("${}", self.key), wanted)})
     }
 
     /// The stages from plays to partials, after the caller's `$match` of days (and entities). For
-    /// `Artists`, `entities` (when given) also keeps only those artists of each play's artists.
-    pub fn partial_pipeline(&self, entities: Option<&[String]>) -> Vec<Document> {
+    /// `Artists`, `wanted` (when given) also keeps only the wanted artists of each play's artists, each
+    /// on its days.
+    pub fn partial_pipeline(&self, wanted: Option<&Wanted>) -> Vec<Document> {
         let by_time = doc! {"$sort": {"played_at": 1, "_id": 1}};
         match self.kind {
             Kind::Tracks => {
@@ -267,8 +290,8 @@ impl Daily {
             Kind::Artists => {
                 let mut stages = vec![by_time];
                 stages.extend(unwind_artists());
-                if let Some(entities) = entities {
-                    stages.push(doc! {"$match": {"artist_id": {"$in": entities}}});
+                if let Some(wanted) = wanted {
+                    stages.push(doc! {"$match": {"$expr": wanted_expr("$artist_id", wanted)}});
                 }
                 let mut fields = latest(ARTIST_FIELDS);
                 fields.extend(doc! {

@@ -11,7 +11,7 @@ use mongodb::bson::{Bson, Document, doc};
 use tracing::info;
 
 use crate::batches::{KEYS_PER_BATCH, ROWS_PER_BATCH, day_ranges, pack_batches};
-use crate::daily::{Daily, days_match};
+use crate::daily::{Daily, Wanted, days_match};
 use crate::touched::{self, Touched};
 
 /// Partials one fold aggregation reads at most.
@@ -123,12 +123,30 @@ fn fold_keys_of(daily: &Daily, partial: &Document) -> Vec<String> {
     }
 }
 
-/// One partial aggregation's share: days, and the entities of those days whose partials it rebuilds.
+/// One partial aggregation's share: days, and the entities of each whose partials it rebuilds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct DayBatch {
-    days: Vec<String>,
+    wanted: Wanted,
+    /// Every entity `wanted` names.
     entities: BTreeSet<String>,
     plays: u64,
+}
+
+impl DayBatch {
+    fn days(&self) -> impl Iterator<Item = &str> {
+        self.wanted.keys().map(String::as_str)
+    }
+
+    /// Whether the partial `(entity, day)` is one this batch rebuilds.
+    fn wants(&self, partial: &Document) -> bool {
+        let (Ok(entity), Ok(day)) = (
+            partial.get_str(PARTIAL_ENTITY),
+            partial.get_str(PARTIAL_DAY),
+        ) else {
+            return false;
+        };
+        self.wanted.get(day).is_some_and(|e| e.contains(entity))
+    }
 }
 
 /// Touched days cut into batches of at most [`DAYS_PER_BATCH`] days, about [`ROWS_PER_BATCH`] plays
@@ -142,20 +160,25 @@ fn day_batches(days: Vec<(String, u64, Vec<String>)>) -> Vec<DayBatch> {
                 .iter()
                 .filter(|e| !batch.entities.contains(*e))
                 .count();
-            let full = batch.days.len() == DAYS_PER_BATCH
-                || batch.plays + plays > ROWS_PER_BATCH
+            let has_day = batch.wanted.contains_key(&day);
+            let full = (!has_day && batch.wanted.len() == DAYS_PER_BATCH)
+                || (!has_day && batch.plays + plays > ROWS_PER_BATCH)
                 || batch.entities.len() + new > KEYS_PER_BATCH;
-            if !batch.days.is_empty() && full {
+            if !batch.wanted.is_empty() && full {
                 batches.push(std::mem::take(&mut batch));
             }
-            if batch.days.last() != Some(&day) {
-                batch.days.push(day.clone());
+            if !batch.wanted.contains_key(&day) {
                 batch.plays += plays;
             }
+            batch
+                .wanted
+                .entry(day.clone())
+                .or_default()
+                .extend(chunk.iter().cloned());
             batch.entities.extend(chunk.iter().cloned());
         }
     }
-    if !batch.days.is_empty() {
+    if !batch.wanted.is_empty() {
         batches.push(batch);
     }
     batches
@@ -196,30 +219,32 @@ pub async fn update(
     for batch in day_batches(days) {
         work.plays += batch.plays;
         work.partial_batches += 1;
-        let entities: Vec<&String> = batch.entities.iter().collect();
-        let these = doc! {PARTIAL_ENTITY: {"$in": &entities}, PARTIAL_DAY: {"$in": &batch.days}};
-        let had = distinct(db, daily.partials, daily.fold_key, these.clone()).await?;
-        db.collection::<Document>(daily.partials)
-            .delete_many(these.clone())
-            .await
-            .with_context(|| format!("clearing partials of `{}`", daily.partials))?;
-        let ranges = day_ranges(batch.days.iter().map(String::as_str));
-        let entities: Vec<String> = batch.entities.into_iter().collect();
+        let had = wanted_partials(db, daily, &batch).await?;
+        let ids: Vec<&Bson> = had.iter().filter_map(|p| p.get("_id")).collect();
+        if !ids.is_empty() {
+            db.collection::<Document>(daily.partials)
+                .delete_many(doc! {"_id": {"$in": ids}})
+                .await
+                .with_context(|| format!("clearing partials of `{}`", daily.partials))?;
+        }
+        let had: BTreeSet<String> = had.iter().flat_map(|p| fold_keys_of(daily, p)).collect();
+        let ranges = day_ranges(batch.days());
         let mut pipeline = vec![doc! {"$match": days_match(&ranges)}];
-        if let Some(theirs) = daily.plays_of(&entities) {
+        if let Some(theirs) = daily.plays_of(&batch.wanted) {
             pipeline.push(doc! {"$match": theirs});
         }
-        pipeline.extend(daily.partial_pipeline(Some(&entities)));
+        pipeline.extend(daily.partial_pipeline(Some(&batch.wanted)));
         aggregate(db, mongo::RAW_RECENTLY_PLAYED, pipeline, daily.partials).await?;
-        let has: BTreeSet<String> = distinct(db, daily.partials, daily.fold_key, these)
+        let has: BTreeSet<String> = wanted_partials(db, daily, &batch)
             .await?
-            .into_iter()
+            .iter()
+            .flat_map(|p| fold_keys_of(daily, p))
             .collect();
         dropped.extend(had.iter().filter(|k| !has.contains(*k)).cloned());
         // The URLs the partials listed before and after (a URL no longer listed is folded or
         // removed too); the entities themselves otherwise.
         if daily.fold_key == PARTIAL_ENTITY {
-            fold.extend(entities);
+            fold.extend(batch.entities);
         } else {
             fold.extend(had);
         }
@@ -230,6 +255,28 @@ pub async fn update(
     work.fold_batches = fold_keys(db, daily, &keys, days_held).await?;
     remove_unnamed(db, daily, &dropped).await?;
     Ok(work)
+}
+
+/// The partials `batch` rebuilds that exist (`_id`, entity, day and fold keys): read through the
+/// (entity, day) index over every pair of its entities and days, and kept when the batch wants the
+/// pair, so that an entity wanted on one day keeps its partials of the batch's other days.
+async fn wanted_partials(db: &Database, daily: &Daily, batch: &DayBatch) -> Result<Vec<Document>> {
+    let entities: Vec<&String> = batch.entities.iter().collect();
+    let days: Vec<&str> = batch.days().collect();
+    let mut cursor = db
+        .collection::<Document>(daily.partials)
+        .find(doc! {PARTIAL_ENTITY: {"$in": entities}, PARTIAL_DAY: {"$in": days}})
+        .projection(doc! {"_id": 1, PARTIAL_ENTITY: 1, PARTIAL_DAY: 1, daily.fold_key: 1})
+        .await
+        .with_context(|| format!("reading `{}`", daily.partials))?;
+    let mut wanted = Vec::new();
+    while cursor.advance().await? {
+        let partial = cursor.deserialize_current()?;
+        if batch.wants(&partial) {
+            wanted.push(partial);
+        }
+    }
+    Ok(wanted)
 }
 
 /// Remove the derived documents of those of `keys` that no partial names any more.
@@ -288,23 +335,6 @@ async fn fold_keys(
     Ok(batches)
 }
 
-/// The string values of `field` among `collection`'s documents matching `filter`.
-async fn distinct(
-    db: &Database,
-    collection: &str,
-    field: &str,
-    filter: Document,
-) -> Result<Vec<String>> {
-    Ok(db
-        .collection::<Document>(collection)
-        .distinct(field, filter)
-        .await
-        .with_context(|| format!("listing the `{field}` values of `{collection}`"))?
-        .into_iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect())
-}
-
 /// Run `pipeline` (ending in a `$merge` into `into`) on `from`.
 async fn aggregate(db: &Database, from: &str, pipeline: Vec<Document>, into: &str) -> Result<()> {
     let started = std::time::Instant::now();
@@ -343,16 +373,25 @@ mod tests {
         ];
         let batches = day_batches(days);
         assert_eq!(batches.len(), 2, "{batches:?}");
-        assert_eq!(batches[0].days, ["2024-01-01"]);
-        assert_eq!(batches[1].days, ["2024-01-02", "2024-01-03"]);
-        assert!(batches[1].entities.contains("d") && batches[1].entities.contains("c"));
+        let days = |b: &DayBatch| b.days().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(days(&batches[0]), ["2024-01-01"]);
+        assert_eq!(days(&batches[1]), ["2024-01-02", "2024-01-03"]);
+        // Each day keeps its own entities: `d` is wanted on the 3rd only.
+        assert_eq!(
+            batches[1].wanted["2024-01-03"],
+            BTreeSet::from(["d".to_string()])
+        );
+        assert_eq!(
+            batches[1].wanted["2024-01-02"],
+            BTreeSet::from(["b".to_string(), "c".to_string()])
+        );
         // A day naming more entities than a batch holds is split, each part keeping the day.
         let many: Vec<String> = (0..KEYS_PER_BATCH + 5)
             .map(|i| format!("e{i:05}"))
             .collect();
         let batches = day_batches(vec![("2024-01-01".into(), 5, many.clone())]);
         assert_eq!(batches.len(), 2);
-        assert!(batches.iter().all(|b| b.days == ["2024-01-01"]));
+        assert!(batches.iter().all(|b| days(b) == ["2024-01-01"]));
         let all: BTreeSet<String> = batches.into_iter().flat_map(|b| b.entities).collect();
         assert_eq!(all, many.into_iter().collect());
         // Never more days than a batch holds.
@@ -362,7 +401,7 @@ mod tests {
         assert!(
             day_batches(long)
                 .iter()
-                .all(|b| b.days.len() <= DAYS_PER_BATCH)
+                .all(|b| b.wanted.len() <= DAYS_PER_BATCH)
         );
     }
 }

@@ -217,9 +217,15 @@ pub const ERASURE_LEDGER_PREFIX: &str = "<erasure>|";
 
 /// Upload-ledger key of what an erase took away from `collection` at `at`: the days and keys the erased
 /// member's rows named (never the member's id or row ids), so that the next build rebuilds what those
-/// rows were part of. Removed once that build has run.
-pub fn erasure_ledger_key(collection: &str, at: DateTime<Utc>) -> String {
-    format!("{ERASURE_LEDGER_PREFIX}{collection}|{}", format_utc(at))
+/// rows were part of; for recently played one entry per local `day` (`<erasure>|<collection>|<at>|<day>`),
+/// so that a day's entities are that day's alone. Removed once that build has run.
+pub fn erasure_ledger_key(collection: &str, at: DateTime<Utc>, day: Option<&str>) -> String {
+    let mut key = format!("{ERASURE_LEDGER_PREFIX}{collection}|{}", format_utc(at));
+    if let Some(day) = day {
+        key.push_str(ID_SEPARATOR);
+        key.push_str(day);
+    }
+    key
 }
 
 /// A BSON number (Int32, Int64 or Double, as servers and drivers send counts) as a count; `None` for

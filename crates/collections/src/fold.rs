@@ -161,8 +161,9 @@ fn day_batches(days: Vec<(String, u64, Vec<String>)>) -> Vec<DayBatch> {
                 .filter(|e| !batch.entities.contains(*e))
                 .count();
             let has_day = batch.wanted.contains_key(&day);
-            let full = (!has_day && batch.wanted.len() == DAYS_PER_BATCH)
-                || (!has_day && batch.plays + plays > ROWS_PER_BATCH)
+            // A new day would pass the day or play limit; any chunk, the entity limit.
+            let full = !has_day
+                && (batch.wanted.len() == DAYS_PER_BATCH || batch.plays + plays > ROWS_PER_BATCH)
                 || batch.entities.len() + new > KEYS_PER_BATCH;
             if !batch.wanted.is_empty() && full {
                 batches.push(std::mem::take(&mut batch));

@@ -83,6 +83,7 @@ pub async fn forget_member(db: &Database, member: &str) -> Result<u64> {
             .await
             .with_context(|| format!("recording the erase in `{}`", mongo::UPLOAD_LEDGER))?;
     }
+    forget_built(db, member).await?;
     let mut removed = 0;
     for (collection, filter) in [
         (mongo::MEMBERS_BY_DAY, doc! {mongo::PARTIAL_ENTITY: member}),
@@ -98,6 +99,27 @@ pub async fn forget_member(db: &Database, member: &str) -> Result<u64> {
             .deleted_count;
     }
     Ok(removed)
+}
+
+/// Take `member`'s ledger entries out of every build watermark's `built` list (their ids name the
+/// member's files). The erase's own build, with no margin, leaves those lists empty anyway; this holds
+/// when that build fails.
+async fn forget_built(db: &Database, member: &str) -> Result<()> {
+    let theirs: Vec<Bson> = db
+        .collection::<Document>(mongo::UPLOAD_LEDGER)
+        .distinct("_id", doc! {ledger::keys_of("user_id"): member})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    for ids in theirs.chunks(ENTRIES_PER_COMMAND) {
+        db.collection::<Document>(mongo::BUILD_WATERMARKS)
+            .update_many(
+                doc! {},
+                doc! {"$pull": {mongo::WATERMARK_BUILT: {"_id": {"$in": ids}}}},
+            )
+            .await
+            .with_context(|| format!("updating `{}`", mongo::BUILD_WATERMARKS))?;
+    }
+    Ok(())
 }
 
 /// Erasure entries written by one `update` command.

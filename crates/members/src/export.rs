@@ -90,14 +90,7 @@ group config and run `members erase --member <your id>`.
 
 /// Write one member's export to `output` (`-`: stdout).
 pub async fn export_to(stores: &Stores, member: &str, output: &Path) -> Result<ExportCounts> {
-    let to_stdout = output.as_os_str() == "-";
-    let folder = match output.parent() {
-        Some(parent) if !to_stdout && !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ if to_stdout => std::env::temp_dir(),
-        _ => std::env::current_dir()?,
-    };
-    let temp = tempfile::NamedTempFile::new_in(&folder)
-        .with_context(|| format!("creating a temporary file in `{}`", folder.display()))?;
+    let temp = temp_beside(output)?;
     let counts = {
         let file = temp.reopen().context("opening the temporary file")?;
         let mut zip = ZipWriter::new(BufWriter::new(file));
@@ -108,7 +101,47 @@ pub async fn export_to(stores: &Stores, member: &str, output: &Path) -> Result<E
             .context("writing the zip")?;
         counts
     };
-    if to_stdout {
+    deliver(temp, output)?;
+    Ok(counts)
+}
+
+/// Write one member's plays to `output` (`-`: stdout) as ListenBrainz listens
+/// ([`crate::listenbrainz`]).
+pub async fn export_listens_to(
+    stores: &Stores,
+    member: &str,
+    output: &Path,
+) -> Result<crate::listenbrainz::ListenCounts> {
+    let temp = temp_beside(output)?;
+    let counts = {
+        let mut out = BufWriter::new(temp.reopen().context("opening the temporary file")?);
+        let counts = crate::listenbrainz::write_listens(stores, member, &mut out).await?;
+        out.flush().context("writing the listens")?;
+        counts
+    };
+    if counts.listens == 0 && counts.skipped.is_empty() {
+        bail!("Earshot holds no plays of member `{member}`");
+    }
+    deliver(temp, output)?;
+    Ok(counts)
+}
+
+/// A temporary file beside `output` (in the temporary folder for `-`), renamed into place by
+/// [`deliver`] once whole.
+fn temp_beside(output: &Path) -> Result<tempfile::NamedTempFile> {
+    let to_stdout = output.as_os_str() == "-";
+    let folder = match output.parent() {
+        Some(parent) if !to_stdout && !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ if to_stdout => std::env::temp_dir(),
+        _ => std::env::current_dir()?,
+    };
+    tempfile::NamedTempFile::new_in(&folder)
+        .with_context(|| format!("creating a temporary file in `{}`", folder.display()))
+}
+
+/// Move a complete `temp` to `output`, or copy it to stdout for `-`.
+fn deliver(temp: tempfile::NamedTempFile, output: &Path) -> Result<()> {
+    if output.as_os_str() == "-" {
         let mut file = temp.reopen()?;
         file.rewind()?;
         std::io::copy(&mut file, &mut std::io::stdout().lock()).context("writing to stdout")?;
@@ -116,7 +149,7 @@ pub async fn export_to(stores: &Stores, member: &str, output: &Path) -> Result<E
         temp.persist(output)
             .with_context(|| format!("writing `{}`", output.display()))?;
     }
-    Ok(counts)
+    Ok(())
 }
 
 fn options() -> SimpleFileOptions {

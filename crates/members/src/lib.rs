@@ -3,7 +3,8 @@
 //! - `members list`: the group's members, and what Earshot holds about each one.
 //! - `members export --member <id> --output <file.zip|->`: everything about one member in open formats
 //!   (JSON Lines, JSON, the stored files as they are), never a token or a key, and nothing about
-//!   another member beyond the id of a friend a pairwise row pairs them with.
+//!   another member beyond the id of a friend a pairwise row pairs them with; with
+//!   `--format listenbrainz`, their plays as ListenBrainz listens ([`listenbrainz`]).
 //! - `members erase --member <id>`: removes the member from every store, safe to re-run.
 //!
 //! Where member data lives is named in earshot-core, and nowhere else: `layout::member_prefixes` and
@@ -15,6 +16,7 @@
 pub mod analytics_rows;
 pub mod erase;
 pub mod export;
+pub mod listenbrainz;
 
 pub use analytics_rows::{analytics_collections, names_member};
 pub use earshot_state::Stores;
@@ -69,9 +71,13 @@ pub enum Command {
         /// The member's Spotify id.
         #[arg(long)]
         member: String,
-        /// The zip to write (`-` for stdout). Written whole or not at all.
+        /// The file to write (`-` for stdout). Written whole or not at all.
         #[arg(long)]
         output: PathBuf,
+        /// `zip`: everything Earshot holds about them. `listenbrainz`: their plays, fetched and
+        /// imported, as ListenBrainz listens (JSON Lines), to import there.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Zip)]
+        format: ExportFormat,
     },
     /// Remove one member from every store. Refused while the group config still lists them.
     Erase {
@@ -86,6 +92,15 @@ pub enum Command {
         #[arg(long)]
         without_config: bool,
     },
+}
+
+/// What `members export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Everything Earshot holds about the member, as a zip of open formats.
+    Zip,
+    /// The member's plays as ListenBrainz listens, one JSON object per line.
+    Listenbrainz,
 }
 
 /// Run the command line.
@@ -111,8 +126,20 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 write!(std::io::stdout(), "{}", list::table(&rows))?;
             }
         }
-        Command::Export { member, output } => {
+        Command::Export {
+            member,
+            output,
+            format: ExportFormat::Zip,
+        } => {
             let counts = export::export_to(&stores, member, output).await?;
+            eprintln!("{}", counts.summary(member, output));
+        }
+        Command::Export {
+            member,
+            output,
+            format: ExportFormat::Listenbrainz,
+        } => {
+            let counts = export::export_listens_to(&stores, member, output).await?;
             eprintln!("{}", counts.summary(member, output));
         }
         Command::Erase {

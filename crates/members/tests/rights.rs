@@ -721,17 +721,22 @@ fn listenbrainz_fault(line: &str) -> Option<String> {
     if line.len() > MAX_LISTEN_SIZE {
         return Some(format!("{} bytes", line.len()));
     }
-    let listen: Value = serde_json::from_str(line).ok()?;
-    let top = listen.as_object()?;
+    let Ok(Value::Object(top)) = serde_json::from_str::<Value>(line) else {
+        return Some("not a JSON object".into());
+    };
     let keys: BTreeSet<&str> = top.keys().map(String::as_str).collect();
     if keys != BTreeSet::from(["listened_at", "track_metadata"]) {
         return Some(format!("top-level keys {keys:?}"));
     }
-    let at = top["listened_at"].as_i64()?;
+    let Some(at) = top["listened_at"].as_i64() else {
+        return Some(format!("listened_at {}", top["listened_at"]));
+    };
     if at < LISTEN_MINIMUM_TS || at > Utc::now().timestamp() + 3600 {
         return Some(format!("listened_at {at}"));
     }
-    let metadata = top["track_metadata"].as_object()?;
+    let Some(metadata) = top["track_metadata"].as_object() else {
+        return Some("track_metadata not an object".into());
+    };
     for required in ["artist_name", "track_name"] {
         if metadata[required]
             .as_str()
@@ -748,7 +753,9 @@ fn listenbrainz_fault(line: &str) -> Option<String> {
     let Some(info) = metadata.get("additional_info") else {
         return None;
     };
-    let info = info.as_object()?;
+    let Some(info) = info.as_object() else {
+        return Some("additional_info not an object".into());
+    };
     if info.contains_key("duration") && info.contains_key("duration_ms") {
         return Some("both duration and duration_ms".into());
     }
@@ -760,7 +767,9 @@ fn listenbrainz_fault(line: &str) -> Option<String> {
         }
     }
     if let Some(tags) = info.get("tags") {
-        let tags = tags.as_array()?;
+        let Some(tags) = tags.as_array() else {
+            return Some("tags not a list".into());
+        };
         if tags.len() > MAX_TAGS
             || tags
                 .iter()
@@ -808,6 +817,17 @@ async fn a_listenbrainz_export_holds_exactly_their_plays_each_a_valid_listen() {
     );
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
+    // The checks catch what ListenBrainz refuses.
+    let good = lines[0];
+    assert_eq!(listenbrainz_fault(good), None, "{good}");
+    let mut bad: Value = serde_json::from_str(good).unwrap();
+    bad["track_metadata"]["artist_name"] = Value::from("");
+    assert!(listenbrainz_fault(&bad.to_string()).is_some());
+    bad["track_metadata"]["artist_name"] = Value::from("x".repeat(10_240));
+    assert!(listenbrainz_fault(&bad.to_string()).is_some());
+    let mut bad: Value = serde_json::from_str(good).unwrap();
+    bad["extra"] = Value::from(1);
+    assert!(listenbrainz_fault(&bad.to_string()).is_some());
     for line in &lines {
         assert_eq!(listenbrainz_fault(line), None, "{line}");
     }

@@ -129,18 +129,17 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Export {
             member,
             output,
-            format: ExportFormat::Zip,
+            format,
         } => {
-            let counts = export::export_to(&stores, member, output).await?;
-            eprintln!("{}", counts.summary(member, output));
-        }
-        Command::Export {
-            member,
-            output,
-            format: ExportFormat::Listenbrainz,
-        } => {
-            let counts = export::export_listens_to(&stores, member, output).await?;
-            eprintln!("{}", counts.summary(member, output));
+            let summary = match format {
+                ExportFormat::Zip => export::export_to(&stores, member, output)
+                    .await?
+                    .summary(member, output),
+                ExportFormat::Listenbrainz => export::export_listens_to(&stores, member, output)
+                    .await?
+                    .summary(member, output),
+            };
+            eprintln!("{summary}");
         }
         Command::Erase {
             member,

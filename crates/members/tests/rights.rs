@@ -796,20 +796,16 @@ fn listenbrainz_fault(line: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listenbrainz_export_holds_exactly_their_plays_each_a_valid_listen() {
     let p = pipeline("members_listenbrainz", None).await;
+    let export = |member: &str, path: &Path| {
+        let path = path.display().to_string();
+        let args = ["export", "--member", member, "--output", &path];
+        p.output(
+            "members",
+            &[&args[..], &["--format", "listenbrainz"]].concat(),
+        )
+    };
     let path = p.root.join("listens.jsonl");
-    let path_arg = path.display().to_string();
-    let out = p.output(
-        "members",
-        &[
-            "export",
-            "--member",
-            MEMBER,
-            "--output",
-            &path_arg,
-            "--format",
-            "listenbrainz",
-        ],
-    );
+    let out = export(MEMBER, &path);
     assert!(
         out.status.success(),
         "{}",
@@ -910,19 +906,7 @@ async fn a_listenbrainz_export_holds_exactly_their_plays_each_a_valid_listen() {
 
     // A member Earshot holds nothing of: an error naming them, and no file.
     let none = p.root.join("none.jsonl");
-    let none_arg = none.display().to_string();
-    let out = p.output(
-        "members",
-        &[
-            "export",
-            "--member",
-            "nobody",
-            "--output",
-            &none_arg,
-            "--format",
-            "listenbrainz",
-        ],
-    );
+    let out = export("nobody", &none);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`nobody`"));
     assert!(!none.exists());

@@ -22,6 +22,7 @@ to WORK/results-<size>.json; `--report` renders every results file into BENCHMAR
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -691,7 +692,11 @@ def bench_scaled(work, base, factor, repeats):
     return run.results
 
 
+@functools.cache
 def machine():
+    """The machine and the commit measured (read once, when the run starts: the commit the binaries
+    were built from, whatever is committed while it runs; `+changes` when the tree had uncommitted
+    changes)."""
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
     meminfo = Path("/proc/meminfo").read_text().splitlines()
@@ -700,6 +705,12 @@ def machine():
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True
     )
+    changed = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -707,7 +718,7 @@ def machine():
         "kernel": platform.release(),
         "rustc": rustc,
         "python": platform.python_version(),
-        "commit": commit.stdout.strip(),
+        "commit": commit.stdout.strip() + ("+changes" if changed else ""),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
     }
 
@@ -1073,6 +1084,7 @@ def main():
         args.report.write_text(head + begin + body + end + rest.split(end, 1)[1])
         print(f"bench: wrote {args.report}")
         return
+    machine()  # the commit built, before anything is committed during the run
     sizes = args.sizes.split(",")
     for size in sizes:
         if size not in SIZES and size not in SCALED and size not in HISTORY:

@@ -194,3 +194,71 @@ async fn spark_and_polars_agree_on_a_period_recap() {
         "artists played before October are not discoveries"
     );
 }
+
+/// The folder of the venv's Spark scripts (`spark-submit`, `spark-class`): that of the
+/// `EARSHOT_SPARK_SUBMIT` command when it names one by path, else the venv scripts/test.sh makes.
+fn spark_bin() -> std::path::PathBuf {
+    let configured = std::env::var(earshot_core::env::EARSHOT_SPARK_SUBMIT).ok();
+    configured
+        .as_deref()
+        .and_then(|c| c.split_whitespace().next())
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+        .filter(|dir| dir.join("spark-class").is_file())
+        .unwrap_or_else(|| earshot_core::env::cache_dir().join("venv/bin"))
+}
+
+/// Spark on a standalone cluster (a master and two workers, each its own JVM on loopback), as on
+/// Dataproc or any cluster: the job is submitted to `spark://…`, its executors run in the workers, and
+/// every metric equals polars'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spark_on_a_standalone_cluster_agrees_with_polars() {
+    if !earshot_testkit::spark::java_available() {
+        eprintln!(
+            "SKIPPED spark_on_a_standalone_cluster_agrees_with_polars: no `java` on this machine (scripts/test.sh installs one)"
+        );
+        return;
+    }
+    let bin = spark_bin();
+    let cluster = earshot_testkit::spark::StandaloneCluster::start(&bin, 2).unwrap();
+    let (_db, _dir, storage) = exported_snapshot("analytics_parity_cluster", "p1").await;
+    let group = fixture_group_config();
+    let filters = Filters::default();
+    let python = bin.join("python");
+    let submit = [
+        bin.join("spark-submit").display().to_string(),
+        format!("--master {}", cluster.url()),
+        "--conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=4".into(),
+        "--conf spark.cores.max=2 --conf spark.executor.cores=1 --conf spark.executor.memory=1g"
+            .into(),
+        format!("--conf spark.pyspark.python={}", python.display()),
+    ]
+    .join(" ");
+    let polars = analyse_with(
+        &storage,
+        None,
+        &filters,
+        &group,
+        None,
+        &EngineChoice::Polars,
+    )
+    .await
+    .unwrap();
+    let spark = analyse_with(
+        &storage,
+        None,
+        &filters,
+        &group,
+        None,
+        &EngineChoice::Spark(SparkOptions::from_sources(&submit)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", cluster.logs()));
+    assert_eq!(
+        cluster.workers_that_ran_executors(),
+        2,
+        "the job's executors ran in both workers:\n{}",
+        cluster.logs()
+    );
+    assert_same_metrics(&polars, &spark);
+}

@@ -750,9 +750,8 @@ fn listenbrainz_fault(line: &str) -> Option<String> {
     {
         return Some(format!("release_name {release}"));
     }
-    let Some(info) = metadata.get("additional_info") else {
-        return None;
-    };
+    // No additional_info passes.
+    let info = metadata.get("additional_info")?;
     let Some(info) = info.as_object() else {
         return Some("additional_info not an object".into());
     };

@@ -10,4 +10,5 @@ pub mod fixtures;
 pub mod gcs;
 pub mod mongo;
 pub mod rng;
+pub mod spark;
 pub mod spotify;

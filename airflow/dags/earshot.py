@@ -7,7 +7,9 @@ Two DAGs, because Spotify keeps only the newest 50 plays:
   build the top collections (in parallel) → export Parquet snapshots → analytics; beside them, enrich
   imported streaming-history tracks (skipped when a long Retry-After stops it); and, when the
   environment sets `EARSHOT_SPARK_ON_DATAPROC=true`, an optional branch that runs the same analytics on a
-  Dataproc cluster (create → submit → delete, the delete running whatever happened).
+  Dataproc cluster (create → submit → delete, the delete running whatever happened); and, when it sets
+  `EARSHOT_SPARK_ON_CLUSTER=true`, one that submits them to an existing Spark cluster (standalone, YARN,
+  Kubernetes) with the `spark-submit` command of the Variable `earshot_spark_submit`.
 
 Each task runs one Earshot binary with BashOperator. Configuration comes from the environment and
 Airflow Variables (`earshot_bin_dir`, `earshot_storage`, `earshot_group_config`, `earshot_database`,
@@ -134,3 +136,16 @@ with DAG(
             trigger_rule="all_done",
         )
         export >> create >> submit >> delete
+    # The same analytics on a cluster that is already there, e.g. `spark-submit --master spark://host:7077`
+    # or `spark-submit --master yarn --deploy-mode client` (the job and SQL ship with each submit).
+    if os.environ.get("EARSHOT_SPARK_ON_CLUSTER", "false") == "true":
+        on_cluster = BashOperator(
+            task_id="analytics_spark_cluster",
+            bash_command=f"{BIN}/analytics --engine spark --snapshot {{{{ ts_nodash }}}}Z",
+            env={
+                **ENV,
+                "EARSHOT_SPARK_SUBMIT": setting("earshot_spark_submit", "spark-submit --master local[2]"),
+            },
+            append_env=True,
+        )
+        export >> on_cluster

@@ -139,3 +139,15 @@ def test_the_deployment_notes_name_every_task_and_every_binary_a_task_runs(monke
     copied = notes.split("target/release/{", 1)[1].split("}", 1)[0].replace("\n", "").replace(" ", "")
     for binary in binaries:
         assert binary in copied.split(","), f"airflow/README.md's Composer steps do not copy {binary}"
+
+
+def test_the_cluster_branch_submits_the_spark_analytics_to_an_existing_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EARSHOT_SPARK_ON_CLUSTER", "true")
+    dag = load(monkeypatch).get_dag("earshot_daily")
+    task = dag.get_task("analytics_spark_cluster")
+    assert ("export", "analytics_spark_cluster") in edges(dag)
+    assert "--engine spark" in task.bash_command
+    assert "earshot_spark_submit" in task.env["EARSHOT_SPARK_SUBMIT"]
+    assert task.append_env, "the worker's environment (secrets) stays"
+    monkeypatch.setenv("EARSHOT_SPARK_ON_CLUSTER", "false")
+    assert "analytics_spark_cluster" not in load(monkeypatch).get_dag("earshot_daily").task_ids

@@ -33,6 +33,10 @@ pub const EARSHOT_SPARK_SUBMIT: &str = "EARSHOT_SPARK_SUBMIT";
 /// The Airflow DAG: `true` adds the daily Dataproc branch (a cluster made, `analytics --engine spark`
 /// submitted to it, the cluster deleted), read when the DAG file is parsed.
 pub const EARSHOT_SPARK_ON_DATAPROC: &str = "EARSHOT_SPARK_ON_DATAPROC";
+/// The Airflow DAG: `true` adds a daily branch that runs `analytics --engine spark` on an existing
+/// Spark cluster (standalone, YARN, Kubernetes), submitted with [`EARSHOT_SPARK_SUBMIT`] (the Variable
+/// `earshot_spark_submit` wins), read when the DAG file is parsed.
+pub const EARSHOT_SPARK_ON_CLUSTER: &str = "EARSHOT_SPARK_ON_CLUSTER";
 /// The Airflow DAG: the folder holding the binaries on the workers (the Airflow Variable
 /// `earshot_bin_dir` wins over it).
 pub const EARSHOT_BIN_DIR: &str = "EARSHOT_BIN_DIR";

@@ -17,6 +17,9 @@ use crate::touched::{self, Touched};
 /// Partials one fold aggregation reads at most.
 pub const PARTIALS_PER_BATCH: u64 = 100_000;
 
+/// Partial ids one delete names at most.
+const IDS_PER_DELETE: usize = 10_000;
+
 /// Local days one partial aggregation reads at most.
 pub const DAYS_PER_BATCH: usize = 366;
 
@@ -222,7 +225,8 @@ pub async fn update(
         work.partial_batches += 1;
         let had = wanted_partials(db, daily, &batch).await?;
         let ids: Vec<&Bson> = had.iter().filter_map(|p| p.get("_id")).collect();
-        if !ids.is_empty() {
+        // In slices, so that no command nears the 16 MB a BSON document may hold.
+        for ids in ids.chunks(IDS_PER_DELETE) {
             db.collection::<Document>(daily.partials)
                 .delete_many(doc! {"_id": {"$in": ids}})
                 .await

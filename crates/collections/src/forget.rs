@@ -138,6 +138,7 @@ async fn keys_by_day(
     let mut cursor = db
         .collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
         .aggregate([doc! {"$match": {"user_id": member}}, doc! {"$group": group}])
+        .allow_disk_use(true)
         .await
         .with_context(|| {
             format!(

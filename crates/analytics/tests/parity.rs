@@ -81,31 +81,32 @@ fn assert_same_metrics(polars: &analytics::RunOutput, spark: &analytics::RunOutp
     }
 }
 
-#[tokio::test]
-async fn spark_and_polars_agree_on_every_metric() {
-    let (db, _dir, storage) = exported_snapshot("analytics_parity", "p1").await;
+/// The fixture group's whole history on polars, then on Spark through `submit` (runs `polars` and
+/// `spark`).
+async fn both_engines(
+    storage: &earshot_core::Storage,
+    submit: &str,
+) -> anyhow::Result<(analytics::RunOutput, analytics::RunOutput)> {
     let group = fixture_group_config();
     let filters = Filters::default();
     let polars = analyse_with(
-        &storage,
+        storage,
         None,
         &filters,
         &group,
         Some("polars"),
         &EngineChoice::Polars,
     )
-    .await
-    .unwrap();
-    let spark = analyse_with(
-        &storage,
-        None,
-        &filters,
-        &group,
-        Some("spark"),
-        &EngineChoice::Spark(SparkOptions::from_sources(&submit())),
-    )
-    .await
-    .unwrap();
+    .await?;
+    let spark = EngineChoice::Spark(SparkOptions::from_sources(submit));
+    let spark = analyse_with(storage, None, &filters, &group, Some("spark"), &spark).await?;
+    Ok((polars, spark))
+}
+
+#[tokio::test]
+async fn spark_and_polars_agree_on_every_metric() {
+    let (db, _dir, storage) = exported_snapshot("analytics_parity", "p1").await;
+    let (polars, spark) = both_engines(&storage, &submit()).await.unwrap();
     assert_eq!(spark.report_json()["meta"]["engine"], "spark");
 
     assert_same_metrics(&polars, &spark);
@@ -222,8 +223,6 @@ async fn spark_on_a_standalone_cluster_agrees_with_polars() {
     let bin = spark_bin();
     let cluster = earshot_testkit::spark::StandaloneCluster::start(&bin, 2).unwrap();
     let (_db, _dir, storage) = exported_snapshot("analytics_parity_cluster", "p1").await;
-    let group = fixture_group_config();
-    let filters = Filters::default();
     let python = bin.join("python");
     let submit = [
         bin.join("spark-submit").display().to_string(),
@@ -234,26 +233,9 @@ async fn spark_on_a_standalone_cluster_agrees_with_polars() {
         format!("--conf spark.pyspark.python={}", python.display()),
     ]
     .join(" ");
-    let polars = analyse_with(
-        &storage,
-        None,
-        &filters,
-        &group,
-        None,
-        &EngineChoice::Polars,
-    )
-    .await
-    .unwrap();
-    let spark = analyse_with(
-        &storage,
-        None,
-        &filters,
-        &group,
-        None,
-        &EngineChoice::Spark(SparkOptions::from_sources(&submit)),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e:#}\n{}", cluster.logs()));
+    let (polars, spark) = both_engines(&storage, &submit)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", cluster.logs()));
     assert_eq!(
         cluster.workers_that_ran_executors(),
         2,

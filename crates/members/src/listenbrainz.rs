@@ -25,7 +25,6 @@ use std::io::Write;
 use anyhow::{Context as _, Result};
 use futures::TryStreamExt as _;
 use mongodb::bson::{Bson, Document, doc};
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use earshot_core::mongo;
@@ -46,8 +45,7 @@ const MUSIC_SERVICE: &str = "spotify.com";
 const SUBMISSION_CLIENT: &str = "Earshot";
 
 /// Why a play was left out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Skip {
     /// No track name.
     NoTrackName,
@@ -72,7 +70,7 @@ impl Skip {
 }
 
 /// What an export wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListenCounts {
     /// Listens written.
     pub listens: u64,

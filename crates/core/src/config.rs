@@ -13,6 +13,14 @@
 //! id = "ana.spotify"                   # Spotify user id
 //! display_name = "Ana"
 //! app = "main"                         # optional when there is one app or none
+//!
+//! dashboard_url = "https://earshot.example.org"   # optional: links in the posted weekly recap
+//!
+//! [[destinations]]                     # optional: where `recap` posts the weekly recap
+//! name = "friends"                     # the ledger's name for it (letters, digits, `-`, `_`, `.`)
+//! kind = "discord"                     # discord | slack | ntfy | webhook
+//! url_env = "EARSHOT_RECAP_DISCORD_URL"   # the URL is a secret: an env variable…
+//! # url_file = "/secrets/discord-url"     # …or a file holding it, never the URL itself
 //! ```
 //!
 //! Unknown keys, duplicate members and unknown time zones are errors that name the file and the key.
@@ -76,6 +84,55 @@ pub struct GroupConfig {
     /// The friends in the group.
     #[serde(default)]
     pub members: Vec<MemberConfig>,
+    /// The dashboard's public address (`https://…`), for links in the posted weekly recap.
+    #[serde(default)]
+    pub dashboard_url: Option<String>,
+    /// Where the weekly recap is posted (`recap`).
+    #[serde(default)]
+    pub destinations: Vec<DestinationConfig>,
+}
+
+/// One place the weekly recap is posted to. Its URL is a secret (a webhook URL is its own
+/// credential), so the config names where to read it, never the URL itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationConfig {
+    /// The destination's name: the posts ledger records each week's post under it.
+    pub name: String,
+    /// What the URL is.
+    pub kind: DestinationKind,
+    /// The environment variable holding the URL.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// The file holding the URL (its first line), as an alternative to `url_env`.
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+}
+
+/// What a destination's URL is, and so which message shape it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationKind {
+    /// A Discord webhook (`https://discord.com/api/webhooks/…`): an embed.
+    Discord,
+    /// A Slack incoming webhook (`https://hooks.slack.com/services/…`): blocks.
+    Slack,
+    /// An ntfy topic (`https://ntfy.sh/<topic>`): title, markdown body, tags.
+    Ntfy,
+    /// Any URL that takes the recap's own JSON by POST.
+    Webhook,
+}
+
+impl DestinationKind {
+    /// The name the config uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationKind::Discord => "discord",
+            DestinationKind::Slack => "slack",
+            DestinationKind::Ntfy => "ntfy",
+            DestinationKind::Webhook => "webhook",
+        }
+    }
 }
 
 /// A Spotify app registered in the developer dashboard.
@@ -119,6 +176,8 @@ impl Default for GroupConfig {
             time_zone: default_time_zone(),
             apps: Vec::new(),
             members: Vec::new(),
+            dashboard_url: None,
+            destinations: Vec::new(),
         }
     }
 }
@@ -205,6 +264,42 @@ impl GroupConfig {
                 ));
             }
         }
+        if let Some(url) = &self.dashboard_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!(
+                "`dashboard_url`: `{url}` is not an http(s) address"
+            ));
+        }
+        let mut destinations = HashSet::new();
+        for destination in &self.destinations {
+            let name = &destination.name;
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(format!(
+                    "`destinations`: the name `{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`"
+                ));
+            }
+            if !destinations.insert(name.as_str()) {
+                return Err(format!(
+                    "`destinations`: the name `{name}` appears twice"
+                ));
+            }
+            match (&destination.url_env, &destination.url_file) {
+                (Some(var), None) if !var.trim().is_empty() => {}
+                (None, Some(file)) if !file.as_os_str().is_empty() => {}
+                _ => {
+                    return Err(format!(
+                        "`destinations`: `{name}` needs exactly one of `url_env` (an environment variable) \
+                         or `url_file` (a file) holding its URL, which is a secret and never written here"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -268,6 +363,31 @@ mod tests {
             .to_string();
         assert!(err.contains("America/Springfield"), "{err}");
         assert!(err.contains("time_zone"), "{err}");
+    }
+
+    #[test]
+    fn destinations_name_where_their_secret_url_is_never_the_url() {
+        let ok = "[[destinations]]\nname = \"chat\"\nkind = \"discord\"\nurl_env = \"CHAT_URL\"\n\
+                  [[destinations]]\nname = \"phone\"\nkind = \"ntfy\"\nurl_file = \"/run/secrets/ntfy\"\n";
+        let config = parse(ok).unwrap();
+        assert_eq!(config.destinations.len(), 2);
+        assert_eq!(config.destinations[0].kind, DestinationKind::Discord);
+        assert_eq!(config.destinations[1].kind, DestinationKind::Ntfy);
+        for (text, wanted) in [
+            // The URL itself is not a key: it would sit in a committed file.
+            ("name = \"a\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n", "url"),
+            ("name = \"a\"\nkind = \"slack\"\n", "exactly one of"),
+            ("name = \"a\"\nkind = \"slack\"\nurl_env = \"A\"\nurl_file = \"f\"\n", "exactly one of"),
+            ("name = \"a b\"\nkind = \"slack\"\nurl_env = \"A\"\n", "`a b`"),
+            ("name = \"a\"\nkind = \"telegram\"\nurl_env = \"A\"\n", "telegram"),
+        ] {
+            let err = parse(&format!("[[destinations]]\n{text}")).unwrap_err().to_string();
+            assert!(err.contains(wanted), "{text}: {err}");
+        }
+        let twice = "[[destinations]]\nname = \"a\"\nkind = \"slack\"\nurl_env = \"A\"\n".repeat(2);
+        assert!(parse(&twice).unwrap_err().to_string().contains("appears twice"));
+        let err = parse("dashboard_url = \"ftp://x\"\n").unwrap_err().to_string();
+        assert!(err.contains("dashboard_url"), "{err}");
     }
 
     #[test]

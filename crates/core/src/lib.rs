@@ -6,7 +6,7 @@
 //!   what is kept as a play, and how an imported play matches an API play.
 //! - [`records`]: the converted records (one JSON Lines row per play or top item) and their helpers.
 //! - [`mongo`]: MongoDB collection names, the deterministic `_id` formulas and the indexes.
-//! - [`config`]: the group configuration file (members, apps, time zone).
+//! - [`config`]: the group configuration file (members, apps, time zone, recap destinations).
 //! - [`storage`]: one storage type addressed by a URL, a local folder or `gs://bucket/prefix`.
 //! - [`env`]: every environment variable Earshot reads, documented once.
 //! - [`cli`]: exit codes and logging set-up shared by the binaries.
@@ -30,5 +30,5 @@ pub mod records;
 pub mod spotify;
 pub mod storage;
 
-pub use config::GroupConfig;
+pub use config::{DestinationConfig, DestinationKind, GroupConfig};
 pub use storage::Storage;

@@ -96,6 +96,16 @@ pub const LEDGER_KEY_FIELDS: &[&str] = &[
     "artist_ids",
     "artist_id",
 ];
+/// The weekly recap's posts (`recap`): one document per period and destination
+/// (`_id` = [`recap_post_key`]), written once the destination accepted the message, so that a re-run
+/// or a retried task never posts a week twice. It names no member.
+pub const RECAP_POSTS: &str = "recap_posts";
+
+/// [`RECAP_POSTS`] `_id` of a period's post to a destination: `<period>|<destination name>`.
+pub fn recap_post_key(period: &str, destination: &str) -> String {
+    [period, destination].join(ID_SEPARATOR)
+}
+
 /// One document per analytics run stored in `analytics_*` (`_id` = the run id): when it was stored and
 /// whether it was asked for a period or group (kept) or is a scheduled run (only the newest are kept).
 pub const ANALYTICS_RUNS: &str = "analytics_runs";

@@ -66,6 +66,14 @@ impl fmt::Display for Period {
     }
 }
 
+/// The dashboard's recap page (its route). Other binaries link to it: the posted weekly recap.
+pub const RECAP_PATH: &str = "/recap";
+
+/// The dashboard path of a period's recap (`/recap?period=2024-W44`).
+pub fn recap_path(period: Period) -> String {
+    format!("{RECAP_PATH}?period={period}")
+}
+
 /// The instant a local day begins in `zone` (the earlier one when midnight repeats); `None` when
 /// midnight does not exist there that day.
 pub fn local_midnight(day: NaiveDate, zone: Tz) -> Option<DateTime<Utc>> {
@@ -102,6 +110,14 @@ impl Period {
             local_midnight(self.first_day()?, zone)?,
             local_midnight(self.end_day()?, zone)?,
         ))
+    }
+
+    /// The last whole ISO week (Monday to Sunday) before the one `now` falls in, in `zone`: the week a
+    /// weekly recap posted at `now` is about.
+    pub fn last_whole_week(now: DateTime<Utc>, zone: Tz) -> Period {
+        let last_week = now.with_timezone(&zone).date_naive() - Duration::days(7);
+        let week = last_week.iso_week();
+        Period::Week(week.year(), week.week())
     }
 
     /// Words for a person: "2024", "October 2024", "week 44 of 2024".
@@ -179,5 +195,18 @@ mod tests {
             Period::Week(2025, 1).neighbours(),
             (Period::Week(2024, 52), Period::Week(2025, 2))
         );
+    }
+
+    #[test]
+    fn the_last_whole_week_is_the_one_before_now_in_the_zone() {
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+        let la = chrono_tz::America::Los_Angeles;
+        // Monday 2024-11-04 12:00 UTC is Monday 04:00 in Los Angeles: the week before is W44.
+        assert_eq!(Period::last_whole_week(at("2024-11-04T12:00:00Z"), la).to_string(), "2024-W44");
+        // Monday 02:00 UTC is still Sunday in Los Angeles: W44 is not over there, W43 is the last whole one.
+        assert_eq!(Period::last_whole_week(at("2024-11-04T02:00:00Z"), la).to_string(), "2024-W43");
+        assert_eq!(Period::last_whole_week(at("2024-11-04T02:00:00Z"), chrono_tz::UTC).to_string(), "2024-W44");
+        // Across an ISO year: Monday 2025-01-06's last whole week is 2025-W01 (30 Dec to 5 Jan).
+        assert_eq!(Period::last_whole_week(at("2025-01-06T12:00:00Z"), la).to_string(), "2025-W01");
     }
 }

@@ -12,8 +12,8 @@ pub const PAIR: &str = "/pair/{a}/{b}";
 pub const TRACK: &str = "/track/{key}";
 /// An artist's page.
 pub const ARTIST: &str = "/artist/{id}";
-/// The recap of a period.
-pub const RECAP: &str = "/recap";
+/// The recap of a period (core's, since the posted weekly recap links to it).
+pub const RECAP: &str = earshot_core::period::RECAP_PATH;
 /// The members' status.
 pub const STATUS: &str = "/status";
 /// The login form.
@@ -80,7 +80,7 @@ pub fn artist(id: &str, period: Option<Period>) -> String {
 
 /// The recap of a period.
 pub fn recap(period: Period) -> String {
-    format!("{RECAP}?period={period}")
+    earshot_core::period::recap_path(period)
 }
 
 /// The login form, leading back to `next` (a path of this site).

@@ -7,10 +7,12 @@
 //!   inferred from a column's name;
 //! - [`rows`]: typed rows of the metrics, for everything other than the store that reads them (the
 //!   dashboard, report.json);
-//! - [`report`]: report.json, one type for its writer (analytics) and its readers (the dashboard).
+//! - [`report`]: report.json, one type for its writer (analytics) and its readers (the dashboard);
+//! - [`store`]: reading the stored runs and their rows (the dashboard, the posted weekly recap).
 
 pub mod report;
 pub mod rows;
+pub mod store;
 
 /// One side of a pairwise row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

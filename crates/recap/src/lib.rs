@@ -1,0 +1,202 @@
+//! `recap`: the group's weekly recap, posted to its chat.
+//!
+//! After `analytics --period <week>` has stored the week's run, `recap` reads it ([`message`]), shapes
+//! one message per destination the group config lists ([`formats`]: Discord, Slack, ntfy, a JSON
+//! webhook) and posts it ([`post`]). The posts ledger (`recap_posts`, one entry per week and
+//! destination, written once the destination accepted) makes a re-run or a retried task post
+//! nothing twice, and lets the next run post what failed.
+
+pub mod formats;
+pub mod message;
+pub mod post;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use chrono::Utc;
+use clap::Parser;
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::period::Period;
+use earshot_core::{DestinationConfig, GroupConfig, env, mongo};
+use mongodb::Database;
+use mongodb::bson::{self, Document, doc};
+use tracing::{error, info};
+
+use crate::message::WeeklyRecap;
+use crate::post::{Policy, Secret};
+
+/// Post the group's weekly recap to each destination its config lists, once per week.
+///
+/// Reads the week's run that `analytics --period <week>` stored. A destination that accepted the
+/// week's message is recorded in `recap_posts` and never posted to again for that week; one that
+/// failed is posted to by the next run. Destination URLs are secrets: the config names the
+/// environment variable or file holding each.
+#[derive(Debug, Parser)]
+#[command(name = "recap", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// The ISO week (`2024-W44`). Default: the last whole week in the group's time zone.
+    #[arg(long)]
+    pub period: Option<Period>,
+    /// Print the message and what would be posted where; post nothing, read no URL.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The most seconds a run waits in all for destinations' Retry-After (longer: the next run posts).
+    #[arg(long, default_value_t = 600)]
+    pub max_wait: u64,
+    /// Seconds within which a destination's 5xx answers, timeouts and refused connections are retried.
+    #[arg(long, default_value_t = 60)]
+    pub retry_budget: u64,
+    /// Seconds each request may take.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
+    /// Group config file (members, time zone, destinations). Default: `earshot.toml` if present.
+    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
+    pub group_config: Option<PathBuf>,
+    /// MongoDB connection string.
+    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
+    pub mongodb_uri: String,
+    /// MongoDB database.
+    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
+    pub database: String,
+}
+
+/// Run the command line.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let zone = group.zone().map_err(anyhow::Error::msg)?;
+    let week = match cli.period {
+        Some(week @ Period::Week(..)) => week,
+        Some(other) => anyhow::bail!("`--period {other}`: the recap is weekly, give an ISO week (2024-W44)"),
+        None => Period::last_whole_week(Utc::now(), zone),
+    };
+    let db = mongo::connect(&cli.mongodb_uri, &cli.database).await?;
+    let recap = message::load(&db, &group, week).await?;
+    let policy = Policy {
+        timeout: Duration::from_secs(cli.timeout),
+        max_wait: Duration::from_secs(cli.max_wait),
+        retry_budget: Duration::from_secs(cli.retry_budget),
+    };
+    if cli.dry_run {
+        dry_run(&db, &group, &recap).await?;
+        return Ok(Outcome::Success);
+    }
+    post_all(&db, &group, &recap, &policy).await
+}
+
+/// Print the message, then each destination's state for the week.
+async fn dry_run(db: &Database, group: &GroupConfig, recap: &WeeklyRecap) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", recap.text)?;
+    writeln!(out)?;
+    if group.destinations.is_empty() {
+        writeln!(out, "(dry run: the group config lists no destinations)")?;
+    }
+    for destination in &group.destinations {
+        let state = match posted(db, &recap.period, destination).await? {
+            Some(at) => format!("posted at {at}: would post nothing"),
+            None => "would post".to_string(),
+        };
+        writeln!(
+            out,
+            "(dry run) {} ({}): {state}",
+            destination.name,
+            destination.kind.as_str()
+        )?;
+    }
+    Ok(())
+}
+
+/// Post to every destination not yet posted to this week.
+async fn post_all(
+    db: &Database,
+    group: &GroupConfig,
+    recap: &WeeklyRecap,
+    policy: &Policy,
+) -> Result<Outcome> {
+    if group.destinations.is_empty() {
+        info!("The group config lists no destinations: nothing to post.");
+        return Ok(Outcome::Success);
+    }
+    let http = post::client(policy)?;
+    let (mut done, mut failed) = (0, 0);
+    for destination in &group.destinations {
+        let name = destination.name.as_str();
+        if let Some(at) = posted(db, &recap.period, destination).await? {
+            info!(destination = name, period = %recap.period, posted_at = %at, "Already posted this week.");
+            done += 1;
+            continue;
+        }
+        match post_one(&http, destination, recap, policy).await {
+            Ok(attempts) => {
+                record(db, &recap.period, destination, attempts).await?;
+                done += 1;
+            }
+            Err(err) => {
+                error!(destination = name, error = %format!("{err:#}"), "Not posted: the next run tries again.");
+                failed += 1;
+            }
+        }
+    }
+    info!(period = %recap.period, posted = done, failed, "Recap posted.");
+    Ok(Outcome::from_counts(done, failed))
+}
+
+async fn post_one(
+    http: &reqwest::Client,
+    destination: &DestinationConfig,
+    recap: &WeeklyRecap,
+    policy: &Policy,
+) -> Result<u32> {
+    let secret = Secret::read(destination)?;
+    let (url, topic) = post::target(destination.kind, &secret)
+        .with_context(|| format!("destination `{}`", destination.name))?;
+    let body = formats::payload(destination.kind, recap, topic.as_deref());
+    post::deliver(http, &destination.name, &secret, &url, &body, policy).await
+}
+
+/// When the week was posted to `destination`, if it was.
+async fn posted(
+    db: &Database,
+    period: &str,
+    destination: &DestinationConfig,
+) -> Result<Option<String>> {
+    let key = mongo::recap_post_key(period, &destination.name);
+    let found = db
+        .collection::<Document>(mongo::RECAP_POSTS)
+        .find_one(doc! {"_id": &key})
+        .await
+        .with_context(|| format!("reading `{}`", mongo::RECAP_POSTS))?;
+    Ok(found.map(|d| {
+        d.get_datetime("posted_at")
+            .map(|t| t.try_to_rfc3339_string().unwrap_or_default())
+            .unwrap_or_default()
+    }))
+}
+
+/// Record that `destination` accepted the week's message.
+async fn record(
+    db: &Database,
+    period: &str,
+    destination: &DestinationConfig,
+    attempts: u32,
+) -> Result<()> {
+    let key = mongo::recap_post_key(period, &destination.name);
+    db.collection::<Document>(mongo::RECAP_POSTS)
+        .replace_one(
+            doc! {"_id": &key},
+            doc! {
+                "_id": &key,
+                "period": period,
+                "destination": &destination.name,
+                "kind": destination.kind.as_str(),
+                "posted_at": bson::DateTime::now(),
+                "attempts": attempts,
+            },
+        )
+        .upsert(true)
+        .await
+        .with_context(|| format!("recording the post in `{}`", mongo::RECAP_POSTS))?;
+    Ok(())
+}

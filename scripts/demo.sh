@@ -226,5 +226,8 @@ part "The recap of October 2024 (the group's month in music)"
 "$BIN/analytics" --engine polars --period 2024-10 >/dev/null
 echo "  stored as a period run: the dashboard's recap page shows it (scripts/demo.sh --serve)"
 echo "Raw pages, converted records, Parquet snapshots, reports and state: $EARSHOT_STORAGE"
+part "The weekly recap of 28 Oct - 3 Nov 2024, as it would be posted to the group's chat (--dry-run)"
+"$BIN/analytics" --engine polars --period 2024-W44 >/dev/null
+"$BIN/recap" --period 2024-W44 --dry-run | sed 's/^/  /'
 write_timings
 serve_dashboard

@@ -1,6 +1,6 @@
 """Earshot: a friend group's Spotify listening, collected and analysed on a schedule.
 
-Two DAGs, because Spotify keeps only the newest 50 plays:
+Three DAGs (hourly and daily, because Spotify keeps only the newest 50 plays; weekly for the recap):
 
 - `earshot_recently_played` (hourly): fetch new plays → convert → upload → build the play collections.
 - `earshot_daily` (daily): fetch top items → convert top tracks and top artists (in parallel) → upload →
@@ -10,6 +10,9 @@ Two DAGs, because Spotify keeps only the newest 50 plays:
   Dataproc cluster (create → submit → delete, the delete running whatever happened); and, when it sets
   `EARSHOT_SPARK_ON_CLUSTER=true`, one that submits them to an existing Spark cluster (standalone, YARN,
   Kubernetes) with the `spark-submit` command of the Variable `earshot_spark_submit`.
+- `earshot_weekly` (Mondays 12:00 UTC, when the week just ended is over in every time zone): export a
+  snapshot → the week's analytics (`--period`) → post the recap to the group's chat (`recap`: each
+  destination once a week; a failed one is posted by a retry or the next run).
 
 Each task runs one Earshot binary with BashOperator. Configuration comes from the environment and
 Airflow Variables (`earshot_bin_dir`, `earshot_storage`, `earshot_group_config`, `earshot_database`,
@@ -149,3 +152,25 @@ with DAG(
             append_env=True,
         )
         export >> on_cluster
+
+
+# Monday 12:00 UTC is Monday (UTC-12) to Tuesday (UTC+14) everywhere: the week before is over in the
+# group's zone, whichever it is. The week is the ISO week of seven days before the run's interval end.
+WEEK = "{{ (data_interval_end - macros.timedelta(days=7)).strftime('%G-W%V') }}"
+
+with DAG(
+    dag_id="earshot_weekly",
+    schedule="0 12 * * 1",
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    default_args=DEFAULT_ARGS,
+    tags=["earshot"],
+) as weekly:
+    weekly.doc_md = __doc__
+    export_week = step("export_week", "gcs-export --snapshot {{ ts_nodash }}Z")
+    analytics_week = step("analytics_week", f"analytics --engine polars --snapshot {{{{ ts_nodash }}}}Z --period {WEEK}")
+    # Destinations' URLs are secrets in the workers' environment (or files), named by the group config.
+    post_recap = step("post_recap", f"recap --period {WEEK} --max-wait 600")
+    export_week >> analytics_week >> post_recap

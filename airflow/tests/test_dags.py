@@ -26,7 +26,7 @@ def edges(dag) -> set[tuple[str, str]]:
 def test_dags_load_without_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     bag = load(monkeypatch)
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"earshot_recently_played", "earshot_daily"}
+    assert set(bag.dag_ids) == {"earshot_recently_played", "earshot_daily", "earshot_weekly"}
 
 
 def test_recently_played_runs_hourly_in_pipeline_order(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,6 +61,33 @@ def test_daily_runs_top_items_export_and_analytics(monkeypatch: pytest.MonkeyPat
     assert "data-fetcher enrich" in enrich.bash_command
     assert enrich.skip_on_exit_code == [3], "a clean stop on a long Retry-After is not a failure"
     assert not any(t.task_id.startswith("dataproc") for t in dag.tasks), "the Spark branch is off by default"
+
+
+def test_weekly_posts_the_recap_of_the_week_just_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jinja2
+    import pendulum
+
+    dag = load(monkeypatch).get_dag("earshot_weekly")
+    assert dag.max_active_runs == 1
+    assert edges(dag) == {("export_week", "analytics_week"), ("analytics_week", "post_recap")}
+    post = dag.get_task("post_recap").bash_command
+    analytics = dag.get_task("analytics_week").bash_command
+    assert "/recap --period " in post and "--period " in analytics
+    week = post.split("--period ", 1)[1].split(" --", 1)[0]
+    assert week in analytics, "the analytics and the post are of one week"
+
+    def render(end: pendulum.DateTime) -> str:
+        macros = type("macros", (), {"timedelta": timedelta})
+        return jinja2.Template(week).render(data_interval_end=end, macros=macros)
+
+    # The run of Monday 2024-11-04 12:00 UTC posts week 44 (28 Oct - 3 Nov), wherever the group lives;
+    # across a year end, the ISO week-numbering year.
+    assert render(pendulum.datetime(2024, 11, 4, 12, tz="UTC")) == "2024-W44"
+    assert render(pendulum.datetime(2025, 1, 6, 12, tz="UTC")) == "2025-W01"
+    assert render(pendulum.datetime(2021, 1, 4, 12, tz="UTC")) == "2020-W53"
+    # Monday 12:00 UTC: the week before is over from UTC-12 to UTC+14.
+    cron = dag.timetable.summary if hasattr(dag.timetable, "summary") else str(dag.schedule)
+    assert "0 12 * * 1" in (str(dag.schedule), cron)
 
 
 def test_every_task_retries_with_backoff_and_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -153,6 +153,11 @@ def test_the_dags_run_the_pipeline_and_a_second_run_duplicates_nothing(env: dict
     assert len(raw) == len(MEMBERS), "the second hourly run found nothing new and stored no page"
     assert (storage / "exports" / "Tracks" / "snapshot=20260102T000000Z" / "_SUCCESS").is_file()
 
+    # The weekly DAG: its own snapshot, the analytics of the week before (2026-W01, 29 Dec to 4 Jan),
+    # and the recap, which the fixture config posts nowhere.
+    dags_test("earshot_weekly", "2026-01-05T12:00:00+00:00", env)
+    assert (storage / "exports" / "Tracks" / "snapshot=20260105T120000Z" / "_SUCCESS").is_file()
+
 
 def test_after_an_erase_the_dags_run_and_the_member_does_not_reappear(env: dict[str, str], tmp_path: Path) -> None:
     """Emi leaves: the config no longer lists her, `members erase` removes her everywhere, and the next

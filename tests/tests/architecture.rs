@@ -49,7 +49,7 @@ fn shipped_binaries_depend_on_libraries_only() {
         .map(|p| p["name"].as_str().unwrap())
         .filter(|name| !NOT_SHIPPED.contains(name))
         .collect();
-    for expected in ["data-fetcher", "dashboard", "members", "analytics"] {
+    for expected in ["data-fetcher", "dashboard", "members", "analytics", "recap"] {
         assert!(binaries.contains(expected), "{expected} in {binaries:?}");
     }
     let mut leaning = Vec::new();

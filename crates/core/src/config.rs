@@ -285,9 +285,7 @@ impl GroupConfig {
                 ));
             }
             if !destinations.insert(name.as_str()) {
-                return Err(format!(
-                    "`destinations`: the name `{name}` appears twice"
-                ));
+                return Err(format!("`destinations`: the name `{name}` appears twice"));
             }
             match (&destination.url_env, &destination.url_file) {
                 (Some(var), None) if !var.trim().is_empty() => {}
@@ -375,18 +373,39 @@ mod tests {
         assert_eq!(config.destinations[1].kind, DestinationKind::Ntfy);
         for (text, wanted) in [
             // The URL itself is not a key: it would sit in a committed file.
-            ("name = \"a\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n", "url"),
+            (
+                "name = \"a\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n",
+                "url",
+            ),
             ("name = \"a\"\nkind = \"slack\"\n", "exactly one of"),
-            ("name = \"a\"\nkind = \"slack\"\nurl_env = \"A\"\nurl_file = \"f\"\n", "exactly one of"),
-            ("name = \"a b\"\nkind = \"slack\"\nurl_env = \"A\"\n", "`a b`"),
-            ("name = \"a\"\nkind = \"telegram\"\nurl_env = \"A\"\n", "telegram"),
+            (
+                "name = \"a\"\nkind = \"slack\"\nurl_env = \"A\"\nurl_file = \"f\"\n",
+                "exactly one of",
+            ),
+            (
+                "name = \"a b\"\nkind = \"slack\"\nurl_env = \"A\"\n",
+                "`a b`",
+            ),
+            (
+                "name = \"a\"\nkind = \"telegram\"\nurl_env = \"A\"\n",
+                "telegram",
+            ),
         ] {
-            let err = parse(&format!("[[destinations]]\n{text}")).unwrap_err().to_string();
+            let err = parse(&format!("[[destinations]]\n{text}"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(wanted), "{text}: {err}");
         }
         let twice = "[[destinations]]\nname = \"a\"\nkind = \"slack\"\nurl_env = \"A\"\n".repeat(2);
-        assert!(parse(&twice).unwrap_err().to_string().contains("appears twice"));
-        let err = parse("dashboard_url = \"ftp://x\"\n").unwrap_err().to_string();
+        assert!(
+            parse(&twice)
+                .unwrap_err()
+                .to_string()
+                .contains("appears twice")
+        );
+        let err = parse("dashboard_url = \"ftp://x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("dashboard_url"), "{err}");
     }
 

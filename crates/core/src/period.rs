@@ -202,11 +202,23 @@ mod tests {
         let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
         let la = chrono_tz::America::Los_Angeles;
         // Monday 2024-11-04 12:00 UTC is Monday 04:00 in Los Angeles: the week before is W44.
-        assert_eq!(Period::last_whole_week(at("2024-11-04T12:00:00Z"), la).to_string(), "2024-W44");
+        assert_eq!(
+            Period::last_whole_week(at("2024-11-04T12:00:00Z"), la).to_string(),
+            "2024-W44"
+        );
         // Monday 02:00 UTC is still Sunday in Los Angeles: W44 is not over there, W43 is the last whole one.
-        assert_eq!(Period::last_whole_week(at("2024-11-04T02:00:00Z"), la).to_string(), "2024-W43");
-        assert_eq!(Period::last_whole_week(at("2024-11-04T02:00:00Z"), chrono_tz::UTC).to_string(), "2024-W44");
+        assert_eq!(
+            Period::last_whole_week(at("2024-11-04T02:00:00Z"), la).to_string(),
+            "2024-W43"
+        );
+        assert_eq!(
+            Period::last_whole_week(at("2024-11-04T02:00:00Z"), chrono_tz::UTC).to_string(),
+            "2024-W44"
+        );
         // Across an ISO year: Monday 2025-01-06's last whole week is 2025-W01 (30 Dec to 5 Jan).
-        assert_eq!(Period::last_whole_week(at("2025-01-06T12:00:00Z"), la).to_string(), "2025-W01");
+        assert_eq!(
+            Period::last_whole_week(at("2025-01-06T12:00:00Z"), la).to_string(),
+            "2025-W01"
+        );
     }
 }

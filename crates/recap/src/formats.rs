@@ -175,7 +175,10 @@ mod tests {
             DiscordMarkdown.escape("**DJ_x** [a](b)"),
             "\\*\\*DJ\\_x\\*\\* \\[a\\]\\(b\\)"
         );
-        assert_eq!(SlackMrkdwn.escape("<!channel> & co"), "&lt;!channel&gt; &amp; co");
+        assert_eq!(
+            SlackMrkdwn.escape("<!channel> & co"),
+            "&lt;!channel&gt; &amp; co"
+        );
         assert_eq!(NtfyMarkdown.escape("<b>#1</b>"), "\\<b\\>\\#1\\</b\\>");
     }
 

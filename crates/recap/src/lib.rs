@@ -68,7 +68,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let zone = group.zone().map_err(anyhow::Error::msg)?;
     let week = match cli.period {
         Some(week @ Period::Week(..)) => week,
-        Some(other) => anyhow::bail!("`--period {other}`: the recap is weekly, give an ISO week (2024-W44)"),
+        Some(other) => {
+            anyhow::bail!("`--period {other}`: the recap is weekly, give an ISO week (2024-W44)")
+        }
         None => Period::last_whole_week(Utc::now(), zone),
     };
     let db = mongo::connect(&cli.mongodb_uri, &cli.database).await?;

@@ -182,16 +182,18 @@ pub fn assemble(
         minutes: m.minutes,
         plays: m.plays,
     });
-    let song_of_the_week = chart
-        .filter(|_| !members.is_empty())
-        .map(|c| Song {
-            track_key: c.most_shared_track_key.clone(),
-            name: c.most_shared_track_name.clone(),
-            listeners: c.most_shared_listeners,
-            plays: c.most_shared_plays,
-        });
+    let song_of_the_week = chart.filter(|_| !members.is_empty()).map(|c| Song {
+        track_key: c.most_shared_track_key.clone(),
+        name: c.most_shared_track_name.clone(),
+        listeners: c.most_shared_listeners,
+        plays: c.most_shared_plays,
+    });
     let closest_taste = chart.and_then(|c| {
-        let (a, b, taste) = (c.closest_a.as_ref()?, c.closest_b.as_ref()?, c.closest_taste_match?);
+        let (a, b, taste) = (
+            c.closest_a.as_ref()?,
+            c.closest_b.as_ref()?,
+            c.closest_taste_match?,
+        );
         Some(Closest {
             a: Named {
                 member: a.clone(),
@@ -204,13 +206,10 @@ pub fn assemble(
             taste_match: (taste * 10.0).round() / 10.0,
         })
     });
-    let dashboard_url = group.dashboard_url.as_ref().map(|base| {
-        format!(
-            "{}{}",
-            base.trim_end_matches('/'),
-            period::recap_path(week)
-        )
-    });
+    let dashboard_url = group
+        .dashboard_url
+        .as_ref()
+        .map(|base| format!("{}{}", base.trim_end_matches('/'), period::recap_path(week)));
     let mut recap = WeeklyRecap {
         schema: SCHEMA,
         group: group.name.clone(),

@@ -43,7 +43,9 @@ impl Secret {
         let name = &destination.name;
         let text = match (&destination.url_env, &destination.url_file) {
             (Some(var), _) => std::env::var(var).map_err(|_| {
-                anyhow!("destination `{name}`: the environment variable `{var}` (url_env) is not set")
+                anyhow!(
+                    "destination `{name}`: the environment variable `{var}` (url_env) is not set"
+                )
             })?,
             (None, Some(file)) => read_url_file(name, file)?,
             (None, None) => bail!("destination `{name}`: no `url_env` or `url_file`"),
@@ -140,7 +142,9 @@ pub fn target(kind: DestinationKind, secret: &Secret) -> Result<(Url, Option<Str
                 && t.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-        .ok_or_else(|| anyhow!("an ntfy URL ends with its topic (letters, digits, `-`, `_`; at most 64)"))?
+        .ok_or_else(|| {
+            anyhow!("an ntfy URL ends with its topic (letters, digits, `-`, `_`; at most 64)")
+        })?
         .to_string();
     let mut root = secret.url().clone();
     root.set_query(None);
@@ -193,7 +197,12 @@ pub async fn deliver(
         attempts += 1;
         let transient = match http.post(url.clone()).json(body).send().await {
             Ok(response) if response.status().is_success() => {
-                info!(destination = name, status = response.status().as_u16(), attempts, "Posted.");
+                info!(
+                    destination = name,
+                    status = response.status().as_u16(),
+                    attempts,
+                    "Posted."
+                );
                 return Ok(attempts);
             }
             Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
@@ -208,7 +217,11 @@ pub async fn deliver(
                         policy.max_wait.as_secs()
                     );
                 }
-                warn!(destination = name, wait_s = wait.as_secs_f64(), "Rate limited: waiting as asked (Retry-After).");
+                warn!(
+                    destination = name,
+                    wait_s = wait.as_secs_f64(),
+                    "Rate limited: waiting as asked (Retry-After)."
+                );
                 tokio::time::sleep(wait).await;
                 waited += wait;
                 continue;
@@ -219,7 +232,8 @@ pub async fn deliver(
             Ok(response) => {
                 let status = response.status().as_u16();
                 let text = body_text(response).await;
-                let quoted = crate::formats::clip(secret.redact(text.trim()).as_str(), QUOTED_BODY_CHARS);
+                let quoted =
+                    crate::formats::clip(secret.redact(text.trim()).as_str(), QUOTED_BODY_CHARS);
                 bail!(
                     "destination `{name}` refused the message: HTTP {status}{}{quoted} (check its URL and kind)",
                     if quoted.is_empty() { "" } else { ": " }
@@ -282,7 +296,8 @@ pub fn retry_after(headers: &HeaderMap, body: &str) -> Option<Duration> {
 }
 
 fn seconds_to_duration(seconds: f64) -> Option<Duration> {
-    (seconds.is_finite() && seconds >= 0.0 && seconds < 1e9).then(|| Duration::from_secs_f64(seconds))
+    (seconds.is_finite() && (0.0..1e9).contains(&seconds))
+        .then(|| Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]
@@ -297,14 +312,26 @@ mod tests {
 
     #[test]
     fn ntfy_posts_to_the_root_naming_the_topic() {
-        let (url, topic) = target(DestinationKind::Ntfy, &secret("https://ntfy.sh/crew-Xy12")).unwrap();
+        let (url, topic) =
+            target(DestinationKind::Ntfy, &secret("https://ntfy.sh/crew-Xy12")).unwrap();
         assert_eq!(url.as_str(), "https://ntfy.sh/");
         assert_eq!(topic.as_deref(), Some("crew-Xy12"));
-        let (url, _) = target(DestinationKind::Ntfy, &secret("https://push.example/ntfy/t0p1c?x=1")).unwrap();
+        let (url, _) = target(
+            DestinationKind::Ntfy,
+            &secret("https://push.example/ntfy/t0p1c?x=1"),
+        )
+        .unwrap();
         assert_eq!(url.as_str(), "https://push.example/ntfy/");
         assert!(target(DestinationKind::Ntfy, &secret("https://ntfy.sh/")).is_err());
-        let (url, topic) = target(DestinationKind::Slack, &secret("https://hooks.slack.com/services/T/B/x")).unwrap();
-        assert_eq!((url.as_str(), topic), ("https://hooks.slack.com/services/T/B/x", None));
+        let (url, topic) = target(
+            DestinationKind::Slack,
+            &secret("https://hooks.slack.com/services/T/B/x"),
+        )
+        .unwrap();
+        assert_eq!(
+            (url.as_str(), topic),
+            ("https://hooks.slack.com/services/T/B/x", None)
+        );
     }
 
     #[test]
@@ -329,9 +356,15 @@ mod tests {
         let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
         headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
         let wait = retry_after(&headers, "").unwrap();
-        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
         let none = HeaderMap::new();
-        assert_eq!(retry_after(&none, r#"{"retry_after": 1.25, "global": false}"#), Some(Duration::from_millis(1250)));
+        assert_eq!(
+            retry_after(&none, r#"{"retry_after": 1.25, "global": false}"#),
+            Some(Duration::from_millis(1250))
+        );
         assert_eq!(retry_after(&none, "busy"), None);
         headers.insert(RETRY_AFTER, HeaderValue::from_static("-3"));
         assert_eq!(retry_after(&headers, ""), None);
@@ -357,10 +390,20 @@ mod tests {
         assert!(err.contains("https://"), "{err}");
         assert!(!err.contains("s3cr3t"), "{err}");
         std::fs::write(&file, "http://127.0.0.1:9/s3cr3t-path\n").unwrap();
-        assert_eq!(Secret::read(&from_file).unwrap().url().path(), "/s3cr3t-path");
+        assert_eq!(
+            Secret::read(&from_file).unwrap().url().path(),
+            "/s3cr3t-path"
+        );
         std::fs::write(&file, "x".repeat(10_000)).unwrap();
-        assert!(Secret::read(&from_file).unwrap_err().to_string().contains("more than a URL"));
-        let err = Secret::read(&config("EARSHOT_TEST_SURELY_UNSET_VAR")).unwrap_err().to_string();
+        assert!(
+            Secret::read(&from_file)
+                .unwrap_err()
+                .to_string()
+                .contains("more than a URL")
+        );
+        let err = Secret::read(&config("EARSHOT_TEST_SURELY_UNSET_VAR"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("EARSHOT_TEST_SURELY_UNSET_VAR"), "{err}");
     }
 }

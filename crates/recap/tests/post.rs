@@ -1,0 +1,496 @@
+//! The `recap` binary on the fixture group's week 2024-W44 (stored by the `analytics` binary), posting
+//! to a local HTTP receiver that plays each destination kind: Discord, Slack, ntfy and a JSON webhook.
+//! It checks each payload's exact shape against the stored rows, that a 429 is waited out as its
+//! Retry-After asks and then posted once, that a 500 is posted by the next run once, that a re-run
+//! posts nothing, and that no byte of any run's output holds a URL or a part of one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use earshot_testkit::fixtures::fixtures_dir;
+use earshot_testkit::mongo::MongoServer;
+use earshot_tests::{binary, exported_snapshot_with};
+use mongodb::bson::{Document, doc};
+use serde_json::Value;
+
+const SNAPSHOT: &str = "20241111T090000Z";
+const WEEK: &str = "2024-W44";
+const DASHBOARD: &str = "https://earshot.example.org/friends";
+
+/// What the receiver answers a request on a path, once.
+#[derive(Clone, Copy)]
+enum Reply {
+    Status(u16),
+    RateLimited(u64),
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Every request: path, body, when.
+    received: Vec<(String, Value, Instant)>,
+    /// The replies queued per path (then: accepted).
+    script: HashMap<String, VecDeque<Reply>>,
+    /// The bodies accepted, per path.
+    accepted: Vec<(String, Value)>,
+}
+
+#[derive(Clone, Default)]
+struct Receiver(Arc<Mutex<Inner>>);
+
+impl Receiver {
+    fn script(&self, path: &str, replies: &[Reply]) {
+        self.0
+            .lock()
+            .unwrap()
+            .script
+            .insert(path.to_string(), replies.iter().copied().collect());
+    }
+    fn received(&self, path: &str) -> Vec<Instant> {
+        let inner = self.0.lock().unwrap();
+        inner
+            .received
+            .iter()
+            .filter(|(p, ..)| p == path)
+            .map(|(.., at)| *at)
+            .collect()
+    }
+    fn total(&self) -> usize {
+        self.0.lock().unwrap().received.len()
+    }
+    fn accepted(&self, path: &str) -> Vec<Value> {
+        let inner = self.0.lock().unwrap();
+        inner
+            .accepted
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+async fn receive(State(receiver): State<Receiver>, uri: Uri, body: Bytes) -> Response {
+    let path = uri.path().to_string();
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut inner = receiver.0.lock().unwrap();
+    inner
+        .received
+        .push((path.clone(), json.clone(), Instant::now()));
+    let reply = inner.script.get_mut(&path).and_then(VecDeque::pop_front);
+    match reply {
+        Some(Reply::Status(code)) => StatusCode::from_u16(code).unwrap().into_response(),
+        Some(Reply::RateLimited(seconds)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", seconds.to_string())],
+            r#"{"message": "You are being rate limited.", "retry_after": 9, "global": false}"#,
+        )
+            .into_response(),
+        None => {
+            inner.accepted.push((path.clone(), json));
+            if path.starts_with("/api/webhooks/") {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                (StatusCode::OK, "ok").into_response()
+            }
+        }
+    }
+}
+
+/// Keys of a JSON object.
+fn keys(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn set<'a>(items: &[&'a str]) -> BTreeSet<&'a str> {
+    items.iter().copied().collect()
+}
+
+struct Setup {
+    db: mongodb::Database,
+    config: std::path::PathBuf,
+    secrets: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+fn recap(setup: &Setup, args: &[&str]) -> Output {
+    Command::new(binary("recap"))
+        .args(args)
+        .env("EARSHOT_GROUP_CONFIG", &setup.config)
+        .env("MONGODB_URI", MongoServer::shared().uri())
+        .env("EARSHOT_DATABASE", setup.db.name())
+        .env("EARSHOT_LOG", "debug")
+        .env("RECAP_TEST_DISCORD", &setup.secrets[0])
+        .env("RECAP_TEST_SLACK", &setup.secrets[1])
+        .env("RECAP_TEST_HOOK", &setup.secrets[3])
+        .output()
+        .unwrap()
+}
+
+fn config_with(base: &str, dir: &Path) -> (std::path::PathBuf, Vec<String>) {
+    let token = |n: u64| {
+        format!(
+            "{:016x}{n}",
+            0x5ec2e7_u64.wrapping_mul(0x9e37_79b9_7f4a_7c15 ^ n)
+        )
+    };
+    let urls = vec![
+        format!("{base}/api/webhooks/918273645/{}", token(1)),
+        format!("{base}/services/T0EARSHOT/B0RECAP/{}", token(2)),
+        format!("{base}/ntfy/crew{}", token(3)),
+        format!("{base}/hook/{}?key={}", token(4), token(5)),
+    ];
+    let ntfy_file = dir.join("ntfy-url");
+    std::fs::write(&ntfy_file, format!("{}\n", urls[2])).unwrap();
+    let group = std::fs::read_to_string(fixtures_dir().join("group.toml")).unwrap();
+    let config = format!(
+        "dashboard_url = \"{DASHBOARD}/\"\n{group}\n\
+         [[destinations]]\nname = \"discord\"\nkind = \"discord\"\nurl_env = \"RECAP_TEST_DISCORD\"\n\
+         [[destinations]]\nname = \"slack\"\nkind = \"slack\"\nurl_env = \"RECAP_TEST_SLACK\"\n\
+         [[destinations]]\nname = \"phones\"\nkind = \"ntfy\"\nurl_file = \"{}\"\n\
+         [[destinations]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"RECAP_TEST_HOOK\"\n",
+        ntfy_file.display()
+    );
+    // A top-level key after `[[members]]` would belong to the last member: put it first.
+    let path = dir.join("group.toml");
+    std::fs::write(&path, config).unwrap();
+    (path, urls)
+}
+
+/// Every byte printed holds no URL and no part of one.
+fn assert_no_secret(setup: &Setup, outputs: &[&Output]) {
+    let mut parts: Vec<String> = Vec::new();
+    for url in &setup.secrets {
+        parts.push(url.clone());
+        let parsed = url::Url::parse(url).unwrap();
+        parts.extend(
+            parsed
+                .path_segments()
+                .unwrap()
+                .filter(|s| s.len() >= 8)
+                .map(str::to_string),
+        );
+        parts.extend(parsed.query_pairs().map(|(_, v)| v.into_owned()));
+    }
+    for output in outputs {
+        for stream in [&output.stdout, &output.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            for part in &parts {
+                assert!(
+                    !text.contains(part.as_str()),
+                    "a secret was printed: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leaks_no_url() {
+    let (db, dir, _storage) = exported_snapshot_with("recap_post", SNAPSHOT, false).await;
+    let fixture_config = fixtures_dir().join("group.toml");
+    let analytics = Command::new(binary("analytics"))
+        .args(["--snapshot", SNAPSHOT, "--period", WEEK])
+        .env("EARSHOT_STORAGE", dir.path())
+        .env("EARSHOT_GROUP_CONFIG", &fixture_config)
+        .env("MONGODB_URI", MongoServer::shared().uri())
+        .env("EARSHOT_DATABASE", db.name())
+        .env("EARSHOT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        analytics.status.success(),
+        "{}",
+        String::from_utf8_lossy(&analytics.stderr)
+    );
+
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(receive)
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (config, secrets) = config_with(&base, dir.path());
+    let setup = Setup {
+        db: db.clone(),
+        config,
+        secrets,
+        _dir: dir,
+    };
+    let path_of = |i: usize| {
+        url::Url::parse(&setup.secrets[i])
+            .unwrap()
+            .path()
+            .to_string()
+    };
+    let (discord, slack, hook) = (path_of(0), path_of(1), path_of(3));
+    let ntfy = "/ntfy/".to_string();
+
+    // What the stored week says, read here from the rows themselves.
+    let run = db
+        .collection::<Document>("analytics_runs")
+        .find_one(doc! {"period": WEEK})
+        .await
+        .unwrap()
+        .expect("the week's run");
+    let run = run.get_str("_id").unwrap().to_string();
+    let mut members = Vec::new();
+    let mut cursor = db
+        .collection::<Document>("analytics_recap_members")
+        .find(doc! {"run": &run, "plays": {"$gt": 0}})
+        .await
+        .unwrap();
+    while cursor.advance().await.unwrap() {
+        let d = cursor.deserialize_current().unwrap();
+        members.push((
+            d.get_str("user_id").unwrap().to_string(),
+            d.get_f64("minutes").unwrap(),
+        ));
+    }
+    assert!(
+        members.len() >= 2,
+        "the fixture week has plays: {members:?}"
+    );
+    members.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let most = members[0].0.clone();
+    let names: BTreeMap<String, String> = earshot_tests::fixture_group_config()
+        .members
+        .iter()
+        .map(|m| (m.id.clone(), m.display_name.clone()))
+        .collect();
+    let group_row = db
+        .collection::<Document>("analytics_recap_group")
+        .find_one(doc! {"run": &run})
+        .await
+        .unwrap()
+        .expect("the group's recap row");
+    let song = group_row
+        .get_str("most_shared_track_name")
+        .unwrap()
+        .to_string();
+
+    // A dry run prints the message and posts nothing.
+    let dry = recap(&setup, &["--period", WEEK, "--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        printed.starts_with(
+            "fixture-group · week 44 of 2024\n28 Oct – 3 Nov 2024 (America/Los_Angeles)\n"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("Listened most: {},", names[&most])),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("Song of the week: {song} (")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("The whole recap: {DASHBOARD}/recap?period={WEEK}")),
+        "{printed}"
+    );
+    assert_eq!(printed.matches(": would post\n").count(), 4, "{printed}");
+    assert_eq!(receiver.total(), 0, "a dry run posts nothing");
+
+    // The first run: Discord rate-limits once (Retry-After: 1), the webhook answers 500 throughout.
+    receiver.script(&discord, &[Reply::RateLimited(1)]);
+    receiver.script(&hook, &[Reply::Status(500); 8]);
+    let first = recap(
+        &setup,
+        &["--period", WEEK, "--retry-budget", "2", "--max-wait", "5"],
+    );
+    assert_eq!(
+        first.status.code(),
+        Some(3),
+        "partial: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let tries = receiver.received(&discord);
+    assert_eq!(tries.len(), 2, "rate limited once, then posted");
+    assert!(
+        tries[1] - tries[0] >= Duration::from_millis(950),
+        "waited as Retry-After asked"
+    );
+    for path in [&discord, &slack, &ntfy] {
+        assert_eq!(receiver.accepted(path).len(), 1, "{path} posted once");
+    }
+    assert!(
+        receiver.received(&hook).len() >= 2,
+        "a 500 is retried within the budget"
+    );
+    assert!(receiver.accepted(&hook).is_empty());
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        stderr.contains("destination `hook`") && stderr.contains("HTTP 500"),
+        "{stderr}"
+    );
+
+    // The next run posts the webhook only, once; the one after that posts nothing.
+    receiver.script(&hook, &[]);
+    let before = receiver.total();
+    let second = recap(&setup, &["--period", WEEK]);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        receiver.total(),
+        before + 1,
+        "only the webhook is posted again"
+    );
+    assert_eq!(receiver.accepted(&hook).len(), 1);
+    let third = recap(&setup, &["--period", WEEK]);
+    assert!(third.status.success());
+    assert_eq!(receiver.total(), before + 1, "a re-run posts nothing");
+    let ledger = db
+        .collection::<Document>("recap_posts")
+        .count_documents(doc! {"period": WEEK})
+        .await
+        .unwrap();
+    assert_eq!(ledger, 4);
+    let again = recap(&setup, &["--period", WEEK, "--dry-run"]);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout)
+            .matches("would post nothing")
+            .count(),
+        4
+    );
+
+    // Discord: one embed, mentions off.
+    let body = &receiver.accepted(&discord)[0];
+    assert_eq!(keys(body), set(&["username", "allowed_mentions", "embeds"]));
+    assert_eq!(body["allowed_mentions"], serde_json::json!({"parse": []}));
+    let embed = &body["embeds"][0];
+    assert_eq!(body["embeds"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        keys(embed),
+        set(&["title", "description", "color", "footer", "fields", "url"])
+    );
+    assert_eq!(embed["title"], "fixture-group · week 44 of 2024");
+    assert_eq!(embed["url"], format!("{DASHBOARD}/recap?period={WEEK}"));
+    let description = embed["description"].as_str().unwrap();
+    assert!(
+        description.contains(&format!("**Listened most:** {},", names[&most])),
+        "{description}"
+    );
+    assert_eq!(embed["fields"][0]["name"], "Discoveries");
+    assert!(embed["fields"][0]["value"].as_str().unwrap().len() <= 1024);
+
+    // Slack: header, section, context.
+    let body = &receiver.accepted(&slack)[0];
+    assert_eq!(keys(body), set(&["text", "blocks"]));
+    let types: Vec<&str> = body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["header", "section", "context"]);
+    assert_eq!(body["blocks"][0]["text"]["type"], "plain_text");
+    assert_eq!(
+        body["blocks"][0]["text"]["text"],
+        "fixture-group · week 44 of 2024"
+    );
+    assert_eq!(body["blocks"][1]["text"]["type"], "mrkdwn");
+    assert!(
+        body["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("*Listened most:* ")
+    );
+    let context = body["blocks"][2]["elements"][0]["text"].as_str().unwrap();
+    assert!(
+        context.ends_with(&format!(
+            "<{DASHBOARD}/recap?period={WEEK}|The whole recap>"
+        )),
+        "{context}"
+    );
+    assert!(body["text"].as_str().unwrap().contains("Listened most: "));
+
+    // ntfy: published as JSON to the root, naming the topic.
+    let body = &receiver.accepted(&ntfy)[0];
+    assert_eq!(
+        keys(body),
+        set(&["topic", "title", "message", "markdown", "tags", "click"])
+    );
+    let topic = setup.secrets[2].rsplit('/').next().unwrap();
+    assert_eq!(body["topic"], topic);
+    assert_eq!(body["markdown"], true);
+    assert_eq!(body["tags"], serde_json::json!(["headphones"]));
+    assert_eq!(body["click"], format!("{DASHBOARD}/recap?period={WEEK}"));
+
+    // The webhook: the recap's own JSON, equal to the stored rows.
+    let body = &receiver.accepted(&hook)[0];
+    assert_eq!(
+        keys(body),
+        set(&[
+            "schema",
+            "group",
+            "period",
+            "first_day",
+            "last_day",
+            "time_zone",
+            "listened_most",
+            "song_of_the_week",
+            "closest_taste",
+            "members",
+            "dashboard_url",
+            "text",
+        ])
+    );
+    assert_eq!(body["schema"], "earshot.weekly-recap.v1");
+    assert_eq!(body["period"], WEEK);
+    assert_eq!(
+        (body["first_day"].as_str(), body["last_day"].as_str()),
+        (Some("2024-10-28"), Some("2024-11-03"))
+    );
+    assert_eq!(body["listened_most"]["member"], most.as_str());
+    assert_eq!(
+        body["song_of_the_week"]["track_key"],
+        group_row.get_str("most_shared_track_key").unwrap()
+    );
+    let listed: Vec<&str> = body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["member"].as_str().unwrap())
+        .collect();
+    let stored: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        listed, stored,
+        "every member who played, most minutes first"
+    );
+    for member in body["members"].as_array().unwrap() {
+        assert_eq!(
+            keys(member),
+            set(&[
+                "member",
+                "name",
+                "minutes",
+                "plays",
+                "top_track",
+                "discovery"
+            ])
+        );
+    }
+
+    assert_no_secret(&setup, &[&dry, &first, &second, &third, &again]);
+}

@@ -203,7 +203,7 @@ for id in ana.mx ben_k chloe-r dev.p emi; do
 done
 
 part "Converting, uploading (imported plays the API also has are merged), building the collections"
-for kind in recently-played streaming-history top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
+for kind in recently-played streaming-history spoken-history top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
 "$BIN/data-upload" all | sed 's/^/  /'
 part "Enriching the imported tracks, one GET /v1/tracks/{id} each (a removed track answers 404)"
 "$BIN/data-fetcher" enrich | sed 's/^/  /'

@@ -2,7 +2,8 @@
 
 Three DAGs (hourly and daily, because Spotify keeps only the newest 50 plays; weekly for the recap):
 
-- `earshot_recently_played` (hourly): fetch new plays → convert → upload → build the play collections.
+- `earshot_recently_played` (hourly): fetch new plays → convert → upload → build the play collections
+  (beside the fetch, the imported histories' music and spoken plays are converted for the same upload).
 - `earshot_daily` (daily): fetch top items → convert top tracks and top artists (in parallel) → upload →
   build the top collections (in parallel) → export Parquet snapshots → analytics; beside them, enrich
   imported streaming-history tracks (skipped when a long Retry-After stops it); and, when the
@@ -79,10 +80,12 @@ with DAG(
     convert = step("convert_recently_played", "json-converter recently-played")
     # Streaming histories members imported (`data-fetcher import`) since the last run: usually nothing.
     convert_history = step("convert_streaming_history", "json-converter streaming-history")
+    # Their podcast episodes and audiobook chapters, kept apart from the music (`rawdata_spoken`).
+    convert_spoken = step("convert_spoken_history", "json-converter spoken-history")
     upload = step("upload_recently_played", "data-upload recently-played")
     collections = step("collections_recently_played", "create-collections recently-played")
     fetch >> convert >> upload >> collections
-    convert_history >> upload
+    [convert_history, convert_spoken] >> upload
 
 
 with DAG(

@@ -33,6 +33,14 @@ def main():
     db.execute(f"CREATE VIEW links AS SELECT * FROM read_parquet('{parts('ArtistTrackLink')}')")
     db.execute("CREATE VIEW links_all AS SELECT * FROM links")
     db.execute(f"CREATE VIEW top AS SELECT * FROM read_parquet('{parts('rawdata_toptracks')}')")
+    # Spoken plays (podcasts, audiobooks); a snapshot exported before they were kept has none.
+    if os.path.isfile(os.path.join(exports, "rawdata_spoken", f"snapshot={snapshot}", "_SUCCESS")):
+        db.execute(f"CREATE VIEW spoken AS SELECT * FROM read_parquet('{parts('rawdata_spoken')}')")
+    else:
+        db.execute(
+            "CREATE VIEW spoken AS SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS kind, NULL::VARCHAR AS show_name,"
+            " NULL::BIGINT AS ms_played, NULL::TIMESTAMPTZ AS played_at WHERE false"
+        )
     views = os.path.join(sql_dir, "views")
     for name in sorted(n for n in os.listdir(views) if n.endswith(".sql")):
         with open(os.path.join(views, name), encoding="utf-8") as f:

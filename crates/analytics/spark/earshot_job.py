@@ -40,6 +40,20 @@ def snapshot(spark: SparkSession, exports: str, collection: str, run: str) -> Da
     return spark.read.parquet(f"{exports.rstrip('/')}/{collection}/snapshot={run}/")
 
 
+SPOKEN_SCHEMA = "user_id string, kind string, show_name string, ms_played bigint, played_at timestamp"
+
+
+def spoken(spark: SparkSession, exports: str, run: str) -> DataFrame:
+    """The snapshot's spoken plays; none for a snapshot exported before they were kept."""
+    path = f"{exports.rstrip('/')}/rawdata_spoken/snapshot={run}/"
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(f"{path}_SUCCESS")
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if fs.exists(hadoop_path):
+        return spark.read.parquet(path)
+    return spark.createDataFrame([], SPOKEN_SCHEMA)
+
+
 def filtered(frame: DataFrame, args: argparse.Namespace, time_column: str | None) -> DataFrame:
     if time_column and args.from_ms is not None:
         frame = frame.where(F.col(time_column) >= F.timestamp_millis(F.lit(args.from_ms)))
@@ -131,6 +145,8 @@ def main() -> None:
     )
     top = filtered(snapshot(spark, args.exports, "rawdata_toptracks", args.snapshot), args, None)
     top.createOrReplaceTempView("top")
+    # Podcast episodes and audiobook chapters: only the spoken metrics read them.
+    filtered(spoken(spark, args.exports, args.snapshot), args, "played_at").createOrReplaceTempView("spoken")
     out = args.out.rstrip("/")
 
     # Every `sql/*.sql` is a metric and every `sql/views/*.sql` a view they read (the Rust engine's

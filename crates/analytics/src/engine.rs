@@ -8,7 +8,9 @@
 //! - `links`: one row per (play, artist) (the `ArtistTrackLink` snapshot);
 //! - `links_all`: the same links of the whole snapshot, filtered by member but not by period (what was
 //!   played before the period: the recap's "discovered" artists);
-//! - `top`: the `rawdata_toptracks` snapshot.
+//! - `top`: the `rawdata_toptracks` snapshot;
+//! - `spoken`: the `rawdata_spoken` snapshot (podcast episodes and audiobook chapters; empty for a
+//!   snapshot exported before they were kept). Only the spoken metrics read it.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +33,8 @@ pub struct Inputs {
     pub links_all: LazyFrame,
     /// Top-tracks rows.
     pub top: LazyFrame,
+    /// Spoken plays (podcast episodes, audiobook chapters), apart from the music.
+    pub spoken: LazyFrame,
 }
 
 /// Add `play_id`, `track_key`, `local_hour` and `local_weekday` (1 = Monday) to the plays, as
@@ -76,6 +80,7 @@ pub fn query(inputs: &Inputs, sql: &str) -> Result<LazyFrame> {
     ctx.register("links", inputs.links.clone());
     ctx.register("links_all", inputs.links_all.clone());
     ctx.register("top", inputs.top.clone());
+    ctx.register("spoken", inputs.spoken.clone());
     for (name, view) in VIEWS {
         let frame = ctx
             .execute(view)

@@ -183,12 +183,17 @@ fn last_week(inputs: &Inputs, zone: chrono_tz::Tz) -> Result<(Inputs, String)> {
         .links
         .clone()
         .filter(snapshot::time_filter("played_at", &week));
+    let spoken = inputs
+        .spoken
+        .clone()
+        .filter(snapshot::time_filter("played_at", &week));
     Ok((
         Inputs {
             plays,
             links,
             links_all: inputs.links_all.clone(),
             top: inputs.top.clone(),
+            spoken,
         },
         start,
     ))
@@ -222,8 +227,8 @@ async fn compute_polars(
 ) -> Result<Computed> {
     let (inputs, staged, snapshot) = snapshot::load(storage, snapshot, filters).await?;
     let progress = earshot_core::progress::Progress::new("Computing the metrics", "runs", 1);
-    // polars blocks internally: run it off the async runtime.
-    let work = tokio::task::spawn_blocking(move || -> Result<Computed> {
+    // polars blocks internally: run it off the async runtime, on a thread with room for its planning.
+    let work = off_runtime(move || -> Result<Computed> {
         let metrics = engine::run_metrics(&inputs)?;
         let (week_inputs, week_start) = last_week(&inputs, zone)?;
         let weekly_names = ["member_summary", "member_tracks"];
@@ -253,10 +258,32 @@ async fn compute_polars(
             snapshot,
         })
     });
-    let computed = progress.tick_while(work).await?;
+    let computed = progress.tick_while(work).await;
     progress.inc(1);
     progress.finish();
     computed
+}
+
+/// The stack of the thread polars plans and runs on: its optimiser recurses over the plan (deeper in a
+/// debug build), and a plan of several metrics over period-filtered scans outgrows the 2 MiB of a
+/// runtime thread.
+const POLARS_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// Run blocking `work` on its own thread with [`POLARS_STACK_BYTES`] of stack, awaiting its result.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (send, receive) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("analytics-polars".into())
+        .stack_size(POLARS_STACK_BYTES)
+        .spawn(move || {
+            let _ = send.send(work());
+        })
+        .context("starting the polars thread")?;
+    receive
+        .await
+        .context("the polars thread ended without an answer (it panicked)")?
 }
 
 async fn compute_spark(

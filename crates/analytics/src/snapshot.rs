@@ -167,11 +167,45 @@ pub async fn load(
         );
     }
     let keep = time_filter("played_at", filters).and(member_filter(filters));
+    // Spoken plays: a snapshot exported before they were kept has none.
+    let spoken_marker = format!(
+        "{}{SUCCESS_MARKER}",
+        layout::export_prefix(mongo::RAW_SPOKEN, &id)
+    );
+    let spoken = if storage.exists(&spoken_marker).await? {
+        let folder = storage
+            .stage_local(&layout::export_prefix(mongo::RAW_SPOKEN, &id))
+            .await
+            .with_context(|| format!("reading snapshot `{id}` of `{}`", mongo::RAW_SPOKEN))?;
+        let frame = scan(&folder)?.filter(keep.clone());
+        staged.push(folder);
+        frame
+    } else {
+        tracing::info!(snapshot = %id, "The snapshot has no spoken plays (exported before they were kept).");
+        no_spoken_plays()?
+    };
     let inputs = Inputs {
         plays: prepare_plays(scan(&staged[0])?.filter(keep.clone())),
         links: scan(&staged[1])?.filter(keep),
         links_all: scan(&staged[1])?.filter(member_filter(filters)),
         top: scan(&staged[2])?.filter(member_filter(filters)),
+        spoken,
     };
     Ok((inputs, staged, id))
+}
+
+/// An empty table of spoken plays, with the columns the metrics read.
+fn no_spoken_plays() -> Result<LazyFrame> {
+    let utc = DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
+    let frame = DataFrame::new(
+        0,
+        vec![
+            Column::new_empty("user_id".into(), &DataType::String),
+            Column::new_empty("kind".into(), &DataType::String),
+            Column::new_empty("show_name".into(), &DataType::String),
+            Column::new_empty("ms_played".into(), &DataType::Int64),
+            Column::new_empty("played_at".into(), &utc),
+        ],
+    )?;
+    Ok(frame.lazy())
 }

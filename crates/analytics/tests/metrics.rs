@@ -7,7 +7,7 @@ use analytics::tables::rows;
 use analytics::{analyse, store};
 use earshot_core::mongo::{ANALYTICS_PREFIX, AnalyticsRun, RUN_PERIOD, RUN_SCHEDULED};
 use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids};
-use earshot_tests::{exported_snapshot, fixture_group_config};
+use earshot_tests::{exported_snapshot, exported_snapshot_with, fixture_group_config};
 use mongodb::bson::{Document, doc};
 use serde_json::{Map, Value};
 
@@ -263,6 +263,92 @@ async fn every_metric_matches_the_independently_computed_facts() {
     );
 }
 
+/// The podcasts and audiobooks of the imported histories, counted apart: every spoken metric equals
+/// fixtures/facts.py's, and the music's answers are those of the music alone.
+#[tokio::test]
+async fn the_spoken_metrics_match_the_facts_and_leave_the_music_alone() {
+    let (_db, _dir, storage) =
+        exported_snapshot_with("analytics_spoken", "20241111T090000Z", true).await;
+    let out = analyse(
+        &storage,
+        None,
+        &Filters::default(),
+        &fixture_group_config(),
+        None,
+    )
+    .await
+    .unwrap();
+    let table = |name: &str| rows(&out.metrics[name]);
+    let summary = table("spoken_summary");
+    let shows = table("show_minutes");
+    let members = fixture_member_ids();
+    assert_eq!(summary.len(), members.len());
+    for member in &members {
+        let row = summary
+            .iter()
+            .find(|r| s(r, "user_id") == member)
+            .unwrap_or_else(|| panic!("{member}'s spoken summary"));
+        let fact_of = |what: &str| fact(&format!("spoken.{member}.{what}"));
+        assert_eq!(
+            n(row, "episodes") as usize,
+            fact_count(&format!("spoken.{member}.episodes"))
+        );
+        assert_eq!(
+            n(row, "shows") as usize,
+            fact_count(&format!("spoken.{member}.shows"))
+        );
+        assert_eq!(
+            format!("{:.1}", n(row, "podcast_minutes")),
+            fact_of("podcast_minutes")
+        );
+        assert_eq!(
+            format!("{:.1}", n(row, "audiobook_minutes")),
+            fact_of("audiobook_minutes")
+        );
+        // Their top show: the first of their podcasts, most minutes first (ties listed).
+        let theirs: Vec<_> = shows
+            .iter()
+            .filter(|r| s(r, "user_id") == member && s(r, "kind") == "episode")
+            .collect();
+        let best = n(theirs[0], "minutes");
+        assert!(
+            theirs.iter().all(|r| n(r, "minutes") <= best),
+            "most minutes first"
+        );
+        let mut winners: Vec<&str> = theirs
+            .iter()
+            .filter(|r| n(r, "minutes") == best)
+            .map(|r| s(r, "show_name"))
+            .collect();
+        winners.sort();
+        assert_eq!(
+            format!("{} ({best:.1} min)", winners.join(" / ")),
+            fact_of("top_show")
+        );
+    }
+    let mut shared: Vec<(String, i64)> = table("shared_shows")
+        .iter()
+        .map(|r| (s(r, "show_name").to_string(), n(r, "listeners") as i64))
+        .collect();
+    shared.sort();
+    let shared: Vec<String> = shared
+        .iter()
+        .map(|(show, n)| format!("{show} ({n})"))
+        .collect();
+    assert_eq!(shared.join(" / "), fact("spoken.shared_shows"));
+    let spoken_plays: f64 = shows.iter().map(|r| n(r, "plays")).sum();
+    assert_eq!(spoken_plays as usize, fact_count("spoken.plays"));
+    // The music: exactly the API plays and the imported music plays, no episode among them.
+    for row in &table("member_summary") {
+        let member = s(row, "user_id");
+        assert_eq!(
+            n(row, "plays") as usize,
+            fact_count(&format!("plays_with_history.{member}")),
+            "{member}'s music plays"
+        );
+    }
+}
+
 #[tokio::test]
 async fn filters_a_single_member_group_and_a_member_with_no_plays() {
     let (_db, _dir, storage) = exported_snapshot("analytics_filters", "r1").await;
@@ -491,10 +577,12 @@ async fn the_recap_of_a_month_matches_the_facts() {
 /// earshot-metrics' model against what the SQL really outputs on the fixture group: each metric's
 /// columns, in order, are the declared ones; every row reads as its typed row; and a column holds
 /// members' ids exactly when the model says it names a member (so an export's and an erase's
-/// choices rest on the data, not on a naming habit).
+/// choices rest on the data, not on a naming habit). The histories are imported, so that the spoken
+/// metrics have rows too.
 #[tokio::test]
 async fn the_metric_model_is_what_the_sql_outputs() {
-    let (_db, _dir, storage) = exported_snapshot("analytics_model", "20241111T090000Z").await;
+    let (_db, _dir, storage) =
+        exported_snapshot_with("analytics_model", "20241111T090000Z", true).await;
     let out = analyse(
         &storage,
         None,
@@ -543,6 +631,9 @@ async fn the_metric_model_is_what_the_sql_outputs() {
         ($($t:ty),*) => { $( assert!(!analytics::report::typed::<$t>(&out.metrics).unwrap().is_empty(), "{}", <$t>::TABLE); )* };
     }
     reads!(
+        SpokenSummary,
+        ShowMinutes,
+        SharedShow,
         MemberSummary,
         MemberTrack,
         MemberArtist,

@@ -54,6 +54,8 @@ pub fn builds(target: Target) -> Vec<Build> {
             RawKind::RecentlyPlayed => pipelines::recently_played(),
             // Imported plays share `rawdata_recentlyplayed`: built with recently played.
             RawKind::StreamingHistory => Vec::new(),
+            // Spoken plays have no derived collections: analytics reads them from the snapshot.
+            RawKind::SpokenHistory => Vec::new(),
             RawKind::TopTracks => pipelines::top_tracks(),
             RawKind::TopArtists => pipelines::top_artists(),
         })

@@ -100,6 +100,22 @@ const RAW_RECENTLY_PLAYED_HEAD: &[(&str, ColumnKind)] = &[
     ("ms_played", Int),
 ];
 
+const RAW_SPOKEN_COLUMNS: &[(&str, ColumnKind)] = &[
+    ("_id", Str),
+    ("user_id", Str),
+    ("user_name", Str),
+    ("kind", Str),
+    ("show_name", Str),
+    ("show_id", Str),
+    ("item_name", Str),
+    ("item_id", Str),
+    ("played_at", Time),
+    ("played_at_local", Str),
+    ("ms_played", Int),
+    ("duration", Str),
+    ("source", Str),
+];
+
 const RAW_TOP_TRACKS_HEAD: &[(&str, ColumnKind)] = &[
     ("_id", Str),
     ("user_id", Str),
@@ -244,6 +260,7 @@ pub fn schema(collection: &str) -> Option<Schema> {
         mongo::RAW_RECENTLY_PLAYED => with_track(RAW_RECENTLY_PLAYED_HEAD),
         mongo::RAW_TOP_TRACKS => with_track(RAW_TOP_TRACKS_HEAD),
         mongo::RAW_TOP_ARTISTS => RAW_TOP_ARTISTS_COLUMNS.to_vec(),
+        mongo::RAW_SPOKEN => RAW_SPOKEN_COLUMNS.to_vec(),
         mongo::TRACKS => TRACKS_COLUMNS.to_vec(),
         mongo::ALBUMS => ALBUMS_COLUMNS.to_vec(),
         mongo::ARTISTS => ARTISTS_COLUMNS.to_vec(),
@@ -262,6 +279,7 @@ pub const COLLECTIONS: &[&str] = &[
     mongo::RAW_RECENTLY_PLAYED,
     mongo::RAW_TOP_TRACKS,
     mongo::RAW_TOP_ARTISTS,
+    mongo::RAW_SPOKEN,
     mongo::TRACKS,
     mongo::ALBUMS,
     mongo::ARTISTS,

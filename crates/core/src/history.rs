@@ -11,7 +11,9 @@
 //!
 //! **Kept.** One play per music entry: a `spotify:track:` URI and at least [`MIN_MS_PLAYED`] played
 //! (the threshold at which the Web API counts a play), not in incognito mode. Everything else is set
-//! aside and counted by [`Disposition`].
+//! aside from the music plays and counted by [`Disposition`]; of what is set aside, podcast episodes
+//! and audiobook chapters played the same way (30 s or more, not incognito, a valid URI) are kept
+//! apart as spoken plays ([`HistoryEntry::spoken`]), never mixed into the music.
 //!
 //! **Checked.** A file is a user's upload, hostile until checked: a track or episode URI whose id is
 //! not a Spotify id (22 base-62 characters; `spotify:track:../me?x=`) is set aside as
@@ -165,7 +167,63 @@ impl Disposition {
     }
 }
 
+/// What a spoken play is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpokenKind {
+    /// A podcast episode (`spotify:episode:`).
+    Episode,
+    /// An audiobook chapter (`spotify:chapter:` of a `spotify:audiobook:`).
+    Audiobook,
+}
+
+impl SpokenKind {
+    /// The stored value: `episode` or `audiobook`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpokenKind::Episode => "episode",
+            SpokenKind::Audiobook => "audiobook",
+        }
+    }
+}
+
+/// A spoken play of an entry: what it is, and the id of the episode or chapter played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spoken<'e> {
+    /// Episode or audiobook.
+    pub kind: SpokenKind,
+    /// The episode's or the chapter's Spotify id.
+    pub item_id: &'e str,
+    /// The audiobook's Spotify id (none for an episode: the export names its show only by name).
+    pub book_id: Option<&'e str>,
+}
+
 impl<'a> HistoryEntry<'a> {
+    /// The entry as a spoken play: an episode or audiobook chapter with a valid Spotify id, played
+    /// [`MIN_MS_PLAYED`] or more, not in a private session. `None` for anything else (music, video,
+    /// short, incognito, crafted URIs).
+    pub fn spoken(&self, video: bool) -> Option<Spoken<'_>> {
+        if self.ms_played < MIN_MS_PLAYED || self.incognito_mode == Some(true) {
+            return None;
+        }
+        match self.disposition(video) {
+            Disposition::Episode => Some(Spoken {
+                kind: SpokenKind::Episode,
+                item_id: SpotifyId::from_uri(self.spotify_episode_uri.as_deref()?, "episode")?,
+                book_id: None,
+            }),
+            Disposition::Audiobook => Some(Spoken {
+                kind: SpokenKind::Audiobook,
+                item_id: SpotifyId::from_uri(self.audiobook_chapter_uri.as_deref()?, "chapter")?,
+                book_id: self
+                    .audiobook_uri
+                    .as_deref()
+                    .and_then(|u| SpotifyId::from_uri(u, "audiobook")),
+            }),
+            _ => None,
+        }
+    }
+
     /// The Spotify track id of a `spotify:track:<id>` URI, when the id is a valid Spotify id.
     pub fn track_id(&self) -> Option<&str> {
         SpotifyId::from_uri(self.spotify_track_uri.as_deref()?, "track")
@@ -355,6 +413,60 @@ mod tests {
         ];
         for (json, want) in cases {
             assert_eq!(entry(&json).disposition(false), want, "{json}");
+        }
+    }
+
+    #[test]
+    fn episodes_and_chapters_played_30_s_or_more_in_the_open_are_spoken_plays() {
+        let entry = |extra: &str| -> HistoryEntry<'static> {
+            let json = format!(r#"{{"ts":"2024-01-01T00:00:00Z",{extra}}}"#);
+            serde_json::from_str(Box::leak(json.into_boxed_str())).unwrap()
+        };
+        let episode = r#""spotify_episode_uri":"spotify:episode:5Xt5DXGzch68nYYamXrNxZ","episode_name":"E","episode_show_name":"S""#;
+        let chapter = r#""audiobook_title":"B","audiobook_uri":"spotify:audiobook:7iHfbu1YPACw6oZPAFJtqe","audiobook_chapter_uri":"spotify:chapter:3VZmChrnVW8JK6ano4gSED""#;
+        let kept = entry(&format!(r#""ms_played":30000,{episode}"#));
+        assert_eq!(
+            kept.spoken(false),
+            Some(Spoken {
+                kind: SpokenKind::Episode,
+                item_id: "5Xt5DXGzch68nYYamXrNxZ",
+                book_id: None
+            })
+        );
+        let book = entry(&format!(r#""ms_played":600000,{chapter}"#));
+        let spoken = book.spoken(false).unwrap();
+        assert_eq!(spoken.kind, SpokenKind::Audiobook);
+        assert_eq!(spoken.item_id, "3VZmChrnVW8JK6ano4gSED");
+        assert_eq!(spoken.book_id, Some("7iHfbu1YPACw6oZPAFJtqe"));
+        for (why, e) in [
+            ("short", entry(&format!(r#""ms_played":29999,{episode}"#))),
+            (
+                "incognito",
+                entry(&format!(
+                    r#""ms_played":60000,"incognito_mode":true,{chapter}"#
+                )),
+            ),
+            ("video", entry(&format!(r#""ms_played":60000,{episode}"#))),
+            (
+                "no chapter uri",
+                entry(
+                    r#""ms_played":60000,"audiobook_uri":"spotify:audiobook:7iHfbu1YPACw6oZPAFJtqe""#,
+                ),
+            ),
+            (
+                "crafted",
+                entry(
+                    r#""ms_played":60000,"spotify_episode_uri":"spotify:episode:../me","episode_name":"E""#,
+                ),
+            ),
+            (
+                "music",
+                entry(
+                    r#""ms_played":60000,"spotify_track_uri":"spotify:track:4uLU6hMCjMI75M1A2tKUQC""#,
+                ),
+            ),
+        ] {
+            assert_eq!(e.spoken(why == "video"), None, "{why}");
         }
     }
 

@@ -39,13 +39,17 @@ pub enum RawKind {
     TopArtists,
     /// Files of Spotify's Extended Streaming History, stripped of device fields by `data-fetcher import`.
     StreamingHistory,
+    /// The podcast episodes and audiobook chapters of the same imported files: converted on their own
+    /// (`converted/spoken_history/`) into `rawdata_spoken`, apart from the music.
+    SpokenHistory,
 }
 
 impl RawKind {
     /// Every kind, in pipeline order.
-    pub const ALL: [RawKind; 4] = [
+    pub const ALL: [RawKind; 5] = [
         RawKind::RecentlyPlayed,
         RawKind::StreamingHistory,
+        RawKind::SpokenHistory,
         RawKind::TopTracks,
         RawKind::TopArtists,
     ];
@@ -57,18 +61,30 @@ impl RawKind {
             RawKind::RecentlyPlayed | RawKind::StreamingHistory => {
                 crate::mongo::RAW_RECENTLY_PLAYED
             }
+            RawKind::SpokenHistory => crate::mongo::RAW_SPOKEN,
             RawKind::TopTracks => crate::mongo::RAW_TOP_TRACKS,
             RawKind::TopArtists => crate::mongo::RAW_TOP_ARTISTS,
         }
     }
 
-    /// The folder name under `raw/`.
+    /// The kind's folder name under `converted/` (and under `raw/`, but for [`RawKind::raw_folder`]).
     pub fn folder(self) -> &'static str {
         match self {
             RawKind::RecentlyPlayed => "recently_played",
             RawKind::TopTracks => "top_tracks",
             RawKind::TopArtists => "top_artists",
             RawKind::StreamingHistory => "streaming_history",
+            RawKind::SpokenHistory => "spoken_history",
+        }
+    }
+
+    /// The folder under `raw/` the kind's raw files are in: spoken plays are read from the imported
+    /// streaming-history files themselves (stored once, and imports made before spoken plays were
+    /// kept are counted without importing again).
+    pub fn raw_folder(self) -> &'static str {
+        match self {
+            RawKind::SpokenHistory => RawKind::StreamingHistory.folder(),
+            other => other.folder(),
         }
     }
 }
@@ -92,9 +108,9 @@ impl Target {
     /// The kinds this target covers, in pipeline order.
     pub fn kinds(self) -> &'static [RawKind] {
         match self {
-            Target::RecentlyPlayed => &RawKind::ALL[0..2],
-            Target::TopTracks => &RawKind::ALL[2..3],
-            Target::TopArtists => &RawKind::ALL[3..4],
+            Target::RecentlyPlayed => &RawKind::ALL[0..3],
+            Target::TopTracks => &RawKind::ALL[3..4],
+            Target::TopArtists => &RawKind::ALL[4..5],
             Target::All => &RawKind::ALL,
         }
     }
@@ -155,7 +171,7 @@ pub fn raw_key(
 
 /// Prefix of every raw page of one kind.
 pub fn raw_prefix(kind: RawKind) -> String {
-    format!("{RAW}/{}/", kind.folder())
+    format!("{RAW}/{}/", kind.raw_folder())
 }
 
 /// Prefix of every converted file of one kind: `converted/<kind>/`.
@@ -163,15 +179,19 @@ pub fn converted_prefix(kind: RawKind) -> String {
     format!("{CONVERTED}/{}/", kind.folder())
 }
 
-/// The converted key of a raw key: `raw/<rest>.json` → `converted/<rest>.jsonl`.
+/// The converted key of a raw key of `kind`: `raw/<raw folder>/<rest>.json` →
+/// `converted/<folder>/<rest>.jsonl` (the same path but for spoken plays, whose raw files are the
+/// streaming history's).
 ///
-/// Returns `None` when `raw_key` is not under `raw/` or does not end in `.json`.
-pub fn converted_key(raw_key: &str) -> Option<String> {
+/// Returns `None` when `raw_key` is not under the kind's raw folder or does not end in `.json`.
+pub fn converted_key(kind: RawKind, raw_key: &str) -> Option<String> {
     let rest = raw_key
-        .strip_prefix(RAW)?
-        .strip_prefix('/')?
+        .strip_prefix(&raw_prefix(kind))?
         .strip_suffix(RAW_SUFFIX)?;
-    Some(format!("{CONVERTED}/{rest}{CONVERTED_SUFFIX}"))
+    Some(format!(
+        "{}{rest}{CONVERTED_SUFFIX}",
+        converted_prefix(kind)
+    ))
 }
 
 /// Folder of one Parquet snapshot of a collection.
@@ -277,7 +297,7 @@ pub fn erasure_epoch_key() -> String {
 /// With [`member_keys`], every place in storage a member's own data lives; Parquet snapshots and
 /// reports hold every member's rows together.
 pub fn member_prefixes(member: &str) -> Vec<String> {
-    RawKind::ALL
+    let mut prefixes: Vec<String> = RawKind::ALL
         .iter()
         .flat_map(|kind| {
             [
@@ -285,7 +305,11 @@ pub fn member_prefixes(member: &str) -> Vec<String> {
                 format!("{}user={member}/", converted_prefix(*kind)),
             ]
         })
-        .collect()
+        .collect();
+    // Spoken plays' raw files are the streaming history's: one prefix, listed once.
+    let mut seen = std::collections::HashSet::new();
+    prefixes.retain(|p| seen.insert(p.clone()));
+    prefixes
 }
 
 /// The single state objects of one member: fetch state, encrypted tokens, import progress.
@@ -318,14 +342,19 @@ mod tests {
             "raw/top_tracks/user=ana/time_range=long_term/20240301T181500.123Z.json"
         );
         assert_eq!(
-            converted_key(&key).unwrap(),
+            converted_key(RawKind::TopTracks, &key).unwrap(),
             "converted/top_tracks/user=ana/time_range=long_term/20240301T181500.123Z.jsonl"
         );
         assert_eq!(partition_value(&key, "user"), Some("ana"));
         assert_eq!(parse_fetched_at_stamp("20240301T181500.123Z"), Some(at));
         assert_eq!(parse_fetched_at_stamp("2024-03-01"), None);
         assert_eq!(partition_value(&key, "time_range"), Some("long_term"));
-        assert_eq!(converted_key("exports/x.json"), None);
+        assert_eq!(converted_key(RawKind::TopTracks, "exports/x.json"), None);
+        assert_eq!(
+            converted_key(RawKind::TopArtists, &key),
+            None,
+            "another kind's page"
+        );
         assert_eq!(export_prefix("Tracks", "r1"), "exports/Tracks/snapshot=r1/");
         assert_eq!(
             converted_prefix(RawKind::TopArtists),
@@ -342,15 +371,29 @@ mod tests {
         assert_eq!(Target::TopTracks.kinds(), [RawKind::TopTracks]);
         assert_eq!(
             Target::RecentlyPlayed.kinds(),
-            [RawKind::RecentlyPlayed, RawKind::StreamingHistory]
+            [
+                RawKind::RecentlyPlayed,
+                RawKind::StreamingHistory,
+                RawKind::SpokenHistory
+            ]
         );
         assert_eq!(
             history_key("ana", "Streaming_History_Audio_2024_1.json", "0a1b"),
             "raw/streaming_history/user=ana/Streaming_History_Audio_2024_1-0a1b.json"
         );
         assert_eq!(
-            converted_key(&history_key("ana", "x.json", "h")).unwrap(),
+            converted_key(
+                RawKind::StreamingHistory,
+                &history_key("ana", "x.json", "h")
+            )
+            .unwrap(),
             "converted/streaming_history/user=ana/x-h.jsonl"
+        );
+        // Spoken plays are converted from the same imported files, into their own folder.
+        assert_eq!(raw_prefix(RawKind::SpokenHistory), "raw/streaming_history/");
+        assert_eq!(
+            converted_key(RawKind::SpokenHistory, &history_key("ana", "x.json", "h")).unwrap(),
+            "converted/spoken_history/user=ana/x-h.jsonl"
         );
         assert_eq!(import_state_key("ana"), "state/imports/ana.json");
     }

@@ -18,6 +18,9 @@ pub const RAW_RECENTLY_PLAYED: &str = "rawdata_recentlyplayed";
 pub const RAW_TOP_TRACKS: &str = "rawdata_toptracks";
 /// One document per (member, time range, day, rank) of top artists.
 pub const RAW_TOP_ARTISTS: &str = "rawdata_topartists";
+/// Podcast episodes and audiobook chapters imported from the streaming history (never mixed into the
+/// music plays): one document per spoken play, `_id` [`history_play_id`] of the episode or chapter.
+pub const RAW_SPOKEN: &str = "rawdata_spoken";
 /// One document per track, `_id` = Spotify id.
 pub const TRACKS: &str = "Tracks";
 /// One document per album, `_id` = Spotify id.
@@ -192,7 +195,12 @@ pub const ANALYTICS_PREFIX: &str = "analytics_";
 /// The raw collections: each row is one member's (`user_id`). Everything else that holds member data in
 /// MongoDB is derived from them (the derived collections, `analytics_*`) or named above
 /// ([`FETCHER_TOKENS`], [`TRACK_CATALOGUE`], [`UPLOAD_LEDGER`]).
-pub const MEMBER_ROW_COLLECTIONS: &[&str] = &[RAW_RECENTLY_PLAYED, RAW_TOP_TRACKS, RAW_TOP_ARTISTS];
+pub const MEMBER_ROW_COLLECTIONS: &[&str] = &[
+    RAW_RECENTLY_PLAYED,
+    RAW_TOP_TRACKS,
+    RAW_TOP_ARTISTS,
+    RAW_SPOKEN,
+];
 /// The `_id` of an `analytics_*` row: `<run>|<metric>|<subject>` (the subject is the row's key
 /// columns, joined the same way), so that re-storing a run replaces its rows.
 pub fn analytics_row_id(run: &str, metric: &str, subject: &str) -> String {
@@ -325,6 +333,11 @@ const fn partial_index(
 
 /// The indexes the loaders and the builds create and the queries rely on.
 pub const INDEXES: &[IndexSpec] = &[
+    IndexSpec {
+        collection: RAW_SPOKEN,
+        name: "user_played_at",
+        keys: &[("user_id", 1), ("played_at", -1)],
+    },
     IndexSpec {
         collection: RAW_RECENTLY_PLAYED,
         name: "user_played_at",

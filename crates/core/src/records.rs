@@ -265,6 +265,82 @@ impl<'a> RecentlyPlayedRecord<'a> {
     }
 }
 
+/// One podcast episode or audiobook chapter played, as stored in `rawdata_spoken` (imported from the
+/// streaming history: the Web API's recently played lists music only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpokenPlayRecord<'a> {
+    /// [`mongo::history_play_id`] of the episode or chapter.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Spotify user id of the member.
+    #[serde(borrow)]
+    pub user_id: Cow<'a, str>,
+    /// The member's display name in the group.
+    #[serde(borrow)]
+    pub user_name: Cow<'a, str>,
+    /// `episode` or `audiobook`.
+    pub kind: crate::history::SpokenKind,
+    /// The podcast (show) or the audiobook's title.
+    #[serde(borrow)]
+    pub show_name: Cow<'a, str>,
+    /// The audiobook's Spotify id (none for an episode: the export names a show only by name).
+    #[serde(borrow, default)]
+    pub show_id: Option<Cow<'a, str>>,
+    /// The episode's name or the chapter's title.
+    #[serde(borrow)]
+    pub item_name: Cow<'a, str>,
+    /// The episode's or chapter's Spotify id.
+    #[serde(borrow)]
+    pub item_id: Cow<'a, str>,
+    /// When the stream ended, UTC.
+    #[serde(with = "rfc3339_millis")]
+    pub played_at: DateTime<Utc>,
+    /// `YYYY-MM-DD HH:MM:SS TZ` in the group's zone.
+    pub played_at_local: String,
+    /// How long the stream lasted.
+    pub ms_played: u64,
+    /// The same as `m:ss`.
+    pub duration: String,
+    /// Always `history`.
+    pub source: PlaySource,
+}
+
+impl<'a> SpokenPlayRecord<'a> {
+    /// The spoken play of an imported entry (see [`crate::history::HistoryEntry::spoken`]); `None` for
+    /// any other entry.
+    pub fn from_history(
+        user_id: &'a str,
+        user_name: &'a str,
+        entry: &'a crate::history::HistoryEntry<'a>,
+        zone: Tz,
+    ) -> Option<SpokenPlayRecord<'a>> {
+        let spoken = entry.spoken(false)?;
+        let played_at = entry.ended_at().ok()?;
+        let (show, item) = match spoken.kind {
+            crate::history::SpokenKind::Episode => (&entry.episode_show_name, &entry.episode_name),
+            crate::history::SpokenKind::Audiobook => {
+                (&entry.audiobook_title, &entry.audiobook_chapter_title)
+            }
+        };
+        Some(SpokenPlayRecord {
+            id: mongo::history_play_id(user_id, played_at, spoken.item_id, entry.ms_played),
+            user_id: Cow::Borrowed(user_id),
+            user_name: Cow::Borrowed(user_name),
+            kind: spoken.kind,
+            show_name: show.clone().unwrap_or_default(),
+            show_id: spoken.book_id.map(Cow::Borrowed),
+            item_name: item.clone().unwrap_or_default(),
+            item_id: Cow::Borrowed(spoken.item_id),
+            played_at,
+            played_at_local: format_local(played_at, zone),
+            ms_played: entry.ms_played,
+            duration: format_duration(entry.ms_played),
+            source: PlaySource::History,
+        })
+    }
+}
+
 /// One row of a member's top tracks on one day, as stored in `rawdata_toptracks`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopTrackRecord<'a> {

@@ -357,7 +357,7 @@ async fn incremental_builds_equal_a_build_from_plays() {
     let mut history = Vec::new();
     for kind in RawKind::ALL {
         for key in storage.list(&layout::converted_prefix(kind)).await.unwrap() {
-            if kind == RawKind::StreamingHistory {
+            if matches!(kind, RawKind::StreamingHistory | RawKind::SpokenHistory) {
                 history.push((kind, key));
                 continue;
             }

@@ -12,7 +12,9 @@ use chrono_tz::Tz;
 use earshot_core::GroupConfig;
 use earshot_core::history::{Disposition, HistoryEntry};
 use earshot_core::layout::RawKind;
-use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
+use earshot_core::records::{
+    RecentlyPlayedRecord, SpokenPlayRecord, TopArtistRecord, TopTrackRecord,
+};
 use earshot_core::spotify::{Paging, RecentlyPlayedPage, TimeRange, TopArtistsPage, TopTracksPage};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -144,6 +146,9 @@ impl Converter {
             RawKind::StreamingHistory => {
                 self.write_pages::<HistoryFile<'_>, W>(bytes, meta, source_name, sink)
             }
+            RawKind::SpokenHistory => {
+                self.write_pages::<SpokenFile<'_>, W>(bytes, meta, source_name, sink)
+            }
         };
         match written {
             Ok(records) => Ok(records),
@@ -221,6 +226,13 @@ impl Converter {
                     sink,
                 }),
             RawKind::StreamingHistory => typed::<HistoryFile<'_>>(text, source_name, page_no)?
+                .write_records(Out {
+                    converter: self,
+                    meta,
+                    source_name,
+                    sink,
+                }),
+            RawKind::SpokenHistory => typed::<SpokenFile<'_>>(text, source_name, page_no)?
                 .write_records(Out {
                     converter: self,
                     meta,
@@ -310,6 +322,48 @@ impl<'a> Page<'a> for HistoryFile<'a> {
             }
             let Some(record) =
                 RecentlyPlayedRecord::from_history(&meta.user_id, user_name, entry, converter.zone)
+            else {
+                continue;
+            };
+            if seen.insert(record.id.clone()) {
+                write_line(sink, &record, source_name)?;
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// The same imported file read for its spoken plays (podcast episodes, audiobook chapters).
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct SpokenFile<'a>(#[serde(borrow)] Vec<HistoryEntry<'a>>);
+
+impl<'a> Page<'a> for SpokenFile<'a> {
+    /// The file's spoken plays (see [`HistoryEntry::spoken`]); music and everything set aside write
+    /// nothing, and an entry the file repeats is written once.
+    fn write_records<W: Write>(self, out: Out<'_, W>) -> Result<usize, ConvertError> {
+        let Out {
+            converter,
+            meta,
+            source_name,
+            sink,
+        } = out;
+        let user_name = converter.group.display_name(&meta.user_id);
+        let mut seen = HashSet::new();
+        let mut written = 0;
+        for (index, entry) in self.0.iter().enumerate() {
+            if entry.spoken(false).is_none() {
+                continue;
+            }
+            if let Err(error) = entry.ended_at() {
+                return Err(ConvertError::Meta {
+                    source_name: source_name.to_string(),
+                    message: format!("entry {index}: `ts` `{}` is not a time: {error}", entry.ts),
+                });
+            }
+            let Some(record) =
+                SpokenPlayRecord::from_history(&meta.user_id, user_name, entry, converter.zone)
             else {
                 continue;
             };

@@ -147,7 +147,7 @@ pub fn meta_from_key(kind: RawKind, key: &str) -> Result<PageMeta, ConvertError>
     };
     let stem = layout::file_stem(key);
     let fetched_at = match kind {
-        RawKind::StreamingHistory => DateTime::UNIX_EPOCH,
+        RawKind::StreamingHistory | RawKind::SpokenHistory => DateTime::UNIX_EPOCH,
         _ => layout::parse_fetched_at_stamp(stem).ok_or_else(|| {
             meta_error(format!(
                 "the file name `{stem}` is not a fetch time like `20240301T181500.000Z`"
@@ -228,7 +228,10 @@ pub async fn convert_storage(
             .into_iter()
             .collect();
         let before = keys.len();
-        keys.retain(|key| layout::converted_key(key).is_none_or(|target| !done.contains(&target)));
+        keys.retain(|key| {
+            layout::converted_key(converter.kind(), key)
+                .is_none_or(|target| !done.contains(&target))
+        });
         summary.skipped = before - keys.len();
     }
     let converter = Arc::new(converter.clone());
@@ -252,8 +255,8 @@ pub async fn convert_storage(
                 if to_stdout {
                     stdout.lock().write_all(&out)?;
                 } else {
-                    let target =
-                        layout::converted_key(&key).expect("a raw key under raw/ ending in .json");
+                    let target = layout::converted_key(converter.kind(), &key)
+                        .expect("a raw key of the kind, ending in .json");
                     batch.push(target, out);
                     if batch.bytes >= BATCH_BYTES || batch.files.len() >= BATCH_FILES {
                         batch.write_behind(storage).await?;

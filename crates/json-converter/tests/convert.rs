@@ -295,7 +295,7 @@ async fn bad_files_are_reported_precisely_and_the_rest_is_converted() {
     );
     assert!(missing.contains("line "), "{missing}");
     for key in [broken, shapeless] {
-        let converted = earshot_core::layout::converted_key(key).unwrap();
+        let converted = earshot_core::layout::converted_key(RawKind::RecentlyPlayed, key).unwrap();
         assert!(
             !storage.exists(&converted).await.unwrap(),
             "no partial output for {key}"

@@ -160,6 +160,10 @@ pub mod col {
     pub const WEEKDAY: &str = "weekday";
     /// A local hour, 0–23.
     pub const HOUR: &str = "hour";
+    /// A podcast's name, or an audiobook's title.
+    pub const SHOW_NAME: &str = "show_name";
+    /// `episode` or `audiobook`.
+    pub const KIND: &str = "kind";
 }
 
 macro_rules! columns {
@@ -281,6 +285,23 @@ pub const METRICS: &[Metric] = &[
             "scope", "most_shared_track_key", "most_shared_track_name", "most_shared_listeners", "most_shared_plays",
             "closest_a": Mentions, "closest_b": Mentions, "closest_taste_match",
         ]
+    ),
+    metric!(
+        "spoken_summary",
+        ["user_id"],
+        columns![
+            "user_id": Owner, "podcast_minutes", "episodes", "shows", "audiobook_minutes", "chapters", "books",
+        ]
+    ),
+    metric!(
+        "show_minutes",
+        ["user_id", "kind", "show_name"],
+        columns!["user_id": Owner, "kind", "show_name", "minutes", "plays"]
+    ),
+    metric!(
+        "shared_shows",
+        ["show_name"],
+        columns!["show_name", "listeners", "plays", "minutes"]
     ),
 ];
 

@@ -130,6 +130,21 @@ row!(
     }
 );
 row!(
+    /// A member's podcasts and audiobooks, in minutes and plays.
+    SpokenSummary = "spoken_summary" {
+        user_id: String, #[serde(deserialize_with = "zero")] podcast_minutes: f64, episodes: i64, shows: i64,
+        #[serde(deserialize_with = "zero")] audiobook_minutes: f64, chapters: i64, books: i64,
+    }
+);
+row!(
+    /// A member's minutes of one show (a podcast, or an audiobook by its title).
+    ShowMinutes = "show_minutes" { user_id: String, kind: String, #[serde(deserialize_with = "text")] show_name: String, minutes: f64, plays: i64 }
+);
+row!(
+    /// A podcast two or more members played.
+    SharedShow = "shared_shows" { #[serde(deserialize_with = "text")] show_name: String, listeners: i64, plays: i64, minutes: f64 }
+);
+row!(
     /// An ALS recommendation (Spark only).
     AlsRecommendation = "recommendations_als" { user_id: String, track_key: String, score: f64, rank: i64 }
 );
@@ -159,6 +174,9 @@ fn declared() -> Vec<(&'static str, &'static [&'static str])> {
         of::<RecapMember>(),
         of::<RecapDiscovered>(),
         of::<RecapGroup>(),
+        of::<SpokenSummary>(),
+        of::<ShowMinutes>(),
+        of::<SharedShow>(),
         of::<AlsRecommendation>(),
     ]
 }

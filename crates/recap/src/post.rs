@@ -296,8 +296,7 @@ pub fn retry_after(headers: &HeaderMap, body: &str) -> Option<Duration> {
 }
 
 fn seconds_to_duration(seconds: f64) -> Option<Duration> {
-    (seconds.is_finite() && (0.0..1e9).contains(&seconds))
-        .then(|| Duration::from_secs_f64(seconds))
+    (seconds.is_finite() && (0.0..1e9).contains(&seconds)).then(|| Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]

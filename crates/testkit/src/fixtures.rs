@@ -1275,6 +1275,7 @@ pub fn streaming_history(
         e["spotify_track_uri"] = json!(format!("spotify:track:{}", removed_track_id(member_index)));
         e["master_metadata_track_name"] = json!("Gone Tomorrow");
         entries.push(e);
+        spoken_quirks(&mut entries, &entry, member, member_index, &mut rng);
     }
     entries.sort_by(|a, b| {
         a["ts"]
@@ -1323,6 +1324,69 @@ pub fn streaming_history(
             )
         })
         .collect()
+}
+
+/// Each member's own podcast (two members share each but one), in the last weeks of the API
+/// period, so that the recaps of October 2024 and of week 44 show them.
+const MEMBER_SHOWS: [&str; 5] = [
+    "Night Shift Radio",
+    "Deep Cuts Weekly",
+    "Night Shift Radio",
+    "<i>Loud</i> & \"Clear\"",
+    "Deep Cuts Weekly",
+];
+
+/// Spoken entries besides the Long Listen's: episodes of the member's own show, an audiobook
+/// chapter for every other member, and entries that are no plays (under 30 s, incognito). Drawn
+/// after every other entry, so that adding them moved nothing else.
+fn spoken_quirks(
+    entries: &mut Vec<Value>,
+    entry: &dyn Fn(DateTime<Utc>, u64, Option<&Value>) -> Value,
+    member: &MemberListening,
+    member_index: usize,
+    rng: &mut Rng,
+) {
+    let Some(last) = member.plays.last().map(MemberListening::played_at) else {
+        return;
+    };
+    let mut at = last - Duration::days(14) + Duration::minutes(37 * member_index as i64);
+    let mut next = || {
+        at += Duration::hours(7);
+        at
+    };
+    let show = MEMBER_SHOWS[member_index % MEMBER_SHOWS.len()];
+    let episode = |e: &mut Value, rng: &mut Rng, show: &str, n: usize| {
+        e["episode_name"] = json!(format!("{show}: episode {}", 100 + n));
+        e["episode_show_name"] = json!(show);
+        e["spotify_episode_uri"] = json!(format!("spotify:episode:{}", rng.spotify_id()));
+    };
+    for n in 0..1 + member_index % 3 {
+        let mut e = entry(next(), 600_000 + 300_000 * n as u64, None);
+        episode(&mut e, rng, show, n);
+        entries.push(e);
+    }
+    // Not plays: skipped after 12 s, and one heard in a private session.
+    let mut e = entry(next(), 12_000, None);
+    episode(&mut e, rng, "The Long Listen", 7);
+    entries.push(e);
+    let mut e = entry(next(), 900_000, None);
+    episode(&mut e, rng, show, 9);
+    e["incognito_mode"] = json!(true);
+    entries.push(e);
+    let chapter = |e: &mut Value, rng: &mut Rng, n: usize| {
+        e["audiobook_title"] = json!("A Book of Days");
+        e["audiobook_uri"] = json!(format!("spotify:audiobook:{}", rng.spotify_id()));
+        e["audiobook_chapter_uri"] = json!(format!("spotify:chapter:{}", rng.spotify_id()));
+        e["audiobook_chapter_title"] = json!(format!("Chapter {n}"));
+    };
+    if member_index % 2 == 0 {
+        let mut e = entry(next(), 1_500_000, None);
+        chapter(&mut e, rng, 4);
+        entries.push(e);
+    }
+    let mut e = entry(next(), 5_000, None);
+    chapter(&mut e, rng, 5);
+    entries.push(e);
 }
 
 /// The folder of a member's generated export in a set written by [`Listening::write_to`].

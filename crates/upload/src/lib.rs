@@ -18,7 +18,9 @@ use anyhow::{Context as _, Result};
 use earshot_core::Storage;
 use earshot_core::layout::{self, RawKind};
 use earshot_core::progress::Progress;
-use earshot_core::records::{RecentlyPlayedRecord, TopArtistRecord, TopTrackRecord};
+use earshot_core::records::{
+    RecentlyPlayedRecord, SpokenPlayRecord, TopArtistRecord, TopTrackRecord,
+};
 use mongodb::Database;
 use mongodb::bson::{self, Bson, Document};
 use serde::{Deserialize, Serialize};
@@ -85,17 +87,20 @@ pub fn to_document(kind: RawKind, line: &str) -> Result<Document, String> {
         })?;
         bson::to_document(&record).map_err(|e| e.to_string())
     }
+    fn with_date(mut document: Document) -> Result<Document, String> {
+        let played_at = match document.get_str("played_at") {
+            Ok(text) => bson::DateTime::parse_rfc3339_str(text)
+                .map_err(|e| format!("at `played_at`: {e}"))?,
+            Err(_) => return Err("at `played_at`: missing".to_string()),
+        };
+        document.insert("played_at", Bson::DateTime(played_at));
+        Ok(document)
+    }
     match kind {
         RawKind::RecentlyPlayed | RawKind::StreamingHistory => {
-            let mut document = typed::<RecentlyPlayedRecord>(line)?;
-            let played_at = match document.get_str("played_at") {
-                Ok(text) => bson::DateTime::parse_rfc3339_str(text)
-                    .map_err(|e| format!("at `played_at`: {e}"))?,
-                Err(_) => return Err("at `played_at`: missing".to_string()),
-            };
-            document.insert("played_at", Bson::DateTime(played_at));
-            Ok(document)
+            with_date(typed::<RecentlyPlayedRecord>(line)?)
         }
+        RawKind::SpokenHistory => with_date(typed::<SpokenPlayRecord>(line)?),
         RawKind::TopTracks => typed::<TopTrackRecord>(line),
         RawKind::TopArtists => typed::<TopArtistRecord>(line),
     }

@@ -9,7 +9,7 @@ use analytics::snapshot::Filters;
 use analytics::spark::SparkOptions;
 use analytics::tables::rows;
 use analytics::{EngineChoice, analyse_with, store};
-use earshot_tests::{exported_snapshot, fixture_group_config};
+use earshot_tests::{exported_snapshot, exported_snapshot_with, fixture_group_config};
 use serde_json::{Map, Value};
 
 /// `EARSHOT_SPARK_SUBMIT`, or the spark-submit in the venv scripts/test.sh makes.
@@ -167,11 +167,12 @@ async fn spark_and_polars_agree_on_every_metric() {
     store::save(&db, &spark.run, &spark.metrics).await.unwrap();
 }
 
-/// A period run (`--period 2024-10`): the recap's "discovered" artists read the history before the
-/// period (`links_all`), which each engine filters its own way; every metric still agrees.
+/// A period run (`--period 2024-10`) with the streaming histories imported: the recap's "discovered"
+/// artists read the history before the period (`links_all`), and the spoken plays (podcasts,
+/// audiobooks) are cut to the period, each engine its own way; every metric still agrees.
 #[tokio::test]
 async fn spark_and_polars_agree_on_a_period_recap() {
-    let (_db, _dir, storage) = exported_snapshot("analytics_parity_period", "p1").await;
+    let (_db, _dir, storage) = exported_snapshot_with("analytics_parity_period", "p1", true).await;
     let group = fixture_group_config();
     let filters =
         Filters::for_period("2024-10".parse().unwrap(), chrono_tz::America::Los_Angeles).unwrap();
@@ -187,6 +188,12 @@ async fn spark_and_polars_agree_on_a_period_recap() {
         );
     }
     assert_same_metrics(&outputs[0], &outputs[1]);
+    for spoken in ["spoken_summary", "show_minutes", "shared_shows"] {
+        assert!(
+            outputs[0].metrics[spoken].height() > 0,
+            "{spoken} has rows in October"
+        );
+    }
     let discovered = rows(&outputs[0].metrics["recap_discovered"]);
     assert!(!discovered.is_empty(), "October brings new artists");
     let plays_in_period = rows(&outputs[0].metrics["member_artists"]).len();

@@ -107,7 +107,7 @@ pub async fn forget_member(db: &Database, member: &str) -> Result<u64> {
 async fn forget_built(db: &Database, member: &str) -> Result<()> {
     let theirs: Vec<Bson> = db
         .collection::<Document>(mongo::UPLOAD_LEDGER)
-        .distinct("_id", doc! {ledger::keys_of("user_id"): member})
+        .distinct("_id", ledger::member_entries(member))
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
     for ids in theirs.chunks(ENTRIES_PER_COMMAND) {

@@ -49,6 +49,22 @@ pub fn keys_of(field: &str) -> String {
     format!("keys.{field}")
 }
 
+/// The entries of `member`: those whose records name them (`keys.user_id`), and those of their files
+/// that held no record (a streaming-history file without a podcast), whose ids (the converted keys,
+/// under `converted/<kind>/user=<member>/`) name them all the same.
+pub fn member_entries(member: &str) -> Document {
+    let mut any = vec![Bson::Document(doc! {keys_of("user_id"): member})];
+    for prefix in crate::layout::member_prefixes(member)
+        .into_iter()
+        .filter(|p| p.starts_with(crate::layout::CONVERTED))
+    {
+        // Every id under `…/user=<member>/`: from the prefix up to the next one ('0' follows '/').
+        let end = format!("{}0", prefix.trim_end_matches('/'));
+        any.push(Bson::Document(doc! {"_id": {"$gte": &prefix, "$lt": end}}));
+    }
+    doc! {"$or": any}
+}
+
 /// `counts.<field>`: how many records name each of `keys.<field>`.
 pub fn counts_of(field: &str) -> String {
     format!("counts.{field}")

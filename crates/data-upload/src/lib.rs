@@ -119,7 +119,7 @@ async fn drop_erased<'m>(
                 .with_context(|| format!("removing an erased member's rows from `{collection}`"))?;
         }
         db.collection::<Document>(earshot_core::mongo::UPLOAD_LEDGER)
-            .delete_many(bson::doc! {"keys.user_id": member})
+            .delete_many(earshot_core::ledger::member_entries(member))
             .await
             .context("removing an erased member's ledger entries")?;
         tracing::warn!(member = %member, "Dropped the rows of a member erased while this load ran.");

@@ -147,7 +147,7 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
         (mongo::MEMBERS_BY_DAY, doc! {mongo::PARTIAL_ENTITY: member}),
         (
             mongo::UPLOAD_LEDGER,
-            doc! {earshot_core::ledger::keys_of("user_id"): member},
+            earshot_core::ledger::member_entries(member),
         ),
     ];
     for (collection, filter) in checks {
@@ -311,7 +311,7 @@ async fn erase_rows(db: &mongodb::Database, member: &str, report: &mut EraseRepo
     let n = delete(
         db,
         mongo::UPLOAD_LEDGER,
-        doc! {earshot_core::ledger::keys_of("user_id"): member},
+        earshot_core::ledger::member_entries(member),
     )
     .await?;
     report.note(

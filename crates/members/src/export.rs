@@ -62,6 +62,8 @@ pub const PLAYS: &str = "plays.jsonl";
 pub const TOP_TRACKS: &str = "top_tracks.jsonl";
 /// The member's top artists.
 pub const TOP_ARTISTS: &str = "top_artists.jsonl";
+/// The member's podcast episodes and audiobook chapters (imported).
+pub const SPOKEN: &str = "spoken.jsonl";
 
 const README: &str = r#"# Your data in Earshot
 
@@ -74,6 +76,7 @@ holds everything it keeps about you, in open formats (JSON Lines: one JSON objec
 | `plays.jsonl` | every play Earshot stored for you (fetched from Spotify's recently played, or imported from your Extended Streaming History: `source`), one per line, oldest first: track, artists, album, duration, `played_at` (UTC) and `played_at_local` (the group's time zone) |
 | `top_tracks.jsonl` | your top tracks as Spotify listed them on each day Earshot asked, per time range, with their rank |
 | `top_artists.jsonl` | your top artists, the same way |
+| `spoken.jsonl` | the podcast episodes and audiobook chapters of your imported streaming history (30 s or more, not in a private session), one per line, oldest first: show or book, episode or chapter, `ms_played`, `played_at` and `played_at_local` |
 | `derived/member.json` | your totals as the group's `members` collection holds them |
 | `analytics/<metric>.jsonl` | your rows of each analytics result, from every stored run (`run`). A pairwise row (taste match, shared songs) names the friend it pairs you with, and nothing more about them |
 | `state/fetch_state.json` | Earshot's bookkeeping for fetching your plays: when you authorised it, the cursor, gaps it noticed |
@@ -169,8 +172,9 @@ pub async fn write_export<W: Write + Seek>(
         (PLAYS, mongo::RAW_RECENTLY_PLAYED),
         (TOP_TRACKS, mongo::RAW_TOP_TRACKS),
         (TOP_ARTISTS, mongo::RAW_TOP_ARTISTS),
+        (SPOKEN, mongo::RAW_SPOKEN),
     ] {
-        let sort = if collection == mongo::RAW_RECENTLY_PLAYED {
+        let sort = if [mongo::RAW_RECENTLY_PLAYED, mongo::RAW_SPOKEN].contains(&collection) {
             doc! {"played_at": 1, "_id": 1}
         } else {
             doc! {"_id": 1}

@@ -378,6 +378,28 @@ async fn an_export_holds_exactly_the_members_data() {
     assert_eq!(ids.len(), plays.len(), "each play once");
     assert!(plays.iter().all(|p| p["user_id"] == MEMBER));
     assert!(plays.iter().any(|p| p["track_id"] == track.as_str()));
+    // Their podcast episodes and audiobook chapters, apart from the plays: every one, theirs only.
+    let spoken: Vec<Value> = entries["spoken.jsonl"]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stored_spoken =
+        p.db.collection::<Document>(mongo::RAW_SPOKEN)
+            .count_documents(doc! {"user_id": MEMBER})
+            .await
+            .unwrap();
+    assert!(stored_spoken > 0, "the fixture member has spoken plays");
+    assert_eq!(spoken.len() as u64, stored_spoken);
+    assert_eq!(counts.records(members::export::SPOKEN), stored_spoken);
+    assert_eq!(
+        spoken.iter().filter(|s| s["kind"] == "episode").count(),
+        fact_count(&format!("spoken.{MEMBER}.episodes"))
+    );
+    assert!(spoken.iter().all(|s| s["user_id"] == MEMBER));
+    assert!(
+        plays.iter().all(|p| p.get("show_name").is_none()),
+        "no spoken play among the music"
+    );
     // The converted record shape: what json-converter writes, as it writes it.
     let first = plays[0].as_object().unwrap();
     let played_at = first["played_at"].as_str().unwrap();
@@ -529,6 +551,7 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
         mongo::RAW_RECENTLY_PLAYED,
         mongo::RAW_TOP_TRACKS,
         mongo::RAW_TOP_ARTISTS,
+        mongo::RAW_SPOKEN,
     ] {
         let (ours, theirs) = (
             rows(&p.db, collection, doc! {}, &[]).await,

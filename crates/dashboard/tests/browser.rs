@@ -423,7 +423,41 @@ async fn every_page_from_the_group_page_loads_cleanly_in_chromium() {
     );
     let cards = browser.find_all("section.card").await;
     assert_eq!(cards.len(), 5, "a recap card per member");
+    // October's podcasts and audiobooks: minutes per friend, and the podcasts friends share.
+    assert_eq!(
+        browser.find_all("table.spoken").await.len(),
+        2,
+        "the recap's spoken tables"
+    );
+    let recap = browser.text(&browser.find("main").await).await;
+    assert!(
+        recap.contains("Podcasts friends share") && recap.contains("Night Shift Radio"),
+        "{recap}"
+    );
     browser.screenshot("recap").await;
+    assert!(problems(&browser.console().await).is_empty());
+
+    // The group page's and Dev's spoken sections; Dev's own show has markup in its name, shown as text.
+    browser.goto(&format!("{base}/")).await;
+    let group = browser.text(&browser.find("main").await).await;
+    for wanted in [
+        "Podcasts and audiobooks",
+        "The Long Listen",
+        "Deep Cuts Weekly",
+    ] {
+        assert!(group.contains(wanted), "the group page names {wanted}");
+    }
+    browser.goto(&format!("{base}/member/dev.p")).await;
+    assert_eq!(browser.find_all("table.spoken").await.len(), 2);
+    let dev = browser.text(&browser.find("main").await).await;
+    assert!(
+        dev.contains("<i>Loud</i> & \"Clear\""),
+        "the show's name, as text: {dev}"
+    );
+    assert!(
+        browser.find_all("main i").await.is_empty(),
+        "no element from a show's name"
+    );
     assert!(problems(&browser.console().await).is_empty());
 }
 

@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::charts::{self, Bar, Heatmap};
 use crate::data::{self, Select};
 use crate::page::{MemberLink, Page, PeriodQuery};
-use crate::pages::clock_chart;
+use crate::pages::{clock_chart, spoken};
 use crate::render::{Frame, Link, PageError, render};
 use crate::urls;
 
@@ -39,6 +39,7 @@ struct GroupPage {
     clock: String,
     clocks: Vec<String>,
     weekly: Option<Weekly>,
+    spoken: Option<spoken::GroupSpoken>,
 }
 
 #[derive(Serialize)]
@@ -133,6 +134,7 @@ pub async fn page(
                 })
                 .collect(),
             weekly: weekly(&page).await?,
+            spoken: spoken::group(&page).await?,
         },
     )
 }

@@ -1,5 +1,6 @@
 //! A member's page: their totals, top tracks and artists, deep cuts, obscurity, listening clock,
-//! plays per day, recommendations, best matches, and the tracks they lead.
+//! plays per day, recommendations, best matches, the tracks they lead, and their podcasts and
+//! audiobooks.
 
 use std::sync::Arc;
 
@@ -17,8 +18,8 @@ use crate::app::AppState;
 use crate::charts;
 use crate::data::Select;
 use crate::page::{MemberLink, Page, PeriodQuery, not_a_member};
-use crate::pages::clock_chart;
 use crate::pages::group::plays_per_day;
+use crate::pages::{clock_chart, spoken};
 use crate::render::{Frame, Link, PageError, render};
 
 /// How many tracks each list shows.
@@ -44,6 +45,7 @@ struct MemberPage {
     matches: Vec<Match>,
     top_listener_of: Vec<TrackRow>,
     top_listener_count: usize,
+    spoken: Option<spoken::MemberSpoken>,
 }
 
 #[derive(Serialize)]
@@ -148,6 +150,7 @@ pub async fn page(
             matches: matches(&page, &id).await?,
             top_listener_of,
             top_listener_count,
+            spoken: spoken::member(&page, &id).await?,
             member: Named { id, name },
         },
     )

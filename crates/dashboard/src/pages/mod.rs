@@ -9,6 +9,7 @@ pub mod login;
 pub mod member;
 pub mod pair;
 pub mod recap;
+mod spoken;
 pub mod status;
 pub mod track;
 

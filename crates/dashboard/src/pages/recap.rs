@@ -1,5 +1,5 @@
 //! The recap of a named period (the group's "Wrapped"): each member's card, minutes per member, the
-//! most shared track and the closest pair, and the neighbouring periods.
+//! most shared track and the closest pair, the podcasts and audiobooks, and the neighbouring periods.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::charts::{self, Bar};
 use crate::data::{self, Select};
 use crate::page::{MemberLink, Names, Page, PeriodQuery};
+use crate::pages::spoken;
 use crate::render::{Frame, Link, PageError, render};
 use crate::urls;
 
@@ -33,6 +34,7 @@ struct RecapPage {
     group: Option<Group>,
     previous: Option<Step>,
     next: Option<Step>,
+    spoken: Option<spoken::GroupSpoken>,
 }
 
 #[derive(Serialize)]
@@ -100,6 +102,7 @@ pub async fn page(
             group: None,
             previous: None,
             next: None,
+            spoken: None,
         };
         return Ok(render("recap.html", &context)?.into_response());
     };
@@ -126,6 +129,7 @@ pub async fn page(
         group: group(&page).await?,
         previous: Some(step(previous)),
         next: Some(step(next)),
+        spoken: spoken::group(&page).await?,
     };
     Ok(render("recap.html", &context)?.into_response())
 }

@@ -173,7 +173,9 @@ with DAG(
 ) as weekly:
     weekly.doc_md = __doc__
     export_week = step("export_week", "gcs-export --snapshot {{ ts_nodash }}Z")
-    analytics_week = step("analytics_week", f"analytics --engine polars --snapshot {{{{ ts_nodash }}}}Z --period {WEEK}")
+    analytics_week = step(
+        "analytics_week", f"analytics --engine polars --snapshot {{{{ ts_nodash }}}}Z --period {WEEK}"
+    )
     # Destinations' URLs are secrets in the workers' environment (or files), named by the group config.
     post_recap = step("post_recap", f"recap --period {WEEK} --max-wait 600")
     export_week >> analytics_week >> post_recap

@@ -89,6 +89,11 @@ async fn the_import_counts_what_facts_py_counts() {
             "{member}: set aside"
         );
         assert!(state.first_play < state.last_play);
+        assert_eq!(
+            state.spoken,
+            fact_count(&format!("spoken.{member}.plays")) as u64,
+            "{member}: spoken plays"
+        );
         for (reason, n) in &state.set_aside {
             *reasons.entry(reason.clone()).or_default() += n;
         }

@@ -6,7 +6,9 @@
 //! `conn_country`, `platform`, the user agent and the rest are dropped as the file is read), and the
 //! stripped file is stored under `raw/streaming_history/user=<id>/<name>-<content hash>.json`. From
 //! there the pipeline treats it like API pages: `json-converter streaming-history` turns its music
-//! plays into recently-played records, `data-upload` loads them (merging plays the API already has).
+//! plays into recently-played records, `data-upload` loads them (merging plays the API already has);
+//! `json-converter spoken-history` turns its podcast episodes and audiobook chapters into spoken plays
+//! (`rawdata_spoken`), apart from the music.
 //!
 //! The import is idempotent and resumable: the same file imported again lands on the same key, a
 //! later export's files add keys, and the progress (`state/imports/<id>.json`) is recomputed from
@@ -403,6 +405,7 @@ pub async fn import_with(
         files = count,
         new = files_new,
         plays = state.plays,
+        spoken = state.spoken,
         repeated = state.repeated,
         "Imported a streaming history."
     );
@@ -470,7 +473,12 @@ async fn totals(
                         tracks.insert(id.to_string());
                     }
                 }
-                other => *state.set_aside.entry(other.as_str().into()).or_default() += 1,
+                other => {
+                    *state.set_aside.entry(other.as_str().into()).or_default() += 1;
+                    if entry.spoken(false).is_some() {
+                        state.spoken += 1;
+                    }
+                }
             }
         }
     }

@@ -21,6 +21,10 @@ pub struct ImportState {
     /// Entries set aside, distinct, by reason (`episode`, `audiobook`, `video`, `no_track_uri`,
     /// `incognito`, `short`).
     pub set_aside: BTreeMap<String, u64>,
+    /// Of the episodes and audiobook chapters set aside from the music, those kept as spoken plays
+    /// (30 s or more, not incognito): `rawdata_spoken` once converted and loaded.
+    #[serde(default)]
+    pub spoken: u64,
     /// Entries read that repeated an entry already read (in another file or the same one).
     pub repeated: u64,
     /// Distinct tracks among the plays (what enrichment has to look up).

@@ -173,10 +173,12 @@ async fn artists_carry_their_own_names_and_urls() {
 
 /// The pipelines write each derived collection's fields, and earshot-core's export schema lists the
 /// columns gcs-export reads: every document of every exported collection has exactly those fields
-/// (a silent member included), so neither side can drift from the other.
+/// (a silent member included), so neither side can drift from the other. The histories are imported,
+/// so that the spoken plays (`rawdata_spoken`) are there too.
 #[tokio::test]
 async fn documents_have_exactly_the_columns_of_the_export_schema() {
-    let (db, _dir, _storage) = common::loaded_database("collections_schema").await;
+    let (db, _dir, _storage) =
+        earshot_tests::pipeline_database_with("collections_schema", true).await;
     let mut group = common::group();
     group.members.push(earshot_core::config::MemberConfig {
         id: "quiet.one".into(),

@@ -177,10 +177,10 @@ impl IntoResponse for PageError {
 mod tests {
     use super::*;
 
-    /// Every page extends the frame; `head.html` and the included parts are not pages.
+    /// Every page extends the frame; `head.html`, the included parts and the macros are not pages.
     #[test]
     fn every_page_template_extends_base() {
-        let parts = ["base.html", "head.html", "listeners.html"];
+        let parts = ["base.html", "head.html", "listeners.html", "spoken.html"];
         for (name, source) in TEMPLATES {
             if !parts.contains(name) {
                 assert!(source.starts_with("{% extends \"base.html\" %}"), "{name}");

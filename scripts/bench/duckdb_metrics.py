@@ -22,14 +22,21 @@ def main():
     def parts(collection):
         return os.path.join(exports, collection, f"snapshot={snapshot}", "*.parquet")
 
-    db.execute(
-        f"""CREATE VIEW plays AS
-        SELECT *, _id AS play_id,
-               coalesce(track_id, 'local:' || track_name) AS track_key,
-               CAST(substr(played_at_local, 12, 2) AS INTEGER) AS local_hour,
-               CAST(isodow(CAST(substr(played_at_local, 1, 10) AS DATE)) AS INTEGER) AS local_weekday
-        FROM read_parquet('{parts("rawdata_recentlyplayed")}')"""
-    )
+    plays = f"read_parquet('{parts('rawdata_recentlyplayed')}')"
+    columns = {row[0] for row in db.execute(f"DESCRIBE SELECT * FROM {plays}").fetchall()}
+    if "local_day" in columns:
+        # gcs-export derived them: read as they are, as polars and Spark do.
+        db.execute(f"CREATE VIEW plays AS SELECT *, _id AS play_id FROM {plays}")
+    else:
+        db.execute(
+            f"""CREATE VIEW plays AS
+            SELECT *, _id AS play_id,
+                   coalesce(track_id, 'local:' || track_name) AS track_key,
+                   substr(played_at_local, 1, 10) AS local_day,
+                   CAST(substr(played_at_local, 12, 2) AS BIGINT) AS local_hour,
+                   CAST(isodow(CAST(substr(played_at_local, 1, 10) AS DATE)) AS BIGINT) AS local_weekday
+            FROM {plays}"""
+        )
     db.execute(f"CREATE VIEW links AS SELECT * FROM read_parquet('{parts('ArtistTrackLink')}')")
     db.execute("CREATE VIEW links_all AS SELECT * FROM links")
     db.execute(f"CREATE VIEW top AS SELECT * FROM read_parquet('{parts('rawdata_toptracks')}')")

@@ -66,14 +66,18 @@ def filtered(frame: DataFrame, args: argparse.Namespace, time_column: str | None
 
 
 def prepare_plays(plays: DataFrame) -> DataFrame:
-    """play_id, track_key, local_hour, local_weekday (1 = Monday) from `played_at_local`."""
+    """play_id; and for a snapshot exported before gcs-export derived them, track_key, local_day,
+    local_hour, local_weekday (1 = Monday) from `played_at_local`, to the same values and types."""
+    plays = plays.withColumn("play_id", F.col("_id"))
+    if "local_day" in plays.columns:
+        return plays
     local_day = F.to_date(F.substring("played_at_local", 1, 10))
     return (
-        plays.withColumn("play_id", F.col("_id"))
-        .withColumn("track_key", F.coalesce(F.col("track_id"), F.concat(F.lit("local:"), F.col("track_name"))))
-        .withColumn("local_hour", F.substring("played_at_local", 12, 2).cast("int"))
+        plays.withColumn("track_key", F.coalesce(F.col("track_id"), F.concat(F.lit("local:"), F.col("track_name"))))
+        .withColumn("local_day", F.substring("played_at_local", 1, 10))
+        .withColumn("local_hour", F.substring("played_at_local", 12, 2).cast("bigint"))
         # dayofweek: 1 = Sunday ... 7 = Saturday; the engines use ISO: 1 = Monday ... 7 = Sunday.
-        .withColumn("local_weekday", ((F.dayofweek(local_day) + 5) % 7 + 1).cast("int"))
+        .withColumn("local_weekday", ((F.dayofweek(local_day) + 5) % 7 + 1).cast("bigint"))
     )
 
 
@@ -172,16 +176,14 @@ def main() -> None:
     ).write.mode("overwrite").parquet(f"{out}/member_names")
 
     # The weekly recap: the last complete local week (Monday to Sunday) up to the newest play.
-    newest = plays.select(F.max(F.substring("played_at_local", 1, 10)).alias("d")).first()["d"]
+    newest = plays.select(F.max("local_day").alias("d")).first()["d"]
     if newest is not None:
         import datetime
 
         day = datetime.date.fromisoformat(newest)
         monday = day - datetime.timedelta(days=day.weekday() + (0 if day.weekday() == 6 else 7))
         start, end = monday.isoformat(), (monday + datetime.timedelta(days=7)).isoformat()
-        week = plays.where(
-            (F.substring("played_at_local", 1, 10) >= start) & (F.substring("played_at_local", 1, 10) < end)
-        )
+        week = plays.where((F.col("local_day") >= start) & (F.col("local_day") < end))
         week_ids = week.select(F.col("play_id").alias("week_play"))
         week_links = links.join(week_ids, links.play_id == week_ids.week_play, "left_semi")
         register(week, week_links)

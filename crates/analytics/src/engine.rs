@@ -2,9 +2,9 @@
 //! `sql/` folder, one file per metric, the text Spark SQL runs too) through polars' SQL context.
 //!
 //! Inputs, as `sql/` expects them:
-//! - `plays`: one row per play (the `rawdata_recentlyplayed` snapshot) plus `play_id` (= `_id`),
-//!   `track_key` (the Spotify id, or `local:<name>` for a local file), `local_hour` and
-//!   `local_weekday` (1 = Monday) in the group's time zone, read from `played_at_local`;
+//! - `plays`: one row per play (the `rawdata_recentlyplayed` snapshot, with the columns gcs-export
+//!   derives: `track_key` (the Spotify id, or `local:<name>` for a local file), `local_day`,
+//!   `local_hour` and `local_weekday` (1 = Monday) in the group's time zone) plus `play_id` (= `_id`);
 //! - `links`: one row per (play, artist) (the `ArtistTrackLink` snapshot);
 //! - `links_all`: the same links of the whole snapshot, filtered by member but not by period (what was
 //!   played before the period: the recap's "discovered" artists);
@@ -37,10 +37,16 @@ pub struct Inputs {
     pub spoken: LazyFrame,
 }
 
-/// Add `play_id`, `track_key`, `local_hour` and `local_weekday` (1 = Monday) to the plays, as
-/// expressions over `played_at_local` (`YYYY-MM-DD HH:MM:SS TZ`, written by json-converter with
-/// chrono-tz in the group's zone).
-pub fn prepare_plays(plays: LazyFrame) -> LazyFrame {
+/// Add `play_id` to the plays. `track_key`, `local_day`, `local_hour` and `local_weekday` (1 = Monday)
+/// are in the snapshot (`derived`: gcs-export computes them once, earshot-core's `export::Derived`);
+/// for an older snapshot they are computed here from `played_at_local` (`YYYY-MM-DD HH:MM:SS TZ`,
+/// written by json-converter with chrono-tz in the group's zone), to the same values and types.
+pub fn prepare_plays(plays: LazyFrame, derived: bool) -> LazyFrame {
+    let plays = plays.with_column(col("_id").alias("play_id"));
+    if derived {
+        return plays;
+    }
+    // A snapshot exported before gcs-export derived them: computed here, the same way.
     let part = |start: i64, len: u64| {
         col("played_at_local")
             .str()
@@ -48,19 +54,21 @@ pub fn prepare_plays(plays: LazyFrame) -> LazyFrame {
             .strict_cast(DataType::Int32)
     };
     plays.with_columns([
-        col("_id").alias("play_id"),
         when(col("track_id").is_not_null())
             .then(col("track_id"))
             .otherwise(lit("local:") + col("track_name"))
             .alias("track_key"),
-        part(11, 2).alias("local_hour"),
-        iso_weekday(part(0, 4), part(5, 2), part(8, 2)).alias("local_weekday"),
+        col("played_at_local")
+            .str()
+            .slice(lit(0), lit(10))
+            .alias("local_day"),
+        part(11, 2).cast(DataType::Int64).alias("local_hour"),
+        iso_weekday(part(0, 4), part(5, 2), part(8, 2))
+            .cast(DataType::Int64)
+            .alias("local_weekday"),
     ])
 }
 
-/// The ISO weekday (1 = Monday … 7 = Sunday) of a Gregorian date, from its day number (the civil
-/// calendar counted from March, so that leap days come last: consecutive dates differ by one), in plain
-/// integer expressions: no date parsing, and no branch per month.
 fn iso_weekday(year: Expr, month: Expr, day: Expr) -> Expr {
     let year = year - month.clone().lt(lit(3)).cast(DataType::Int32);
     let month = (month + lit(9)) % lit(12);

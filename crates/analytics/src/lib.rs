@@ -140,7 +140,7 @@ impl RunOutput {
 /// Monday (empty when there is no play). The links are cut by the week's instants (its local midnights
 /// in `zone`), which select the same plays as their local days, without a set of play ids.
 fn last_week(inputs: &Inputs, zone: chrono_tz::Tz) -> Result<(Inputs, String)> {
-    let day = || col("played_at_local").str().slice(lit(0), lit(10));
+    let day = || col("local_day");
     let newest = inputs
         .plays
         .clone()

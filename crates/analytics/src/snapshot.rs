@@ -184,8 +184,19 @@ pub async fn load(
         tracing::info!(snapshot = %id, "The snapshot has no spoken plays (exported before they were kept).");
         no_spoken_plays()?
     };
+    // Whether gcs-export derived the plays' columns: its marker lists the snapshot's columns.
+    let marker = format!(
+        "{}{SUCCESS_MARKER}",
+        layout::export_prefix(mongo::RAW_RECENTLY_PLAYED, &id)
+    );
+    let summary: Option<export::SnapshotSummary> =
+        serde_json::from_slice(&storage.read_all(&marker).await?).ok();
+    let derived = summary.is_some_and(|s| {
+        let wanted = format!("{}:", export::Derived::LocalDay.name());
+        s.schema.iter().any(|c| c.starts_with(&wanted))
+    });
     let inputs = Inputs {
-        plays: prepare_plays(scan(&staged[0])?.filter(keep.clone())),
+        plays: prepare_plays(scan(&staged[0])?.filter(keep.clone()), derived),
         links: scan(&staged[1])?.filter(keep),
         links_all: scan(&staged[1])?.filter(member_filter(filters)),
         top: scan(&staged[2])?.filter(member_filter(filters)),

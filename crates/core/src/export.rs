@@ -274,6 +274,90 @@ pub fn schema(collection: &str) -> Option<Schema> {
     })
 }
 
+/// A column `gcs-export` computes from a play's stored fields and writes after them, so that no engine
+/// recomputes it per play in every plan (polars, Spark and the DuckDB benchmark read it as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// The track's Spotify id, or `local:<track name>` for a local file (null when it has neither).
+    TrackKey,
+    /// The local day of `played_at_local`, `YYYY-MM-DD`.
+    LocalDay,
+    /// The local hour, 0–23.
+    LocalHour,
+    /// The local ISO weekday, 1 (Monday) to 7 (Sunday).
+    LocalWeekday,
+}
+
+impl Derived {
+    /// The column's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Derived::TrackKey => "track_key",
+            Derived::LocalDay => "local_day",
+            Derived::LocalHour => "local_hour",
+            Derived::LocalWeekday => "local_weekday",
+        }
+    }
+
+    /// The column's type.
+    pub fn kind(self) -> ColumnKind {
+        match self {
+            Derived::TrackKey | Derived::LocalDay => Str,
+            Derived::LocalHour | Derived::LocalWeekday => Int,
+        }
+    }
+
+    /// The value for a play document (`track_id`, `track_name`, `played_at_local` as stored: the
+    /// converter writes `YYYY-MM-DD HH:MM:SS TZ`); null when the fields do not give one.
+    pub fn value(self, play: &mongodb::bson::Document) -> mongodb::bson::Bson {
+        use mongodb::bson::Bson;
+        let local = play.get_str("played_at_local").ok();
+        let day = local
+            .and_then(|l| l.get(..10))
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        match self {
+            Derived::TrackKey => match (play.get_str("track_id"), play.get_str("track_name")) {
+                (Ok(id), _) => Bson::String(id.to_string()),
+                (Err(_), Ok(name)) => Bson::String(format!("local:{name}")),
+                _ => Bson::Null,
+            },
+            Derived::LocalDay => day.map_or(Bson::Null, |d| {
+                Bson::String(d.format("%Y-%m-%d").to_string())
+            }),
+            Derived::LocalHour => local
+                .and_then(|l| l.get(11..13))
+                .and_then(|h| h.parse::<i64>().ok())
+                .filter(|h| (0..24).contains(h))
+                .map_or(Bson::Null, Bson::Int64),
+            Derived::LocalWeekday => day.map_or(Bson::Null, |d| {
+                use chrono::Datelike as _;
+                Bson::Int64(i64::from(d.weekday().number_from_monday()))
+            }),
+        }
+    }
+}
+
+/// The columns `gcs-export` derives for a collection's snapshot, after its stored ones (plays only).
+pub fn derived(collection: &str) -> &'static [Derived] {
+    match collection {
+        mongo::RAW_RECENTLY_PLAYED => &[
+            Derived::TrackKey,
+            Derived::LocalDay,
+            Derived::LocalHour,
+            Derived::LocalWeekday,
+        ],
+        _ => &[],
+    }
+}
+
+/// Every column of a collection's snapshot files: the stored ones ([`schema`]), then the derived
+/// ([`derived`]).
+pub fn snapshot_columns(collection: &str) -> Option<Schema> {
+    let mut columns = schema(collection)?;
+    columns.extend(derived(collection).iter().map(|d| (d.name(), d.kind())));
+    Some(columns)
+}
+
 /// Every exported collection, in pipeline order.
 pub const COLLECTIONS: &[&str] = &[
     mongo::RAW_RECENTLY_PLAYED,
@@ -335,6 +419,42 @@ mod tests {
                 && plays.contains(&("track_name", Str))
         );
         assert_eq!(part_name(3), "part-00003.parquet");
+    }
+
+    #[test]
+    fn a_plays_derived_columns_come_from_its_local_time_and_track() {
+        use mongodb::bson::{Bson, doc};
+        let play = doc! {
+            "track_id": "4uLU6hMCjMI75M1A2tKUQC", "track_name": "Song",
+            "played_at_local": "2024-11-03 01:30:00 PST",
+        };
+        let values: Vec<Bson> = derived(mongo::RAW_RECENTLY_PLAYED)
+            .iter()
+            .map(|d| d.value(&play))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                Bson::String("4uLU6hMCjMI75M1A2tKUQC".into()),
+                Bson::String("2024-11-03".into()),
+                Bson::Int64(1),
+                // 2024-11-03 is a Sunday: ISO 7.
+                Bson::Int64(7),
+            ]
+        );
+        let local = doc! {"track_id": Bson::Null, "track_name": "a b/c", "played_at_local": "2024-03-11 23:05:00 PDT"};
+        assert_eq!(
+            Derived::TrackKey.value(&local),
+            Bson::String("local:a b/c".into())
+        );
+        assert_eq!(Derived::LocalWeekday.value(&local), Bson::Int64(1));
+        assert_eq!(
+            Derived::LocalHour.value(&doc! {"played_at_local": "garbage"}),
+            Bson::Null
+        );
+        let columns = snapshot_columns(mongo::RAW_RECENTLY_PLAYED).unwrap();
+        assert_eq!(columns.last(), Some(&("local_weekday", Int)));
+        assert_eq!(snapshot_columns(mongo::TRACKS), schema(mongo::TRACKS));
     }
 
     #[tokio::test]

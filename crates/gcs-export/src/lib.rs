@@ -149,7 +149,10 @@ enum Buffer {
 
 struct Batch<'a> {
     collection: &'a str,
+    /// Every column: the stored ones, then the derived.
     schema: &'a Schema,
+    /// The derived columns, the last of `schema`.
+    derived: &'static [export::Derived],
     columns: Vec<Buffer>,
     rows: usize,
 }
@@ -169,6 +172,7 @@ impl<'a> Batch<'a> {
         Batch {
             collection,
             schema,
+            derived: export::derived(collection),
             columns,
             rows: 0,
         }
@@ -179,14 +183,24 @@ impl<'a> Batch<'a> {
         let id = document
             .get("_id")
             .map_or_else(|| "?".to_string(), |b| b.to_string());
-        for ((name, kind), buffer) in self.schema.iter().zip(&mut self.columns) {
-            // A field the schema names must be present (null when unknown): a missing one means the
-            // builds and the schema disagree, which must not pass as a column of nulls.
-            let Some(value) = document.get(*name) else {
-                bail!(
-                    "`{}` document {id}: field `{name}` is missing (the export schema in earshot-core lists it)",
-                    self.collection
-                );
+        let stored = self.schema.len() - self.derived.len();
+        for (i, ((name, kind), buffer)) in self.schema.iter().zip(&mut self.columns).enumerate() {
+            // A derived column is computed from the document's stored fields.
+            let computed;
+            let value = match i.checked_sub(stored) {
+                Some(d) => {
+                    computed = self.derived[d].value(document);
+                    &computed
+                }
+                None => match document.get(*name) {
+                    Some(value) => value,
+                    // A field the schema names must be present (null when unknown): a missing one
+                    // means the builds and the schema disagree, which must not pass as nulls.
+                    None => bail!(
+                        "`{}` document {id}: field `{name}` is missing (the export schema in earshot-core lists it)",
+                        self.collection
+                    ),
+                },
             };
             let value = Some(value).filter(|v| !matches!(v, Bson::Null | Bson::Undefined));
             let wrong = || {
@@ -361,8 +375,8 @@ pub async fn export_collection(
     snapshot: &str,
     sizes: Sizes,
 ) -> Result<Exported> {
-    let schema =
-        export::schema(collection).with_context(|| format!("`{collection}` is not exported"))?;
+    let schema = export::snapshot_columns(collection)
+        .with_context(|| format!("`{collection}` is not exported"))?;
     let prefix = layout::export_prefix(collection, snapshot);
     let marker = format!("{prefix}{SUCCESS_MARKER}");
     // Withdraw a previous marker first: while the parts are rewritten the snapshot is incomplete.

@@ -110,8 +110,12 @@ async fn every_collection_exports_with_its_schema_and_every_row() {
         let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
         assert_eq!(
             names,
-            schema.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            "{collection}: column order"
+            export::snapshot_columns(collection)
+                .unwrap()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>(),
+            "{collection}: column order (the stored ones, then the derived)"
         );
         for (name, _) in &schema {
             let column = df.column(name).unwrap();
@@ -134,6 +138,50 @@ async fn every_collection_exports_with_its_schema_and_every_row() {
         plays.column("played_at").unwrap().dtype(),
         &DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
     );
+    // The derived columns, computed once here: each play's day, hour and ISO weekday in the group's
+    // zone (from its local time, checked here against chrono-tz directly) and its track key.
+    let zone = chrono_tz::America::Los_Angeles;
+    let at = plays
+        .column("played_at")
+        .unwrap()
+        .datetime()
+        .unwrap()
+        .clone();
+    let (days, hours, weekdays, keys) = (
+        plays.column("local_day").unwrap().str().unwrap().clone(),
+        plays.column("local_hour").unwrap().i64().unwrap().clone(),
+        plays
+            .column("local_weekday")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .clone(),
+        plays.column("track_key").unwrap().str().unwrap().clone(),
+    );
+    let (track_ids, track_names) = (
+        plays.column("track_id").unwrap().str().unwrap().clone(),
+        plays.column("track_name").unwrap().str().unwrap().clone(),
+    );
+    for i in 0..plays.height() {
+        use chrono::{Datelike as _, Timelike as _};
+        let local = chrono::DateTime::from_timestamp_millis(at.physical().get(i).unwrap())
+            .unwrap()
+            .with_timezone(&zone);
+        assert_eq!(
+            days.get(i),
+            Some(local.format("%Y-%m-%d").to_string().as_str())
+        );
+        assert_eq!(hours.get(i), Some(i64::from(local.hour())));
+        assert_eq!(
+            weekdays.get(i),
+            Some(i64::from(local.weekday().number_from_monday()))
+        );
+        let key = track_ids
+            .get(i)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("local:{}", track_names.get(i).unwrap()));
+        assert_eq!(keys.get(i), Some(key.as_str()));
+    }
     let ids = plays.column("_id").unwrap().str().unwrap().clone();
     let edge = (0..plays.height())
         .find(|i| ids.get(*i) == Some("ana.mx|2024-11-03T09:30:00.000Z"))

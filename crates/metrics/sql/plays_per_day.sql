@@ -1,5 +1,5 @@
 -- Plays per local day per member (the group's time zone).
-SELECT user_id, SUBSTR(played_at_local, 1, 10) AS day, COUNT(*) AS plays
+SELECT user_id, local_day AS day, COUNT(*) AS plays
 FROM plays
-GROUP BY user_id, SUBSTR(played_at_local, 1, 10)
+GROUP BY user_id, local_day
 ORDER BY user_id, day

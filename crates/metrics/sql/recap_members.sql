@@ -40,8 +40,8 @@ discovered AS (
   GROUP BY h.user_id
 ),
 days AS (
-  SELECT user_id, SUBSTR(played_at_local, 1, 10) AS day, COUNT(*) AS plays
-  FROM plays GROUP BY user_id, SUBSTR(played_at_local, 1, 10)
+  SELECT user_id, local_day AS day, COUNT(*) AS plays
+  FROM plays GROUP BY user_id, local_day
 ),
 -- Day numbers (consecutive days differ by one): the civil calendar counted from March, in integers.
 day_parts AS (

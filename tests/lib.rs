@@ -29,6 +29,30 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Run a workspace binary on a test's stores, as the DAG's tasks do.
+pub fn run_binary(
+    program: &str,
+    root: &std::path::Path,
+    db: &mongodb::Database,
+    config: &std::path::Path,
+    args: &[&str],
+) {
+    let out = Command::new(binary(program))
+        .args(args)
+        .env("EARSHOT_STORAGE", root)
+        .env("EARSHOT_GROUP_CONFIG", config)
+        .env("MONGODB_URI", MongoServer::shared().uri())
+        .env("EARSHOT_DATABASE", db.name())
+        .env("EARSHOT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The fixture group's config.
 pub fn fixture_group_config() -> GroupConfig {
     GroupConfig::load(&fixtures_dir().join("group.toml")).expect("fixtures/group.toml")

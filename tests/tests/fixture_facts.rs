@@ -336,13 +336,14 @@ fn facts_py_prints_the_readme_tables() {
             .to_string()
     };
     let expected = format!(
-        "{}\n{}\n{}\n",
+        "{}\n{}\n{}\n{}\n",
         block("<!-- facts:begin -->", "<!-- facts:end -->"),
         block(
             "<!-- analytics-facts:begin -->",
             "<!-- analytics-facts:end -->"
         ),
-        block("<!-- history-facts:begin -->", "<!-- history-facts:end -->")
+        block("<!-- history-facts:begin -->", "<!-- history-facts:end -->"),
+        block("<!-- spoken-facts:begin -->", "<!-- spoken-facts:end -->")
     );
     assert_eq!(
         printed, expected,

@@ -301,36 +301,13 @@ impl<'a> Page<'a> for HistoryFile<'a> {
     /// The file's music plays (see [`earshot_core::history`]); entries set aside write nothing, and
     /// an entry the file repeats is written once.
     fn write_records<W: Write>(self, out: Out<'_, W>) -> Result<usize, ConvertError> {
-        let Out {
-            converter,
-            meta,
-            source_name,
-            sink,
-        } = out;
-        let user_name = converter.group.display_name(&meta.user_id);
-        let mut seen = HashSet::new();
-        let mut written = 0;
-        for (index, entry) in self.0.iter().enumerate() {
-            if entry.disposition(false) != Disposition::Kept {
-                continue;
-            }
-            if let Err(error) = entry.ended_at() {
-                return Err(ConvertError::Meta {
-                    source_name: source_name.to_string(),
-                    message: format!("entry {index}: `ts` `{}` is not a time: {error}", entry.ts),
-                });
-            }
-            let Some(record) =
-                RecentlyPlayedRecord::from_history(&meta.user_id, user_name, entry, converter.zone)
-            else {
-                continue;
-            };
-            if seen.insert(record.id.clone()) {
-                write_line(sink, &record, source_name)?;
-                written += 1;
-            }
-        }
-        Ok(written)
+        write_history(
+            &self.0,
+            out,
+            |entry| entry.disposition(false) == Disposition::Kept,
+            RecentlyPlayedRecord::from_history,
+            |record| record.id.as_str(),
+        )
     }
 }
 
@@ -343,37 +320,53 @@ impl<'a> Page<'a> for SpokenFile<'a> {
     /// The file's spoken plays (see [`HistoryEntry::spoken`]); music and everything set aside write
     /// nothing, and an entry the file repeats is written once.
     fn write_records<W: Write>(self, out: Out<'_, W>) -> Result<usize, ConvertError> {
-        let Out {
-            converter,
-            meta,
-            source_name,
-            sink,
-        } = out;
-        let user_name = converter.group.display_name(&meta.user_id);
-        let mut seen = HashSet::new();
-        let mut written = 0;
-        for (index, entry) in self.0.iter().enumerate() {
-            if entry.spoken(false).is_none() {
-                continue;
-            }
-            if let Err(error) = entry.ended_at() {
-                return Err(ConvertError::Meta {
-                    source_name: source_name.to_string(),
-                    message: format!("entry {index}: `ts` `{}` is not a time: {error}", entry.ts),
-                });
-            }
-            let Some(record) =
-                SpokenPlayRecord::from_history(&meta.user_id, user_name, entry, converter.zone)
-            else {
-                continue;
-            };
-            if seen.insert(record.id.clone()) {
-                write_line(sink, &record, source_name)?;
-                written += 1;
-            }
-        }
-        Ok(written)
+        write_history(
+            &self.0,
+            out,
+            |entry| entry.spoken(false).is_some(),
+            SpokenPlayRecord::from_history,
+            |record| record.id.as_str(),
+        )
     }
+}
+
+/// The records `make` makes of the entries of an imported file that `keep` keeps, each once (an
+/// export repeats entries); an entry with an unreadable `ts` fails the file, naming the entry.
+fn write_history<'x, W: Write, R: serde::Serialize>(
+    entries: &'x [HistoryEntry<'x>],
+    out: Out<'x, W>,
+    keep: impl Fn(&HistoryEntry<'x>) -> bool,
+    make: impl Fn(&'x str, &'x str, &'x HistoryEntry<'x>, Tz) -> Option<R>,
+    id: impl Fn(&R) -> &str,
+) -> Result<usize, ConvertError> {
+    let Out {
+        converter,
+        meta,
+        source_name,
+        sink,
+    } = out;
+    let user_name = converter.group.display_name(&meta.user_id);
+    let mut seen = HashSet::new();
+    let mut written = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        if !keep(entry) {
+            continue;
+        }
+        if let Err(error) = entry.ended_at() {
+            return Err(ConvertError::Meta {
+                source_name: source_name.to_string(),
+                message: format!("entry {index}: `ts` `{}` is not a time: {error}", entry.ts),
+            });
+        }
+        let Some(record) = make(&meta.user_id, user_name, entry, converter.zone) else {
+            continue;
+        };
+        if seen.insert(id(&record).to_string()) {
+            write_line(sink, &record, source_name)?;
+            written += 1;
+        }
+    }
+    Ok(written)
 }
 
 impl<'a> Page<'a> for TopTracksPage<'a> {

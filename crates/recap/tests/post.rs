@@ -198,20 +198,12 @@ fn assert_no_secret(setup: &Setup, outputs: &[&Output]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leaks_no_url() {
     let (db, dir, _storage) = exported_snapshot_with("recap_post", SNAPSHOT, false).await;
-    let fixture_config = fixtures_dir().join("group.toml");
-    let analytics = Command::new(binary("analytics"))
-        .args(["--snapshot", SNAPSHOT, "--period", WEEK])
-        .env("EARSHOT_STORAGE", dir.path())
-        .env("EARSHOT_GROUP_CONFIG", &fixture_config)
-        .env("MONGODB_URI", MongoServer::shared().uri())
-        .env("EARSHOT_DATABASE", db.name())
-        .env("EARSHOT_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        analytics.status.success(),
-        "{}",
-        String::from_utf8_lossy(&analytics.stderr)
+    earshot_tests::run_binary(
+        "analytics",
+        dir.path(),
+        &db,
+        &fixtures_dir().join("group.toml"),
+        &["--snapshot", SNAPSHOT, "--period", WEEK],
     );
 
     let receiver = Receiver::default();

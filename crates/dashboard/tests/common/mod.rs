@@ -29,29 +29,7 @@ pub struct Served {
     _dir: tempfile::TempDir,
 }
 
-/// Run a workspace binary on a test's stores, as the DAG's tasks do.
-pub fn run_binary(
-    program: &str,
-    root: &std::path::Path,
-    db: &mongodb::Database,
-    config: &std::path::Path,
-    args: &[&str],
-) {
-    let out = Command::new(binary(program))
-        .args(args)
-        .env("EARSHOT_STORAGE", root)
-        .env("EARSHOT_GROUP_CONFIG", config)
-        .env("MONGODB_URI", MongoServer::shared().uri())
-        .env("EARSHOT_DATABASE", db.name())
-        .env("EARSHOT_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+pub use earshot_tests::run_binary;
 
 fn analytics(root: &std::path::Path, db: &mongodb::Database, args: &[&str]) {
     let config = earshot_testkit::fixtures::fixtures_dir().join("group.toml");

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use earshot_core::GroupConfig;
 use earshot_core::period::{self, Period};
 use earshot_metrics::col;
-use earshot_metrics::rows::{RecapDiscovered, RecapGroup, RecapMember};
+use earshot_metrics::rows::{RecapDiscovered, RecapGroup, RecapMember, ShowMinutes};
 use earshot_metrics::store::{self, Select};
 use mongodb::Database;
 use mongodb::bson::doc;
@@ -39,6 +39,8 @@ pub struct WeeklyRecap {
     pub song_of_the_week: Option<Song>,
     /// The pair whose artists overlap most.
     pub closest_taste: Option<Closest>,
+    /// The podcast the group listened to most that week (from imported histories; often none).
+    pub podcast_of_the_week: Option<Podcast>,
     /// Every member who played that week, most minutes first.
     pub members: Vec<MemberWeek>,
     /// The dashboard's recap page of the week, when the config gives `dashboard_url`.
@@ -71,6 +73,17 @@ pub struct Song {
     pub listeners: i64,
     /// How many times, together.
     pub plays: i64,
+}
+
+/// The group's podcast of the week.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Podcast {
+    /// The show's name.
+    pub show_name: String,
+    /// How many friends played an episode.
+    pub listeners: i64,
+    /// Minutes, together, rounded.
+    pub minutes: i64,
 }
 
 /// The closest pair.
@@ -141,7 +154,35 @@ pub async fn load(db: &Database, group: &GroupConfig, week: Period) -> Result<We
     )
     .await?;
     let chart: Vec<RecapGroup> = store::rows(db, &run.run, Select::all()).await?;
-    Ok(assemble(group, week, &members, &discovered, chart.first()))
+    let shows: Vec<ShowMinutes> =
+        store::rows(db, &run.run, Select::matching(doc! {col::KIND: "episode"})).await?;
+    let mut recap = assemble(group, week, &members, &discovered, chart.first());
+    recap.podcast_of_the_week = podcast_of_the_week(&shows);
+    recap.text = render(&recap, &Plain);
+    Ok(recap)
+}
+
+/// The show with the most minutes across the group (ties: the name first in order).
+pub fn podcast_of_the_week(shows: &[ShowMinutes]) -> Option<Podcast> {
+    let mut totals: std::collections::BTreeMap<&str, (f64, std::collections::BTreeSet<&str>)> =
+        std::collections::BTreeMap::new();
+    for row in shows.iter().filter(|r| r.kind == "episode") {
+        let total = totals.entry(row.show_name.as_str()).or_default();
+        total.0 += row.minutes;
+        total.1.insert(row.user_id.as_str());
+    }
+    let best = totals
+        .iter()
+        .map(|(_, (minutes, _))| *minutes)
+        .fold(f64::NEG_INFINITY, f64::max);
+    totals
+        .into_iter()
+        .find(|(_, (minutes, _))| *minutes == best)
+        .map(|(show, (minutes, who))| Podcast {
+            show_name: show.to_string(),
+            listeners: who.len() as i64,
+            minutes: minutes.round() as i64,
+        })
 }
 
 /// The recap from the period run's rows (`members` most minutes first).
@@ -220,6 +261,7 @@ pub fn assemble(
         listened_most,
         song_of_the_week,
         closest_taste,
+        podcast_of_the_week: None,
         members,
         dashboard_url,
         text: String::new(),
@@ -328,6 +370,19 @@ impl WeeklyRecap {
                 close.taste_match.round()
             ));
         }
+        if let Some(podcast) = &self.podcast_of_the_week {
+            let friends = if podcast.listeners == 1 {
+                "1 friend".to_string()
+            } else {
+                format!("{} friends", podcast.listeners)
+            };
+            lines.push(format!(
+                "{} {} ({friends}, {} min)",
+                markup.strong("Podcast of the week:"),
+                markup.escape(&podcast.show_name),
+                podcast.minutes
+            ));
+        }
         let discoveries = self.discoveries(markup);
         if !discoveries.is_empty() {
             lines.push(format!(
@@ -433,6 +488,28 @@ mod tests {
              Discoveries: Ana: New Band\n\
              The whole recap: https://e.example/recap?period=2024-W44"
         );
+        let show = |user: &str, name: &str, minutes: f64| ShowMinutes {
+            user_id: user.into(),
+            kind: "episode".into(),
+            show_name: name.into(),
+            minutes,
+            plays: 1,
+        };
+        let podcast = podcast_of_the_week(&[
+            show("ana", "B Show", 30.0),
+            show("ben", "A Show", 20.0),
+            show("ana", "A Show", 25.0),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                podcast.show_name.as_str(),
+                podcast.listeners,
+                podcast.minutes
+            ),
+            ("A Show", 2, 45)
+        );
+        assert_eq!(podcast_of_the_week(&[]), None);
         let quiet = assemble(&group(), week, &[member("cy", 0, 0.0, "")], &[], None);
         assert!(quiet.listened_most.is_none());
         assert!(quiet.text.contains("A quiet week"), "{}", quiet.text);

@@ -197,7 +197,8 @@ fn assert_no_secret(setup: &Setup, outputs: &[&Output]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leaks_no_url() {
-    let (db, dir, _storage) = exported_snapshot_with("recap_post", SNAPSHOT, false).await;
+    // With the streaming histories imported: the week has podcasts too.
+    let (db, dir, _storage) = exported_snapshot_with("recap_post", SNAPSHOT, true).await;
     earshot_tests::run_binary(
         "analytics",
         dir.path(),
@@ -261,6 +262,25 @@ async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leak
         .iter()
         .map(|m| (m.id.clone(), m.display_name.clone()))
         .collect();
+    // The podcast of the week: the show with the most minutes across the group, from the stored rows.
+    let mut shows: BTreeMap<String, (f64, BTreeSet<String>)> = BTreeMap::new();
+    let mut cursor = db
+        .collection::<Document>("analytics_show_minutes")
+        .find(doc! {"run": &run, "kind": "episode"})
+        .await
+        .unwrap();
+    while cursor.advance().await.unwrap() {
+        let d = cursor.deserialize_current().unwrap();
+        let show = shows
+            .entry(d.get_str("show_name").unwrap().to_string())
+            .or_default();
+        show.0 += d.get_f64("minutes").unwrap();
+        show.1.insert(d.get_str("user_id").unwrap().to_string());
+    }
+    let (podcast, (podcast_minutes, podcast_friends)) = shows
+        .iter()
+        .max_by(|a, b| a.1.0.total_cmp(&b.1.0).then(b.0.cmp(a.0)))
+        .expect("the fixture week has podcasts");
     let group_row = db
         .collection::<Document>("analytics_recap_group")
         .find_one(doc! {"run": &run})
@@ -292,6 +312,10 @@ async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leak
     );
     assert!(
         printed.contains(&format!("Song of the week: {song} (")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("Podcast of the week: {podcast} (")),
         "{printed}"
     );
     assert!(
@@ -443,6 +467,7 @@ async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leak
             "listened_most",
             "song_of_the_week",
             "closest_taste",
+            "podcast_of_the_week",
             "members",
             "dashboard_url",
             "text",
@@ -455,6 +480,15 @@ async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leak
         (Some("2024-10-28"), Some("2024-11-03"))
     );
     assert_eq!(body["listened_most"]["member"], most.as_str());
+    assert_eq!(body["podcast_of_the_week"]["show_name"], podcast.as_str());
+    assert_eq!(
+        body["podcast_of_the_week"]["listeners"],
+        podcast_friends.len()
+    );
+    assert_eq!(
+        body["podcast_of_the_week"]["minutes"],
+        podcast_minutes.round() as i64
+    );
     assert_eq!(
         body["song_of_the_week"]["track_key"],
         group_row.get_str("most_shared_track_key").unwrap()

@@ -1336,12 +1336,15 @@ const MEMBER_SHOWS: [&str; 5] = [
     "Deep Cuts Weekly",
 ];
 
+/// An export entry of a stream that ended at `ts`, `ms_played` long, of a track (none: not music).
+type EntryOf<'e> = dyn Fn(DateTime<Utc>, u64, Option<&Value>) -> Value + 'e;
+
 /// Spoken entries besides the Long Listen's: episodes of the member's own show, an audiobook
 /// chapter for every other member, and entries that are no plays (under 30 s, incognito). Drawn
 /// after every other entry, so that adding them moved nothing else.
 fn spoken_quirks(
     entries: &mut Vec<Value>,
-    entry: &dyn Fn(DateTime<Utc>, u64, Option<&Value>) -> Value,
+    entry: &EntryOf<'_>,
     member: &MemberListening,
     member_index: usize,
     rng: &mut Rng,
@@ -1379,7 +1382,7 @@ fn spoken_quirks(
         e["audiobook_chapter_uri"] = json!(format!("spotify:chapter:{}", rng.spotify_id()));
         e["audiobook_chapter_title"] = json!(format!("Chapter {n}"));
     };
-    if member_index % 2 == 0 {
+    if member_index.is_multiple_of(2) {
         let mut e = entry(next(), 1_500_000, None);
         chapter(&mut e, rng, 4);
         entries.push(e);

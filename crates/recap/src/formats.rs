@@ -99,14 +99,9 @@ pub fn payload(kind: DestinationKind, recap: &WeeklyRecap, topic: Option<&str>) 
 fn discord(recap: &WeeklyRecap) -> Value {
     let md = DiscordMarkdown;
     let mut lines = vec![md.escape(&recap.dates())];
-    // The discoveries go in their own field; the other lines in the description.
+    // The highlights in the description; the discoveries in their own field.
+    lines.extend(recap.highlights(&md));
     let discoveries = recap.discoveries(&md);
-    lines.extend(
-        recap
-            .lines(&md)
-            .into_iter()
-            .filter(|l| !l.starts_with("**Discoveries:**")),
-    );
     let mut embed = json!({
         "title": clip(&recap.title(), 256),
         "description": clip(&lines.join("\n"), 3000),

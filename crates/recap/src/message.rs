@@ -156,10 +156,14 @@ pub async fn load(db: &Database, group: &GroupConfig, week: Period) -> Result<We
     let chart: Vec<RecapGroup> = store::rows(db, &run.run, Select::all()).await?;
     let shows: Vec<ShowMinutes> =
         store::rows(db, &run.run, Select::matching(doc! {col::KIND: "episode"})).await?;
-    let mut recap = assemble(group, week, &members, &discovered, chart.first());
-    recap.podcast_of_the_week = podcast_of_the_week(&shows);
-    recap.text = render(&recap, &Plain);
-    Ok(recap)
+    Ok(assemble(
+        group,
+        week,
+        &members,
+        &discovered,
+        chart.first(),
+        &shows,
+    ))
 }
 
 /// The show with the most minutes across the group (ties: the name first in order).
@@ -185,13 +189,15 @@ pub fn podcast_of_the_week(shows: &[ShowMinutes]) -> Option<Podcast> {
         })
 }
 
-/// The recap from the period run's rows (`members` most minutes first).
+/// The recap from the period run's rows (`members` most minutes first; `shows` the members'
+/// minutes per show).
 pub fn assemble(
     group: &GroupConfig,
     week: Period,
     members: &[RecapMember],
     discovered: &[RecapDiscovered],
     chart: Option<&RecapGroup>,
+    shows: &[ShowMinutes],
 ) -> WeeklyRecap {
     let name = |id: &str| group.display_name(id).to_string();
     let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
@@ -261,7 +267,7 @@ pub fn assemble(
         listened_most,
         song_of_the_week,
         closest_taste,
-        podcast_of_the_week: None,
+        podcast_of_the_week: podcast_of_the_week(shows),
         members,
         dashboard_url,
         text: String::new(),
@@ -334,8 +340,9 @@ impl WeeklyRecap {
             .collect()
     }
 
-    /// The recap's lines (without title and dates), in a format's markup.
-    pub fn lines(&self, markup: &dyn Markup) -> Vec<String> {
+    /// Who listened most, the song of the week, the closest taste, the podcast of the week, in a
+    /// format's markup (or that the week was quiet).
+    pub fn highlights(&self, markup: &dyn Markup) -> Vec<String> {
         let mut lines = Vec::new();
         let Some(most) = &self.listened_most else {
             lines.push("A quiet week: nobody in the group played anything.".to_string());
@@ -349,15 +356,11 @@ impl WeeklyRecap {
             most.plays
         ));
         if let Some(song) = &self.song_of_the_week {
-            let friends = if song.listeners == 1 {
-                "1 friend".to_string()
-            } else {
-                format!("{} friends", song.listeners)
-            };
             lines.push(format!(
-                "{} {} ({friends}, {} plays)",
+                "{} {} ({}, {} plays)",
                 markup.strong("Song of the week:"),
                 markup.escape(&song.name),
+                friends(song.listeners),
                 song.plays
             ));
         }
@@ -371,18 +374,21 @@ impl WeeklyRecap {
             ));
         }
         if let Some(podcast) = &self.podcast_of_the_week {
-            let friends = if podcast.listeners == 1 {
-                "1 friend".to_string()
-            } else {
-                format!("{} friends", podcast.listeners)
-            };
             lines.push(format!(
-                "{} {} ({friends}, {} min)",
+                "{} {} ({}, {} min)",
                 markup.strong("Podcast of the week:"),
                 markup.escape(&podcast.show_name),
+                friends(podcast.listeners),
                 podcast.minutes
             ));
         }
+        lines
+    }
+
+    /// The recap's lines (without title and dates), in a format's markup: the highlights, then each
+    /// friend's discovery.
+    pub fn lines(&self, markup: &dyn Markup) -> Vec<String> {
+        let mut lines = self.highlights(markup);
         let discoveries = self.discoveries(markup);
         if !discoveries.is_empty() {
             lines.push(format!(
@@ -392,6 +398,15 @@ impl WeeklyRecap {
             ));
         }
         lines
+    }
+}
+
+/// "1 friend", "3 friends".
+fn friends(n: i64) -> String {
+    if n == 1 {
+        "1 friend".to_string()
+    } else {
+        format!("{n} friends")
     }
 }
 
@@ -468,7 +483,7 @@ mod tests {
             closest_b: Some("ben".into()),
             closest_taste_match: Some(71.26),
         };
-        let recap = assemble(&group(), week, &members, &discovered, Some(&chart));
+        let recap = assemble(&group(), week, &members, &discovered, Some(&chart), &[]);
         assert_eq!(recap.first_day, "2024-10-28");
         assert_eq!(recap.last_day, "2024-11-03");
         assert_eq!(recap.listened_most.as_ref().unwrap().name, "Ben");
@@ -510,7 +525,22 @@ mod tests {
             ("A Show", 2, 45)
         );
         assert_eq!(podcast_of_the_week(&[]), None);
-        let quiet = assemble(&group(), week, &[member("cy", 0, 0.0, "")], &[], None);
+        let with_podcasts = assemble(
+            &group(),
+            week,
+            &members,
+            &discovered,
+            Some(&chart),
+            &[show("ana", "A Show", 25.0), show("ben", "A Show", 20.0)],
+        );
+        assert!(
+            with_podcasts
+                .text
+                .contains("\nPodcast of the week: A Show (2 friends, 45 min)\nDiscoveries: "),
+            "{}",
+            with_podcasts.text
+        );
+        let quiet = assemble(&group(), week, &[member("cy", 0, 0.0, "")], &[], None, &[]);
         assert!(quiet.listened_most.is_none());
         assert!(quiet.text.contains("A quiet week"), "{}", quiet.text);
     }

@@ -312,16 +312,19 @@ impl Derived {
     pub fn value(self, play: &mongodb::bson::Document) -> mongodb::bson::Bson {
         use mongodb::bson::Bson;
         let local = play.get_str("played_at_local").ok();
-        let day = local
-            .and_then(|l| l.get(..10))
-            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        // Parsed only by the columns that need the day (this runs per play and column).
+        let day = || {
+            local
+                .and_then(|l| l.get(..10))
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        };
         match self {
             Derived::TrackKey => match (play.get_str("track_id"), play.get_str("track_name")) {
                 (Ok(id), _) => Bson::String(id.to_string()),
                 (Err(_), Ok(name)) => Bson::String(format!("local:{name}")),
                 _ => Bson::Null,
             },
-            Derived::LocalDay => day.map_or(Bson::Null, |d| {
+            Derived::LocalDay => day().map_or(Bson::Null, |d| {
                 Bson::String(d.format("%Y-%m-%d").to_string())
             }),
             Derived::LocalHour => local
@@ -329,7 +332,7 @@ impl Derived {
                 .and_then(|h| h.parse::<i64>().ok())
                 .filter(|h| (0..24).contains(h))
                 .map_or(Bson::Null, Bson::Int64),
-            Derived::LocalWeekday => day.map_or(Bson::Null, |d| {
+            Derived::LocalWeekday => day().map_or(Bson::Null, |d| {
                 use chrono::Datelike as _;
                 Bson::Int64(i64::from(d.weekday().number_from_monday()))
             }),

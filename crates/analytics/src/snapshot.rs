@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
-use earshot_core::export::{self, SUCCESS_MARKER};
+use earshot_core::export;
 use std::path::PathBuf;
 
 use earshot_core::storage::Staged;
@@ -44,7 +44,7 @@ impl Filters {
 pub async fn resolve(storage: &Storage, collection: &str, wanted: Option<&str>) -> Result<String> {
     match wanted {
         Some(id) => {
-            let marker = format!("{}{SUCCESS_MARKER}", layout::export_prefix(collection, id));
+            let marker = export::marker_key(collection, id);
             if !storage.exists(&marker).await? {
                 bail!(
                     "snapshot `{id}` of `{collection}` is not complete (no `{}`)",
@@ -168,10 +168,7 @@ pub async fn load(
     }
     let keep = time_filter("played_at", filters).and(member_filter(filters));
     // Spoken plays: a snapshot exported before they were kept has none.
-    let spoken_marker = format!(
-        "{}{SUCCESS_MARKER}",
-        layout::export_prefix(mongo::RAW_SPOKEN, &id)
-    );
+    let spoken_marker = export::marker_key(mongo::RAW_SPOKEN, &id);
     let spoken = if storage.exists(&spoken_marker).await? {
         let folder = storage
             .stage_local(&layout::export_prefix(mongo::RAW_SPOKEN, &id))
@@ -185,10 +182,7 @@ pub async fn load(
         no_spoken_plays()?
     };
     // Whether gcs-export derived the plays' columns: its marker lists the snapshot's columns.
-    let marker = format!(
-        "{}{SUCCESS_MARKER}",
-        layout::export_prefix(mongo::RAW_RECENTLY_PLAYED, &id)
-    );
+    let marker = export::marker_key(mongo::RAW_RECENTLY_PLAYED, &id);
     let summary: Option<export::SnapshotSummary> =
         serde_json::from_slice(&storage.read_all(&marker).await?).ok();
     let derived = summary.is_some_and(|s| {

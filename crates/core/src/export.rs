@@ -379,6 +379,14 @@ pub const COLLECTIONS: &[&str] = &[
     mongo::T50_TOP_ARTISTS,
 ];
 
+/// The key of a snapshot's `_SUCCESS` marker.
+pub fn marker_key(collection: &str, snapshot: &str) -> String {
+    format!(
+        "{}{SUCCESS_MARKER}",
+        layout::export_prefix(collection, snapshot)
+    )
+}
+
 /// `part-00003.parquet`.
 pub fn part_name(index: usize) -> String {
     format!("part-{index:05}.parquet")

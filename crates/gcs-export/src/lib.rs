@@ -14,7 +14,7 @@ use bytes::Bytes;
 use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::erasure::ErasureGuard;
-use earshot_core::export::{self, ColumnKind, SUCCESS_MARKER, Schema, SnapshotSummary};
+use earshot_core::export::{self, ColumnKind, Schema, SnapshotSummary};
 use earshot_core::layout;
 use earshot_core::progress::Progress;
 use earshot_core::{Storage, env};
@@ -326,7 +326,7 @@ async fn complete_snapshot(
     rows: u64,
 ) -> Result<()> {
     let prefix = layout::export_prefix(collection, snapshot);
-    let marker = format!("{prefix}{SUCCESS_MARKER}");
+    let marker = export::marker_key(collection, snapshot);
     for key in storage.list(&prefix).await? {
         if !written.contains(&key) && key != marker {
             storage.delete(&key).await?;
@@ -378,7 +378,7 @@ pub async fn export_collection(
     let schema = export::snapshot_columns(collection)
         .with_context(|| format!("`{collection}` is not exported"))?;
     let prefix = layout::export_prefix(collection, snapshot);
-    let marker = format!("{prefix}{SUCCESS_MARKER}");
+    let marker = export::marker_key(collection, snapshot);
     // Withdraw a previous marker first: while the parts are rewritten the snapshot is incomplete.
     storage.delete(&marker).await?;
 

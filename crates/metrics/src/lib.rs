@@ -164,6 +164,8 @@ pub mod col {
     pub const SHOW_NAME: &str = "show_name";
     /// `episode` or `audiobook`.
     pub const KIND: &str = "kind";
+    /// A member's minutes of podcasts.
+    pub const PODCAST_MINUTES: &str = "podcast_minutes";
 }
 
 macro_rules! columns {

@@ -7,6 +7,7 @@
 
 use anyhow::{Context as _, Result};
 use earshot_core::GroupConfig;
+use earshot_core::history::SpokenKind;
 use earshot_core::period::{self, Period};
 use earshot_metrics::col;
 use earshot_metrics::rows::{RecapDiscovered, RecapGroup, RecapMember, ShowMinutes};
@@ -154,8 +155,12 @@ pub async fn load(db: &Database, group: &GroupConfig, week: Period) -> Result<We
     )
     .await?;
     let chart: Vec<RecapGroup> = store::rows(db, &run.run, Select::all()).await?;
-    let shows: Vec<ShowMinutes> =
-        store::rows(db, &run.run, Select::matching(doc! {col::KIND: "episode"})).await?;
+    let shows: Vec<ShowMinutes> = store::rows(
+        db,
+        &run.run,
+        Select::matching(doc! {col::KIND: SpokenKind::Episode.as_str()}),
+    )
+    .await?;
     Ok(assemble(
         group,
         week,
@@ -170,7 +175,10 @@ pub async fn load(db: &Database, group: &GroupConfig, week: Period) -> Result<We
 pub fn podcast_of_the_week(shows: &[ShowMinutes]) -> Option<Podcast> {
     let mut totals: std::collections::BTreeMap<&str, (f64, std::collections::BTreeSet<&str>)> =
         std::collections::BTreeMap::new();
-    for row in shows.iter().filter(|r| r.kind == "episode") {
+    for row in shows
+        .iter()
+        .filter(|r| r.kind == SpokenKind::Episode.as_str())
+    {
         let total = totals.entry(row.show_name.as_str()).or_default();
         total.0 += row.minutes;
         total.1.insert(row.user_id.as_str());

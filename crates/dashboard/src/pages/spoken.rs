@@ -2,6 +2,7 @@
 //! minutes and shows, the group's minutes per member and the podcasts friends share. Shown on the
 //! member page, the group page and the recap.
 
+use earshot_core::history::SpokenKind;
 use earshot_metrics::col;
 use earshot_metrics::rows::{SharedShow, ShowMinutes, SpokenSummary};
 use mongodb::bson::doc;
@@ -89,8 +90,8 @@ pub(crate) async fn member(page: &Page<'_>, id: &str) -> Result<Option<MemberSpo
         episodes: summary.episodes,
         audiobook_minutes: summary.audiobook_minutes.round() as i64,
         chapters: summary.chapters,
-        shows: of("episode"),
-        books: of("audiobook"),
+        shows: of(SpokenKind::Episode.as_str()),
+        books: of(SpokenKind::Audiobook.as_str()),
     }))
 }
 
@@ -98,14 +99,14 @@ pub(crate) async fn member(page: &Page<'_>, id: &str) -> Result<Option<MemberSpo
 /// played either.
 pub(crate) async fn group(page: &Page<'_>) -> Result<Option<GroupSpoken>, PageError> {
     let summary: Vec<SpokenSummary> = page
-        .rows(Select::all().sorted(doc! {"podcast_minutes": -1, col::USER_ID: 1}))
+        .rows(Select::all().sorted(doc! {col::PODCAST_MINUTES: -1, col::USER_ID: 1}))
         .await?;
     if summary.is_empty() {
         return Ok(None);
     }
     let shows: Vec<ShowMinutes> = page
         .rows(
-            Select::matching(doc! {col::KIND: "episode"})
+            Select::matching(doc! {col::KIND: SpokenKind::Episode.as_str()})
                 .sorted(doc! {col::USER_ID: 1, col::MINUTES: -1, col::SHOW_NAME: 1}),
         )
         .await?;

@@ -5,15 +5,13 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::Arc;
 
 use dashboard::AppState;
 use dashboard::auth::Auth;
 use dashboard::exposure::{Exposure, Network};
 use dashboard::server::ServerLimits;
-use earshot_testkit::mongo::MongoServer;
-use earshot_tests::{binary, exported_snapshot_with, fixture_group_config};
+use earshot_tests::{exported_snapshot_with, fixture_group_config};
 
 /// The daily run's snapshot (and run id).
 pub const SNAPSHOT: &str = "20241111T090000Z";

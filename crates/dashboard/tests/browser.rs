@@ -175,10 +175,22 @@ impl Browser {
             .collect()
     }
 
+    /// The first element matching `css`, waiting up to 10 s for it: after a click that submits a form,
+    /// Chromium may answer before the next page is in place.
     async fn find(&self, css: &str) -> String {
-        let all = self.find_all(css).await;
-        assert!(!all.is_empty(), "no `{css}` on {}", self.url().await);
-        all[0].clone()
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let all = self.find_all(css).await;
+            if let Some(first) = all.first() {
+                return first.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{css}` on {}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn text(&self, element: &str) -> String {

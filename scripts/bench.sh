@@ -23,6 +23,8 @@ ensure_devdb
 ensure_venv
 # The Spark driver gets the memory a single machine can spare (its default, 1 GiB, fails at 10M plays).
 export EARSHOT_SPARK_SUBMIT="${EARSHOT_SPARK_SUBMIT:-$EARSHOT_VENV/bin/spark-submit --master local[2] --driver-memory 8g --conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=4}"
+# Spark with its full JIT: the tests start it C1-only (lib.sh), which is quicker to start and slower at 10M plays.
+export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:--Xss16m}"
 use_spark
 BENCH_VENV="$EARSHOT_CACHE/bench-venv"
 ensure_locked_venv "$BENCH_VENV" "$EARSHOT_ROOT/scripts/requirements-bench.lock"

@@ -21,6 +21,7 @@ to WORK/results-<size>.json; `--report` renders every results file into BENCHMAR
 """
 
 import argparse
+import contextlib
 import datetime
 import functools
 import json
@@ -28,6 +29,7 @@ import os
 import platform
 import shlex
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +53,10 @@ STEPS = ("all", "convert", "hourly")
 SCALED = {"10kx100": ("10k", 100), "10kx1000": ("10k", 1000), "10kx10000": ("10k", 10000)}
 # Spark local[2] takes minutes at 10M plays; past that it is the Dataproc engine, not measured here.
 SPARK_LIMIT = {"10k", "1M", "10M", "10kx100", "10kx1000"}
+# The Spark job also on a standalone cluster (a master and two one-core workers on loopback, each its own
+# JVM, as crates/testkit/src/spark.rs starts for the cluster test).
+SPARK_CLUSTER = {"10kx1000", "10kx10000"}
+CLUSTER_STEP = "analytics Spark job on a standalone cluster (SQL only)"
 # A streaming-history import of one member: name -> plays over ten years (about ten files).
 HISTORY = {"history150k": 150_000}
 BASELINE_LIMIT = {"10k", "1M", "1M-markets"}  # the Python baselines take hours at 10M: run only the Rust side there
@@ -597,6 +603,76 @@ def bench_history(name, plays, work, repeats):
     return run.results
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def spark_cluster(work, workers=2, memory="6g"):
+    """A standalone Spark cluster on loopback: one master and `workers` workers (one core and `memory`
+    each), every one its own JVM from the pinned pyspark's `spark-class`. Yields the master's URL."""
+    spark_class = Path(env("SPARK_HOME")) / "bin" / "spark-class"
+    logs = work / "spark-cluster"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    port = free_port()
+    url = f"spark://127.0.0.1:{port}"
+    processes = []
+
+    def spawn(name, args):
+        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the process below)
+        processes.append((subprocess.Popen([str(spark_class), *args], stdout=log, stderr=log), log))
+
+    try:
+        spawn(
+            "master",
+            [
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(free_port()),
+            ],
+        )
+        for i in range(workers):
+            (logs / f"work-{i}").mkdir()
+            spawn(
+                f"worker-{i}",
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "1",
+                    "--memory",
+                    memory,
+                    "--webui-port",
+                    str(free_port()),
+                    "--work-dir",
+                    str(logs / f"work-{i}"),
+                    url,
+                ],
+            )
+        deadline = time.monotonic() + 180
+        while (
+            sum("Successfully registered with master" in (logs / f"worker-{i}.log").read_text() for i in range(workers))
+            < workers
+        ):
+            if time.monotonic() > deadline or any(p.poll() is not None for p, _ in processes):
+                sys.exit(f"bench: the Spark cluster did not start; its logs are in {logs}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        for process, log in processes:
+            process.terminate()
+            process.wait()
+            log.close()
+
+
 def analytics_steps(run, storage, out_dir, repeats):
     """analytics on polars, the Spark job (SQL only) and DuckDB, alternating; checks they agree. A polars
     run that fails (out of memory, say) is recorded and the others still run."""
@@ -632,6 +708,31 @@ def analytics_steps(run, storage, out_dir, repeats):
     if polars_ok:
         report = json.loads((storage / "reports/bench-polars/report.json").read_text())
         run.results["checks"]["polars report members"] = len(report["members"])
+    if run.size in SPARK_CLUSTER:
+        # Client mode: the driver here, the two executors in the workers' JVMs.
+        submit = shlex.split(env("EARSHOT_SPARK_SUBMIT"))[0]
+        with spark_cluster(out_dir) as url:
+            for _ in range(repeats):
+                shutil.rmtree(spark_out, ignore_errors=True)
+                run.timed(
+                    CLUSTER_STEP,
+                    [
+                        submit,
+                        "--master",
+                        url,
+                        "--driver-memory",
+                        "2g",
+                        "--executor-memory",
+                        "6g",
+                        "--conf",
+                        "spark.ui.enabled=false",
+                        *spark_job[len(shlex.split(env("EARSHOT_SPARK_SUBMIT"))) :],
+                    ],
+                )
+        cluster_rows = {m: count_rows(f"{spark_out}/{m}/*.parquet") for m in duck_rows}
+        run.results["checks"]["DuckDB and the Spark cluster's metric rows agree"] = cluster_rows == duck_rows
+        if cluster_rows != duck_rows:
+            sys.exit(f"bench: DuckDB and the Spark cluster disagree on metric rows: {duck_rows} vs {cluster_rows}")
     shutil.rmtree(storage / "reports", ignore_errors=True)
     if spark:
         run.timed(
@@ -675,7 +776,9 @@ def bench_scaled(work, base, factor, repeats):
                 db.execute(f"COPY ({select}) TO '{target}/part-{part:05d}.parquet' (FORMAT parquet)")
         else:
             db.execute(f"COPY (SELECT * FROM {parts}) TO '{target}/part-00000.parquet' (FORMAT parquet)")
-        (target / "_SUCCESS").write_text("")
+        # The marker as gcs-export wrote it: it names the snapshot's columns (the derived ones included,
+        # which the engines then read instead of computing them).
+        shutil.copyfile(source / collection / "snapshot=bench" / "_SUCCESS", target / "_SUCCESS")
     plays = count_rows(f"{storage}/exports/rawdata_recentlyplayed/snapshot=bench/*.parquet")
     base_set = json.loads((work / f"results-{base}.json").read_text())["set"]
     run.results["set"] = {
@@ -1014,7 +1117,12 @@ def render(work):
     lines += comparison(
         "analytics",
         "analytics polars",
-        ["analytics DuckDB (SQL only)", "analytics Spark job (SQL only)", "analytics --engine spark (with ALS)"],
+        [
+            "analytics DuckDB (SQL only)",
+            "analytics Spark job (SQL only)",
+            CLUSTER_STEP,
+            "analytics --engine spark (with ALS)",
+        ],
         "plays",
     )
     steps = [

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -81,6 +83,13 @@ def prepare_plays(plays: DataFrame) -> DataFrame:
     )
 
 
+def used_columns(frame: DataFrame, texts: list[str]) -> DataFrame:
+    """`frame` with only the columns some SQL text names (a word match: a column named in a comment stays
+    too, which costs a little memory and nothing else)."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(texts)))
+    return frame.select([c for c in frame.columns if c in words])
+
+
 def als(spark: SparkSession, plays: DataFrame, top: int) -> DataFrame:
     """ALS with implicit feedback on play counts; tracks a member already played are excluded."""
     from pyspark.ml.feature import StringIndexer
@@ -136,13 +145,32 @@ def main() -> None:
     args = parse_args()
     spark = SparkSession.builder.appName("earshot-analytics").getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
+    # Adaptive execution (Spark's default since 3.2, set here for clusters that turned it off): shuffle
+    # partitions coalesced to their data, small join sides broadcast once their size is known. The
+    # shuffle partitions themselves stay what the submit command says (`--conf
+    # spark.sql.shuffle.partitions=...`), 200 by default, which AQE coalesces.
+    spark.conf.set("spark.sql.adaptive.enabled", "true")
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "true")
     if "://" not in args.out:
         # ALS's iterations build a long lineage; checkpoints cut it (clusters set their own directory).
         spark.sparkContext.setCheckpointDir(os.path.join(args.out, "_checkpoints"))
+    # Every `sql/*.sql` is a metric and every `sql/views/*.sql` a view they read (the Rust engine's
+    # list is held equal to these folders by a test). Read through Spark, so that a gs:// SQL folder
+    # works on Dataproc as a local one does here.
+    metrics = sql_files(spark, args.sql)
+    views = sql_files(spark, f"{args.sql.rstrip('/')}/views")
+    texts = [*metrics.values(), *views.values()]
+
+    # The plays and links are read by nearly every metric: read from Parquet once, only the columns the
+    # SQL names (plus what the recap, ALS and the member names below use), and kept in memory (spilling
+    # to disk past it) for all of them.
     plays = prepare_plays(
         filtered(snapshot(spark, args.exports, "rawdata_recentlyplayed", args.snapshot), args, "played_at")
     )
+    plays = used_columns(plays, [*texts, "user_id user_name local_day play_id track_key"])
+    plays = plays.persist(StorageLevel.MEMORY_AND_DISK)
     links = filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, "played_at")
+    links = used_columns(links, [*texts, "play_id"]).persist(StorageLevel.MEMORY_AND_DISK)
     # The links of every period (the member filter only): what was played before the period.
     filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, None).createOrReplaceTempView(
         "links_all"
@@ -152,12 +180,6 @@ def main() -> None:
     # Podcast episodes and audiobook chapters: only the spoken metrics read them.
     filtered(spoken(spark, args.exports, args.snapshot), args, "played_at").createOrReplaceTempView("spoken")
     out = args.out.rstrip("/")
-
-    # Every `sql/*.sql` is a metric and every `sql/views/*.sql` a view they read (the Rust engine's
-    # list is held equal to these folders by a test). Read through Spark, so that a gs:// SQL folder
-    # works on Dataproc as a local one does here.
-    metrics = sql_files(spark, args.sql)
-    views = sql_files(spark, f"{args.sql.rstrip('/')}/views")
 
     def register(plays_view: DataFrame, links_view: DataFrame) -> None:
         plays_view.createOrReplaceTempView("plays")

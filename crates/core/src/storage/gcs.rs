@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use google_cloud_gax::paginator::Paginator;
 use google_cloud_gax::retry_policy::RetryPolicyExt;
 use google_cloud_storage::client::{Storage as GcsClient, StorageControl};
@@ -60,34 +61,39 @@ pub(super) struct GcsStore {
     control: StorageControl,
 }
 
+// Every operation returns a boxed future: the GCS client's async code (the client, its auth and HTTP
+// stack) is then compiled once, here, instead of again in every binary that awaits it, which cost each
+// release binary about 100 s of build time (BENCHMARKS.md, "A release build on 2 cores").
 impl GcsStore {
-    pub(super) async fn connect(
+    pub(super) fn connect(
         bucket: String,
         prefix: String,
         options: GcsOptions,
-    ) -> Result<GcsStore, String> {
-        let retry = || {
-            RetryableErrors
-                .with_time_limit(RETRY_TIME_LIMIT)
-                .with_attempt_limit(RETRY_ATTEMPTS)
-        };
-        let mut client = GcsClient::builder().with_retry_policy(retry());
-        let mut control = StorageControl::builder().with_retry_policy(retry());
-        if let Some(endpoint) = &options.endpoint {
-            client = client.with_endpoint(endpoint.clone());
-            control = control.with_endpoint(endpoint.clone());
-        }
-        if options.anonymous {
-            client = client.with_credentials(
-                google_cloud_auth::credentials::anonymous::Builder::new().build(),
-            );
-            control = control.with_credentials(
-                google_cloud_auth::credentials::anonymous::Builder::new().build(),
-            );
-        }
-        let client = client.build().await.map_err(|e| e.to_string())?;
-        let control = control.build().await.map_err(|e| e.to_string())?;
-        Ok(GcsStore::with_clients(bucket, prefix, client, control))
+    ) -> BoxFuture<'static, Result<GcsStore, String>> {
+        Box::pin(async move {
+            let retry = || {
+                RetryableErrors
+                    .with_time_limit(RETRY_TIME_LIMIT)
+                    .with_attempt_limit(RETRY_ATTEMPTS)
+            };
+            let mut client = GcsClient::builder().with_retry_policy(retry());
+            let mut control = StorageControl::builder().with_retry_policy(retry());
+            if let Some(endpoint) = &options.endpoint {
+                client = client.with_endpoint(endpoint.clone());
+                control = control.with_endpoint(endpoint.clone());
+            }
+            if options.anonymous {
+                client = client.with_credentials(
+                    google_cloud_auth::credentials::anonymous::Builder::new().build(),
+                );
+                control = control.with_credentials(
+                    google_cloud_auth::credentials::anonymous::Builder::new().build(),
+                );
+            }
+            let client = client.build().await.map_err(|e| e.to_string())?;
+            let control = control.build().await.map_err(|e| e.to_string())?;
+            Ok(GcsStore::with_clients(bucket, prefix, client, control))
+        })
     }
 
     pub(super) fn with_clients(
@@ -134,84 +140,95 @@ impl GcsStore {
         }
     }
 
-    pub(super) async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let mut pages = self
-            .control
-            .list_objects()
-            .set_parent(self.bucket_path())
-            .set_prefix(self.object(prefix))
-            .by_page();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("list", prefix, e))?;
-            for object in page.objects {
-                if let Some(key) = object.name.strip_prefix(&self.prefix) {
-                    keys.push(key.to_string());
+    pub(super) fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StorageError>> {
+        Box::pin(async move {
+            let mut pages = self
+                .control
+                .list_objects()
+                .set_parent(self.bucket_path())
+                .set_prefix(self.object(prefix))
+                .by_page();
+            let mut keys = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| self.error("list", prefix, e))?;
+                for object in page.objects {
+                    if let Some(key) = object.name.strip_prefix(&self.prefix) {
+                        keys.push(key.to_string());
+                    }
                 }
             }
-        }
-        Ok(keys)
-    }
-
-    pub(super) async fn read(&self, key: &str) -> Result<ByteStream, StorageError> {
-        let response = self
-            .client
-            .read_object(self.bucket_path(), self.object(key))
-            .send()
-            .await
-            .map_err(|e| self.error("read", key, e))?;
-        let location = self.location(key);
-        let chunks = futures::stream::unfold(response, |mut response| async move {
-            response.next().await.map(|chunk| (chunk, response))
+            Ok(keys)
         })
-        .map(move |chunk| {
-            chunk.map_err(|source| StorageError::Gcs {
-                operation: "read",
-                location: location.clone(),
-                source: Box::new(source),
+    }
+
+    pub(super) fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ByteStream, StorageError>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .read_object(self.bucket_path(), self.object(key))
+                .send()
+                .await
+                .map_err(|e| self.error("read", key, e))?;
+            let location = self.location(key);
+            let chunks = futures::stream::unfold(response, |mut response| async move {
+                response.next().await.map(|chunk| (chunk, response))
             })
-        });
-        Ok(Box::pin(chunks))
+            .map(move |chunk| {
+                chunk.map_err(|source| StorageError::Gcs {
+                    operation: "read",
+                    location: location.clone(),
+                    source: Box::new(source),
+                })
+            });
+            let chunks: ByteStream = Box::pin(chunks);
+            Ok(chunks)
+        })
     }
 
-    pub(super) async fn write(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
-        // One buffered upload: the object appears whole or not at all.
-        self.client
-            .write_object(self.bucket_path(), self.object(key), data)
-            .send_buffered()
-            .await
-            .map_err(|e| self.error("write", key, e))?;
-        Ok(())
+    pub(super) fn write<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StorageError>> {
+        Box::pin(async move {
+            // One buffered upload: the object appears whole or not at all.
+            self.client
+                .write_object(self.bucket_path(), self.object(key), data)
+                .send_buffered()
+                .await
+                .map_err(|e| self.error("write", key, e))?;
+            Ok(())
+        })
     }
 
-    pub(super) async fn exists(&self, key: &str) -> Result<bool, StorageError> {
-        match self
-            .control
-            .get_object()
-            .set_bucket(self.bucket_path())
-            .set_object(self.object(key))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(self.error("stat", key, e)),
-        }
+    pub(super) fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StorageError>> {
+        Box::pin(async move {
+            match self
+                .control
+                .get_object()
+                .set_bucket(self.bucket_path())
+                .set_object(self.object(key))
+                .send()
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if is_not_found(&e) => Ok(false),
+                Err(e) => Err(self.error("stat", key, e)),
+            }
+        })
     }
 
-    pub(super) async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        match self
-            .control
-            .delete_object()
-            .set_bucket(self.bucket_path())
-            .set_object(self.object(key))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(self.error("delete", key, e)),
-        }
+    pub(super) fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StorageError>> {
+        Box::pin(async move {
+            match self
+                .control
+                .delete_object()
+                .set_bucket(self.bucket_path())
+                .set_object(self.object(key))
+                .send()
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if is_not_found(&e) => Ok(false),
+                Err(e) => Err(self.error("delete", key, e)),
+            }
+        })
     }
 }
 

@@ -17,7 +17,7 @@ use analytics::snapshot::{self, Filters};
 use anyhow::{Context as _, Result, bail};
 use earshot_core::storage::Storage;
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [storage, id, metric] = args.as_slice() else {

@@ -10,6 +10,7 @@
 #   scripts/bench.sh --repeats 5 --sizes 10k
 #   scripts/bench.sh --sizes 1M,1M-markets --steps convert   # the converter rows alone, on 2026 and market-heavy pages
 #   scripts/bench.sh --sizes 10k,1M --steps hourly            # load and build a history, one more hour on top; at 1M an import and an erase; the demo
+#   scripts/bench.sh --sizes 1M --steps export                # load and build the set, then time gcs-export (its time and memory)
 #
 # EARSHOT_BENCH_MONGODB_URI points it at a real mongod instead of the dev server (which runs out of
 # memory building the collections of 1M plays). Needs the disk for the set (1M: about 6 GB in all;

@@ -48,7 +48,7 @@ SIZES = {
 }
 MARKET_HEAVY = {"1M-markets"}
 # What --steps runs: every step, or the converter rows alone (merged into the size's earlier results).
-STEPS = ("all", "convert", "hourly")
+STEPS = ("all", "convert", "hourly", "export")
 # Analytics only, on copies of a smaller set's snapshot: name -> (base set, copies).
 SCALED = {"10kx100": ("10k", 100), "10kx1000": ("10k", 1000), "10kx10000": ("10k", 10000)}
 # Spark local[2] takes minutes at 10M plays; past that it is the Dataproc engine, not measured here.
@@ -395,7 +395,7 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     run.results["set"] = {**the_set["summary"], **params, "generate_seconds": round(the_set["seconds"], 1)}
     plays = the_set["summary"]["plays"]
     print(f"== {size}: {plays} plays, {the_set['summary']['bytes'] / 1e9:.2f} GB of raw pages", flush=True)
-    baselines = size in BASELINE_LIMIT and steps != "hourly"
+    baselines = size in BASELINE_LIMIT and steps not in ("hourly", "export")
     # Loading into the dev server is the slow part (one pymongo upsert a play: about 1k a second), so
     # past 10k plays upload and create-collections run once.
     server_repeats = repeats if size == "10k" else 1
@@ -403,7 +403,7 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     py_out, roundtrip_out = d / "python-converted", d / "roundtrip-out"
     cores = os.cpu_count() or 1
 
-    if steps == "hourly":
+    if steps in ("hourly", "export"):
         convert_once(storage, group)
     else:
         # json-converter, the Python converter, serde_json Value round trips on one thread and on every core.
@@ -515,8 +515,9 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     )
     run.timed("create-collections again", create)
     run.results["checks"]["ArtistTrackLink rows"] = client[db]["ArtistTrackLink"].estimated_document_count()
-    hourly_scenario(run, storage, group, uri, db, repeats)
-    if size in LATE_DATA:
+    if steps != "export":
+        hourly_scenario(run, storage, group, uri, db, repeats)
+    if size in LATE_DATA and steps != "export":
         import_scenario(run, work, storage, group, uri, db)
         hourly_scenario(run, storage, group, uri, db, 1, label="hour after the import", shift_days=900)
         erase_scenario(run, storage, group, uri, db)
@@ -533,6 +534,8 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
             + ["--snapshot", "bench"],
         )
     run.results["checks"]["exported plays"] = count_rows(f"{exports}/rawdata_recentlyplayed/snapshot=bench/*.parquet")
+    if steps == "export":
+        return run.results
 
     # analytics: polars, the Spark job (SQL only; and the whole --engine spark run with ALS), DuckDB.
     analytics_steps(run, storage, d, repeats)
@@ -1170,7 +1173,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10k,1M", help="comma-separated, of " + ", ".join(SIZES))
     parser.add_argument("--repeats", type=int, default=3, help="runs of each step (10M: 1)")
-    parser.add_argument("--steps", choices=STEPS, default="all", help="`convert`: the converter rows alone")
+    parser.add_argument("--steps", choices=STEPS, default="all", help="`convert`: the converter rows alone; `export`: load, build, then gcs-export")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("EARSHOT_BENCH_DIR", "bench-work")))
     parser.add_argument("--report", type=Path, help="render the results into this Markdown file and stop")
     parser.add_argument(

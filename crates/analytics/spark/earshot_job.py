@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
+from concurrent.futures import ThreadPoolExecutor
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -41,6 +40,9 @@ def sql_files(spark: SparkSession, folder: str) -> dict[str, str]:
 def snapshot(spark: SparkSession, exports: str, collection: str, run: str) -> DataFrame:
     return spark.read.parquet(f"{exports.rstrip('/')}/{collection}/snapshot={run}/")
 
+
+# How many metrics run at once (each its own Spark job, from its own driver thread).
+CONCURRENT_METRICS = 3
 
 SPOKEN_SCHEMA = "user_id string, kind string, show_name string, ms_played bigint, played_at timestamp"
 
@@ -81,13 +83,6 @@ def prepare_plays(plays: DataFrame) -> DataFrame:
         # dayofweek: 1 = Sunday ... 7 = Saturday; the engines use ISO: 1 = Monday ... 7 = Sunday.
         .withColumn("local_weekday", ((F.dayofweek(local_day) + 5) % 7 + 1).cast("bigint"))
     )
-
-
-def used_columns(frame: DataFrame, texts: list[str]) -> DataFrame:
-    """`frame` with only the columns some SQL text names (a word match: a column named in a comment stays
-    too, which costs a little memory and nothing else)."""
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(texts)))
-    return frame.select([c for c in frame.columns if c in words])
 
 
 def als(spark: SparkSession, plays: DataFrame, top: int) -> DataFrame:
@@ -159,18 +154,14 @@ def main() -> None:
     # works on Dataproc as a local one does here.
     metrics = sql_files(spark, args.sql)
     views = sql_files(spark, f"{args.sql.rstrip('/')}/views")
-    texts = [*metrics.values(), *views.values()]
 
-    # The plays and links are read by nearly every metric: read from Parquet once, only the columns the
-    # SQL names (plus what the recap, ALS and the member names below use), and kept in memory (spilling
-    # to disk past it) for all of them.
+    # The plays and links are not cached: each metric reads only the columns it names from Parquet, which
+    # at 10M plays is quicker than building and scanning an in-memory copy of them (121 s against 214 s,
+    # BENCHMARKS.md).
     plays = prepare_plays(
         filtered(snapshot(spark, args.exports, "rawdata_recentlyplayed", args.snapshot), args, "played_at")
     )
-    plays = used_columns(plays, [*texts, "user_id user_name local_day play_id track_key"])
-    plays = plays.persist(StorageLevel.MEMORY_AND_DISK)
     links = filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, "played_at")
-    links = used_columns(links, [*texts, "play_id"]).persist(StorageLevel.MEMORY_AND_DISK)
     # The links of every period (the member filter only): what was played before the period.
     filtered(snapshot(spark, args.exports, "ArtistTrackLink", args.snapshot), args, None).createOrReplaceTempView(
         "links_all"
@@ -191,8 +182,11 @@ def main() -> None:
         spark.sql(metrics[metric]).coalesce(1).write.mode("overwrite").parquet(f"{out}/{target}")
 
     register(plays, links)
-    for metric in sorted(metrics):
-        run_sql(metric, metric)
+    # A few metrics at a time: their jobs share the executors' cores, so that one metric's small final
+    # stages (a few partitions, one output file) do not leave the other cores idle.
+    with ThreadPoolExecutor(max_workers=CONCURRENT_METRICS) as pool:
+        for done in [pool.submit(run_sql, metric, metric) for metric in sorted(metrics)]:
+            done.result()
     plays.select("user_id", "user_name").groupBy("user_id").agg(F.max("user_name").alias("user_name")).coalesce(
         1
     ).write.mode("overwrite").parquet(f"{out}/member_names")

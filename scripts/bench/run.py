@@ -676,7 +676,7 @@ def spark_cluster(work, workers=2, memory="6g"):
             log.close()
 
 
-def analytics_steps(run, storage, out_dir, repeats):
+def analytics_steps(run, storage, out_dir, repeats, cluster=True):
     """analytics on polars, the Spark job (SQL only) and DuckDB, alternating; checks they agree. A polars
     run that fails (out of memory, say) is recorded and the others still run."""
     bins = Path(env("EARSHOT_RELEASE_BIN"))
@@ -711,7 +711,7 @@ def analytics_steps(run, storage, out_dir, repeats):
     if polars_ok:
         report = json.loads((storage / "reports/bench-polars/report.json").read_text())
         run.results["checks"]["polars report members"] = len(report["members"])
-    if run.size in SPARK_CLUSTER:
+    if cluster and run.size in SPARK_CLUSTER:
         # Client mode: the driver here, the two executors in the workers' JVMs.
         submit = shlex.split(env("EARSHOT_SPARK_SUBMIT"))[0]
         with spark_cluster(out_dir) as url:
@@ -744,7 +744,7 @@ def analytics_steps(run, storage, out_dir, repeats):
         )
 
 
-def bench_scaled(work, base, factor, repeats):
+def bench_scaled(work, base, factor, repeats, cluster=True):
     """Analytics on `factor` copies of the `base` set's plays (each copy's ids renamed, the members and
     their top lists the same): the same group with `factor` times the history, for the engines, without
     loading it through the dev server. (Copying members instead would make the pairwise metrics, which
@@ -794,7 +794,7 @@ def bench_scaled(work, base, factor, repeats):
         "note": f"the {base} snapshot's plays ×{factor}",
     }
     print(f"== {name}: {plays} plays ({factor} copies of the {base} snapshot's plays)", flush=True)
-    analytics_steps(run, storage, run.dir, repeats)
+    analytics_steps(run, storage, run.dir, repeats, cluster)
     return run.results
 
 
@@ -1173,7 +1173,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10k,1M", help="comma-separated, of " + ", ".join(SIZES))
     parser.add_argument("--repeats", type=int, default=3, help="runs of each step (10M: 1)")
-    parser.add_argument("--steps", choices=STEPS, default="all", help="`convert`: the converter rows alone; `export`: load, build, then gcs-export")
+    parser.add_argument(
+        "--steps",
+        choices=STEPS,
+        default="all",
+        help="`convert`: the converter rows alone; `export`: load, build, then gcs-export",
+    )
+    parser.add_argument(
+        "--skip-cluster", action="store_true", help="no standalone Spark cluster run (it takes about 45 min at 100M)"
+    )
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("EARSHOT_BENCH_DIR", "bench-work")))
     parser.add_argument("--report", type=Path, help="render the results into this Markdown file and stop")
     parser.add_argument(
@@ -1213,7 +1221,7 @@ def main():
             if size in HISTORY:
                 results = bench_history(size, HISTORY[size], args.work, repeats)
             elif size in SCALED:
-                results = bench_scaled(args.work, *SCALED[size], repeats)
+                results = bench_scaled(args.work, *SCALED[size], repeats, cluster=not args.skip_cluster)
             else:
                 pid = server[0].pid if server is not None else None
                 results = bench_size(size, args.work, repeats, uri, args.steps, pid)

@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use analytics::{Cli, run};
 use clap::Parser;
 
+/// jemalloc, not glibc's malloc: polars allocates and frees whole columns' buffers in every plan, and
+/// glibc keeps most of what is freed, so the peak grew with the plays. Its settings are compiled in
+/// (`.cargo/config.toml`); BENCHMARKS.md (issue #24) has the measurements.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     earshot_core::cli::init_logging();

@@ -6,8 +6,8 @@ use analytics::{Cli, run};
 use clap::Parser;
 
 /// jemalloc, not glibc's malloc: polars allocates and frees whole columns' buffers in every plan, and
-/// glibc keeps most of what is freed, so the peak grew with the plays. Its settings are compiled in
-/// (`.cargo/config.toml`); BENCHMARKS.md (issue #24) has the measurements.
+/// glibc keeps much of what is freed (at 10M plays a peak of 1.3-1.6 GB against 1.0 GB here). Its
+/// settings are compiled in (`.cargo/config.toml`); BENCHMARKS.md (issue #24) has the measurements.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

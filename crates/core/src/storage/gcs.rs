@@ -140,7 +140,10 @@ impl GcsStore {
         }
     }
 
-    pub(super) fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StorageError>> {
+    pub(super) fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, StorageError>> {
         Box::pin(async move {
             let mut pages = self
                 .control
@@ -161,7 +164,10 @@ impl GcsStore {
         })
     }
 
-    pub(super) fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ByteStream, StorageError>> {
+    pub(super) fn read<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<ByteStream, StorageError>> {
         Box::pin(async move {
             let response = self
                 .client
@@ -185,7 +191,11 @@ impl GcsStore {
         })
     }
 
-    pub(super) fn write<'a>(&'a self, key: &'a str, data: Bytes) -> BoxFuture<'a, Result<(), StorageError>> {
+    pub(super) fn write<'a>(
+        &'a self,
+        key: &'a str,
+        data: Bytes,
+    ) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
             // One buffered upload: the object appears whole or not at all.
             self.client

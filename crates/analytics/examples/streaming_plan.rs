@@ -3,12 +3,15 @@
 //!
 //! ```sh
 //! POLARS_VISUALIZE_PHYSICAL_PLAN=plan.dot POLARS_LOG_METRICS=1 \
-//!   cargo run --release -p analytics --example streaming_plan -- <storage> <snapshot> <metric>
+//!   cargo run --release --workspace --example streaming_plan -- <storage> <snapshot> <metric>
 //! ```
 //!
 //! `plan.dot` is the physical plan (Graphviz; fallback nodes are `in-memory-map` and
 //! `in-memory-join`, memory-heavy ones are coloured); `POLARS_LOG_METRICS=1` prints each node's time.
-//! The example prints the metric's rows and its wall time.
+//! The example prints the metric's rows and its wall time. `<metric>` may instead be the path of a
+//! `.sql` file over the same views (`plays`, ...), to try a variant of a query. Build it with
+//! `--workspace --example streaming_plan`: `-p analytics` resolves polars' features differently and
+//! compiles polars again.
 
 use std::time::Instant;
 
@@ -25,9 +28,15 @@ async fn main() -> Result<()> {
     };
     let storage = Storage::local(storage);
     let (inputs, _staged, _) = snapshot::load(&storage, Some(id), &Filters::default()).await?;
-    let sql = engine::metric(metric)
-        .with_context(|| format!("no metric `{metric}`"))?
-        .sql;
+    let owned;
+    let sql = if metric.ends_with(".sql") {
+        owned = std::fs::read_to_string(metric).with_context(|| format!("reading {metric}"))?;
+        owned.as_str()
+    } else {
+        engine::metric(metric)
+            .with_context(|| format!("no metric `{metric}`"))?
+            .sql
+    };
     let started = Instant::now();
     let frames = engine::collect_together(vec![engine::query(&inputs, sql)?])?;
     let rows = frames.first().map_or(0, |f| f.height());

@@ -207,37 +207,44 @@ impl GcsStore {
         })
     }
 
+    /// Whether a request on one object found it: `false` when GCS answered "not found", any other
+    /// error as [`StorageError`].
+    fn found<T>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        response: Result<T, google_cloud_storage::Error>,
+    ) -> Result<bool, StorageError> {
+        match response {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(self.error(operation, key, e)),
+        }
+    }
+
     pub(super) fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StorageError>> {
         Box::pin(async move {
-            match self
+            let response = self
                 .control
                 .get_object()
                 .set_bucket(self.bucket_path())
                 .set_object(self.object(key))
                 .send()
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(e) if is_not_found(&e) => Ok(false),
-                Err(e) => Err(self.error("stat", key, e)),
-            }
+                .await;
+            self.found("stat", key, response)
         })
     }
 
     pub(super) fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StorageError>> {
         Box::pin(async move {
-            match self
+            let response = self
                 .control
                 .delete_object()
                 .set_bucket(self.bucket_path())
                 .set_object(self.object(key))
                 .send()
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(e) if is_not_found(&e) => Ok(false),
-                Err(e) => Err(self.error("delete", key, e)),
-            }
+                .await;
+            self.found("delete", key, response)
         })
     }
 }

@@ -24,7 +24,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="where each metric's Parquet goes")
     parser.add_argument("--from-ms", type=int, default=None, help="only plays at or after (unix ms)")
     parser.add_argument("--to-ms", type=int, default=None, help="only plays before (unix ms)")
-    parser.add_argument("--group", default="", help="only these members, comma-separated")
+    parser.add_argument("--members", default="", help="only these members, comma-separated")
     parser.add_argument("--als-top", type=int, default=10, help="ALS recommendations per member (0: no ALS)")
     return parser.parse_args()
 
@@ -63,7 +63,7 @@ def filtered(frame: DataFrame, args: argparse.Namespace, time_column: str | None
         frame = frame.where(F.col(time_column) >= F.timestamp_millis(F.lit(args.from_ms)))
     if time_column and args.to_ms is not None:
         frame = frame.where(F.col(time_column) < F.timestamp_millis(F.lit(args.to_ms)))
-    members = [m for m in args.group.split(",") if m]
+    members = [m for m in args.members.split(",") if m]
     if members:
         frame = frame.where(F.col("user_id").isin(members))
     return frame

@@ -25,7 +25,7 @@ use clap::{Parser, ValueEnum};
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::erasure::ErasureGuard;
 use earshot_core::period::local_midnight;
-use earshot_core::{GroupConfig, Storage, env, layout};
+use earshot_core::{GroupConfig, GroupScope, Storage, env, layout};
 use earshot_metrics::report::{Meta, Report};
 use polars::prelude::*;
 use tracing::info;
@@ -74,9 +74,9 @@ pub struct Cli {
     /// Only plays before this day (YYYY-MM-DD, exclusive, group time zone), or an RFC 3339 time.
     #[arg(long)]
     pub to: Option<String>,
-    /// Only these members (Spotify ids, comma-separated).
+    /// Only these members (Spotify ids, comma-separated): a subset of the group the config names.
     #[arg(long, value_delimiter = ',')]
-    pub group: Vec<String>,
+    pub members: Vec<String>,
     /// Group config file (display names, time zone). Default: `earshot.toml` if present.
     #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
     pub group_config: Option<PathBuf>,
@@ -99,7 +99,7 @@ pub struct Cli {
     /// Do not store results in MongoDB (report.json and the summary only).
     #[arg(long)]
     pub skip_mongodb: bool,
-    /// Scheduled runs (no `--from`, `--to` or `--group`) kept in `analytics_*`: older ones are removed
+    /// Scheduled runs (no `--from`, `--to` or `--members`) kept in `analytics_*`: older ones are removed
     /// after this run is stored. Runs asked for a period or group are always kept.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_runs: u32,
@@ -177,7 +177,7 @@ fn last_week(inputs: &Inputs, zone: chrono_tz::Tz) -> Result<(Inputs, String)> {
     let week = Filters {
         from: Some(midnight(monday)?),
         to: Some(midnight(sunday_night)?),
-        group: Vec::new(),
+        members: Vec::new(),
     };
     let links = inputs
         .links
@@ -324,7 +324,7 @@ async fn compute_spark(
 }
 
 /// Members of a run, by id, with their display names: those who played in the period, and those the
-/// group config lists (with or without plays), within the `--group` filter.
+/// group config lists (with or without plays), within the `--members` filter.
 fn member_names_in_run(
     played: &[(String, String)],
     group: &GroupConfig,
@@ -339,7 +339,7 @@ fn member_names_in_run(
         });
     }
     for member in &group.members {
-        if filters.group.is_empty() || filters.group.contains(&member.id) {
+        if filters.members.is_empty() || filters.members.contains(&member.id) {
             names
                 .entry(member.id.clone())
                 .or_insert_with(|| member.display_name.clone());
@@ -385,13 +385,13 @@ pub async fn analyse_with(
     run: Option<&str>,
     engine: &EngineChoice,
 ) -> Result<RunOutput> {
-    let filter_tag = match (&filters.from, &filters.to, filters.group.is_empty()) {
+    let filter_tag = match (&filters.from, &filters.to, filters.members.is_empty()) {
         (None, None, true) => String::new(),
         _ => format!(
             "-from{}-to{}-group{}",
             filters.from.map(layout::run_id).unwrap_or_default(),
             filters.to.map(layout::run_id).unwrap_or_default(),
-            filters.group.join("+")
+            filters.members.join("+")
         ),
     };
     let snapshot_id =
@@ -437,7 +437,7 @@ pub async fn analyse_with(
         time_zone: group.time_zone.clone(),
         from: filters.from,
         to: filters.to,
-        members_filter: filters.group.clone(),
+        members_filter: filters.members.clone(),
         plays: plays as u64,
         weekly_recap_week_starting: computed.week_start.clone(),
     };
@@ -450,8 +450,12 @@ pub async fn analyse_with(
 }
 
 /// Run the command line.
-pub async fn run(cli: Cli) -> Result<Outcome> {
+pub async fn run(mut cli: Cli) -> Result<Outcome> {
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    // From here on the storage and database are the group's own (the same as given for a
+    // deployment's single group).
+    let scope = GroupScope::of(&group, &cli.storage, &cli.database)?;
+    (cli.storage, cli.database) = (scope.storage, scope.database);
     let filters = cli.filters(group.zone().map_err(anyhow::Error::msg)?)?;
     let storage = Storage::open(&cli.storage).await?;
     let guard = ErasureGuard::begin(&storage, "analytics").await?;
@@ -512,7 +516,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 }
 
 impl Cli {
-    /// The plays the flags pick: a named period, or `--from`/`--to`, and `--group`.
+    /// The plays the flags pick: a named period, or `--from`/`--to`, and `--members`.
     fn filters(&self, zone: chrono_tz::Tz) -> Result<Filters> {
         let (from, to) = match self.period {
             Some(period) => {
@@ -533,7 +537,7 @@ impl Cli {
         Ok(Filters {
             from,
             to,
-            group: self.group.clone(),
+            members: self.members.clone(),
         })
     }
 
@@ -605,7 +609,8 @@ async fn store_run(
     }
     if let Some(db) = db {
         store::save(db, &output.run, &output.metrics).await?;
-        let scheduled = filters.from.is_none() && filters.to.is_none() && filters.group.is_empty();
+        let scheduled =
+            filters.from.is_none() && filters.to.is_none() && filters.members.is_empty();
         let listed = earshot_core::mongo::AnalyticsRun {
             run: output.run.clone(),
             kind: if scheduled {
@@ -617,7 +622,7 @@ async fn store_run(
             period: cli.period.map(|p| p.to_string()),
             from: filters.from,
             to: filters.to,
-            group: filters.group.clone(),
+            group: filters.members.clone(),
             snapshot: output.report.meta.snapshot.clone(),
             stored_at: None,
         };

@@ -20,7 +20,7 @@ pub struct Filters {
     /// Plays before this instant.
     pub to: Option<DateTime<Utc>>,
     /// Only these members (empty: everyone).
-    pub group: Vec<String>,
+    pub members: Vec<String>,
 }
 
 impl Filters {
@@ -35,7 +35,7 @@ impl Filters {
         Ok(Filters {
             from: Some(from),
             to: Some(to),
-            group: Vec::new(),
+            members: Vec::new(),
         })
     }
 }
@@ -106,10 +106,10 @@ pub(crate) fn time_filter(column: &str, filters: &Filters) -> Expr {
 }
 
 fn member_filter(filters: &Filters) -> Expr {
-    if filters.group.is_empty() {
+    if filters.members.is_empty() {
         lit(true)
     } else {
-        let members = Series::new("group".into(), filters.group.clone());
+        let members = Series::new("group".into(), filters.members.clone());
         col("user_id").is_in(lit(members).implode(false), false)
     }
 }

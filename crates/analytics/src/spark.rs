@@ -131,8 +131,8 @@ fn submit_command(
     if let Some(to) = filters.to {
         command.args(["--to-ms", &to.timestamp_millis().to_string()]);
     }
-    if !filters.group.is_empty() {
-        command.args(["--group", &filters.group.join(",")]);
+    if !filters.members.is_empty() {
+        command.args(["--members", &filters.members.join(",")]);
     }
     Ok(command)
 }

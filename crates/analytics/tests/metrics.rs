@@ -437,7 +437,7 @@ async fn filters_a_single_member_group_and_a_member_with_no_plays() {
     let week = Filters {
         from: Some(local(28, 10)),
         to: Some(local(4, 11)),
-        group: Vec::new(),
+        members: Vec::new(),
     };
     let out = analyse(&storage, None, &week, &group, None).await.unwrap();
     let summary = rows(&out.metrics["member_summary"]);
@@ -466,7 +466,7 @@ async fn filters_a_single_member_group_and_a_member_with_no_plays() {
     assert_eq!(quiet.plays, 0);
 
     let alone = Filters {
-        group: vec!["emi".into()],
+        members: vec!["emi".into()],
         ..Filters::default()
     };
     let out = analyse(&storage, None, &alone, &group, None).await.unwrap();

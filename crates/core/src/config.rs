@@ -2,7 +2,8 @@
 //! authorises, and the group's time zone.
 //!
 //! ```toml
-//! name = "dds2024"                     # optional
+//! id = "dds2024"                       # optional: one group of several in a deployment (see `scope`)
+//! name = "DDS 2024"                    # optional
 //! time_zone = "America/Los_Angeles"    # optional, the default
 //!
 //! [[apps]]                             # optional; a development-mode app serves at most 5 members
@@ -72,6 +73,10 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
+    /// The group's id when the deployment holds several groups: its data then lives in its own
+    /// database and storage prefix ([`crate::scope`]). `None` for a deployment's single group.
+    #[serde(default)]
+    pub id: Option<String>,
     /// A name for the group, used in reports.
     #[serde(default = "default_group_name")]
     pub name: String,
@@ -172,6 +177,7 @@ fn default_time_zone() -> String {
 impl Default for GroupConfig {
     fn default() -> Self {
         GroupConfig {
+            id: None,
             name: default_group_name(),
             time_zone: default_time_zone(),
             apps: Vec::new(),
@@ -230,6 +236,9 @@ impl GroupConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(id) = &self.id {
+            crate::scope::check_group_id(id)?;
+        }
         self.zone()?;
         let mut app_names = HashSet::new();
         for app in &self.apps {

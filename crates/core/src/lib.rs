@@ -12,6 +12,7 @@
 //! - [`cli`]: exit codes and logging set-up shared by the binaries.
 //! - [`progress`]: progress of long work (a bar on a terminal, JSON lines in logs).
 //! - [`period`]: named periods (a year, a month, an ISO week) and their bounds in the group's zone.
+//! - [`scope`]: several groups in one deployment: each group's database and storage prefix.
 //! - [`layout`]: the storage keys of the data contract (`raw/…`, `converted/…`, `exports/…`).
 
 pub mod cli;
@@ -27,8 +28,10 @@ pub mod mongo;
 pub mod period;
 pub mod progress;
 pub mod records;
+pub mod scope;
 pub mod spotify;
 pub mod storage;
 
 pub use config::{DestinationConfig, DestinationKind, GroupConfig};
+pub use scope::GroupScope;
 pub use storage::Storage;

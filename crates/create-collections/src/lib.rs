@@ -52,7 +52,8 @@ pub struct Cli {
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    let db = connect(&cli.mongodb_uri, &cli.database).await?;
+    let scope = earshot_core::GroupScope::of(&group, &cli.storage, &cli.database)?;
+    let db = connect(&cli.mongodb_uri, &scope.database).await?;
     let mode = if cli.rebuild {
         Mode::Rebuild
     } else {
@@ -62,7 +63,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         mode,
         ..BuildOptions::default()
     };
-    let storage = earshot_core::Storage::open(&cli.storage).await?;
+    let storage = earshot_core::Storage::open(&scope.storage).await?;
     let mut guard = ErasureGuard::begin(&storage, "create-collections").await?;
     build_with(&db, cli.target, &group, options).await?;
     if guard.check(true).await.is_err() {

@@ -97,10 +97,11 @@ pub async fn state(args: &ServeArgs) -> Result<AppState> {
     }
     let group = GroupConfig::resolve(args.group_config.as_deref())?;
     group.zone().map_err(anyhow::Error::msg)?;
+    let scope = earshot_core::GroupScope::of(&group, &args.storage, &args.database)?;
     Ok(AppState {
         stores: earshot_state::Stores {
-            storage: Storage::open(&args.storage).await?,
-            db: earshot_core::mongo::connect(&args.mongodb_uri, &args.database).await?,
+            storage: Storage::open(&scope.storage).await?,
+            db: earshot_core::mongo::connect(&args.mongodb_uri, &scope.database).await?,
             group,
         },
         auth,

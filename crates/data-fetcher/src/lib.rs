@@ -174,13 +174,17 @@ fn client_id(group: &GroupConfig, app: Option<&str>) -> Result<String> {
 }
 
 /// Run the command line.
-pub async fn run(cli: Cli) -> Result<Outcome> {
+pub async fn run(mut cli: Cli) -> Result<Outcome> {
     if let Command::Keygen = cli.command {
         // The key is this command's data: it goes to stdout, for `export EARSHOT_TOKEN_KEY="$(…)"`.
         writeln!(std::io::stdout(), "{}", TokenKey::generate_base64()?)?;
         return Ok(Outcome::Success);
     }
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    // From here on the storage and database (tokens, catalogue) are the group's own (the same as
+    // given for a deployment's single group).
+    let scope = earshot_core::GroupScope::of(&group, &cli.storage, &cli.database)?;
+    (cli.storage, cli.database) = (scope.storage, scope.database);
     let storage = Storage::open(&cli.storage).await?;
     let clock = clock::from_env()?;
     match &cli.command {

@@ -6,7 +6,7 @@ use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::erasure::{self, ErasureGuard};
 use earshot_core::layout::{self, Target};
-use earshot_core::{Storage, env};
+use earshot_core::{GroupConfig, GroupScope, Storage, env};
 pub use earshot_upload::*;
 use mongodb::Database;
 use mongodb::bson::{self, Document};
@@ -31,6 +31,10 @@ pub struct Cli {
     /// Default: `converted/<kind>/`.
     #[arg(long)]
     pub input: Option<String>,
+    /// Group config file: with an `id`, the group's own database and storage prefix are used.
+    /// Default: `earshot.toml` if present.
+    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
+    pub group_config: Option<std::path::PathBuf>,
     /// MongoDB connection string.
     #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
     pub mongodb_uri: String,
@@ -52,7 +56,9 @@ pub struct Cli {
 
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
-    let db = connect(&cli.mongodb_uri, &cli.database).await?;
+    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let scope = GroupScope::of(&group, &cli.storage, &cli.database)?;
+    let db = connect(&cli.mongodb_uri, &scope.database).await?;
     let mut reports = Vec::new();
     if cli.input.as_deref() == Some("-") {
         if cli.target == Target::All {
@@ -65,7 +71,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         let stdin = std::io::stdin();
         reports.push(load_lines(&db, *kind, stdin.lock(), cli.batch_size as usize).await?);
     } else {
-        let storage = Storage::open(&cli.storage).await?;
+        let storage = Storage::open(&scope.storage).await?;
         let mut guard = ErasureGuard::begin(&storage, "data-upload").await?;
         for &kind in cli.target.kinds() {
             let prefix = match &cli.input {

@@ -17,7 +17,7 @@ use earshot_core::erasure::ErasureGuard;
 use earshot_core::export::{self, ColumnKind, Schema, SnapshotSummary};
 use earshot_core::layout;
 use earshot_core::progress::Progress;
-use earshot_core::{Storage, env};
+use earshot_core::{GroupConfig, GroupScope, Storage, env};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::*;
@@ -39,6 +39,10 @@ pub struct Cli {
     /// Storage URL: a local folder or `gs://bucket/prefix`.
     #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
     pub storage: String,
+    /// Group config file: with an `id`, the group's own database and storage prefix are used.
+    /// Default: `earshot.toml` if present.
+    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
+    pub group_config: Option<std::path::PathBuf>,
     /// MongoDB connection string.
     #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
     pub mongodb_uri: String,
@@ -92,8 +96,10 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     if snapshot.is_empty() || snapshot.contains(['/', '=']) {
         bail!("`--snapshot {snapshot}`: a run id may not be empty or contain `/` or `=`");
     }
-    let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
-    let storage = Storage::open(&cli.storage).await?;
+    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let scope = GroupScope::of(&group, &cli.storage, &cli.database)?;
+    let db = earshot_core::mongo::connect(&cli.mongodb_uri, &scope.database).await?;
+    let storage = Storage::open(&scope.storage).await?;
     let sizes = Sizes {
         batch_rows: cli.batch_rows as usize,
         part_rows: cli.part_rows as usize,

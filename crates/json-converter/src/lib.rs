@@ -87,6 +87,10 @@ impl Summary {
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let storage_url = earshot_core::scope::storage_of(&group, &cli.storage)?;
+    if let Some(id) = &group.id {
+        tracing::info!(group = %id, "Acting for group {id}.");
+    }
     let converter = Converter::new(cli.kind, group).map_err(anyhow::Error::msg)?;
     let to_stdout = match cli.output.as_deref() {
         None => false,
@@ -115,7 +119,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         info!(records, "Converted pages from stdin.");
         return Ok(Outcome::Success);
     }
-    let storage = Storage::open(&cli.storage).await?;
+    let storage = Storage::open(&storage_url).await?;
     let input = cli
         .input
         .clone()

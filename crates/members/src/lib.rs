@@ -110,8 +110,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    let storage = Storage::open(&cli.storage).await?;
-    let db = mongo::connect(&cli.mongodb_uri, &cli.database).await?;
+    let scope = earshot_core::GroupScope::of(&group, &cli.storage, &cli.database)?;
+    let storage = Storage::open(&scope.storage).await?;
+    let db = mongo::connect(&cli.mongodb_uri, &scope.database).await?;
     let stores = Stores { storage, db, group };
     match &cli.command {
         Command::List { json } => {

@@ -73,7 +73,11 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         }
         None => Period::last_whole_week(Utc::now(), zone),
     };
-    let db = mongo::connect(&cli.mongodb_uri, &cli.database).await?;
+    let database = earshot_core::scope::database_of(&group, &cli.database)?;
+    if let Some(id) = &group.id {
+        tracing::info!(group = %id, "Acting for group {id}.");
+    }
+    let db = mongo::connect(&cli.mongodb_uri, &database).await?;
     let recap = message::load(&db, &group, week).await?;
     let policy = Policy {
         timeout: Duration::from_secs(cli.timeout),

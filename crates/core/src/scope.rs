@@ -1,0 +1,174 @@
+//! Several groups in one deployment: where each group's data lives.
+//!
+//! A group config with an `id` ([`GroupConfig::id`]) is one group of a deployment that holds several.
+//! Its data lives apart from every other group's: its own MongoDB database
+//! (`<database>_<id>`, [`group_database`]) and its own storage prefix (`<storage>/groups/<id>/`,
+//! [`group_storage`]). A config without an `id` is the single group of a deployment, and its data lives
+//! where it always did: the database and the storage as given. Every binary resolves its
+//! [`GroupScope`] from the config it is given, and reads and writes nothing outside it.
+
+use crate::config::GroupConfig;
+use crate::storage::{StorageError, StorageUrl};
+
+/// The folder under the storage root that holds one subfolder (prefix) per group.
+pub const GROUPS_PREFIX: &str = "groups";
+/// Longest group id: short enough that `<database>_<id>` stays within MongoDB's 63-byte database
+/// names with any sensible base name.
+pub const MAX_GROUP_ID_LEN: usize = 32;
+/// Longest MongoDB database name (MongoDB refuses 64 bytes or more).
+pub const MAX_DATABASE_NAME_LEN: usize = 63;
+/// What separates the deployment's database name from the group id.
+pub const DATABASE_SEPARATOR: char = '_';
+
+/// Whether `id` can name a group: 1-32 of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
+/// It becomes a database name's suffix, a storage prefix, a URL segment and an Airflow DAG id's part.
+pub fn check_group_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_GROUP_ID_LEN
+        && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`id`: `{id}` is not a group id: use 1-{MAX_GROUP_ID_LEN} characters of a-z, 0-9, `-`, `_`, \
+             starting with a letter or digit"
+        ))
+    }
+}
+
+/// The MongoDB database of group `id` in a deployment whose database is `database`.
+pub fn group_database(database: &str, id: &str) -> String {
+    format!("{database}{DATABASE_SEPARATOR}{id}")
+}
+
+/// The storage URL of group `id` in a deployment whose storage is `storage`.
+pub fn group_storage(storage: &str, id: &str) -> Result<String, StorageError> {
+    Ok(match StorageUrl::parse(storage)? {
+        StorageUrl::Local(root) => root
+            .join(GROUPS_PREFIX)
+            .join(id)
+            .to_string_lossy()
+            .into_owned(),
+        StorageUrl::Gcs { bucket, prefix } => format!("gs://{bucket}/{prefix}{GROUPS_PREFIX}/{id}"),
+    })
+}
+
+/// Where one group's data lives: the database and storage a binary opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupScope {
+    /// The group's id, or `None` for a deployment's single group.
+    pub group: Option<String>,
+    /// The storage URL to open.
+    pub storage: String,
+    /// The MongoDB database to use.
+    pub database: String,
+}
+
+impl GroupScope {
+    /// The scope of `config` in a deployment whose storage and database are the ones given (flags or
+    /// environment). Logs the group, so that every task's log names it.
+    pub fn of(config: &GroupConfig, storage: &str, database: &str) -> anyhow::Result<GroupScope> {
+        let scope = GroupScope {
+            group: config.id.clone(),
+            storage: storage_of(config, storage)?,
+            database: database_of(config, database)?,
+        };
+        if let Some(group) = &scope.group {
+            tracing::info!(
+                group = %group,
+                database = %scope.database,
+                storage = %scope.storage,
+                "Acting for group {group}."
+            );
+        }
+        Ok(scope)
+    }
+}
+
+/// The database of `config` (for a binary that opens no storage): [`group_database`] for a group
+/// with an id, else `database` itself.
+pub fn database_of(config: &GroupConfig, database: &str) -> anyhow::Result<String> {
+    let name = match &config.id {
+        None => return Ok(database.to_string()),
+        Some(id) => group_database(database, id),
+    };
+    tracing::debug!(group = ?config.id, database = %name, "The group's database.");
+    if name.len() > MAX_DATABASE_NAME_LEN {
+        anyhow::bail!(
+            "the database name `{name}` is longer than MongoDB's {MAX_DATABASE_NAME_LEN} bytes: shorten \
+             `--database` ({}) or the group's `id`",
+            crate::env::EARSHOT_DATABASE
+        );
+    }
+    Ok(name)
+}
+
+/// The storage of `config` (for a binary that uses no database): [`group_storage`] for a group with
+/// an id, else `storage` itself.
+pub fn storage_of(config: &GroupConfig, storage: &str) -> Result<String, StorageError> {
+    match &config.id {
+        None => Ok(storage.to_string()),
+        Some(id) => group_storage(storage, id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(id: Option<&str>) -> GroupConfig {
+        GroupConfig {
+            id: id.map(str::to_string),
+            ..GroupConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_config_without_id_keeps_the_deployment_s_names() {
+        let scope = GroupScope::of(&config(None), "./data", "earshot").unwrap();
+        assert_eq!(scope.storage, "./data");
+        assert_eq!(scope.database, "earshot");
+        assert_eq!(scope.group, None);
+    }
+
+    #[test]
+    fn a_group_gets_its_own_database_and_prefix() {
+        let scope = GroupScope::of(&config(Some("family")), "./data", "earshot").unwrap();
+        assert_eq!(scope.database, "earshot_family");
+        assert_eq!(scope.storage, "./data/groups/family");
+        let scope = GroupScope::of(&config(Some("team-2")), "gs://bkt/earshot/", "e").unwrap();
+        assert_eq!(scope.storage, "gs://bkt/earshot/groups/team-2");
+        assert_eq!(scope.database, "e_team-2");
+        let scope = GroupScope::of(&config(Some("a")), "gs://bkt", "e").unwrap();
+        assert_eq!(scope.storage, "gs://bkt/groups/a");
+        assert!(GroupScope::of(&config(Some("a")), "http://x", "e").is_err());
+        let long = "d".repeat(MAX_DATABASE_NAME_LEN - 1);
+        let error = GroupScope::of(&config(Some("a")), "./data", &long).unwrap_err();
+        assert!(error.to_string().contains("EARSHOT_DATABASE"), "{error}");
+    }
+
+    #[test]
+    fn group_ids_are_checked() {
+        for good in ["family", "a", "team_2", "0x", &"a".repeat(MAX_GROUP_ID_LEN)] {
+            assert!(check_group_id(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Family",
+            "-a",
+            "_a",
+            "a/b",
+            "a.b",
+            "..",
+            "a b",
+            "é",
+            &"a".repeat(MAX_GROUP_ID_LEN + 1),
+        ] {
+            let error = check_group_id(bad).unwrap_err();
+            assert!(error.contains("`id`"), "{error}");
+        }
+    }
+}

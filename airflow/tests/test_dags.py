@@ -179,3 +179,50 @@ def test_the_cluster_branch_submits_the_spark_analytics_to_an_existing_cluster(m
     assert task.append_env, "the worker's environment (secrets) stays"
     monkeypatch.setenv("EARSHOT_SPARK_ON_CLUSTER", "false")
     assert "analytics_spark_cluster" not in load(monkeypatch).get_dag("earshot_daily").task_ids
+
+
+GROUPS = Path(__file__).resolve().parents[2] / "fixtures" / "groups"
+
+
+def test_a_groups_folder_makes_each_group_its_own_dags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One DAG file, a DAG factory: a config file per group, three DAGs per group, none for the single group."""
+    folder = tmp_path / "groups"
+    folder.mkdir()
+    for config in GROUPS.glob("*.toml"):
+        (folder / config.name).write_text(config.read_text())
+    # Left out, each with an error in the log: no id, an id that is no group id, an id taken.
+    (folder / "noid.toml").write_text('name = "No id"\n')
+    (folder / "bad.toml").write_text('id = "Bad Id"\n')
+    (folder / "twin.toml").write_text((GROUPS / "south.toml").read_text())
+    monkeypatch.setenv("EARSHOT_GROUPS_DIR", str(folder))
+    bag = load(monkeypatch)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {
+        f"earshot_{g}_{kind}" for g in ("north", "south") for kind in ("recently_played", "daily", "weekly")
+    }
+    pool = rust_consts(CORE / "scope.rs")["SPOTIFY_POOL"]
+    for group in ("north", "south"):
+        for kind in ("recently_played", "daily", "weekly"):
+            dag = bag.get_dag(f"earshot_{group}_{kind}")
+            assert f"group:{group}" in dag.tags
+            for task in dag.tasks:
+                assert task.env["EARSHOT_GROUP_CONFIG"] == str(folder / f"{group}.toml"), task.task_id
+                calls_spotify = task.task_id in {"fetch_recently_played", "fetch_top", "enrich_imported_tracks"}
+                assert (task.pool == pool) == calls_spotify, f"{dag.dag_id}.{task.task_id} is in pool {task.pool}"
+        # The same graph as the single group's.
+        single = load_single(monkeypatch).get_dag("earshot_daily")
+        assert edges(bag.get_dag(f"earshot_{group}_daily")) == edges(single)
+        monkeypatch.setenv("EARSHOT_GROUPS_DIR", str(folder))
+
+
+def load_single(monkeypatch: pytest.MonkeyPatch) -> DagBag:
+    monkeypatch.delenv("EARSHOT_GROUPS_DIR", raising=False)
+    return load(monkeypatch)
+
+
+def test_the_single_group_s_fetches_use_the_default_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployment without a groups folder works as before: no pool to create."""
+    bag = load_single(monkeypatch)
+    for dag_id in bag.dag_ids:
+        for task in bag.get_dag(dag_id).tasks:
+            assert task.pool == "default_pool", task.task_id

@@ -454,7 +454,12 @@ fn the_generator_reproduces_the_committed_fixtures_byte_for_byte() {
     }
     let extra: Vec<&String> = committed
         .keys()
-        .filter(|k| !generated.contains_key(*k) && !["README.md", "facts.py"].contains(&k.as_str()))
+        // Written by hand: the README, facts.py, and the two groups of the several-groups tests.
+        .filter(|k| {
+            !generated.contains_key(*k)
+                && !["README.md", "facts.py"].contains(&k.as_str())
+                && !k.starts_with("groups/")
+        })
         .collect();
     assert!(
         extra.is_empty(),

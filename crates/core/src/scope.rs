@@ -12,6 +12,10 @@ use crate::storage::{StorageError, StorageUrl};
 
 /// The folder under the storage root that holds one subfolder (prefix) per group.
 pub const GROUPS_PREFIX: &str = "groups";
+/// The Airflow pool every group's Spotify calls (fetches, enrichment) share when a deployment holds
+/// several groups (`airflow pools set earshot_spotify 1 …`): the groups' apps share one quota, so their
+/// calls queue one at a time instead of one group's backlog starving another's fetch.
+pub const SPOTIFY_POOL: &str = "earshot_spotify";
 /// Longest group id: short enough that `<database>_<id>` stays within MongoDB's 63-byte database
 /// names with any sensible base name.
 pub const MAX_GROUP_ID_LEN: usize = 32;

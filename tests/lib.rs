@@ -1,12 +1,14 @@
 //! Helpers for the cross-binary tests in `tests/*.rs`, and for the crates whose tests need the fixture
 //! group carried through the pipeline (gcs-export, analytics).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use earshot_core::layout::RawKind;
 use earshot_core::{GroupConfig, Storage, mongo};
-use earshot_testkit::fixtures::{fixtures_dir, history_dir, write_raw_pages};
+use earshot_testkit::fixtures::{
+    Listening, fixtures_dir, history_dir, member_raw_pages, write_raw_pages,
+};
 use earshot_testkit::mongo::MongoServer;
 
 /// The path of a workspace binary, building it when this test run has not (`cargo test -p
@@ -166,4 +168,69 @@ pub async fn exported_snapshot_with(
             .expect("exporting");
     }
     (db, dir, storage)
+}
+
+/// Where a binary runs as one group's DAG task: the deployment's storage and database, and the
+/// group's config (several groups' tests).
+pub struct Place<'a> {
+    /// The deployment's storage root.
+    pub root: &'a Path,
+    /// The deployment's database name.
+    pub database: &'a str,
+    /// The group's config.
+    pub config: &'a Path,
+}
+
+impl Place<'_> {
+    /// Run `program`, its logs as JSON lines at info.
+    pub fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(binary(program))
+            .args(args)
+            .env("EARSHOT_STORAGE", self.root)
+            .env("EARSHOT_GROUP_CONFIG", self.config)
+            .env("MONGODB_URI", MongoServer::shared().uri())
+            .env("EARSHOT_DATABASE", self.database)
+            .env("EARSHOT_LOG", "info")
+            .output()
+            .unwrap()
+    }
+
+    /// Run `program`, which must succeed; its log.
+    pub fn run(&self, program: &str, args: &[&str]) -> String {
+        let out = self.output(program, args);
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{program} {args:?}: {log}");
+        log
+    }
+
+    /// The fetched pages of the config's members, where its fetcher stores them, then the hourly and
+    /// daily DAGs' steps, the snapshot and analytics run named `run`. Returns each step's log.
+    pub async fn pipeline(&self, run: &str) -> Vec<String> {
+        let group = GroupConfig::load(self.config).unwrap();
+        let storage = Storage::open(
+            &earshot_core::scope::storage_of(&group, self.root.to_str().unwrap()).unwrap(),
+        )
+        .await
+        .unwrap();
+        let listening = Listening::fixture_group().unwrap();
+        for member in &listening.members {
+            if group.member(member.id()).is_some() {
+                for (key, page) in member_raw_pages(member) {
+                    storage
+                        .write(&key, serde_json::to_vec(&page).unwrap().into())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let mut logs = Vec::new();
+        for kind in ["recently-played", "top-tracks", "top-artists"] {
+            logs.push(self.run("json-converter", &[kind]));
+        }
+        logs.push(self.run("data-upload", &["all"]));
+        logs.push(self.run("create-collections", &["all"]));
+        logs.push(self.run("gcs-export", &["--snapshot", run]));
+        logs.push(self.run("analytics", &["--snapshot", run, "--run", run]));
+        logs
+    }
 }

@@ -16,6 +16,10 @@
 //! app = "main"                         # optional when there is one app or none
 //!
 //! dashboard_url = "https://earshot.example.org"   # optional: links in the posted weekly recap
+//! # The dashboard password's Argon2 hash (`dashboard hash-password`), for a dashboard serving
+//! # several groups, each with its own; optional: an env variable or a file holding it.
+//! dashboard_password_hash_env = "EARSHOT_DASHBOARD_PASSWORD_HASH_DDS"
+//! # dashboard_password_hash_file = "/secrets/dds.hash"
 //!
 //! [[destinations]]                     # optional: where `recap` posts the weekly recap
 //! name = "friends"                     # the ledger's name for it (letters, digits, `-`, `_`, `.`)
@@ -95,6 +99,13 @@ pub struct GroupConfig {
     /// Where the weekly recap is posted (`recap`).
     #[serde(default)]
     pub destinations: Vec<DestinationConfig>,
+    /// The environment variable holding the group's dashboard password hash.
+    #[serde(default)]
+    pub dashboard_password_hash_env: Option<String>,
+    /// The file holding the group's dashboard password hash, as an alternative to
+    /// `dashboard_password_hash_env`.
+    #[serde(default)]
+    pub dashboard_password_hash_file: Option<PathBuf>,
 }
 
 /// One place the weekly recap is posted to. Its URL is a secret (a webhook URL is its own
@@ -184,6 +195,8 @@ impl Default for GroupConfig {
             members: Vec::new(),
             dashboard_url: None,
             destinations: Vec::new(),
+            dashboard_password_hash_env: None,
+            dashboard_password_hash_file: None,
         }
     }
 }
@@ -238,6 +251,13 @@ impl GroupConfig {
     fn validate(&self) -> Result<(), String> {
         if let Some(id) = &self.id {
             crate::scope::check_group_id(id)?;
+        }
+        if self.dashboard_password_hash_env.is_some() && self.dashboard_password_hash_file.is_some()
+        {
+            return Err(
+                "`dashboard_password_hash_env` and `dashboard_password_hash_file`: give one, not both"
+                    .to_string(),
+            );
         }
         self.zone()?;
         let mut app_names = HashSet::new();

@@ -37,9 +37,10 @@ pub const EARSHOT_SPARK_ON_DATAPROC: &str = "EARSHOT_SPARK_ON_DATAPROC";
 /// Spark cluster (standalone, YARN, Kubernetes), submitted with [`EARSHOT_SPARK_SUBMIT`] (the Variable
 /// `earshot_spark_submit` wins), read when the DAG file is parsed.
 pub const EARSHOT_SPARK_ON_CLUSTER: &str = "EARSHOT_SPARK_ON_CLUSTER";
-/// The Airflow DAG file: a folder of group configs (`<name>.toml`, each with its `id`), read when the
-/// file is parsed. When set, the file makes each group's own hourly, daily and weekly DAGs
-/// (`earshot_<id>_…`) instead of the single group's; see [`crate::scope`].
+/// A deployment's folder of group configs (`<name>.toml`, each with its `id`; see [`crate::scope`]).
+/// The Airflow DAG file, when it is set as it is parsed, makes each group's own hourly, daily and
+/// weekly DAGs (`earshot_<id>_…`) instead of the single group's; `dashboard --groups-dir` serves each
+/// group under `/g/<id>/`.
 pub const EARSHOT_GROUPS_DIR: &str = "EARSHOT_GROUPS_DIR";
 /// The Airflow DAG: the folder holding the binaries on the workers (the Airflow Variable
 /// `earshot_bin_dir` wins over it).

@@ -119,6 +119,45 @@ pub fn storage_of(config: &GroupConfig, storage: &str) -> Result<String, Storage
     }
 }
 
+/// The groups of a deployment's groups folder: each `*.toml` in it, in name order, loaded and
+/// checked. Every one needs an `id`, and no two the same.
+pub fn load_groups(
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<(std::path::PathBuf, GroupConfig)>> {
+    use anyhow::Context as _;
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading the groups folder `{}`", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "toml") && path.is_file())
+        .collect();
+    files.sort();
+    let mut groups: Vec<(std::path::PathBuf, GroupConfig)> = Vec::new();
+    for path in files {
+        let config = GroupConfig::load(&path)?;
+        let Some(id) = &config.id else {
+            anyhow::bail!(
+                "the group config `{}` has no `id`: every group of a groups folder needs one",
+                path.display()
+            );
+        };
+        if let Some((other, _)) = groups.iter().find(|(_, g)| g.id.as_ref() == Some(id)) {
+            anyhow::bail!(
+                "the group configs `{}` and `{}` have the same `id` `{id}`",
+                other.display(),
+                path.display()
+            );
+        }
+        groups.push((path, config));
+    }
+    if groups.is_empty() {
+        anyhow::bail!(
+            "the groups folder `{}` holds no `*.toml` group config",
+            dir.display()
+        );
+    }
+    Ok(groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +191,36 @@ mod tests {
         let long = "d".repeat(MAX_DATABASE_NAME_LEN - 1);
         let error = GroupScope::of(&config(Some("a")), "./data", &long).unwrap_err();
         assert!(error.to_string().contains("EARSHOT_DATABASE"), "{error}");
+    }
+
+    #[test]
+    fn a_groups_folder_loads_each_group_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write("b.toml", "id = \"b\"\n");
+        write("a.toml", "id = \"a\"\n");
+        write("notes.txt", "not a group");
+        let ids: Vec<_> = load_groups(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(_, g)| g.id.unwrap())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        write("c.toml", "id = \"a\"\n");
+        let error = load_groups(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("a.toml") && error.contains("c.toml"),
+            "{error}"
+        );
+        std::fs::remove_file(dir.path().join("c.toml")).unwrap();
+        write("d.toml", "name = \"no id\"\n");
+        let error = load_groups(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("d.toml") && error.contains("`id`"),
+            "{error}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        assert!(load_groups(empty.path()).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! group config, the password, the exposure, the clock.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
@@ -14,6 +15,9 @@ use crate::throttle::LoginLimits;
 
 /// What every request reads.
 pub struct AppState {
+    /// The path this group's pages are served under: empty for a one-group dashboard, `/g/<id>` for a
+    /// group of several.
+    pub base: String,
     /// MongoDB and the storage, read-only.
     pub stores: earshot_state::Stores,
     /// The group password, when one is set.
@@ -29,6 +33,30 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("auth", &self.auth)
             .finish_non_exhaustive()
+    }
+}
+
+/// A group's password hash from its config's `dashboard_password_hash_env` or `…_file`, if any.
+fn group_password_hash(group: &GroupConfig, config: &Path) -> Result<Option<(String, String)>> {
+    if let Some(name) = &group.dashboard_password_hash_env {
+        let hash = std::env::var(name).with_context(|| {
+            format!(
+                "the group config `{}` names `{name}` for the dashboard password hash, and it is not set",
+                config.display()
+            )
+        })?;
+        return Ok(Some((hash, name.clone())));
+    }
+    match &group.dashboard_password_hash_file {
+        Some(path) => {
+            let hash = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the password hash file `{}`", path.display()))?;
+            Ok(Some((
+                hash,
+                format!("the password hash file `{}`", path.display()),
+            )))
+        }
+        None => Ok(None),
     }
 }
 
@@ -69,10 +97,45 @@ pub fn check_bind(bind: SocketAddr, has_password: bool) -> Result<()> {
     Ok(())
 }
 
-/// The state for these options: MongoDB, the storage, the group config, the password.
-pub async fn state(args: &ServeArgs) -> Result<AppState> {
+/// The state of each group these options serve, with the path it is served under: one group at the
+/// root, or with `--groups-dir` each group of the folder under `/g/<id>`, each with its own password.
+pub async fn states(args: &ServeArgs) -> Result<Vec<Arc<AppState>>> {
+    let Some(dir) = &args.groups_dir else {
+        let group = GroupConfig::resolve(args.group_config.as_deref())?;
+        let hash = password_hash(args)?;
+        return Ok(vec![Arc::new(
+            group_state(args, group, hash, String::new()).await?,
+        )]);
+    };
+    if args.group_config.is_some() || args.password_hash_file.is_some() {
+        bail!(
+            "`--groups-dir` serves each group of the folder with its own config and password: drop \
+             `--group-config` and `--password-hash-file` (or {} and {})",
+            env::EARSHOT_GROUP_CONFIG,
+            env::EARSHOT_DASHBOARD_PASSWORD_HASH_FILE
+        );
+    }
+    let mut states = Vec::new();
+    for (path, group) in earshot_core::scope::load_groups(dir)? {
+        let hash = group_password_hash(&group, &path)?;
+        let id = group.id.clone().expect("load_groups checks every id");
+        let state = group_state(args, group, hash, crate::urls::group_base(&id))
+            .await
+            .with_context(|| format!("the group `{id}` (`{}`)", path.display()))?;
+        states.push(Arc::new(state));
+    }
+    Ok(states)
+}
+
+/// The state of one group: MongoDB, the storage, the group config, the password.
+async fn group_state(
+    args: &ServeArgs,
+    group: GroupConfig,
+    hash: Option<(String, String)>,
+    base: String,
+) -> Result<AppState> {
     let secure = args.secure_cookies();
-    let auth = match password_hash(args)? {
+    let auth = match hash {
         Some((hash, source)) => Some(Auth::new(&hash, &source, secure)?.with_login_limits(
             LoginLimits {
                 wrong_per_hour: usize::try_from(args.login_budget).unwrap_or(usize::MAX),
@@ -95,10 +158,10 @@ pub async fn state(args: &ServeArgs) -> Result<AppState> {
              in clear. Use this on a trusted LAN only."
         );
     }
-    let group = GroupConfig::resolve(args.group_config.as_deref())?;
     group.zone().map_err(anyhow::Error::msg)?;
     let scope = earshot_core::GroupScope::of(&group, &args.storage, &args.database)?;
     Ok(AppState {
+        base,
         stores: earshot_state::Stores {
             storage: Storage::open(&scope.storage).await?,
             db: earshot_core::mongo::connect(&args.mongodb_uri, &scope.database).await?,
@@ -108,4 +171,11 @@ pub async fn state(args: &ServeArgs) -> Result<AppState> {
         exposure,
         clock: earshot_state::clock::from_env()?,
     })
+}
+
+/// The state of a one-group dashboard (the first of [`states`]).
+pub async fn state(args: &ServeArgs) -> Result<AppState> {
+    let states = states(args).await?;
+    let first = states.into_iter().next().expect("at least one group");
+    Arc::try_unwrap(first).map_err(|_| anyhow::anyhow!("the state is shared"))
 }

@@ -83,6 +83,11 @@ pub struct ServeArgs {
     /// Group config file (display names, time zone). Default: `earshot.toml` if present.
     #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
     pub group_config: Option<PathBuf>,
+    /// Serve every group of this folder of group configs (`*.toml`, each with its `id`) from one
+    /// process, each under `/g/<id>/` with the password its config names
+    /// (`dashboard_password_hash_env` or `…_file`). Instead of `--group-config`.
+    #[arg(long, env = env::EARSHOT_GROUPS_DIR)]
+    pub groups_dir: Option<PathBuf>,
     /// MongoDB connection string.
     #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
     pub mongodb_uri: String,

@@ -25,13 +25,12 @@ pub mod server;
 pub mod throttle;
 pub mod urls;
 
-pub use app::{AppState, check_bind, state};
+pub use app::{AppState, check_bind, state, states};
 pub use cli::{Cli, Command, ServeArgs};
 pub use pages::login;
-pub use routes::{CONTENT_SECURITY_POLICY, router, serve, serve_with};
+pub use routes::{CONTENT_SECURITY_POLICY, app, router, serve, serve_with};
 
 use std::io::Write as _;
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use earshot_core::cli::Outcome;
@@ -57,13 +56,25 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 }
 
 async fn serve_args(args: ServeArgs) -> Result<Outcome> {
-    let state = Arc::new(state(&args).await?);
+    let states = states(&args).await?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("listening on {}", args.bind))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, password = state.auth.is_some(), hosts = ?state.exposure.hosts(), "Dashboard listening.");
-    writeln!(std::io::stdout(), "Dashboard: http://{address}/")?;
-    serve_with(listener, state, args.limits()).await?;
+    for state in &states {
+        tracing::info!(
+            %address,
+            group = ?state.stores.group.id,
+            password = state.auth.is_some(),
+            hosts = ?state.exposure.hosts(),
+            "Dashboard listening."
+        );
+        writeln!(
+            std::io::stdout(),
+            "Dashboard: http://{address}{}/",
+            state.base
+        )?;
+    }
+    serve_with(listener, states, args.limits()).await?;
     Ok(Outcome::Success)
 }

@@ -49,15 +49,15 @@ pub struct Frame {
     /// The group page, keeping the period.
     pub group_href: String,
     /// The recap.
-    pub recap_href: &'static str,
+    pub recap_href: String,
     /// The status page.
-    pub status_href: &'static str,
+    pub status_href: String,
     /// Signing out.
-    pub logout_href: &'static str,
+    pub logout_href: String,
     /// The stylesheet.
-    pub stylesheet_href: &'static str,
+    pub stylesheet_href: String,
     /// The icon.
-    pub favicon_href: &'static str,
+    pub favicon_href: String,
     /// Each member's page.
     pub nav: Vec<Link>,
     /// The periods to choose from (none: no selector).
@@ -95,11 +95,11 @@ impl Frame {
             title: title.into(),
             bare: false,
             group_href: urls::group(None),
-            recap_href: urls::RECAP,
-            status_href: urls::STATUS,
-            logout_href: urls::LOGOUT,
-            stylesheet_href: urls::STYLESHEET,
-            favicon_href: urls::FAVICON_SVG,
+            recap_href: urls::href(urls::RECAP),
+            status_href: urls::href(urls::STATUS),
+            logout_href: urls::href(urls::LOGOUT),
+            stylesheet_href: urls::href(urls::STYLESHEET),
+            favicon_href: urls::href(urls::FAVICON_SVG),
             nav: Vec::new(),
             periods: None,
             run: None,

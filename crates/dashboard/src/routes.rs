@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -48,7 +48,35 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
             state.clone(),
             security_headers,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), within_base))
         .with_state(state)
+}
+
+/// The app of every group: one group's pages at the root, or each group's under its base (`/g/<id>`).
+/// Outside every group's base there is nothing: `404`, naming no group.
+pub fn app(states: &[Arc<AppState>], request_timeout: Duration) -> Router {
+    match states {
+        [only] if only.base.is_empty() => router(only.clone(), request_timeout),
+        _ => {
+            // `/g/<id>` is a group's page; `/g/<id>/` leads there (a typed address's slash).
+            let mut app = Router::new().route(
+                &format!("{}/{{id}}/", urls::GROUPS_ROOT),
+                get(|Path(id): Path<String>| async move { Redirect::to(&urls::group_base(&id)) }),
+            );
+            for state in states {
+                app = app.nest(&state.base, router(state.clone(), request_timeout));
+            }
+            let first = states.first().expect("at least one group").clone();
+            app.fallback(assets::not_found)
+                .layer(middleware::from_fn_with_state(first.clone(), admit))
+                .layer(middleware::from_fn_with_state(first, security_headers))
+        }
+    }
+}
+
+/// Build the request's links for its group (see [`urls::within`]).
+async fn within_base(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    urls::within(state.base.clone(), next.run(request)).await
 }
 
 /// Refuse a foreign Host (DNS rebinding) and, without a password, a proxied request.
@@ -92,11 +120,7 @@ async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) 
     if open || signed_in {
         return next.run(request).await;
     }
-    let wanted = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
+    let wanted = urls::href(request.uri().path_and_query().map_or("/", |p| p.as_str()));
     Redirect::to(&urls::login(&wanted)).into_response()
 }
 
@@ -130,16 +154,16 @@ async fn security_headers(
 
 /// Serve on a listener with the default limits until ctrl-c.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> Result<()> {
-    serve_with(listener, state, ServerLimits::default()).await
+    serve_with(listener, vec![state], ServerLimits::default()).await
 }
 
-/// Serve on a listener within `limits` until ctrl-c.
+/// Serve every group's pages on a listener within `limits` until ctrl-c.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    states: Vec<Arc<AppState>>,
     limits: ServerLimits,
 ) -> Result<()> {
-    let app = router(state, limits.request_timeout);
+    let app = app(&states, limits.request_timeout);
     server::serve(listener, app, limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -1,6 +1,40 @@
 //! Every URL of the dashboard, in one place: the router's patterns and the links the pages build.
+//!
+//! The patterns are a group's paths. A dashboard of one group serves them at the root; a dashboard of
+//! several serves each group's under `/g/<id>` ([`group_base`]), and every link a page builds starts
+//! with the base of the group the request is for ([`base`], set per request by [`within`]).
+
+use std::future::Future;
 
 use earshot_core::period::Period;
+
+/// Where the groups of a several-groups dashboard live: `/g/<id>/…`.
+pub const GROUPS_ROOT: &str = "/g";
+
+tokio::task_local! {
+    /// The path the request's group is served under: empty for a one-group dashboard.
+    static BASE: String;
+}
+
+/// The path group `id`'s pages are served under in a several-groups dashboard (`/g/<id>`).
+pub fn group_base(id: &str) -> String {
+    format!("{GROUPS_ROOT}/{}", segment(id))
+}
+
+/// Run `work` (a request) with every link built for the group served under `base`.
+pub async fn within<F: Future>(base: String, work: F) -> F::Output {
+    BASE.scope(base, work).await
+}
+
+/// The base of the request's group: empty for a one-group dashboard (and outside a request).
+pub fn base() -> String {
+    BASE.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// A path of the request's group (`path` is one of the patterns, or a path below one).
+pub fn href(path: &str) -> String {
+    format!("{}{path}", base())
+}
 
 /// The group page.
 pub const GROUP: &str = "/";
@@ -48,20 +82,23 @@ pub fn period_query(period: Option<Period>) -> String {
     period.map_or_else(String::new, |p| format!("?period={p}"))
 }
 
-/// The group page of a period.
+/// The group page of a period: `/`, or the group's base itself (`/g/<id>`) in a dashboard of several.
 pub fn group(period: Option<Period>) -> String {
-    format!("{GROUP}{}", period_query(period))
+    let base = base();
+    let page = if base.is_empty() { GROUP } else { &base };
+    format!("{page}{}", period_query(period))
 }
 
 /// A member's page.
 pub fn member(id: &str, period: Option<Period>) -> String {
-    format!("/member/{}{}", segment(id), period_query(period))
+    format!("{}/member/{}{}", base(), segment(id), period_query(period))
 }
 
 /// Two members' page (`a` < `b`).
 pub fn pair(a: &str, b: &str, period: Option<Period>) -> String {
     format!(
-        "/pair/{}/{}{}",
+        "{}/pair/{}/{}{}",
+        base(),
         segment(a),
         segment(b),
         period_query(period)
@@ -70,23 +107,23 @@ pub fn pair(a: &str, b: &str, period: Option<Period>) -> String {
 
 /// A track's page.
 pub fn track(key: &str, period: Option<Period>) -> String {
-    format!("/track/{}{}", segment(key), period_query(period))
+    format!("{}/track/{}{}", base(), segment(key), period_query(period))
 }
 
 /// An artist's page.
 pub fn artist(id: &str, period: Option<Period>) -> String {
-    format!("/artist/{}{}", segment(id), period_query(period))
+    format!("{}/artist/{}{}", base(), segment(id), period_query(period))
 }
 
 /// The recap of a period.
 pub fn recap(period: Period) -> String {
-    earshot_core::period::recap_path(period)
+    href(&earshot_core::period::recap_path(period))
 }
 
 /// The login form, leading back to `next` (a path of this site).
 pub fn login(next: &str) -> String {
     let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    format!("{LOGIN}?next={next}")
+    format!("{}{LOGIN}?next={next}", base())
 }
 
 #[cfg(test)]
@@ -122,5 +159,31 @@ mod tests {
             login("/member/a?period=2024"),
             "/login?next=%2Fmember%2Fa%3Fperiod%3D2024"
         );
+    }
+
+    /// Within a group of several, every link starts with the group's base.
+    #[tokio::test]
+    async fn links_within_a_group_start_with_its_base() {
+        let week: Period = "2024-W44".parse().unwrap();
+        let links = within(group_base("north"), async {
+            [
+                group(None),
+                member("ana", None),
+                pair("a", "b", None),
+                track("t", None),
+                artist("x", None),
+                recap(week),
+                login("/g/north/status"),
+                href(STATUS),
+            ]
+        })
+        .await;
+        for link in &links[1..] {
+            assert!(link.starts_with("/g/north/"), "{link}");
+        }
+        assert_eq!(links[0], "/g/north");
+        assert_eq!(links[6], "/g/north/login?next=%2Fg%2Fnorth%2Fstatus");
+        assert_eq!(base(), "", "outside a request: the root");
+        assert_eq!(group_base("a b"), "/g/a%20b");
     }
 }

@@ -10,14 +10,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use earshot_core::layout;
 use earshot_core::scope::{GROUPS_PREFIX, group_database, group_storage};
 use earshot_core::{GroupConfig, Storage, mongo};
-use earshot_testkit::fixtures::{Listening, fixtures_dir, member_raw_pages};
+use earshot_testkit::fixtures::fixtures_dir;
 use earshot_testkit::mongo::MongoServer;
-use earshot_tests::binary;
+use earshot_tests::Place;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
@@ -32,65 +31,6 @@ const RUN: &str = "20250101T000000Z";
 
 fn group_file(id: &str) -> PathBuf {
     fixtures_dir().join("groups").join(format!("{id}.toml"))
-}
-
-/// Where a binary runs: the deployment's storage and database, and one group's config.
-struct Place<'a> {
-    root: &'a Path,
-    database: &'a str,
-    config: &'a Path,
-}
-
-impl Place<'_> {
-    fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
-        Command::new(binary(program))
-            .args(args)
-            .env("EARSHOT_STORAGE", self.root)
-            .env("EARSHOT_GROUP_CONFIG", self.config)
-            .env("MONGODB_URI", MongoServer::shared().uri())
-            .env("EARSHOT_DATABASE", self.database)
-            .env("EARSHOT_LOG", "info")
-            .output()
-            .unwrap()
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> String {
-        let out = self.output(program, args);
-        let log = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "{program} {args:?}: {log}");
-        log
-    }
-
-    /// The fetched pages of the config's members, where its fetcher stores them, then the hourly and
-    /// daily DAGs' steps. Returns each step's log.
-    async fn pipeline(&self) -> Vec<String> {
-        let group = GroupConfig::load(self.config).unwrap();
-        let storage = Storage::open(
-            &earshot_core::scope::storage_of(&group, self.root.to_str().unwrap()).unwrap(),
-        )
-        .await
-        .unwrap();
-        let listening = Listening::fixture_group().unwrap();
-        for member in &listening.members {
-            if group.member(member.id()).is_some() {
-                for (key, page) in member_raw_pages(member) {
-                    storage
-                        .write(&key, serde_json::to_vec(&page).unwrap().into())
-                        .await
-                        .unwrap();
-                }
-            }
-        }
-        let mut logs = Vec::new();
-        for kind in ["recently-played", "top-tracks", "top-artists"] {
-            logs.push(self.run("json-converter", &[kind]));
-        }
-        logs.push(self.run("data-upload", &["all"]));
-        logs.push(self.run("create-collections", &["all"]));
-        logs.push(self.run("gcs-export", &["--snapshot", RUN]));
-        logs.push(self.run("analytics", &["--snapshot", RUN, "--run", RUN]));
-        logs
-    }
 }
 
 /// The fields that say when a step ran (the ledgers', the watermarks' and the runs'), not what it
@@ -202,7 +142,7 @@ async fn two_groups_in_one_deployment_are_walled_off_and_answer_as_if_alone() {
         ..north
     };
     for (place, id) in [(&north, "north"), (&south, "south")] {
-        let logs = place.pipeline().await;
+        let logs = place.pipeline(RUN).await;
         for log in &logs {
             assert!(
                 log.contains(&format!("\"group\":\"{id}\"")),
@@ -285,7 +225,7 @@ async fn two_groups_in_one_deployment_are_walled_off_and_answer_as_if_alone() {
             database: &alone_db_name,
             config: &alone_config,
         };
-        alone.pipeline().await;
+        alone.pipeline(RUN).await;
         assert!(
             files(&alone_dir)
                 .keys()

@@ -23,7 +23,7 @@ use crate::urls;
 struct LoginPage<'a> {
     #[serde(flatten)]
     frame: Frame,
-    action: &'static str,
+    action: &'a str,
     group_name: &'a str,
     csrf: String,
     next: &'a str,
@@ -41,10 +41,11 @@ pub struct LoginQuery {
 /// The longest `next=` followed after signing in.
 const MAX_NEXT_LEN: usize = 2048;
 
-/// Only a path of this site is followed after signing in: one `/`, then neither `/` nor `\\`, no
-/// control character and no `\\` anywhere, checked on the value and on its percent-decoding (browsers
-/// drop a tab or newline in a URL, so `/\t/evil.example` would become `//evil.example`). Anything else
-/// becomes `/`.
+/// Only a path of this site, within the group's pages, is followed after signing in: one `/`, then
+/// neither `/` nor `\\`, no control character and no `\\` anywhere, checked on the value and on its
+/// percent-decoding (browsers drop a tab or newline in a URL, so `/\t/evil.example` would become
+/// `//evil.example`); in a dashboard of several groups, under the group's base. Anything else becomes
+/// the group page.
 pub fn safe_next(next: Option<&str>) -> String {
     fn same_site(path: &str) -> bool {
         let mut chars = path.chars();
@@ -53,11 +54,25 @@ pub fn safe_next(next: Option<&str>) -> String {
             && !path.chars().any(|c| c.is_control() || c == '\\')
     }
     match next {
-        Some(n) if n.len() <= MAX_NEXT_LEN && same_site(n) && same_site(&percent_decoded(n)) => {
+        Some(n)
+            if n.len() <= MAX_NEXT_LEN
+                && same_site(n)
+                && same_site(&percent_decoded(n))
+                && within_group(n) =>
+        {
             n.to_string()
         }
-        _ => urls::GROUP.to_string(),
+        _ => urls::group(None),
     }
+}
+
+/// Whether `path` is one of the request's group's pages (any path in a one-group dashboard).
+fn within_group(path: &str) -> bool {
+    let base = urls::base();
+    base.is_empty()
+        || path
+            .strip_prefix(&base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
 }
 
 /// `%XX` escapes decoded (invalid UTF-8 replaced); everything else as it is.
@@ -90,14 +105,14 @@ fn login_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let Some(auth) = &state.auth else {
-        return Ok(Redirect::to(urls::GROUP).into_response());
+        return Ok(Redirect::to(&urls::group(None)).into_response());
     };
     let (nonce, token) = auth.new_csrf(state.clock.now().timestamp())?;
     let html = render(
         "login.html",
         &LoginPage {
             frame: Frame::bare("Sign in"),
-            action: urls::LOGIN,
+            action: &urls::href(urls::LOGIN),
             group_name: &state.stores.group.name,
             csrf: token,
             next,
@@ -105,12 +120,18 @@ fn login_page(
         },
     )?;
     let mut response = (status, html).into_response();
-    let cookie = auth.cookie(CSRF_COOKIE, &nonce, urls::LOGIN, None);
+    let cookie = auth.cookie(CSRF_COOKIE, &nonce, &urls::href(urls::LOGIN), None);
     response.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
     );
     Ok(response)
+}
+
+/// The session cookie's path: the group's pages only (a browser signed in to one group of several
+/// never sends that group's session to another's pages).
+fn session_path() -> String {
+    urls::group(None)
 }
 
 /// The login form.
@@ -198,7 +219,7 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let Some(auth) = &state.auth else {
-        return Ok(Redirect::to(urls::GROUP).into_response());
+        return Ok(Redirect::to(&urls::group(None)).into_response());
     };
     let next = safe_next(form.next.as_deref());
     let client = ClientKey::of(state.exposure.client(peer.ip(), &headers));
@@ -234,11 +255,11 @@ pub async fn login(
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
     for cookie in [
-        auth.cookie(SESSION_COOKIE, &session, "/", Some(SESSION_TTL)),
+        auth.cookie(SESSION_COOKIE, &session, &session_path(), Some(SESSION_TTL)),
         auth.cookie(
             CSRF_COOKIE,
             "",
-            urls::LOGIN,
+            &urls::href(urls::LOGIN),
             Some(std::time::Duration::ZERO),
         ),
     ] {
@@ -252,9 +273,14 @@ pub async fn login(
 
 /// Sign out: the session cookie is cleared.
 pub async fn logout(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
-    let mut response = Redirect::to(urls::LOGIN).into_response();
+    let mut response = Redirect::to(&urls::href(urls::LOGIN)).into_response();
     if let Some(auth) = &state.auth {
-        let cookie = auth.cookie(SESSION_COOKIE, "", "/", Some(std::time::Duration::ZERO));
+        let cookie = auth.cookie(
+            SESSION_COOKIE,
+            "",
+            &session_path(),
+            Some(std::time::Duration::ZERO),
+        );
         response.headers_mut().append(
             header::SET_COOKIE,
             HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,

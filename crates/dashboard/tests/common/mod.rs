@@ -90,12 +90,17 @@ pub async fn serve_stores_with(
     let exposure =
         Exposure::loopback(address.port(), auth.is_some()).with_trusted_proxies(trusted_proxies);
     let state = AppState {
+        base: String::new(),
         stores,
         auth,
         exposure,
         clock: Arc::new(earshot_state::clock::SystemClock),
     };
-    tokio::spawn(dashboard::serve_with(listener, Arc::new(state), limits));
+    tokio::spawn(dashboard::serve_with(
+        listener,
+        vec![Arc::new(state)],
+        limits,
+    ));
     format!("http://{address}")
 }
 

@@ -111,22 +111,23 @@ def build(group: str | None, config: Path | None) -> list[DAG]:
     tags = ["earshot"] if group is None else ["earshot", f"group:{group}"]
     # Several groups share the Spotify quota of their common apps: their calls queue in one pool.
     spotify = {} if group is None else {"pool": SPOTIFY_POOL}
+    # What the three DAGs share: one run at a time, no catch-up, retries, the group's tags.
+    shared = {
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": DEFAULT_ARGS,
+        "tags": tags,
+        "doc_md": __doc__,
+    }
 
     def step(task_id: str, command: str, **kwargs) -> BashOperator:
         """One binary as a task; `append_env` keeps the worker's environment (where the secrets live)."""
         return BashOperator(task_id=task_id, bash_command=f"{BIN}/{command}", env=env, append_env=True, **kwargs)
 
     with DAG(
-        dag_id=f"{prefix}_recently_played",
-        schedule="@hourly",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=timedelta(minutes=55),
-        default_args=DEFAULT_ARGS,
-        tags=tags,
+        dag_id=f"{prefix}_recently_played", schedule="@hourly", dagrun_timeout=timedelta(minutes=55), **shared
     ) as recently_played:
-        recently_played.doc_md = __doc__
         fetch = step("fetch_recently_played", "data-fetcher fetch --what recently-played --max-wait 600", **spotify)
         convert = step("convert_recently_played", "json-converter recently-played")
         # Streaming histories members imported (`data-fetcher import`) since the last run: usually nothing.
@@ -138,17 +139,7 @@ def build(group: str | None, config: Path | None) -> list[DAG]:
         fetch >> convert >> upload >> collections
         [convert_history, convert_spoken] >> upload
 
-    with DAG(
-        dag_id=f"{prefix}_daily",
-        schedule="@daily",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=timedelta(hours=3),
-        default_args=DEFAULT_ARGS,
-        tags=tags,
-    ) as daily:
-        daily.doc_md = __doc__
+    with DAG(dag_id=f"{prefix}_daily", schedule="@daily", dagrun_timeout=timedelta(hours=3), **shared) as daily:
         fetch_top = step("fetch_top", "data-fetcher fetch --what top --max-wait 600", **spotify)
         convert_tracks = step("convert_top_tracks", "json-converter top-tracks")
         convert_artists = step("convert_top_artists", "json-converter top-artists")
@@ -207,17 +198,7 @@ def build(group: str | None, config: Path | None) -> list[DAG]:
             )
             export >> on_cluster
 
-    with DAG(
-        dag_id=f"{prefix}_weekly",
-        schedule="0 12 * * 1",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=timedelta(hours=2),
-        default_args=DEFAULT_ARGS,
-        tags=tags,
-    ) as weekly:
-        weekly.doc_md = __doc__
+    with DAG(dag_id=f"{prefix}_weekly", schedule="0 12 * * 1", dagrun_timeout=timedelta(hours=2), **shared) as weekly:
         export_week = step("export_week", "gcs-export --snapshot {{ ts_nodash }}Z")
         analytics_week = step(
             "analytics_week", f"analytics --engine polars --snapshot {{{{ ts_nodash }}}}Z --period {WEEK}"

@@ -1,4 +1,4 @@
-//! The newest complete snapshot (or a named one) as lazy scans, with the period and group filters
+//! The newest complete snapshot (or a named one) as lazy scans, with the period and members filters
 //! applied (pushed down to the Parquet reader).
 
 use anyhow::{Context as _, Result, bail};

@@ -47,17 +47,18 @@ fn group_password_hash(group: &GroupConfig, config: &Path) -> Result<Option<(Str
         })?;
         return Ok(Some((hash, name.clone())));
     }
-    match &group.dashboard_password_hash_file {
-        Some(path) => {
-            let hash = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the password hash file `{}`", path.display()))?;
-            Ok(Some((
-                hash,
-                format!("the password hash file `{}`", path.display()),
-            )))
-        }
-        None => Ok(None),
-    }
+    group
+        .dashboard_password_hash_file
+        .as_deref()
+        .map(hash_file)
+        .transpose()
+}
+
+/// A password hash file's text, and how to name it in messages.
+fn hash_file(path: &Path) -> Result<(String, String)> {
+    let hash = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the password hash file `{}`", path.display()))?;
+    Ok((hash, format!("the password hash file `{}`", path.display())))
 }
 
 /// The password hash from the environment or the file named, if any.
@@ -70,17 +71,10 @@ fn password_hash(args: &ServeArgs) -> Result<Option<(String, String)>> {
             env::EARSHOT_DASHBOARD_PASSWORD_HASH.to_string(),
         )));
     }
-    match &args.password_hash_file {
-        Some(path) => {
-            let hash = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the password hash file `{}`", path.display()))?;
-            Ok(Some((
-                hash,
-                format!("the password hash file `{}`", path.display()),
-            )))
-        }
-        None => Ok(None),
-    }
+    args.password_hash_file
+        .as_deref()
+        .map(hash_file)
+        .transpose()
 }
 
 /// Refuse an address other than loopback without a password.

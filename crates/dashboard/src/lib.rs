@@ -69,11 +69,12 @@ async fn serve_args(args: ServeArgs) -> Result<Outcome> {
             hosts = ?state.exposure.hosts(),
             "Dashboard listening."
         );
-        writeln!(
-            std::io::stdout(),
-            "Dashboard: http://{address}{}/",
-            state.base
-        )?;
+        let page = if state.base.is_empty() {
+            "/"
+        } else {
+            &state.base
+        };
+        writeln!(std::io::stdout(), "Dashboard: http://{address}{page}")?;
     }
     serve_with(listener, states, args.limits()).await?;
     Ok(Outcome::Success)

@@ -505,3 +505,73 @@ async fn login_in_chromium() {
     let url = browser.wait_for_url("/login").await;
     assert!(url.ends_with("/login"), "signed out: {url}");
 }
+
+/// Two groups in one dashboard, in one browser: signed in to north, south's pages still ask for
+/// south's password (north's cookie is north's path only); signed in to both, each group's pages open
+/// with its own session, and signing out of north leaves south signed in.
+#[tokio::test]
+async fn two_groups_in_one_browser_each_need_their_own_password() {
+    let served = common::serve_groups("dashboard_browser_groups").await;
+    let site = served.site.clone();
+    let browser = Browser::start().await;
+    browser
+        .goto(&format!("{site}/g/north/member/chloe-r"))
+        .await;
+    assert!(browser.url().await.contains("/g/north/login?next="));
+    browser.type_into("#password", "north password").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url("/g/north/member/chloe-r").await;
+    assert_eq!(browser.text(&browser.find("h1").await).await, "Chloé");
+    // Every link of north's page stays in north (or goes to Spotify).
+    for link in browser.links().await {
+        assert!(
+            link.starts_with(&format!("{site}/g/north"))
+                || link.starts_with("https://open.spotify.com/"),
+            "{link}"
+        );
+    }
+    // South's page of the same friend: south's sign-in, and north's password does not open it.
+    browser
+        .goto(&format!("{site}/g/south/member/chloe-r"))
+        .await;
+    assert!(
+        browser.url().await.contains("/g/south/login?next="),
+        "south asks for its own password"
+    );
+    browser.type_into("#password", "north password").await;
+    browser.click("button[type=submit]").await;
+    let error = browser.text(&browser.find("p.error").await).await;
+    assert_eq!(error, "That is not the group's password.");
+    browser.type_into("#password", "south password").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url("/g/south/member/chloe-r").await;
+    assert_eq!(browser.text(&browser.find("h1").await).await, "Chloé");
+    // Both sessions live side by side; signing out of north ends north's only.
+    browser.goto(&format!("{site}/g/north")).await;
+    assert_eq!(browser.url().await, format!("{site}/g/north"));
+    browser.click("form.inline button").await;
+    assert!(
+        browser
+            .wait_for_url("/g/north/login")
+            .await
+            .ends_with("/g/north/login")
+    );
+    browser.goto(&format!("{site}/g/south")).await;
+    assert_eq!(
+        browser.url().await,
+        format!("{site}/g/south"),
+        "still signed in to south"
+    );
+    browser.goto(&format!("{site}/g/north")).await;
+    assert!(
+        browser.url().await.contains("/g/north/login"),
+        "signed out of north"
+    );
+    let issues = problems(&browser.console().await);
+    assert!(
+        issues
+            .iter()
+            .all(|m| m.contains("401") || m.contains("404")),
+        "{issues:?}"
+    );
+}

@@ -7,22 +7,14 @@
 mod common;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::path::Path;
 
-use clap::Parser as _;
-use common::{client, login_form};
+use common::{client, login_form, serve_groups};
 use dashboard::auth::SESSION_COOKIE;
 use earshot_core::mongo;
-use earshot_core::scope::group_database;
-use earshot_testkit::fixtures::fixtures_dir;
-use earshot_testkit::mongo::MongoServer;
-use earshot_tests::Place;
 use futures::TryStreamExt as _;
 use mongodb::bson::{Document, doc};
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
-
-const RUN: &str = "20250101T000000Z";
 
 /// Every track id and artist id in a group's plays and top tracks.
 async fn ids(db: &mongodb::Database) -> BTreeSet<String> {
@@ -113,48 +105,12 @@ fn links(body: &str) -> Vec<String> {
     out
 }
 
-fn write_group(dir: &Path, id: &str) {
-    let hash = dashboard::auth::hash_password(&format!("{id} password")).unwrap();
-    std::fs::write(dir.join(format!("{id}.hash")), hash).unwrap();
-    let text = std::fs::read_to_string(fixtures_dir().join("groups").join(format!("{id}.toml")))
-        .unwrap()
-        .replace(
-            "\n[[apps]]",
-            &format!(
-                "dashboard_password_hash_file = \"{}\"\n\n[[apps]]",
-                dir.join(format!("{id}.hash")).display()
-            ),
-        );
-    std::fs::write(dir.join(format!("{id}.toml")), text).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_group_sees_only_its_own_pages() {
-    let server = MongoServer::shared();
-    let deployment = tempfile::tempdir().unwrap();
-    let root = deployment.path().join("storage");
-    let groups = deployment.path().join("groups");
-    std::fs::create_dir(&groups).unwrap();
-    let base = server.database_name("dashboard_groups");
-    for id in ["north", "south"] {
-        write_group(&groups, id);
-        let config = groups.join(format!("{id}.toml"));
-        Place {
-            root: &root,
-            database: &base,
-            config: &config,
-        }
-        .pipeline(RUN)
-        .await;
-    }
-    let north_db = mongo::connect(server.uri(), &group_database(&base, "north"))
-        .await
-        .unwrap();
-    let south_db = mongo::connect(server.uri(), &group_database(&base, "south"))
-        .await
-        .unwrap();
-    let north_ids = ids(&north_db).await;
-    let south_only: BTreeSet<String> = ids(&south_db)
+    let served = serve_groups("dashboard_groups").await;
+    let (north_db, south_db) = (&served.dbs[0], &served.dbs[1]);
+    let north_ids = ids(north_db).await;
+    let south_only: BTreeSet<String> = ids(south_db)
         .await
         .difference(&north_ids)
         .cloned()
@@ -173,37 +129,8 @@ async fn each_group_sees_only_its_own_pages() {
     ];
     needles.extend(south_only);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cli = dashboard::Cli::try_parse_from([
-        "dashboard",
-        "--groups-dir",
-        groups.to_str().unwrap(),
-        "--storage",
-        root.to_str().unwrap(),
-        "--mongodb-uri",
-        server.uri(),
-        "--database",
-        &base,
-        "--bind",
-        &format!("127.0.0.1:{port}"),
-    ])
-    .unwrap();
-    tokio::spawn(dashboard::run(cli));
-    let site = format!("http://127.0.0.1:{port}");
+    let site = served.site.clone();
     let http = client();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http.get(format!("{site}/")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the dashboard listens");
 
     // The root and anything outside the groups' paths: 404, naming no group.
     for path in ["/", "/member/ana.mx", "/g/", "/g/west", "/status"] {

@@ -205,3 +205,101 @@ pub async fn login_form(http: &reqwest::Client, base: &str) -> (String, String) 
         .to_string();
     (nonce, token)
 }
+
+/// A dashboard serving two groups of one deployment (`--groups-dir`): the fixture groups north and
+/// south through the pipeline by the binaries, each with its password (`<id> password`).
+pub struct ServedGroups {
+    /// `http://127.0.0.1:<port>`.
+    pub site: String,
+    /// North's and south's databases.
+    pub dbs: [mongodb::Database; 2],
+    _dir: tempfile::TempDir,
+}
+
+/// The run (and snapshot) of [`serve_groups`].
+pub const GROUPS_RUN: &str = "20250101T000000Z";
+
+fn write_group(dir: &std::path::Path, id: &str) {
+    let hash = dashboard::auth::hash_password(&format!("{id} password")).unwrap();
+    std::fs::write(dir.join(format!("{id}.hash")), hash).unwrap();
+    let text = std::fs::read_to_string(
+        earshot_testkit::fixtures::fixtures_dir()
+            .join("groups")
+            .join(format!("{id}.toml")),
+    )
+    .unwrap()
+    .replace(
+        "\n[[apps]]",
+        &format!(
+            "dashboard_password_hash_file = \"{}\"\n\n[[apps]]",
+            dir.join(format!("{id}.hash")).display()
+        ),
+    );
+    std::fs::write(dir.join(format!("{id}.toml")), text).unwrap();
+}
+
+/// North and south through the pipeline into one deployment, then `dashboard --groups-dir` on it, as
+/// the binary runs (the command line parsed, `dashboard::run`), on a free loopback port.
+pub async fn serve_groups(test: &str) -> ServedGroups {
+    use clap::Parser as _;
+    let server = earshot_testkit::mongo::MongoServer::shared();
+    let deployment = tempfile::tempdir().unwrap();
+    let root = deployment.path().join("storage");
+    let groups = deployment.path().join("groups");
+    std::fs::create_dir(&groups).unwrap();
+    let base = server.database_name(test);
+    for id in ["north", "south"] {
+        write_group(&groups, id);
+        let config = groups.join(format!("{id}.toml"));
+        earshot_tests::Place {
+            root: &root,
+            database: &base,
+            config: &config,
+        }
+        .pipeline(GROUPS_RUN)
+        .await;
+    }
+    let mut dbs = Vec::new();
+    for id in ["north", "south"] {
+        let name = earshot_core::scope::group_database(&base, id);
+        dbs.push(
+            earshot_core::mongo::connect(server.uri(), &name)
+                .await
+                .unwrap(),
+        );
+    }
+    let dbs: [mongodb::Database; 2] = dbs.try_into().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cli = dashboard::Cli::try_parse_from([
+        "dashboard",
+        "--groups-dir",
+        groups.to_str().unwrap(),
+        "--storage",
+        root.to_str().unwrap(),
+        "--mongodb-uri",
+        server.uri(),
+        "--database",
+        &base,
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .unwrap();
+    tokio::spawn(dashboard::run(cli));
+    let site = format!("http://127.0.0.1:{port}");
+    let http = client();
+    for _ in 0..100 {
+        if http.get(format!("{site}/")).send().await.is_ok() {
+            return ServedGroups {
+                site,
+                dbs,
+                _dir: deployment,
+            };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the dashboard of two groups does not listen");
+}

@@ -7,7 +7,7 @@
 //! where it always did: the database and the storage as given. Every binary resolves its
 //! [`GroupScope`] from the config it is given, and reads and writes nothing outside it.
 
-use crate::config::GroupConfig;
+use crate::config::{GroupConfig, MAX_MEMBERS_PER_DEV_APP};
 use crate::storage::{StorageError, StorageUrl};
 
 /// The folder under the storage root that holds one subfolder (prefix) per group.
@@ -155,7 +155,49 @@ pub fn load_groups(
             dir.display()
         );
     }
+    check_shared_apps(groups.iter().map(|(_, g)| g))
+        .map_err(|message| anyhow::anyhow!("the groups folder `{}`: {message}", dir.display()))?;
     Ok(groups)
+}
+
+/// Whether the groups' apps stay within Spotify's limit: a development-mode app serves at most
+/// [`MAX_MEMBERS_PER_DEV_APP`] users across every group that lists it (a Spotify account in two groups
+/// is one user of the app), unless a group marks it `extended_quota`.
+pub fn check_shared_apps<'a>(
+    groups: impl IntoIterator<Item = &'a GroupConfig>,
+) -> Result<(), String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut users: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut extended: BTreeSet<&str> = BTreeSet::new();
+    for group in groups {
+        for app in &group.apps {
+            if app.extended_quota {
+                extended.insert(&app.client_id);
+            }
+        }
+        for member in &group.members {
+            let app = match (&member.app, group.apps.as_slice()) {
+                (Some(name), apps) => apps.iter().find(|a| &a.name == name),
+                (None, [only]) => Some(only),
+                (None, _) => None,
+            };
+            if let Some(app) = app {
+                users.entry(&app.client_id).or_default().insert(&member.id);
+            }
+        }
+    }
+    for (client_id, members) in users {
+        if members.len() > MAX_MEMBERS_PER_DEV_APP && !extended.contains(client_id) {
+            return Err(format!(
+                "the Spotify app `{client_id}` serves {} members across the groups ({}): a \
+                 development-mode app allows at most {MAX_MEMBERS_PER_DEV_APP}. Give a group its own \
+                 app, or mark the app `extended_quota = true` if Spotify granted it",
+                members.len(),
+                members.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -221,6 +263,35 @@ mod tests {
         );
         let empty = tempfile::tempdir().unwrap();
         assert!(load_groups(empty.path()).is_err());
+    }
+
+    #[test]
+    fn an_app_shared_by_groups_serves_at_most_five_users_in_all() {
+        let group = |id: &str, members: &[&str]| {
+            let mut text =
+                format!("id = \"{id}\"\n[[apps]]\nname = \"shared\"\nclient_id = \"c1\"\n");
+            for m in members {
+                text.push_str(&format!(
+                    "[[members]]\nid = \"{m}\"\ndisplay_name = \"{m}\"\n"
+                ));
+            }
+            GroupConfig::parse(&text, std::path::Path::new("g.toml")).unwrap()
+        };
+        // Five users in all: the shared member counts once.
+        let (a, b) = (
+            group("a", &["u1", "u2", "u3"]),
+            group("b", &["u3", "u4", "u5"]),
+        );
+        assert!(check_shared_apps([&a, &b]).is_ok());
+        let c = group("c", &["u6"]);
+        let error = check_shared_apps([&a, &b, &c]).unwrap_err();
+        assert!(
+            error.contains("`c1` serves 6 members") && error.contains("u6"),
+            "{error}"
+        );
+        let mut extended = c.clone();
+        extended.apps[0].extended_quota = true;
+        assert!(check_shared_apps([&a, &b, &extended]).is_ok());
     }
 
     #[test]

@@ -101,12 +101,15 @@ pub async fn states(args: &ServeArgs) -> Result<Vec<Arc<AppState>>> {
             group_state(args, group, hash, String::new()).await?,
         )]);
     };
-    if args.group_config.is_some() || args.password_hash_file.is_some() {
+    let one_password = std::env::var(env::EARSHOT_DASHBOARD_PASSWORD_HASH)
+        .is_ok_and(|hash| !hash.trim().is_empty());
+    if args.group_config.is_some() || args.password_hash_file.is_some() || one_password {
         bail!(
             "`--groups-dir` serves each group of the folder with its own config and password: drop \
-             `--group-config` and `--password-hash-file` (or {} and {})",
+             `--group-config` and `--password-hash-file` (or {}, {} and {})",
             env::EARSHOT_GROUP_CONFIG,
-            env::EARSHOT_DASHBOARD_PASSWORD_HASH_FILE
+            env::EARSHOT_DASHBOARD_PASSWORD_HASH_FILE,
+            env::EARSHOT_DASHBOARD_PASSWORD_HASH
         );
     }
     let mut states = Vec::new();
@@ -165,11 +168,4 @@ async fn group_state(
         exposure,
         clock: earshot_state::clock::from_env()?,
     })
-}
-
-/// The state of a one-group dashboard (the first of [`states`]).
-pub async fn state(args: &ServeArgs) -> Result<AppState> {
-    let states = states(args).await?;
-    let first = states.into_iter().next().expect("at least one group");
-    Arc::try_unwrap(first).map_err(|_| anyhow::anyhow!("the state is shared"))
 }

@@ -74,7 +74,7 @@ DEFAULT_ARGS = {
 }
 # The pool every group's Spotify calls share (crates/core/src/scope.rs, `SPOTIFY_POOL`).
 SPOTIFY_POOL = "earshot_spotify"
-# A group id (crates/core/src/scope.rs, `check_group_id`): it names DAGs, a database and a prefix.
+# A group id (crates/core/src/config.rs, `check_group_id`): it names DAGs, a database and a prefix.
 GROUP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 # Monday 12:00 UTC is Monday (UTC-12) to Tuesday (UTC+14) everywhere: the week before is over in the

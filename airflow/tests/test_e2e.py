@@ -228,6 +228,7 @@ def test_two_groups_dags_run_each_in_its_own_stores(env: dict[str, str], tmp_pat
     for group in GROUPS:
         dags_test(f"earshot_{group}_recently_played", "2026-01-02T09:00:00+00:00", env)
         dags_test(f"earshot_{group}_daily", "2026-01-02T00:00:00+00:00", env)
+        dags_test(f"earshot_{group}_weekly", "2026-01-05T12:00:00+00:00", env)
     assert sorted(p.name for p in storage.iterdir()) == ["groups"], "nothing outside the groups' prefixes"
     for group, members in GROUPS.items():
         report = json.loads((storage / "groups" / group / "reports" / "20260102T000000Z" / "report.json").read_text())
@@ -236,3 +237,5 @@ def test_two_groups_dags_run_each_in_its_own_stores(env: dict[str, str], tmp_pat
         others = {m for ms in GROUPS.values() for m in ms} - set(members)
         text = json.dumps(report)
         assert not any(f'"{other}"' in text for other in others), f"{group}'s report names another group's member"
+        weekly = storage / "groups" / group / "exports" / "Tracks" / "snapshot=20260105T120000Z" / "_SUCCESS"
+        assert weekly.is_file(), f"{group}'s weekly DAG exported its own snapshot"

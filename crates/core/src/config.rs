@@ -44,6 +44,28 @@ pub const DEFAULT_CONFIG_FILE: &str = "earshot.toml";
 /// Most members one development-mode Spotify app may serve (since 2026-02-11).
 pub const MAX_MEMBERS_PER_DEV_APP: usize = 5;
 
+/// Longest group id (`id`): short enough that `<database>_<id>` stays within MongoDB's 63-byte
+/// database names with any sensible base name (see [`crate::scope`]).
+pub const MAX_GROUP_ID_LEN: usize = 32;
+/// Whether `id` can name a group: 1-32 of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
+/// It becomes a database name's suffix, a storage prefix, a URL segment and an Airflow DAG id's part.
+pub fn check_group_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_GROUP_ID_LEN
+        && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`id`: `{id}` is not a group id: use 1-{MAX_GROUP_ID_LEN} characters of a-z, 0-9, `-`, `_`, \
+             starting with a letter or digit"
+        ))
+    }
+}
+
 /// Why a group configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -250,7 +272,7 @@ impl GroupConfig {
 
     fn validate(&self) -> Result<(), String> {
         if let Some(id) = &self.id {
-            crate::scope::check_group_id(id)?;
+            check_group_id(id)?;
         }
         if self.dashboard_password_hash_env.is_some() && self.dashboard_password_hash_file.is_some()
         {

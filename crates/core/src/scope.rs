@@ -16,32 +16,10 @@ pub const GROUPS_PREFIX: &str = "groups";
 /// several groups (`airflow pools set earshot_spotify 1 …`): the groups' apps share one quota, so their
 /// calls queue one at a time instead of one group's backlog starving another's fetch.
 pub const SPOTIFY_POOL: &str = "earshot_spotify";
-/// Longest group id: short enough that `<database>_<id>` stays within MongoDB's 63-byte database
-/// names with any sensible base name.
-pub const MAX_GROUP_ID_LEN: usize = 32;
 /// Longest MongoDB database name (MongoDB refuses 64 bytes or more).
 pub const MAX_DATABASE_NAME_LEN: usize = 63;
 /// What separates the deployment's database name from the group id.
 pub const DATABASE_SEPARATOR: char = '_';
-
-/// Whether `id` can name a group: 1-32 of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
-/// It becomes a database name's suffix, a storage prefix, a URL segment and an Airflow DAG id's part.
-pub fn check_group_id(id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_GROUP_ID_LEN
-        && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`id`: `{id}` is not a group id: use 1-{MAX_GROUP_ID_LEN} characters of a-z, 0-9, `-`, `_`, \
-             starting with a letter or digit"
-        ))
-    }
-}
 
 /// The MongoDB database of group `id` in a deployment whose database is `database`.
 pub fn group_database(database: &str, id: &str) -> String {
@@ -203,6 +181,7 @@ pub fn check_shared_apps<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{MAX_GROUP_ID_LEN, check_group_id};
 
     fn config(id: Option<&str>) -> GroupConfig {
         GroupConfig {

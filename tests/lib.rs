@@ -234,3 +234,46 @@ impl Place<'_> {
         logs
     }
 }
+
+/// Every file under `dir`, by its path below it, with its bytes (nothing when `dir` is absent).
+pub fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let key = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                out.insert(key, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Every document of every collection of `db`: `each(collection, document)`.
+pub async fn each_document(
+    db: &mongodb::Database,
+    mut each: impl FnMut(&str, mongodb::bson::Document),
+) {
+    use mongodb::bson::{Document, doc};
+    for name in db.list_collection_names().await.unwrap() {
+        let mut cursor = db
+            .collection::<Document>(&name)
+            .find(doc! {})
+            .await
+            .unwrap();
+        while cursor.advance().await.unwrap() {
+            each(&name, cursor.deserialize_current().unwrap());
+        }
+    }
+}

@@ -475,18 +475,12 @@ async fn no_device_field_reaches_any_store() {
     assert!(searched > 100, "{searched} files");
     // Every document of every collection.
     let mut documents = 0;
-    for name in db.list_collection_names().await.unwrap() {
-        let mut cursor = db
-            .collection::<Document>(&name)
-            .find(doc! {})
-            .await
-            .unwrap();
-        while cursor.advance().await.unwrap() {
-            let text = format!("{:?}", cursor.deserialize_current().unwrap());
-            assert!(hits(&text).is_empty(), "{name}: {:?}", hits(&text));
-            documents += 1;
-        }
-    }
+    earshot_tests::each_document(&db, |name, document| {
+        let text = format!("{document:?}");
+        assert!(hits(&text).is_empty(), "{name}: {:?}", hits(&text));
+        documents += 1;
+    })
+    .await;
     assert!(documents > 1000, "{documents} documents");
     // The export files themselves do hold them (the search would find them).
     let raw = std::fs::read_to_string(

@@ -77,6 +77,15 @@ async fn sign_in(http: &reqwest::Client, group_url: &str, password: &str) -> Str
     session.split(';').next().unwrap().to_string()
 }
 
+/// `path` of the site, asked for with a session cookie (`name=value`).
+async fn get_as(http: &reqwest::Client, site: &str, cookie: &str, path: &str) -> reqwest::Response {
+    http.get(format!("{site}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A page with the entities the templates escape with decoded (`&#x2f;` is `/`).
 fn decoded(body: &str) -> String {
     [
@@ -169,12 +178,7 @@ async fn each_group_sees_only_its_own_pages() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     // North's session is refused on south's pages.
     for path in ["/g/south", "/g/south/member/chloe-r", "/g/south/status"] {
-        let response = http
-            .get(format!("{site}{path}"))
-            .header("cookie", &north)
-            .send()
-            .await
-            .unwrap();
+        let response = get_as(&http, &site, &north, path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         assert!(
             response.headers()[LOCATION]
@@ -190,12 +194,7 @@ async fn each_group_sees_only_its_own_pages() {
     let mut seen = BTreeSet::from(["/g/north".to_string()]);
     let mut pages = 0;
     while let Some(path) = queue.pop_front() {
-        let response = http
-            .get(format!("{site}{path}"))
-            .header("cookie", &north)
-            .send()
-            .await
-            .unwrap();
+        let response = get_as(&http, &site, &north, &path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let body = decoded(&response.text().await.unwrap());
         pages += 1;
@@ -231,12 +230,8 @@ async fn each_group_sees_only_its_own_pages() {
 
     // South, signed in with its own password, shows its own members.
     let south = sign_in(&http, &format!("{site}/g/south"), "south password").await;
-    let body = http
-        .get(format!("{site}/g/south"))
-        .header("cookie", &south)
-        .send()
+    let body = get_as(&http, &site, &south, "/g/south")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -16,7 +16,7 @@ use earshot_core::scope::{GROUPS_PREFIX, group_database, group_storage};
 use earshot_core::{GroupConfig, Storage, mongo};
 use earshot_testkit::fixtures::fixtures_dir;
 use earshot_testkit::mongo::MongoServer;
-use earshot_tests::Place;
+use earshot_tests::{Place, files_under};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
@@ -55,46 +55,15 @@ fn without_when(value: &mut Value) {
 
 /// Every collection's canonical rows, without the [`WHEN`] fields.
 async fn database_rows(db: &Database) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out = BTreeMap::new();
-    for name in db.list_collection_names().await.unwrap() {
-        let mut cursor = db
-            .collection::<Document>(&name)
-            .find(doc! {})
-            .await
-            .unwrap();
-        let mut rows = BTreeSet::new();
-        while cursor.advance().await.unwrap() {
-            let mut value =
-                Bson::Document(cursor.deserialize_current().unwrap()).into_relaxed_extjson();
-            without_when(&mut value);
-            rows.insert(canonical(&value));
-        }
-        out.insert(name, rows);
-    }
-    out
-}
-
-/// Every file under `root`, by its path below it, with its bytes.
-fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let key = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(key, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if root.is_dir() {
-        walk(root, root, &mut out);
-    }
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    earshot_tests::each_document(db, |name, document| {
+        let mut value = Bson::Document(document).into_relaxed_extjson();
+        without_when(&mut value);
+        out.entry(name.to_string())
+            .or_default()
+            .insert(canonical(&value));
+    })
+    .await;
     out
 }
 
@@ -227,7 +196,7 @@ async fn two_groups_in_one_deployment_are_walled_off_and_answer_as_if_alone() {
         };
         alone.pipeline(RUN).await;
         assert!(
-            files(&alone_dir)
+            files_under(&alone_dir)
                 .keys()
                 .all(|k| !k.starts_with(GROUPS_PREFIX)),
             "a config without id keeps today's layout"
@@ -260,7 +229,7 @@ async fn two_groups_in_one_deployment_are_walled_off_and_answer_as_if_alone() {
             report_members(&alone_dir),
             "{id}: report.json members"
         );
-        let (ours, theirs) = (files(dir), files(&alone_dir));
+        let (ours, theirs) = (files_under(dir), files_under(&alone_dir));
         assert_eq!(
             ours.keys().collect::<Vec<_>>(),
             theirs.keys().collect::<Vec<_>>(),
@@ -278,7 +247,7 @@ async fn two_groups_in_one_deployment_are_walled_off_and_answer_as_if_alone() {
 
     // Chloé leaves north: north's admin removes her from north's config and erases her there.
     let before_rows = database_rows(&south_db).await;
-    let before_files = files(&south_root);
+    let before_files = files_under(&south_root);
     let leaving = deployment.path().join("north-without.toml");
     std::fs::write(&leaving, config_without("north", SHARED)).unwrap();
     let north_after = Place {
@@ -305,7 +274,7 @@ async fn two_groups_in_one_deployment_are_walled_off_and_answer_as_if_alone() {
         );
     }
     assert!(
-        files(&south_root) == before_files,
+        files_under(&south_root) == before_files,
         "south's storage changed by north's erase"
     );
     assert!(
@@ -326,5 +295,5 @@ async fn two_groups_in_one_deployment_are_walled_off_and_answer_as_if_alone() {
             "20250102T000000Z",
         ],
     );
-    assert!(files(&south_root) == before_files);
+    assert!(files_under(&south_root) == before_files);
 }

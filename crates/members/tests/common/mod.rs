@@ -17,24 +17,16 @@ pub(crate) async fn find_traces(
     needles: &[&str],
 ) -> Vec<String> {
     let mut found = Vec::new();
-    for name in db.list_collection_names().await.unwrap() {
-        let mut cursor = db
-            .collection::<Document>(&name)
-            .find(doc! {})
-            .await
-            .unwrap();
-        while cursor.advance().await.unwrap() {
-            let text = Bson::Document(cursor.deserialize_current().unwrap())
-                .into_relaxed_extjson()
-                .to_string();
-            for needle in needles {
-                if text.contains(needle) {
-                    let start: String = text.chars().take(160).collect();
-                    found.push(format!("mongodb {name}: `{needle}` in {start}"));
-                }
+    earshot_tests::each_document(db, |name, document| {
+        let text = Bson::Document(document).into_relaxed_extjson().to_string();
+        for needle in needles {
+            if text.contains(needle) {
+                let start: String = text.chars().take(160).collect();
+                found.push(format!("mongodb {name}: `{needle}` in {start}"));
             }
         }
-    }
+    })
+    .await;
     for key in storage.list("").await.unwrap() {
         let text = if key.ends_with(".parquet") {
             let path = root.join(&key);

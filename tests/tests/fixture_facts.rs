@@ -6,13 +6,13 @@
 //! data can drift without a test failing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::America::Los_Angeles;
 use earshot_testkit::fixtures::{
     GeneratorConfig, Listening, fixtures_dir, generate, raw_pages, write_raw_set,
 };
+use earshot_tests::files_under;
 use serde_json::Value;
 
 /// The `| `key` | `value` | meaning |` rows between the facts markers.

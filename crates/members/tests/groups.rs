@@ -18,7 +18,7 @@ use earshot_testkit::fixtures::fixtures_dir;
 use earshot_testkit::mongo::MongoServer;
 use earshot_tests::{Place, files_under};
 use mongodb::Database;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::Bson;
 use serde_json::Value;
 
 mod common;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use earshot_core::Storage;
 use mongodb::Database;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, Document};
 use serde_json::Value;
 
 /// Every place the needles show up: MongoDB documents (every collection), storage keys and contents

@@ -58,15 +58,21 @@ impl GroupScope {
             storage: storage_of(config, storage)?,
             database: database_of(config, database)?,
         };
-        if let Some(group) = &scope.group {
-            tracing::info!(
-                group = %group,
-                database = %scope.database,
-                storage = %scope.storage,
-                "Acting for group {group}."
-            );
-        }
+        log_group(config, Some(&scope.database), Some(&scope.storage));
         Ok(scope)
+    }
+}
+
+/// Log the group a binary acts for, with the database and storage it opens (those it does), so
+/// that every task's log names its group. Nothing for a deployment's single group.
+pub fn log_group(config: &GroupConfig, database: Option<&str>, storage: Option<&str>) {
+    if let Some(group) = &config.id {
+        tracing::info!(
+            group = %group,
+            database = database.unwrap_or("-"),
+            storage = storage.unwrap_or("-"),
+            "Acting for group {group}."
+        );
     }
 }
 
@@ -77,7 +83,6 @@ pub fn database_of(config: &GroupConfig, database: &str) -> anyhow::Result<Strin
         None => return Ok(database.to_string()),
         Some(id) => group_database(database, id),
     };
-    tracing::debug!(group = ?config.id, database = %name, "The group's database.");
     if name.len() > MAX_DATABASE_NAME_LEN {
         anyhow::bail!(
             "the database name `{name}` is longer than MongoDB's {MAX_DATABASE_NAME_LEN} bytes: shorten \

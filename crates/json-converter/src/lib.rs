@@ -88,9 +88,7 @@ impl Summary {
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let group = GroupConfig::resolve(cli.group_config.as_deref())?;
     let storage_url = earshot_core::scope::storage_of(&group, &cli.storage)?;
-    if let Some(id) = &group.id {
-        tracing::info!(group = %id, "Acting for group {id}.");
-    }
+    earshot_core::scope::log_group(&group, None, Some(&storage_url));
     let converter = Converter::new(cli.kind, group).map_err(anyhow::Error::msg)?;
     let to_stdout = match cli.output.as_deref() {
         None => false,

@@ -74,9 +74,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         None => Period::last_whole_week(Utc::now(), zone),
     };
     let database = earshot_core::scope::database_of(&group, &cli.database)?;
-    if let Some(id) = &group.id {
-        tracing::info!(group = %id, "Acting for group {id}.");
-    }
+    earshot_core::scope::log_group(&group, Some(&database), None);
     let db = mongo::connect(&cli.mongodb_uri, &database).await?;
     let recap = message::load(&db, &group, week).await?;
     let policy = Policy {

@@ -172,16 +172,29 @@ def main() -> None:
     filtered(spoken(spark, args.exports, args.snapshot), args, "played_at").createOrReplaceTempView("spoken")
     out = args.out.rstrip("/")
 
-    def register(plays_view: DataFrame, links_view: DataFrame) -> None:
+    cached: list[DataFrame] = []
+
+    def register(plays_view: DataFrame, links_view: DataFrame, cache: bool) -> None:
+        """The inputs and the views, in name order (a view reads those before it). With `cache`, each view
+        is computed once and cached for all the metrics: they are the groupings of the plays and links the
+        metrics share, small next to the plays (the Rust engine collects them the same way)."""
+        for frame in cached:
+            frame.unpersist()
+        cached.clear()
         plays_view.createOrReplaceTempView("plays")
         links_view.createOrReplaceTempView("links")
         for name, text in sorted(views.items()):
-            spark.sql(text).createOrReplaceTempView(name)
+            frame = spark.sql(text)
+            if cache:
+                frame = frame.cache()
+                frame.count()
+                cached.append(frame)
+            frame.createOrReplaceTempView(name)
 
     def run_sql(metric: str, target: str) -> None:
         spark.sql(metrics[metric]).coalesce(1).write.mode("overwrite").parquet(f"{out}/{target}")
 
-    register(plays, links)
+    register(plays, links, cache=True)
     # A few metrics at a time: their jobs share the executors' cores, so that one metric's small final
     # stages (a few partitions, one output file) do not leave the other cores idle.
     with ThreadPoolExecutor(max_workers=CONCURRENT_METRICS) as pool:
@@ -202,13 +215,13 @@ def main() -> None:
         week = plays.where((F.col("local_day") >= start) & (F.col("local_day") < end))
         week_ids = week.select(F.col("play_id").alias("week_play"))
         week_links = links.join(week_ids, links.play_id == week_ids.week_play, "left_semi")
-        register(week, week_links)
+        register(week, week_links, cache=False)
         run_sql("member_summary", "weekly_member_summary")
         run_sql("member_tracks", "weekly_member_tracks")
         spark.createDataFrame([(start,)], "week_start string").coalesce(1).write.mode("overwrite").parquet(
             f"{out}/weekly_week"
         )
-        register(plays, links)
+        register(plays, links, cache=False)
     if args.als_top > 0 and plays.select("user_id").distinct().count() > 1:
         als(spark, plays, args.als_top).coalesce(1).write.mode("overwrite").parquet(f"{out}/recommendations_als")
     spark.stop()

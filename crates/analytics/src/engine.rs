@@ -81,22 +81,63 @@ fn iso_weekday(year: Expr, month: Expr, day: Expr) -> Expr {
     (number + lit(1)) % lit(7) + lit(1)
 }
 
-/// One SQL text over the inputs, as a lazy query.
-pub fn query(inputs: &Inputs, sql: &str) -> Result<LazyFrame> {
-    let mut ctx = SQLContext::new();
-    ctx.register("plays", inputs.plays.clone());
-    ctx.register("links", inputs.links.clone());
-    ctx.register("links_all", inputs.links_all.clone());
-    ctx.register("top", inputs.top.clone());
-    ctx.register("spoken", inputs.spoken.clone());
-    for (name, view) in VIEWS {
-        let frame = ctx
-            .execute(view)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("view `{name}` (crates/metrics/sql/views/{name}.sql)"))?;
-        ctx.register(name, frame);
+/// The tables the SQL reads: the inputs and every view (earshot-metrics' `sql/views/`).
+#[derive(Clone)]
+pub struct Tables(Vec<(&'static str, LazyFrame)>);
+
+impl Tables {
+    /// The inputs, with every view as a lazy query over them: each query that reads a view computes it
+    /// (what a query over a small part of the plays wants, the last week's).
+    pub fn lazy(inputs: &Inputs) -> Result<Tables> {
+        let mut tables = Tables::inputs(inputs);
+        for (name, view) in VIEWS {
+            let frame = tables.view(name, view)?;
+            tables.0.push((name, frame));
+        }
+        Ok(tables)
     }
-    Ok(ctx.execute(sql)?)
+
+    /// The inputs, with every view computed once, in [`VIEWS`] order, and held in memory for all the
+    /// metrics: the views are the groupings of the plays and links that several metrics share, a few
+    /// rows per member and track, so that no metric reads the plays again for them.
+    pub fn computed(inputs: &Inputs) -> Result<Tables> {
+        let mut tables = Tables::inputs(inputs);
+        for (name, view) in VIEWS {
+            let started = std::time::Instant::now();
+            let frame = tables.view(name, view)?;
+            let computed = collect_together(vec![frame])
+                .with_context(|| format!("computing view `{name}`"))?
+                .pop()
+                .context("a view's result")?;
+            tracing::debug!(view = name, rows = computed.height(), elapsed = ?started.elapsed(), "A view computed.");
+            tables.0.push((name, computed.lazy()));
+        }
+        Ok(tables)
+    }
+
+    fn inputs(inputs: &Inputs) -> Tables {
+        Tables(vec![
+            ("plays", inputs.plays.clone()),
+            ("links", inputs.links.clone()),
+            ("links_all", inputs.links_all.clone()),
+            ("top", inputs.top.clone()),
+            ("spoken", inputs.spoken.clone()),
+        ])
+    }
+
+    fn view(&self, name: &str, sql: &str) -> Result<LazyFrame> {
+        self.query(sql)
+            .with_context(|| format!("view `{name}` (crates/metrics/sql/views/{name}.sql)"))
+    }
+
+    /// One SQL text over the tables, as a lazy query.
+    pub fn query(&self, sql: &str) -> Result<LazyFrame> {
+        let mut ctx = SQLContext::new();
+        for (name, frame) in &self.0 {
+            ctx.register(name, frame.clone());
+        }
+        Ok(ctx.execute(sql)?)
+    }
 }
 
 /// Collect several lazy queries in one plan on polars' streaming engine, so that their common scans
@@ -117,19 +158,20 @@ pub fn collect_together(queries: Vec<LazyFrame>) -> Result<Vec<DataFrame>> {
 /// How many metrics one polars plan collects together.
 pub const METRICS_PER_PLAN: usize = 4;
 
-/// Every metric, by name, planned and collected [`METRICS_PER_PLAN`] at a time.
-pub fn run_metrics(inputs: &Inputs) -> Result<BTreeMap<String, DataFrame>> {
+/// Every metric, by name, over the tables (with the views computed: [`Tables::computed`]), planned and
+/// collected [`METRICS_PER_PLAN`] at a time.
+pub fn run_metrics(tables: &Tables) -> Result<BTreeMap<String, DataFrame>> {
     let mut queries = Vec::with_capacity(METRICS.len());
     for metric in METRICS {
         let name = metric.name;
         queries.push(
-            query(inputs, metric.sql)
+            tables
+                .query(metric.sql)
                 .with_context(|| format!("metric `{name}` (crates/metrics/sql/{name}.sql)"))?,
         );
     }
     // Planned a few at a time: together they share their scans, but every metric in a plan holds its
-    // hash tables at once (all of them together: 3.5 GiB at 10M plays; four at a time: under 2 GiB, and
-    // no slower).
+    // hash tables at once.
     let mut frames = Vec::with_capacity(METRICS.len());
     let mut queries = queries.into_iter().peekable();
     while queries.peek().is_some() {

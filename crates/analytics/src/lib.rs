@@ -229,18 +229,21 @@ async fn compute_polars(
     let progress = earshot_core::progress::Progress::new("Computing the metrics", "runs", 1);
     // polars blocks internally: run it off the async runtime, on a thread with room for its planning.
     let work = off_runtime(move || -> Result<Computed> {
-        let metrics = engine::run_metrics(&inputs)?;
+        let tables = engine::Tables::computed(&inputs)?;
+        let metrics = engine::run_metrics(&tables)?;
         let (week_inputs, week_start) = last_week(&inputs, zone)?;
+        // The week's views are computed by the weekly queries themselves: one week of plays is small.
+        let week = engine::Tables::lazy(&week_inputs)?;
         let weekly_names = ["member_summary", "member_tracks"];
         let mut queries = Vec::new();
         for name in weekly_names {
             let sql = engine::metric(name).expect("a known metric").sql;
-            queries.push(engine::query(&week_inputs, sql)?);
+            queries.push(week.query(sql)?);
         }
-        queries.push(engine::query(
-            &inputs,
-            "SELECT user_id, MAX(user_name) AS user_name FROM plays GROUP BY user_id",
-        )?);
+        queries
+            .push(tables.query(
+                "SELECT user_id, MAX(user_name) AS user_name FROM plays GROUP BY user_id",
+            )?);
         let mut frames = engine::collect_together(queries)?;
         let names = frames.pop().expect("the names query");
         let weekly = weekly_names

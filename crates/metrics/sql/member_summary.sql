@@ -1,13 +1,16 @@
 -- Per member: plays, minutes listened, distinct tracks and artists.
-WITH artists AS (
-  SELECT user_id, COUNT(DISTINCT artist_id) AS unique_artists FROM links GROUP BY user_id
+WITH tracks AS (
+  SELECT user_id, SUM(plays) AS plays, SUM(ms) AS ms, COUNT(track_key) AS unique_tracks
+  FROM member_track_plays GROUP BY user_id
+),
+artists AS (
+  SELECT user_id AS a_user, COUNT(*) AS unique_artists FROM member_artist_plays GROUP BY user_id
 )
-SELECT p.user_id AS user_id,
-       COUNT(*) AS plays,
-       CAST(SUM(p.duration_ms) AS DOUBLE) / 60000.0 AS minutes,
-       COUNT(DISTINCT p.track_key) AS unique_tracks,
-       MAX(a.unique_artists) AS unique_artists
-FROM plays AS p
-LEFT JOIN artists AS a ON p.user_id = a.user_id
-GROUP BY p.user_id
+SELECT t.user_id AS user_id,
+       t.plays AS plays,
+       CAST(t.ms AS DOUBLE) / 60000.0 AS minutes,
+       t.unique_tracks AS unique_tracks,
+       a.unique_artists AS unique_artists
+FROM tracks AS t
+LEFT JOIN artists AS a ON t.user_id = a.a_user
 ORDER BY user_id

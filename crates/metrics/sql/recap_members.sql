@@ -3,7 +3,9 @@
 -- `links_all`, the member's whole history); the longest run of consecutive local days with a play; the
 -- busiest local day (earliest on ties); and how many tracks the member is the top listener of (ties count).
 WITH tc AS (
-  SELECT user_id, track_key, MAX(artist_song_name) AS name, COUNT(*) AS plays FROM plays GROUP BY user_id, track_key
+  SELECT p.user_id AS user_id, p.track_key AS track_key, n.name AS name, p.plays AS plays
+  FROM member_track_plays AS p
+  LEFT JOIN (SELECT track_key AS n_key, name FROM track_names) AS n ON p.track_key = n.n_key
 ),
 top_track AS (
   SELECT t.user_id AS tt_user, MIN(t.track_key) AS tt_key
@@ -12,8 +14,10 @@ top_track AS (
   GROUP BY t.user_id
 ),
 ac AS (
-  SELECT user_id, artist_id, MAX(artist_name) AS name, COUNT(*) AS plays
-  FROM links WHERE artist_id IS NOT NULL GROUP BY user_id, artist_id
+  SELECT p.user_id AS user_id, p.artist_id AS artist_id, n.name AS name, p.plays AS plays
+  FROM member_artist_plays AS p
+  LEFT JOIN (SELECT artist_id AS n_id, name FROM artist_names) AS n ON p.artist_id = n.n_id
+  WHERE p.artist_id IS NOT NULL
 ),
 top_artist AS (
   SELECT a.user_id AS ta_user, MIN(a.artist_id) AS ta_id
@@ -22,8 +26,9 @@ top_artist AS (
   GROUP BY a.user_id
 ),
 lc AS (
-  SELECT user_id, album_id, MAX(album_name) AS name, COUNT(*) AS plays
-  FROM plays WHERE album_id IS NOT NULL GROUP BY user_id, album_id
+  SELECT p.user_id AS user_id, p.album_id AS album_id, n.name AS name, p.plays AS plays
+  FROM member_album_plays AS p
+  LEFT JOIN (SELECT album_id AS n_id, name FROM album_names) AS n ON p.album_id = n.n_id
 ),
 top_album AS (
   SELECT l.user_id AS tl_user, MIN(l.album_id) AS tl_id
@@ -33,10 +38,10 @@ top_album AS (
 ),
 discovered AS (
   SELECT h.user_id AS d_user, COUNT(*) AS artists_discovered
-  FROM (SELECT user_id, artist_id, MIN(played_at) AS first_here FROM links WHERE artist_id IS NOT NULL GROUP BY user_id, artist_id) AS h
-  JOIN (SELECT user_id AS au, artist_id AS aa, MIN(played_at) AS first_ever FROM links_all WHERE artist_id IS NOT NULL GROUP BY user_id, artist_id) AS e
+  FROM member_artist_plays AS h
+  JOIN (SELECT user_id AS au, artist_id AS aa, first_ever FROM member_artist_debuts) AS e
     ON h.user_id = e.au AND h.artist_id = e.aa
-  WHERE h.first_here = e.first_ever
+  WHERE h.artist_id IS NOT NULL AND h.first_here = e.first_ever
   GROUP BY h.user_id
 ),
 days AS (
@@ -86,15 +91,13 @@ busiest AS (
 ),
 leader AS (
   SELECT c.user_id AS lo_user, COUNT(*) AS top_listener_of
-  FROM (SELECT track_key, user_id, COUNT(*) AS plays FROM plays GROUP BY track_key, user_id) AS c
-  JOIN (SELECT track_key AS best_key, MAX(plays) AS best
-        FROM (SELECT track_key, user_id, COUNT(*) AS plays FROM plays GROUP BY track_key, user_id) AS cc
-        GROUP BY track_key) AS m
+  FROM member_track_plays AS c
+  JOIN (SELECT track_key AS best_key, MAX(plays) AS best FROM member_track_plays GROUP BY track_key) AS m
     ON c.track_key = m.best_key AND c.plays = m.best
   GROUP BY c.user_id
 ),
 summary AS (
-  SELECT user_id, COUNT(*) AS plays, CAST(SUM(duration_ms) AS DOUBLE) / 60000.0 AS minutes FROM plays GROUP BY user_id
+  SELECT user_id, SUM(plays) AS plays, CAST(SUM(ms) AS DOUBLE) / 60000.0 AS minutes FROM member_track_plays GROUP BY user_id
 )
 SELECT s.user_id AS user_id, s.plays AS plays, s.minutes AS minutes,
        tt.tt_key AS top_track_key, ttn.name AS top_track_name, ttn.plays AS top_track_plays,

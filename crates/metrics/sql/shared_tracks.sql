@@ -1,10 +1,9 @@
 -- For each pair of members: distinct tracks both played, and the Jaccard index of their track sets.
-WITH t AS (SELECT DISTINCT user_id, track_key FROM plays),
-     n AS (SELECT user_id AS member, COUNT(*) AS tracks FROM t GROUP BY user_id),
+WITH n AS (SELECT user_id AS member, COUNT(*) AS tracks FROM member_track_plays GROUP BY user_id),
      pairs AS (
        SELECT a.member_a AS member_a, b.member_b AS member_b, COUNT(*) AS shared
-       FROM (SELECT user_id AS member_a, track_key FROM t) AS a
-       JOIN (SELECT user_id AS member_b, track_key FROM t) AS b ON a.track_key = b.track_key
+       FROM (SELECT user_id AS member_a, track_key FROM member_track_plays) AS a
+       JOIN (SELECT user_id AS member_b, track_key FROM member_track_plays) AS b ON a.track_key = b.track_key
        WHERE a.member_a < b.member_b
        GROUP BY a.member_a, b.member_b
      )

@@ -1,10 +1,11 @@
 """Analytics on DuckDB: the same metric SQL files on the same Parquet snapshot.
 
-    python duckdb_metrics.py EXPORTS_DIR SNAPSHOT SQL_DIR OUT_DIR
+    python duckdb_metrics.py EXPORTS_DIR SNAPSHOT SQL_DIR OUT_DIR [--tables]
 
 Registers `plays` (with the derived columns analytics adds: play_id, track_key, local_hour,
 local_weekday), `links` and `top` as views over the snapshot's Parquet parts, and every
-`SQL_DIR/views/*.sql` as a view, runs every `SQL_DIR/*.sql` and writes each result to OUT_DIR/<metric>.parquet. Prints {"<metric>": rows, ...}.
+`SQL_DIR/views/*.sql` as a view (or, with --tables, as a temporary table computed once, as polars
+and Spark hold them), runs every `SQL_DIR/*.sql` and writes each result to OUT_DIR/<metric>.parquet. Prints {"<metric>": rows, ...}.
 """
 
 import json
@@ -16,6 +17,7 @@ import duckdb
 
 def main():
     exports, snapshot, sql_dir, out = sys.argv[1:5]
+    view_kind = "TEMP TABLE" if "--tables" in sys.argv[5:] else "VIEW"
     os.makedirs(out, exist_ok=True)
     db = duckdb.connect()
 
@@ -51,7 +53,7 @@ def main():
     views = os.path.join(sql_dir, "views")
     for name in sorted(n for n in os.listdir(views) if n.endswith(".sql")):
         with open(os.path.join(views, name), encoding="utf-8") as f:
-            db.execute(f"CREATE VIEW {name.removesuffix('.sql')} AS\n{f.read().strip().rstrip(';')}")
+            db.execute(f"CREATE {view_kind} {name.removesuffix('.sql')} AS\n{f.read().strip().rstrip(';')}")
     rows = {}
     for name in sorted(n for n in os.listdir(sql_dir) if n.endswith(".sql")):
         metric = name.removesuffix(".sql")

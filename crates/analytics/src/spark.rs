@@ -78,13 +78,7 @@ pub async fn run(
     progress.inc(1);
     progress.finish();
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = stderr.lines().collect();
-        bail!(
-            "the Spark job failed ({}):\n{}",
-            output.status,
-            lines[lines.len().saturating_sub(20)..].join("\n")
-        );
+        bail!("{}", failure_report(&output.status, &output.stderr));
     }
     let tables = match &local_out {
         Some(dir) => read_tables(dir.path()).await?,
@@ -96,6 +90,45 @@ pub async fn run(
         }
     };
     Ok(tables)
+}
+
+/// What a failed job says: its exit status, the Python traceback if there is one, the last lines of its
+/// output, and the file that keeps the whole of it (Spark's real cause is often far above the tail,
+/// under pages of executor logs).
+fn failure_report(status: &std::process::ExitStatus, stderr: &[u8]) -> String {
+    const TAIL: usize = 20;
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut report = format!("the Spark job failed ({status})");
+    let kept = tempfile::Builder::new()
+        .prefix("earshot-spark-stderr-")
+        .suffix(".log")
+        .tempfile()
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, stderr)?;
+            file.keep().map_err(|e| e.error)
+        });
+    match kept {
+        Ok((_, path)) => report.push_str(&format!("; its whole output is in {}", path.display())),
+        Err(error) => report.push_str(&format!("; its output could not be kept: {error}")),
+    }
+    let tail_from = lines.len().saturating_sub(TAIL);
+    if let Some(start) = lines[..tail_from]
+        .iter()
+        .rposition(|line| line.starts_with("Traceback (most recent call last)"))
+    {
+        let end = (start + 1..tail_from)
+            .find(|&i| !lines[i].starts_with(' '))
+            .map_or(tail_from, |i| i + 1);
+        report.push_str(":\n");
+        report.push_str(&lines[start..end].join("\n"));
+        report.push_str("\n…");
+    } else {
+        report.push(':');
+    }
+    report.push('\n');
+    report.push_str(&lines[tail_from..].join("\n"));
+    report
 }
 
 /// The submit command: `--spark-submit`'s words, the job, and the job's arguments (after `--` for
@@ -159,4 +192,42 @@ async fn read_tables(dir: &Path) -> Result<BTreeMap<String, DataFrame>> {
         Ok(tables)
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt as _;
+
+    #[test]
+    fn a_failure_names_the_traceback_the_tail_and_the_file_that_keeps_it_all() {
+        let mut stderr = String::from(
+            "Traceback (most recent call last):\n  File \"job.py\", line 3\nValueError: no plays\n",
+        );
+        for i in 0..100 {
+            stderr.push_str(&format!("INFO executor line {i}\n"));
+        }
+        let report = failure_report(
+            &std::process::ExitStatus::from_raw(50 << 8),
+            stderr.as_bytes(),
+        );
+        assert!(report.contains("exit status: 50"), "{report}");
+        assert!(report.contains("ValueError: no plays"), "{report}");
+        assert!(report.contains("INFO executor line 99"), "{report}");
+        assert!(!report.contains("INFO executor line 50\n"), "{report}");
+        let path = report
+            .split("its whole output is in ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .expect("the report names the file");
+        let kept = std::fs::read_to_string(path).unwrap();
+        assert_eq!(kept, stderr);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_failure_without_a_traceback_shows_the_tail() {
+        let report = failure_report(&std::process::ExitStatus::from_raw(1 << 8), b"one\ntwo\n");
+        assert!(report.ends_with(":\none\ntwo"), "{report}");
+    }
 }

@@ -81,6 +81,16 @@ pub const EARSHOT_DASHBOARD_REQUEST_TIMEOUT: &str = "EARSHOT_DASHBOARD_REQUEST_T
 pub const EARSHOT_DASHBOARD_MAX_CONNECTIONS: &str = "EARSHOT_DASHBOARD_MAX_CONNECTIONS";
 /// Wrong dashboard passwords allowed an hour across every client (default 100).
 pub const EARSHOT_DASHBOARD_LOGIN_BUDGET: &str = "EARSHOT_DASHBOARD_LOGIN_BUDGET";
+/// The one header the trusted proxies set to name the client: `x-forwarded-for` (the default),
+/// `x-real-ip` or `forwarded`. Only that header is read; the others are ignored.
+pub const EARSHOT_DASHBOARD_CLIENT_IP_HEADER: &str = "EARSHOT_DASHBOARD_CLIENT_IP_HEADER";
+/// Connections one client (an IPv4 address, an IPv6 /64) may hold open at once (default 16).
+pub const EARSHOT_DASHBOARD_CONNECTIONS_PER_CLIENT: &str =
+    "EARSHOT_DASHBOARD_CONNECTIONS_PER_CLIENT";
+/// Seconds a kept-alive connection may sit idle between requests (default 5).
+pub const EARSHOT_DASHBOARD_IDLE_TIMEOUT: &str = "EARSHOT_DASHBOARD_IDLE_TIMEOUT";
+/// Seconds a response may wait on a client that does not read it (default 10).
+pub const EARSHOT_DASHBOARD_WRITE_TIMEOUT: &str = "EARSHOT_DASHBOARD_WRITE_TIMEOUT";
 /// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
 pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
 

@@ -11,6 +11,11 @@
 //!   stops; found after, the step withdraws what it stored (or drops the erased member's rows) and
 //!   stops. Either way it exits 1, and the next run computes without the member.
 //!
+//! The steps that write one member's own objects (`data-fetcher fetch`, `enrich` and `import`,
+//! `json-converter`) take the guard too, refuse to start while a marker exists, and check the member
+//! before each store ([`ErasureGuard::member_erased`]): what they would write for a member being erased,
+//! or erased since they started, is dropped, and a store that an erase overtook is withdrawn.
+//!
 //! Why both checks are enough: the erase moves the epoch before it deletes. A store that finished
 //! before the epoch moved is deleted by the erase; a store that finished after it is seen by the
 //! check that follows it.
@@ -165,6 +170,26 @@ impl ErasureGuard {
 }
 
 impl ErasureGuard {
+    /// Whether `member` is being erased now: their marker exists.
+    pub async fn being_erased(&self, member: &str) -> Result<bool, ErasureError> {
+        Ok(self.storage.exists(&layout::erasure_key(member)).await?)
+    }
+
+    /// Whether a step that writes one member's objects must drop what it would write for `member`:
+    /// their marker exists, or an erase ran since the guard began and `witness` (an object the erase
+    /// removes and the step does not write first, e.g. the raw page being converted, or the fetch
+    /// state read at the start) is gone. Call it before each store, and [`Self::being_erased`] after
+    /// it, withdrawing the store when that says yes.
+    pub async fn member_erased(&self, member: &str, witness: &str) -> Result<bool, ErasureError> {
+        if self.being_erased(member).await? {
+            return Ok(true);
+        }
+        if epoch(&self.storage).await? == self.epoch {
+            return Ok(false);
+        }
+        Ok(!self.storage.exists(witness).await?)
+    }
+
     /// Wait until no erase is in progress (checking every `poll`, for at most `timeout`), then take the
     /// epoch again: for a step that found an erase ran during it and must redo its work without the
     /// member once the erase has finished.

@@ -17,7 +17,9 @@
 //!
 //! **Checked.** A file is a user's upload, hostile until checked: a track or episode URI whose id is
 //! not a Spotify id (22 base-62 characters; `spotify:track:../me?x=`) is set aside as
-//! [`Disposition::InvalidUri`], never a play, so it never reaches a request path.
+//! [`Disposition::InvalidUri`], never a play, so it never reaches a request path; an entry dated before
+//! Spotify existed or after the import is set aside as [`Disposition::OutOfRange`]. `username` is read
+//! only to check the export is the member's, and never written.
 
 use std::borrow::Cow;
 
@@ -39,6 +41,17 @@ pub const DEFAULT_MATCH_TOLERANCE_S: u64 = 90;
 /// history play's start is `ts − ms_played`, so an API play at `t` can match a history play ending as
 /// late as `t + tolerance + ms_played`. Longer streams still match by their end.
 pub const MAX_MATCH_STREAM_MS: u64 = 3 * 60 * 60 * 1000;
+
+/// No play is older than Spotify (launched in October 2008): an entry dated before this is set aside
+/// as [`Disposition::OutOfRange`], as is one dated after the import's own time.
+pub const EARLIEST_PLAY: &str = "2008-01-01T00:00:00Z";
+
+/// [`EARLIEST_PLAY`] as a time.
+pub fn earliest_play() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(EARLIEST_PLAY)
+        .expect("a valid time")
+        .with_timezone(&Utc)
+}
 
 /// Prefix of an export's audio files (`Streaming_History_Audio_2023-2024_3.json`).
 pub const AUDIO_FILE_PREFIX: &str = "Streaming_History_Audio_";
@@ -113,6 +126,10 @@ pub struct HistoryEntry<'a> {
     /// Played in a private (incognito) session.
     #[serde(default)]
     pub incognito_mode: Option<bool>,
+    /// The Spotify account the export belongs to: read to check that the export is the member's,
+    /// never written anywhere.
+    #[serde(borrow, default, skip_serializing)]
+    pub username: Option<Cow<'a, str>>,
 }
 
 /// What the import does with an entry: keep it as a play, or set it aside for one reason (checked in
@@ -137,11 +154,14 @@ pub enum Disposition {
     Incognito,
     /// Shorter than [`MIN_MS_PLAYED`].
     Short,
+    /// Dated before Spotify existed ([`EARLIEST_PLAY`]) or after the import's own time: a damaged or
+    /// crafted entry, never a play.
+    OutOfRange,
 }
 
 impl Disposition {
     /// Every disposition, kept first.
-    pub const ALL: [Disposition; 8] = [
+    pub const ALL: [Disposition; 9] = [
         Disposition::Kept,
         Disposition::Episode,
         Disposition::Audiobook,
@@ -150,6 +170,7 @@ impl Disposition {
         Disposition::InvalidUri,
         Disposition::Incognito,
         Disposition::Short,
+        Disposition::OutOfRange,
     ];
 
     /// The name used in state files, logs and `status`.
@@ -163,6 +184,7 @@ impl Disposition {
             Disposition::InvalidUri => "invalid_uri",
             Disposition::Incognito => "incognito",
             Disposition::Short => "short",
+            Disposition::OutOfRange => "out_of_range",
         }
     }
 }
@@ -203,7 +225,15 @@ impl<'a> HistoryEntry<'a> {
     /// [`MIN_MS_PLAYED`] or more, not in a private session. `None` for anything else (music, video,
     /// short, incognito, crafted URIs).
     pub fn spoken(&self, video: bool) -> Option<Spoken<'_>> {
-        if self.ms_played < MIN_MS_PLAYED || self.incognito_mode == Some(true) {
+        self.spoken_at(video, Utc::now())
+    }
+
+    /// [`HistoryEntry::spoken`] for an import at `now` (an entry dated out of range is none).
+    pub fn spoken_at(&self, video: bool, now: DateTime<Utc>) -> Option<Spoken<'_>> {
+        if self.ms_played < MIN_MS_PLAYED
+            || self.incognito_mode == Some(true)
+            || self.out_of_range(now)
+        {
             return None;
         }
         match self.disposition(video) {
@@ -253,12 +283,26 @@ impl<'a> HistoryEntry<'a> {
         DateTime::parse_from_rfc3339(&self.ts).map(|t| t.with_timezone(&Utc))
     }
 
-    /// What the import does with this entry of a file (`video`: from a video file).
+    /// Whether `ts` is a time before [`EARLIEST_PLAY`] or after `now` (a `ts` that is no time at all is
+    /// not out of range: it is an error of the file, reported as such).
+    pub fn out_of_range(&self, now: DateTime<Utc>) -> bool {
+        self.ended_at()
+            .is_ok_and(|at| at < earliest_play() || at > now)
+    }
+
+    /// What the import does with this entry of a file (`video`: from a video file), judged now.
     pub fn disposition(&self, video: bool) -> Disposition {
+        self.disposition_at(video, Utc::now())
+    }
+
+    /// What an import at `now` does with this entry of a file (`video`: from a video file).
+    pub fn disposition_at(&self, video: bool, now: DateTime<Utc>) -> Disposition {
         if video {
             Disposition::Video
         } else if self.has_invalid_uri() {
             Disposition::InvalidUri
+        } else if self.out_of_range(now) {
+            Disposition::OutOfRange
         } else if self.spotify_episode_uri.is_some() || self.episode_name.is_some() {
             Disposition::Episode
         } else if self.audiobook_uri.is_some() || self.audiobook_chapter_uri.is_some() {

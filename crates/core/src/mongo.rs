@@ -109,6 +109,12 @@ pub fn recap_post_key(period: &str, destination: &str) -> String {
     [period, destination].join(ID_SEPARATOR)
 }
 
+/// The dashboard's sessions, in the group's database: one document per signed-in browser
+/// (`_id` = the SHA-256 of the session id its cookie carries, never the id itself), with whom it
+/// belongs to (the group password's guest, or a member), when it was made, last seen and ends.
+/// Signing out deletes it; see `earshot_state::sessions`.
+pub const DASHBOARD_SESSIONS: &str = "dashboard_sessions";
+
 /// One document per analytics run stored in `analytics_*` (`_id` = the run id): when it was stored and
 /// whether it was asked for a period or group (kept) or is a scheduled run (only the newest are kept).
 pub const ANALYTICS_RUNS: &str = "analytics_runs";

@@ -28,6 +28,13 @@ pub struct AppState {
     pub clock: Arc<dyn earshot_state::clock::Clock>,
 }
 
+impl AppState {
+    /// The group's sessions (in its own database).
+    pub fn sessions(&self) -> earshot_state::sessions::SessionStore {
+        earshot_state::sessions::SessionStore::new(&self.stores.db, self.stores.group.id.as_deref())
+    }
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
@@ -91,6 +98,32 @@ pub fn check_bind(bind: SocketAddr, has_password: bool) -> Result<()> {
     Ok(())
 }
 
+/// Refuse to serve without a password unless `--no-password` says so, and `--no-password` anywhere but
+/// on a loopback bind: a dashboard without a password is for this machine only, and a proxy in front
+/// of it (nginx's plain `proxy_pass http://127.0.0.1:8080;` sends no header that gives it away) would
+/// serve its pages to anyone.
+pub fn check_no_password(bind: SocketAddr, has_password: bool, no_password: bool) -> Result<()> {
+    if no_password && !bind.ip().is_loopback() {
+        bail!(
+            "`--no-password` is accepted only on a loopback bind (127.0.0.1, ::1), not on {bind}: set \
+             a group password ({}, made by `dashboard hash-password`)",
+            env::EARSHOT_DASHBOARD_PASSWORD_HASH
+        );
+    }
+    if no_password && has_password {
+        bail!("`--no-password` and a group password were both given: drop one of them");
+    }
+    if !has_password && !no_password {
+        bail!(
+            "no group password: set {} (make one with `dashboard hash-password`), or pass \
+             `--no-password` to serve this machine only (loopback bind; never behind a proxy, which \
+             would make the pages public)",
+            env::EARSHOT_DASHBOARD_PASSWORD_HASH
+        );
+    }
+    Ok(())
+}
+
 /// The state of each group these options serve, with the path it is served under: one group at the
 /// root, or with `--groups-dir` each group of the folder under `/g/<id>`, each with its own password.
 pub async fn states(args: &ServeArgs) -> Result<Vec<Arc<AppState>>> {
@@ -134,20 +167,22 @@ async fn group_state(
     let secure = args.secure_cookies();
     let auth = match hash {
         Some((hash, source)) => Some(Auth::new(&hash, &source, secure)?.with_login_limits(
-            LoginLimits {
-                wrong_per_hour: usize::try_from(args.login_budget).unwrap_or(usize::MAX),
-                ..LoginLimits::default()
-            },
+            LoginLimits::with_budget(usize::try_from(args.login_budget).unwrap_or(usize::MAX)),
         )),
         None => None,
     };
+    if args.no_password {
+        check_no_password(args.bind, auth.is_some(), true)?;
+    }
     check_bind(args.bind, auth.is_some())?;
+    check_no_password(args.bind, auth.is_some(), args.no_password)?;
     let exposure = Exposure::new(
         args.bind,
         &args.public_hosts,
         &args.trusted_proxies,
         auth.is_some(),
-    )?;
+    )?
+    .with_client_ip_header(args.client_ip_header);
     if args.insecure_cookie && !args.bind.ip().is_loopback() {
         tracing::warn!(
             bind = %args.bind,
@@ -157,7 +192,7 @@ async fn group_state(
     }
     group.zone().map_err(anyhow::Error::msg)?;
     let scope = earshot_core::GroupScope::of(&group, &args.storage, &args.database)?;
-    Ok(AppState {
+    let state = AppState {
         base,
         stores: earshot_state::Stores {
             storage: Storage::open(&scope.storage).await?,
@@ -167,5 +202,10 @@ async fn group_state(
         auth,
         exposure,
         clock: earshot_state::clock::from_env()?,
-    })
+    };
+    if let Some(auth) = &state.auth {
+        // A new password ends every session the old one opened.
+        state.sessions().prepare(Some(auth.fingerprint())).await?;
+    }
+    Ok(state)
 }

@@ -1,9 +1,9 @@
-//! Safe to share: the group password (an Argon2id hash of at least OWASP's strength), signed session
-//! cookies, the login form's single-use CSRF token, and the login throttle ([`crate::throttle`]).
+//! Safe to share: the group password (an Argon2id hash of at least OWASP's strength), the login form's
+//! single-use CSRF token, and the login throttle ([`crate::throttle`]).
 //!
-//! Sessions are stateless: a cookie holds its expiry and an HMAC-SHA256 of it under a key made when the
-//! dashboard starts, so nothing about a visitor is stored anywhere (and a restart signs everyone out).
-//! What is kept in memory is bounded: the CSRF tokens spent within their hour (at most
+//! Sessions live on the server ([`earshot_state::sessions`], in the group's database): the cookie
+//! carries a random id only, signing out deletes the session, and a new group password ends every
+//! guest session. What is kept in memory is bounded: the CSRF tokens spent within their hour (at most
 //! [`MAX_SPENT_CSRF`]) and the throttle's counts.
 
 use std::collections::HashMap;
@@ -24,7 +24,9 @@ use crate::throttle::{LoginLimits, Throttle};
 pub const SESSION_COOKIE: &str = "earshot_session";
 /// The login form's CSRF cookie (a random nonce; the form carries its signature).
 pub const CSRF_COOKIE: &str = "earshot_csrf";
-/// How long a sign-in lasts.
+/// How long a sign-in lasts at most (the cookie's `Max-Age`; the session's own end is
+/// [`earshot_state::sessions::LIFETIME`], and unused it ends after
+/// [`earshot_state::sessions::IDLE_TIMEOUT`]).
 pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a login form's CSRF token is accepted.
 pub const CSRF_TTL: Duration = Duration::from_secs(3600);
@@ -59,6 +61,7 @@ pub fn hash_password(password: &str) -> Result<String> {
 /// The password check, sessions and rate limit of a dashboard with a group password.
 pub struct Auth {
     hash: String,
+    fingerprint: String,
     key: [u8; 32],
     /// Mark cookies `Secure` (the dashboard is served over HTTPS by a proxy in front of it).
     pub secure_cookie: bool,
@@ -109,11 +112,17 @@ impl Auth {
             .map_err(|e| anyhow::anyhow!("no randomness for the session key: {e}"))?;
         Ok(Auth {
             hash: hash.to_string(),
+            fingerprint: earshot_state::sessions::password_fingerprint(hash),
             key,
             secure_cookie,
             throttle: Throttle::new(LoginLimits::default()),
             spent: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The password hash's fingerprint, stored with the guest sessions it opens.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The same, with these login limits.
@@ -155,21 +164,6 @@ impl Auth {
         URL_SAFE_NO_PAD
             .decode(signature)
             .is_ok_and(|sig| self.mac(purpose, text).verify_slice(&sig).is_ok())
-    }
-
-    /// A session cookie's value, valid for [`SESSION_TTL`] from `now` (Unix seconds).
-    pub fn new_session(&self, now: i64) -> String {
-        let expires = now + SESSION_TTL.as_secs() as i64;
-        format!("{expires}.{}", self.sign("session", &expires.to_string()))
-    }
-
-    /// Whether a session cookie's value is ours and unexpired at `now`.
-    pub fn session_valid(&self, value: &str, now: i64) -> bool {
-        let Some((expires, signature)) = value.split_once('.') else {
-            return false;
-        };
-        expires.parse::<i64>().is_ok_and(|at| at > now)
-            && self.verify("session", expires, signature)
     }
 
     /// A fresh CSRF nonce issued at `now` (Unix seconds; the cookie) and its token (the form field).
@@ -253,18 +247,26 @@ mod tests {
         assert!(auth.check_password("correct horse".into(), ()).await);
         assert!(!auth.check_password("correct horse ".into(), ()).await);
 
-        let session = auth.new_session(1_000);
-        assert!(auth.session_valid(&session, 1_001));
-        assert!(!auth.session_valid(&session, 1_000 + SESSION_TTL.as_secs() as i64));
-        let (expires, sig) = session.split_once('.').unwrap();
-        let forged = format!("{}.{sig}", expires.parse::<i64>().unwrap() + 1000);
-        assert!(
-            !auth.session_valid(&forged, 1_001),
-            "a changed expiry fails the signature"
-        );
         let other = Auth::new(&hash, "the test hash", false).unwrap();
+        assert_eq!(
+            auth.fingerprint(),
+            other.fingerprint(),
+            "one password, one fingerprint"
+        );
+        let changed = Auth::new(
+            &hash_password("correct horse").unwrap(),
+            "a new hash",
+            false,
+        )
+        .unwrap();
+        assert_ne!(
+            auth.fingerprint(),
+            changed.fingerprint(),
+            "a new password, another"
+        );
+        let (nonce, token) = auth.new_csrf(5_000).unwrap();
         assert!(
-            !other.session_valid(&session, 1_001),
+            !other.csrf_valid(&nonce, &token, 5_001),
             "another start, another key"
         );
 

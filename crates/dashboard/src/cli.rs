@@ -8,15 +8,16 @@ use clap::{Parser, Subcommand};
 use earshot_core::cli::EXIT_CODES_HELP;
 use earshot_core::env;
 
-use crate::exposure::Network;
+use crate::exposure::{ClientIpHeader, Network};
 use crate::server::{self, ServerLimits};
 use crate::throttle;
 
 /// Serve the group's answers as web pages.
 ///
 /// Reads MongoDB (the newest analytics run, the derived collections) and the storage (fetch state,
-/// reports), never writes. Listens on 127.0.0.1:8080 by default; any other address needs a group password
-/// (`EARSHOT_DASHBOARD_PASSWORD_HASH`, made by `dashboard hash-password`).
+/// reports); writes only its sessions. Listens on 127.0.0.1:8080 by default. It needs a group password
+/// (`EARSHOT_DASHBOARD_PASSWORD_HASH`, made by `dashboard hash-password`) unless `--no-password` is
+/// given, which only a loopback bind accepts.
 #[derive(Debug, Parser)]
 #[command(name = "dashboard", version, after_help = EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -47,6 +48,11 @@ pub struct ServeArgs {
     /// File holding the group password's Argon2 hash (or set `EARSHOT_DASHBOARD_PASSWORD_HASH`).
     #[arg(long, env = env::EARSHOT_DASHBOARD_PASSWORD_HASH_FILE)]
     pub password_hash_file: Option<PathBuf>,
+    /// Serve without a group password: for this machine only, so only a loopback bind accepts it.
+    /// Without a password and without this flag the dashboard refuses to start (a proxy in front of
+    /// it, even nginx's plain `proxy_pass http://127.0.0.1:8080;`, would make the pages public).
+    #[arg(long)]
+    pub no_password: bool,
     /// Mark cookies `Secure` and send HSTS even on a loopback bind without `--public-host` (they are
     /// by default on any other bind, and whenever a public host is named).
     #[arg(long, conflicts_with = "insecure_cookie")]
@@ -60,10 +66,15 @@ pub struct ServeArgs {
     /// Requests for any other Host get `421`.
     #[arg(long = "public-host", env = env::EARSHOT_DASHBOARD_PUBLIC_HOSTS, value_delimiter = ',')]
     pub public_hosts: Vec<String>,
-    /// A reverse proxy (address or network, e.g. `127.0.0.1`, `10.0.0.0/8`) whose `Forwarded` /
-    /// `X-Forwarded-For` headers name the client. From anyone else they are ignored.
+    /// A reverse proxy (address or network, e.g. `127.0.0.1`, `10.0.0.0/8`) whose client header
+    /// (`--client-ip-header`) names the client. From anyone else it is ignored.
     #[arg(long = "trusted-proxy", env = env::EARSHOT_DASHBOARD_TRUSTED_PROXIES, value_delimiter = ',')]
     pub trusted_proxies: Vec<Network>,
+    /// The one header the trusted proxies set to name the client: `x-forwarded-for`, `x-real-ip` or
+    /// `forwarded`. Only that header is read (the rightmost address that is not a trusted proxy); the
+    /// others are ignored.
+    #[arg(long, env = env::EARSHOT_DASHBOARD_CLIENT_IP_HEADER, value_enum, ignore_case = true, default_value_t = ClientIpHeader::XForwardedFor)]
+    pub client_ip_header: ClientIpHeader,
     /// Seconds a client gets to send a request's head before the connection is closed.
     #[arg(long, env = env::EARSHOT_DASHBOARD_HEADER_TIMEOUT, default_value_t = server::DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
@@ -73,6 +84,17 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes.
     #[arg(long, env = env::EARSHOT_DASHBOARD_MAX_CONNECTIONS, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) may hold open at once; more are closed
+    /// at once. A trusted proxy is not held to it (it carries every client).
+    #[arg(long, env = env::EARSHOT_DASHBOARD_CONNECTIONS_PER_CLIENT, default_value_t = server::DEFAULT_CONNECTIONS_PER_CLIENT, value_parser = clap::value_parser!(u64).range(1..))]
+    pub connections_per_client: u64,
+    /// Seconds a kept-alive connection may sit idle between requests before it is closed.
+    #[arg(long, env = env::EARSHOT_DASHBOARD_IDLE_TIMEOUT, default_value_t = server::DEFAULT_IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Seconds a response may wait on a client that does not read it before the connection is
+    /// closed.
+    #[arg(long, env = env::EARSHOT_DASHBOARD_WRITE_TIMEOUT, default_value_t = server::DEFAULT_WRITE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
     /// Wrong passwords allowed an hour across every client; when spent, nobody can sign in until it
     /// refills (friends signed in stay signed in).
     #[arg(long, env = env::EARSHOT_DASHBOARD_LOGIN_BUDGET, default_value_t = throttle::DEFAULT_WRONG_PER_HOUR as u64, value_parser = clap::value_parser!(u64).range(1..))]
@@ -103,6 +125,10 @@ impl ServeArgs {
             header_read_timeout: Duration::from_secs(self.header_timeout),
             request_timeout: Duration::from_secs(self.request_timeout),
             max_connections: self.max_connections,
+            connections_per_client: usize::try_from(self.connections_per_client)
+                .unwrap_or(usize::MAX),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            write_timeout: Duration::from_secs(self.write_timeout),
         }
     }
 

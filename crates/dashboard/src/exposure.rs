@@ -5,9 +5,13 @@
 //!   address itself for a specific one) and the public names given with `--public-host`. Any other Host
 //!   gets `421` and no page: a web page a friend visits cannot read the dashboard through DNS rebinding
 //!   (its requests carry the attacker's name as Host).
-//! - **Proxies.** `Forwarded` and `X-Forwarded-For` are read only when the connection comes from a
-//!   proxy named with `--trusted-proxy`; the client is then the rightmost address that is not a trusted
-//!   proxy. From anyone else they are ignored (a client could name any address there).
+//! - **Proxies.** One header names the client: the one `--client-ip-header` chooses
+//!   ([`ClientIpHeader`]: `X-Forwarded-For` by default, `X-Real-IP` or `Forwarded`), the header the
+//!   trusted proxies set. It is read only when the connection comes from a proxy named with
+//!   `--trusted-proxy`; the client is then the rightmost address in it that is not a trusted proxy.
+//!   The other two headers are never read: a proxy that sets only `X-Real-IP` passes a client's own
+//!   `X-Forwarded-For` through, and believing it would let the client choose its own address. From
+//!   anyone but a trusted proxy no header is read (a client could name any address there).
 //! - **No password, no proxy.** A dashboard without a password is meant for this machine only. A request
 //!   that came through a proxy (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`) would make it public, so it is
 //!   refused with `403`.
@@ -26,6 +30,33 @@ pub const PROXY_HEADERS: [&str; 6] = [
     "x-forwarded-port",
     "x-real-ip",
 ];
+
+/// The header the trusted proxies set to name the client (`--client-ip-header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx's `$proxy_add_x_forwarded_for`, HAProxy's
+    /// `option forwardfor`, Caddy, Traefik).
+    #[default]
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// `X-Real-IP: client` (nginx's `proxy_set_header X-Real-IP $remote_addr`).
+    #[value(name = "x-real-ip")]
+    XRealIp,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    #[value(name = "forwarded")]
+    Forwarded,
+}
+
+impl ClientIpHeader {
+    /// The header's name, lower case.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientIpHeader::XForwardedFor => "x-forwarded-for",
+            ClientIpHeader::XRealIp => "x-real-ip",
+            ClientIpHeader::Forwarded => "forwarded",
+        }
+    }
+}
 
 /// An address or network (`192.0.2.1`, `10.0.0.0/8`, `2001:db8::/32`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,8 +125,10 @@ pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
 pub struct Exposure {
     /// Host values answered (lower case, with the port where one was given).
     hosts: Vec<String>,
-    /// Proxies whose `Forwarded` / `X-Forwarded-For` are believed.
+    /// Proxies whose client header is believed.
     trusted_proxies: Vec<Network>,
+    /// The one header that names the client.
+    client_header: ClientIpHeader,
     /// Whether a group password guards the pages (without one, proxied requests are refused).
     password: bool,
 }
@@ -156,6 +189,7 @@ impl Exposure {
         Ok(Exposure {
             hosts,
             trusted_proxies: trusted_proxies.to_vec(),
+            client_header: ClientIpHeader::default(),
             password,
         })
     }
@@ -170,6 +204,17 @@ impl Exposure {
     pub fn with_trusted_proxies(mut self, proxies: &[Network]) -> Exposure {
         self.trusted_proxies = proxies.to_vec();
         self
+    }
+
+    /// The same, reading the client's address from `header` only.
+    pub fn with_client_ip_header(mut self, header: ClientIpHeader) -> Exposure {
+        self.client_header = header;
+        self
+    }
+
+    /// The proxies believed.
+    pub fn trusted_proxies(&self) -> &[Network] {
+        &self.trusted_proxies
     }
 
     /// The Host values answered.
@@ -207,13 +252,13 @@ impl Exposure {
     }
 
     /// The client's address: the peer's, or, when the peer is a trusted proxy, the rightmost address
-    /// of `X-Forwarded-For` (else `Forwarded`) that is not a trusted proxy. Addresses a proxy could not
-    /// read (`unknown`, obfuscated names) end the walk at the proxy itself.
+    /// of the client header ([`ClientIpHeader`]) that is not a trusted proxy. Addresses a proxy could
+    /// not read (`unknown`, obfuscated names) end the walk at the proxy itself.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.trusted(peer) {
             return canonical(peer);
         }
-        let mut chain: Vec<Option<IpAddr>> = forwarded_for(headers);
+        let mut chain: Vec<Option<IpAddr>> = forwarded_for(headers, self.client_header);
         let mut client = canonical(peer);
         while let Some(hop) = chain.pop() {
             match hop {
@@ -230,9 +275,9 @@ impl Exposure {
     }
 }
 
-/// The addresses a request went through, oldest first, from `X-Forwarded-For` if present, else from
-/// `Forwarded`'s `for=`; `None` for a hop that is not an address.
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+/// The addresses a request went through, oldest first, from the one header `which` names
+/// (`Forwarded`'s `for=`); `None` for a hop that is not an address.
+fn forwarded_for(headers: &HeaderMap, which: ClientIpHeader) -> Vec<Option<IpAddr>> {
     let values = |name: &str| -> Vec<String> {
         headers
             .get_all(name)
@@ -242,9 +287,11 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
             .map(|v| v.trim().to_string())
             .collect()
     };
-    let xff = values("x-forwarded-for");
-    if !xff.is_empty() {
-        return xff.iter().map(|hop| parse_hop(hop)).collect();
+    if which != ClientIpHeader::Forwarded {
+        return values(which.name())
+            .iter()
+            .map(|hop| parse_hop(hop))
+            .collect();
     }
     values("forwarded")
         .iter()
@@ -396,11 +443,35 @@ mod tests {
             "for=192.0.2.60;proto=https, for=\"[2001:db8::7]:4711\"",
         )]);
         assert_eq!(
-            exposure.client(ip("::ffff:127.0.0.1"), &forwarded),
+            exposure.client(ip("127.0.0.1"), &forwarded),
+            ip("127.0.0.1"),
+            "X-Forwarded-For mode reads no other header"
+        );
+        let rfc7239 = exposure
+            .clone()
+            .with_client_ip_header(ClientIpHeader::Forwarded);
+        assert_eq!(
+            rfc7239.client(ip("::ffff:127.0.0.1"), &forwarded),
             ip("2001:db8::7")
         );
         let unknown = headers(&[("forwarded", "for=unknown")]);
-        assert_eq!(exposure.client(ip("127.0.0.1"), &unknown), ip("127.0.0.1"));
+        assert_eq!(rfc7239.client(ip("127.0.0.1"), &unknown), ip("127.0.0.1"));
+        // X-Real-IP mode: a proxy that sets only X-Real-IP passes the client's own X-Forwarded-For
+        // through; it is never read.
+        let real_ip = exposure
+            .clone()
+            .with_client_ip_header(ClientIpHeader::XRealIp);
+        let both = headers(&[
+            ("x-real-ip", "198.51.100.20"),
+            ("x-forwarded-for", "203.0.113.66"),
+            ("forwarded", "for=203.0.113.67"),
+        ]);
+        assert_eq!(real_ip.client(ip("127.0.0.1"), &both), ip("198.51.100.20"));
+        assert_eq!(
+            real_ip.client(ip("127.0.0.1"), &spoofed),
+            ip("127.0.0.1"),
+            "no X-Real-IP: the proxy itself"
+        );
         assert!("10.0.0.0/33".parse::<Network>().is_err());
         assert!("proxy.local".parse::<Network>().is_err());
     }

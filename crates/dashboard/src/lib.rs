@@ -25,7 +25,7 @@ pub mod server;
 pub mod throttle;
 pub mod urls;
 
-pub use app::{AppState, check_bind, states};
+pub use app::{AppState, check_bind, check_no_password, states};
 pub use cli::{Cli, Command, ServeArgs};
 pub use pages::login;
 pub use routes::{CONTENT_SECURITY_POLICY, app, router, serve, serve_with};

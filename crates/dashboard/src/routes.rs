@@ -1,5 +1,6 @@
 //! The routes (patterns from [`crate::urls`]) and the middleware every request passes: the security
-//! headers, the request timeout, the Host check, and with a password the sign-in gate.
+//! headers, the request timeout, the Host check, and with a password the sign-in gate (a session on
+//! the server, [`earshot_state::sessions`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,12 +114,29 @@ async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) 
     let Some(auth) = &state.auth else {
         return next.run(request).await;
     };
-    let open = urls::OPEN.contains(&request.uri().path());
-    let now = state.clock.now().timestamp();
-    let signed_in = auth::cookie_value(request.headers(), auth::SESSION_COOKIE)
-        .is_some_and(|v| auth.session_valid(&v, now));
-    if open || signed_in {
+    if urls::OPEN.contains(&request.uri().path()) {
         return next.run(request).await;
+    }
+    let signed_in = match auth::cookie_value(request.headers(), auth::SESSION_COOKIE) {
+        Some(id) => state
+            .sessions()
+            .find(&id, state.clock.now(), Some(auth.fingerprint()))
+            .await
+            .map(|session| session.is_some()),
+        None => Ok(false),
+    };
+    match signed_in {
+        Ok(true) => return next.run(request).await,
+        Ok(false) => {}
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "Could not read the sessions.");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "The dashboard cannot read its sessions right now. Try again in a moment.\n",
+            )
+                .into_response();
+        }
     }
     let wanted = urls::href(request.uri().path_and_query().map_or("/", |p| p.as_str()));
     Redirect::to(&urls::login(&wanted)).into_response()
@@ -164,7 +182,11 @@ pub async fn serve_with(
     limits: ServerLimits,
 ) -> Result<()> {
     let app = app(&states, limits.request_timeout);
-    server::serve(listener, app, limits, async {
+    let proxies = states
+        .first()
+        .map(|s| s.exposure.trusted_proxies().to_vec())
+        .unwrap_or_default();
+    server::serve(listener, app, limits, &proxies, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

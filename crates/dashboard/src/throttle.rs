@@ -2,10 +2,17 @@
 //!
 //! A sign-in attempt takes its slot before the password is looked at, under one lock, so a burst of N
 //! concurrent attempts from one client gets at most [`LoginLimits::per_client`] password checks however
-//! they interleave. Three limits hold at once:
+//! they interleave. Only an attempt with a valid CSRF pair gets here: a post without one (a cross-site
+//! page posting the form, a script without the form's cookie) is refused before it, and counts nowhere.
+//! These limits hold at once:
 //!
 //! - **per client** (an IPv4 address, an IPv6 client by its /64, since one IPv6 host owns a whole /64):
 //!   at most `per_client` attempts in `client_window`, then `429` until the oldest leaves the window;
+//! - **a client's share of the budget**: at most `wrong_per_client` wrong passwords an hour from one
+//!   client (by default a tenth of the budget: 10 of 100), so that no single address can spend the
+//!   group's budget and lock every friend out; an IPv6 /48 (one site's allocation) has twice that
+//!   share and twice the per-minute attempts in all its /64s together, so a flood of fresh /64s from one
+//!   /48 is one client as well;
 //! - **the group password's budget**: at most `wrong_per_hour` wrong passwords an hour across every
 //!   client. It protects the one password against guessing spread over many addresses; while it is spent
 //!   nobody can sign in (`429`), but friends already signed in keep their sessions (a session is a signed
@@ -14,9 +21,10 @@
 //! - **concurrent checks**: at most `concurrent_checks` Argon2 checks run at once (each holds 19 MiB for a
 //!   tenth of a second); an attempt beyond that gets `503` with `Retry-After`.
 //!
-//! Memory is bounded: a client is remembered only while it has attempts in the window, and at most
-//! [`MAX_TRACKED_CLIENTS`] at once (beyond that, new clients get `503` until entries age out). The budget
-//! keeps at most `wrong_per_hour` instants.
+//! Memory is bounded: a client is remembered only while it has attempts or wrong passwords in their
+//! windows, and at most [`MAX_TRACKED_CLIENTS`] at once. A full table refuses only new clients that
+//! hold no session (`503` until entries age out); a client already counted, or one signed in, is
+//! never refused for it. The budget keeps at most `wrong_per_hour` instants.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -37,6 +45,8 @@ pub struct LoginLimits {
     pub client_window: Duration,
     /// Wrong passwords allowed across every client within `budget_window`.
     pub wrong_per_hour: usize,
+    /// Wrong passwords allowed from one client within `budget_window` (its share of the budget).
+    pub wrong_per_client: usize,
     /// The window of the budget (an hour).
     pub budget_window: Duration,
     /// Argon2 checks allowed to run at once.
@@ -49,11 +59,31 @@ impl Default for LoginLimits {
             per_client: 5,
             client_window: Duration::from_secs(60),
             wrong_per_hour: DEFAULT_WRONG_PER_HOUR,
+            wrong_per_client: client_share(DEFAULT_WRONG_PER_HOUR),
             budget_window: Duration::from_secs(3600),
             concurrent_checks: 2,
         }
     }
 }
+
+impl LoginLimits {
+    /// The default limits with a budget of `wrong_per_hour`, each client's share a tenth of it.
+    pub fn with_budget(wrong_per_hour: usize) -> LoginLimits {
+        LoginLimits {
+            wrong_per_hour,
+            wrong_per_client: client_share(wrong_per_hour),
+            ..LoginLimits::default()
+        }
+    }
+}
+
+/// One client's share of a budget: a tenth, at least one.
+pub fn client_share(budget: usize) -> usize {
+    (budget / 10).max(1)
+}
+
+/// How many times a client's limits an IPv6 /48 gets, all its /64s together.
+pub const SITE_FACTOR: usize = 2;
 
 /// The default budget of wrong passwords an hour, across every client.
 pub const DEFAULT_WRONG_PER_HOUR: usize = 100;
@@ -68,6 +98,18 @@ impl ClientKey {
         match crate::exposure::canonical(ip) {
             IpAddr::V6(v6) => ClientKey(IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())),
             v4 => ClientKey(v4),
+        }
+    }
+}
+
+impl ClientKey {
+    /// The /48 an IPv6 client lies in (`None` for IPv4).
+    fn site(self) -> Option<ClientKey> {
+        match self.0 {
+            IpAddr::V6(v6) => Some(ClientKey(IpAddr::V6(
+                (u128::from(v6) & !((1u128 << 80) - 1)).into(),
+            ))),
+            IpAddr::V4(_) => None,
         }
     }
 }
@@ -92,9 +134,66 @@ pub enum Refusal {
     Busy,
 }
 
+/// What one client (or one IPv6 /48) did lately.
+#[derive(Debug, Default)]
+struct Recent {
+    /// Attempts within the client window.
+    attempts: VecDeque<Instant>,
+    /// Wrong passwords within the budget window.
+    wrong: VecDeque<Instant>,
+    /// Attempts not settled yet.
+    in_flight: usize,
+}
+
+impl Recent {
+    fn forget(&mut self, limits: &LoginLimits, now: Instant) {
+        while self
+            .attempts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limits.client_window)
+        {
+            self.attempts.pop_front();
+        }
+        while self
+            .wrong
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limits.budget_window)
+        {
+            self.wrong.pop_front();
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.attempts.is_empty() && self.wrong.is_empty() && self.in_flight == 0
+    }
+
+    /// Why this client may not try now (`factor` times a client's limits), or `None`.
+    fn refusal(&self, limits: &LoginLimits, factor: usize, now: Instant) -> Option<Refusal> {
+        if self.attempts.len() >= limits.per_client * factor {
+            let oldest = *self.attempts.front().expect("not empty");
+            return Some(Refusal::Client(seconds_until(
+                oldest,
+                limits.client_window,
+                now,
+            )));
+        }
+        if self.wrong.len() + self.in_flight >= limits.wrong_per_client * factor {
+            let wait = self
+                .wrong
+                .front()
+                .map_or(limits.client_window.as_secs(), |oldest| {
+                    seconds_until(*oldest, limits.budget_window, now)
+                });
+            return Some(Refusal::Client(wait));
+        }
+        None
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counts {
-    clients: HashMap<ClientKey, VecDeque<Instant>>,
+    clients: HashMap<ClientKey, Recent>,
+    sites: HashMap<ClientKey, Recent>,
     wrong: VecDeque<Instant>,
     in_flight: usize,
     budget_spent_logged: bool,
@@ -112,6 +211,7 @@ pub struct Throttle {
 #[derive(Debug)]
 pub struct Attempt<'t> {
     throttle: &'t Throttle,
+    client: ClientKey,
     /// The right to run one Argon2 check; move it into the check.
     pub permit: Option<OwnedSemaphorePermit>,
     settled: bool,
@@ -144,8 +244,19 @@ impl Throttle {
     }
 
     /// Take a slot for an attempt by `client` at `now`, or say why not. The slot is taken whatever
-    /// happens next (a wrong CSRF token, a busy server): it is the attempt that counts.
+    /// happens next (a busy server, a spent token): it is the attempt that counts.
     pub fn begin(&self, client: ClientKey, now: Instant) -> Result<Attempt<'_>, Refusal> {
+        self.begin_for(client, now, false)
+    }
+
+    /// [`Throttle::begin`] for a client that may hold a session (`signed_in`): a full client table
+    /// does not refuse it.
+    pub fn begin_for(
+        &self,
+        client: ClientKey,
+        now: Instant,
+        signed_in: bool,
+    ) -> Result<Attempt<'_>, Refusal> {
         let limits = self.limits;
         let mut counts = self.lock();
         while counts
@@ -173,36 +284,61 @@ impl Throttle {
             });
             return Err(Refusal::Budget(wait));
         }
-        counts.clients.retain(|_, times| {
-            times
-                .back()
-                .is_some_and(|t| now.duration_since(*t) < limits.client_window)
+        counts.clients.retain(|_, recent| {
+            recent.forget(&limits, now);
+            !recent.idle()
         });
-        if !counts.clients.contains_key(&client) && counts.clients.len() >= MAX_TRACKED_CLIENTS {
+        counts.sites.retain(|_, recent| {
+            recent.forget(&limits, now);
+            !recent.idle()
+        });
+        if let Some(refusal) = counts
+            .clients
+            .get(&client)
+            .and_then(|recent| recent.refusal(&limits, 1, now))
+        {
+            return Err(refusal);
+        }
+        let site = client.site();
+        if let Some(refusal) = site
+            .and_then(|site| counts.sites.get(&site))
+            .and_then(|recent| recent.refusal(&limits, SITE_FACTOR, now))
+        {
+            return Err(refusal);
+        }
+        if !counts.clients.contains_key(&client)
+            && counts.clients.len() >= MAX_TRACKED_CLIENTS
+            && !signed_in
+        {
             return Err(Refusal::Busy);
         }
-        let times = counts.clients.entry(client).or_default();
-        while times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= limits.client_window)
-        {
-            times.pop_front();
+        let recent = counts.clients.entry(client).or_default();
+        recent.attempts.push_back(now);
+        if let Some(site) = site {
+            counts
+                .sites
+                .entry(site)
+                .or_default()
+                .attempts
+                .push_back(now);
         }
-        if times.len() >= limits.per_client {
-            let oldest = *times.front().expect("not empty");
-            return Err(Refusal::Client(seconds_until(
-                oldest,
-                limits.client_window,
-                now,
-            )));
-        }
-        times.push_back(now);
         let Ok(permit) = self.checks.clone().try_acquire_owned() else {
             return Err(Refusal::Busy);
         };
         counts.in_flight += 1;
+        let counts = &mut *counts;
+        for recent in [
+            counts.clients.get_mut(&client),
+            site.and_then(|site| counts.sites.get_mut(&site)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            recent.in_flight += 1;
+        }
         Ok(Attempt {
             throttle: self,
+            client,
             permit: Some(permit),
             settled: false,
         })
@@ -229,6 +365,20 @@ impl Attempt<'_> {
         counts.in_flight = counts.in_flight.saturating_sub(1);
         if let Some(at) = wrong_at {
             counts.wrong.push_back(at);
+        }
+        let site = self.client.site();
+        let counts = &mut *counts;
+        for recent in [
+            counts.clients.get_mut(&self.client),
+            site.and_then(|site| counts.sites.get_mut(&site)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            recent.in_flight = recent.in_flight.saturating_sub(1);
+            if let Some(at) = wrong_at {
+                recent.wrong.push_back(at);
+            }
         }
     }
 
@@ -258,9 +408,49 @@ mod tests {
             per_client: 3,
             client_window: Duration::from_secs(60),
             wrong_per_hour: 5,
+            wrong_per_client: 5,
             budget_window: Duration::from_secs(3600),
             concurrent_checks: 10,
         }
+    }
+
+    #[test]
+    fn one_client_spends_only_its_share_and_a_48_counts_as_one_site() {
+        let throttle = Throttle::new(LoginLimits {
+            per_client: 5,
+            wrong_per_hour: 20,
+            wrong_per_client: 2,
+            ..limits()
+        });
+        let now = Instant::now();
+        for _ in 0..2 {
+            throttle.begin(key("192.0.2.1"), now).unwrap().wrong(now);
+        }
+        assert_eq!(
+            throttle.begin(key("192.0.2.1"), now).unwrap_err(),
+            Refusal::Client(3600),
+            "its share of the hour is spent"
+        );
+        assert!(
+            throttle.begin(key("192.0.2.2"), now).is_ok(),
+            "another client is not"
+        );
+        // Fresh /64s of one /48: the site's share (twice a client's) stops them all.
+        let mut refused = 0;
+        for i in 0..10 {
+            match throttle.begin(key(&format!("2001:db8:5:{i:x}::1")), now) {
+                Ok(attempt) => attempt.wrong(now),
+                Err(Refusal::Client(_)) => refused += 1,
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(refused, 10 - 2 * SITE_FACTOR);
+        assert!(
+            throttle.begin(key("2001:db8:6::1"), now).is_ok(),
+            "another /48"
+        );
+        assert_eq!(client_share(100), 10);
+        assert_eq!(client_share(4), 1);
     }
 
     fn key(ip: &str) -> ClientKey {

@@ -24,6 +24,7 @@ use mongodb::bson::{self, Bson, Document, doc};
 use serde::Serialize;
 use tracing::{info, warn};
 
+use earshot_core::erasure::ErasureGuard;
 use earshot_upload::mongo::run_updates;
 
 use crate::fetch::{Fetcher, Session};
@@ -69,6 +70,7 @@ pub async fn enrich(
     max_requests: usize,
     now: DateTime<Utc>,
 ) -> Result<EnrichReport> {
+    let guard = ErasureGuard::begin(&fetcher.storage, "data-fetcher enrich").await?;
     let pending = pending_tracks(db).await?;
     let asked = apply_known(db, &pending).await?;
     let to_ask: Vec<&String> = pending.iter().filter(|id| !asked.contains(*id)).collect();
@@ -80,7 +82,7 @@ pub async fn enrich(
         info!("No track to enrich.");
         return Ok(report);
     }
-    let mut session = first_session(fetcher, member).await?;
+    let mut session = first_session(fetcher, member, &guard).await?;
     let progress = Progress::new(
         "Enriching imported tracks",
         "tracks",
@@ -101,12 +103,14 @@ pub async fn enrich(
                         break;
                     }
                     _ => {
+                        guard.check(false).await?;
                         store(db, &answers, fetched_at).await?;
                         return Err(error);
                     }
                 },
             }
         }
+        guard.check(false).await?;
         store(db, &answers, fetched_at).await?;
         for answer in &answers {
             match answer.status() {
@@ -173,13 +177,17 @@ async fn apply_known(db: &Database, pending: &BTreeSet<String>) -> Result<BTreeS
 }
 
 /// A session of `member`, else of the first member of the group with stored tokens.
-async fn first_session<'a>(fetcher: &'a Fetcher, member: Option<&str>) -> Result<Session<'a>> {
+async fn first_session<'a>(
+    fetcher: &'a Fetcher,
+    member: Option<&str>,
+    guard: &ErasureGuard,
+) -> Result<Session<'a>> {
     let members: Vec<String> = match member {
         Some(m) => vec![m.to_string()],
         None => fetcher.group.members.iter().map(|m| m.id.clone()).collect(),
     };
     for m in &members {
-        if let Some(session) = fetcher.session(m).await? {
+        if let Some(session) = fetcher.session(m, guard.clone()).await? {
             return Ok(session);
         }
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use earshot_core::erasure::ErasureGuard;
 use earshot_core::layout::{self, RawKind};
 use earshot_core::spotify::{
     MAX_LIMIT, RecentlyPlayedPage, TimeRange, TopArtistsPage, TopTracksPage,
@@ -70,7 +71,14 @@ pub enum MemberResult {
     Failed(String),
     /// Not fetched because the run stopped (rate limit beyond the budget).
     Stopped(String),
+    /// Erased (`members erase`) while the run was going: nothing of theirs was stored.
+    Erased,
 }
+
+/// What a store for a member who is being erased, or was erased during the run, fails with.
+#[derive(Debug, thiserror::Error)]
+#[error("member `{0}` was erased during this run: nothing of theirs is stored")]
+pub struct MemberErased(pub String);
 
 /// The whole run.
 #[derive(Debug, Default)]
@@ -85,7 +93,7 @@ impl RunReport {
         let ok = self
             .members
             .iter()
-            .filter(|(_, r)| matches!(r, MemberResult::Fetched { .. }))
+            .filter(|(_, r)| matches!(r, MemberResult::Fetched { .. } | MemberResult::Erased))
             .count();
         let stopped = self
             .members
@@ -101,9 +109,19 @@ impl RunReport {
 }
 
 impl Fetcher {
-    /// Fetch `what` for the connected members (or only `only`).
+    /// Fetch `what` for the connected members the group config lists (or only `only`). Refuses while
+    /// a member is being erased; a member erased during the run has nothing stored.
     pub async fn run(&self, what: What, only: &[String]) -> Result<RunReport> {
+        let guard = ErasureGuard::begin(&self.storage, "data-fetcher fetch").await?;
         let mut members: Vec<MemberState> = state::list(&self.storage).await?;
+        // Only members the group config lists: one taken out of it is never fetched again.
+        members.retain(|m| {
+            let listed = self.group.member(&m.member).is_some();
+            if !listed {
+                warn!(member = %m.member, "Connected, but not in the group config: not fetched.");
+            }
+            listed
+        });
         if !only.is_empty() {
             for wanted in only {
                 if !members.iter().any(|m| &m.member == wanted) {
@@ -123,6 +141,7 @@ impl Fetcher {
         let results: Vec<(String, MemberResult)> = futures::stream::iter(members)
             .map(|member| {
                 let stop = Arc::clone(&stop);
+                let guard = guard.clone();
                 async move {
                     let id = member.member.clone();
                     if stop.load(Ordering::SeqCst) {
@@ -133,7 +152,7 @@ impl Fetcher {
                             ),
                         );
                     }
-                    let result = self.fetch_member(member, what).await;
+                    let result = self.fetch_member(member, what, guard).await;
                     if let MemberResult::Stopped(_) = &result {
                         stop.store(true, Ordering::SeqCst);
                     }
@@ -146,7 +165,12 @@ impl Fetcher {
         Ok(RunReport { members: results })
     }
 
-    async fn fetch_member(&self, mut member: MemberState, what: What) -> MemberResult {
+    async fn fetch_member(
+        &self,
+        mut member: MemberState,
+        what: What,
+        guard: ErasureGuard,
+    ) -> MemberResult {
         let id = member.member.clone();
         if let Some(reason) = &member.needs_reauth {
             error!(member = %id, reason = %reason, "Member must reconnect (`data-fetcher auth`); not fetched.");
@@ -163,6 +187,7 @@ impl Fetcher {
                 member: id.clone(),
                 app: App::new(&tokens.client_id),
                 tokens,
+                guard,
             },
             Ok(None) => return MemberResult::NeedsAuth("no stored tokens".into()),
             Err(err) => return MemberResult::Failed(format!("{err:#}")),
@@ -192,10 +217,14 @@ impl Fetcher {
                 }
                 done
             }
+            Err(err) if err.downcast_ref::<MemberErased>().is_some() => {
+                info!(member = %id, "Erased during this run: nothing of theirs was stored.");
+                MemberResult::Erased
+            }
             Err(err) => match err.downcast_ref::<SpotifyError>() {
                 Some(SpotifyError::NeedsReauth { reason, .. }) => {
                     member.needs_reauth = Some(reason.clone());
-                    if let Err(save) = state::save(&self.storage, &member).await {
+                    if let Err(save) = session.save_state(&member).await {
                         error!(member = %id, error = %format!("{save:#}"), "Could not record that the member must reconnect.");
                     }
                     error!(member = %id, error = %err, "Member must reconnect; the others are still fetched.");
@@ -217,7 +246,11 @@ impl Fetcher {
 impl Fetcher {
     /// An authenticated session of `member` (stored tokens, refreshed as needed), for requests that
     /// are not a member's own listening (`GET /v1/tracks/{id}`).
-    pub(crate) async fn session(&self, member: &str) -> Result<Option<Session<'_>>> {
+    pub(crate) async fn session(
+        &self,
+        member: &str,
+        guard: ErasureGuard,
+    ) -> Result<Option<Session<'_>>> {
         let Some(tokens) = self.tokens.load(member).await? else {
             return Ok(None);
         };
@@ -226,6 +259,7 @@ impl Fetcher {
             member: member.to_string(),
             app: App::new(&tokens.client_id),
             tokens,
+            guard,
         }))
     }
 }
@@ -236,9 +270,44 @@ pub(crate) struct Session<'a> {
     member: String,
     app: App,
     tokens: Tokens,
+    /// The run's view of the erasures: nothing is stored for a member being erased.
+    guard: ErasureGuard,
 }
 
 impl Session<'_> {
+    /// Before a store: refuse when the member is being erased, or was erased since the run began
+    /// (their fetch state, which only `auth` creates and the erase removes, is gone).
+    async fn may_store(&self) -> Result<()> {
+        if self
+            .guard
+            .member_erased(&self.member, &layout::member_state_key(&self.member))
+            .await?
+        {
+            return Err(MemberErased(self.member.clone()).into());
+        }
+        Ok(())
+    }
+
+    /// After a store: an erase that began meanwhile gets what was stored withdrawn.
+    async fn withdraw_if_erased(&self, keys: &[String]) -> Result<()> {
+        if self.guard.being_erased(&self.member).await? {
+            for key in keys {
+                self.fetcher.storage.delete(key).await?;
+            }
+            self.fetcher.tokens.delete(&self.member).await?;
+            return Err(MemberErased(self.member.clone()).into());
+        }
+        Ok(())
+    }
+
+    /// Save the member's fetch state, unless they are being erased.
+    pub(crate) async fn save_state(&self, member: &MemberState) -> Result<()> {
+        self.may_store().await?;
+        state::save(&self.fetcher.storage, member).await?;
+        self.withdraw_if_erased(&[layout::member_state_key(&self.member)])
+            .await
+    }
+
     async fn refresh(&mut self) -> Result<()> {
         let fresh = self
             .fetcher
@@ -246,11 +315,13 @@ impl Session<'_> {
             .refresh(&self.member, &self.app, &self.tokens)
             .await?;
         // Save at once: a rotated refresh token replaces the old one, which stops working.
+        self.may_store().await?;
         self.fetcher
             .tokens
             .save(&self.member, &fresh)
             .await
             .with_context(|| format!("member `{}`: saving refreshed tokens", self.member))?;
+        self.withdraw_if_erased(&[]).await?;
         self.tokens = fresh;
         Ok(())
     }
@@ -290,11 +361,13 @@ impl Session<'_> {
     }
 
     async fn store(&self, key: &str, body: Bytes) -> Result<()> {
+        self.may_store().await?;
         self.fetcher
             .storage
             .write(key, body)
             .await
-            .with_context(|| format!("member `{}`: storing `{key}`", self.member))
+            .with_context(|| format!("member `{}`: storing `{key}`", self.member))?;
+        self.withdraw_if_erased(&[key.to_string()]).await
     }
 
     /// New plays since the cursor. Returns (plays stored, gap found).
@@ -311,7 +384,7 @@ impl Session<'_> {
             page.items.iter().map(|p| p.played_at).max(),
             page.items.iter().map(|p| p.played_at).min(),
         ) else {
-            state::save(&self.fetcher.storage, member).await?;
+            self.save_state(member).await?;
             return Ok((0, None));
         };
         let key = layout::raw_key(RawKind::RecentlyPlayed, &self.member, None, now);
@@ -330,7 +403,7 @@ impl Session<'_> {
                 .max(newest.timestamp_millis()),
         );
         member.last_play_at = Some(newest);
-        state::save(&self.fetcher.storage, member).await?;
+        self.save_state(member).await?;
         Ok((page.items.len(), gap))
     }
 

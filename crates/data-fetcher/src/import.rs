@@ -10,6 +10,13 @@
 //! `json-converter spoken-history` turns its podcast episodes and audiobook chapters into spoken plays
 //! (`rawdata_spoken`), apart from the music.
 //!
+//! **Only what is real, only what is used.** A folder's symlinks are refused (an `unzip` restores them,
+//! and one could point anywhere on the machine). An entry dated before Spotify existed or after the
+//! import is set aside as `out_of_range`. The stored file holds only the entries Earshot uses (music
+//! plays and spoken plays): incognito, short, out-of-range and unusable entries are counted
+//! (`held_back` in the progress) and never stored. An export whose `username` is another Spotify
+//! account than the member's is refused, naming whose it looks like (`--force` imports it anyway).
+//!
 //! The import is idempotent and resumable: the same file imported again lands on the same key, a
 //! later export's files add keys, and the progress (`state/imports/<id>.json`) is recomputed from
 //! every stored file of the member, so a run killed at any moment and run again ends with exactly the
@@ -22,9 +29,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use earshot_core::erasure::ErasureGuard;
 use earshot_core::history::{Disposition, HistoryEntry, VIDEO_FILE_PREFIX, is_history_file};
 use earshot_core::progress::Progress;
 use earshot_core::{GroupConfig, Storage, layout};
+use earshot_state::import::HeldBack;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::info;
@@ -90,7 +99,10 @@ impl Export {
             let meta =
                 std::fs::metadata(path).with_context(|| format!("reading `{}`", path.display()))?;
             if meta.is_dir() {
-                walk(path, &mut export.sources)?;
+                let root = path
+                    .canonicalize()
+                    .with_context(|| format!("reading `{}`", path.display()))?;
+                walk(&root, path, &mut export.sources)?;
             } else if path
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
@@ -217,15 +229,37 @@ impl Export {
     }
 }
 
-fn walk(dir: &Path, found: &mut Vec<Source>) -> Result<()> {
+/// The history files below `dir`, refusing any symlink (a file or a folder) and anything whose real
+/// path leaves `root` (the folder named on the command line).
+fn walk(root: &Path, dir: &Path, found: &mut Vec<Source>) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading `{}`", dir.display()))?
         .collect::<std::io::Result<_>>()?;
     entries.sort_by_key(|e| e.path());
     for entry in entries {
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(&path, found)?;
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            bail!(
+                "`{}` is a symbolic link: an import reads only the export's own files, never what a \
+                 link points at. Replace the link with the file it stands for, or import the zip as \
+                 Spotify sent it. Nothing was stored.",
+                path.display()
+            );
+        }
+        let real = path
+            .canonicalize()
+            .with_context(|| format!("reading `{}`", path.display()))?;
+        if !real.starts_with(root) {
+            bail!(
+                "`{}` resolves to `{}`, outside the folder `{}`. Nothing was stored.",
+                path.display(),
+                real.display(),
+                root.display()
+            );
+        }
+        if kind.is_dir() {
+            walk(root, &path, found)?;
         } else if is_history_file(&file_name(&path)) {
             found.push(Source {
                 origin: path.display().to_string(),
@@ -257,15 +291,49 @@ pub struct ImportReport {
 
 /// One file checked: what the import stores for it.
 enum Checked {
-    /// An audio file: stored stripped under this key (with this content hash).
-    Audio { key: String, hash: String },
+    /// An audio file: stored stripped under this key (with this content hash), with what it held
+    /// and was not stored.
+    Audio {
+        key: String,
+        hash: String,
+        held_back: HeldBack,
+    },
     /// A video file: counted, not stored.
     Video { entries: u64 },
 }
 
-/// Parse and strip one file: its key and hash, or its entry count for a video file.
-fn check(member: &str, source: &Source, bytes: &[u8]) -> Result<(Checked, Option<Vec<u8>>)> {
+/// What the checks of one import share: the time it runs at, whose export it must be, and the
+/// entries read so far (an export repeats entries across its files).
+struct Checking<'m> {
+    member: &'m str,
+    now: DateTime<Utc>,
+    /// Import an export whose `username` is another account's.
+    force: bool,
+    seen: HashSet<String>,
+}
+
+/// Parse and strip one file: its key, hash and held-back counts, or its entry count for a video
+/// file; and the bytes to store (only the entries Earshot uses: music plays and spoken plays).
+fn check(
+    checking: &mut Checking<'_>,
+    source: &Source,
+    bytes: &[u8],
+) -> Result<(Checked, Option<Vec<u8>>)> {
     let entries: Vec<HistoryEntry<'_>> = parse_entries(bytes, &source.origin)?;
+    let member = checking.member;
+    if !checking.force
+        && let Some(other) = entries
+            .iter()
+            .filter_map(|e| e.username.as_deref())
+            .find(|name| *name != member)
+    {
+        bail!(
+            "`{}`: this export belongs to the Spotify account `{other}`, not to `{member}`: it looks \
+             like `{other}`'s export. Import it for that member (`--member {other}`), or pass \
+             `--force` if `{member}` really is that account. Nothing was stored.",
+            source.origin
+        );
+    }
     if source.is_video() {
         return Ok((
             Checked::Video {
@@ -274,25 +342,59 @@ fn check(member: &str, source: &Source, bytes: &[u8]) -> Result<(Checked, Option
             None,
         ));
     }
-    // Only the fields Earshot keeps are written: the device fields never reach storage.
-    let stripped = serde_json::to_vec(&entries)?;
+    let mut used = Vec::with_capacity(entries.len());
+    let mut held_back = HeldBack::default();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let disposition = entry.disposition_at(false, checking.now);
+        if disposition == Disposition::Kept && entry.ended_at().is_err() {
+            bail!(
+                "`{}`: entry {i}: `ts` `{}` is not a time (RFC 3339, e.g. 2024-10-21T07:15:03Z). \
+                 Nothing was stored.",
+                source.origin,
+                entry.ts
+            );
+        }
+        let keep =
+            disposition == Disposition::Kept || entry.spoken_at(false, checking.now).is_some();
+        let first = checking.seen.insert(entry.identity());
+        if keep {
+            used.push(entry);
+        } else if first {
+            *held_back
+                .set_aside
+                .entry(disposition.as_str().into())
+                .or_default() += 1;
+        } else {
+            held_back.repeated += 1;
+        }
+    }
+    // Only the fields and the entries Earshot uses are written: the device fields, incognito and
+    // short entries never reach storage.
+    let stripped = serde_json::to_vec(&used)?;
     let hash = hex(&Sha256::digest(&stripped)[..8]);
     let key = layout::history_key(member, &source.name, &hash);
-    Ok((Checked::Audio { key, hash }, Some(stripped)))
+    Ok((
+        Checked::Audio {
+            key,
+            hash,
+            held_back,
+        },
+        Some(stripped),
+    ))
 }
 
 /// The first pass: every file read, parsed and checked, nothing stored.
-fn check_all(export: &mut Export, member: &str) -> Result<Vec<Checked>> {
+fn check_all(export: &mut Export, checking: &mut Checking<'_>) -> Result<Vec<Checked>> {
     let count = export.sources.len();
     let progress = Progress::new(
-        format!("Checking the streaming history of {member}"),
+        format!("Checking the streaming history of {}", checking.member),
         "files",
         count as u64,
     );
     let mut checked = Vec::with_capacity(count);
     for i in 0..count {
         let bytes = export.read(i)?;
-        checked.push(check(member, &export.sources[i], &bytes)?.0);
+        checked.push(check(checking, &export.sources[i], &bytes)?.0);
         progress.inc(1);
     }
     progress.finish();
@@ -304,20 +406,22 @@ fn check_all(export: &mut Export, member: &str) -> Result<Vec<Checked>> {
 async fn store_new(
     storage: &Storage,
     export: &mut Export,
-    member: &str,
+    checking: &mut Checking<'_>,
     checked: &[Checked],
     new: &[usize],
+    guard: &ErasureGuard,
 ) -> Result<()> {
     let progress = Progress::new(
-        format!("Importing the streaming history of {member}"),
+        format!("Importing the streaming history of {}", checking.member),
         "files",
         new.len() as u64,
     );
     export.read = 0;
+    let mut stored: Vec<String> = Vec::new();
     for &i in new {
         let bytes = export.read(i)?;
-        let (again, stripped) = check(member, &export.sources[i], &bytes)?;
-        let (Checked::Audio { key, hash }, Some(stripped)) = (again, stripped) else {
+        let (again, stripped) = check(checking, &export.sources[i], &bytes)?;
+        let (Checked::Audio { key, hash, .. }, Some(stripped)) = (again, stripped) else {
             unreachable!("an audio file checks as one");
         };
         let Checked::Audio { hash: first, .. } = &checked[i] else {
@@ -329,10 +433,29 @@ async fn store_new(
                 export.sources[i].origin
             );
         }
+        withdraw_if_erased(storage, guard, &stored).await?;
         storage.write(&key, Bytes::from(stripped)).await?;
+        stored.push(key);
+        withdraw_if_erased(storage, guard, &stored).await?;
         progress.inc(1);
     }
     progress.finish();
+    Ok(())
+}
+
+/// When an erase started since the import began, delete what it stored and stop: the member may be
+/// the one erased, and an import is all or nothing (run it again once the erase has finished).
+async fn withdraw_if_erased(
+    storage: &Storage,
+    guard: &ErasureGuard,
+    stored: &[String],
+) -> Result<()> {
+    if let Err(err) = guard.check(!stored.is_empty()).await {
+        for key in stored {
+            storage.delete(key).await?;
+        }
+        return Err(err.into());
+    }
     Ok(())
 }
 
@@ -346,7 +469,16 @@ pub async fn import(
     paths: &[PathBuf],
     now: DateTime<Utc>,
 ) -> Result<ImportReport> {
-    import_with(storage, group, member, paths, now, false).await
+    import_with_options(storage, group, member, paths, now, ImportOptions::default()).await
+}
+
+/// How an import runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Only check: every file read and parsed, nothing stored.
+    pub dry_run: bool,
+    /// Import an export whose `username` names another Spotify account than the member's.
+    pub force: bool,
 }
 
 /// [`import`], or with `dry_run` only its checks: every file read and parsed, nothing stored.
@@ -358,21 +490,44 @@ pub async fn import_with(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<ImportReport> {
+    let options = ImportOptions {
+        dry_run,
+        ..ImportOptions::default()
+    };
+    import_with_options(storage, group, member, paths, now, options).await
+}
+
+/// [`import`] with these options (with `dry_run` only its checks).
+pub async fn import_with_options(
+    storage: &Storage,
+    group: &GroupConfig,
+    member: &str,
+    paths: &[PathBuf],
+    now: DateTime<Utc>,
+    options: ImportOptions,
+) -> Result<ImportReport> {
     if group.member(member).is_none() {
         bail!(
             "`--member {member}`: the group config lists no such member (add it under [[members]] first)"
         );
     }
+    let guard = ErasureGuard::begin(storage, "data-fetcher import").await?;
     let mut export = Export::open(paths)?;
     let count = export.sources.len();
-    let checked = check_all(&mut export, member)?;
+    let mut checking = Checking {
+        member,
+        now,
+        force: options.force,
+        seen: HashSet::new(),
+    };
+    let checked = check_all(&mut export, &mut checking)?;
     let prefix = layout::history_prefix(member);
     let stored: HashSet<String> = storage.list(&prefix).await?.into_iter().collect();
     let new: Vec<usize> = (0..count)
         .filter(|i| matches!(&checked[*i], Checked::Audio { key, .. } if !stored.contains(key)))
         .collect();
     let mut previous = read_state(storage, member).await?.unwrap_or_default();
-    if dry_run {
+    if options.dry_run {
         info!(
             member,
             files = count,
@@ -388,17 +543,24 @@ pub async fn import_with(
         });
     }
     for (source, checked) in export.sources.iter().zip(&checked) {
-        if let Checked::Video { entries } = checked {
-            previous.video_files.insert(source.name.clone(), *entries);
+        match checked {
+            Checked::Video { entries } => {
+                previous.video_files.insert(source.name.clone(), *entries);
+            }
+            Checked::Audio { key, held_back, .. } => {
+                previous.held_back.insert(key.clone(), held_back.clone());
+            }
         }
     }
-    store_new(storage, &mut export, member, &checked, &new).await?;
+    checking.seen.clear();
+    store_new(storage, &mut export, &mut checking, &checked, &new, &guard).await?;
     let files_new = new.len();
-    let mut state = totals(storage, member, previous.video_files).await?;
+    let mut state = totals(storage, member, previous.video_files, previous.held_back).await?;
     state.tracks_stored = previous.tracks_stored;
     state.tracks_enriched = previous.tracks_enriched;
     state.tracks_unavailable = previous.tracks_unavailable;
     state.updated_at = Some(now);
+    guard.check(true).await?;
     write_state(storage, &state).await?;
     info!(
         member,
@@ -437,6 +599,7 @@ async fn totals(
     storage: &Storage,
     member: &str,
     video_files: BTreeMap<String, u64>,
+    held_back: BTreeMap<String, HeldBack>,
 ) -> Result<ImportState> {
     let mut state = ImportState {
         member: member.to_string(),
@@ -490,6 +653,18 @@ async fn totals(
             .or_default() += videos;
     }
     state.video_files = video_files;
+    // What the stored files held and were not stored, by stored file (files no longer stored drop).
+    let held_back: BTreeMap<String, HeldBack> = held_back
+        .into_iter()
+        .filter(|(key, _)| keys.binary_search(key).is_ok())
+        .collect();
+    for held in held_back.values() {
+        state.repeated += held.repeated;
+        for (reason, n) in &held.set_aside {
+            *state.set_aside.entry(reason.clone()).or_default() += n;
+        }
+    }
+    state.held_back = held_back;
     state.tracks = tracks.len() as u64;
     Ok(state)
 }

@@ -114,6 +114,10 @@ pub enum Command {
         /// Read and check every file (caps, JSON, fields) and say what would be imported; store nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Import even when the export's `username` names another Spotify account than the member's
+        /// (by default such an export is refused, naming whose it looks like).
+        #[arg(long)]
+        force: bool,
     },
     /// Give imported plays the ids, duration and images the export lacks: `GET /v1/tracks/{id}` one
     /// track at a time into the track catalogue (MongoDB, `--mongodb-uri`), within a request budget;
@@ -193,9 +197,15 @@ pub async fn run(mut cli: Cli) -> Result<Outcome> {
             member,
             paths,
             dry_run,
+            force,
         } => {
+            let options = import::ImportOptions {
+                dry_run: *dry_run,
+                force: *force,
+            };
             let report =
-                import::import_with(&storage, &group, member, paths, clock.now(), *dry_run).await?;
+                import::import_with_options(&storage, &group, member, paths, clock.now(), options)
+                    .await?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;

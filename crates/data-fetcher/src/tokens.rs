@@ -192,6 +192,26 @@ impl TokenStore {
         Ok(())
     }
 
+    /// Delete a member's tokens (a fetch overtaken by their erase withdraws what it saved); deleting
+    /// tokens that are not there is no error.
+    pub async fn delete(&self, member: &str) -> Result<()> {
+        match self {
+            TokenStore::Storage(storage, _) => {
+                let path = token_key(member);
+                if storage.exists(&path).await? {
+                    storage.delete(&path).await?;
+                }
+            }
+            TokenStore::Mongo(db, _) => {
+                db.collection::<Document>(FETCHER_TOKENS)
+                    .delete_one(doc! {"_id": member})
+                    .await
+                    .with_context(|| format!("deleting the tokens of member `{member}`"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Load a member's tokens; `None` when the member never connected.
     pub async fn load(&self, member: &str) -> Result<Option<Tokens>> {
         let (sealed, key) = match self {

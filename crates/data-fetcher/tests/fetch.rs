@@ -465,3 +465,142 @@ async fn a_simulated_week_of_hourly_runs_stores_every_play_once_and_reports_the_
         }
     }
 }
+
+// ---- Issue 37: every writer honours an erase; only the config's members are fetched.
+
+/// Every object of `member` in storage: their raw pages, converted files and state objects.
+async fn objects_of(h: &Harness, member: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for prefix in earshot_core::layout::member_prefixes(member) {
+        found.extend(h.storage.list(&prefix).await.unwrap());
+    }
+    for key in earshot_core::layout::member_keys(member) {
+        if h.storage.exists(&key).await.unwrap() {
+            found.push(key);
+        }
+    }
+    found
+}
+
+/// What `members erase` does to storage, in its order: the marker, the epoch, the member's objects,
+/// the marker gone.
+async fn erase_from_storage(h: &Harness, member: &str) {
+    use earshot_core::{erasure, layout};
+    h.storage
+        .write(&layout::erasure_key(member), b"{}".to_vec().into())
+        .await
+        .unwrap();
+    erasure::advance_epoch(&h.storage).await.unwrap();
+    for key in objects_of(h, member).await {
+        h.storage.delete(&key).await.unwrap();
+    }
+    h.storage
+        .delete(&layout::erasure_key(member))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_in_flight_during_an_erase_writes_nothing_of_the_member_back() {
+    let h = Harness::new().await;
+    h.connect("ben_k").await;
+    h.connect("ana.mx").await;
+    assert!(!objects_of(&h, "ben_k").await.is_empty());
+    // Ben's recently played answers slowly: the erase runs while his fetch waits for it.
+    h.mock.push_fault(
+        FaultRule::new(
+            Endpoint::RecentlyPlayed,
+            Fault::Slow(Duration::from_secs(2)),
+            1,
+        )
+        .for_member("ben_k"),
+    );
+    let fetcher = h.fetcher(Duration::from_secs(60), 2);
+    let fetch = tokio::spawn(async move { fetcher.run(What::All, &[]).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    erase_from_storage(&h, "ben_k").await;
+    let report = fetch.await.unwrap();
+    assert!(
+        matches!(result(&report, "ben_k"), MemberResult::Erased),
+        "{report:?}"
+    );
+    assert!(
+        matches!(result(&report, "ana.mx"), MemberResult::Fetched { plays, .. } if *plays > 0),
+        "the others are fetched: {report:?}"
+    );
+    assert_eq!(
+        objects_of(&h, "ben_k").await,
+        Vec::<String>::new(),
+        "nothing of the erased member was written back"
+    );
+    // The converter after it finds nothing of his either.
+    for raw in earshot_core::layout::RawKind::ALL {
+        let converter = json_converter::Converter::new(raw, h.group.clone()).unwrap();
+        json_converter::convert_storage(
+            &h.storage,
+            &converter,
+            &earshot_core::layout::raw_prefix(raw),
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(objects_of(&h, "ben_k").await, Vec::<String>::new());
+    assert!(!objects_of(&h, "ana.mx").await.is_empty());
+    // While a marker exists, a fetch and a conversion refuse to start.
+    h.storage
+        .write(
+            &earshot_core::layout::erasure_key("ana.mx"),
+            b"{}".to_vec().into(),
+        )
+        .await
+        .unwrap();
+    let err = h
+        .fetcher(Duration::from_secs(60), 2)
+        .run(What::All, &[])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`ana.mx`") && err.contains("being erased"),
+        "{err}"
+    );
+    let converter = json_converter::Converter::new(
+        earshot_core::layout::RawKind::RecentlyPlayed,
+        h.group.clone(),
+    )
+    .unwrap();
+    assert!(
+        json_converter::convert_storage(&h.storage, &converter, "raw/", false, false)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn fetch_skips_a_member_the_group_config_no_longer_lists() {
+    let h = Harness::new().await;
+    h.connect("ben_k").await;
+    h.connect("ana.mx").await;
+    let mut fetcher = h.fetcher(Duration::from_secs(60), 2);
+    fetcher.group.members.retain(|m| m.id != "ben_k");
+    let report = fetcher.run(What::RecentlyPlayed, &[]).await.unwrap();
+    assert!(
+        report.members.iter().all(|(m, _)| m != "ben_k"),
+        "{report:?}"
+    );
+    assert!(h.stored_plays("ben_k").await.is_empty());
+    assert!(!h.stored_plays("ana.mx").await.is_empty());
+    assert!(
+        h.mock
+            .requests()
+            .iter()
+            .all(|r| r.member.as_deref() != Some("ben_k")
+                || !matches!(
+                    r.endpoint,
+                    Endpoint::RecentlyPlayed | Endpoint::TopTracks | Endpoint::TopArtists
+                )),
+        "no request for ben_k's listening"
+    );
+}

@@ -284,3 +284,149 @@ async fn a_malformed_third_file_leaves_nothing_of_the_run() {
         "only the earlier import's file"
     );
 }
+
+// ---- Issue 37: imports keep only what is real.
+
+#[tokio::test]
+async fn a_symlink_in_a_folder_import_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path().join("storage"));
+    let export = dir.path().join("Spotify Extended Streaming History");
+    std::fs::create_dir(&export).unwrap();
+    std::fs::write(
+        export.join("Streaming_History_Audio_2024_0.json"),
+        format!(
+            "[{}]",
+            entry("2024-02-01T10:00:00Z", &format!("spotify:track:{TRACK}"))
+        ),
+    )
+    .unwrap();
+    // What an `unzip` of a crafted zip restores: a link to a JSON file outside the folder.
+    let outside = dir.path().join("someone_else.json");
+    std::fs::write(
+        &outside,
+        format!(
+            "[{}]",
+            entry("2024-03-01T10:00:00Z", &format!("spotify:track:{TRACK}"))
+        ),
+    )
+    .unwrap();
+    let link = export.join("Streaming_History_Audio_2024_1.json");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let err = import(&storage, &group(), MEMBER, &[export.clone()], Utc::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("symbolic link") && err.contains("Streaming_History_Audio_2024_1.json"),
+        "{err}"
+    );
+    assert!(snapshot(&storage).await.is_empty(), "nothing stored");
+    // A linked folder is refused the same way.
+    std::fs::remove_file(&link).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, export.join("more")).unwrap();
+    let err = import(&storage, &group(), MEMBER, &[export], Utc::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("symbolic link") && err.contains("more"),
+        "{err}"
+    );
+    assert!(snapshot(&storage).await.is_empty());
+}
+
+#[tokio::test]
+async fn impossible_dates_are_set_aside_and_only_used_entries_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path().join("storage"));
+    let file = dir.path().join("Streaming_History_Audio_2024_0.json");
+    let uri = format!("spotify:track:{TRACK}");
+    let incognito = entry("2024-02-01T11:00:00Z", &uri)
+        .replace("\"incognito_mode\":false", "\"incognito_mode\":true");
+    let short = entry("2024-02-01T12:00:00Z", &uri).replace("180000", "1000");
+    let entries = [
+        entry("2024-02-01T10:00:00Z", &uri),
+        entry("0001-01-01T00:00:00Z", &uri),
+        entry("2999-12-31T23:59:59Z", &uri),
+        entry("2007-12-31T23:59:59Z", &uri),
+        incognito,
+        short,
+    ];
+    std::fs::write(&file, format!("[{}]", entries.join(","))).unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2024-11-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let report = import(&storage, &group(), MEMBER, &[file.clone()], now)
+        .await
+        .unwrap();
+    assert_eq!(report.state.plays, 1);
+    assert_eq!(report.state.set_aside.get("out_of_range"), Some(&3));
+    assert_eq!(report.state.set_aside.get("incognito"), Some(&1));
+    assert_eq!(report.state.set_aside.get("short"), Some(&1));
+    assert_eq!(report.state.first_play, report.state.last_play);
+    // The stored file holds the one play: no incognito, short or impossible entry.
+    let keys = storage.list(&layout::history_prefix(MEMBER)).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    let stored: Vec<serde_json::Value> =
+        serde_json::from_slice(&storage.read_all(&keys[0]).await.unwrap()).unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["ts"], "2024-02-01T10:00:00Z");
+    // Imported again: nothing changes, the counts included.
+    let again = import(&storage, &group(), MEMBER, &[file], now)
+        .await
+        .unwrap();
+    assert_eq!(again.files_new, 0);
+    assert_eq!(again.state.set_aside, report.state.set_aside);
+    assert_eq!(again.state.plays, 1);
+}
+
+#[tokio::test]
+async fn an_export_of_another_account_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path().join("storage"));
+    let file = dir.path().join("Streaming_History_Audio_2024_0.json");
+    let uri = format!("spotify:track:{TRACK}");
+    let theirs = entry("2024-02-01T10:00:00Z", &uri)
+        .replace("{\"ts\"", "{\"username\":\"someone.else\",\"ts\"");
+    std::fs::write(&file, format!("[{theirs}]")).unwrap();
+    let err = import(&storage, &group(), MEMBER, &[file.clone()], Utc::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("someone.else") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(snapshot(&storage).await.is_empty());
+    let options = data_fetcher::import::ImportOptions {
+        force: true,
+        ..Default::default()
+    };
+    let report = data_fetcher::import::import_with_options(
+        &storage,
+        &group(),
+        MEMBER,
+        &[file.clone()],
+        Utc::now(),
+        options,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.state.plays, 1);
+    // The username is never stored.
+    for (_, bytes) in snapshot(&storage).await {
+        assert!(!String::from_utf8_lossy(&bytes).contains("someone.else"));
+    }
+    // The member's own name is fine.
+    let own = entry("2024-02-01T10:00:00Z", &uri)
+        .replace("{\"ts\"", &format!("{{\"username\":\"{MEMBER}\",\"ts\""));
+    std::fs::write(&file, format!("[{own}]")).unwrap();
+    assert!(
+        import(&storage, &group(), MEMBER, &[file], Utc::now())
+            .await
+            .is_ok()
+    );
+}

@@ -17,6 +17,7 @@ use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::erasure::ErasureGuard;
 use earshot_core::layout::{self, partition_value};
 use earshot_core::spotify::TimeRange;
 use earshot_core::{GroupConfig, Storage, env};
@@ -222,6 +223,12 @@ pub async fn convert_storage(
     force: bool,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
+    // Converted files are a member's own: none is written back for a member being erased.
+    let guard = if to_stdout {
+        None
+    } else {
+        Some(ErasureGuard::begin(storage, "json-converter").await?)
+    };
     let mut keys = raw_keys(storage, converter, input).await?;
     if !to_stdout && !force {
         let done: HashSet<String> = storage
@@ -259,9 +266,9 @@ pub async fn convert_storage(
                 } else {
                     let target = layout::converted_key(converter.kind(), &key)
                         .expect("a raw key of the kind, ending in .json");
-                    batch.push(target, out);
+                    batch.push(target, key, out);
                     if batch.bytes >= BATCH_BYTES || batch.files.len() >= BATCH_FILES {
-                        batch.write_behind(storage).await?;
+                        batch.write_behind(storage, guard.as_ref()).await?;
                     }
                 }
             }
@@ -271,8 +278,8 @@ pub async fn convert_storage(
             }
         }
     }
-    batch.write_behind(storage).await?;
-    batch.finish().await?;
+    batch.write_behind(storage, guard.as_ref()).await?;
+    batch.finish(storage, guard.as_ref()).await?;
     Ok(summary)
 }
 
@@ -280,23 +287,64 @@ pub async fn convert_storage(
 /// while the next one is converted.
 #[derive(Default)]
 struct Batch {
-    files: Vec<(String, bytes::Bytes)>,
+    /// (converted key, raw key, bytes).
+    files: Vec<(String, String, bytes::Bytes)>,
     bytes: usize,
     writing: Option<tokio::task::JoinHandle<Result<(), earshot_core::storage::StorageError>>>,
+    /// The (converted, raw) keys of the batch being written.
+    written: Vec<(String, String)>,
+}
+
+/// Whether the member whose file `target` is (converted from `raw`) is being erased, or was erased
+/// since the run began (its raw file is gone).
+async fn erased(guard: &ErasureGuard, target: &str, raw: &str) -> Result<bool> {
+    let Some(member) = layout::member_of_key(target) else {
+        return Ok(false);
+    };
+    Ok(guard.member_erased(member, raw).await?)
 }
 
 impl Batch {
-    fn push(&mut self, key: String, data: Vec<u8>) {
+    fn push(&mut self, key: String, raw: String, data: Vec<u8>) {
         self.bytes += data.len();
-        self.files.push((key, data.into()));
+        self.files.push((key, raw, data.into()));
     }
 
-    /// Wait for the batch being written, then start writing what is queued (one durability barrier).
-    async fn write_behind(&mut self, storage: &Storage) -> Result<()> {
-        self.finish().await?;
-        if !self.files.is_empty() {
-            let (storage, files) = (storage.clone(), std::mem::take(&mut self.files));
-            self.bytes = 0;
+    /// Wait for the batch being written, then start writing what is queued (one durability barrier),
+    /// less the files of members being erased or erased since the run began.
+    async fn write_behind(
+        &mut self,
+        storage: &Storage,
+        guard: Option<&ErasureGuard>,
+    ) -> Result<()> {
+        self.finish(storage, guard).await?;
+        let mut files = std::mem::take(&mut self.files);
+        self.bytes = 0;
+        if let Some(guard) = guard
+            && guard.check(false).await.is_err()
+        {
+            let mut kept = Vec::with_capacity(files.len());
+            for (target, raw, data) in files {
+                if erased(guard, &target, &raw).await? {
+                    tracing::info!(
+                        "A converted file of a member erased during this run was dropped."
+                    );
+                } else {
+                    kept.push((target, raw, data));
+                }
+            }
+            files = kept;
+        }
+        if !files.is_empty() {
+            self.written = files
+                .iter()
+                .map(|(target, raw, _)| (target.clone(), raw.clone()))
+                .collect();
+            let storage = storage.clone();
+            let files: Vec<(String, bytes::Bytes)> = files
+                .into_iter()
+                .map(|(target, _, data)| (target, data))
+                .collect();
             self.writing = Some(tokio::spawn(
                 async move { storage.write_batch(files).await },
             ));
@@ -304,10 +352,20 @@ impl Batch {
         Ok(())
     }
 
-    /// Wait for the batch being written.
-    async fn finish(&mut self) -> Result<()> {
+    /// Wait for the batch being written; withdraw the files of a member whose erase began meanwhile.
+    async fn finish(&mut self, storage: &Storage, guard: Option<&ErasureGuard>) -> Result<()> {
         if let Some(writing) = self.writing.take() {
             writing.await.context("writing converted files")??;
+        }
+        let written = std::mem::take(&mut self.written);
+        if let Some(guard) = guard
+            && guard.check(true).await.is_err()
+        {
+            for (target, raw) in written {
+                if erased(guard, &target, &raw).await? {
+                    storage.delete(&target).await?;
+                }
+            }
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 //!   (<https://discord.com/developers/docs/resources/webhook#execute-webhook>);
 //! - Slack incoming webhook: a header block (plain text ≤ 150), a section (mrkdwn ≤ 3000) and a
 //!   context line, with `text` as the notification's fallback
-//!   (<https://api.slack.com/reference/block-kit/blocks>); `&`, `<` and `>` escaped;
+//!   (<https://api.slack.com/reference/block-kit/blocks>); `&`, `<` and `>` escaped in every mrkdwn
+//!   field, the fallback `text` included (Slack reads it as mrkdwn: `<!channel>` would ping);
 //! - ntfy: JSON publishing to the server's root, with the topic, a title, a markdown message, tags
 //!   and a click link (<https://docs.ntfy.sh/publish/#publish-as-json>);
 //! - a generic webhook: [`WeeklyRecap`]'s own JSON.
@@ -133,7 +134,8 @@ fn slack(recap: &WeeklyRecap) -> Value {
         context.push_str(&mrkdwn.link("The whole recap", url));
     }
     json!({
-        "text": clip(&render(recap, &Plain), 3000),
+        // The notification's fallback is mrkdwn too: a name reaches it escaped, never as markup.
+        "text": mrkdwn.escape(&clip(&render(recap, &Plain), 3000)),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": clip(&recap.title(), 150), "emoji": true}},
             {"type": "section", "text": {"type": "mrkdwn", "text": clip(&recap.lines(&mrkdwn).join("\n"), 3000)}},
@@ -184,5 +186,135 @@ mod tests {
         let clipped = clip(&long, 256);
         assert_eq!(clipped.chars().count(), 256);
         assert!(clipped.ends_with('…'));
+    }
+
+    /// Every name of a recap hostile: each is a mention, markup and a link in every chat's syntax.
+    fn hostile_recap() -> WeeklyRecap {
+        use crate::message::{Closest, Discovery, Listener, MemberWeek, Named, Podcast, Song};
+        let evil =
+            |what: &str| format!("<!channel> @everyone **{what}** [x](https://evil.example) <b>&");
+        WeeklyRecap {
+            schema: crate::message::SCHEMA,
+            group: evil("group"),
+            period: "2024-W44".into(),
+            first_day: "2024-10-28".into(),
+            last_day: "2024-11-03".into(),
+            time_zone: "America/Los_Angeles".into(),
+            listened_most: Some(Listener {
+                member: "ana".into(),
+                name: evil("member"),
+                minutes: 10,
+                plays: 3,
+            }),
+            song_of_the_week: Some(Song {
+                track_key: "t".into(),
+                name: evil("track"),
+                listeners: 2,
+                plays: 4,
+            }),
+            closest_taste: Some(Closest {
+                a: Named {
+                    member: "ana".into(),
+                    name: evil("a"),
+                },
+                b: Named {
+                    member: "ben".into(),
+                    name: evil("b"),
+                },
+                taste_match: 50.0,
+            }),
+            podcast_of_the_week: Some(Podcast {
+                show_name: evil("show"),
+                listeners: 1,
+                minutes: 30,
+            }),
+            members: vec![MemberWeek {
+                member: "ana".into(),
+                name: evil("member"),
+                minutes: 10,
+                plays: 3,
+                top_track: Some(evil("top")),
+                discovery: Some(Discovery {
+                    artist_id: "a".into(),
+                    name: evil("artist"),
+                    plays: 2,
+                }),
+            }],
+            dashboard_url: Some("https://earshot.example.org/recap".into()),
+            text: String::new(),
+        }
+    }
+
+    /// Every string of a JSON value, with its path.
+    fn strings(value: &Value, path: String, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::String(s) => out.push((path, s.clone())),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    strings(item, format!("{path}[{i}]"), out);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    strings(v, format!("{path}.{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_hostile_name_is_literal_text_in_every_field_of_every_format() {
+        let recap = hostile_recap();
+        // Slack: every field it reads as mrkdwn (the fallback `text`, sections, context) holds no `<`
+        // but the dashboard link's own, so `<!channel>` pings nobody and no link is forged.
+        let slack = payload(DestinationKind::Slack, &recap, None);
+        let mut fields = Vec::new();
+        strings(&slack, String::new(), &mut fields);
+        let mrkdwn: Vec<_> = fields
+            .iter()
+            .filter(|(path, _)| {
+                path == ".text"
+                    || path.ends_with(".text.text")
+                    || (path.contains(".elements[") && path.ends_with(".text"))
+            })
+            .filter(|(path, _)| !path.starts_with(".blocks[0]"))
+            .collect();
+        assert!(mrkdwn.len() >= 3, "{fields:?}");
+        for (path, text) in &mrkdwn {
+            let without_link =
+                text.replace("<https://earshot.example.org/recap|The whole recap>", "");
+            assert!(
+                !without_link.contains('<') && !without_link.contains('>'),
+                "Slack {path}: {text}"
+            );
+            if !path.contains(".elements[") {
+                assert!(text.contains("&lt;!channel&gt;"), "Slack {path}: {text}");
+            }
+        }
+        assert!(slack["text"].as_str().unwrap().contains("&amp;"), "{slack}");
+        // Discord: markdown escaped in the description and fields, and no mention parsed anywhere.
+        let discord = payload(DestinationKind::Discord, &recap, None);
+        assert_eq!(discord["allowed_mentions"]["parse"], serde_json::json!([]));
+        let embed = &discord["embeds"][0];
+        for text in [&embed["description"], &embed["fields"][0]["value"]] {
+            let text = text.as_str().unwrap();
+            assert!(
+                !text.contains("**member**") && !text.contains("[x](https"),
+                "Discord: {text}"
+            );
+            assert!(text.contains("\\[x\\]\\(https"), "Discord: {text}");
+        }
+        // ntfy: its markdown message escapes `<`, `*`, `[`.
+        let ntfy = payload(DestinationKind::Ntfy, &recap, Some("crew"));
+        let message = ntfy["message"].as_str().unwrap();
+        assert!(
+            !message.contains("<b>") && !message.contains("[x](https"),
+            "ntfy: {message}"
+        );
+        assert!(message.contains("\\<b\\>"), "ntfy: {message}");
+        // The generic webhook carries the names as JSON strings, as they are.
+        let hook = payload(DestinationKind::Webhook, &recap, None);
+        assert_eq!(hook["group"], recap.group);
     }
 }

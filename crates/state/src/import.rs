@@ -46,8 +46,22 @@ pub struct ImportState {
     /// Entries of video files (not stored), by file name, so a later run still counts them.
     #[serde(default)]
     pub video_files: BTreeMap<String, u64>,
+    /// What each stored file held that Earshot does not use and so did not store (incognito, short,
+    /// out-of-range, no track URI, crafted URIs), counted as the file was imported, by the stored
+    /// file's key: the totals add these to what the stored files hold.
+    #[serde(default)]
+    pub held_back: BTreeMap<String, HeldBack>,
     /// When this state was written.
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// What one stored export file held and was not stored: counts only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldBack {
+    /// Entries set aside and not stored, distinct, by reason.
+    pub set_aside: BTreeMap<String, u64>,
+    /// Of the entries not stored, those that repeated one read before in the same import.
+    pub repeated: u64,
 }
 
 /// A member's import progress, if they imported.

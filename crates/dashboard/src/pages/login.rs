@@ -1,6 +1,7 @@
-//! The login form and signing in and out: the throttle ([`crate::throttle`]) and the single-use CSRF
-//! token ([`crate::auth`]) in front of the password check, and a `next=` that only ever leads back into
-//! the dashboard.
+//! The login form and signing in and out: the CSRF pair ([`crate::auth`]) first, then the throttle
+//! ([`crate::throttle`]), in front of the password check; a session on the server
+//! ([`earshot_state::sessions`]) for the right password, ended by signing out; and a `next=` that only
+//! ever leads back into the dashboard.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::auth::{self, CSRF_COOKIE, CsrfRefusal, SESSION_COOKIE, SESSION_TTL};
 use crate::render::{Frame, PageError, render};
 use crate::throttle::{ClientKey, Refusal};
 use crate::urls;
+use earshot_state::sessions::Holder;
 
 /// The login form's context.
 #[derive(Serialize)]
@@ -183,10 +185,18 @@ fn throttled(
     match refusal {
         Refusal::Client(wait) => {
             tracing::warn!(client = %client, "Too many dashboard sign-in attempts from one client.");
+            let message = if wait <= 60 {
+                "Too many attempts. Wait a minute, then try again.".to_string()
+            } else {
+                format!(
+                    "Too many wrong passwords from your address. Try again in {} minutes.",
+                    wait.div_ceil(60)
+                )
+            };
             refused(
                 state,
                 next,
-                "Too many attempts. Wait a minute, then try again.",
+                &message,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(wait),
             )
@@ -209,9 +219,9 @@ fn throttled(
     }
 }
 
-/// Check the password: a session cookie and on to `next`, or the form again. The attempt takes its
-/// throttle slot first, then spends its CSRF token, then waits for a check slot; only then is the
-/// password checked.
+/// Check the password: a session and on to `next`, or the form again. The CSRF pair is checked first
+/// (a post without a valid one is refused and counts nowhere), then the attempt takes its throttle
+/// slot, then spends its token, then waits for a check slot; only then is the password checked.
 pub async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -222,14 +232,31 @@ pub async fn login(
         return Ok(Redirect::to(&urls::group(None)).into_response());
     };
     let next = safe_next(form.next.as_deref());
+    let now = state.clock.now();
+    let nonce = auth::cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();
+    if !auth.csrf_valid(&nonce, &form.csrf, now.timestamp()) {
+        return refused(
+            &state,
+            &next,
+            "The form expired. Try again.",
+            StatusCode::FORBIDDEN,
+            None,
+        );
+    }
     let client = ClientKey::of(state.exposure.client(peer.ip(), &headers));
-    let attempt = match auth.throttle.begin(client, Instant::now()) {
+    let signed_in = match auth::cookie_value(&headers, SESSION_COOKIE) {
+        Some(id) => state
+            .sessions()
+            .find(&id, now, Some(auth.fingerprint()))
+            .await?
+            .is_some(),
+        None => false,
+    };
+    let attempt = match auth.throttle.begin_for(client, Instant::now(), signed_in) {
         Ok(attempt) => attempt,
         Err(refusal) => return throttled(&state, &next, client, refusal),
     };
-    let now = state.clock.now().timestamp();
-    let nonce = auth::cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();
-    if let Err(why) = auth.spend_csrf(&nonce, &form.csrf, now) {
+    if let Err(why) = auth.spend_csrf(&nonce, &form.csrf, now.timestamp()) {
         attempt.release();
         let status = match why {
             CsrfRefusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -251,7 +278,15 @@ pub async fn login(
         );
     }
     attempt.release();
-    let session = auth.new_session(now);
+    let session = state
+        .sessions()
+        .open(
+            Holder::Guest {
+                password: auth.fingerprint().to_string(),
+            },
+            now,
+        )
+        .await?;
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
     for cookie in [
@@ -271,10 +306,17 @@ pub async fn login(
     Ok(response)
 }
 
-/// Sign out: the session cookie is cleared.
-pub async fn logout(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
+/// Sign out: the session is deleted on the server (a copy of the cookie opens nothing any more), and
+/// the cookie cleared.
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let mut response = Redirect::to(&urls::href(urls::LOGIN)).into_response();
     if let Some(auth) = &state.auth {
+        if let Some(id) = auth::cookie_value(&headers, SESSION_COOKIE) {
+            state.sessions().end(&id).await?;
+        }
         let cookie = auth.cookie(
             SESSION_COOKIE,
             "",

@@ -61,7 +61,7 @@ trap cleanup EXIT
 serve_dashboard() {
   $SERVE || return 0
   part "Serving the dashboard (Ctrl-C stops it, and the demo's servers with it)"
-  "$BIN/dashboard" &
+  "$BIN/dashboard" --no-password &
   pids+=($!)
   wait "${pids[-1]}" || true
 }

@@ -8,8 +8,8 @@
 //!    ([`earshot_core::erasure`]);
 //! 2. storage: the member's raw pages, imported history and converted files (temp files a crashed
 //!    write left there included), then their fetch state, encrypted tokens and import progress;
-//! 3. MongoDB: their rows of the raw collections, their token record, the upload-ledger entries that
-//!    name them;
+//! 3. MongoDB: their rows of the raw collections, their token record, their own dashboard sessions,
+//!    the upload-ledger entries that name them;
 //! 4. everything computed from every member's plays together, which cannot be cut row by row without
 //!    leaving traces (a group chart row of a song only they played): every stored analytics run
 //!    (`analytics_*` and `analytics_runs`), every Parquet snapshot (`exports/`) and every report
@@ -143,6 +143,10 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
     }
     let checks = [
         (mongo::FETCHER_TOKENS, doc! {"_id": member}),
+        (
+            mongo::DASHBOARD_SESSIONS,
+            earshot_state::sessions::of_member(member),
+        ),
         (mongo::MEMBERS, doc! {"_id": member}),
         (mongo::MEMBERS_BY_DAY, doc! {mongo::PARTIAL_ENTITY: member}),
         (
@@ -307,6 +311,17 @@ async fn erase_rows(db: &mongodb::Database, member: &str, report: &mut EraseRepo
     report.note(
         format!("mongodb {}", mongo::FETCHER_TOKENS),
         format!("{n} token records"),
+    );
+    // Their own dashboard sessions end with them (the group password's sessions name no one).
+    let n = delete(
+        db,
+        mongo::DASHBOARD_SESSIONS,
+        earshot_state::sessions::of_member(member),
+    )
+    .await?;
+    report.note(
+        format!("mongodb {}", mongo::DASHBOARD_SESSIONS),
+        format!("{n} sessions"),
     );
     let n = delete(
         db,

@@ -116,6 +116,11 @@ fn new_id() -> Result<String> {
     Ok(out)
 }
 
+/// The filter of one member's own sessions (for an erase, and [`SessionStore::end_member`]).
+pub fn of_member(member: &str) -> Document {
+    doc! {"kind": "member", "member": member}
+}
+
 /// A group's sessions.
 #[derive(Debug, Clone)]
 pub struct SessionStore {
@@ -250,7 +255,7 @@ impl SessionStore {
     pub async fn end_member(&self, member: &str) -> Result<u64> {
         Ok(self
             .sessions
-            .delete_many(doc! {"kind": "member", "member": member})
+            .delete_many(of_member(member))
             .await
             .context("ending a member's sessions")?
             .deleted_count)

@@ -239,14 +239,35 @@ pub fn timeline(id: &str, title: &str, unit: &str, days: &[(NaiveDate, f64)]) ->
     figure(id, title, &desc, &svg, &day_table(unit, days))
 }
 
-/// A tick at the first of every month from `first` to `last` (and at the first day), labelled where
-/// there is room, on the axis at `axis_y`.
+/// The most ticks a time axis gets, whatever its span.
+pub const MAX_TIME_TICKS: u32 = 24;
+
+/// Months between ticks for a span of `months`: 1, 2, 3, 6, or a whole number of years, so that at
+/// most [`MAX_TIME_TICKS`] fit (a span of millennia gets a tick every few centuries, not 36,000).
+fn month_step(months: u32) -> u32 {
+    let needed = months.div_ceil(MAX_TIME_TICKS).max(1);
+    match needed {
+        1 => 1,
+        2 => 2,
+        3 => 3,
+        4..=6 => 6,
+        n => n.div_ceil(12) * 12,
+    }
+}
+
+/// A tick at the first of every month (or every few months or years, [`month_step`]) from `first`
+/// to `last` (and at the first day), labelled where there is room, on the axis at `axis_y`.
 fn month_ticks(
     svg: &mut String,
     (first, last): (NaiveDate, NaiveDate),
     x: &dyn Fn(NaiveDate) -> f64,
     axis_y: f64,
 ) {
+    let months = u32::try_from(
+        (last.year() - first.year()) * 12 + last.month() as i32 - first.month() as i32 + 1,
+    )
+    .unwrap_or(1);
+    let step = month_step(months);
     let mut month = NaiveDate::from_ymd_opt(first.year(), first.month(), 1).expect("a month");
     let mut labelled_at = f64::NEG_INFINITY;
     while month <= last {
@@ -267,9 +288,10 @@ fn month_ticks(
             );
             labelled_at = px;
         }
-        month = month
-            .checked_add_months(chrono::Months::new(1))
-            .expect("a later month");
+        let Some(next) = month.checked_add_months(chrono::Months::new(step)) else {
+            break;
+        };
+        month = next;
     }
 }
 
@@ -476,6 +498,27 @@ mod tests {
         assert_eq!(number(fractional[3], 1), "0.3");
         assert_eq!(number(10.0, 1), "10");
         assert_eq!(number(2.5, 1), "2.5");
+    }
+
+    #[test]
+    fn a_timeline_over_millennia_stays_bounded() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let svg = timeline(
+            "t",
+            "Plays per day",
+            "plays",
+            &[
+                (day(1, 1, 1), 1.0),
+                (day(2024, 5, 1), 3.0),
+                (day(2999, 12, 31), 1.0),
+            ],
+        );
+        let ticks = svg.matches("stroke=\"#888\"/>").count();
+        assert!(ticks <= MAX_TIME_TICKS as usize + 2, "{ticks} ticks");
+        assert_eq!(month_step(7), 1);
+        assert_eq!(month_step(30), 2);
+        assert_eq!(month_step(100), 6);
+        assert_eq!(month_step(36_000), 1_500);
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub const EARSHOT_DASHBOARD_CONNECTIONS_PER_CLIENT: &str =
 pub const EARSHOT_DASHBOARD_IDLE_TIMEOUT: &str = "EARSHOT_DASHBOARD_IDLE_TIMEOUT";
 /// Seconds a response may wait on a client that does not read it (default 10).
 pub const EARSHOT_DASHBOARD_WRITE_TIMEOUT: &str = "EARSHOT_DASHBOARD_WRITE_TIMEOUT";
+/// The dashboard's public address as friends reach it (`https://music.example.org`): its "Sign in with
+/// Spotify" redirect URI is this plus the group's path and `/connect/callback`. Spotify requires HTTPS
+/// except for loopback IP literals; by default, a loopback bind's own `http://127.0.0.1:<port>`.
+pub const EARSHOT_DASHBOARD_PUBLIC_URL: &str = "EARSHOT_DASHBOARD_PUBLIC_URL";
 /// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
 pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
 

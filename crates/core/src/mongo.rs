@@ -115,6 +115,11 @@ pub fn recap_post_key(period: &str, destination: &str) -> String {
 /// Signing out deletes it; see `earshot_state::sessions`.
 pub const DASHBOARD_SESSIONS: &str = "dashboard_sessions";
 
+/// The dashboard's "Sign in with Spotify" between its two requests, in the group's database: one
+/// document per sign-in begun (`_id` = the SHA-256 of its random `state`), holding the PKCE verifier,
+/// the app and the redirect URI until the callback takes it (once) or it expires (10 minutes).
+pub const DASHBOARD_SIGN_INS: &str = "dashboard_sign_ins";
+
 /// One document per analytics run stored in `analytics_*` (`_id` = the run id): when it was stored and
 /// whether it was asked for a period or group (kept) or is a scheduled run (only the newest are kept).
 pub const ANALYTICS_RUNS: &str = "analytics_runs";

@@ -11,6 +11,7 @@ use earshot_core::{GroupConfig, Storage, env};
 use crate::auth::Auth;
 use crate::cli::ServeArgs;
 use crate::exposure::Exposure;
+use crate::pages::connect::{SpotifySignIn, check_public_url};
 use crate::throttle::LoginLimits;
 
 /// What every request reads.
@@ -26,6 +27,8 @@ pub struct AppState {
     pub exposure: Exposure,
     /// The clock (the fetcher's: `EARSHOT_NOW` in the demo and tests).
     pub clock: Arc<dyn earshot_state::clock::Clock>,
+    /// "Sign in with Spotify", when the token key is set.
+    pub spotify: Option<Arc<SpotifySignIn>>,
 }
 
 impl AppState {
@@ -157,6 +160,49 @@ pub async fn states(args: &ServeArgs) -> Result<Vec<Arc<AppState>>> {
     Ok(states)
 }
 
+/// "Sign in with Spotify" when the token key is set (`EARSHOT_TOKEN_KEY` or `…_FILE`): the same
+/// token store `data-fetcher` uses, Spotify's endpoints (`SPOTIFY_API_BASE`, `SPOTIFY_ACCOUNTS_BASE`),
+/// and the public URL (`--public-url`, by default a loopback bind's own).
+async fn spotify_sign_in(
+    args: &ServeArgs,
+    storage: &Storage,
+    database: &str,
+    clock: Arc<dyn earshot_state::clock::Clock>,
+) -> Result<Option<Arc<SpotifySignIn>>> {
+    let key_set = [env::EARSHOT_TOKEN_KEY, env::EARSHOT_TOKEN_KEY_FILE]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+    if !key_set {
+        return Ok(None);
+    }
+    let public_url = match &args.public_url {
+        Some(url) => check_public_url(url)?,
+        None if args.bind.ip().is_loopback() => check_public_url(&format!("http://{}", args.bind))?,
+        None => bail!(
+            "\"Sign in with Spotify\" needs the address friends reach the dashboard at: give \
+             `--public-url https://<name>` (or {})",
+            env::EARSHOT_DASHBOARD_PUBLIC_URL
+        ),
+    };
+    let tokens = earshot_spotify::tokens::TokenStore::open(
+        args.token_store,
+        storage,
+        &args.mongodb_uri,
+        database,
+    )
+    .await?;
+    let spotify = earshot_spotify::api::Spotify::new(
+        earshot_spotify::api::Endpoints::from_env(),
+        clock,
+        earshot_spotify::api::Budget::new(std::time::Duration::from_secs(30)),
+    )?;
+    Ok(Some(Arc::new(SpotifySignIn {
+        spotify,
+        tokens,
+        public_url,
+    })))
+}
+
 /// The state of one group: MongoDB, the storage, the group config, the password.
 async fn group_state(
     args: &ServeArgs,
@@ -192,16 +238,20 @@ async fn group_state(
     }
     group.zone().map_err(anyhow::Error::msg)?;
     let scope = earshot_core::GroupScope::of(&group, &args.storage, &args.database)?;
+    let storage = Storage::open(&scope.storage).await?;
+    let clock = earshot_state::clock::from_env()?;
+    let spotify = spotify_sign_in(args, &storage, &scope.database, clock.clone()).await?;
     let state = AppState {
         base,
         stores: earshot_state::Stores {
-            storage: Storage::open(&scope.storage).await?,
+            storage,
             db: earshot_core::mongo::connect(&args.mongodb_uri, &scope.database).await?,
             group,
         },
         auth,
         exposure,
-        clock: earshot_state::clock::from_env()?,
+        clock,
+        spotify,
     };
     if let Some(auth) = &state.auth {
         // A new password ends every session the old one opened.

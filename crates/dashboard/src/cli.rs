@@ -11,6 +11,7 @@ use earshot_core::env;
 use crate::exposure::{ClientIpHeader, Network};
 use crate::server::{self, ServerLimits};
 use crate::throttle;
+use earshot_spotify::tokens::TokenStoreKind;
 
 /// Serve the group's answers as web pages.
 ///
@@ -110,6 +111,16 @@ pub struct ServeArgs {
     /// (`dashboard_password_hash_env` or `…_file`). Instead of `--group-config`.
     #[arg(long, env = env::EARSHOT_GROUPS_DIR)]
     pub groups_dir: Option<PathBuf>,
+    /// The address friends reach the dashboard at (`https://music.example.org`), for "Sign in with
+    /// Spotify": its redirect URI is this, the group's path and `/connect/callback`, registered with
+    /// the Spotify app. HTTPS, or `http://` on a loopback IP literal. Default: a loopback bind's own
+    /// `http://127.0.0.1:<port>`.
+    #[arg(long, env = env::EARSHOT_DASHBOARD_PUBLIC_URL)]
+    pub public_url: Option<String>,
+    /// Where the encrypted token records live (as `data-fetcher --token-store`), for "Sign in with
+    /// Spotify" (enabled when `EARSHOT_TOKEN_KEY` or `EARSHOT_TOKEN_KEY_FILE` is set).
+    #[arg(long, value_enum, default_value_t = TokenStoreKind::Storage)]
+    pub token_store: TokenStoreKind,
     /// MongoDB connection string.
     #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
     pub mongodb_uri: String,

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 use crate::exposure::Admission;
-use crate::pages::{artist, assets, group, login, member, pair, recap, status, track};
+use crate::pages::{artist, assets, connect, group, login, member, pair, recap, status, track};
 use crate::server::{self, ServerLimits};
 use crate::{auth, urls};
 
@@ -37,6 +37,8 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route(urls::STATUS, get(status::page))
         .route(urls::LOGIN, get(login::login_form).post(login::login))
         .route(urls::LOGOUT, post(login::logout))
+        .route(urls::CONNECT, get(connect::connect))
+        .route(urls::CONNECT_CALLBACK, get(connect::callback))
         .route(urls::STYLESHEET, get(assets::stylesheet))
         .route(urls::FAVICON_ICO, get(assets::favicon))
         .route(urls::FAVICON_SVG, get(assets::favicon))

@@ -54,6 +54,11 @@ pub const STATUS: &str = "/status";
 pub const LOGIN: &str = "/login";
 /// Signing out.
 pub const LOGOUT: &str = "/logout";
+/// "Sign in with Spotify": a friend connects (or reconnects) and gets a session of their own.
+pub const CONNECT: &str = "/connect";
+/// Where Spotify sends the friend back (the redirect URI registered with the app, under the
+/// public URL and the group's path).
+pub const CONNECT_CALLBACK: &str = "/connect/callback";
 /// The stylesheet.
 pub const STYLESHEET: &str = "/static/style.css";
 /// The icon, as browsers ask for it.
@@ -62,7 +67,14 @@ pub const FAVICON_ICO: &str = "/favicon.ico";
 pub const FAVICON_SVG: &str = "/favicon.svg";
 
 /// The paths open without a session: the login form and what it loads.
-pub const OPEN: &[&str] = &[LOGIN, STYLESHEET, FAVICON_ICO, FAVICON_SVG];
+pub const OPEN: &[&str] = &[
+    LOGIN,
+    CONNECT,
+    CONNECT_CALLBACK,
+    STYLESHEET,
+    FAVICON_ICO,
+    FAVICON_SVG,
+];
 
 /// A path segment, percent-encoded (track keys of local files hold spaces and slashes).
 pub fn segment(text: &str) -> String {

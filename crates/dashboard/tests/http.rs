@@ -394,3 +394,241 @@ fn the_binary_refuses_a_public_address_without_a_password() {
         "{hash}"
     );
 }
+
+/// A dashboard with a group password and "Sign in with Spotify" against the mock Spotify, on an empty
+/// database, for `group`: its base URL, the mock, the storage, the token store and the database.
+async fn serve_sign_in(
+    test: &str,
+    mut group: earshot_core::GroupConfig,
+) -> (
+    String,
+    std::sync::Arc<earshot_testkit::spotify::MockSpotify>,
+    earshot_core::Storage,
+    earshot_spotify::tokens::TokenStore,
+    mongodb::Database,
+    tempfile::TempDir,
+) {
+    use earshot_spotify::api::{Budget, Endpoints, Spotify};
+    use earshot_spotify::tokens::{TokenKey, TokenStore};
+    use std::sync::Arc;
+    // The group's one Spotify app: the mock's.
+    group.apps.push(earshot_core::config::AppConfig {
+        name: "main".into(),
+        client_id: earshot_testkit::spotify::DEFAULT_CLIENT_ID.into(),
+        extended_quota: false,
+    });
+    let listening = earshot_testkit::fixtures::Listening::fixture_group().unwrap();
+    let mock = Arc::new(
+        earshot_testkit::spotify::MockSpotify::start(&listening, Default::default())
+            .await
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let storage = earshot_core::Storage::local(dir.path());
+    let db = earshot_tests::fresh_database(test).await;
+    let key = TokenKey::from_base64(&TokenKey::generate_base64().unwrap()).unwrap();
+    let tokens = TokenStore::Storage(storage.clone(), key);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    /// The mock's clock.
+    struct MockClock(Arc<earshot_testkit::spotify::MockSpotify>);
+    impl earshot_state::clock::Clock for MockClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            self.0.now()
+        }
+        fn sleep(
+            &self,
+            duration: std::time::Duration,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+            self.0
+                .advance(chrono::Duration::from_std(duration).unwrap());
+            Box::pin(async {})
+        }
+    }
+    let clock: Arc<dyn earshot_state::clock::Clock> = Arc::new(MockClock(Arc::clone(&mock)));
+    let endpoints = Endpoints {
+        api: mock.base_url(),
+        accounts: mock.base_url(),
+    };
+    let sign_in = dashboard::pages::connect::SpotifySignIn {
+        spotify: Spotify::new(
+            endpoints,
+            clock.clone(),
+            Budget::new(std::time::Duration::from_secs(30)),
+        )
+        .unwrap(),
+        tokens: tokens.clone(),
+        public_url: dashboard::pages::connect::check_public_url(&format!("http://{address}"))
+            .unwrap(),
+    };
+    let auth = dashboard::auth::Auth::new(
+        &dashboard::auth::hash_password("the group password").unwrap(),
+        "the test hash",
+        false,
+    )
+    .unwrap();
+    let state = dashboard::AppState {
+        base: String::new(),
+        stores: earshot_state::Stores {
+            storage: storage.clone(),
+            db: db.clone(),
+            group,
+        },
+        auth: Some(auth),
+        exposure: dashboard::exposure::Exposure::loopback(address.port(), true),
+        clock,
+        spotify: Some(Arc::new(sign_in)),
+    };
+    tokio::spawn(dashboard::serve_with(
+        listener,
+        vec![Arc::new(state)],
+        dashboard::server::ServerLimits::default(),
+    ));
+    (format!("http://{address}"), mock, storage, tokens, db, dir)
+}
+
+/// `GET /connect` as `member`'s browser: the mock's consent, then the URL Spotify sends them back to.
+async fn spotify_consent(
+    base: &str,
+    mock: &earshot_testkit::spotify::MockSpotify,
+    member: &str,
+) -> String {
+    let start = client()
+        .get(format!("{base}/connect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let authorize = start.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(authorize.starts_with(&mock.base_url()), "{authorize}");
+    assert!(
+        authorize.contains("code_challenge_method=S256")
+            && authorize.contains(&format!(
+                "redirect_uri={}",
+                url::form_urlencoded::byte_serialize(format!("{base}/connect/callback").as_bytes())
+                    .collect::<String>()
+            )),
+        "{authorize}"
+    );
+    mock.browser_authorize(&authorize, member)
+        .await
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
+    let group = earshot_tests::fixture_group_config();
+    let (base, mock, storage, tokens, db, _dir) = serve_sign_in("dashboard_spotify", group).await;
+    let (status, _, body) = get(&base, "/login").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("href=\"&#x2f;connect\">Sign in with Spotify"),
+        "{body}"
+    );
+    assert!(tokens.load("ana.mx").await.unwrap().is_none());
+
+    let back = spotify_consent(&base, &mock, "ana.mx").await;
+    assert!(
+        back.starts_with(&format!("{base}/connect/callback?")),
+        "{back}"
+    );
+    let landed = client().get(&back).send().await.unwrap();
+    assert_eq!(landed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(landed.headers()[LOCATION], "/");
+    let session = landed
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("earshot_session="))
+        .expect("a session of the friend's own");
+    let page = client()
+        .get(format!("{base}/status"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "signed in");
+    // The grant is where `data-fetcher` reads it, and it opens the friend's listening.
+    let grant = tokens
+        .load("ana.mx")
+        .await
+        .unwrap()
+        .expect("the grant is stored");
+    let state = earshot_state::fetch::load(&storage, "ana.mx")
+        .await
+        .unwrap()
+        .expect("the member's fetch state");
+    assert_eq!(state.client_id, earshot_testkit::spotify::DEFAULT_CLIENT_ID);
+    let played = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/me/player/recently-played?limit=50",
+            mock.base_url()
+        ))
+        .bearer_auth(&grant.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(played.status(), StatusCode::OK);
+    // The session belongs to the member, and its id is stored only as a hash.
+    let sessions = earshot_state::sessions::SessionStore::new(&db, None);
+    assert_eq!(sessions.end_member("ana.mx").await.unwrap(), 1);
+    let page = client()
+        .get(format!("{base}/status"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::SEE_OTHER,
+        "ended with the member's sessions"
+    );
+    // The same callback again (a replayed `state`) is refused and opens nothing.
+    let replayed = client().get(&back).send().await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+    assert!(replayed.headers().get(SET_COOKIE).is_none());
+    // So is a made-up state, and one that has waited too long.
+    let forged = back.replace("state=", "state=x");
+    assert_eq!(
+        client().get(&forged).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let late = spotify_consent(&base, &mock, "ana.mx").await;
+    db.collection::<mongodb::bson::Document>(earshot_core::mongo::DASHBOARD_SIGN_INS)
+        .update_many(
+            mongodb::bson::doc! {},
+            mongodb::bson::doc! {"$set": {"expires_at": mongodb::bson::DateTime::from_millis(0)}},
+        )
+        .await
+        .unwrap();
+    let expired = client().get(&late).send().await.unwrap();
+    assert_eq!(expired.status(), StatusCode::BAD_REQUEST);
+    assert!(expired.headers().get(SET_COOKIE).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_the_group_does_not_list_is_refused_and_nothing_is_stored() {
+    let mut group = earshot_tests::fixture_group_config();
+    group.members.retain(|m| m.id != "ben_k");
+    let (base, mock, storage, tokens, _db, _dir) =
+        serve_sign_in("dashboard_spotify_no", group).await;
+    let back = spotify_consent(&base, &mock, "ben_k").await;
+    let refused = client().get(&back).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.headers().get(SET_COOKIE).is_none());
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("not one of the group"), "{body}");
+    assert!(tokens.load("ben_k").await.unwrap().is_none());
+    assert!(
+        earshot_state::fetch::load(&storage, "ben_k")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        storage.list("").await.unwrap().is_empty(),
+        "nothing stored at all"
+    );
+}

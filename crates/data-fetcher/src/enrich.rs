@@ -28,7 +28,7 @@ use earshot_core::erasure::ErasureGuard;
 use earshot_upload::mongo::run_updates;
 
 use crate::fetch::{Fetcher, Session};
-use crate::spotify::SpotifyError;
+use earshot_spotify::api::SpotifyError;
 
 /// What one enrichment run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -23,9 +23,9 @@ use futures::StreamExt;
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
-use crate::spotify::{App, Spotify, SpotifyError, needs_refresh};
 use crate::state::{self, EXPIRY_WARNING_DAYS, Gap, MemberState};
-use crate::tokens::{TokenStore, Tokens};
+use earshot_spotify::api::{App, Spotify, SpotifyError, needs_refresh};
+use earshot_spotify::tokens::{TokenStore, Tokens};
 
 /// What to fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

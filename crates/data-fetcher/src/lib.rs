@@ -11,21 +11,19 @@ pub mod auth;
 pub mod enrich;
 pub mod fetch;
 pub mod import;
-pub mod spotify;
-pub mod tokens;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
 use earshot_core::{GroupConfig, Storage, env};
 
 use crate::fetch::{Fetcher, What};
-use crate::spotify::{App, Budget, Endpoints, Spotify};
-use crate::tokens::{TokenKey, TokenStore};
+use earshot_spotify::api::{App, Budget, Endpoints, Spotify};
+use earshot_spotify::tokens::{TokenKey, TokenStore, TokenStoreKind};
 
 /// Connect members' Spotify accounts and fetch their listening.
 ///
@@ -54,15 +52,6 @@ pub struct Cli {
     /// MongoDB database (with `--token-store mongodb`).
     #[arg(long, global = true, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
     pub database: String,
-}
-
-/// Where token records live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TokenStoreKind {
-    /// `state/tokens/<member>.json` in the storage (local folder or GCS).
-    Storage,
-    /// The `fetcher_tokens` collection in MongoDB.
-    Mongodb,
 }
 
 /// The subcommands.
@@ -144,14 +133,7 @@ pub enum Command {
 }
 
 async fn token_store(cli: &Cli, storage: &Storage) -> Result<TokenStore> {
-    let key = TokenKey::from_env()?;
-    Ok(match cli.token_store {
-        TokenStoreKind::Storage => TokenStore::Storage(storage.clone(), key),
-        TokenStoreKind::Mongodb => TokenStore::Mongo(
-            earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?,
-            key,
-        ),
-    })
+    TokenStore::open(cli.token_store, storage, &cli.mongodb_uri, &cli.database).await
 }
 
 /// The client id `auth` uses: the named app, else `SPOTIFY_CLIENT_ID`, else the config's only app.

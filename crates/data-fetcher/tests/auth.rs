@@ -159,8 +159,8 @@ async fn the_mongodb_token_store_round_trips_encrypted() {
         .await
         .unwrap();
     let h = Harness::new().await;
-    let store = data_fetcher::tokens::TokenStore::Mongo(db.clone(), h.key.clone());
-    let tokens = data_fetcher::tokens::Tokens {
+    let store = earshot_spotify::tokens::TokenStore::Mongo(db.clone(), h.key.clone());
+    let tokens = earshot_spotify::tokens::Tokens {
         access_token: "BQ-access".into(),
         expires_at: chrono::Utc::now(),
         refresh_token: "AQ-refresh".into(),

@@ -27,7 +27,7 @@ fn command(mock: &MockSpotify, storage: &std::path::Path, key: &str) -> Command 
 async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
     let mock = MockSpotify::start_fixture_group().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let key = data_fetcher::tokens::TokenKey::generate_base64().unwrap();
+    let key = earshot_spotify::tokens::TokenKey::generate_base64().unwrap();
     let mut printed = String::new();
 
     // auth --no-listen: read the URL from stderr, approve as the member, paste the redirect back.
@@ -121,9 +121,9 @@ async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
     );
 
     // No secret anywhere in what was printed.
-    let store = data_fetcher::tokens::TokenStore::Storage(
+    let store = earshot_spotify::tokens::TokenStore::Storage(
         earshot_core::Storage::local(dir.path()),
-        data_fetcher::tokens::TokenKey::from_base64(&key).unwrap(),
+        earshot_spotify::tokens::TokenKey::from_base64(&key).unwrap(),
     );
     let tokens = store.load("ana.mx").await.unwrap().unwrap();
     for secret in [

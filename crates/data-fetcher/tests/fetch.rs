@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::Harness;
 use data_fetcher::fetch::{MemberResult, What};
-use data_fetcher::spotify::MAX_ATTEMPTS;
 use data_fetcher::{state, status};
 use earshot_core::cli::Outcome;
+use earshot_spotify::api::MAX_ATTEMPTS;
 use earshot_testkit::fixtures::MemberListening;
 use earshot_testkit::spotify::{Endpoint, Fault, FaultRule};
 
@@ -177,7 +177,7 @@ async fn server_errors_are_retried_then_given_up_clearly() {
     assert!(
         waits
             .iter()
-            .all(|w| *w <= data_fetcher::spotify::BACKOFF_CAP),
+            .all(|w| *w <= earshot_spotify::api::BACKOFF_CAP),
         "{waits:?}"
     );
     assert_eq!(report.outcome(), Outcome::Partial);
@@ -192,14 +192,14 @@ async fn a_slow_response_times_out_and_is_retried() {
         Fault::Slow(Duration::from_secs(3)),
         1,
     ));
-    let endpoints = data_fetcher::spotify::Endpoints {
+    let endpoints = earshot_spotify::api::Endpoints {
         api: h.mock.base_url(),
         accounts: h.mock.base_url(),
     };
-    let spotify = data_fetcher::spotify::Spotify::with_timeout(
+    let spotify = earshot_spotify::api::Spotify::with_timeout(
         endpoints,
         h.clock.clone(),
-        data_fetcher::spotify::Budget::new(Duration::from_secs(60)),
+        earshot_spotify::api::Budget::new(Duration::from_secs(60)),
         Duration::from_millis(500),
     )
     .unwrap();

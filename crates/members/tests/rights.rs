@@ -178,11 +178,11 @@ async fn connect(p: &Pipeline, member: &str, name: &str, track: &str) {
         gaps: Vec::new(),
     };
     data_fetcher::state::save(&p.storage, &state).await.unwrap();
-    let key = data_fetcher::tokens::TokenKey::from_base64(
-        &data_fetcher::tokens::TokenKey::generate_base64().unwrap(),
+    let key = earshot_spotify::tokens::TokenKey::from_base64(
+        &earshot_spotify::tokens::TokenKey::generate_base64().unwrap(),
     )
     .unwrap();
-    let tokens = data_fetcher::tokens::Tokens {
+    let tokens = earshot_spotify::tokens::Tokens {
         access_token: "BQ-access".into(),
         expires_at: now,
         refresh_token: "AQ-refresh".into(),
@@ -190,8 +190,8 @@ async fn connect(p: &Pipeline, member: &str, name: &str, track: &str) {
         scope: "user-read-recently-played user-top-read".into(),
     };
     for store in [
-        data_fetcher::tokens::TokenStore::Storage(p.storage.clone(), key.clone()),
-        data_fetcher::tokens::TokenStore::Mongo(p.db.clone(), key),
+        earshot_spotify::tokens::TokenStore::Storage(p.storage.clone(), key.clone()),
+        earshot_spotify::tokens::TokenStore::Mongo(p.db.clone(), key),
     ] {
         store.save(member, &tokens).await.unwrap();
     }
@@ -870,7 +870,7 @@ impl data_fetcher::clock::Clock for MockClock {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_in_flight_during_an_erase_leaves_no_trace_after_the_pipeline() {
     use data_fetcher::fetch::{Fetcher, MemberResult, What};
-    use data_fetcher::spotify::{App, Budget, Endpoints, Spotify};
+    use earshot_spotify::api::{App, Budget, Endpoints, Spotify};
     use earshot_testkit::spotify::{
         DEFAULT_CLIENT_ID, Endpoint, Fault, FaultRule, MockOptions, MockSpotify,
     };
@@ -900,11 +900,11 @@ async fn a_fetch_in_flight_during_an_erase_leaves_no_trace_after_the_pipeline() 
         )
         .unwrap()
     };
-    let key = data_fetcher::tokens::TokenKey::from_base64(
-        &data_fetcher::tokens::TokenKey::generate_base64().unwrap(),
+    let key = earshot_spotify::tokens::TokenKey::from_base64(
+        &earshot_spotify::tokens::TokenKey::generate_base64().unwrap(),
     )
     .unwrap();
-    let tokens = data_fetcher::tokens::TokenStore::Storage(p.storage.clone(), key);
+    let tokens = earshot_spotify::tokens::TokenStore::Storage(p.storage.clone(), key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let redirect =
@@ -955,12 +955,12 @@ async fn a_fetch_in_flight_during_an_erase_leaves_no_trace_after_the_pipeline() 
         group: GroupConfig::load(&p.config).unwrap(),
         ..p
     };
-    let erased = members::erase::erase(&p.stores(), MEMBER).await.unwrap();
-    assert!(erased.found);
     assert!(
         !fetch.is_finished(),
-        "the fetch was still in flight during the erase"
+        "the fetch is still in flight when the erase begins"
     );
+    let erased = members::erase::erase(&p.stores(), MEMBER).await.unwrap();
+    assert!(erased.found);
     let report = fetch.await.unwrap();
     let (_, result) = report.members.iter().find(|(m, _)| m == MEMBER).unwrap();
     assert!(matches!(result, MemberResult::Erased), "{report:?}");
@@ -979,10 +979,10 @@ async fn a_fetch_in_flight_during_an_erase_leaves_no_trace_after_the_pipeline() 
     let fetcher = Fetcher {
         spotify: spotify(),
         storage: p.storage.clone(),
-        tokens: data_fetcher::tokens::TokenStore::Storage(
+        tokens: earshot_spotify::tokens::TokenStore::Storage(
             p.storage.clone(),
-            data_fetcher::tokens::TokenKey::from_base64(
-                &data_fetcher::tokens::TokenKey::generate_base64().unwrap(),
+            earshot_spotify::tokens::TokenKey::from_base64(
+                &earshot_spotify::tokens::TokenKey::generate_base64().unwrap(),
             )
             .unwrap(),
         ),

@@ -30,6 +30,8 @@ struct LoginPage<'a> {
     csrf: String,
     next: &'a str,
     error: Option<&'a str>,
+    /// "Sign in with Spotify", when the dashboard can connect accounts.
+    connect: Option<String>,
 }
 
 /// `?next=` of the login form.
@@ -119,6 +121,7 @@ fn login_page(
             csrf: token,
             next,
             error,
+            connect: state.spotify.as_ref().map(|_| urls::href(urls::CONNECT)),
         },
     )?;
     let mut response = (status, html).into_response();

@@ -3,6 +3,7 @@
 
 pub mod artist;
 pub mod assets;
+pub mod connect;
 pub mod group;
 mod listeners;
 pub mod login;

@@ -95,6 +95,7 @@ pub async fn serve_stores_with(
         auth,
         exposure,
         clock: Arc::new(earshot_state::clock::SystemClock),
+        spotify: None,
     };
     tokio::spawn(dashboard::serve_with(
         listener,

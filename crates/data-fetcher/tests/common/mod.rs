@@ -13,10 +13,10 @@ use chrono::{DateTime, Utc};
 use data_fetcher::auth::{self, Redirect};
 use data_fetcher::clock::Clock;
 use data_fetcher::fetch::{Fetcher, RunReport, What};
-use data_fetcher::spotify::{App, Budget, Endpoints, Spotify};
 use data_fetcher::state::MemberState;
-use data_fetcher::tokens::{TokenKey, TokenStore};
 use earshot_core::{GroupConfig, Storage};
+use earshot_spotify::api::{App, Budget, Endpoints, Spotify};
+use earshot_spotify::tokens::{TokenKey, TokenStore};
 use earshot_testkit::fixtures::{Listening, fixtures_dir};
 use earshot_testkit::spotify::{DEFAULT_CLIENT_ID, MockOptions, MockSpotify};
 

@@ -30,7 +30,8 @@ use rspotify::clients::OAuthClient as _;
 use rspotify::http::HttpError;
 use rspotify::{AuthCodePkceSpotify, ClientError, Config, Credentials, OAuth, Token};
 
-use crate::clock::Clock;
+use earshot_state::clock::Clock;
+
 use crate::tokens::Tokens;
 
 /// Tries of one request before giving up on 5xx and transport errors.
@@ -643,8 +644,8 @@ mod tests {
     use sha2::Digest as _;
 
     use super::*;
-    use crate::auth::PKCE_VERIFIER_LEN;
-    use crate::clock::SystemClock;
+    use crate::connect::PKCE_VERIFIER_LEN;
+    use earshot_state::clock::SystemClock;
 
     #[test]
     fn sign_in_is_rspotify_pkce_with_its_token_cache_and_auto_refresh_off() {

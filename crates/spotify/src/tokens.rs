@@ -157,6 +157,16 @@ struct Sealed {
     ciphertext: String,
 }
 
+/// Where token records live (`--token-store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TokenStoreKind {
+    /// `state/tokens/<member>.json` in the storage (local folder or GCS).
+    #[default]
+    Storage,
+    /// The `fetcher_tokens` collection in MongoDB.
+    Mongodb,
+}
+
 /// Where encrypted token records live.
 #[derive(Clone)]
 pub enum TokenStore {
@@ -167,6 +177,24 @@ pub enum TokenStore {
 }
 
 impl TokenStore {
+    /// The token store of `kind`, with the key from the environment (`EARSHOT_TOKEN_KEY` or
+    /// `EARSHOT_TOKEN_KEY_FILE`): in `storage`, or in MongoDB's `database` at `mongodb_uri`.
+    pub async fn open(
+        kind: TokenStoreKind,
+        storage: &Storage,
+        mongodb_uri: &str,
+        database: &str,
+    ) -> Result<TokenStore> {
+        let key = TokenKey::from_env()?;
+        Ok(match kind {
+            TokenStoreKind::Storage => TokenStore::Storage(storage.clone(), key),
+            TokenStoreKind::Mongodb => TokenStore::Mongo(
+                earshot_core::mongo::connect(mongodb_uri, database).await?,
+                key,
+            ),
+        })
+    }
+
     /// Save a member's tokens (atomically: temp + rename, or one document replace).
     pub async fn save(&self, member: &str, tokens: &Tokens) -> Result<()> {
         match self {

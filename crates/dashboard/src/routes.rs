@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 use crate::exposure::Admission;
-use crate::pages::{artist, assets, connect, group, login, member, pair, recap, status, track};
+use crate::pages::{artist, assets, connect, group, login, me, member, pair, recap, status, track};
 use crate::server::{self, ServerLimits};
 use crate::{auth, urls};
 
@@ -37,6 +37,9 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route(urls::STATUS, get(status::page))
         .route(urls::LOGIN, get(login::login_form).post(login::login))
         .route(urls::LOGOUT, post(login::logout))
+        .route(urls::YOUR_DATA, get(me::page))
+        .route(urls::YOUR_EXPORT, get(me::export))
+        .route(urls::YOUR_LISTENS, get(me::listens))
         .route(urls::CONNECT, get(connect::connect))
         .route(urls::CONNECT_CALLBACK, get(connect::callback))
         .route(urls::STYLESHEET, get(assets::stylesheet))
@@ -112,7 +115,7 @@ async fn timeout(State(limit): State<Duration>, request: Request, next: Next) ->
 }
 
 /// With a group password, every page but the login form and the static files needs a valid session.
-async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn gate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let Some(auth) = &state.auth else {
         return next.run(request).await;
     };
@@ -120,16 +123,26 @@ async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let signed_in = match auth::cookie_value(request.headers(), auth::SESSION_COOKIE) {
-        Some(id) => state
-            .sessions()
-            .find(&id, state.clock.now(), Some(auth.fingerprint()))
-            .await
-            .map(|session| session.is_some()),
-        None => Ok(false),
+        Some(id) => {
+            state
+                .sessions()
+                .find(&id, state.clock.now(), Some(auth.fingerprint()))
+                .await
+        }
+        None => Ok(None),
     };
     match signed_in {
-        Ok(true) => return next.run(request).await,
-        Ok(false) => {}
+        Ok(Some(session)) => {
+            // Who is looking, for the pages that are a member's own ("Your data").
+            request.extensions_mut().insert(Viewer {
+                member: match session.holder {
+                    earshot_state::sessions::Holder::Member { member } => Some(member),
+                    earshot_state::sessions::Holder::Guest { .. } => None,
+                },
+            });
+            return next.run(request).await;
+        }
+        Ok(None) => {}
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "Could not read the sessions.");
             return (
@@ -142,6 +155,13 @@ async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) 
     }
     let wanted = urls::href(request.uri().path_and_query().map_or("/", |p| p.as_str()));
     Redirect::to(&urls::login(&wanted)).into_response()
+}
+
+/// Who is looking: the member a session belongs to, or a guest of the group password (`None`).
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The signed-in member, for a session of their own.
+    pub member: Option<String>,
 }
 
 /// The headers every response carries (and HSTS when cookies are `Secure`).

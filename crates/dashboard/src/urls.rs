@@ -59,6 +59,12 @@ pub const CONNECT: &str = "/connect";
 /// Where Spotify sends the friend back (the redirect URI registered with the app, under the
 /// public URL and the group's path).
 pub const CONNECT_CALLBACK: &str = "/connect/callback";
+/// "Your data": the signed-in friend's own page (never another's: it has no id in its path).
+pub const YOUR_DATA: &str = "/me";
+/// Their export, as `members export` writes it.
+pub const YOUR_EXPORT: &str = "/me/export.zip";
+/// Their plays as ListenBrainz listens (JSON Lines).
+pub const YOUR_LISTENS: &str = "/me/listens.jsonl";
 /// The stylesheet.
 pub const STYLESHEET: &str = "/static/style.css";
 /// The icon, as browsers ask for it.

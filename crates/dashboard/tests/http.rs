@@ -399,7 +399,7 @@ fn the_binary_refuses_a_public_address_without_a_password() {
 /// database, for `group`: its base URL, the mock, the storage, the token store and the database.
 async fn serve_sign_in(
     test: &str,
-    mut group: earshot_core::GroupConfig,
+    group: earshot_core::GroupConfig,
 ) -> (
     String,
     std::sync::Arc<earshot_testkit::spotify::MockSpotify>,
@@ -407,6 +407,23 @@ async fn serve_sign_in(
     earshot_spotify::tokens::TokenStore,
     mongodb::Database,
     tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = earshot_core::Storage::local(dir.path());
+    let db = earshot_tests::fresh_database(test).await;
+    let (base, mock, tokens) = serve_sign_in_on(storage.clone(), db.clone(), group).await;
+    (base, mock, storage, tokens, db, dir)
+}
+
+/// [`serve_sign_in`] on these stores: the base URL, the mock, the token store.
+async fn serve_sign_in_on(
+    storage: earshot_core::Storage,
+    db: mongodb::Database,
+    mut group: earshot_core::GroupConfig,
+) -> (
+    String,
+    std::sync::Arc<earshot_testkit::spotify::MockSpotify>,
+    earshot_spotify::tokens::TokenStore,
 ) {
     use earshot_spotify::api::{Budget, Endpoints, Spotify};
     use earshot_spotify::tokens::{TokenKey, TokenStore};
@@ -423,9 +440,6 @@ async fn serve_sign_in(
             .await
             .unwrap(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let storage = earshot_core::Storage::local(dir.path());
-    let db = earshot_tests::fresh_database(test).await;
     let key = TokenKey::from_base64(&TokenKey::generate_base64().unwrap()).unwrap();
     let tokens = TokenStore::Storage(storage.clone(), key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -484,7 +498,7 @@ async fn serve_sign_in(
         vec![Arc::new(state)],
         dashboard::server::ServerLimits::default(),
     ));
-    (format!("http://{address}"), mock, storage, tokens, db, dir)
+    (format!("http://{address}"), mock, tokens)
 }
 
 /// `GET /connect` as `member`'s browser: the mock's consent, then the URL Spotify sends them back to.
@@ -535,7 +549,7 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
     );
     let landed = client().get(&back).send().await.unwrap();
     assert_eq!(landed.status(), StatusCode::SEE_OTHER);
-    assert_eq!(landed.headers()[LOCATION], "/");
+    assert_eq!(landed.headers()[LOCATION], "/me", "to their own page");
     let session = landed
         .headers()
         .get_all(SET_COOKIE)
@@ -630,5 +644,188 @@ async fn an_account_the_group_does_not_list_is_refused_and_nothing_is_stored() {
     assert!(
         storage.list("").await.unwrap().is_empty(),
         "nothing stored at all"
+    );
+}
+
+/// Sign in as `member` through the mock: the session cookie (`earshot_session=…`).
+async fn signed_in_as(
+    base: &str,
+    mock: &earshot_testkit::spotify::MockSpotify,
+    member: &str,
+) -> String {
+    let back = spotify_consent(base, mock, member).await;
+    let landed = client().get(&back).send().await.unwrap();
+    assert_eq!(landed.status(), StatusCode::SEE_OTHER);
+    landed
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("earshot_session="))
+        .expect("a session")
+}
+
+/// Every entry of a zip with its bytes.
+fn zip_entries(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read as _;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        out.insert(entry.name().unwrap().to_string(), data);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_export() {
+    let (db, dir, storage) =
+        earshot_tests::exported_snapshot_with("dashboard_your_data", SNAPSHOT, false).await;
+    let group = earshot_tests::fixture_group_config();
+    let (base, mock, _tokens) = serve_sign_in_on(storage.clone(), db.clone(), group).await;
+    let ana = signed_in_as(&base, &mock, "ana.mx").await;
+    let page = client()
+        .get(format!("{base}/me"))
+        .header("cookie", &ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    let plays = fact("plays.ana.mx");
+    assert!(
+        body.contains("Your data, Ana") && body.contains("ana.mx"),
+        "{body}"
+    );
+    assert!(body.contains(&format!("{plays} plays")), "{plays}: {body}");
+    assert!(
+        body.contains("Reconnect") && body.contains("connect?as=ana.mx"),
+        "{body}"
+    );
+    for other in ["ben_k", "Ben", "chloe-r", "dev.p"] {
+        assert!(
+            !body.contains(&format!(">{other}<")),
+            "{other} on Ana's page"
+        );
+    }
+    // No path names another friend's data: an id changes nothing, or finds nothing.
+    let with_id = client()
+        .get(format!("{base}/me?member=ben_k"))
+        .header("cookie", &ana)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(with_id.contains("Your data, Ana"));
+    let nested = client()
+        .get(format!("{base}/me/ben_k"))
+        .header("cookie", &ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nested.status(), StatusCode::NOT_FOUND);
+    // The zip is `members export`'s, entry for entry.
+    let zip = client()
+        .get(format!("{base}/me/export.zip"))
+        .header("cookie", &ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zip.status(), StatusCode::OK);
+    assert_eq!(zip.headers()["content-type"], "application/zip");
+    let downloaded = zip_entries(&zip.bytes().await.unwrap());
+    let config = earshot_testkit::fixtures::fixtures_dir().join("group.toml");
+    let out = dir.path().join("ana.zip");
+    let status = std::process::Command::new(earshot_tests::binary("members"))
+        .args([
+            "export",
+            "--member",
+            "ana.mx",
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .env("EARSHOT_STORAGE", dir.path())
+        .env("EARSHOT_GROUP_CONFIG", &config)
+        .env(
+            "MONGODB_URI",
+            earshot_testkit::mongo::MongoServer::shared().uri(),
+        )
+        .env("EARSHOT_DATABASE", db.name())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exported = zip_entries(&std::fs::read(&out).unwrap());
+    assert_eq!(
+        downloaded.keys().collect::<Vec<_>>(),
+        exported.keys().collect::<Vec<_>>()
+    );
+    assert!(downloaded.len() > 4, "{:?}", downloaded.keys());
+    for (name, bytes) in &exported {
+        if name == "member.json" {
+            // The same but for when each archive was made.
+            let without_time = |b: &[u8]| {
+                let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                assert!(v["exported_at"].is_string(), "{v}");
+                v.as_object_mut().unwrap().remove("exported_at");
+                v
+            };
+            assert_eq!(without_time(&downloaded[name]), without_time(bytes));
+        } else {
+            assert!(downloaded[name] == *bytes, "{name} differs");
+        }
+    }
+    // ListenBrainz listens: one JSON object a line, every one Ana's.
+    let listens = client()
+        .get(format!("{base}/me/listens.jsonl"))
+        .header("cookie", &ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listens.status(), StatusCode::OK);
+    let text = listens.text().await.unwrap();
+    assert!(text.lines().count() > 10);
+    for line in text.lines() {
+        let listen: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(listen["listened_at"].is_i64(), "{line}");
+    }
+    // A guest of the group password has no "Your data".
+    let (nonce, token) = login_form(&client(), &base).await;
+    let guest = client()
+        .post(format!("{base}/login"))
+        .header("cookie", nonce)
+        .form(&[("password", "the group password"), ("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let guest = guest
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("earshot_session="))
+        .expect("a guest session");
+    for path in ["/me", "/me/export.zip", "/me/listens.jsonl"] {
+        let refused = client()
+            .get(format!("{base}{path}"))
+            .header("cookie", &guest)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let group_page = client()
+        .get(format!("{base}/status"))
+        .header("cookie", &guest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        group_page.status(),
+        StatusCode::OK,
+        "the guest sees the group pages"
     );
 }

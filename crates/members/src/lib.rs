@@ -7,20 +7,12 @@
 //!   `--format listenbrainz`, their plays as ListenBrainz listens ([`listenbrainz`]).
 //! - `members erase --member <id>`: removes the member from every store, safe to re-run.
 //!
-//! Where member data lives is named in earshot-core, and nowhere else: `layout::member_prefixes` and
-//! `layout::member_keys` (storage), `mongo::MEMBER_ROW_COLLECTIONS`, `mongo::FETCHER_TOKENS`,
-//! `mongo::TRACK_CATALOGUE`, `mongo::UPLOAD_LEDGER`, the derived collections and `analytics_*`
-//! (the columns earshot-metrics declares as naming a member), and the Parquet snapshots and reports (`layout::EXPORTS`,
-//! `layout::REPORTS`).
+//! The work is [`earshot_rights`] (export, erase) and [`earshot_state::roster`] (list), which the
+//! dashboard's "Your data" uses too; this crate is the command line.
 
-pub mod analytics_rows;
-pub mod erase;
-pub mod export;
-pub mod listenbrainz;
-
-pub use analytics_rows::{analytics_collections, names_member};
-pub use earshot_state::Stores;
-pub use earshot_state::roster as list;
+use earshot_rights::{erase, export};
+use earshot_state::Stores;
+use earshot_state::roster as list;
 
 use std::io::Write as _;
 use std::path::PathBuf;

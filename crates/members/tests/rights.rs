@@ -13,11 +13,11 @@ use std::process::Command;
 use chrono::Utc;
 use earshot_core::layout::{self, RawKind, Target};
 use earshot_core::{GroupConfig, Storage, mongo};
+use earshot_state::Stores;
 use earshot_testkit::fixtures::{fact_count, fixtures_dir, history_dir, write_raw_pages};
 use earshot_testkit::mongo::MongoServer;
 use earshot_tests::{binary, fresh_database};
 use futures::TryStreamExt as _;
-use members::Stores;
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
@@ -248,12 +248,14 @@ async fn connected_group(test: &str) -> (Pipeline, String) {
 async fn an_export_holds_exactly_the_members_data() {
     let (p, track) = connected_group("members_export").await;
     let zip_path = p.root.join("export.zip");
-    let counts = members::export::export_to(&p.stores(), MEMBER, &zip_path)
+    let counts = earshot_rights::export::export_to(&p.stores(), MEMBER, &zip_path)
         .await
         .unwrap();
 
     // `members list` shows what is held.
-    let listed = members::list::list(&p.stores(), Utc::now()).await.unwrap();
+    let listed = earshot_state::roster::list(&p.stores(), Utc::now())
+        .await
+        .unwrap();
     let row = listed.iter().find(|r| r.member == MEMBER).unwrap();
     assert_eq!(
         (row.name.as_str(), row.in_config, row.authorisation.as_str()),
@@ -284,7 +286,7 @@ async fn an_export_holds_exactly_the_members_data() {
             .unwrap();
     assert_eq!(plays.len() as u64, expected);
     assert_eq!(row.plays, expected);
-    assert_eq!(counts.records(members::export::PLAYS), expected);
+    assert_eq!(counts.records(earshot_rights::export::PLAYS), expected);
     let api_plays = plays.iter().filter(|p| p["source"] == "api").count();
     assert_eq!(api_plays, fact_count(&format!("plays.{MEMBER}")));
     let ids: BTreeSet<&str> = plays.iter().map(|p| p["_id"].as_str().unwrap()).collect();
@@ -303,7 +305,10 @@ async fn an_export_holds_exactly_the_members_data() {
             .unwrap();
     assert!(stored_spoken > 0, "the fixture member has spoken plays");
     assert_eq!(spoken.len() as u64, stored_spoken);
-    assert_eq!(counts.records(members::export::SPOKEN), stored_spoken);
+    assert_eq!(
+        counts.records(earshot_rights::export::SPOKEN),
+        stored_spoken
+    );
     assert_eq!(
         spoken.iter().filter(|s| s["kind"] == "episode").count(),
         fact_count(&format!("spoken.{MEMBER}.episodes"))
@@ -406,7 +411,7 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
     );
 
     // Refused while the group config lists them, naming the file and the entry.
-    let refused = members::erase::refuse_if_listed(&p.group, MEMBER, &p.config).unwrap_err();
+    let refused = earshot_rights::erase::refuse_if_listed(&p.group, MEMBER, &p.config).unwrap_err();
     let message = refused.to_string();
     assert!(
         message.contains(&p.config.display().to_string()) && message.contains("id = \"chloe-r\"")
@@ -443,7 +448,9 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
     assert!(traces.is_empty(), "traces left:\n{}", traces.join("\n"));
 
     // A second erase finds nothing to remove.
-    let again = members::erase::erase(&p.stores(), MEMBER).await.unwrap();
+    let again = earshot_rights::erase::erase(&p.stores(), MEMBER)
+        .await
+        .unwrap();
     assert!(!again.found);
     assert!(again.summary(MEMBER).contains("nothing to remove"));
 
@@ -475,7 +482,9 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
         assert!(differ.is_empty(), "{collection}: {differ:#?}");
     }
     // Pairwise rows too: with the member gone, every pair left is of two members both groups have.
-    let metrics = members::analytics_collections(&without.db).await.unwrap();
+    let metrics = earshot_rights::analytics_rows::analytics_collections(&without.db)
+        .await
+        .unwrap();
     assert!(metrics.len() >= 10, "{metrics:?}");
     for name in &metrics {
         let ours = rows(&p.db, name, doc! {}, &[]).await;
@@ -540,7 +549,9 @@ async fn an_analytics_run_racing_an_erase_leaves_no_trace_of_the_member() {
         }
     }
     // ... and the member is erased while it computes.
-    let erased = members::erase::erase(&p.stores(), MEMBER).await.unwrap();
+    let erased = earshot_rights::erase::erase(&p.stores(), MEMBER)
+        .await
+        .unwrap();
     assert!(erased.found);
     std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
     let status = analytics.wait().unwrap();
@@ -579,7 +590,11 @@ async fn an_analytics_run_racing_an_erase_leaves_no_trace_of_the_member() {
     // included.
     p.export_and_analyse("20250104T000000Z");
     assert!(find_traces(&p, &needles).await.is_empty());
-    let erase_again = || async { members::erase::erase(&p.stores(), MEMBER).await.unwrap() };
+    let erase_again = || async {
+        earshot_rights::erase::erase(&p.stores(), MEMBER)
+            .await
+            .unwrap()
+    };
     assert!(!erase_again().await.found);
 
     // A temp file a crash left where nothing else of theirs is: listings never show it, erase finds it.
@@ -959,7 +974,9 @@ async fn a_fetch_in_flight_during_an_erase_leaves_no_trace_after_the_pipeline() 
         !fetch.is_finished(),
         "the fetch is still in flight when the erase begins"
     );
-    let erased = members::erase::erase(&p.stores(), MEMBER).await.unwrap();
+    let erased = earshot_rights::erase::erase(&p.stores(), MEMBER)
+        .await
+        .unwrap();
     assert!(erased.found);
     let report = fetch.await.unwrap();
     let (_, result) = report.members.iter().find(|(m, _)| m == MEMBER).unwrap();

@@ -287,7 +287,14 @@ pub async fn callback(
             ));
         }
     };
-    let mut response = Redirect::to(&urls::group(None)).into_response();
+    // A friend signed in as themselves lands on their own page; without a password (this machine
+    // only) there are no sessions, and the group page is open.
+    let landing = if state.auth.is_some() {
+        urls::href(urls::YOUR_DATA)
+    } else {
+        urls::group(None)
+    };
+    let mut response = Redirect::to(&landing).into_response();
     if let Some(auth) = &state.auth {
         let session = state
             .sessions()

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod group;
 mod listeners;
 pub mod login;
+pub mod me;
 pub mod member;
 pub mod pair;
 pub mod recap;

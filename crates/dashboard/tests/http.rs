@@ -585,9 +585,41 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
         .await
         .unwrap();
     assert_eq!(played.status(), StatusCode::OK);
+    // Six months on, Spotify has ended the authorisation: the friend reconnects themselves
+    // (`/connect?as=<id>`, the "Reconnect" link of their page), and the grant is new.
+    let mut ended = state.clone();
+    ended.authorised_at = mock.now() - chrono::Duration::days(190);
+    ended.needs_reauth = Some("invalid_grant: Refresh token revoked".into());
+    earshot_state::fetch::save(&storage, &ended).await.unwrap();
+    let start = client()
+        .get(format!("{base}/connect?as=ana.mx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let again = mock
+        .browser_authorize(start.headers()[LOCATION].to_str().unwrap(), "ana.mx")
+        .await
+        .unwrap();
+    assert_eq!(
+        client().get(again.as_str()).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    let renewed = earshot_state::fetch::load(&storage, "ana.mx")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(renewed.needs_reauth.is_none(), "{renewed:?}");
+    assert!(renewed.authorised_at > ended.authorised_at + chrono::Duration::days(180));
+    let regrant = tokens.load("ana.mx").await.unwrap().unwrap();
+    assert_ne!(regrant.refresh_token, grant.refresh_token, "a new grant");
     // The session belongs to the member, and its id is stored only as a hash.
     let sessions = earshot_state::sessions::SessionStore::new(&db, None);
-    assert_eq!(sessions.end_member("ana.mx").await.unwrap(), 1);
+    assert_eq!(
+        sessions.end_member("ana.mx").await.unwrap(),
+        2,
+        "both sign-ins"
+    );
     let page = client()
         .get(format!("{base}/status"))
         .header("cookie", &session)

@@ -61,8 +61,19 @@ trap cleanup EXIT
 serve_dashboard() {
   $SERVE || return 0
   part "Serving the dashboard (Ctrl-C stops it, and the demo's servers with it)"
-  "$BIN/dashboard" --no-password &
+  # A group password (`demo`) gives the demo sessions: a guest's, and each friend's own when they
+  # sign in with Spotify (the mock) and open "Your data".
+  local hash_file="$DEMO/dashboard-password.hash"
+  echo demo | "$BIN/dashboard" hash-password > "$hash_file"
+  local bind="${EARSHOT_DASHBOARD_BIND:-127.0.0.1:8080}"
+  EARSHOT_DASHBOARD_PASSWORD_HASH_FILE="$hash_file" "$BIN/dashboard" &
   pids+=($!)
+  cat <<EOT
+  The group password is: demo
+  A fixture friend signs in as themselves: open http://$bind/login and choose "Sign in with Spotify".
+  The mock Spotify stands in for Spotify's consent page: to choose the friend, add &mock_user=ana.mx
+  (or ben_k, chloe-r, dev.p, emi) to the end of its address and open it. You land on their "Your data".
+EOT
   wait "${pids[-1]}" || true
 }
 

@@ -277,3 +277,22 @@ pub async fn each_document(
         }
     }
 }
+
+/// A fetcher's clock that follows the mock Spotify's: `now` is the mock's, and a wait moves the
+/// mock's clock on instead of sleeping.
+pub struct MockClock(pub std::sync::Arc<earshot_testkit::spotify::MockSpotify>);
+
+impl earshot_state::clock::Clock for MockClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+
+    fn sleep(
+        &self,
+        duration: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        self.0
+            .advance(chrono::Duration::from_std(duration).expect("a wait in range"));
+        Box::pin(async {})
+    }
+}

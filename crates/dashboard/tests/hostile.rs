@@ -479,16 +479,6 @@ fn cookies_are_secure_by_default_off_loopback() {
 // ---- Issue 37: sessions on the server, no password only on purpose, a budget one client cannot
 // spend alone, one client header, connections per client.
 
-/// The session cookie (`earshot_session=<id>`) a sign-in set, if any.
-fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("earshot_session=") && c.len() > "earshot_session=".len())
-}
-
 /// A page's status with a cookie.
 async fn status_with(base: &str, cookie: &str) -> StatusCode {
     client()
@@ -530,7 +520,10 @@ async fn sessions_end_at_sign_out_and_at_a_new_password_and_are_each_their_own()
         async { post(&base, &form(&base).await, PASSWORD, None).await },
     )
     .await;
-    let (one, two) = (session_cookie(&one).unwrap(), session_cookie(&two).unwrap());
+    let (one, two) = (
+        common::session_of(&one).unwrap(),
+        common::session_of(&two).unwrap(),
+    );
     assert_ne!(one, two, "each sign-in its own session");
     assert!(
         one.len() >= "earshot_session=".len() + 22,
@@ -688,7 +681,7 @@ async fn one_address_guessing_at_its_pace_cannot_lock_out_another() {
         StatusCode::SEE_OTHER,
         "the friend still signs in"
     );
-    assert!(session_cookie(&friend).is_some());
+    assert!(common::session_of(&friend).is_some());
 }
 
 #[tokio::test]

@@ -444,22 +444,8 @@ async fn serve_sign_in_on(
     let tokens = TokenStore::Storage(storage.clone(), key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    /// The mock's clock.
-    struct MockClock(Arc<earshot_testkit::spotify::MockSpotify>);
-    impl earshot_state::clock::Clock for MockClock {
-        fn now(&self) -> chrono::DateTime<chrono::Utc> {
-            self.0.now()
-        }
-        fn sleep(
-            &self,
-            duration: std::time::Duration,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-            self.0
-                .advance(chrono::Duration::from_std(duration).unwrap());
-            Box::pin(async {})
-        }
-    }
-    let clock: Arc<dyn earshot_state::clock::Clock> = Arc::new(MockClock(Arc::clone(&mock)));
+    let clock: Arc<dyn earshot_state::clock::Clock> =
+        Arc::new(earshot_tests::MockClock(Arc::clone(&mock)));
     let endpoints = Endpoints {
         api: mock.base_url(),
         accounts: mock.base_url(),
@@ -550,13 +536,7 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
     let landed = client().get(&back).send().await.unwrap();
     assert_eq!(landed.status(), StatusCode::SEE_OTHER);
     assert_eq!(landed.headers()[LOCATION], "/me", "to their own page");
-    let session = landed
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("earshot_session="))
-        .expect("a session of the friend's own");
+    let session = common::session_of(&landed).expect("a session of the friend's own");
     let page = client()
         .get(format!("{base}/status"))
         .header("cookie", &session)
@@ -688,13 +668,7 @@ async fn signed_in_as(
     let back = spotify_consent(base, mock, member).await;
     let landed = client().get(&back).send().await.unwrap();
     assert_eq!(landed.status(), StatusCode::SEE_OTHER);
-    landed
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("earshot_session="))
-        .expect("a session")
+    common::session_of(&landed).expect("a session")
 }
 
 /// Every entry of a zip with its bytes.
@@ -833,13 +807,7 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
         .send()
         .await
         .unwrap();
-    let guest = guest
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("earshot_session="))
-        .expect("a guest session");
+    let guest = common::session_of(&guest).expect("a guest session");
     for path in ["/me", "/me/export.zip", "/me/listens.jsonl"] {
         let refused = client()
             .get(format!("{base}{path}"))

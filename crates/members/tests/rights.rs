@@ -862,24 +862,6 @@ async fn a_listenbrainz_export_holds_exactly_their_plays_each_a_valid_listen() {
     assert!(!none.exists());
 }
 
-/// The fetcher's clock in these tests: the mock Spotify's, moved on by a wait instead of sleeping.
-struct MockClock(std::sync::Arc<earshot_testkit::spotify::MockSpotify>);
-
-impl data_fetcher::clock::Clock for MockClock {
-    fn now(&self) -> chrono::DateTime<Utc> {
-        self.0.now()
-    }
-
-    fn sleep(
-        &self,
-        duration: std::time::Duration,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        self.0
-            .advance(chrono::Duration::from_std(duration).unwrap());
-        Box::pin(async {})
-    }
-}
-
 /// A fetch held in flight (the mock answers the member's recently played slowly) while the member is
 /// erased; the fetch then finishes, and the whole pipeline runs on: no trace of the member anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -902,7 +884,7 @@ async fn a_fetch_in_flight_during_an_erase_leaves_no_trace_after_the_pipeline() 
             .await
             .unwrap(),
     );
-    let clock = Arc::new(MockClock(Arc::clone(&mock)));
+    let clock = Arc::new(earshot_tests::MockClock(Arc::clone(&mock)));
     let spotify = || {
         let endpoints = Endpoints {
             api: mock.base_url(),

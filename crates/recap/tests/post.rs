@@ -520,3 +520,99 @@ async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leak
 
     assert_no_secret(&setup, &[&dry, &first, &second, &third, &again]);
 }
+
+/// A group whose name and friends' names are hostile in every chat's markup gets them as literal text
+/// in every field each destination reads as markup (issue 37: Slack's `text` was not escaped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_reach_every_destination_as_literal_text() {
+    let (db, dir, _storage) = exported_snapshot_with("recap_hostile", SNAPSHOT, false).await;
+    earshot_tests::run_binary(
+        "analytics",
+        dir.path(),
+        &db,
+        &fixtures_dir().join("group.toml"),
+        &["--snapshot", SNAPSHOT, "--period", WEEK],
+    );
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(receive)
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (config, secrets) = config_with(&base, dir.path());
+    // Every friend's display name, and the group's, is a mention, markup and a forged link.
+    let hostile =
+        |what: &str| format!("<!channel> @everyone **{what}** [x](https://evil.example) <b>&");
+    let mut text = std::fs::read_to_string(&config).unwrap().replace(
+        "name = \"fixture-group\"",
+        &format!("name = \"{}\"", hostile("crew")),
+    );
+    for name in ["Ana", "Ben", "Chloé", "Dev", "Emi 🎧"] {
+        text = text.replace(
+            &format!("display_name = \"{name}\""),
+            &format!("display_name = \"{}\"", hostile(name)),
+        );
+    }
+    std::fs::write(&config, text).unwrap();
+    let setup = Setup {
+        db,
+        config,
+        secrets,
+        _dir: dir,
+    };
+    let out = recap(&setup, &["--period", WEEK]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path_of = |i: usize| {
+        url::Url::parse(&setup.secrets[i])
+            .unwrap()
+            .path()
+            .to_string()
+    };
+    // Slack: every mrkdwn field, the fallback `text` included, holds `<` only in the dashboard link.
+    let slack = receiver.accepted(&path_of(1));
+    assert_eq!(slack.len(), 1);
+    let slack = &slack[0];
+    let mut mrkdwn = vec![slack["text"].as_str().unwrap().to_string()];
+    mrkdwn.push(
+        slack["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    mrkdwn.push(
+        slack["blocks"][2]["elements"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    for field in &mrkdwn {
+        let link = format!("<{DASHBOARD}/recap?period={WEEK}|The whole recap>");
+        let rest = field.replace(&link, "");
+        assert!(!rest.contains('<') && !rest.contains('>'), "Slack: {field}");
+    }
+    assert!(mrkdwn[0].contains("&lt;!channel&gt;"), "{}", mrkdwn[0]);
+    assert!(mrkdwn[1].contains("&lt;!channel&gt;"), "{}", mrkdwn[1]);
+    // Discord: no mention is parsed, and the markdown of the names is escaped.
+    let discord = receiver.accepted(&path_of(0));
+    assert_eq!(discord.len(), 1);
+    assert_eq!(
+        discord[0]["allowed_mentions"]["parse"],
+        serde_json::json!([])
+    );
+    let description = discord[0]["embeds"][0]["description"].as_str().unwrap();
+    assert!(description.contains("\\[x\\]\\(https"), "{description}");
+    assert!(!description.contains("[x](https"), "{description}");
+    // ntfy: its markdown message escapes them too.
+    let ntfy = receiver.accepted("/ntfy/");
+    assert_eq!(ntfy.len(), 1);
+    let message = ntfy[0]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("<b>") && !message.contains("[x](https"),
+        "{message}"
+    );
+}

@@ -304,3 +304,13 @@ pub async fn serve_groups(test: &str) -> ServedGroups {
     }
     panic!("the dashboard of two groups does not listen");
 }
+
+/// The session cookie (`earshot_session=<id>`) a response set, if any (not its clearing).
+pub fn session_of(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("earshot_session=") && c.len() > "earshot_session=".len())
+}

@@ -66,6 +66,18 @@ pub struct Frame {
     pub run: Option<String>,
     /// Whether a session is open (a sign-out button).
     pub signed_in: bool,
+    /// The sign-out form's CSRF token, for the request's session.
+    pub sign_out_token: Option<String>,
+}
+
+tokio::task_local! {
+    /// The request's session's sign-out token, set by the sign-in gate.
+    static SIGN_OUT: String;
+}
+
+/// Run `work` (a request) with every page's sign-out form carrying `token`.
+pub async fn with_sign_out<F: std::future::Future>(token: String, work: F) -> F::Output {
+    SIGN_OUT.scope(token, work).await
 }
 
 /// A name and where it leads (none: a name without a page).
@@ -104,6 +116,7 @@ impl Frame {
             periods: None,
             run: None,
             signed_in: false,
+            sign_out_token: SIGN_OUT.try_with(Clone::clone).ok(),
         }
     }
 

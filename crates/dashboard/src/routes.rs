@@ -122,11 +122,12 @@ async fn gate(State(state): State<Arc<AppState>>, mut request: Request, next: Ne
     if urls::OPEN.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    let signed_in = match auth::cookie_value(request.headers(), auth::SESSION_COOKIE) {
+    let cookie = auth::cookie_value(request.headers(), auth::SESSION_COOKIE);
+    let signed_in = match &cookie {
         Some(id) => {
             state
                 .sessions()
-                .find(&id, state.clock.now(), Some(auth.fingerprint()))
+                .find(id, state.clock.now(), Some(auth.fingerprint()))
                 .await
         }
         None => Ok(None),
@@ -140,7 +141,8 @@ async fn gate(State(state): State<Arc<AppState>>, mut request: Request, next: Ne
                     earshot_state::sessions::Holder::Guest { .. } => None,
                 },
             });
-            return next.run(request).await;
+            let token = earshot_state::sessions::sign_out_token(cookie.as_deref().unwrap_or(""));
+            return crate::render::with_sign_out(token, next.run(request)).await;
         }
         Ok(None) => {}
         Err(err) => {

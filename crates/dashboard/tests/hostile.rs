@@ -545,12 +545,7 @@ async fn sessions_end_at_sign_out_and_at_a_new_password_and_are_each_their_own()
     assert_eq!(stored.len(), 2);
     assert!(!format!("{stored:?}").contains(id), "{stored:?}");
     // Signing out with `one`: a copy of it opens nothing afterwards; `two` still does.
-    let out = client()
-        .post(format!("{base}/logout"))
-        .header("cookie", &one)
-        .send()
-        .await
-        .unwrap();
+    let out = common::sign_out(&base, &one).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let after = client()
         .get(format!("{base}/status"))

@@ -116,6 +116,24 @@ fn new_id() -> Result<String> {
     Ok(out)
 }
 
+/// The token a page's sign-out form carries for the session `id` (its CSRF token): derived from the
+/// id, which only the session's own browser holds (an HttpOnly cookie), so a cross-site page cannot
+/// make it, and any dashboard process can check it without a key of its own.
+pub fn sign_out_token(id: &str) -> String {
+    hex(&Sha256::digest(format!("earshot sign-out|{id}").as_bytes())[..16])
+}
+
+/// Whether `token` is the sign-out token of the session `id` (compared in constant time).
+pub fn sign_out_valid(id: &str, token: &str) -> bool {
+    let want = sign_out_token(id);
+    want.len() == token.len()
+        && want
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 /// The filter of one member's own sessions (for an erase, and [`SessionStore::end_member`]).
 pub fn of_member(member: &str) -> Document {
     doc! {"kind": "member", "member": member}
@@ -297,6 +315,12 @@ mod tests {
         );
         assert_eq!(key_of(&a).len(), 64);
         assert_ne!(key_of(&a), a);
+        assert!(sign_out_valid(&a, &sign_out_token(&a)));
+        assert!(
+            !sign_out_valid(&b, &sign_out_token(&a)),
+            "one session's token only"
+        );
+        assert!(!sign_out_valid(&a, ""));
     }
 
     #[tokio::test]

@@ -310,14 +310,28 @@ pub async fn login(
 }
 
 /// Sign out: the session is deleted on the server (a copy of the cookie opens nothing any more), and
-/// the cookie cleared.
+/// the cookie cleared. The form carries the session's sign-out token
+/// ([`earshot_state::sessions::sign_out_token`]): a post without it (a cross-site page) ends nothing.
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
     let mut response = Redirect::to(&urls::href(urls::LOGIN)).into_response();
     if let Some(auth) = &state.auth {
         if let Some(id) = auth::cookie_value(&headers, SESSION_COOKIE) {
+            let token: String = url::form_urlencoded::parse(&body)
+                .find(|(k, _)| k == "csrf")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if !earshot_state::sessions::sign_out_valid(&id, &token) {
+                return Err(PageError::new(
+                    StatusCode::FORBIDDEN,
+                    "Not signed out",
+                    "This sign-out did not come from one of the dashboard's pages. Use the \
+                     \"Sign out\" button of a page.",
+                ));
+            }
             state.sessions().end(&id).await?;
         }
         let cookie = auth.cookie(

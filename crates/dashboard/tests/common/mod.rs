@@ -314,3 +314,42 @@ pub fn session_of(response: &reqwest::Response) -> Option<String> {
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
         .find(|c| c.starts_with("earshot_session=") && c.len() > "earshot_session=".len())
 }
+
+/// Sign out as the sign-out button of a page does: the page's form, with its token, posted with the
+/// session's cookie (`name=value`). Also checks that a post without the token ends nothing.
+pub async fn sign_out(base: &str, cookie: &str) -> reqwest::Response {
+    let http = client();
+    let page = http
+        .get(format!("{base}/status"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the sign-out form carries its token")
+        .to_string();
+    let forged = http
+        .post(format!("{base}/logout"))
+        .header("cookie", cookie)
+        .form(&[("csrf", "not the token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        reqwest::StatusCode::FORBIDDEN,
+        "a cross-site sign-out"
+    );
+    http.post(format!("{base}/logout"))
+        .header("cookie", cookie)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+}

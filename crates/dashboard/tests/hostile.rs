@@ -481,13 +481,7 @@ fn cookies_are_secure_by_default_off_loopback() {
 
 /// A page's status with a cookie.
 async fn status_with(base: &str, cookie: &str) -> StatusCode {
-    client()
-        .get(format!("{base}/status"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    common::get_with(base, "/status", cookie).await.status()
 }
 
 /// A dashboard on `db` (and `dir`'s storage) with this password, within `limits`.
@@ -547,12 +541,7 @@ async fn sessions_end_at_sign_out_and_at_a_new_password_and_are_each_their_own()
     // Signing out with `one`: a copy of it opens nothing afterwards; `two` still does.
     let out = common::sign_out(&base, &one).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    let after = client()
-        .get(format!("{base}/status"))
-        .header("cookie", &one)
-        .send()
-        .await
-        .unwrap();
+    let after = common::get_with(&base, "/status", &one).await;
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
     assert!(
         after.headers()[LOCATION]

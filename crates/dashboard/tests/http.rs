@@ -532,12 +532,7 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
     assert_eq!(landed.status(), StatusCode::SEE_OTHER);
     assert_eq!(landed.headers()[LOCATION], "/me", "to their own page");
     let session = common::session_of(&landed).expect("a session of the friend's own");
-    let page = client()
-        .get(format!("{base}/status"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let page = common::get_with(&base, "/status", &session).await;
     assert_eq!(page.status(), StatusCode::OK, "signed in");
     // The grant is where `data-fetcher` reads it, and it opens the friend's listening.
     let grant = tokens
@@ -595,12 +590,7 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
         2,
         "both sign-ins"
     );
-    let page = client()
-        .get(format!("{base}/status"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let page = common::get_with(&base, "/status", &session).await;
     assert_eq!(
         page.status(),
         StatusCode::SEE_OTHER,
@@ -687,12 +677,7 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
     let group = earshot_tests::fixture_group_config();
     let (base, mock, _tokens) = serve_sign_in_on(storage.clone(), db.clone(), group).await;
     let ana = signed_in_as(&base, &mock, "ana.mx").await;
-    let page = client()
-        .get(format!("{base}/me"))
-        .header("cookie", &ana)
-        .send()
-        .await
-        .unwrap();
+    let page = common::get_with(&base, "/me", &ana).await;
     assert_eq!(page.status(), StatusCode::OK);
     let body = page.text().await.unwrap();
     let plays = fact("plays.ana.mx");
@@ -712,30 +697,16 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
         );
     }
     // No path names another friend's data: an id changes nothing, or finds nothing.
-    let with_id = client()
-        .get(format!("{base}/me?member=ben_k"))
-        .header("cookie", &ana)
-        .send()
+    let with_id = common::get_with(&base, "/me?member=ben_k", &ana)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     assert!(with_id.contains("Your data, Ana"));
-    let nested = client()
-        .get(format!("{base}/me/ben_k"))
-        .header("cookie", &ana)
-        .send()
-        .await
-        .unwrap();
+    let nested = common::get_with(&base, "/me/ben_k", &ana).await;
     assert_eq!(nested.status(), StatusCode::NOT_FOUND);
     // The zip is `members export`'s, entry for entry.
-    let zip = client()
-        .get(format!("{base}/me/export.zip"))
-        .header("cookie", &ana)
-        .send()
-        .await
-        .unwrap();
+    let zip = common::get_with(&base, "/me/export.zip", &ana).await;
     assert_eq!(zip.status(), StatusCode::OK);
     assert_eq!(zip.headers()["content-type"], "application/zip");
     let downloaded = zip_entries(&zip.bytes().await.unwrap());
@@ -780,12 +751,7 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
         }
     }
     // ListenBrainz listens: one JSON object a line, every one Ana's.
-    let listens = client()
-        .get(format!("{base}/me/listens.jsonl"))
-        .header("cookie", &ana)
-        .send()
-        .await
-        .unwrap();
+    let listens = common::get_with(&base, "/me/listens.jsonl", &ana).await;
     assert_eq!(listens.status(), StatusCode::OK);
     let text = listens.text().await.unwrap();
     assert!(text.lines().count() > 10);
@@ -812,12 +778,7 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
             .unwrap();
         assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
     }
-    let group_page = client()
-        .get(format!("{base}/status"))
-        .header("cookie", &guest)
-        .send()
-        .await
-        .unwrap();
+    let group_page = common::get_with(&base, "/status", &guest).await;
     assert_eq!(
         group_page.status(),
         StatusCode::OK,

@@ -195,10 +195,10 @@ fn assert_no_secret(setup: &Setup, outputs: &[&Output]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leaks_no_url() {
-    // With the streaming histories imported: the week has podcasts too.
-    let (db, dir, _storage) = exported_snapshot_with("recap_post", SNAPSHOT, true).await;
+/// The fixture group's week stored by the `analytics` binary (with the streaming histories when
+/// `history`), a receiver playing every destination, and a config posting to it.
+async fn week_and_receiver(test: &str, history: bool) -> (Setup, Receiver) {
+    let (db, dir, _storage) = exported_snapshot_with(test, SNAPSHOT, history).await;
     earshot_tests::run_binary(
         "analytics",
         dir.path(),
@@ -206,7 +206,6 @@ async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leak
         &fixtures_dir().join("group.toml"),
         &["--snapshot", SNAPSHOT, "--period", WEEK],
     );
-
     let receiver = Receiver::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -216,11 +215,19 @@ async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leak
     tokio::spawn(async move { axum::serve(listener, app).await });
     let (config, secrets) = config_with(&base, dir.path());
     let setup = Setup {
-        db: db.clone(),
+        db,
         config,
         secrets,
         _dir: dir,
     };
+    (setup, receiver)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leaks_no_url() {
+    // With the streaming histories imported: the week has podcasts too.
+    let (setup, receiver) = week_and_receiver("recap_post", true).await;
+    let db = setup.db.clone();
     let path_of = |i: usize| {
         url::Url::parse(&setup.secrets[i])
             .unwrap()
@@ -525,26 +532,11 @@ async fn the_weekly_recap_is_posted_once_per_destination_whatever_fails_and_leak
 /// in every field each destination reads as markup (issue 37: Slack's `text` was not escaped).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_reach_every_destination_as_literal_text() {
-    let (db, dir, _storage) = exported_snapshot_with("recap_hostile", SNAPSHOT, false).await;
-    earshot_tests::run_binary(
-        "analytics",
-        dir.path(),
-        &db,
-        &fixtures_dir().join("group.toml"),
-        &["--snapshot", SNAPSHOT, "--period", WEEK],
-    );
-    let receiver = Receiver::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .fallback(receive)
-        .with_state(receiver.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let (config, secrets) = config_with(&base, dir.path());
+    let (setup, receiver) = week_and_receiver("recap_hostile", false).await;
     // Every friend's display name, and the group's, is a mention, markup and a forged link.
     let hostile =
         |what: &str| format!("<!channel> @everyone **{what}** [x](https://evil.example) <b>&");
-    let mut text = std::fs::read_to_string(&config).unwrap().replace(
+    let mut text = std::fs::read_to_string(&setup.config).unwrap().replace(
         "name = \"fixture-group\"",
         &format!("name = \"{}\"", hostile("crew")),
     );
@@ -554,13 +546,7 @@ async fn hostile_names_reach_every_destination_as_literal_text() {
             &format!("display_name = \"{}\"", hostile(name)),
         );
     }
-    std::fs::write(&config, text).unwrap();
-    let setup = Setup {
-        db,
-        config,
-        secrets,
-        _dir: dir,
-    };
+    std::fs::write(&setup.config, text).unwrap();
     let out = recap(&setup, &["--period", WEEK]);
     assert!(
         out.status.success(),

@@ -307,22 +307,18 @@ async fn erase_rows(db: &mongodb::Database, member: &str, report: &mut EraseRepo
         let n = delete(db, collection, doc! {"user_id": member}).await?;
         report.note(format!("mongodb {collection}"), format!("{n} rows"));
     }
-    let n = delete(db, mongo::FETCHER_TOKENS, doc! {"_id": member}).await?;
-    report.note(
-        format!("mongodb {}", mongo::FETCHER_TOKENS),
-        format!("{n} token records"),
-    );
-    // Their own dashboard sessions end with them (the group password's sessions name no one).
-    let n = delete(
-        db,
-        mongo::DASHBOARD_SESSIONS,
-        earshot_state::sessions::of_member(member),
-    )
-    .await?;
-    report.note(
-        format!("mongodb {}", mongo::DASHBOARD_SESSIONS),
-        format!("{n} sessions"),
-    );
+    // Their token record, and their own dashboard sessions (the group password's name no one).
+    for (collection, filter, what) in [
+        (mongo::FETCHER_TOKENS, doc! {"_id": member}, "token records"),
+        (
+            mongo::DASHBOARD_SESSIONS,
+            earshot_state::sessions::of_member(member),
+            "sessions",
+        ),
+    ] {
+        let n = delete(db, collection, filter).await?;
+        report.note(format!("mongodb {collection}"), format!("{n} {what}"));
+    }
     let n = delete(
         db,
         mongo::UPLOAD_LEDGER,

@@ -88,8 +88,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The store key of a session id.
-fn key_of(id: &str) -> String {
+/// The key a secret (a session id, a sign-in's `state`) is stored under: its SHA-256, hex, so that a
+/// copy of the database reveals none.
+pub fn key_of(id: &str) -> String {
     hex(&Sha256::digest(id.as_bytes()))
 }
 

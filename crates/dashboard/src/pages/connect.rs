@@ -29,10 +29,9 @@ use earshot_core::mongo::DASHBOARD_SIGN_INS;
 use earshot_spotify::api::{App, Spotify};
 use earshot_spotify::connect::{self, Pending, Refused};
 use earshot_spotify::tokens::TokenStore;
-use earshot_state::sessions::Holder;
+use earshot_state::sessions::{Holder, key_of};
 use mongodb::bson::{self, Document, doc};
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 
 use crate::app::AppState;
 use crate::auth::{SESSION_COOKIE, SESSION_TTL};
@@ -131,14 +130,6 @@ fn not_set_up() -> PageError {
         "This dashboard cannot connect Spotify accounts: whoever runs it sets the token key \
          (EARSHOT_TOKEN_KEY) and the Spotify app (the group config's [[apps]]).",
     )
-}
-
-/// The SHA-256 of a `state`, hex: the waiting sign-in's key.
-fn key_of(state: &str) -> String {
-    Sha256::digest(state.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Keep a begun sign-in until its callback (or its end).

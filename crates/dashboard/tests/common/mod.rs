@@ -319,12 +319,8 @@ pub fn session_of(response: &reqwest::Response) -> Option<String> {
 /// session's cookie (`name=value`). Also checks that a post without the token ends nothing.
 pub async fn sign_out(base: &str, cookie: &str) -> reqwest::Response {
     let http = client();
-    let page = http
-        .get(format!("{base}/status"))
-        .header("cookie", cookie)
-        .send()
+    let page = get_with(base, "/status", cookie)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -349,6 +345,16 @@ pub async fn sign_out(base: &str, cookie: &str) -> reqwest::Response {
     http.post(format!("{base}/logout"))
         .header("cookie", cookie)
         .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET base + path` with a cookie (`name=value`), not following redirects.
+pub async fn get_with(base: &str, path: &str, cookie: &str) -> reqwest::Response {
+    client()
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap()

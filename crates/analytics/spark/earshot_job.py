@@ -25,6 +25,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--from-ms", type=int, default=None, help="only plays at or after (unix ms)")
     parser.add_argument("--to-ms", type=int, default=None, help="only plays before (unix ms)")
     parser.add_argument("--members", default="", help="only these members, comma-separated")
+    parser.add_argument(
+        "--hidden-members",
+        default="",
+        help="members who hide from comparisons, comma-separated (the hidden_members table)",
+    )
     parser.add_argument("--als-top", type=int, default=10, help="ALS recommendations per member (0: no ALS)")
     return parser.parse_args()
 
@@ -170,6 +175,9 @@ def main() -> None:
     top.createOrReplaceTempView("top")
     # Podcast episodes and audiobook chapters: only the spoken metrics read them.
     filtered(spoken(spark, args.exports, args.snapshot), args, "played_at").createOrReplaceTempView("spoken")
+    # Who hides from comparisons: views/similarity.sql leaves them out, and ALS is not trained on them.
+    hidden = [m for m in args.hidden_members.split(",") if m]
+    spark.createDataFrame([(m,) for m in hidden], "user_id string").createOrReplaceTempView("hidden_members")
     out = args.out.rstrip("/")
 
     cached: list[DataFrame] = []
@@ -222,8 +230,10 @@ def main() -> None:
             f"{out}/weekly_week"
         )
         register(plays, links, cache=False)
-    if args.als_top > 0 and plays.select("user_id").distinct().count() > 1:
-        als(spark, plays, args.als_top).coalesce(1).write.mode("overwrite").parquet(f"{out}/recommendations_als")
+    # Nobody's ALS recommendations are drawn from the plays of a member who hides from comparisons.
+    als_plays = plays.where(~F.col("user_id").isin(hidden)) if hidden else plays
+    if args.als_top > 0 and als_plays.select("user_id").distinct().count() > 1:
+        als(spark, als_plays, args.als_top).coalesce(1).write.mode("overwrite").parquet(f"{out}/recommendations_als")
     spark.stop()
 
 

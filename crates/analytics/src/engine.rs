@@ -10,7 +10,9 @@
 //!   played before the period: the recap's "discovered" artists);
 //! - `top`: the `rawdata_toptracks` snapshot;
 //! - `spoken`: the `rawdata_spoken` snapshot (podcast episodes and audiobook chapters; empty for a
-//!   snapshot exported before they were kept). Only the spoken metrics read it.
+//!   snapshot exported before they were kept). Only the spoken metrics read it;
+//! - `hidden_members`: the members who hide from comparisons (`user_id`; earshot-core's `consent`),
+//!   which `views/similarity.sql` leaves out.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +37,8 @@ pub struct Inputs {
     pub top: LazyFrame,
     /// Spoken plays (podcast episodes, audiobook chapters), apart from the music.
     pub spoken: LazyFrame,
+    /// The members who hide from comparisons (`user_id`).
+    pub hidden: LazyFrame,
 }
 
 /// Add `play_id` to the plays. `track_key`, `local_day`, `local_hour` and `local_weekday` (1 = Monday)
@@ -122,6 +126,7 @@ impl Tables {
             ("links_all", inputs.links_all.clone()),
             ("top", inputs.top.clone()),
             ("spoken", inputs.spoken.clone()),
+            (earshot_metrics::HIDDEN_MEMBERS, inputs.hidden.clone()),
         ])
     }
 

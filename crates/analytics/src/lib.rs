@@ -177,7 +177,7 @@ fn last_week(inputs: &Inputs, zone: chrono_tz::Tz) -> Result<(Inputs, String)> {
     let week = Filters {
         from: Some(midnight(monday)?),
         to: Some(midnight(sunday_night)?),
-        members: Vec::new(),
+        ..Filters::default()
     };
     let links = inputs
         .links
@@ -194,6 +194,7 @@ fn last_week(inputs: &Inputs, zone: chrono_tz::Tz) -> Result<(Inputs, String)> {
             links_all: inputs.links_all.clone(),
             top: inputs.top.clone(),
             spoken,
+            hidden: inputs.hidden.clone(),
         },
         start,
     ))
@@ -399,6 +400,14 @@ pub async fn analyse_with(
     };
     let snapshot_id =
         snapshot::resolve(storage, earshot_core::mongo::RAW_RECENTLY_PLAYED, snapshot).await?;
+    // Whoever hides from comparisons now: both engines leave them out of every comparison.
+    let filters = &Filters {
+        hidden: earshot_core::consent::hidden(storage)
+            .await?
+            .into_iter()
+            .collect(),
+        ..filters.clone()
+    };
     let run = run
         .map(str::to_string)
         .unwrap_or_else(|| format!("{snapshot_id}{filter_tag}"));
@@ -418,6 +427,8 @@ pub async fn analyse_with(
             "spark",
         ),
     };
+    let mut computed = computed;
+    without_comparisons_of(&mut computed.metrics, &filters.hidden)?;
     let names = member_names_in_run(&computed.members, group, filters);
     let plays: f64 = computed
         .metrics
@@ -450,6 +461,43 @@ pub async fn analyse_with(
         metrics: computed.metrics,
         report,
     })
+}
+
+/// Drop every row that compares anyone with a member of `hidden`: the rows whose comparison columns
+/// (earshot-metrics' `Table::comparison_columns`, the roles) name them. The same step for both
+/// engines' results, before anything is stored or reported.
+fn without_comparisons_of(
+    metrics: &mut BTreeMap<String, DataFrame>,
+    hidden: &[String],
+) -> Result<()> {
+    if hidden.is_empty() {
+        return Ok(());
+    }
+    for (name, frame) in metrics.iter_mut() {
+        let Some(table) = earshot_metrics::table(name) else {
+            continue;
+        };
+        let mut keep: Option<BooleanChunked> = None;
+        for column in table.comparison_columns() {
+            let values = anyhow::Context::with_context(frame.column(column), || {
+                format!("`{name}` has no column `{column}`")
+            })?
+            .str()?
+            .clone();
+            let mask: BooleanChunked = values
+                .iter()
+                .map(|v| Some(!v.is_some_and(|v| hidden.iter().any(|h| h == v))))
+                .collect();
+            keep = Some(match keep {
+                Some(k) => &k & &mask,
+                None => mask,
+            });
+        }
+        if let Some(keep) = keep {
+            *frame = frame.filter(&keep)?;
+        }
+    }
+    Ok(())
 }
 
 /// Run the command line.
@@ -541,6 +589,7 @@ impl Cli {
             from,
             to,
             members: self.members.clone(),
+            ..Filters::default()
         })
     }
 

@@ -21,6 +21,10 @@ pub struct Filters {
     pub to: Option<DateTime<Utc>>,
     /// Only these members (empty: everyone).
     pub members: Vec<String>,
+    /// The members who hide from comparisons ([`earshot_core::consent`]): their plays count, but no
+    /// answer compares them with anyone. Read from the state store by [`crate::analyse_with`], never a
+    /// flag.
+    pub hidden: Vec<String>,
 }
 
 impl Filters {
@@ -35,7 +39,7 @@ impl Filters {
         Ok(Filters {
             from: Some(from),
             to: Some(to),
-            members: Vec::new(),
+            ..Filters::default()
         })
     }
 }
@@ -195,8 +199,18 @@ pub async fn load(
         links_all: scan(&staged[1])?.filter(member_filter(filters)),
         top: scan(&staged[2])?.filter(member_filter(filters)),
         spoken,
+        hidden: hidden_members(&filters.hidden)?,
     };
     Ok((inputs, staged, id))
+}
+
+/// The `hidden_members` input table (earshot-metrics' [`earshot_metrics::HIDDEN_MEMBERS`]).
+pub fn hidden_members(hidden: &[String]) -> Result<LazyFrame> {
+    let frame = DataFrame::new(
+        hidden.len(),
+        vec![Column::new("user_id".into(), hidden.to_vec())],
+    )?;
+    Ok(frame.lazy())
 }
 
 /// An empty table of spoken plays, with the columns the metrics read.

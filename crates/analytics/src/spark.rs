@@ -167,6 +167,9 @@ fn submit_command(
     if !filters.members.is_empty() {
         command.args(["--members", &filters.members.join(",")]);
     }
+    if !filters.hidden.is_empty() {
+        command.args(["--hidden-members", &filters.hidden.join(",")]);
+    }
     Ok(command)
 }
 

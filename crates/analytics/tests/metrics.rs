@@ -437,7 +437,7 @@ async fn filters_a_single_member_group_and_a_member_with_no_plays() {
     let week = Filters {
         from: Some(local(28, 10)),
         to: Some(local(4, 11)),
-        members: Vec::new(),
+        ..Filters::default()
     };
     let out = analyse(&storage, None, &week, &group, None).await.unwrap();
     let summary = rows(&out.metrics["member_summary"]);

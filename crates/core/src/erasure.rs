@@ -16,10 +16,18 @@
 //! before each store ([`ErasureGuard::member_erased`]): what they would write for a member being erased,
 //! or erased since they started, is dropped, and a store that an erase overtook is withdrawn.
 //!
+//! A friend who erases themselves from the dashboard ("Erase me") also leaves the group: a
+//! [`Departure`] ([`layout::departure_key`]) is written before the erase begins and outlives it. The
+//! guard counts a member who has left as erased, so no step fetches, imports, converts or uploads
+//! them again while the group config still lists them; signing in again ([`rejoin`]) removes it.
+//!
 //! Why both checks are enough: the erase moves the epoch before it deletes. A store that finished
 //! before the epoch moved is deleted by the erase; a store that finished after it is seen by the
 //! check that follows it.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::layout;
@@ -125,6 +133,58 @@ pub async fn advance_epoch(storage: &Storage) -> Result<u64, ErasureError> {
     Ok(next)
 }
 
+/// A member who left the group by erasing themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Departure {
+    /// The member.
+    pub member: String,
+    /// When they left.
+    pub left_at: DateTime<Utc>,
+}
+
+/// Record that `member` left the group at `at` (before their erase begins). Leaving twice keeps the
+/// first date.
+pub async fn mark_left(storage: &Storage, member: &str, at: DateTime<Utc>) -> Result<(), ErasureError> {
+    let key = layout::departure_key(member);
+    if storage.exists(&key).await? {
+        return Ok(());
+    }
+    let departure = Departure {
+        member: member.to_string(),
+        left_at: at,
+    };
+    let bytes = serde_json::to_vec(&departure).expect("a departure serialises");
+    storage.write(&key, bytes.into()).await?;
+    Ok(())
+}
+
+/// Every member who has left, with when.
+pub async fn departures(storage: &Storage) -> Result<BTreeMap<String, DateTime<Utc>>, ErasureError> {
+    let prefix = layout::departures_prefix();
+    let mut left = BTreeMap::new();
+    for key in storage.list(&prefix).await? {
+        let bytes = storage.read_all(&key).await?;
+        let departure: Departure =
+            serde_json::from_slice(&bytes).map_err(|e| ErasureError::Corrupt {
+                location: storage.location(&key),
+                message: format!("not a departure: {e}"),
+            })?;
+        left.insert(departure.member, departure.left_at);
+    }
+    Ok(left)
+}
+
+/// Whether `member` has left the group.
+pub async fn has_left(storage: &Storage, member: &str) -> Result<bool, ErasureError> {
+    Ok(storage.exists(&layout::departure_key(member)).await?)
+}
+
+/// A member who left signs in again: their departure goes, and the steps take them again. Whether
+/// they had left.
+pub async fn rejoin(storage: &Storage, member: &str) -> Result<bool, ErasureError> {
+    Ok(storage.delete(&layout::departure_key(member)).await?)
+}
+
 /// A step's view of the erasures, taken when it starts.
 #[derive(Debug, Clone)]
 pub struct ErasureGuard {
@@ -170,9 +230,11 @@ impl ErasureGuard {
 }
 
 impl ErasureGuard {
-    /// Whether `member` is being erased now: their marker exists.
+    /// Whether nothing of `member` may be stored now: their erase is in progress (its marker
+    /// exists), or they have left the group ([`Departure`]).
     pub async fn being_erased(&self, member: &str) -> Result<bool, ErasureError> {
-        Ok(self.storage.exists(&layout::erasure_key(member)).await?)
+        Ok(self.storage.exists(&layout::erasure_key(member)).await?
+            || has_left(&self.storage, member).await?)
     }
 
     /// Whether a step that writes one member's objects must drop what it would write for `member`:

@@ -280,6 +280,30 @@ pub fn erasure_key(member: &str) -> String {
     format!("{}{member}.json", erasures_prefix())
 }
 
+/// Prefix of every member's consent: `state/consent/`.
+pub fn consents_prefix() -> String {
+    format!("{STATE}/consent/")
+}
+
+/// A member's consent choices (`hide_from_comparisons`): `state/consent/<id>.json`
+/// ([`crate::consent`]).
+pub fn consent_key(member: &str) -> String {
+    format!("{}{member}.json", consents_prefix())
+}
+
+/// Prefix of every departure: `state/left/`.
+pub fn departures_prefix() -> String {
+    format!("{STATE}/left/")
+}
+
+/// A member who erased themselves from the dashboard and left the group: `state/left/<id>.json`
+/// (the member and the time; [`crate::erasure::Departure`]). It outlives the erase, and no step
+/// fetches, imports, converts or uploads the member while it exists; they remove it by signing in
+/// again.
+pub fn departure_key(member: &str) -> String {
+    format!("{}{member}.json", departures_prefix())
+}
+
 /// The member a key of a member's own prefix belongs to (its `user=<id>` folder), if any.
 pub fn member_of_key(key: &str) -> Option<&str> {
     key.split('/')
@@ -312,12 +336,13 @@ pub fn member_prefixes(member: &str) -> Vec<String> {
     prefixes
 }
 
-/// The single state objects of one member: fetch state, encrypted tokens, import progress.
+/// The single state objects of one member: fetch state, encrypted tokens, import progress, consent.
 pub fn member_keys(member: &str) -> Vec<String> {
     vec![
         member_state_key(member),
         token_key(member),
         import_state_key(member),
+        consent_key(member),
     ]
 }
 

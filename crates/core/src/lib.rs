@@ -7,6 +7,7 @@
 //! - [`records`]: the converted records (one JSON Lines row per play or top item) and their helpers.
 //! - [`mongo`]: MongoDB collection names, the deterministic `_id` formulas and the indexes.
 //! - [`config`]: the group configuration file (members, apps, time zone, recap destinations).
+//! - [`consent`]: each friend's own choices, "Hide me from comparisons".
 //! - [`storage`]: one storage type addressed by a URL, a local folder or `gs://bucket/prefix`.
 //! - [`env`]: every environment variable Earshot reads, documented once.
 //! - [`cli`]: exit codes and logging set-up shared by the binaries.
@@ -17,6 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod derived;
 pub mod env;
 pub mod erasure;

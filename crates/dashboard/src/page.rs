@@ -104,6 +104,9 @@ pub struct Page<'a> {
     pub names: Names,
     /// The group's time zone.
     pub zone: chrono_tz::Tz,
+    /// The members who hide from comparisons now ([`earshot_core::consent`]): no row comparing them
+    /// with anyone is read, whatever the run stored before they chose it.
+    pub hidden: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Page<'a> {
@@ -135,6 +138,9 @@ impl<'a> Page<'a> {
         };
         let names = Names::read(state).await?;
         let zone = state.stores.group.zone().map_err(|e| anyhow::anyhow!(e))?;
+        let hidden = earshot_core::consent::hidden(&state.stores.storage)
+            .await
+            .map_err(anyhow::Error::from)?;
         Ok(Page {
             state,
             run,
@@ -142,12 +148,21 @@ impl<'a> Page<'a> {
             period,
             names,
             zone,
+            hidden,
         })
     }
 
-    /// Rows of `T`'s metric in this run.
-    pub async fn rows<T: MetricRow>(&self, select: Select) -> Result<Vec<T>, PageError> {
+    /// Rows of `T`'s metric in this run, without the comparisons of a member who hides from them.
+    pub async fn rows<T: MetricRow>(&self, mut select: Select) -> Result<Vec<T>, PageError> {
+        if let Some(table) = earshot_metrics::table(T::TABLE) {
+            select.filter.extend(table.comparisons_without(&self.hidden));
+        }
         Ok(data::rows(&self.state.stores.db, &self.run.run, select).await?)
+    }
+
+    /// Whether `member` hides from comparisons.
+    pub fn hides(&self, member: &str) -> bool {
+        self.hidden.contains(member)
     }
 
     /// The first row of `T`'s metric that `select` picks.

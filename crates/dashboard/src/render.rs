@@ -66,18 +66,18 @@ pub struct Frame {
     pub run: Option<String>,
     /// Whether a session is open (a sign-out button).
     pub signed_in: bool,
-    /// The sign-out form's CSRF token, for the request's session.
-    pub sign_out_token: Option<String>,
+    /// The CSRF token of the session's forms (sign-out, "Erase me", "Hide me").
+    pub form_token: Option<String>,
 }
 
 tokio::task_local! {
-    /// The request's session's sign-out token, set by the sign-in gate.
-    static SIGN_OUT: String;
+    /// The request's session's form token, set by the sign-in gate.
+    static FORM_TOKEN: String;
 }
 
-/// Run `work` (a request) with every page's sign-out form carrying `token`.
-pub async fn with_sign_out<F: std::future::Future>(token: String, work: F) -> F::Output {
-    SIGN_OUT.scope(token, work).await
+/// Run `work` (a request) with every page's forms carrying `token`.
+pub async fn with_form_token<F: std::future::Future>(token: String, work: F) -> F::Output {
+    FORM_TOKEN.scope(token, work).await
 }
 
 /// A name and where it leads (none: a name without a page).
@@ -116,7 +116,7 @@ impl Frame {
             periods: None,
             run: None,
             signed_in: false,
-            sign_out_token: SIGN_OUT.try_with(Clone::clone).ok(),
+            form_token: FORM_TOKEN.try_with(Clone::clone).ok(),
         }
     }
 

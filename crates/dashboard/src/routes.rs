@@ -141,8 +141,8 @@ async fn gate(State(state): State<Arc<AppState>>, mut request: Request, next: Ne
                     earshot_state::sessions::Holder::Guest { .. } => None,
                 },
             });
-            let token = earshot_state::sessions::sign_out_token(cookie.as_deref().unwrap_or(""));
-            return crate::render::with_sign_out(token, next.run(request)).await;
+            let token = earshot_state::sessions::form_token(cookie.as_deref().unwrap_or(""));
+            return crate::render::with_form_token(token, next.run(request)).await;
         }
         Ok(None) => {}
         Err(err) => {

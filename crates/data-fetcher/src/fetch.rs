@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use earshot_core::erasure::ErasureGuard;
+use earshot_core::erasure::{self, ErasureGuard};
 use earshot_core::layout::{self, RawKind};
 use earshot_core::spotify::{
     MAX_LIMIT, RecentlyPlayedPage, TimeRange, TopArtistsPage, TopTracksPage,
@@ -114,16 +114,25 @@ impl Fetcher {
     pub async fn run(&self, what: What, only: &[String]) -> Result<RunReport> {
         let guard = ErasureGuard::begin(&self.storage, "data-fetcher fetch").await?;
         let mut members: Vec<MemberState> = state::list(&self.storage).await?;
-        // Only members the group config lists: one taken out of it is never fetched again.
+        let left = erasure::departures(&self.storage).await?;
+        // Only members the group config lists and who have not left: one taken out of it, or who
+        // erased themselves, is never fetched again.
         members.retain(|m| {
             let listed = self.group.member(&m.member).is_some();
             if !listed {
                 warn!(member = %m.member, "Connected, but not in the group config: not fetched.");
             }
-            listed
+            listed && !left.contains_key(&m.member)
         });
         if !only.is_empty() {
             for wanted in only {
+                if let Some(at) = left.get(wanted) {
+                    anyhow::bail!(
+                        "`--member {wanted}` left the group on {} (erased themselves): they sign in \
+                         again to come back",
+                        at.format("%Y-%m-%d")
+                    );
+                }
                 if !members.iter().any(|m| &m.member == wanted) {
                     anyhow::bail!(
                         "`--member {wanted}` is not connected: run `data-fetcher auth` for them first"
@@ -133,6 +142,10 @@ impl Fetcher {
             members.retain(|m| only.contains(&m.member));
         }
         for configured in &self.group.members {
+            if let Some(at) = left.get(&configured.id) {
+                warn!(member = %configured.id, left_at = %at.to_rfc3339(), "Member left the group (erased themselves): not fetched until they sign in again.");
+                continue;
+            }
             if !members.iter().any(|m| m.member == configured.id) && only.is_empty() {
                 warn!(member = %configured.id, "Member in the group config is not connected; run `data-fetcher auth`.");
             }

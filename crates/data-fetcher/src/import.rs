@@ -512,6 +512,12 @@ pub async fn import_with_options(
         );
     }
     let guard = ErasureGuard::begin(storage, "data-fetcher import").await?;
+    if guard.being_erased(member).await? {
+        bail!(
+            "`--member {member}` left the group (erased themselves from the dashboard): nothing of \
+             theirs is imported until they sign in again"
+        );
+    }
     let mut export = Export::open(paths)?;
     let count = export.sources.len();
     let mut checking = Checking {

@@ -329,7 +329,8 @@ async fn print_status(
     json: bool,
 ) -> Result<()> {
     let members = state::list(storage).await?;
-    let mut rows = status::statuses(&members, group, now);
+    let left = earshot_core::erasure::departures(storage).await?;
+    let mut rows = status::statuses(&members, group, &left, now);
     for row in &mut rows {
         row.import = import::read_state(storage, &row.member)
             .await?

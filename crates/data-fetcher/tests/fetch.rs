@@ -95,7 +95,7 @@ async fn invalid_grant_isolates_one_member() {
     assert_eq!(report.outcome(), Outcome::Partial);
     let ben = state::load(&h.storage, "ben_k").await.unwrap().unwrap();
     assert!(ben.needs_reauth.is_some());
-    let rows = status::statuses(&[ben.clone()], &h.group, h.mock.now());
+    let rows = status::statuses(&[ben.clone()], &h.group, &Default::default(), h.mock.now());
     assert_eq!(rows[0].state, "needs re-auth");
     // The next run does not even ask Spotify for ben.
     h.mock.clear_requests();
@@ -332,7 +332,7 @@ async fn a_member_authorised_170_days_ago_is_reported_as_expiring() {
     h.connect("ana.mx").await;
     h.mock.advance(chrono::Duration::days(170));
     let members = state::list(&h.storage).await.unwrap();
-    let rows = status::statuses(&members, &h.group, h.mock.now());
+    let rows = status::statuses(&members, &h.group, &Default::default(), h.mock.now());
     let ana = rows.iter().find(|r| r.member == "ana.mx").unwrap();
     let days = ana.days_left.unwrap();
     assert!((0..=14).contains(&days), "{days}");

@@ -140,7 +140,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             without_config,
         } => {
             erase::refuse_without_config(&config_path, config_path.is_file(), *without_config)?;
-            erase::refuse_if_listed(&stores.group, member, &config_path)?;
+            erase::refuse_if_listed(&stores, member, &config_path).await?;
             if !yes && !erase::confirm(member)? {
                 eprintln!("Nothing erased.");
                 return Ok(Outcome::Failure);

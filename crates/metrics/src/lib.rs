@@ -97,6 +97,29 @@ impl Table {
         })
     }
 
+    /// The columns that compare two members ([`Role::Pair`]): a row naming, in one of them, a friend
+    /// who hides from comparisons ([`earshot_core::consent`]) is never stored, shown or posted.
+    pub fn comparison_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.columns
+            .iter()
+            .filter(|c| matches!(c.role, Role::Pair(_)))
+            .map(|c| c.name)
+    }
+
+    /// The MongoDB filter that leaves out the rows comparing anyone with a member of `hidden` (empty:
+    /// every row; a table without comparison columns: every row).
+    pub fn comparisons_without(&self, hidden: &std::collections::BTreeSet<String>) -> mongodb::bson::Document {
+        let mut filter = mongodb::bson::Document::new();
+        if hidden.is_empty() {
+            return filter;
+        }
+        let ids: Vec<&String> = hidden.iter().collect();
+        for column in self.comparison_columns() {
+            filter.insert(column, mongodb::bson::doc! {"$nin": &ids});
+        }
+        filter
+    }
+
     /// The columns an export for the member on `side` of a pair leaves out: the other side's values.
     pub fn hidden_from(&self, side: Side) -> impl Iterator<Item = &'static str> + '_ {
         self.columns
@@ -121,6 +144,11 @@ impl std::ops::Deref for Metric {
         &self.table
     }
 }
+
+/// The input table of the members who hide from comparisons (one column, `user_id`), which both
+/// engines register beside the snapshot's tables: `sql/views/similarity.sql` leaves them out on both
+/// sides, so no taste match, closest friend or recommendation is drawn from their plays.
+pub const HIDDEN_MEMBERS: &str = "hidden_members";
 
 /// Column names that more than one metric or reader uses.
 pub mod col {

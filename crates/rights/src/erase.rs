@@ -32,7 +32,7 @@ use anyhow::{Context as _, Result, bail};
 use chrono::Utc;
 use earshot_collections::{BuildOptions, Mode};
 use earshot_core::layout::{self, Target};
-use earshot_core::{GroupConfig, erasure, mongo};
+use earshot_core::{erasure, mongo};
 use mongodb::bson::{Bson, Document, doc};
 use tracing::info;
 
@@ -90,9 +90,11 @@ pub fn refuse_without_config(config: &Path, found: bool, without_config: bool) -
     Ok(())
 }
 
-/// Refuse while the group config lists the member: the next scheduled fetch would bring them back.
-pub fn refuse_if_listed(group: &GroupConfig, member: &str, config: &Path) -> Result<()> {
-    if group.member(member).is_some() {
+/// Refuse while the group config lists the member, unless they have left the group (erased
+/// themselves from the dashboard, which no step fetches again): otherwise the next scheduled fetch
+/// would bring them back.
+pub async fn refuse_if_listed(stores: &Stores, member: &str, config: &Path) -> Result<()> {
+    if stores.group.member(member).is_some() && !erasure::has_left(&stores.storage, member).await? {
         bail!(
             "member `{member}` is still listed in the group config `{}`: remove its `[[members]]` entry \
              (`id = \"{member}\"`) first, so that the next scheduled fetch does not bring them back",
@@ -231,6 +233,20 @@ async fn delete(db: &mongodb::Database, collection: &str, filter: Document) -> R
         .await
         .with_context(|| format!("deleting from `{collection}`"))?
         .deleted_count)
+}
+
+/// "Erase me", by the member themselves (the dashboard's "Your data"): they leave the group first (a
+/// [`erasure::Departure`], which no step fetches, imports, converts or uploads past, and which outlives
+/// the erase), then [`erase`]. Unlike `members erase`, it does not wait for the operator to take them
+/// out of the group config: `status` and `members list` say "left on <date>" until the operator does.
+/// They come back only by signing in again.
+pub async fn leave(
+    stores: &Stores,
+    member: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<EraseReport> {
+    erasure::mark_left(&stores.storage, member, at).await?;
+    erase(stores, member).await
 }
 
 /// Remove `member` from every store (see the module's documentation for the order).

@@ -9,7 +9,8 @@
 //! 2. [`finish`]: the callback's `state` checked against the pending one ([`code_from_callback`]), the
 //!    code exchanged, the account read from `/v1/me`; an account the group config does not list is
 //!    refused and nothing of it is stored; the app's 5-member rule is checked
-//!    ([`check_app_capacity`]); the tokens are stored encrypted, and the member's fetch state records
+//!    ([`check_app_capacity`]); a member who had left the group (erased themselves) is back
+//!    ([`earshot_core::erasure::rejoin`]); the tokens are stored encrypted, and the member's fetch state records
 //!    when they authorised (keeping their cursor and gaps from before).
 //!
 //! Scopes: `user-read-recently-played user-top-read`, nothing more.
@@ -162,6 +163,10 @@ pub async fn finish(
         .into());
     }
     check_app_capacity(group, stores.storage, &pending.client_id, &me.id).await?;
+    // A friend who erased themselves comes back only this way: by signing in again.
+    if earshot_core::erasure::rejoin(stores.storage, &me.id).await? {
+        tracing::info!(member = %me.id, "A member who had left signed in again: they are back.");
+    }
     stores.tokens.save(&me.id, &tokens).await?;
     let previous = state::load(stores.storage, &me.id).await?;
     let member_state = MemberState {

@@ -31,7 +31,7 @@ pub struct MemberRow {
     /// Last play stored.
     pub last_play: Option<String>,
     /// Authorisation: `ok`, `expiring in N days`, `needs re-auth`, `authorisation ended`, `not
-    /// connected`.
+    /// connected`, `left on <date>`.
     pub authorisation: String,
     /// The day Spotify ends the authorisation.
     pub authorisation_ends: Option<DateTime<Utc>>,
@@ -62,7 +62,8 @@ async fn edge_play(stores: &Stores, member: &str, direction: i32) -> Result<Opti
 /// Every member the config lists, then everyone else Earshot holds plays or state of.
 pub async fn list(stores: &Stores, now: DateTime<Utc>) -> Result<Vec<MemberRow>> {
     let states = crate::fetch::list(&stores.storage).await?;
-    let statuses = status::statuses(&states, &stores.group, now);
+    let left = earshot_core::erasure::departures(&stores.storage).await?;
+    let statuses = status::statuses(&states, &stores.group, &left, now);
     let plays = stores.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
     let with_plays: Vec<String> = plays
         .distinct("user_id", doc! {})

@@ -117,16 +117,17 @@ fn new_id() -> Result<String> {
     Ok(out)
 }
 
-/// The token a page's sign-out form carries for the session `id` (its CSRF token): derived from the
-/// id, which only the session's own browser holds (an HttpOnly cookie), so a cross-site page cannot
-/// make it, and any dashboard process can check it without a key of its own.
-pub fn sign_out_token(id: &str) -> String {
-    hex(&Sha256::digest(format!("earshot sign-out|{id}").as_bytes())[..16])
+/// The CSRF token every form of the session `id`'s pages carries (sign-out, "Erase me", "Hide me from
+/// comparisons"): derived from the id, which only the session's own browser holds (an HttpOnly
+/// cookie), so a cross-site page cannot make it, and any dashboard process can check it without a key
+/// of its own.
+pub fn form_token(id: &str) -> String {
+    hex(&Sha256::digest(format!("earshot form|{id}").as_bytes())[..16])
 }
 
-/// Whether `token` is the sign-out token of the session `id` (compared in constant time).
-pub fn sign_out_valid(id: &str, token: &str) -> bool {
-    let want = sign_out_token(id);
+/// Whether `token` is the form token of the session `id` (compared in constant time).
+pub fn form_token_valid(id: &str, token: &str) -> bool {
+    let want = form_token(id);
     want.len() == token.len()
         && want
             .bytes()
@@ -316,12 +317,12 @@ mod tests {
         );
         assert_eq!(key_of(&a).len(), 64);
         assert_ne!(key_of(&a), a);
-        assert!(sign_out_valid(&a, &sign_out_token(&a)));
+        assert!(form_token_valid(&a, &form_token(&a)));
         assert!(
-            !sign_out_valid(&b, &sign_out_token(&a)),
+            !form_token_valid(&b, &form_token(&a)),
             "one session's token only"
         );
-        assert!(!sign_out_valid(&a, ""));
+        assert!(!form_token_valid(&a, ""));
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! `data-fetcher status`: each member's connection state, so the group reconnects before Spotify ends
 //! an authorisation (6 months after it was given) and plays are lost.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use earshot_core::GroupConfig;
 use serde::Serialize;
@@ -14,7 +16,9 @@ pub struct MemberStatus {
     pub member: String,
     /// Display name.
     pub name: String,
-    /// `ok`, `expiring in N days`, `needs re-auth`, `authorisation ended`, `not connected`.
+    /// `ok`, `expiring in N days`, `needs re-auth`, `authorisation ended`, `not connected`, or
+    /// `left on <date>` for a member who erased themselves (until the operator removes them from the
+    /// group config).
     pub state: String,
     /// Days until Spotify ends the authorisation (negative: ended).
     pub days_left: Option<i64>,
@@ -58,17 +62,26 @@ impl From<crate::import::ImportState> for ImportStatus {
     }
 }
 
-/// Rows for connected members, then for members of the group config who never connected.
+/// What `status` says of a member who left on `at`.
+pub fn left_on(at: DateTime<Utc>) -> String {
+    format!("left on {}", at.format("%Y-%m-%d"))
+}
+
+/// Rows for connected members, then for members of the group config who never connected or have
+/// `left` (erased themselves; [`earshot_core::erasure::departures`]).
 pub fn statuses(
     members: &[MemberState],
     group: &GroupConfig,
+    left: &BTreeMap<String, DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Vec<MemberStatus> {
     let mut rows: Vec<MemberStatus> = members
         .iter()
         .map(|m| {
             let days = m.days_left(now);
-            let state = if m.needs_reauth.is_some() {
+            let state = if let Some(at) = left.get(&m.member) {
+                left_on(*at)
+            } else if m.needs_reauth.is_some() {
                 "needs re-auth".to_string()
             } else if days < 0 {
                 "authorisation ended".to_string()
@@ -95,7 +108,9 @@ pub fn statuses(
             rows.push(MemberStatus {
                 member: configured.id.clone(),
                 name: configured.display_name.clone(),
-                state: "not connected".into(),
+                state: left
+                    .get(&configured.id)
+                    .map_or_else(|| "not connected".into(), |at| left_on(*at)),
                 days_left: None,
                 last_play: None,
                 gaps: 0,

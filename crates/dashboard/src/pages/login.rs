@@ -311,7 +311,7 @@ pub async fn login(
 
 /// Sign out: the session is deleted on the server (a copy of the cookie opens nothing any more), and
 /// the cookie cleared. The form carries the session's sign-out token
-/// ([`earshot_state::sessions::sign_out_token`]): a post without it (a cross-site page) ends nothing.
+/// ([`earshot_state::sessions::form_token`]): a post without it (a cross-site page) ends nothing.
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -324,7 +324,7 @@ pub async fn logout(
                 .find(|(k, _)| k == "csrf")
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default();
-            if !earshot_state::sessions::sign_out_valid(&id, &token) {
+            if !earshot_state::sessions::form_token_valid(&id, &token) {
                 return Err(PageError::new(
                     StatusCode::FORBIDDEN,
                     "Not signed out",

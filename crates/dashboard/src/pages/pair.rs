@@ -70,6 +70,15 @@ pub async fn page(
     if a > b {
         return Ok(Redirect::to(&page.pair(&b, &a)).into_response());
     }
+    if let Some(private) = [&a, &b].into_iter().find(|id| page.hides(id)) {
+        return Err(PageError::not_found(
+            "Not compared",
+            format!(
+                "{} keeps their listening out of comparisons with friends.",
+                page.name(private)
+            ),
+        ));
+    }
     let both = doc! {col::MEMBER_A: &a, col::MEMBER_B: &b};
     let shared: Option<SharedTracks> = page.row(Select::matching(both.clone())).await?;
     let taste: Option<TasteMatch> = page.row(Select::matching(both.clone())).await?;

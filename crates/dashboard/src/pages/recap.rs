@@ -214,12 +214,14 @@ async fn group(page: &Page<'_>) -> Result<Option<Group>, PageError> {
         listeners: g.most_shared_listeners,
         plays: g.most_shared_plays,
         closest: match (g.closest_a, g.closest_b) {
-            (Some(a), Some(b)) if !a.is_empty() => Some(Closest {
-                href: page.pair(&a, &b),
-                a: page.member(&a),
-                b: page.member(&b),
-                taste: format!("{:.1}", g.closest_taste_match.unwrap_or_default()),
-            }),
+            (Some(a), Some(b)) if !a.is_empty() && !page.hides(&a) && !page.hides(&b) => {
+                Some(Closest {
+                    href: page.pair(&a, &b),
+                    a: page.member(&a),
+                    b: page.member(&b),
+                    taste: format!("{:.1}", g.closest_taste_match.unwrap_or_default()),
+                })
+            }
             _ => None,
         },
     }))

@@ -6,7 +6,9 @@ Three DAGs (hourly and daily, because Spotify keeps only the newest 50 plays; we
   (beside the fetch, the imported histories' music and spoken plays are converted for the same upload).
 - `earshot_daily` (daily): fetch top items → convert top tracks and top artists (in parallel) → upload →
   build the top collections (in parallel) → export Parquet snapshots → analytics; beside them, enrich
-  imported streaming-history tracks (skipped when a long Retry-After stops it); and, when the
+  imported streaming-history tracks (skipped when a long Retry-After stops it), and post the reconnect
+  reminders that are due (`recap --reminders`: a week before a friend's Spotify authorisation ends, and
+  once it has ended, each once per destination); and, when the
   environment sets `EARSHOT_SPARK_ON_DATAPROC=true`, an optional branch that runs the same analytics on a
   Dataproc cluster (create → submit → delete, the delete running whatever happened); and, when it sets
   `EARSHOT_SPARK_ON_CLUSTER=true`, one that submits them to an existing Spark cluster (standalone, YARN,
@@ -150,6 +152,8 @@ def build(group: str | None, config: Path | None) -> list[DAG]:
         analytics = step("analytics", "analytics --engine polars --snapshot {{ ts_nodash }}Z")
         fetch_top >> [convert_tracks, convert_artists] >> upload_top >> [collections_tracks, collections_artists]
         [collections_tracks, collections_artists] >> export >> analytics
+        # A week before a friend's authorisation ends, and once it has: one message to the group's chat.
+        step("remind_reconnect", "recap --reminders --max-wait 600")
         # Imported streaming-history plays gain ids one track a request; the hourly build picks them up.
         # A long Retry-After stops it cleanly with exit 3: skipped, it goes on at the next run.
         step(

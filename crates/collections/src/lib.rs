@@ -165,11 +165,12 @@ pub async fn build_with(
             None => (through, every_row.unwrap_or_default()),
         };
         set_watermark(db, build.into, through, None, &built).await?;
+        let documents = documents(db, build.into).await?;
         info!(
             collection = build.into,
             from = build.from,
             batches,
-            documents = documents(db, build.into).await?,
+            documents,
             "Built a derived collection."
         );
     }
@@ -239,6 +240,9 @@ async fn build_dailies(
 }
 
 async fn log_built(db: &Database, daily: &Daily, work: &fold::Work) -> Result<()> {
+    // Counted before the log line: a value awaited inside `info!` would keep the future from being
+    // `Send` (the dashboard's "Erase me" runs the rebuild on a task of its own).
+    let documents = documents(db, daily.into).await?;
     info!(
         collection = daily.into,
         partials = daily.partials,
@@ -246,7 +250,7 @@ async fn log_built(db: &Database, daily: &Daily, work: &fold::Work) -> Result<()
         partial_batches = work.partial_batches,
         folded = work.folded,
         fold_batches = work.fold_batches,
-        documents = documents(db, daily.into).await?,
+        documents,
         "Built a derived collection from its per-day partials."
     );
     Ok(())

@@ -40,6 +40,8 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route(urls::YOUR_DATA, get(me::page))
         .route(urls::YOUR_EXPORT, get(me::export))
         .route(urls::YOUR_LISTENS, get(me::listens))
+        .route(urls::YOUR_COMPARISONS, post(me::comparisons))
+        .route(urls::ERASE_ME, post(me::erase))
         .route(urls::CONNECT, get(connect::connect))
         .route(urls::CONNECT_CALLBACK, get(connect::callback))
         .route(urls::STYLESHEET, get(assets::stylesheet))

@@ -65,6 +65,10 @@ pub const YOUR_DATA: &str = "/me";
 pub const YOUR_EXPORT: &str = "/me/export.zip";
 /// Their plays as ListenBrainz listens (JSON Lines).
 pub const YOUR_LISTENS: &str = "/me/listens.jsonl";
+/// "Hide me from comparisons" (a form's post).
+pub const YOUR_COMPARISONS: &str = "/me/comparisons";
+/// "Erase me" (a form's post).
+pub const ERASE_ME: &str = "/me/erase";
 /// The stylesheet.
 pub const STYLESHEET: &str = "/static/style.css";
 /// The icon, as browsers ask for it.

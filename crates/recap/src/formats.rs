@@ -15,6 +15,7 @@ use earshot_core::DestinationKind;
 use serde_json::{Value, json};
 
 use crate::message::{Markup, Plain, WeeklyRecap, render};
+use crate::reminders::Reminder;
 
 /// Discord's and Spotify's green, for the embed's edge.
 const EMBED_COLOUR: u32 = 0x1D_B9_54;
@@ -94,6 +95,34 @@ pub fn payload(kind: DestinationKind, recap: &WeeklyRecap, topic: Option<&str>) 
         DestinationKind::Slack => slack(recap),
         DestinationKind::Ntfy => ntfy(recap, topic.unwrap_or_default()),
         DestinationKind::Webhook => serde_json::to_value(recap).expect("a recap serialises"),
+    }
+}
+
+/// A reconnect reminder as `kind` takes it: one short message, the name escaped as the weekly
+/// recap's are (a generic webhook gets the [`Reminder`]'s own JSON).
+pub fn reminder_payload(kind: DestinationKind, reminder: &Reminder, topic: Option<&str>) -> Value {
+    match kind {
+        DestinationKind::Discord => json!({
+            "username": "Earshot",
+            "allowed_mentions": {"parse": []},
+            // Discord's message content holds at most 2000 characters.
+            "content": clip(&reminder.text(&DiscordMarkdown), 2000),
+        }),
+        DestinationKind::Slack => json!({"text": clip(&reminder.text(&SlackMrkdwn), 3000)}),
+        DestinationKind::Ntfy => {
+            let mut body = json!({
+                "topic": topic.unwrap_or_default(),
+                "title": "Reconnect to Earshot",
+                "message": clip(&reminder.text(&NtfyMarkdown), 3000),
+                "markdown": true,
+                "tags": ["warning"],
+            });
+            if let Some(url) = &reminder.connect_url {
+                body["click"] = json!(url);
+            }
+            body
+        }
+        DestinationKind::Webhook => serde_json::to_value(reminder).expect("a reminder serialises"),
     }
 }
 

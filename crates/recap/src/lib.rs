@@ -5,10 +5,15 @@
 //! webhook) and posts it ([`post`]). The posts ledger (`recap_posts`, one entry per week and
 //! destination, written once the destination accepted) makes a re-run or a retried task post
 //! nothing twice, and lets the next run post what failed.
+//!
+//! `recap --reminders` (the daily DAG) posts the reconnect reminders instead ([`reminders`]): a week
+//! before a friend's Spotify authorisation ends, and once it has ended, with the same ledger and
+//! secrecy rules.
 
 pub mod formats;
 pub mod message;
 pub mod post;
+pub mod reminders;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -51,6 +56,13 @@ pub struct Cli {
     /// Seconds each request may take.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub timeout: u64,
+    /// Post the reconnect reminders that are due (a week before a friend's Spotify authorisation
+    /// ends, and once it has ended) instead of the weekly recap. Reads the members' fetch state.
+    #[arg(long, conflicts_with = "period")]
+    pub reminders: bool,
+    /// Storage URL (the members' fetch state and consent): a local folder or `gs://bucket/prefix`.
+    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
+    pub storage: String,
     /// Group config file (members, time zone, destinations). Default: `earshot.toml` if present.
     #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
     pub group_config: Option<PathBuf>,
@@ -73,15 +85,25 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         }
         None => Period::last_whole_week(Utc::now(), zone),
     };
-    let database = earshot_core::scope::database_of(&group, &cli.database)?;
-    earshot_core::scope::log_group(&group, Some(&database), None);
-    let db = mongo::connect(&cli.mongodb_uri, &database).await?;
-    let recap = message::load(&db, &group, week).await?;
+    let scope = earshot_core::GroupScope::of(&group, &cli.storage, &cli.database)?;
+    earshot_core::scope::log_group(&group, Some(&scope.database), Some(&scope.storage));
+    let db = mongo::connect(&cli.mongodb_uri, &scope.database).await?;
+    let storage = earshot_core::Storage::open(&scope.storage).await?;
     let policy = Policy {
         timeout: Duration::from_secs(cli.timeout),
         max_wait: Duration::from_secs(cli.max_wait),
         retry_budget: Duration::from_secs(cli.retry_budget),
     };
+    if cli.reminders {
+        let now = earshot_state::clock::from_env()?.now();
+        let states = earshot_state::fetch::list(&storage).await?;
+        let left = earshot_core::erasure::departures(&storage).await?;
+        let due = reminders::due(&states, &group, &left, zone, now);
+        return post_reminders(&db, &group, &due, &policy, cli.dry_run).await;
+    }
+    // Whoever hides from comparisons now is in no pair the recap posts, whatever the run stored.
+    let hidden = earshot_core::consent::hidden(&storage).await?;
+    let recap = message::load(&db, &group, week, &hidden).await?;
     if cli.dry_run {
         dry_run(&db, &group, &recap).await?;
         return Ok(Outcome::Success);
@@ -110,6 +132,63 @@ async fn dry_run(db: &Database, group: &GroupConfig, recap: &WeeklyRecap) -> Res
         )?;
     }
     Ok(())
+}
+
+/// Post each due reminder to every destination not yet given it (with `dry_run`, say what would go).
+async fn post_reminders(
+    db: &Database,
+    group: &GroupConfig,
+    due: &[reminders::Reminder],
+    policy: &Policy,
+    dry_run: bool,
+) -> Result<Outcome> {
+    if due.is_empty() {
+        info!("No reconnect reminder is due.");
+        return Ok(Outcome::Success);
+    }
+    if group.destinations.is_empty() {
+        info!(due = due.len(), "The group config lists no destinations: no reminder to post.");
+        return Ok(Outcome::Success);
+    }
+    let http = post::client(policy)?;
+    let (mut done, mut failed) = (0, 0);
+    for reminder in due {
+        for destination in &group.destinations {
+            let name = destination.name.as_str();
+            if let Some(at) = posted(db, &reminder.ledger_key, destination).await? {
+                info!(destination = name, member = %reminder.member, posted_at = %at, "Reminder already posted.");
+                done += 1;
+                continue;
+            }
+            if dry_run {
+                println!(
+                    "(dry run) {name} ({}): would post: {}",
+                    destination.kind.as_str(),
+                    reminder.text(&message::Plain)
+                );
+                continue;
+            }
+            let sent = async {
+                let secret = Secret::read(destination)?;
+                let (url, topic) = post::target(destination.kind, &secret)
+                    .with_context(|| format!("destination `{name}`"))?;
+                let body = formats::reminder_payload(destination.kind, reminder, topic.as_deref());
+                post::deliver(&http, name, &secret, &url, &body, policy).await
+            };
+            match sent.await {
+                Ok(attempts) => {
+                    record(db, &reminder.ledger_key, destination, attempts).await?;
+                    info!(destination = name, member = %reminder.member, due = ?reminder.due, "Reconnect reminder posted.");
+                    done += 1;
+                }
+                Err(err) => {
+                    error!(destination = name, error = %format!("{err:#}"), "Reminder not posted: the next run tries again.");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    Ok(Outcome::from_counts(done, failed))
 }
 
 /// Post to every destination not yet posted to this week.

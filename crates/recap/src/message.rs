@@ -136,8 +136,13 @@ pub struct Discovery {
 }
 
 /// The recap of `week`, from its stored period run; an error naming the command to run when there is
-/// none.
-pub async fn load(db: &Database, group: &GroupConfig, week: Period) -> Result<WeeklyRecap> {
+/// none. A pair naming a member of `hidden` (who hides from comparisons) is left out.
+pub async fn load(
+    db: &Database,
+    group: &GroupConfig,
+    week: Period,
+    hidden: &std::collections::BTreeSet<String>,
+) -> Result<WeeklyRecap> {
     let runs = store::runs(db).await?;
     let run = store::pick(&runs, Some(week)).with_context(|| {
         format!("no analytics run of {week} is stored: run `analytics --period {week}` first")
@@ -154,7 +159,17 @@ pub async fn load(db: &Database, group: &GroupConfig, week: Period) -> Result<We
         Select::all().sorted(doc! {col::USER_ID: 1, col::PLAYS: -1, col::ARTIST_ID: 1}),
     )
     .await?;
-    let chart: Vec<RecapGroup> = store::rows(db, &run.run, Select::all()).await?;
+    let mut chart: Vec<RecapGroup> = store::rows(db, &run.run, Select::all()).await?;
+    for row in &mut chart {
+        let names_hidden = [&row.closest_a, &row.closest_b]
+            .into_iter()
+            .any(|m| m.as_ref().is_some_and(|m| hidden.contains(m)));
+        if names_hidden {
+            row.closest_a = None;
+            row.closest_b = None;
+            row.closest_taste_match = None;
+        }
+    }
     let shows: Vec<ShowMinutes> = store::rows(
         db,
         &run.run,

@@ -135,7 +135,7 @@ fn login_page(
 
 /// The session cookie's path: the group's pages only (a browser signed in to one group of several
 /// never sends that group's session to another's pages).
-fn session_path() -> String {
+pub(crate) fn session_path() -> String {
     urls::group(None)
 }
 

@@ -3,6 +3,14 @@
 //! their export (the same zip `members export` writes, through [`earshot_rights::export`]) and their
 //! plays as ListenBrainz listens.
 //!
+//! Two choices are theirs too, each a form carrying the session's CSRF token
+//! ([`earshot_state::sessions::form_token`]):
+//! - "Hide me from comparisons" ([`earshot_core::consent`]): no pair naming them is shown, stored or
+//!   posted, from the next read on (the dashboard) and the next analytics run (the stored answers);
+//! - "Erase me": the member id typed back, then the same erase as `members erase`, with the friend
+//!   leaving the group ([`earshot_rights::erase::leave`]): nothing fetches them again until they sign
+//!   in again. The erase runs on a task of its own, so a browser that goes away does not cut it short.
+//!
 //! Only a session of the friend's own ("Sign in with Spotify") opens it, and it shows only that
 //! friend: its paths name nobody, so no id in a URL can reach another friend's data. A guest of the
 //! group password gets `403` and the way to sign in as themselves.
@@ -12,11 +20,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::auth::{self, SESSION_COOKIE};
 use crate::render::{Frame, PageError, render};
 use crate::routes::Viewer;
 use crate::urls;
@@ -38,6 +47,19 @@ struct YourDataPage {
     export: String,
     listens: String,
     stores: Vec<Held>,
+    hidden: bool,
+    comparisons_action: String,
+    erase_action: String,
+    erase_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ErasedPage {
+    #[serde(flatten)]
+    frame: Frame,
+    member: String,
+    found: bool,
+    removed: Vec<Held>,
 }
 
 /// What one store holds about the member.
@@ -65,6 +87,15 @@ pub async fn page(
     viewer: Option<Extension<Viewer>>,
 ) -> Result<Html<String>, PageError> {
     let member = own(viewer)?;
+    your_data(&state, member, None).await
+}
+
+/// "Your data" of `member`, with what was wrong with their erase form, if anything.
+async fn your_data(
+    state: &AppState,
+    member: String,
+    erase_error: Option<String>,
+) -> Result<Html<String>, PageError> {
     let now = state.clock.now();
     let rows = earshot_state::roster::list(&state.stores, now).await?;
     let Some(row) = rows.into_iter().find(|r| r.member == member) else {
@@ -94,6 +125,17 @@ pub async fn page(
         store: "Spotify authorisation".into(),
         what: "an encrypted token (never shown), and when you authorised".into(),
     });
+    let hidden = earshot_core::consent::hides(&state.stores.storage, &member)
+        .await
+        .map_err(anyhow::Error::from)?;
+    stores.push(Held {
+        store: "your choices".into(),
+        what: if hidden {
+            "hidden from comparisons".into()
+        } else {
+            "compared with friends".into()
+        },
+    });
     let frame = Frame {
         signed_in: true,
         ..Frame::plain("Your data")
@@ -120,9 +162,124 @@ pub async fn page(
             export: urls::href(urls::YOUR_EXPORT),
             listens: urls::href(urls::YOUR_LISTENS),
             stores,
+            hidden,
+            comparisons_action: urls::href(urls::YOUR_COMPARISONS),
+            erase_action: urls::href(urls::ERASE_ME),
+            erase_error,
             member,
         },
     )
+}
+
+/// The fields of a form's post, after checking its CSRF token against the session's cookie.
+fn checked_form(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<std::collections::HashMap<String, String>, PageError> {
+    let fields: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body).into_owned().collect();
+    let session = auth::cookie_value(headers, SESSION_COOKIE).unwrap_or_default();
+    let token = fields.get("csrf").map_or("", String::as_str);
+    if !earshot_state::sessions::form_token_valid(&session, token) {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Not done",
+            "This form did not come from your \"Your data\" page. Open the page and use its button.",
+        ));
+    }
+    Ok(fields)
+}
+
+/// `POST /me/comparisons`: set or clear "Hide me from comparisons" (`hide=yes` or `hide=no`).
+pub async fn comparisons(
+    State(state): State<Arc<AppState>>,
+    viewer: Option<Extension<Viewer>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let member = own(viewer)?;
+    let fields = checked_form(&headers, &body)?;
+    let hide = match fields.get("hide").map(String::as_str) {
+        Some("yes") => true,
+        Some("no") => false,
+        _ => {
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Not a choice",
+                "The form's `hide` is `yes` or `no`.",
+            ));
+        }
+    };
+    earshot_core::consent::set_hidden(&state.stores.storage, &member, hide, state.clock.now())
+        .await
+        .map_err(anyhow::Error::from)?;
+    tracing::info!(member = %member, hide, "A member changed whether they are compared.");
+    Ok(Redirect::to(&urls::href(urls::YOUR_DATA)).into_response())
+}
+
+/// `POST /me/erase`: with the member id typed back (`confirm`), the friend leaves the group and
+/// everything Earshot holds about them is erased; their sessions end with it.
+pub async fn erase(
+    State(state): State<Arc<AppState>>,
+    viewer: Option<Extension<Viewer>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let member = own(viewer)?;
+    let fields = checked_form(&headers, &body)?;
+    if fields.get("confirm").map(|c| c.trim()) != Some(member.as_str()) {
+        let page = your_data(
+            &state,
+            member.clone(),
+            Some(format!(
+                "Nothing was erased: type your id, {member}, exactly, to confirm."
+            )),
+        )
+        .await?;
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
+    // On a task of its own: a browser that closes the connection does not stop the erase halfway.
+    let work = {
+        let state = state.clone();
+        let member = member.clone();
+        tokio::spawn(async move {
+            earshot_rights::erase::leave(&state.stores, &member, state.clock.now()).await
+        })
+    };
+    let report = work
+        .await
+        .map_err(|e| anyhow::anyhow!("the erase stopped: {e}"))??;
+    tracing::info!(member = %member, "A member erased themselves and left the group.");
+    let page = render(
+        "erased.html",
+        &ErasedPage {
+            frame: Frame::plain("Erased"),
+            found: report.found,
+            removed: report
+                .removed
+                .iter()
+                .map(|(store, what)| Held {
+                    store: store.clone(),
+                    what: what.clone(),
+                })
+                .collect(),
+            member,
+        },
+    )?;
+    let mut response = page.into_response();
+    if let Some(auth) = &state.auth {
+        let cookie = auth.cookie(
+            SESSION_COOKIE,
+            "",
+            &crate::pages::login::session_path(),
+            Some(std::time::Duration::ZERO),
+        );
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
+        );
+    }
+    Ok(response)
 }
 
 /// A download of `bytes` named `name`.

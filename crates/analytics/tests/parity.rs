@@ -167,15 +167,58 @@ async fn spark_and_polars_agree_on_every_metric() {
     store::save(&db, &spark.run, &spark.metrics).await.unwrap();
 }
 
+/// The rows of `output` whose comparison columns (the metric model's roles) name `member`.
+fn comparisons_naming(output: &analytics::RunOutput, member: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (name, frame) in &output.metrics {
+        let Some(table) = earshot_metrics::table(name) else {
+            continue;
+        };
+        for row in rows(frame) {
+            if table.comparison_columns().any(|c| row[c] == member) {
+                found.push(format!("{name}: {row:?}"));
+            }
+        }
+        if name == "recap_group" {
+            for row in rows(frame) {
+                if row["closest_a"] == member || row["closest_b"] == member {
+                    found.push(format!("{name}: {row:?}"));
+                }
+            }
+        }
+    }
+    found
+}
+
 /// A period run (`--period 2024-10`) with the streaming histories imported: the recap's "discovered"
 /// artists read the history before the period (`links_all`), and the spoken plays (podcasts,
-/// audiobooks) are cut to the period, each engine its own way; every metric still agrees.
+/// audiobooks) are cut to the period, each engine its own way; every metric still agrees. One friend
+/// hides from comparisons: both engines leave them out of every pair, the closest pair and ALS, and
+/// agree on the rest; the group's totals still count them.
 #[tokio::test]
 async fn spark_and_polars_agree_on_a_period_recap() {
     let (_db, _dir, storage) = exported_snapshot_with("analytics_parity_period", "p1", true).await;
     let group = fixture_group_config();
     let filters =
         Filters::for_period("2024-10".parse().unwrap(), chrono_tz::America::Los_Angeles).unwrap();
+    let hidden = "chloe-r";
+    let compared = analyse_with(
+        &storage,
+        None,
+        &filters,
+        &group,
+        Some("compared"),
+        &EngineChoice::Polars,
+    )
+    .await
+    .unwrap();
+    assert!(
+        !comparisons_naming(&compared, hidden).is_empty(),
+        "{hidden} is in pairs before hiding"
+    );
+    earshot_core::consent::set_hidden(&storage, hidden, true, chrono::Utc::now())
+        .await
+        .unwrap();
     let mut outputs = Vec::new();
     for engine in [
         EngineChoice::Polars,
@@ -188,6 +231,20 @@ async fn spark_and_polars_agree_on_a_period_recap() {
         );
     }
     assert_same_metrics(&outputs[0], &outputs[1]);
+    for output in &outputs {
+        let named = comparisons_naming(output, hidden);
+        assert!(named.is_empty(), "{hidden} hides, yet: {named:?}");
+        assert_eq!(
+            rows(&output.metrics["member_summary"]),
+            rows(&compared.metrics["member_summary"]),
+            "the group's totals still count {hidden}"
+        );
+    }
+    let als = rows(&outputs[1].metrics["recommendations_als"]);
+    assert!(
+        !als.is_empty() && als.iter().all(|r| r["user_id"] != hidden),
+        "ALS is not trained on {hidden}"
+    );
     for spoken in ["spoken_summary", "show_minutes", "shared_shows"] {
         assert!(
             outputs[0].metrics[spoken].height() > 0,

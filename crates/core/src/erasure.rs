@@ -144,7 +144,11 @@ pub struct Departure {
 
 /// Record that `member` left the group at `at` (before their erase begins). Leaving twice keeps the
 /// first date.
-pub async fn mark_left(storage: &Storage, member: &str, at: DateTime<Utc>) -> Result<(), ErasureError> {
+pub async fn mark_left(
+    storage: &Storage,
+    member: &str,
+    at: DateTime<Utc>,
+) -> Result<(), ErasureError> {
     let key = layout::departure_key(member);
     if storage.exists(&key).await? {
         return Ok(());
@@ -159,7 +163,9 @@ pub async fn mark_left(storage: &Storage, member: &str, at: DateTime<Utc>) -> Re
 }
 
 /// Every member who has left, with when.
-pub async fn departures(storage: &Storage) -> Result<BTreeMap<String, DateTime<Utc>>, ErasureError> {
+pub async fn departures(
+    storage: &Storage,
+) -> Result<BTreeMap<String, DateTime<Utc>>, ErasureError> {
     let prefix = layout::departures_prefix();
     let mut left = BTreeMap::new();
     for key in storage.list(&prefix).await? {

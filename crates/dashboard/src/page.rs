@@ -155,7 +155,9 @@ impl<'a> Page<'a> {
     /// Rows of `T`'s metric in this run, without the comparisons of a member who hides from them.
     pub async fn rows<T: MetricRow>(&self, mut select: Select) -> Result<Vec<T>, PageError> {
         if let Some(table) = earshot_metrics::table(T::TABLE) {
-            select.filter.extend(table.comparisons_without(&self.hidden));
+            select
+                .filter
+                .extend(table.comparisons_without(&self.hidden));
         }
         Ok(data::rows(&self.state.stores.db, &self.run.run, select).await?)
     }

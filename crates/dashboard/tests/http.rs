@@ -406,80 +406,8 @@ async fn serve_sign_in(
     let dir = tempfile::tempdir().unwrap();
     let storage = earshot_core::Storage::local(dir.path());
     let db = earshot_tests::fresh_database(test).await;
-    let (base, mock, tokens) = serve_sign_in_on(storage.clone(), db.clone(), group).await;
+    let (base, mock, tokens) = common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
     (base, mock, storage, tokens, db, dir)
-}
-
-/// [`serve_sign_in`] on these stores: the base URL, the mock, the token store.
-async fn serve_sign_in_on(
-    storage: earshot_core::Storage,
-    db: mongodb::Database,
-    mut group: earshot_core::GroupConfig,
-) -> (
-    String,
-    std::sync::Arc<earshot_testkit::spotify::MockSpotify>,
-    earshot_spotify::tokens::TokenStore,
-) {
-    use earshot_spotify::api::{Budget, Endpoints, Spotify};
-    use earshot_spotify::tokens::{TokenKey, TokenStore};
-    use std::sync::Arc;
-    // The group's one Spotify app: the mock's.
-    group.apps.push(earshot_core::config::AppConfig {
-        name: "main".into(),
-        client_id: earshot_testkit::spotify::DEFAULT_CLIENT_ID.into(),
-        extended_quota: false,
-    });
-    let listening = earshot_testkit::fixtures::Listening::fixture_group().unwrap();
-    let mock = Arc::new(
-        earshot_testkit::spotify::MockSpotify::start(&listening, Default::default())
-            .await
-            .unwrap(),
-    );
-    let key = TokenKey::from_base64(&TokenKey::generate_base64().unwrap()).unwrap();
-    let tokens = TokenStore::Storage(storage.clone(), key);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let clock: Arc<dyn earshot_state::clock::Clock> =
-        Arc::new(earshot_tests::MockClock(Arc::clone(&mock)));
-    let endpoints = Endpoints {
-        api: mock.base_url(),
-        accounts: mock.base_url(),
-    };
-    let sign_in = dashboard::pages::connect::SpotifySignIn {
-        spotify: Spotify::new(
-            endpoints,
-            clock.clone(),
-            Budget::new(std::time::Duration::from_secs(30)),
-        )
-        .unwrap(),
-        tokens: tokens.clone(),
-        public_url: dashboard::pages::connect::check_public_url(&format!("http://{address}"))
-            .unwrap(),
-    };
-    let auth = dashboard::auth::Auth::new(
-        &dashboard::auth::hash_password("the group password").unwrap(),
-        "the test hash",
-        false,
-    )
-    .unwrap();
-    let state = dashboard::AppState {
-        base: String::new(),
-        stores: earshot_state::Stores {
-            storage: storage.clone(),
-            db: db.clone(),
-            group,
-        },
-        auth: Some(auth),
-        exposure: dashboard::exposure::Exposure::loopback(address.port(), true),
-        clock,
-        spotify: Some(Arc::new(sign_in)),
-    };
-    tokio::spawn(dashboard::serve_with(
-        listener,
-        vec![Arc::new(state)],
-        dashboard::server::ServerLimits::default(),
-    ));
-    (format!("http://{address}"), mock, tokens)
 }
 
 /// `GET /connect` as `member`'s browser: the mock's consent, then the URL Spotify sends them back to.
@@ -675,7 +603,7 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
     let (db, dir, storage) =
         earshot_tests::exported_snapshot_with("dashboard_your_data", SNAPSHOT, false).await;
     let group = earshot_tests::fixture_group_config();
-    let (base, mock, _tokens) = serve_sign_in_on(storage.clone(), db.clone(), group).await;
+    let (base, mock, _tokens) = common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
     let ana = signed_in_as(&base, &mock, "ana.mx").await;
     let page = common::get_with(&base, "/me", &ana).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -783,5 +711,213 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
         group_page.status(),
         StatusCode::OK,
         "the guest sees the group pages"
+    );
+}
+
+/// The pair pages a page links to that name `member` (links decoded as the crawl decodes them).
+fn pairs_naming(body: &str, member: &str) -> Vec<String> {
+    let body = body.replace("&#x2f;", "/");
+    body.split("/pair/")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
+        .filter(|pair| pair.split(['/', '?']).any(|id| id == member))
+        .collect()
+}
+
+/// A member's plays in the scheduled run the dashboard shows (`analytics_member_summary`).
+async fn summary_plays(db: &mongodb::Database, run: &str, member: &str) -> i64 {
+    let row = db
+        .collection::<mongodb::bson::Document>("analytics_member_summary")
+        .find_one(mongodb::bson::doc! {"run": run, "user_id": member})
+        .await
+        .unwrap()
+        .expect("the member's summary");
+    match row.get("plays") {
+        Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+        Some(mongodb::bson::Bson::Int64(n)) => *n,
+        other => panic!("plays: {other:?}"),
+    }
+}
+
+/// "Hide me from comparisons": Ana hides, and at once no page Ben sees links a pair with her (her pair
+/// with Ben is `404`); after the next analytics run, no stored comparison names her, the recap's
+/// closest pair is another, and the group's totals still count her plays. A post without the page's
+/// token changes nothing. Shown again, her pair with Ben opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friend_who_hides_from_comparisons_is_in_no_pair_another_friend_sees() {
+    let (db, dir, storage) =
+        earshot_tests::exported_snapshot_with("dashboard_hide_me", SNAPSHOT, false).await;
+    let config = earshot_testkit::fixtures::fixtures_dir().join("group.toml");
+    common::run_binary(
+        "analytics",
+        dir.path(),
+        &db,
+        &config,
+        &["--snapshot", SNAPSHOT, "--run", "before"],
+    );
+    common::run_binary(
+        "analytics",
+        dir.path(),
+        &db,
+        &config,
+        &["--snapshot", SNAPSHOT, "--period", PERIOD],
+    );
+    let group = earshot_tests::fixture_group_config();
+    let (base, mock, _tokens) = common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
+    let ana = signed_in_as(&base, &mock, "ana.mx").await;
+    let ben = signed_in_as(&base, &mock, "ben_k").await;
+    assert_eq!(
+        common::get_with(&base, "/pair/ana.mx/ben_k", &ben)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let before: Vec<String> = common::crawl_as(&base, &["/"], &ben)
+        .await
+        .iter()
+        .flat_map(|(_, _, body)| pairs_naming(body, "ana.mx"))
+        .collect();
+    assert!(
+        !before.is_empty(),
+        "Ben's pages link pairs with Ana before she hides"
+    );
+
+    let forged = common::post_form(
+        &base,
+        "/me/comparisons",
+        &ana,
+        &[("csrf", "forged"), ("hide", "yes")],
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !earshot_core::consent::hides(&storage, "ana.mx")
+            .await
+            .unwrap()
+    );
+    let token = common::form_token(&base, &ana).await;
+    let hidden = common::post_form(
+        &base,
+        "/me/comparisons",
+        &ana,
+        &[("csrf", &token), ("hide", "yes")],
+    )
+    .await;
+    assert_eq!(hidden.status(), StatusCode::SEE_OTHER);
+    assert!(
+        earshot_core::consent::hides(&storage, "ana.mx")
+            .await
+            .unwrap()
+    );
+    let own = common::get_with(&base, "/me", &ana)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(own.contains("hidden from comparisons"), "{own}");
+
+    // At once: the stored run still holds her pairs, and no page shows them.
+    assert_eq!(
+        common::get_with(&base, "/pair/ana.mx/ben_k", &ben)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let check = |pages: Vec<(String, StatusCode, String)>| {
+        assert!(pages.len() > 5, "a crawl of the group's pages");
+        for (path, status, body) in pages {
+            assert!(
+                status.is_success() || status.is_redirection(),
+                "{path}: {status}"
+            );
+            let named = pairs_naming(&body, "ana.mx");
+            assert!(named.is_empty(), "{path} links pairs with Ana: {named:?}");
+        }
+    };
+    check(
+        common::crawl_as(
+            &base,
+            &["/", "/member/ben_k", "/recap?period=2024-10"],
+            &ben,
+        )
+        .await,
+    );
+
+    // The next run stores no comparison naming her; the totals still count her.
+    common::run_binary(
+        "analytics",
+        dir.path(),
+        &db,
+        &config,
+        &["--snapshot", SNAPSHOT, "--run", "after"],
+    );
+    common::run_binary(
+        "analytics",
+        dir.path(),
+        &db,
+        &config,
+        &["--snapshot", SNAPSHOT, "--period", PERIOD],
+    );
+    for table in earshot_metrics::tables() {
+        let columns: Vec<&str> = table.comparison_columns().collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let naming: Vec<mongodb::bson::Document> = columns
+            .iter()
+            .map(|c| mongodb::bson::doc! {*c: "ana.mx"})
+            .collect();
+        let found = db
+            .collection::<mongodb::bson::Document>(&format!("analytics_{}", table.name))
+            .count_documents(mongodb::bson::doc! {"run": "after", "$or": &naming})
+            .await
+            .unwrap();
+        let earlier = db
+            .collection::<mongodb::bson::Document>(&format!("analytics_{}", table.name))
+            .count_documents(mongodb::bson::doc! {"run": "before", "$or": naming})
+            .await
+            .unwrap();
+        assert_eq!(found, 0, "{}: {found} rows compare Ana", table.name);
+        if table.name == "taste_match" {
+            assert!(earlier > 0, "the run before compared her");
+        }
+    }
+    let closest = db
+        .collection::<mongodb::bson::Document>("analytics_recap_group")
+        .find_one(mongodb::bson::doc! {"run": "after"})
+        .await
+        .unwrap()
+        .unwrap();
+    for side in ["closest_a", "closest_b"] {
+        assert_ne!(closest.get_str(side).ok(), Some("ana.mx"), "{closest:?}");
+    }
+    assert_eq!(
+        summary_plays(&db, "after", "ana.mx").await,
+        summary_plays(&db, "before", "ana.mx").await,
+        "the group's totals still count her"
+    );
+    check(
+        common::crawl_as(
+            &base,
+            &["/", "/member/ben_k", "/recap?period=2024-10"],
+            &ben,
+        )
+        .await,
+    );
+
+    // She shows again.
+    let shown = common::post_form(
+        &base,
+        "/me/comparisons",
+        &ana,
+        &[("csrf", &token), ("hide", "no")],
+    )
+    .await;
+    assert_eq!(shown.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        common::get_with(&base, "/pair/ana.mx/ben_k", &ben)
+            .await
+            .status(),
+        StatusCode::OK
     );
 }

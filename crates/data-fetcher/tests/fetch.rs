@@ -604,3 +604,44 @@ async fn fetch_skips_a_member_the_group_config_no_longer_lists() {
         "no request for ben_k's listening"
     );
 }
+
+/// A friend who erased themselves from the dashboard has left: still listed in the group config and
+/// still holding a grant, they are not fetched, `--member` names why, an import is refused, and
+/// `status` says "left on <date>" until they sign in again.
+#[tokio::test]
+async fn a_member_who_left_is_not_fetched_while_the_config_still_lists_them() {
+    let h = Harness::new().await;
+    h.connect("ben_k").await;
+    h.connect("ana.mx").await;
+    let left_at = h.mock.now();
+    earshot_core::erasure::mark_left(&h.storage, "ben_k", left_at)
+        .await
+        .unwrap();
+    let report = h.fetch(What::RecentlyPlayed).await;
+    assert!(
+        report.members.iter().all(|(m, _)| m != "ben_k"),
+        "{report:?}"
+    );
+    assert!(h.stored_plays("ben_k").await.is_empty());
+    assert!(!h.stored_plays("ana.mx").await.is_empty());
+    let fetcher = h.fetcher(Duration::from_secs(60), 2);
+    let err = fetcher
+        .run(What::RecentlyPlayed, &["ben_k".to_string()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`--member ben_k` left the group"), "{err}");
+    let states = state::list(&h.storage).await.unwrap();
+    let left = earshot_core::erasure::departures(&h.storage).await.unwrap();
+    let rows = status::statuses(&states, &h.group, &left, h.mock.now());
+    let ben = rows.iter().find(|r| r.member == "ben_k").unwrap();
+    assert_eq!(ben.state, format!("left on {}", left_at.format("%Y-%m-%d")));
+    // Signing in again (the departure goes) brings them back.
+    assert!(
+        earshot_core::erasure::rejoin(&h.storage, "ben_k")
+            .await
+            .unwrap()
+    );
+    let back = h.fetch(What::RecentlyPlayed).await;
+    assert!(back.members.iter().any(|(m, _)| m == "ben_k"), "{back:?}");
+}

@@ -108,7 +108,10 @@ impl Table {
 
     /// The MongoDB filter that leaves out the rows comparing anyone with a member of `hidden` (empty:
     /// every row; a table without comparison columns: every row).
-    pub fn comparisons_without(&self, hidden: &std::collections::BTreeSet<String>) -> mongodb::bson::Document {
+    pub fn comparisons_without(
+        &self,
+        hidden: &std::collections::BTreeSet<String>,
+    ) -> mongodb::bson::Document {
         let mut filter = mongodb::bson::Document::new();
         if hidden.is_empty() {
             return filter;

@@ -147,7 +147,10 @@ async fn post_reminders(
         return Ok(Outcome::Success);
     }
     if group.destinations.is_empty() {
-        info!(due = due.len(), "The group config lists no destinations: no reminder to post.");
+        info!(
+            due = due.len(),
+            "The group config lists no destinations: no reminder to post."
+        );
         return Ok(Outcome::Success);
     }
     let http = post::client(policy)?;

@@ -178,7 +178,9 @@ mod tests {
         let authorised = DateTime::parse_from_rfc3339("2026-06-10T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let ends = authorised.checked_add_months(chrono::Months::new(6)).unwrap();
+        let ends = authorised
+            .checked_add_months(chrono::Months::new(6))
+            .unwrap();
         let states = [state("ana.mx", authorised), state("stranger", authorised)];
         let none = BTreeMap::new();
 
@@ -189,16 +191,27 @@ mod tests {
         assert_eq!(soon[0].ends_on, "2026-12-10");
         let text = soon[0].text(&Plain);
         assert!(
-            text.contains("Ana") && text.contains("2026-12-10") && text.contains("https://e.example/g/crew/connect"),
+            text.contains("Ana")
+                && text.contains("2026-12-10")
+                && text.contains("https://e.example/g/crew/connect"),
             "{text}"
         );
         let ended = due(&states, &group, &none, zone, ends + Duration::hours(1));
         assert_eq!(ended[0].due, Due::Ended);
         assert_ne!(ended[0].ledger_key, soon[0].ledger_key);
-        assert!(!ended[0].ledger_key.contains("ana"), "the ledger names no one");
+        assert!(
+            !ended[0].ledger_key.contains("ana"),
+            "the ledger names no one"
+        );
         // A new grant: new keys.
         let renewed = [state("ana.mx", authorised + Duration::days(1))];
-        let again = due(&renewed, &group, &none, zone, ends + Duration::days(1) - Duration::days(3));
+        let again = due(
+            &renewed,
+            &group,
+            &none,
+            zone,
+            ends + Duration::days(1) - Duration::days(3),
+        );
         assert_eq!(again[0].due, Due::EndsSoon);
         assert_ne!(again[0].ledger_key, soon[0].ledger_key);
         // Left: nothing.

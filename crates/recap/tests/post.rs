@@ -129,6 +129,7 @@ fn recap(setup: &Setup, args: &[&str]) -> Output {
         .env("EARSHOT_GROUP_CONFIG", &setup.config)
         .env("MONGODB_URI", MongoServer::shared().uri())
         .env("EARSHOT_DATABASE", setup.db.name())
+        .env("EARSHOT_STORAGE", setup._dir.path())
         .env("EARSHOT_LOG", "debug")
         .env("RECAP_TEST_DISCORD", &setup.secrets[0])
         .env("RECAP_TEST_SLACK", &setup.secrets[1])
@@ -601,4 +602,133 @@ async fn hostile_names_reach_every_destination_as_literal_text() {
         !message.contains("<b>") && !message.contains("[x](https"),
         "{message}"
     );
+}
+
+/// Reconnect reminders: with the clock 7 days before Ana's authorisation ends, `recap --reminders`
+/// posts one message per destination naming her, the day and the dashboard's `/connect`; a second run
+/// posts nothing; once it has ended, one more per destination; a friend whose authorisation is far
+/// from its end gets none; and no byte printed holds a destination's URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_reminders_go_once_a_week_before_and_once_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = earshot_core::Storage::local(dir.path());
+    let db = earshot_tests::fresh_database("recap_reminders").await;
+    let authorised = chrono::DateTime::parse_from_rfc3339("2026-06-10T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let state =
+        |member: &str, at: chrono::DateTime<chrono::Utc>| earshot_state::fetch::MemberState {
+            member: member.into(),
+            display_name: member.into(),
+            client_id: "app".into(),
+            authorised_at: at,
+            needs_reauth: None,
+            cursor_after_ms: None,
+            last_play_at: None,
+            last_fetch_at: None,
+            gaps: Vec::new(),
+        };
+    let ana = state("ana.mx", authorised);
+    earshot_state::fetch::save(&storage, &ana).await.unwrap();
+    earshot_state::fetch::save(
+        &storage,
+        &state("ben_k", authorised + chrono::Duration::days(60)),
+    )
+    .await
+    .unwrap();
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(receive)
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (config, secrets) = config_with(&base, dir.path());
+    let setup = Setup {
+        db,
+        config,
+        secrets,
+        _dir: dir,
+    };
+    let at = |t: chrono::DateTime<chrono::Utc>| {
+        let mut command = Command::new(binary("recap"));
+        command
+            .arg("--reminders")
+            .env("EARSHOT_NOW", t.to_rfc3339())
+            .env("EARSHOT_GROUP_CONFIG", &setup.config)
+            .env("MONGODB_URI", MongoServer::shared().uri())
+            .env("EARSHOT_DATABASE", setup.db.name())
+            .env("EARSHOT_STORAGE", setup._dir.path())
+            .env("EARSHOT_LOG", "debug")
+            .env("RECAP_TEST_DISCORD", &setup.secrets[0])
+            .env("RECAP_TEST_SLACK", &setup.secrets[1])
+            .env("RECAP_TEST_HOOK", &setup.secrets[3]);
+        command.output().unwrap()
+    };
+    let ends = ana.authorisation_ends();
+    let early = at(ends - chrono::Duration::days(8));
+    assert!(early.status.success(), "{early:?}");
+    assert_eq!(receiver.total(), 0, "nothing is due 8 days before");
+
+    let week_before = ends - chrono::Duration::days(7) + chrono::Duration::hours(1);
+    let first = at(week_before);
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(receiver.total(), 4, "one message per destination");
+    let path_of = |i: usize| {
+        url::Url::parse(&setup.secrets[i])
+            .unwrap()
+            .path()
+            .to_string()
+    };
+    let connect = format!("{DASHBOARD}/connect");
+    let discord = &receiver.accepted(&path_of(0))[0];
+    let content = discord["content"].as_str().unwrap();
+    assert!(
+        content.contains("Ana") && content.contains("2026\\-12\\-10") && content.contains(&connect),
+        "{content}"
+    );
+    assert_eq!(discord["allowed_mentions"]["parse"], serde_json::json!([]));
+    let slack = receiver.accepted(&path_of(1))[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        slack.contains("Ana") && slack.contains("2026-12-10") && slack.contains(&connect),
+        "{slack}"
+    );
+    let ntfy = &receiver.accepted("/ntfy/")[0];
+    assert_eq!(ntfy["click"], connect.as_str());
+    assert_eq!(
+        ntfy["topic"].as_str().unwrap(),
+        url::Url::parse(&setup.secrets[2])
+            .unwrap()
+            .path()
+            .trim_start_matches("/ntfy/")
+    );
+    let hook = &receiver.accepted(&path_of(3))[0];
+    assert_eq!(hook["kind"], "reconnect_reminder");
+    assert_eq!(hook["member"], "ana.mx");
+    assert_eq!(hook["due"], "ends_soon");
+    assert_eq!(hook["ends_on"], "2026-12-10");
+    assert!(
+        !hook.to_string().contains("ben"),
+        "Ben's authorisation is far from its end"
+    );
+
+    let again = at(week_before + chrono::Duration::days(1));
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(receiver.total(), 4, "a second run posts nothing");
+
+    let ended = at(ends + chrono::Duration::hours(2));
+    assert!(ended.status.success(), "{ended:?}");
+    assert_eq!(
+        receiver.total(),
+        8,
+        "once more per destination when it has ended"
+    );
+    assert_eq!(receiver.accepted(&path_of(3))[1]["due"], "ended");
+    let later = at(ends + chrono::Duration::days(2));
+    assert!(later.status.success());
+    assert_eq!(receiver.total(), 8, "and only once");
+    assert_no_secret(&setup, &[&early, &first, &again, &ended, &later]);
 }

@@ -127,13 +127,25 @@ pub async fn serve_empty(
 
 /// Every page reachable from `start` by same-site links, with its status and body (over HTTP).
 pub async fn crawl(base: &str, start: &[&str]) -> Vec<(String, reqwest::StatusCode, String)> {
+    crawl_with(base, start, None).await
+}
+
+async fn crawl_with(
+    base: &str,
+    start: &[&str],
+    cookie: Option<&str>,
+) -> Vec<(String, reqwest::StatusCode, String)> {
     let http = client();
     let mut seen: std::collections::BTreeSet<String> =
         start.iter().map(|s| s.to_string()).collect();
     let mut queue: std::collections::VecDeque<String> = seen.iter().cloned().collect();
     let mut pages = Vec::new();
     while let Some(path) = queue.pop_front() {
-        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        let mut request = http.get(format!("{base}{path}"));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status();
         let body = response.text().await.unwrap();
         for link in body.split("href=\"").skip(1) {
@@ -358,4 +370,115 @@ pub async fn get_with(base: &str, path: &str, cookie: &str) -> reqwest::Response
         .send()
         .await
         .unwrap()
+}
+
+/// A dashboard with a group password and "Sign in with Spotify" against the mock Spotify, on these stores: the base URL, the mock, the token store.
+pub async fn serve_sign_in_on(
+    storage: earshot_core::Storage,
+    db: mongodb::Database,
+    mut group: earshot_core::GroupConfig,
+) -> (
+    String,
+    std::sync::Arc<earshot_testkit::spotify::MockSpotify>,
+    earshot_spotify::tokens::TokenStore,
+) {
+    use earshot_spotify::api::{Budget, Endpoints, Spotify};
+    use earshot_spotify::tokens::{TokenKey, TokenStore};
+    use std::sync::Arc;
+    // The group's one Spotify app: the mock's.
+    group.apps.push(earshot_core::config::AppConfig {
+        name: "main".into(),
+        client_id: earshot_testkit::spotify::DEFAULT_CLIENT_ID.into(),
+        extended_quota: false,
+    });
+    let listening = earshot_testkit::fixtures::Listening::fixture_group().unwrap();
+    let mock = Arc::new(
+        earshot_testkit::spotify::MockSpotify::start(&listening, Default::default())
+            .await
+            .unwrap(),
+    );
+    let key = TokenKey::from_base64(&TokenKey::generate_base64().unwrap()).unwrap();
+    let tokens = TokenStore::Storage(storage.clone(), key);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let clock: Arc<dyn earshot_state::clock::Clock> =
+        Arc::new(earshot_tests::MockClock(Arc::clone(&mock)));
+    let endpoints = Endpoints {
+        api: mock.base_url(),
+        accounts: mock.base_url(),
+    };
+    let sign_in = dashboard::pages::connect::SpotifySignIn {
+        spotify: Spotify::new(
+            endpoints,
+            clock.clone(),
+            Budget::new(std::time::Duration::from_secs(30)),
+        )
+        .unwrap(),
+        tokens: tokens.clone(),
+        public_url: dashboard::pages::connect::check_public_url(&format!("http://{address}"))
+            .unwrap(),
+    };
+    let auth = dashboard::auth::Auth::new(
+        &dashboard::auth::hash_password("the group password").unwrap(),
+        "the test hash",
+        false,
+    )
+    .unwrap();
+    let state = dashboard::AppState {
+        base: String::new(),
+        stores: earshot_state::Stores {
+            storage: storage.clone(),
+            db: db.clone(),
+            group,
+        },
+        auth: Some(auth),
+        exposure: dashboard::exposure::Exposure::loopback(address.port(), true),
+        clock,
+        spotify: Some(Arc::new(sign_in)),
+    };
+    tokio::spawn(dashboard::serve_with(
+        listener,
+        vec![Arc::new(state)],
+        dashboard::server::ServerLimits::default(),
+    ));
+    (format!("http://{address}"), mock, tokens)
+}
+
+/// The CSRF token of the forms of `cookie`'s session, read from a page as a browser would.
+pub async fn form_token(base: &str, cookie: &str) -> String {
+    let page = get_with(base, "/status", cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a signed-in page's forms carry the token")
+        .to_string()
+}
+
+/// POST a form to `base + path` with a cookie, not following redirects.
+pub async fn post_form(
+    base: &str,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    client()
+        .post(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// [`crawl`] signed in with `cookie`.
+pub async fn crawl_as(
+    base: &str,
+    start: &[&str],
+    cookie: &str,
+) -> Vec<(String, reqwest::StatusCode, String)> {
+    crawl_with(base, start, Some(cookie)).await
 }

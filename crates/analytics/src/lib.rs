@@ -400,6 +400,8 @@ pub async fn analyse_with(
     };
     let snapshot_id =
         snapshot::resolve(storage, earshot_core::mongo::RAW_RECENTLY_PLAYED, snapshot).await?;
+    // A member who left (erased themselves) is not named as a member without plays.
+    let group = &earshot_core::erasure::without_departed(storage, group).await?;
     // Whoever hides from comparisons now: both engines leave them out of every comparison.
     let filters = &Filters {
         hidden: earshot_core::consent::hidden(storage)

@@ -185,6 +185,18 @@ pub async fn has_left(storage: &Storage, member: &str) -> Result<bool, ErasureEr
     Ok(storage.exists(&layout::departure_key(member)).await?)
 }
 
+/// The group as the steps see it: the config without the members who have left (whom no step
+/// counts, lists or names until they sign in again; `status` still shows them as left).
+pub async fn without_departed(
+    storage: &Storage,
+    group: &crate::GroupConfig,
+) -> Result<crate::GroupConfig, ErasureError> {
+    let left = departures(storage).await?;
+    let mut present = group.clone();
+    present.members.retain(|m| !left.contains_key(&m.id));
+    Ok(present)
+}
+
 /// A member who left signs in again: their departure goes, and the steps take them again. Whether
 /// they had left.
 pub async fn rejoin(storage: &Storage, member: &str) -> Result<bool, ErasureError> {

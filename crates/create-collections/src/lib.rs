@@ -65,6 +65,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     };
     let storage = earshot_core::Storage::open(&scope.storage).await?;
     let mut guard = ErasureGuard::begin(&storage, "create-collections").await?;
+    // A member who left (erased themselves) is not added back as a member without plays.
+    let group = erasure::without_departed(&storage, &group).await?;
     build_with(&db, cli.target, &group, options).await?;
     if guard.check(true).await.is_err() {
         // An erase ran during the build, which may have read the member's rows before the erase

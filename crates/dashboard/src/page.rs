@@ -54,8 +54,13 @@ pub struct Names {
 impl Names {
     /// The group config's names, else the ones members signed in with.
     pub async fn read(state: &AppState) -> Result<Names, PageError> {
+        // A member who left (erased themselves) is not listed, though the config still names them.
+        let group =
+            earshot_core::erasure::without_departed(&state.stores.storage, &state.stores.group)
+                .await
+                .map_err(anyhow::Error::from)?;
         Ok(Names {
-            names: data::names(&state.stores.db, &state.stores.group).await?,
+            names: data::names(&state.stores.db, &group).await?,
         })
     }
 

@@ -406,37 +406,9 @@ async fn serve_sign_in(
     let dir = tempfile::tempdir().unwrap();
     let storage = earshot_core::Storage::local(dir.path());
     let db = earshot_tests::fresh_database(test).await;
-    let (base, mock, tokens) = common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
+    let (base, mock, tokens, _key) =
+        common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
     (base, mock, storage, tokens, db, dir)
-}
-
-/// `GET /connect` as `member`'s browser: the mock's consent, then the URL Spotify sends them back to.
-async fn spotify_consent(
-    base: &str,
-    mock: &earshot_testkit::spotify::MockSpotify,
-    member: &str,
-) -> String {
-    let start = client()
-        .get(format!("{base}/connect"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), StatusCode::SEE_OTHER);
-    let authorize = start.headers()[LOCATION].to_str().unwrap().to_string();
-    assert!(authorize.starts_with(&mock.base_url()), "{authorize}");
-    assert!(
-        authorize.contains("code_challenge_method=S256")
-            && authorize.contains(&format!(
-                "redirect_uri={}",
-                url::form_urlencoded::byte_serialize(format!("{base}/connect/callback").as_bytes())
-                    .collect::<String>()
-            )),
-        "{authorize}"
-    );
-    mock.browser_authorize(&authorize, member)
-        .await
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,7 +423,7 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
     );
     assert!(tokens.load("ana.mx").await.unwrap().is_none());
 
-    let back = spotify_consent(&base, &mock, "ana.mx").await;
+    let back = common::spotify_consent(&base, &mock, "ana.mx").await;
     assert!(
         back.starts_with(&format!("{base}/connect/callback?")),
         "{back}"
@@ -534,7 +506,7 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
         client().get(&forged).send().await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
-    let late = spotify_consent(&base, &mock, "ana.mx").await;
+    let late = common::spotify_consent(&base, &mock, "ana.mx").await;
     db.collection::<mongodb::bson::Document>(earshot_core::mongo::DASHBOARD_SIGN_INS)
         .update_many(
             mongodb::bson::doc! {},
@@ -553,7 +525,7 @@ async fn an_account_the_group_does_not_list_is_refused_and_nothing_is_stored() {
     group.members.retain(|m| m.id != "ben_k");
     let (base, mock, storage, tokens, _db, _dir) =
         serve_sign_in("dashboard_spotify_no", group).await;
-    let back = spotify_consent(&base, &mock, "ben_k").await;
+    let back = common::spotify_consent(&base, &mock, "ben_k").await;
     let refused = client().get(&back).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.headers().get(SET_COOKIE).is_none());
@@ -570,18 +542,6 @@ async fn an_account_the_group_does_not_list_is_refused_and_nothing_is_stored() {
         storage.list("").await.unwrap().is_empty(),
         "nothing stored at all"
     );
-}
-
-/// Sign in as `member` through the mock: the session cookie (`earshot_session=…`).
-async fn signed_in_as(
-    base: &str,
-    mock: &earshot_testkit::spotify::MockSpotify,
-    member: &str,
-) -> String {
-    let back = spotify_consent(base, mock, member).await;
-    let landed = client().get(&back).send().await.unwrap();
-    assert_eq!(landed.status(), StatusCode::SEE_OTHER);
-    common::session_of(&landed).expect("a session")
 }
 
 /// Every entry of a zip with its bytes.
@@ -603,8 +563,9 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
     let (db, dir, storage) =
         earshot_tests::exported_snapshot_with("dashboard_your_data", SNAPSHOT, false).await;
     let group = earshot_tests::fixture_group_config();
-    let (base, mock, _tokens) = common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
-    let ana = signed_in_as(&base, &mock, "ana.mx").await;
+    let (base, mock, _tokens, _key) =
+        common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
+    let ana = common::signed_in_as(&base, &mock, "ana.mx").await;
     let page = common::get_with(&base, "/me", &ana).await;
     assert_eq!(page.status(), StatusCode::OK);
     let body = page.text().await.unwrap();
@@ -763,9 +724,10 @@ async fn a_friend_who_hides_from_comparisons_is_in_no_pair_another_friend_sees()
         &["--snapshot", SNAPSHOT, "--period", PERIOD],
     );
     let group = earshot_tests::fixture_group_config();
-    let (base, mock, _tokens) = common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
-    let ana = signed_in_as(&base, &mock, "ana.mx").await;
-    let ben = signed_in_as(&base, &mock, "ben_k").await;
+    let (base, mock, _tokens, _key) =
+        common::serve_sign_in_on(storage.clone(), db.clone(), group).await;
+    let ana = common::signed_in_as(&base, &mock, "ana.mx").await;
+    let ben = common::signed_in_as(&base, &mock, "ben_k").await;
     assert_eq!(
         common::get_with(&base, "/pair/ana.mx/ben_k", &ben)
             .await

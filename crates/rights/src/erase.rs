@@ -386,7 +386,10 @@ async fn rebuild_derived(stores: &Stores, report: &mut EraseReport) -> Result<()
         mode: Mode::Incremental,
         margin: std::time::Duration::ZERO,
     };
-    earshot_collections::build_with(&stores.db, Target::All, &stores.group, options)
+    // Without them in the group even while the config still lists them (they left): the build adds
+    // the config's members without plays, and must not add them back.
+    let group = erasure::without_departed(&stores.storage, &stores.group).await?;
+    earshot_collections::build_with(&stores.db, Target::All, &group, options)
         .await
         .context("rebuilding the derived collections without them")?;
     earshot_collections::forget_erasures(&stores.db).await?;

@@ -372,7 +372,8 @@ pub async fn get_with(base: &str, path: &str, cookie: &str) -> reqwest::Response
         .unwrap()
 }
 
-/// A dashboard with a group password and "Sign in with Spotify" against the mock Spotify, on these stores: the base URL, the mock, the token store.
+/// A dashboard with a group password and "Sign in with Spotify" against the mock Spotify, on these
+/// stores: the base URL, the mock, the token store and its key (base64, for `data-fetcher`).
 pub async fn serve_sign_in_on(
     storage: earshot_core::Storage,
     db: mongodb::Database,
@@ -381,6 +382,7 @@ pub async fn serve_sign_in_on(
     String,
     std::sync::Arc<earshot_testkit::spotify::MockSpotify>,
     earshot_spotify::tokens::TokenStore,
+    String,
 ) {
     use earshot_spotify::api::{Budget, Endpoints, Spotify};
     use earshot_spotify::tokens::{TokenKey, TokenStore};
@@ -397,7 +399,8 @@ pub async fn serve_sign_in_on(
             .await
             .unwrap(),
     );
-    let key = TokenKey::from_base64(&TokenKey::generate_base64().unwrap()).unwrap();
+    let key_text = TokenKey::generate_base64().unwrap();
+    let key = TokenKey::from_base64(&key_text).unwrap();
     let tokens = TokenStore::Storage(storage.clone(), key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -441,7 +444,7 @@ pub async fn serve_sign_in_on(
         vec![Arc::new(state)],
         dashboard::server::ServerLimits::default(),
     ));
-    (format!("http://{address}"), mock, tokens)
+    (format!("http://{address}"), mock, tokens, key_text)
 }
 
 /// The CSRF token of the forms of `cookie`'s session, read from a page as a browser would.
@@ -481,4 +484,48 @@ pub async fn crawl_as(
     cookie: &str,
 ) -> Vec<(String, reqwest::StatusCode, String)> {
     crawl_with(base, start, Some(cookie)).await
+}
+
+/// `GET /connect` as `member`'s browser: the mock's consent, then the URL Spotify sends them back to.
+pub async fn spotify_consent(
+    base: &str,
+    mock: &earshot_testkit::spotify::MockSpotify,
+    member: &str,
+) -> String {
+    let start = client()
+        .get(format!("{base}/connect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), reqwest::StatusCode::SEE_OTHER);
+    let authorize = start.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(authorize.starts_with(&mock.base_url()), "{authorize}");
+    assert!(
+        authorize.contains("code_challenge_method=S256")
+            && authorize.contains(&format!(
+                "redirect_uri={}",
+                url::form_urlencoded::byte_serialize(format!("{base}/connect/callback").as_bytes())
+                    .collect::<String>()
+            )),
+        "{authorize}"
+    );
+    mock.browser_authorize(&authorize, member)
+        .await
+        .unwrap()
+        .to_string()
+}
+
+/// Sign in as `member` through the mock: the session cookie (`earshot_session=…`).
+pub async fn signed_in_as(
+    base: &str,
+    mock: &earshot_testkit::spotify::MockSpotify,
+    member: &str,
+) -> String {
+    let back = spotify_consent(base, mock, member).await;
+    let landed = client().get(&back).send().await.unwrap();
+    assert_eq!(landed.status(), reqwest::StatusCode::SEE_OTHER);
+    session_of(&landed).expect("a session")
 }

@@ -301,6 +301,34 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_member_who_left_counts_as_erased_until_they_rejoin() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path());
+        let guard = ErasureGuard::begin(&storage, "json-converter")
+            .await
+            .unwrap();
+        assert!(!guard.being_erased("ben_k").await.unwrap());
+        let at = Utc::now();
+        mark_left(&storage, "ben_k", at).await.unwrap();
+        mark_left(&storage, "ben_k", at + chrono::Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            departures(&storage).await.unwrap().get("ben_k"),
+            Some(&at),
+            "the first date"
+        );
+        assert!(guard.being_erased("ben_k").await.unwrap());
+        assert!(guard.member_erased("ben_k", "raw/x").await.unwrap());
+        assert!(!guard.being_erased("ana.mx").await.unwrap());
+        // Leaving is no erase in progress: the steps still start.
+        ErasureGuard::begin(&storage, "analytics").await.unwrap();
+        assert!(rejoin(&storage, "ben_k").await.unwrap());
+        assert!(!guard.being_erased("ben_k").await.unwrap());
+        assert!(departures(&storage).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_run_refuses_during_an_erase_and_notices_one_that_ran_during_it() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::local(dir.path());

@@ -411,7 +411,9 @@ async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_t
     );
 
     // Refused while the group config lists them, naming the file and the entry.
-    let refused = earshot_rights::erase::refuse_if_listed(&p.group, MEMBER, &p.config).unwrap_err();
+    let refused = earshot_rights::erase::refuse_if_listed(&p.stores(), MEMBER, &p.config)
+        .await
+        .unwrap_err();
     let message = refused.to_string();
     assert!(
         message.contains(&p.config.display().to_string()) && message.contains("id = \"chloe-r\"")

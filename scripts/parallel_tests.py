@@ -1,0 +1,140 @@
+"""Run the workspace's tests side by side: `scripts/test.sh`'s runner.
+
+`cargo test` runs its test binaries one after another, and most of their time is spent waiting on
+other processes (the dev MongoDB-wire server, Spark's JVM, Chromium, the pipeline's binaries), so on a
+2-core machine one binary at a time leaves the cores idle. This builds every test binary once
+(`cargo test --no-run`), then runs them, the doctests and any extra job (the Airflow tests) as a pool of
+`--jobs` workers, longest first (the durations of the last run, kept in the cache), each from its
+package's folder as `cargo test` runs it. Each job's output is printed whole when it ends; the run
+fails when any job fails, and the summary names them.
+
+usage: parallel_tests.py [--jobs N] [--durations FILE] [--job NAME=COMMAND]... [CARGO ARGS] [-- TEST ARGS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# An unknown job is scheduled as if it took this long: early, since it may be long.
+UNKNOWN_SECONDS = 120.0
+
+
+@dataclass
+class Job:
+    name: str
+    command: list[str]
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def build(cargo_args: list[str]) -> list[Job]:
+    """Build every test binary; a job per executable, run from its package's folder."""
+    command = ["cargo", "test", "--no-run", "--message-format=json-render-diagnostics", *cargo_args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    jobs: list[Job] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if message.get("reason") != "compiler-artifact" or not message.get("executable"):
+            continue
+        if not message.get("profile", {}).get("test"):
+            continue
+        target = message["target"]
+        manifest = Path(message["manifest_path"])
+        package = manifest.parent.name if manifest.parent.name != "." else "workspace"
+        kind = target["kind"][0]
+        name = f"{package} {kind} {target['name']}"
+        env = {"CARGO_MANIFEST_DIR": str(manifest.parent), "CARGO_CRATE_NAME": target["name"].replace("-", "_")}
+        jobs.append(Job(name, [message["executable"]], manifest.parent, env))
+    if process.wait() != 0:
+        sys.exit(process.returncode)
+    return jobs
+
+
+def run(job: Job, test_args: list[str], lock: threading.Lock, results: dict[str, tuple[bool, float]]) -> None:
+    started = time.monotonic()
+    with tempfile.TemporaryFile(mode="w+") as out:
+        completed = subprocess.run(
+            [*job.command, *test_args] if not job.name.startswith("job ") else job.command,
+            check=False,
+            cwd=job.cwd,
+            env={**os.environ, **job.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        out.seek(0)
+        text = out.read()
+    elapsed = time.monotonic() - started
+    passed = completed.returncode == 0
+    with lock:
+        results[job.name] = (passed, elapsed)
+        verdict = "ok" if passed else f"FAILED (exit {completed.returncode})"
+        print(f"\n--- {job.name}: {verdict} in {elapsed:.1f} s", flush=True)
+        print(text, end="" if text.endswith("\n") else "\n", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=3, help="jobs at once (default 3)")
+    parser.add_argument("--durations", type=Path, help="where the last run's durations are kept")
+    parser.add_argument(
+        "--job", action="append", default=[], metavar="NAME=COMMAND", help="another job (run from the root)"
+    )
+    args, rest = parser.parse_known_args()
+    if "--" in rest:
+        split = rest.index("--")
+        cargo_args, test_args = rest[:split], rest[split + 1 :]
+    else:
+        cargo_args, test_args = rest, []
+
+    started = time.monotonic()
+    jobs = build(cargo_args)
+    print(f"==> {len(jobs)} test binaries built in {time.monotonic() - started:.0f} s", flush=True)
+    for extra in args.job:
+        name, _, command = extra.partition("=")
+        jobs.append(Job(f"job {name}", ["bash", "-c", command], Path.cwd()))
+
+    known: dict[str, float] = {}
+    if args.durations and args.durations.is_file():
+        known = json.loads(args.durations.read_text())
+    jobs.sort(key=lambda j: known.get(j.name, UNKNOWN_SECONDS), reverse=True)
+
+    lock = threading.Lock()
+    results: dict[str, tuple[bool, float]] = {}
+    running = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for done in [pool.submit(run, job, test_args, lock, results) for job in jobs]:
+            done.result()
+    wall = time.monotonic() - running
+
+    if args.durations:
+        args.durations.parent.mkdir(parents=True, exist_ok=True)
+        known.update({name: round(seconds, 1) for name, (_, seconds) in results.items()})
+        args.durations.write_text(json.dumps(known, indent=1, sort_keys=True))
+    longest = sorted(results.items(), key=lambda r: r[1][1], reverse=True)[:8]
+    print(f"\n==> {len(results)} jobs in {wall:.0f} s with {args.jobs} at once; the longest:")
+    for name, (_, seconds) in longest:
+        print(f"    {seconds:7.1f} s  {name}")
+    failed = [name for name, (passed, _) in results.items() if not passed]
+    if failed:
+        print(f"==> FAILED: {', '.join(shlex.quote(f) for f in failed)}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -75,14 +75,49 @@ ensure_venv() {
   export EARSHOT_FAKE_GCS_BIN="$bin"
 }
 
-# Airflow in its own venv (its pins are many and its own), with SQLite metadata under the cache.
+# Airflow in its own venv (its pins are many and its own), with SQLite metadata under the cache,
+# migrated once per lock file.
 ensure_airflow() {
   export EARSHOT_AIRFLOW_VENV="$EARSHOT_CACHE/airflow-venv"
   ensure_locked_venv "$EARSHOT_AIRFLOW_VENV" "$EARSHOT_ROOT/airflow/requirements.lock"
   export AIRFLOW_HOME="$EARSHOT_CACHE/airflow-home"
   export AIRFLOW__CORE__LOAD_EXAMPLES=False
   mkdir -p "$AIRFLOW_HOME"
-  "$EARSHOT_AIRFLOW_VENV/bin/airflow" db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1
+  local stamp="$AIRFLOW_HOME/.migrated-with"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$(cat "$EARSHOT_AIRFLOW_VENV/.installed-from")" ] || [ ! -f "$AIRFLOW_HOME/airflow.db" ]; then
+    "$EARSHOT_AIRFLOW_VENV/bin/airflow" db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1
+    cp "$EARSHOT_AIRFLOW_VENV/.installed-from" "$stamp"
+  fi
+}
+
+# Every Debian package the tests need, in one apt run (apt takes one lock at a time): cmake (the dev
+# server's build), Chromium and its driver, and Java 17 for Spark when the machine has no java.
+ensure_test_packages() {
+  local packages=(cmake chromium chromium-driver fonts-noto-color-emoji)
+  command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
+  ensure_debian_packages "${packages[@]}"
+}
+
+# Run each named function in the background, its output in $EARSHOT_CACHE/setup-logs/<name>.log, and
+# wait for all of them; a failure prints that log and fails. For set-up steps that do not depend on
+# each other (downloads overlap the builds). Their exports do not reach this shell: call the (then
+# quick) functions again for those.
+side_by_side() {
+  local logs="$EARSHOT_CACHE/setup-logs" name pids=() names=() failed=0 i
+  mkdir -p "$logs"
+  for name in "$@"; do
+    ( set -euo pipefail; "$name" ) > "$logs/$name.log" 2>&1 &
+    pids+=($!)
+    names+=("$name")
+  done
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      echo "set-up step ${names[$i]} failed:" >&2
+      cat "$logs/${names[$i]}.log" >&2
+      failed=1
+    fi
+  done
+  return "$failed"
 }
 
 # Spark from the venv's pyspark, on Java 17 (Debian's openjdk-17 when the machine lacks a java).

@@ -10,12 +10,21 @@ source "$(dirname "$0")/lib.sh"
 cd "$EARSHOT_ROOT"
 
 started=$(date +%s)
+use_cached_target
+# The set-up steps that do not depend on each other run side by side: the Debian packages and the two
+# venvs (downloads), then the dev server's build and the workspace's test build (both CPU).
+build_tests() { cargo test --workspace --locked --no-run --quiet "$@"; }
+python_envs() { ensure_venv && ensure_airflow; }
+log "Set-up: Debian packages and the Python venvs, side by side"
+side_by_side ensure_test_packages python_envs
+log "Set-up: the dev server's build and the workspace's test build, side by side"
+side_by_side ensure_devdb build_tests
 ensure_devdb
 ensure_venv
 ensure_airflow
 ensure_chromium
 use_spark
-use_cached_target
+log "Set-up done in $(( $(date +%s) - started )) s"
 
 log "cargo fmt --check, ruff"
 cargo fmt --all --check

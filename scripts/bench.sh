@@ -11,6 +11,7 @@
 #   scripts/bench.sh --sizes 1M,1M-markets --steps convert   # the converter rows alone, on 2026 and market-heavy pages
 #   scripts/bench.sh --sizes 10k,1M --steps hourly            # load and build a history, one more hour on top; at 1M an import and an erase; the demo
 #   scripts/bench.sh --sizes 1M --steps export                # load and build the set, then time gcs-export (its time and memory)
+#   scripts/bench.sh --steps loop                             # cold and warm CI, the demo, the cold release build (BENCHMARKS.md, "The loop")
 #
 # EARSHOT_BENCH_MONGODB_URI points it at a real mongod instead of the dev server (which runs out of
 # memory building the collections of 1M plays). Needs the disk for the set (1M: about 6 GB in all;
@@ -18,6 +19,19 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$EARSHOT_ROOT"
+
+# The loop (a new user's and a developer's waits: cold and warm CI, the demo, a fetch with nothing new,
+# the cold release build), measured from a clean clone and rendered into BENCHMARKS.md's "The loop":
+#   scripts/bench.sh --steps loop [--purge-apt]     # about an hour on 2 cores; needs a quiet machine
+if [[ " $* " == *" --steps loop "* ]]; then
+  ensure_venv
+  loop_args=()
+  for arg in "$@"; do
+    case "$arg" in --steps|loop) ;; *) loop_args+=("$arg") ;; esac
+  done
+  exec "$EARSHOT_VENV/bin/python" scripts/bench/loop.py --out "${EARSHOT_BENCH_DIR:-$EARSHOT_CACHE/bench}/loop.json" \
+    --report BENCHMARKS.md "${loop_args[@]}"
+fi
 
 ensure_debian_packages time
 ensure_devdb

@@ -2,7 +2,7 @@
 //! guessing spread over many addresses, a forged `X-Forwarded-For`, a foreign Host (DNS rebinding), a
 //! proxied request to a dashboard without a password, a half-sent request, and hostile `next=` values.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -21,7 +21,7 @@ use mongodb::Database;
 use mongodb::bson::Bson;
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::{canonical, find_traces};
 
 /// The member both groups have.

@@ -4,7 +4,7 @@
 //! or track only south has; north's session cookie is refused on south's pages; the root names no
 //! group.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, VecDeque};
 

@@ -1,7 +1,7 @@
 //! After `members erase`, no dashboard page names the member: the dashboard stores nothing of its own
 //! (sessions are signed cookies), and every store it reads has been cleared and recomputed.
 
-mod common;
+use crate::common;
 
 use common::{SNAPSHOT, crawl, run_binary, serve_stores};
 use earshot_core::GroupConfig;

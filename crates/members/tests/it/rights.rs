@@ -22,7 +22,7 @@ use mongodb::Database;
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::{canonical, rows};
 
 /// The member the tests export and erase: a distinctive id and display name.

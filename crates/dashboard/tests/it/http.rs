@@ -1,7 +1,7 @@
 //! The dashboard over HTTP: every page's status code and headers, escaping, the recap's answers, and the
 //! group password (login, CSRF, wrong passwords, the rate limit, sessions).
 
-mod common;
+use crate::common;
 
 use common::{PERIOD, SNAPSHOT, client, hostile_track, login_form, serve};
 use dashboard::CONTENT_SECURITY_POLICY;

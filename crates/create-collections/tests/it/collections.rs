@@ -1,7 +1,7 @@
 //! create-collections on the fixture group: counts equal the fixture facts, artists carry their own
 //! names and URLs, a second run changes nothing, new plays are merged in.
 
-mod common;
+use crate::common;
 #[path = "common/from_plays.rs"]
 mod from_plays;
 

@@ -9,7 +9,7 @@
 //! - screenshots of the group, member and recap pages are written to
 //!   `$CARGO_TARGET_TMPDIR/dashboard-screenshots/`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;

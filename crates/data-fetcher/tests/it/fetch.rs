@@ -1,7 +1,7 @@
 //! `data-fetcher fetch` against the mock Spotify: refresh, isolation, rate limits, retries, gaps, and a
 //! simulated week of hourly runs.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

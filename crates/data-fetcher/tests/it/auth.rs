@@ -1,6 +1,6 @@
 //! `data-fetcher auth` against the mock Spotify, driven like a browser.
 
-mod common;
+use crate::common;
 
 use common::Harness;
 use data_fetcher::state;

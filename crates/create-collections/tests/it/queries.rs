@@ -1,7 +1,7 @@
 //! Every query in crates/create-collections/README.md ("Queries") runs on the fixture group and gives
 //! the answer the README states, which the fixture facts hold.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! goes on, a removed track (404) that keeps the export's names, and derived collections that then
 //! count the imported plays' artists.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

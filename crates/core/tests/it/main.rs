@@ -1,0 +1,6 @@
+//! The integration tests of `earshot-core`, one test binary: each file is a module of it, so that the
+//! dependencies are linked once for all of them (`scripts/test.sh` runs the binaries side by side).
+//! Run one file's tests with `cargo test -p earshot-core --test it <file>::`.
+
+mod spotify_contract;
+mod storage;

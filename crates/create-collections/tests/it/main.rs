@@ -2,6 +2,6 @@
 //! dependencies are linked once for all of them (`scripts/test.sh` runs the binaries side by side).
 //! Run one file's tests with `cargo test -p create-collections --test it <file>::`.
 
-mod common;
 mod collections;
+mod common;
 mod queries;

@@ -2,8 +2,8 @@
 //! dependencies are linked once for all of them (`scripts/test.sh` runs the binaries side by side).
 //! Run one file's tests with `cargo test -p dashboard --test it <file>::`.
 
-mod common;
 mod browser;
+mod common;
 mod erase;
 mod groups;
 mod hostile;

@@ -2,9 +2,9 @@
 //! dependencies are linked once for all of them (`scripts/test.sh` runs the binaries side by side).
 //! Run one file's tests with `cargo test -p data-fetcher --test it <file>::`.
 
-mod common;
 mod auth;
 mod cli;
+mod common;
 mod enrich;
 mod fetch;
 mod import_limits;

@@ -71,6 +71,12 @@ def machine() -> dict[str, str]:
     }
 
 
+def save(args: argparse.Namespace, results: dict) -> None:
+    """Keep what is measured so far (a later step that fails loses nothing before it)."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+
+
 def measure(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="earshot-loop-", dir=args.work))
     clone = work / "clone"
@@ -91,10 +97,12 @@ def measure(args: argparse.Namespace) -> dict:
         subprocess.run(["apt-get", "remove", "-y", "-qq", *APT_PACKAGES], check=True, capture_output=True)
     log("Cold CI: bash .ci/run with empty caches")
     results["cold_ci"] = timed(["bash", ".ci/run"], clone, env, work / "cold-ci.log")
+    save(args, results)
     log("Warm CI: a one-line change, then bash .ci/run with the caches kept")
     page = clone / "crates/dashboard/src/pages/me.rs"
     page.write_text(page.read_text() + "\n// A one-line change (scripts/bench/loop.py).\n")
     results["warm_ci"] = timed(["bash", ".ci/run"], clone, env, work / "warm-ci.log")
+    save(args, results)
     subprocess.run(["git", "checkout", "--quiet", "--", "."], cwd=clone, check=True)
     demos, fetches = [], []
     for run in range(1, 4):
@@ -109,6 +117,7 @@ def measure(args: argparse.Namespace) -> dict:
     results["demo_runs"] = demos
     results["fetch_nothing_new"] = statistics.median(fetches)
     results["fetch_runs"] = fetches
+    save(args, results)
     log("Cold release build: scripts/release.sh into an empty target folder")
     release_env = {**env, "CARGO_TARGET_DIR": str(work / "release-target")}
     results["cold_release"] = timed(["bash", "scripts/release.sh"], clone, release_env, work / "release.log")
@@ -146,6 +155,9 @@ def render(results: dict) -> str:
         "|---|---:|---:|---|",
     ]
     for label, key, fmt in rows:
+        if key not in results:
+            lines.append(f"| {label} | ≤ {fmt(TARGETS[key])} | not measured | |")
+            continue
         value, target = results[key], TARGETS[key]
         verdict = "met" if value <= target else "**missed**"
         lines.append(f"| {label} | ≤ {fmt(target)} | {fmt(value)} | {verdict} |")
@@ -178,8 +190,7 @@ def main() -> None:
         results = json.loads(args.out.read_text())
     else:
         results = measure(args)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1))
+        save(args, results)
     if args.report:
         report(args.report, results)
     print(render(results))

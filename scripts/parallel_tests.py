@@ -5,8 +5,10 @@ other processes (the dev MongoDB-wire server, Spark's JVM, Chromium, the pipelin
 2-core machine one binary at a time leaves the cores idle. This builds every test binary once
 (`cargo test --no-run`), then runs them, the doctests and any extra job (the Airflow tests) as a pool of
 `--jobs` workers, longest first (the durations of the last run, kept in the cache), each from its
-package's folder as `cargo test` runs it. Each job's output is printed whole when it ends; the run
-fails when any job fails, and the summary names them.
+package's folder as `cargo test` runs it. A fresh cache orders them by `--default-durations` (a file
+the repository keeps, scripts/test-durations.json), so that the long jobs start first on a new machine
+too. Each job's output is printed whole when it ends; the run fails when any job fails, and the summary
+names them.
 
 usage: parallel_tests.py [--jobs N] [--durations FILE] [--job NAME=COMMAND]... [CARGO ARGS] [-- TEST ARGS]
 """
@@ -93,6 +95,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3, help="jobs at once (default 3)")
     parser.add_argument("--durations", type=Path, help="where the last run's durations are kept")
     parser.add_argument(
+        "--default-durations",
+        type=Path,
+        help="durations to order by when --durations has none (a committed file, for a fresh cache)",
+    )
+    parser.add_argument(
         "--job", action="append", default=[], metavar="NAME=COMMAND", help="another job (run from the root)"
     )
     args, rest = parser.parse_known_args()
@@ -110,8 +117,9 @@ def main() -> None:
         jobs.append(Job(f"job {name}", ["bash", "-c", command], Path.cwd()))
 
     known: dict[str, float] = {}
-    if args.durations and args.durations.is_file():
-        known = json.loads(args.durations.read_text())
+    for source in (args.default_durations, args.durations):
+        if source and source.is_file():
+            known.update(json.loads(source.read_text()))
     jobs.sort(key=lambda j: known.get(j.name, UNKNOWN_SECONDS), reverse=True)
 
     lock = threading.Lock()

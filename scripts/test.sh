@@ -38,7 +38,7 @@ cargo fmt --all --check
 log "cargo test (workspace), the doctests and the Airflow DAG tests, ${EARSHOT_TEST_JOBS:-3} at once"
 airflow_tests="cd airflow && EARSHOT_BIN_DIR='$CARGO_TARGET_DIR/debug' '$EARSHOT_AIRFLOW_VENV/bin/python' -m pytest -q -p no:cacheprovider tests"
 "$EARSHOT_VENV/bin/python" scripts/parallel_tests.py --jobs "${EARSHOT_TEST_JOBS:-3}" \
-  --durations "$EARSHOT_CACHE/test-durations.json" \
+  --durations "$EARSHOT_CACHE/test-durations.json" --default-durations scripts/test-durations.json \
   --job "doctests=cargo test --workspace --locked --doc --quiet" \
   --job "airflow=$airflow_tests" \
   --workspace --locked "$@"

@@ -124,8 +124,14 @@ struct Setup {
 }
 
 fn recap(setup: &Setup, args: &[&str]) -> Output {
+    recap_with(setup, args, &[])
+}
+
+/// [`recap`] with more environment variables.
+fn recap_with(setup: &Setup, args: &[&str], env: &[(&str, String)]) -> Output {
     Command::new(binary("recap"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("EARSHOT_GROUP_CONFIG", &setup.config)
         .env("MONGODB_URI", MongoServer::shared().uri())
         .env("EARSHOT_DATABASE", setup.db.name())
@@ -207,6 +213,11 @@ async fn week_and_receiver(test: &str, history: bool) -> (Setup, Receiver) {
         &fixtures_dir().join("group.toml"),
         &["--snapshot", SNAPSHOT, "--period", WEEK],
     );
+    posting_to_a_receiver(db, dir).await
+}
+
+/// A receiver playing every destination, and a config in `dir` posting to it.
+async fn posting_to_a_receiver(db: mongodb::Database, dir: tempfile::TempDir) -> (Setup, Receiver) {
     let receiver = Receiver::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -636,34 +647,9 @@ async fn reconnect_reminders_go_once_a_week_before_and_once_at_the_end() {
     )
     .await
     .unwrap();
-    let receiver = Receiver::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .fallback(receive)
-        .with_state(receiver.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let (config, secrets) = config_with(&base, dir.path());
-    let setup = Setup {
-        db,
-        config,
-        secrets,
-        _dir: dir,
-    };
+    let (setup, receiver) = posting_to_a_receiver(db, dir).await;
     let at = |t: chrono::DateTime<chrono::Utc>| {
-        let mut command = Command::new(binary("recap"));
-        command
-            .arg("--reminders")
-            .env("EARSHOT_NOW", t.to_rfc3339())
-            .env("EARSHOT_GROUP_CONFIG", &setup.config)
-            .env("MONGODB_URI", MongoServer::shared().uri())
-            .env("EARSHOT_DATABASE", setup.db.name())
-            .env("EARSHOT_STORAGE", setup._dir.path())
-            .env("EARSHOT_LOG", "debug")
-            .env("RECAP_TEST_DISCORD", &setup.secrets[0])
-            .env("RECAP_TEST_SLACK", &setup.secrets[1])
-            .env("RECAP_TEST_HOOK", &setup.secrets[3]);
-        command.output().unwrap()
+        recap_with(&setup, &["--reminders"], &[("EARSHOT_NOW", t.to_rfc3339())])
     };
     let ends = ana.authorisation_ends();
     let early = at(ends - chrono::Duration::days(8));

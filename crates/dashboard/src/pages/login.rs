@@ -133,9 +133,27 @@ fn login_page(
     Ok(response)
 }
 
+/// Tell the browser to drop its session cookie (signed out, or erased).
+pub(crate) fn forget_session_cookie(
+    auth: &auth::Auth,
+    response: &mut Response,
+) -> Result<(), PageError> {
+    let cookie = auth.cookie(
+        SESSION_COOKIE,
+        "",
+        &session_path(),
+        Some(std::time::Duration::ZERO),
+    );
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
+    );
+    Ok(())
+}
+
 /// The session cookie's path: the group's pages only (a browser signed in to one group of several
 /// never sends that group's session to another's pages).
-pub(crate) fn session_path() -> String {
+fn session_path() -> String {
     urls::group(None)
 }
 
@@ -334,16 +352,7 @@ pub async fn logout(
             }
             state.sessions().end(&id).await?;
         }
-        let cookie = auth.cookie(
-            SESSION_COOKIE,
-            "",
-            &session_path(),
-            Some(std::time::Duration::ZERO),
-        );
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-        );
+        forget_session_cookie(auth, &mut response)?;
     }
     Ok(response)
 }

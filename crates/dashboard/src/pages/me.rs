@@ -268,16 +268,7 @@ pub async fn erase(
     )?;
     let mut response = page.into_response();
     if let Some(auth) = &state.auth {
-        let cookie = auth.cookie(
-            SESSION_COOKIE,
-            "",
-            &crate::pages::login::session_path(),
-            Some(std::time::Duration::ZERO),
-        );
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-        );
+        crate::pages::login::forget_session_cookie(auth, &mut response)?;
     }
     Ok(response)
 }

@@ -106,7 +106,8 @@ side_by_side() {
   local logs="$EARSHOT_CACHE/setup-logs" name pids=() names=() failed=0 i
   mkdir -p "$logs"
   for name in "$@"; do
-    ( set -euo pipefail; "$name" ) > "$logs/$name.log" 2>&1 &
+    rm -f "$logs/$name.seconds"
+    ( set -euo pipefail; started=$SECONDS; "$name"; echo $((SECONDS - started)) > "$logs/$name.seconds" ) > "$logs/$name.log" 2>&1 &
     pids+=($!)
     names+=("$name")
   done
@@ -116,6 +117,10 @@ side_by_side() {
       cat "$logs/${names[$i]}.log" >&2
       failed=1
     fi
+  done
+  # How long each took (scripts/bench.sh --steps loop reads these lines).
+  for name in "${names[@]}"; do
+    [ -f "$logs/$name.seconds" ] && echo "  set-up step $name: $(cat "$logs/$name.seconds") s"
   done
   return "$failed"
 }

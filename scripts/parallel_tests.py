@@ -10,7 +10,13 @@ the repository keeps, scripts/test-durations.json), so that the long jobs start 
 too. Each job's output is printed whole when it ends; the run fails when any job fails, and the summary
 names them.
 
-usage: parallel_tests.py [--jobs N] [--durations FILE] [--job NAME=COMMAND]... [CARGO ARGS] [-- TEST ARGS]
+A long job can be cut so that the pool packs the two cores better:
+- `--split "JOB=FILTER"` runs a test binary's tests matching FILTER (a module path such as `parity::`)
+  as a job of their own, and the rest of the binary with `--skip FILTER`; several filters may cut one
+  binary. Not when test arguments are given (they choose the tests themselves).
+
+usage: parallel_tests.py [--jobs N] [--durations FILE] [--job NAME=COMMAND]... [--split JOB=FILTER]...
+                         [CARGO ARGS] [-- TEST ARGS]
 """
 
 from __future__ import annotations
@@ -38,6 +44,28 @@ class Job:
     command: list[str]
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
+    # The test binary's own arguments (a filter, `--skip`), before any given on the command line.
+    args: list[str] = field(default_factory=list)
+
+
+def cut(jobs: list[Job], splits: list[str]) -> list[Job]:
+    """Cut each test binary named in `splits` (`JOB=FILTER`) into a job per filter and one for the rest."""
+    filters: dict[str, list[str]] = {}
+    for entry in splits:
+        name, _, test_filter = entry.partition("=")
+        filters.setdefault(name, []).append(test_filter)
+    # A binary not built (`scripts/test.sh -p other-crate`) is not cut.
+    cut: list[Job] = []
+    for job in jobs:
+        chosen = filters.get(job.name)
+        if not chosen:
+            cut.append(job)
+            continue
+        for test_filter in chosen:
+            cut.append(Job(f"{job.name} {test_filter}", job.command, job.cwd, job.env, [test_filter]))
+        rest = [arg for test_filter in chosen for arg in ("--skip", test_filter)]
+        cut.append(Job(f"{job.name} (the rest)", job.command, job.cwd, job.env, rest))
+    return cut
 
 
 def build(cargo_args: list[str]) -> list[Job]:
@@ -71,7 +99,7 @@ def run(job: Job, test_args: list[str], lock: threading.Lock, results: dict[str,
     started = time.monotonic()
     with tempfile.TemporaryFile(mode="w+") as out:
         completed = subprocess.run(
-            [*job.command, *test_args] if not job.name.startswith("job ") else job.command,
+            [*job.command, *job.args, *test_args] if not job.name.startswith("job ") else job.command,
             check=False,
             cwd=job.cwd,
             env={**os.environ, **job.env},
@@ -102,6 +130,9 @@ def main() -> None:
     parser.add_argument(
         "--job", action="append", default=[], metavar="NAME=COMMAND", help="another job (run from the root)"
     )
+    parser.add_argument(
+        "--split", action="append", default=[], metavar="JOB=FILTER", help="run a test binary's FILTER tests apart"
+    )
     args, rest = parser.parse_known_args()
     if "--" in rest:
         split = rest.index("--")
@@ -112,6 +143,8 @@ def main() -> None:
     started = time.monotonic()
     jobs = build(cargo_args)
     print(f"==> {len(jobs)} test binaries built in {time.monotonic() - started:.0f} s", flush=True)
+    if not test_args:
+        jobs = cut(jobs, args.split)
     for extra in args.job:
         name, _, command = extra.partition("=")
         jobs.append(Job(f"job {name}", ["bash", "-c", command], Path.cwd()))

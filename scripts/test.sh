@@ -36,11 +36,21 @@ cargo fmt --all --check
 # (the dev server, Spark's JVM, Chromium, the pipeline's binaries). EARSHOT_TEST_JOBS sets how many at
 # once (1: one after another, as `cargo test` runs them).
 log "cargo test (workspace), the doctests and the Airflow DAG tests, ${EARSHOT_TEST_JOBS:-3} at once"
-airflow_tests="cd airflow && EARSHOT_BIN_DIR='$CARGO_TARGET_DIR/debug' '$EARSHOT_AIRFLOW_VENV/bin/python' -m pytest -q -p no:cacheprovider tests"
+airflow_pytest="cd airflow && EARSHOT_BIN_DIR='$CARGO_TARGET_DIR/debug' '$EARSHOT_AIRFLOW_VENV/bin/python' -m pytest -q -p no:cacheprovider"
+# The longest binaries are cut where they wait longest (Spark, Chromium, the erase's runs), and each
+# end-to-end Airflow module (its own dev server, mock Spotify and Airflow metadata) runs as a job of its
+# own: the pool then keeps both cores busy to the end.
 "$EARSHOT_VENV/bin/python" scripts/parallel_tests.py --jobs "${EARSHOT_TEST_JOBS:-3}" \
   --durations "$EARSHOT_CACHE/test-durations.json" --default-durations scripts/test-durations.json \
   --job "doctests=cargo test --workspace --locked --doc --quiet" \
-  --job "airflow=$airflow_tests" \
+  --job "airflow-dags=$airflow_pytest tests/test_dags.py" \
+  --job "airflow-e2e=$airflow_pytest tests/test_e2e.py" \
+  --job "airflow-e2e-groups=$airflow_pytest tests/test_e2e_groups.py" \
+  --split "analytics test it=parity::spark_on_a_standalone_cluster" \
+  --split "analytics test it=parity::spark_and_polars" \
+  --split "dashboard test it=browser::" \
+  --split "dashboard test it=http::" \
+  --split "members test it=rights::" \
   --workspace --locked "$@"
 
 log "All test suites passed in $(( $(date +%s) - started )) s"

@@ -162,8 +162,11 @@ pub async fn exported_snapshot_with(
         batch_rows: 1000,
         part_rows: 100_000,
     };
+    let members = gcs_export::members_with_rows(&db)
+        .await
+        .expect("reading the members");
     for collection in earshot_core::export::COLLECTIONS {
-        gcs_export::export_collection(&db, &storage, collection, snapshot, sizes)
+        gcs_export::export_collection(&db, &storage, collection, snapshot, sizes, &members)
             .await
             .expect("exporting");
     }

@@ -6,7 +6,8 @@ Measures, on this machine, from a clean clone of the current commit:
 - warm CI: `bash .ci/run` again in the same clone with the caches kept, after a one-line change to a
   dashboard page;
 - the demo after its build (`scripts/demo.sh --timings`, three runs) and `data-fetcher fetch` with
-  nothing new (the demo's own measurement of it);
+  nothing new (the demo's own measurement: five runs after each demo, their median; the median of
+  the three demos' medians);
 - the cold release build (`scripts/release.sh` into an empty target folder).
 
 Writes the figures to `--out` (JSON) and, with `--report`, the table between BENCHMARKS.md's
@@ -144,7 +145,7 @@ def render(results: dict) -> str:
         ("warm `bash .ci/run` (caches kept, a one-line change)", "warm_ci", minutes),
         ("`scripts/demo.sh` after its build (median of 3)", "demo", lambda s: f"{s:.1f} s"),
         (
-            "`data-fetcher fetch` with nothing new (demo, debug build, median of 3)",
+            "`data-fetcher fetch` with nothing new (demo, debug build, median of 3×5)",
             "fetch_nothing_new",
             lambda s: f"{s * 1000:.0f} ms",
         ),

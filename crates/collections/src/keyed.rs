@@ -13,6 +13,7 @@ use mongodb::bson::{Document, doc};
 
 use crate::batches::{Batch, KEYS_PER_BATCH, ROWS_PER_BATCH, pack_batches, ranges_of};
 use crate::pipelines::Build;
+use crate::touched::Unbuilt;
 
 /// Build `build` over the key values that the ledger entries `unbuilt` selects name (every value when
 /// `None`); returns how many aggregations ran and the entries it read, `None` when there was nothing
@@ -20,11 +21,11 @@ use crate::pipelines::Build;
 pub async fn run(
     db: &Database,
     build: &Build,
-    unbuilt: Option<Document>,
+    unbuilt: Option<&Unbuilt>,
 ) -> Result<Option<(usize, Vec<LedgerEntry>)>> {
     let (keys, entries) = match unbuilt {
-        Some(filter) => {
-            let (keys, entries) = touched_keys(db, build, filter).await?;
+        Some(unbuilt) => {
+            let (keys, entries) = touched_keys(db, build, unbuilt).await?;
             (Some(keys), entries)
         }
         None => (None, Vec::new()),
@@ -196,13 +197,14 @@ async fn distinct_keys(db: &Database, build: &Build) -> Result<Vec<String>> {
 async fn touched_keys(
     db: &Database,
     build: &Build,
-    mut unbuilt: Document,
+    unbuilt: &Unbuilt,
 ) -> Result<(Vec<String>, Vec<LedgerEntry>)> {
     let field = ledger::keys_of(build.key);
-    unbuilt.insert(ledger::COLLECTION, build.from);
+    let mut filter = unbuilt.filter();
+    filter.insert(ledger::COLLECTION, build.from);
     let mut cursor = db
         .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
-        .find(unbuilt)
+        .find(filter)
         .projection(doc! {&field: 1, ledger::LOADED_AT: 1})
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
@@ -210,6 +212,9 @@ async fn touched_keys(
     let mut entries = Vec::new();
     while cursor.advance().await? {
         let mut entry = cursor.deserialize_current()?;
+        if !unbuilt.keeps(&entry) {
+            continue;
+        }
         keys.extend(entry.keys(build.key).iter().cloned());
         entry.keys.clear();
         entries.push(entry);

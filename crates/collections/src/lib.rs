@@ -155,7 +155,7 @@ pub async fn build_with(
             Some(_) => None,
         };
         let Some((batches, entries)) =
-            keyed::run(db, &build, last.as_ref().map(Watermark::unbuilt)).await?
+            keyed::run(db, &build, last.as_ref().map(Watermark::unbuilt).as_ref()).await?
         else {
             info!(collection = build.into, "Nothing new to build.");
             continue;
@@ -218,7 +218,7 @@ async fn build_dailies(
     }
     for (watermark, dailies) in unbuilt {
         let keys: Vec<&str> = dailies.iter().map(|d| d.key).collect();
-        let entries = touched::entries_since(db, watermark.unbuilt(), &keys).await?;
+        let entries = touched::entries_since(db, &watermark.unbuilt(), &keys).await?;
         let (through, built) = watermark.next(&entries, through);
         let touched = touched::touched(&entries, &keys);
         let days_held = if touched.is_empty() {
@@ -286,18 +286,9 @@ struct Watermark {
 }
 
 impl Watermark {
-    /// The upload-ledger filter of the entries still to build.
-    fn unbuilt(&self) -> Document {
-        let mut filter = doc! {ledger::LOADED_AT: {"$gt": self.through}};
-        if !self.built.is_empty() {
-            let built: Vec<Document> = self
-                .built
-                .iter()
-                .map(|(id, at)| doc! {"_id": id, ledger::LOADED_AT: at})
-                .collect();
-            filter.insert("$nor", built);
-        }
-        filter
+    /// The upload-ledger entries still to build.
+    fn unbuilt(&self) -> touched::Unbuilt {
+        touched::Unbuilt::new(self.through, &self.built)
     }
 
     /// The next watermark's time and built entries, after a run at `through` that built `entries`.

@@ -5,7 +5,7 @@
 //! every one of its days: an hourly page spans a day or two, so the cross product rebuilds few
 //! partials that did not change (and rebuilding one changes nothing).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use anyhow::{Context as _, Result};
 use earshot_core::ledger::{self, DAY, LedgerEntry};
@@ -35,14 +35,50 @@ pub struct Day {
 /// Touched days, in order.
 pub type Touched = BTreeMap<String, Day>;
 
-/// The recently-played entries `unbuilt` selects (a watermark's), with the keys of `fields` and
-/// their days.
+/// The ledger entries a build has still to build: those loaded after its watermark's time, but the
+/// ones it built already (loaded within its margin).
+///
+/// The ledger is read by load time alone (`loaded_at` is indexed), and the built entries are left out
+/// here, not in the query: a `$nor` of them is matched against every candidate on any server, which
+/// made a build with nothing to do cost seconds when many entries were loaded within the margin.
+#[derive(Debug, Clone)]
+pub struct Unbuilt {
+    after: DateTime,
+    built: HashSet<(String, DateTime)>,
+}
+
+impl Unbuilt {
+    /// Entries loaded after `after`, but the `built` ones (by id and load time).
+    pub fn new(after: DateTime, built: &[(String, DateTime)]) -> Unbuilt {
+        Unbuilt {
+            after,
+            built: built.iter().cloned().collect(),
+        }
+    }
+
+    /// The ledger filter of the candidates: loaded after the watermark's time.
+    pub fn filter(&self) -> Document {
+        doc! {ledger::LOADED_AT: {"$gt": self.after}}
+    }
+
+    /// Whether `entry` (read with its load time) is still to build.
+    pub fn keeps(&self, entry: &LedgerEntry) -> bool {
+        entry
+            .loaded_at
+            .is_none_or(|at| !self.built.contains(&(entry.file.clone(), at)))
+    }
+}
+
+/// The recently-played entries still to build (a watermark's), with the keys of `fields` and their
+/// days.
 pub async fn entries_since(
     db: &Database,
-    unbuilt: Document,
+    unbuilt: &Unbuilt,
     fields: &[&str],
 ) -> Result<Vec<LedgerEntry>> {
-    entries(db, mongo::RAW_RECENTLY_PLAYED, unbuilt, fields).await
+    let mut found = entries(db, mongo::RAW_RECENTLY_PLAYED, unbuilt.filter(), fields).await?;
+    found.retain(|entry| unbuilt.keeps(entry));
+    Ok(found)
 }
 
 /// The entries of `collection` loaded after `through`, by id with their load times: what a build

@@ -105,9 +105,13 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         part_rows: cli.part_rows as usize,
     };
     let guard = ErasureGuard::begin(&storage, "gcs-export").await?;
+    // Read once for every marker of the run: a `distinct` over each member collection per exported
+    // collection was most of a small export's time.
+    let members = members_with_rows(&db).await?;
     let mut stdout = std::io::stdout().lock();
     for (done, collection) in collections.iter().enumerate() {
-        let exported = export_collection(&db, &storage, collection, &snapshot, sizes).await?;
+        let exported =
+            export_collection(&db, &storage, collection, &snapshot, sizes, &members).await?;
         // An erase that started during the export: this snapshot goes, the member with it.
         if let Err(err) = guard.check(true).await {
             for withdrawn in &collections[..=done] {
@@ -323,13 +327,13 @@ impl Part {
 /// Remove the parts an earlier run of this snapshot wrote beyond `written`, then write the marker that
 /// makes the snapshot complete, with a summary of what it holds and whom.
 async fn complete_snapshot(
-    db: &Database,
     storage: &Storage,
     collection: &str,
     snapshot: &str,
     schema: &Schema,
     written: &[String],
     rows: u64,
+    members: &[String],
 ) -> Result<()> {
     let prefix = layout::export_prefix(collection, snapshot);
     let marker = export::marker_key(collection, snapshot);
@@ -347,7 +351,7 @@ async fn complete_snapshot(
             .iter()
             .map(|(name, kind)| format!("{name}:{kind:?}"))
             .collect(),
-        members: Some(members_with_rows(db).await?),
+        members: Some(members.to_vec()),
     };
     storage
         .write(&marker, Bytes::from(serde_json::to_vec_pretty(&summary)?))
@@ -355,8 +359,9 @@ async fn complete_snapshot(
     Ok(())
 }
 
-/// Every member with rows in the database (their own rows, or a `members` document), sorted.
-async fn members_with_rows(db: &Database) -> Result<Vec<String>> {
+/// Every member with rows in the database (their own rows, or a `members` document), sorted: what a
+/// snapshot's markers list.
+pub async fn members_with_rows(db: &Database) -> Result<Vec<String>> {
     let mut members = std::collections::BTreeSet::new();
     let sources = earshot_core::mongo::MEMBER_ROW_COLLECTIONS
         .iter()
@@ -373,13 +378,14 @@ async fn members_with_rows(db: &Database) -> Result<Vec<String>> {
     Ok(members.into_iter().collect())
 }
 
-/// Export one collection into one snapshot.
+/// Export one collection into one snapshot; its marker lists `members` ([`members_with_rows`]).
 pub async fn export_collection(
     db: &Database,
     storage: &Storage,
     collection: &str,
     snapshot: &str,
     sizes: Sizes,
+    members: &[String],
 ) -> Result<Exported> {
     let schema = export::snapshot_columns(collection)
         .with_context(|| format!("`{collection}` is not exported"))?;
@@ -443,7 +449,10 @@ pub async fn export_collection(
             }
         }
     }
-    complete_snapshot(db, storage, collection, snapshot, &schema, &written, rows).await?;
+    complete_snapshot(
+        storage, collection, snapshot, &schema, &written, rows, members,
+    )
+    .await?;
     progress.finish();
     info!(collection, snapshot, rows, parts, "Exported a snapshot.");
     Ok(Exported {

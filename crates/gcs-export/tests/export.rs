@@ -7,7 +7,7 @@ use earshot_core::export::{self, SUCCESS_MARKER};
 use earshot_core::{Storage, mongo};
 use earshot_testkit::fixtures::fact_count;
 use earshot_testkit::mongo::MongoServer;
-use gcs_export::{Sizes, export_collection};
+use gcs_export::{Sizes, export_collection, members_with_rows};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::*;
@@ -87,9 +87,16 @@ const SIZES: Sizes = Sizes {
 async fn every_collection_exports_with_its_schema_and_every_row() {
     let (db, dir, storage) = loaded("export_all").await;
     for collection in export::COLLECTIONS {
-        let exported = export_collection(&db, &storage, collection, "20241111T090000Z", SIZES)
-            .await
-            .unwrap();
+        let exported = export_collection(
+            &db,
+            &storage,
+            collection,
+            "20241111T090000Z",
+            SIZES,
+            &members(&db).await,
+        )
+        .await
+        .unwrap();
         let count = db
             .collection::<Document>(collection)
             .count_documents(doc! {})
@@ -218,7 +225,7 @@ async fn parts_split_and_a_rerun_rewrites_the_same_snapshot_whole() {
         batch_rows: 300,
         part_rows: 1000,
     };
-    let first = export_collection(&db, &storage, collection, "r1", small)
+    let first = export_collection(&db, &storage, collection, "r1", small, &members(&db).await)
         .await
         .unwrap();
     assert_eq!(first.parts, fact_count("plays.total").div_ceil(1000));
@@ -230,7 +237,7 @@ async fn parts_split_and_a_rerun_rewrites_the_same_snapshot_whole() {
         out
     };
     let before = files(storage.clone()).await;
-    export_collection(&db, &storage, collection, "r1", small)
+    export_collection(&db, &storage, collection, "r1", small, &members(&db).await)
         .await
         .unwrap();
     assert_eq!(
@@ -239,7 +246,7 @@ async fn parts_split_and_a_rerun_rewrites_the_same_snapshot_whole() {
         "a second run changes nothing"
     );
     // Fewer, larger parts: the stale ones are removed before the marker returns.
-    let again = export_collection(&db, &storage, collection, "r1", SIZES)
+    let again = export_collection(&db, &storage, collection, "r1", SIZES, &members(&db).await)
         .await
         .unwrap();
     assert_eq!(again.parts, 1);
@@ -271,9 +278,16 @@ async fn a_value_of_the_wrong_type_is_an_error_naming_the_document_and_field() {
     let storage = Storage::local(dir.path());
     let err = format!(
         "{:#}",
-        export_collection(&db, &storage, mongo::MEMBERS, "r1", SIZES)
-            .await
-            .unwrap_err()
+        export_collection(
+            &db,
+            &storage,
+            mongo::MEMBERS,
+            "r1",
+            SIZES,
+            &members(&db).await
+        )
+        .await
+        .unwrap_err()
     );
     assert!(
         err.contains("members") && err.contains("ana.mx") && err.contains("`plays`"),
@@ -293,9 +307,16 @@ async fn a_value_of_the_wrong_type_is_an_error_naming_the_document_and_field() {
         .unwrap();
     let err = format!(
         "{:#}",
-        export_collection(&db, &storage, mongo::ARTISTS, "r1", SIZES)
-            .await
-            .unwrap_err()
+        export_collection(
+            &db,
+            &storage,
+            mongo::ARTISTS,
+            "r1",
+            SIZES,
+            &members(&db).await
+        )
+        .await
+        .unwrap_err()
     );
     assert!(
         err.contains("Artists")
@@ -305,9 +326,16 @@ async fn a_value_of_the_wrong_type_is_an_error_naming_the_document_and_field() {
         "{err}"
     );
     // An empty collection still yields a readable, typed, empty snapshot.
-    let empty = export_collection(&db, &storage, mongo::ALBUMS, "r1", SIZES)
-        .await
-        .unwrap();
+    let empty = export_collection(
+        &db,
+        &storage,
+        mongo::ALBUMS,
+        "r1",
+        SIZES,
+        &members(&db).await,
+    )
+    .await
+    .unwrap();
     assert_eq!((empty.rows, empty.parts), (0, 1));
     let df = read_snapshot(dir.path(), mongo::ALBUMS, "r1");
     assert_eq!(df.height(), 0);
@@ -315,4 +343,9 @@ async fn a_value_of_the_wrong_type_is_an_error_naming_the_document_and_field() {
         df.column("tracks").unwrap().dtype(),
         &DataType::List(Box::new(DataType::String))
     );
+}
+
+/// The members a run's markers list, read as `gcs-export` reads them once per run.
+async fn members(db: &mongodb::Database) -> Vec<String> {
+    members_with_rows(db).await.expect("reading the members")
 }

@@ -317,7 +317,8 @@ pub fn erasure_epoch_key() -> String {
 }
 
 /// Every storage prefix that holds objects of one member only: their raw pages and imported history
-/// (`raw/<kind>/user=<id>/`) and their converted files (`converted/<kind>/user=<id>/`), of every kind.
+/// (`raw/<kind>/user=<id>/`), their converted files (`converted/<kind>/user=<id>/`), of every kind,
+/// and the listens their clients submitted (`raw/listens/user=<id>/`).
 /// With [`member_keys`], every place in storage a member's own data lives; Parquet snapshots and
 /// reports hold every member's rows together.
 pub fn member_prefixes(member: &str) -> Vec<String> {
@@ -330,19 +331,57 @@ pub fn member_prefixes(member: &str) -> Vec<String> {
             ]
         })
         .collect();
+    prefixes.push(listens_raw_prefix(member));
     // Spoken plays' raw files are the streaming history's: one prefix, listed once.
     let mut seen = std::collections::HashSet::new();
     prefixes.retain(|p| seen.insert(p.clone()));
     prefixes
 }
 
-/// The single state objects of one member: fetch state, encrypted tokens, import progress, consent.
+/// Prefix of every member's listens as ListenBrainz clients submitted them:
+/// `raw/listens/user=<id>/`. Each submission is stored verbatim, as a Spotify page is.
+pub fn listens_raw_prefix(member: &str) -> String {
+    format!("{RAW}/listens/user={member}/")
+}
+
+/// One submission of a member's listens: `raw/listens/user=<id>/<received, basic UTC>-<digest>.json`,
+/// `digest` a hash of the body (a client that sends the same body again in the same second writes the
+/// same object).
+pub fn listen_submission_key(member: &str, received: DateTime<Utc>, digest: &str) -> String {
+    format!(
+        "{}{}-{digest}{RAW_SUFFIX}",
+        listens_raw_prefix(member),
+        received.format("%Y%m%dT%H%M%S%.3fZ")
+    )
+}
+
+/// What a member's client says is playing now, with its expiry: `state/now-playing/<id>.json`. Not a
+/// play: it is replaced by the next and read only until it expires.
+pub fn now_playing_key(member: &str) -> String {
+    format!("{STATE}/now-playing/{member}.json")
+}
+
+/// Prefix of every member's listen token: `state/listen-tokens/`.
+pub fn listen_tokens_prefix() -> String {
+    format!("{STATE}/listen-tokens/")
+}
+
+/// The hash of a member's listen token (what a ListenBrainz client submits with):
+/// `state/listen-tokens/<id>.json` (earshot-state's `listen_tokens`).
+pub fn listen_token_key(member: &str) -> String {
+    format!("{}{member}.json", listen_tokens_prefix())
+}
+
+/// The single state objects of one member: fetch state, encrypted tokens, import progress, consent,
+/// listen token, now playing.
 pub fn member_keys(member: &str) -> Vec<String> {
     vec![
         member_state_key(member),
         token_key(member),
         import_state_key(member),
         consent_key(member),
+        listen_token_key(member),
+        now_playing_key(member),
     ]
 }
 

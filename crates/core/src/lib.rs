@@ -15,6 +15,8 @@
 //! - [`period`]: named periods (a year, a month, an ISO week) and their bounds in the group's zone.
 //! - [`scope`]: several groups in one deployment: each group's database and storage prefix.
 //! - [`layout`]: the storage keys of the data contract (`raw/…`, `converted/…`, `exports/…`).
+//! - [`recording`]: one recording across services and releases (ISRC, MusicBrainz id, or names).
+//! - [`listens`]: listens as ListenBrainz clients submit them, with ListenBrainz's limits.
 
 pub mod cli;
 pub mod config;
@@ -26,9 +28,11 @@ pub mod export;
 pub mod history;
 pub mod layout;
 pub mod ledger;
+pub mod listens;
 pub mod mongo;
 pub mod period;
 pub mod progress;
+pub mod recording;
 pub mod records;
 pub mod scope;
 pub mod spotify;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub clock: Arc<dyn earshot_state::clock::Clock>,
     /// "Sign in with Spotify", when the token key is set.
     pub spotify: Option<Arc<SpotifySignIn>>,
+    /// The listen API's rate limits ([`crate::pages::listen_api`]).
+    pub listen_limiter: crate::pages::listen_api::ListenLimiter,
 }
 
 impl AppState {
@@ -252,6 +254,7 @@ async fn group_state(
         exposure,
         clock,
         spotify,
+        listen_limiter: Default::default(),
     };
     if let Some(auth) = &state.auth {
         // A new password ends every session the old one opened.

@@ -15,7 +15,9 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 use crate::exposure::Admission;
-use crate::pages::{artist, assets, connect, group, login, me, member, pair, recap, status, track};
+use crate::pages::{
+    artist, assets, connect, group, listen_api, login, me, member, pair, recap, status, track,
+};
 use crate::server::{self, ServerLimits};
 use crate::{auth, urls};
 
@@ -44,6 +46,11 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route(urls::ERASE_ME, post(me::erase))
         .route(urls::CONNECT, get(connect::connect))
         .route(urls::CONNECT_CALLBACK, get(connect::callback))
+        .route(
+            urls::SUBMIT_LISTENS,
+            post(listen_api::submit).layer(DefaultBodyLimit::max(listen_api::BODY_LIMIT)),
+        )
+        .route(urls::VALIDATE_TOKEN, get(listen_api::validate_token))
         .route(urls::STYLESHEET, get(assets::stylesheet))
         .route(urls::FAVICON_ICO, get(assets::favicon))
         .route(urls::FAVICON_SVG, get(assets::favicon))
@@ -74,8 +81,20 @@ pub fn app(states: &[Arc<AppState>], request_timeout: Duration) -> Router {
             for state in states {
                 app = app.nest(&state.base, router(state.clone(), request_timeout));
             }
+            // The listen API at the root too: the token names the group.
+            let groups = listen_api::Groups(Arc::new(states.to_vec()));
+            let root_api = Router::new()
+                .route(
+                    urls::SUBMIT_LISTENS,
+                    post(listen_api::submit_any)
+                        .layer(DefaultBodyLimit::max(listen_api::BODY_LIMIT)),
+                )
+                .route(urls::VALIDATE_TOKEN, get(listen_api::validate_token_any))
+                .layer(middleware::from_fn_with_state(request_timeout, timeout))
+                .with_state(groups);
             let first = states.first().expect("at least one group").clone();
-            app.fallback(assets::not_found)
+            app.merge(root_api)
+                .fallback(assets::not_found)
                 .layer(middleware::from_fn_with_state(first.clone(), admit))
                 .layer(middleware::from_fn_with_state(first, security_headers))
         }

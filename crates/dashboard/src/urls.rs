@@ -76,9 +76,17 @@ pub const FAVICON_ICO: &str = "/favicon.ico";
 /// The icon.
 pub const FAVICON_SVG: &str = "/favicon.svg";
 
-/// The paths open without a session: the login form and what it loads.
+/// The listen API's submissions (ListenBrainz's path; a member's listen token, not a session).
+pub const SUBMIT_LISTENS: &str = "/1/submit-listens";
+/// The listen API's token check (ListenBrainz's path).
+pub const VALIDATE_TOKEN: &str = "/1/validate-token";
+
+/// The paths open without a session: the login form and what it loads, and the listen API (which
+/// has its own tokens).
 pub const OPEN: &[&str] = &[
     LOGIN,
+    SUBMIT_LISTENS,
+    VALIDATE_TOKEN,
     CONNECT,
     CONNECT_CALLBACK,
     STYLESHEET,

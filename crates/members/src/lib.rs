@@ -11,8 +11,8 @@
 //! dashboard's "Your data" uses too; this crate is the command line.
 
 use earshot_rights::{erase, export};
-use earshot_state::Stores;
 use earshot_state::roster as list;
+use earshot_state::{Stores, listen_tokens};
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -84,6 +84,17 @@ pub enum Command {
         #[arg(long)]
         without_config: bool,
     },
+    /// Make a member a listen token, for the ListenBrainz clients that submit their listens to
+    /// Earshot (Navidrome, Jellyfin's ListenBrainz plugin, a phone scrobbler). Printed once on
+    /// stdout; only its SHA-256 is kept. A new token replaces the old one at once.
+    Token {
+        /// The member's id in the group config.
+        #[arg(long)]
+        member: String,
+        /// Remove the member's token instead: their clients' submissions are refused from now on.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 /// What `members export` writes.
@@ -147,6 +158,36 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             }
             let report = erase::erase(&stores, member).await?;
             write!(std::io::stdout(), "{}", report.summary(member))?;
+        }
+        Command::Token { member, revoke } => {
+            if *revoke {
+                let had = listen_tokens::revoke(&stores.storage, member).await?;
+                eprintln!(
+                    "{}",
+                    if had {
+                        format!("Revoked `{member}`'s listen token.")
+                    } else {
+                        format!("`{member}` had no listen token.")
+                    }
+                );
+                return Ok(Outcome::Success);
+            }
+            if stores.group.member(member).is_none() {
+                anyhow::bail!(
+                    "`--member {member}`: the group config does not list them (a listen token is for a member of the group)"
+                );
+            }
+            if earshot_core::erasure::has_left(&stores.storage, member).await? {
+                anyhow::bail!("`--member {member}`: they left the group");
+            }
+            let now = earshot_state::clock::from_env()?.now();
+            let token = listen_tokens::create(&stores.storage, member, now).await?;
+            writeln!(std::io::stdout(), "{token}")?;
+            eprintln!(
+                "A listen token for `{member}`, shown once: set it as the ListenBrainz token of their \
+                 player or scrobbler, with Earshot's dashboard address as the ListenBrainz URL. A new \
+                 token replaces this one."
+            );
         }
     }
     Ok(Outcome::Success)

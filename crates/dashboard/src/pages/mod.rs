@@ -5,6 +5,7 @@ pub mod artist;
 pub mod assets;
 pub mod connect;
 pub mod group;
+pub mod listen_api;
 mod listeners;
 pub mod login;
 pub mod me;

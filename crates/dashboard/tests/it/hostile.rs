@@ -714,6 +714,7 @@ async fn in_x_real_ip_mode_a_clients_own_x_forwarded_for_is_ignored() {
             .with_client_ip_header(dashboard::exposure::ClientIpHeader::XRealIp),
         clock: std::sync::Arc::new(earshot_state::clock::SystemClock),
         spotify: None,
+        listen_limiter: Default::default(),
     };
     tokio::spawn(dashboard::serve_with(
         listener,

@@ -8,3 +8,4 @@ mod erase;
 mod groups;
 mod hostile;
 mod http;
+mod listen_api;

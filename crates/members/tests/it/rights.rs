@@ -405,6 +405,30 @@ async fn an_export_holds_exactly_the_members_data() {
 async fn an_erase_leaves_no_trace_and_the_others_results_equal_a_group_without_them() {
     let (p, track) = connected_group("members_erase").await;
     let needles = [MEMBER, NAME, track.as_str()];
+    // What the listen API keeps of the member (issue #39): their token's hash, a submission as their
+    // client sent it, and their "now playing".
+    earshot_state::listen_tokens::create(&p.storage, MEMBER, Utc::now())
+        .await
+        .unwrap();
+    let listen = format!(
+        r#"{{"listen_type":"single","payload":[{{"listened_at":1700000000,"track_metadata":{{"artist_name":"{NAME}","track_name":"{track}"}}}}]}}"#
+    );
+    p.storage
+        .write(
+            &layout::listen_submission_key(MEMBER, Utc::now(), "0123456789abcdef"),
+            listen.into_bytes().into(),
+        )
+        .await
+        .unwrap();
+    p.storage
+        .write(
+            &layout::now_playing_key(MEMBER),
+            format!(r#"{{"member":"{MEMBER}","track_name":"{track}"}}"#)
+                .into_bytes()
+                .into(),
+        )
+        .await
+        .unwrap();
     assert!(
         find_traces(&p, &needles).await.len() > 10,
         "the search finds the member before the erase"

@@ -96,6 +96,7 @@ pub async fn serve_stores_with(
         exposure,
         clock: Arc::new(earshot_state::clock::SystemClock),
         spotify: None,
+        listen_limiter: Default::default(),
     };
     tokio::spawn(dashboard::serve_with(
         listener,
@@ -438,6 +439,7 @@ pub async fn serve_sign_in_on(
         exposure: dashboard::exposure::Exposure::loopback(address.port(), true),
         clock,
         spotify: Some(Arc::new(sign_in)),
+        listen_limiter: Default::default(),
     };
     tokio::spawn(dashboard::serve_with(
         listener,

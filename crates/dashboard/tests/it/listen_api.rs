@@ -1,0 +1,207 @@
+//! The listen API against a real ListenBrainz client library (liblistenbrainz, installed from PyPI by
+//! scripts/test.sh), and its limits and guards over plain HTTP.
+
+use std::process::Command;
+
+use axum::body::Bytes;
+use chrono::Utc;
+use dashboard::server::ServerLimits;
+use earshot_core::listens::MAX_LISTEN_PAYLOAD_SIZE;
+use earshot_core::{Storage, layout};
+use earshot_state::listen_tokens;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{client, serve_empty};
+
+/// The venv's Python, with liblistenbrainz (scripts/requirements-test.lock).
+fn python() -> std::path::PathBuf {
+    std::env::var_os("EARSHOT_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| earshot_core::env::cache_dir().join("venv"))
+        .join("bin/python")
+}
+
+async fn objects(storage: &Storage, prefix: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for key in storage.list(prefix).await.unwrap() {
+        let text = String::from_utf8(storage.read_all(&key).await.unwrap().to_vec()).unwrap();
+        out.push((key, text));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listenbrainz_client_submits_a_member_s_listens_with_their_token() {
+    let (base, dir) = serve_empty("listen_api_client", None, &[], ServerLimits::default()).await;
+    let storage = Storage::local(dir.path());
+    let now = Utc::now();
+    let token = listen_tokens::create(&storage, "dev.p", now).await.unwrap();
+
+    let output = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/listenbrainz/client.py"
+        ))
+        .args([&base, &token, &now.timestamp().to_string()])
+        .output()
+        .expect("running the ListenBrainz client (scripts/test.sh installs liblistenbrainz)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(out["valid"], "accepted");
+    assert_eq!(out["invalid"], "refused");
+    for call in ["single", "import", "playing_now"] {
+        assert_eq!(out[call], json!({"status": "ok"}), "{call}");
+    }
+    assert_eq!(out["old"]["status"], 400);
+    assert!(
+        out["old"]["message"].as_str().unwrap().contains("too low"),
+        "{out}"
+    );
+    assert_eq!(out["bad_token"]["status"], 401, "{out}");
+
+    // Two submissions stored verbatim under the member's raw prefix; the playing-now one is not a play.
+    let stored = objects(&storage, &layout::listens_raw_prefix("dev.p")).await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let single: Value = serde_json::from_str(
+        &stored
+            .iter()
+            .find(|(_, text)| text.contains("Some Resolve"))
+            .expect("the single listen")
+            .1,
+    )
+    .unwrap();
+    assert_eq!(single["listen_type"], "single");
+    assert_eq!(
+        single["payload"][0]["track_metadata"]["additional_info"]["isrc"], "NO-RKS-22-00010",
+        "stored as sent"
+    );
+    let import: Value = serde_json::from_str(
+        &stored
+            .iter()
+            .find(|(_, text)| text.contains("Track 0"))
+            .expect("the import")
+            .1,
+    )
+    .unwrap();
+    assert_eq!(import["payload"].as_array().unwrap().len(), 3);
+    assert!(
+        objects(&storage, "raw/listens/")
+            .await
+            .iter()
+            .all(|(k, _)| k.contains("user=dev.p/"))
+    );
+
+    let playing = dashboard::pages::listen_api::now_playing(&storage, "dev.p", Utc::now())
+        .await
+        .unwrap();
+    let playing = playing.expect("now playing");
+    assert_eq!(playing.track_name, "Now");
+    assert_eq!((playing.until - playing.since).num_seconds(), 200);
+    assert!(
+        dashboard::pages::listen_api::now_playing(&storage, "dev.p", playing.until)
+            .await
+            .unwrap()
+            .is_none(),
+        "it expires"
+    );
+}
+
+#[tokio::test]
+async fn the_api_answers_as_listenbrainz_does_and_holds_to_its_limits_and_the_erase() {
+    let (base, dir) = serve_empty("listen_api_limits", None, &[], ServerLimits::default()).await;
+    let storage = Storage::local(dir.path());
+    let token = listen_tokens::create(&storage, "emi", Utc::now())
+        .await
+        .unwrap();
+    let http = client();
+    let submit = |body: Vec<u8>, token: Option<&str>| {
+        let mut request = http.post(format!("{base}/1/submit-listens")).body(body);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        request.send()
+    };
+    let listen = |at: i64| {
+        serde_json::to_vec(&json!({"listen_type": "single", "payload": [
+            {"listened_at": at, "track_metadata": {"artist_name": "A", "track_name": "T"}}
+        ]}))
+        .unwrap()
+    };
+    let now = Utc::now().timestamp();
+
+    // No header: 401 with ListenBrainz's error JSON.
+    let response = submit(listen(now), None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 401);
+
+    // A body past the payload limit: 400, "Payload too large", nothing stored.
+    let huge = vec![b' '; MAX_LISTEN_PAYLOAD_SIZE + 1];
+    let response = submit(huge, Some(&token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Payload too large"),
+        "{body}"
+    );
+
+    // While the member is being erased: 503, and nothing stored.
+    storage
+        .write(&layout::erasure_key("emi"), Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let response = submit(listen(now), Some(&token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    storage.delete(&layout::erasure_key("emi")).await.unwrap();
+    assert!(
+        storage
+            .list(&layout::listens_raw_prefix("emi"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Accepted, with the rate limit's headers.
+    let response = submit(listen(now), Some(&token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let remaining: u32 = response.headers()["x-ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(remaining < dashboard::pages::listen_api::PER_TOKEN);
+    assert_eq!(
+        storage
+            .list(&layout::listens_raw_prefix("emi"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // One client's 30 requests in 10 s, then 429 with Retry-After.
+    let mut refused = None;
+    for _ in 0..=dashboard::pages::listen_api::PER_CLIENT {
+        let response = http
+            .get(format!("{base}/1/validate-token?token={token}"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(response);
+            break;
+        }
+    }
+    let refused = refused.expect("the per-client limit refuses");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+}

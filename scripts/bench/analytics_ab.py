@@ -23,9 +23,7 @@ import time
 from pathlib import Path
 
 import duckdb
-
-# The snapshot analytics reads, and the columns each copy renames.
-RENAMED = {"rawdata_recentlyplayed": ["_id"], "ArtistTrackLink": ["_id", "play_id"], "rawdata_toptracks": []}
+from scaled import copy_scaled
 
 
 def scale(base: Path, snapshot: str, plays: int, storage: Path) -> int:
@@ -37,19 +35,7 @@ def scale(base: Path, snapshot: str, plays: int, storage: Path) -> int:
         f"SELECT count(*) FROM read_parquet('{source}/rawdata_recentlyplayed/snapshot={snapshot}/*.parquet')"
     ).fetchone()[0]
     factor = max(1, -(-plays // one))
-    for collection, columns in RENAMED.items():
-        target = storage / "exports" / collection / "snapshot=bench"
-        target.mkdir(parents=True)
-        parts = f"read_parquet('{source}/{collection}/snapshot={snapshot}/*.parquet')"
-        if columns:
-            replace = ", ".join(f"{c} || '~' || k AS {c}" for c in columns)
-            for part, first in enumerate(range(0, factor, 1000)):
-                copies = f"range({first}, {min(first + 1000, factor)}) AS copies(k)"
-                select = f"SELECT * REPLACE ({replace}) FROM {parts}, {copies}"
-                db.execute(f"COPY ({select}) TO '{target}/part-{part:05d}.parquet' (FORMAT parquet)")
-        else:
-            db.execute(f"COPY (SELECT * FROM {parts}) TO '{target}/part-00000.parquet' (FORMAT parquet)")
-        shutil.copyfile(source / collection / f"snapshot={snapshot}" / "_SUCCESS", target / "_SUCCESS")
+    copy_scaled(db, source, snapshot, factor, storage)
     return db.execute(
         f"SELECT count(*) FROM read_parquet('{storage}/exports/rawdata_recentlyplayed/snapshot=bench/*.parquet')"
     ).fetchone()[0]

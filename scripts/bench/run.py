@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from scaled import copy_scaled
+
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = {
     # name: (members, days, mean plays per member per day)
@@ -761,27 +763,7 @@ def bench_scaled(work, base, factor, repeats, cluster=True):
     db = duckdb.connect()
     db.execute("SET preserve_insertion_order = false")
     db.execute(f"SET temp_directory = '{work / 'duckdb-temp'}'")
-    renamed = {
-        "rawdata_recentlyplayed": ["_id"],
-        "ArtistTrackLink": ["_id", "play_id"],
-        "rawdata_toptracks": [],
-    }
-    for collection, columns in renamed.items():
-        target = storage / "exports" / collection / "snapshot=bench"
-        target.mkdir(parents=True)
-        parts = f"read_parquet('{source}/{collection}/snapshot=bench/*.parquet')"
-        if columns:
-            # At most 1000 copies a part: one COPY of 100M rows spills past this disk.
-            replace = ", ".join(f"{c} || '~' || k AS {c}" for c in columns)
-            for part, first in enumerate(range(0, factor, 1000)):
-                copies = f"range({first}, {min(first + 1000, factor)}) AS copies(k)"
-                select = f"SELECT * REPLACE ({replace}) FROM {parts}, {copies}"
-                db.execute(f"COPY ({select}) TO '{target}/part-{part:05d}.parquet' (FORMAT parquet)")
-        else:
-            db.execute(f"COPY (SELECT * FROM {parts}) TO '{target}/part-00000.parquet' (FORMAT parquet)")
-        # The marker as gcs-export wrote it: it names the snapshot's columns (the derived ones included,
-        # which the engines then read instead of computing them).
-        shutil.copyfile(source / collection / "snapshot=bench" / "_SUCCESS", target / "_SUCCESS")
+    copy_scaled(db, source, "bench", factor, storage)
     plays = count_rows(f"{storage}/exports/rawdata_recentlyplayed/snapshot=bench/*.parquet")
     base_set = json.loads((work / f"results-{base}.json").read_text())["set"]
     run.results["set"] = {

@@ -237,21 +237,10 @@ async fn validate_in(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Response {
-    let Some(first) = groups.first() else {
-        return error(StatusCode::NOT_FOUND, "Not found.");
+    let (now, quota) = match admit_client(groups, peer, headers) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
-    let now = first.clock.now();
-    let client = ClientKey::of(first.exposure.client(peer.ip(), headers));
-    let quota = first
-        .listen_limiter
-        .take(Counted::Client(client), PER_CLIENT, Instant::now());
-    if !quota.allowed {
-        return with_quota(
-            error(StatusCode::TOO_MANY_REQUESTS, "Too many requests."),
-            quota,
-            now,
-        );
-    }
     let Some(token) = token_of(headers, query) else {
         return with_quota(
             error(
@@ -275,6 +264,31 @@ async fn validate_in(
     with_quota(axum::Json(answer).into_response(), quota, now)
 }
 
+/// A request's time and its client's place in the per-address limit (counted in the first group's
+/// limiter: one server, one count per client), or the answer that refuses it.
+fn admit_client(
+    groups: &[Arc<AppState>],
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(DateTime<Utc>, Quota), Response> {
+    let Some(first) = groups.first() else {
+        return Err(error(StatusCode::NOT_FOUND, "Not found."));
+    };
+    let now = first.clock.now();
+    let client = ClientKey::of(first.exposure.client(peer.ip(), headers));
+    let quota = first
+        .listen_limiter
+        .take(Counted::Client(client), PER_CLIENT, Instant::now());
+    if !quota.allowed {
+        return Err(with_quota(
+            error(StatusCode::TOO_MANY_REQUESTS, "Too many requests."),
+            quota,
+            now,
+        ));
+    }
+    Ok((now, quota))
+}
+
 fn unavailable() -> Response {
     let mut response = error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -292,21 +306,10 @@ async fn submit_to(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let Some(first) = groups.first() else {
-        return error(StatusCode::NOT_FOUND, "Not found.");
+    let (now, by_client) = match admit_client(groups, peer, headers) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
-    let now = first.clock.now();
-    let client = ClientKey::of(first.exposure.client(peer.ip(), headers));
-    let by_client = first
-        .listen_limiter
-        .take(Counted::Client(client), PER_CLIENT, Instant::now());
-    if !by_client.allowed {
-        return with_quota(
-            error(StatusCode::TOO_MANY_REQUESTS, "Too many requests."),
-            by_client,
-            now,
-        );
-    }
     let Some(token) = token_of(headers, None) else {
         return with_quota(
             error(

@@ -67,27 +67,20 @@ async fn a_listenbrainz_client_submits_a_member_s_listens_with_their_token() {
     // Two submissions stored verbatim under the member's raw prefix; the playing-now one is not a play.
     let stored = objects(&storage, &layout::listens_raw_prefix("dev.p")).await;
     assert_eq!(stored.len(), 2, "{stored:?}");
-    let single: Value = serde_json::from_str(
-        &stored
+    let holding = |needle: &str| -> Value {
+        let (_, text) = stored
             .iter()
-            .find(|(_, text)| text.contains("Some Resolve"))
-            .expect("the single listen")
-            .1,
-    )
-    .unwrap();
+            .find(|(_, text)| text.contains(needle))
+            .unwrap_or_else(|| panic!("no stored submission holds {needle:?}"));
+        serde_json::from_str(text).unwrap()
+    };
+    let single = holding("Some Resolve");
     assert_eq!(single["listen_type"], "single");
     assert_eq!(
         single["payload"][0]["track_metadata"]["additional_info"]["isrc"], "NO-RKS-22-00010",
         "stored as sent"
     );
-    let import: Value = serde_json::from_str(
-        &stored
-            .iter()
-            .find(|(_, text)| text.contains("Track 0"))
-            .expect("the import")
-            .1,
-    )
-    .unwrap();
+    let import = holding("Track 0");
     assert_eq!(import["payload"].as_array().unwrap().len(), 3);
     assert!(
         objects(&storage, "raw/listens/")

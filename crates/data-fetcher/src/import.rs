@@ -371,7 +371,7 @@ fn check(
     // Only the fields and the entries Earshot uses are written: the device fields, incognito and
     // short entries never reach storage.
     let stripped = serde_json::to_vec(&used)?;
-    let hash = hex(&Sha256::digest(&stripped)[..8]);
+    let hash = earshot_state::sessions::hex(&Sha256::digest(&stripped)[..8]);
     let key = layout::history_key(member, &source.name, &hash);
     Ok((
         Checked::Audio {
@@ -708,8 +708,4 @@ pub async fn record_enrichment(
         write_state(storage, &state).await?;
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -106,7 +106,7 @@ pub fn due(
             )
             .as_bytes(),
         );
-        let grant: String = grant[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let grant = earshot_state::sessions::hex(&grant[..8]);
         out.push(Reminder {
             kind: "reconnect_reminder",
             member: state.member.clone(),

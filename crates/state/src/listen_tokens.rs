@@ -33,7 +33,7 @@ pub fn new_token() -> Result<String> {
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = sessions::hex(&bytes);
     Ok(format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],

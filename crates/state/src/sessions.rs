@@ -84,7 +84,8 @@ pub fn password_fingerprint(hash: &str) -> String {
     hex(&Sha256::digest(hash.trim().as_bytes())[..16])
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes as lower-case hex: how the state stores digests and random ids.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

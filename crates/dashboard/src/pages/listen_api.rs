@@ -387,10 +387,7 @@ async fn store_submission(
     if guard.member_erased(member, &witness).await? {
         anyhow::bail!("`{member}` is being erased or left the group");
     }
-    let digest: String = Sha256::digest(body)[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = earshot_state::sessions::hex(&Sha256::digest(body)[..8]);
     let key = layout::listen_submission_key(member, now, &digest);
     storage.write(&key, Bytes::copy_from_slice(body)).await?;
     if guard.being_erased(member).await? {

@@ -52,8 +52,8 @@ pub fn builds(target: Target) -> Vec<Build> {
         .iter()
         .flat_map(|kind| match kind {
             RawKind::RecentlyPlayed => pipelines::recently_played(),
-            // Imported plays share `rawdata_recentlyplayed`: built with recently played.
-            RawKind::StreamingHistory => Vec::new(),
+            // Imported plays and listens share `rawdata_recentlyplayed`: built with recently played.
+            RawKind::StreamingHistory | RawKind::Listens => Vec::new(),
             // Spoken plays have no derived collections: analytics reads them from the snapshot.
             RawKind::SpokenHistory => Vec::new(),
             RawKind::TopTracks => pipelines::top_tracks(),

@@ -15,6 +15,11 @@
 //! display_name = "Ana"
 //! app = "main"                         # optional when there is one app or none
 //!
+//! [[members]]
+//! id = "dana"                          # a friend not on Spotify: scrobbles to the listen API
+//! display_name = "Dana"
+//! spotify = false                      # not fetched, not counted against an app's 5 members
+//!
 //! dashboard_url = "https://earshot.example.org"   # optional: links in the posted weekly recap
 //! # The dashboard password's Argon2 hash (`dashboard hash-password`), for a dashboard serving
 //! # several groups, each with its own; optional: an env variable or a file holding it.
@@ -197,6 +202,15 @@ pub struct MemberConfig {
     /// Which app of `apps` the member authorises; may be omitted when there is at most one app.
     #[serde(default)]
     pub app: Option<String>,
+    /// Whether the member connects a Spotify account (the default). `spotify = false`: a friend who
+    /// listens elsewhere and scrobbles to the listen API or imports a history; the fetcher skips them,
+    /// no app counts them among its 5 development-mode users, and they cannot connect Spotify.
+    #[serde(default = "yes")]
+    pub spotify: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_group_name() -> String {
@@ -307,7 +321,14 @@ impl GroupConfig {
                     member.id
                 ));
             }
-            if member.app.is_none() && self.apps.len() > 1 {
+            if !member.spotify && member.app.is_some() {
+                return Err(format!(
+                    "`members`: member `{}` has `spotify = false` and names an app: a member without \
+                     Spotify authorises none",
+                    member.id
+                ));
+            }
+            if member.spotify && member.app.is_none() && self.apps.len() > 1 {
                 return Err(format!(
                     "`members`: member `{}` must say which app it uses (`app = \"…\"`): the group has {} apps",
                     member.id,
@@ -367,8 +388,12 @@ impl GroupConfig {
         self.members.iter().find(|m| m.id == id)
     }
 
-    /// The app a member authorises: the named one, else the only one.
+    /// The app a member authorises: the named one, else the only one; none for a member without
+    /// Spotify.
     pub fn app_of(&self, member: &MemberConfig) -> Option<&AppConfig> {
+        if !member.spotify {
+            return None;
+        }
         match &member.app {
             Some(name) => self.apps.iter().find(|a| &a.name == name),
             None => self.apps.first(),

@@ -67,7 +67,7 @@ pub type Schema = Vec<(&'static str, ColumnKind)>;
 
 use ColumnKind::{Bool, Int, Json, Str, StrList, Time};
 
-const TRACK_FIELDS: [(&str, ColumnKind); 19] = [
+const TRACK_FIELDS: [(&str, ColumnKind); 23] = [
     ("track_id", Str),
     ("track_name", Str),
     ("clean_track_name", Str),
@@ -87,6 +87,10 @@ const TRACK_FIELDS: [(&str, ColumnKind); 19] = [
     ("is_local", Bool),
     ("track_url", Str),
     ("images", Json),
+    ("isrc", Str),
+    ("recording_mbid", Str),
+    ("recording_key", Str),
+    ("name_key", Str),
 ];
 
 const RAW_RECENTLY_PLAYED_HEAD: &[(&str, ColumnKind)] = &[
@@ -278,7 +282,9 @@ pub fn schema(collection: &str) -> Option<Schema> {
 /// recomputes it per play in every plan (polars, Spark and the DuckDB benchmark read it as it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Derived {
-    /// The track's Spotify id, or `local:<track name>` for a local file (null when it has neither).
+    /// The track's Spotify id; else `local:<track name>` for a local file; else the recording key (a
+    /// play from beyond Spotify without a Spotify id). Null when it has none of them. The metric views
+    /// group these by recording (earshot-metrics' `views/member_track_plays.sql`).
     TrackKey,
     /// The local day of `played_at_local`, `YYYY-MM-DD`.
     LocalDay,
@@ -319,11 +325,19 @@ impl Derived {
                 .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         };
         match self {
-            Derived::TrackKey => match (play.get_str("track_id"), play.get_str("track_name")) {
-                (Ok(id), _) => Bson::String(id.to_string()),
-                (Err(_), Ok(name)) => Bson::String(format!("local:{name}")),
-                _ => Bson::Null,
-            },
+            Derived::TrackKey => {
+                let local = play.get_bool("is_local").unwrap_or(false);
+                match (
+                    play.get_str("track_id"),
+                    play.get_str("recording_key"),
+                    play.get_str("track_name"),
+                ) {
+                    (Ok(id), _, _) => Bson::String(id.to_string()),
+                    (Err(_), Ok(key), _) if !local => Bson::String(key.to_string()),
+                    (Err(_), _, Ok(name)) => Bson::String(format!("local:{name}")),
+                    _ => Bson::Null,
+                }
+            }
             Derived::LocalDay => day().map_or(Bson::Null, |d| {
                 Bson::String(d.format("%Y-%m-%d").to_string())
             }),
@@ -459,6 +473,17 @@ mod tests {
             Bson::String("local:a b/c".into())
         );
         assert_eq!(Derived::LocalWeekday.value(&local), Bson::Int64(1));
+        // A local file keeps its `local:` key; a listen without a Spotify id goes by its recording.
+        let local_file = doc! {"track_name": "x", "is_local": true, "recording_key": "name:a — x"};
+        assert_eq!(
+            Derived::TrackKey.value(&local_file),
+            Bson::String("local:x".into())
+        );
+        let listen = doc! {"track_id": Bson::Null, "track_name": "x", "is_local": false, "recording_key": "isrc:USRC17607839"};
+        assert_eq!(
+            Derived::TrackKey.value(&listen),
+            Bson::String("isrc:USRC17607839".into())
+        );
         assert_eq!(
             Derived::LocalHour.value(&doc! {"played_at_local": "garbage"}),
             Bson::Null

@@ -42,14 +42,19 @@ pub enum RawKind {
     /// The podcast episodes and audiobook chapters of the same imported files: converted on their own
     /// (`converted/spoken_history/`) into `rawdata_spoken`, apart from the music.
     SpokenHistory,
+    /// Listens from beyond Spotify (`raw/listens/`): submissions of ListenBrainz clients, stored
+    /// verbatim by the listen API, and histories imported from other services by `data-fetcher import
+    /// --format`, stored in the same shape ([`listen_import_key`]). Their plays go with the others.
+    Listens,
 }
 
 impl RawKind {
     /// Every kind, in pipeline order.
-    pub const ALL: [RawKind; 5] = [
+    pub const ALL: [RawKind; 6] = [
         RawKind::RecentlyPlayed,
         RawKind::StreamingHistory,
         RawKind::SpokenHistory,
+        RawKind::Listens,
         RawKind::TopTracks,
         RawKind::TopArtists,
     ];
@@ -58,7 +63,7 @@ impl RawKind {
     /// with the API's).
     pub fn collection(self) -> &'static str {
         match self {
-            RawKind::RecentlyPlayed | RawKind::StreamingHistory => {
+            RawKind::RecentlyPlayed | RawKind::StreamingHistory | RawKind::Listens => {
                 crate::mongo::RAW_RECENTLY_PLAYED
             }
             RawKind::SpokenHistory => crate::mongo::RAW_SPOKEN,
@@ -75,6 +80,7 @@ impl RawKind {
             RawKind::TopArtists => "top_artists",
             RawKind::StreamingHistory => "streaming_history",
             RawKind::SpokenHistory => "spoken_history",
+            RawKind::Listens => "listens",
         }
     }
 
@@ -108,9 +114,9 @@ impl Target {
     /// The kinds this target covers, in pipeline order.
     pub fn kinds(self) -> &'static [RawKind] {
         match self {
-            Target::RecentlyPlayed => &RawKind::ALL[0..3],
-            Target::TopTracks => &RawKind::ALL[3..4],
-            Target::TopArtists => &RawKind::ALL[4..5],
+            Target::RecentlyPlayed => &RawKind::ALL[0..4],
+            Target::TopTracks => &RawKind::ALL[4..5],
+            Target::TopArtists => &RawKind::ALL[5..6],
             Target::All => &RawKind::ALL,
         }
     }
@@ -331,7 +337,6 @@ pub fn member_prefixes(member: &str) -> Vec<String> {
             ]
         })
         .collect();
-    prefixes.push(listens_raw_prefix(member));
     // Spoken plays' raw files are the streaming history's: one prefix, listed once.
     let mut seen = std::collections::HashSet::new();
     prefixes.retain(|p| seen.insert(p.clone()));
@@ -341,7 +346,30 @@ pub fn member_prefixes(member: &str) -> Vec<String> {
 /// Prefix of every member's listens as ListenBrainz clients submitted them:
 /// `raw/listens/user=<id>/`. Each submission is stored verbatim, as a Spotify page is.
 pub fn listens_raw_prefix(member: &str) -> String {
-    format!("{RAW}/listens/user={member}/")
+    format!("{}user={member}/", raw_prefix(RawKind::Listens))
+}
+
+/// One part of a history imported from another service: `raw/listens/user=<id>/import-<source>-<digest>.json`,
+/// in the shape of a `submit-listens` body (`listen_type` `import`, at most
+/// [`crate::listens::MAX_LISTENS_PER_REQUEST`] listens), `digest` a hash of the part: importing the same
+/// file again writes the same objects.
+pub fn listen_import_key(member: &str, source: &str, digest: &str) -> String {
+    format!(
+        "{}{LISTEN_IMPORT_PREFIX}{source}-{digest}{RAW_SUFFIX}",
+        listens_raw_prefix(member)
+    )
+}
+
+/// The start of an imported part's file name ([`listen_import_key`]).
+pub const LISTEN_IMPORT_PREFIX: &str = "import-";
+
+/// The source a stored listens file names: an imported part's (`import-<source>-…`), else `None` (a
+/// submission of the listen API).
+pub fn listen_import_source(key: &str) -> Option<&str> {
+    file_stem(key)
+        .strip_prefix(LISTEN_IMPORT_PREFIX)?
+        .split('-')
+        .next()
 }
 
 /// One submission of a member's listens: `raw/listens/user=<id>/<received, basic UTC>-<digest>.json`,
@@ -438,8 +466,19 @@ mod tests {
             [
                 RawKind::RecentlyPlayed,
                 RawKind::StreamingHistory,
-                RawKind::SpokenHistory
+                RawKind::SpokenHistory,
+                RawKind::Listens
             ]
+        );
+        let part = listen_import_key("ana", "maloja", "0a1b");
+        assert_eq!(part, "raw/listens/user=ana/import-maloja-0a1b.json");
+        assert!(is_raw_page(&part, RawKind::Listens));
+        assert_eq!(listen_import_source(&part), Some("maloja"));
+        let submitted = listen_submission_key("ana", at, "0a1b");
+        assert_eq!(listen_import_source(&submitted), None);
+        assert_eq!(
+            converted_key(RawKind::Listens, &submitted).unwrap(),
+            "converted/listens/user=ana/20240301T181500.123Z-0a1b.jsonl"
         );
         assert_eq!(
             history_key("ana", "Streaming_History_Audio_2024_1.json", "0a1b"),

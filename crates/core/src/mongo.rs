@@ -231,6 +231,18 @@ pub fn play_id(user_id: &str, played_at: DateTime<Utc>) -> String {
     [user_id, &format_utc(played_at)].join(ID_SEPARATOR)
 }
 
+/// `_id` of a play from beyond Spotify (a listen, an imported scrobble):
+/// `<user_id>|<played_at RFC 3339 UTC>|<source>|<name key>`. The same listen submitted or imported
+/// again has the same id, so it is stored once.
+pub fn listen_play_id(
+    user_id: &str,
+    played_at: DateTime<Utc>,
+    source: &str,
+    name_key: &str,
+) -> String {
+    [user_id, &format_utc(played_at), source, name_key].join(ID_SEPARATOR)
+}
+
 /// [`UPLOAD_LEDGER`] `_id` of the records of one stdin load: `<stdin>|<time RFC 3339 UTC>`.
 pub fn stdin_ledger_key(at: DateTime<Utc>) -> String {
     ["<stdin>", &format_utc(at)].join(ID_SEPARATOR)

@@ -12,8 +12,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::mongo;
+use crate::listens::Listen;
 use crate::spotify::{Artist, Image, PlayHistory, TimeRange, Track};
+use crate::{mongo, recording};
 
 /// The track fields every converted record shares. Strings borrow from the page they were read from
 /// where no escape forced a copy (`Cow`), so converting a page allocates little beyond the output.
@@ -70,6 +71,36 @@ pub struct TrackFields<'a> {
     /// Album cover images.
     #[serde(borrow)]
     pub images: Vec<Image<'a>>,
+    /// The recording's ISRC ([`recording::valid_isrc`]): Spotify's `external_ids.isrc`, or a listen's.
+    #[serde(default)]
+    pub isrc: Option<String>,
+    /// The MusicBrainz recording id a listen named.
+    #[serde(default)]
+    pub recording_mbid: Option<String>,
+    /// One recording across services and releases ([`recording::recording_key`]): `isrc:…`, else
+    /// `mbid:…`, else `name:<artist> — <title>`; null only for a play without names.
+    #[serde(default)]
+    pub recording_key: Option<String>,
+    /// The `name:` key of the first artist and the title ([`recording::name_key`]), whatever ids the
+    /// play has: the metric views resolve a play known by names only to the id a play of the same names
+    /// carries, and the upload matches plays from two sources by it.
+    #[serde(default)]
+    pub name_key: Option<String>,
+}
+
+impl TrackFields<'_> {
+    /// Set the recording keys from the ids and names already on the fields.
+    fn with_keys(mut self) -> Self {
+        let artist = self.artist_names.first().map_or("", |a| a.as_ref());
+        self.name_key = recording::name_key(artist, &self.track_name);
+        self.recording_key = recording::recording_key(
+            self.isrc.as_deref(),
+            self.recording_mbid.as_deref(),
+            artist,
+            &self.track_name,
+        );
+        self
+    }
 }
 
 impl<'a> TrackFields<'a> {
@@ -95,6 +126,11 @@ impl<'a> TrackFields<'a> {
             artist_urls.push(artist.external_urls.spotify);
         }
         let album = track.album;
+        let isrc = track
+            .external_ids
+            .as_ref()
+            .and_then(|ids| ids.isrc.as_deref())
+            .and_then(recording::valid_isrc);
         TrackFields {
             track_id: track.id,
             track_name: track.name,
@@ -121,7 +157,12 @@ impl<'a> TrackFields<'a> {
             is_local: track.is_local,
             track_url: track.external_urls.spotify,
             images: album.images,
+            isrc,
+            recording_mbid: None,
+            recording_key: None,
+            name_key: None,
         }
+        .with_keys()
     }
 }
 
@@ -167,6 +208,13 @@ pub enum PlaySource {
     Api,
     /// Spotify's Extended Streaming History export, imported by `data-fetcher import`.
     History,
+    /// A listen a ListenBrainz client submitted (`POST /1/submit-listens`), or a ListenBrainz export
+    /// imported by `data-fetcher import --format listenbrainz`.
+    Listenbrainz,
+    /// A Maloja export (`data-fetcher import --format maloja`).
+    Maloja,
+    /// A scrobble CSV, as Last.fm exporters write (`data-fetcher import --format csv`).
+    Csv,
 }
 
 impl PlaySource {
@@ -179,7 +227,28 @@ impl PlaySource {
         match self {
             PlaySource::Api => "api",
             PlaySource::History => "history",
+            PlaySource::Listenbrainz => "listenbrainz",
+            PlaySource::Maloja => "maloja",
+            PlaySource::Csv => "csv",
         }
+    }
+
+    /// Every source, in the order `status` lists them.
+    pub const ALL: [PlaySource; 5] = [
+        PlaySource::Api,
+        PlaySource::History,
+        PlaySource::Listenbrainz,
+        PlaySource::Maloja,
+        PlaySource::Csv,
+    ];
+
+    /// A source from beyond Spotify: its plays are known by names and the ids a client sent, and are
+    /// matched with plays from other sources by their recording ([`TrackFields::name_key`]).
+    pub fn is_external(self) -> bool {
+        matches!(
+            self,
+            PlaySource::Listenbrainz | PlaySource::Maloja | PlaySource::Csv
+        )
     }
 }
 
@@ -250,7 +319,12 @@ impl<'a> RecentlyPlayedRecord<'a> {
             explicit: None,
             is_local: false,
             images: Vec::new(),
-        };
+            isrc: None,
+            recording_mbid: None,
+            recording_key: None,
+            name_key: None,
+        }
+        .with_keys();
         Some(RecentlyPlayedRecord {
             id: mongo::history_play_id(user_id, played_at, &track_id, entry.ms_played),
             user_id: Cow::Borrowed(user_id),
@@ -261,6 +335,66 @@ impl<'a> RecentlyPlayedRecord<'a> {
             context_type: Cow::Borrowed("none"),
             source: PlaySource::History,
             ms_played: Some(entry.ms_played),
+        })
+    }
+}
+
+impl RecentlyPlayedRecord<'static> {
+    /// Convert one listen from beyond Spotify (a submitted or imported listen, a scrobble): the names
+    /// and ids it has, its start as `played_at`; the Spotify track id and link when the client named
+    /// one. `None` for a listen without a time.
+    pub fn from_listen(
+        user_id: &str,
+        user_name: &str,
+        listen: &Listen,
+        source: PlaySource,
+        zone: Tz,
+    ) -> Option<RecentlyPlayedRecord<'static>> {
+        let played_at = DateTime::from_timestamp(listen.listened_at?, 0)?;
+        let name = listen.track_name.clone();
+        let clean = clean_track_name_of(&name);
+        let artist_song_name = format!("{} - {}", listen.artist_name, &name[clean.clone()]);
+        let clean_track_name = Cow::Owned(name[clean].to_string());
+        let track_id = listen.spotify_track_id.clone();
+        let track = TrackFields {
+            track_url: track_id
+                .as_ref()
+                .map(|id| Cow::Owned(format!("https://open.spotify.com/track/{id}"))),
+            track_id: track_id.map(Cow::Owned),
+            track_name: Cow::Owned(name),
+            clean_track_name,
+            artist_song_name,
+            artist_ids: vec![None],
+            artist_names: vec![Cow::Owned(listen.artist_name.clone())],
+            artist_urls: vec![None],
+            album_id: None,
+            album_name: Cow::Owned(listen.release_name.clone().unwrap_or_default()),
+            album_type: None,
+            release_date: None,
+            total_tracks: None,
+            duration_ms: listen.duration_ms,
+            duration: listen.duration_ms.map(format_duration),
+            popularity: None,
+            explicit: None,
+            is_local: false,
+            images: Vec::new(),
+            isrc: listen.isrc.clone(),
+            recording_mbid: listen.recording_mbid.clone(),
+            recording_key: None,
+            name_key: None,
+        }
+        .with_keys();
+        let key = track.name_key.clone().unwrap_or_default();
+        Some(RecentlyPlayedRecord {
+            id: mongo::listen_play_id(user_id, played_at, source.as_str(), &key),
+            user_id: Cow::Owned(user_id.to_string()),
+            user_name: Cow::Owned(user_name.to_string()),
+            played_at,
+            played_at_local: format_local(played_at, zone),
+            track,
+            context_type: Cow::Borrowed("none"),
+            source,
+            ms_played: None,
         })
     }
 }

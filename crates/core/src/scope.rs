@@ -158,7 +158,7 @@ pub fn check_shared_apps<'a>(
                 extended.insert(&app.client_id);
             }
         }
-        for member in &group.members {
+        for member in group.members.iter().filter(|m| m.spotify) {
             let app = match (&member.app, group.apps.as_slice()) {
                 (Some(name), apps) => apps.iter().find(|a| &a.name == name),
                 (None, [only]) => Some(only),

@@ -184,7 +184,13 @@ async fn first_session<'a>(
 ) -> Result<Session<'a>> {
     let members: Vec<String> = match member {
         Some(m) => vec![m.to_string()],
-        None => fetcher.group.members.iter().map(|m| m.id.clone()).collect(),
+        None => fetcher
+            .group
+            .members
+            .iter()
+            .filter(|m| m.spotify)
+            .map(|m| m.id.clone())
+            .collect(),
     };
     for m in &members {
         if let Some(session) = fetcher.session(m, guard.clone()).await? {

@@ -118,10 +118,17 @@ impl Fetcher {
         // Only members the group config lists and who have not left: one taken out of it, or who
         // erased themselves, is never fetched again.
         members.retain(|m| {
-            let listed = self.group.member(&m.member).is_some();
-            if !listed {
-                warn!(member = %m.member, "Connected, but not in the group config: not fetched.");
-            }
+            let listed = match self.group.member(&m.member) {
+                None => {
+                    warn!(member = %m.member, "Connected, but not in the group config: not fetched.");
+                    false
+                }
+                Some(c) if !c.spotify => {
+                    warn!(member = %m.member, "Connected, but `spotify = false` in the group config: not fetched.");
+                    false
+                }
+                Some(_) => true,
+            };
             listed && !left.contains_key(&m.member)
         });
         if !only.is_empty() {
@@ -141,7 +148,7 @@ impl Fetcher {
             }
             members.retain(|m| only.contains(&m.member));
         }
-        for configured in &self.group.members {
+        for configured in self.group.members.iter().filter(|m| m.spotify) {
             if let Some(at) = left.get(&configured.id) {
                 warn!(member = %configured.id, left_at = %at.to_rfc3339(), "Member left the group (erased themselves): not fetched until they sign in again.");
                 continue;

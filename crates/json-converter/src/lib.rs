@@ -150,7 +150,10 @@ pub fn meta_from_key(kind: RawKind, key: &str) -> Result<PageMeta, ConvertError>
     };
     let stem = layout::file_stem(key);
     let fetched_at = match kind {
-        RawKind::StreamingHistory | RawKind::SpokenHistory => DateTime::UNIX_EPOCH,
+        // Imported files and listens carry their own times.
+        RawKind::StreamingHistory | RawKind::SpokenHistory | RawKind::Listens => {
+            DateTime::UNIX_EPOCH
+        }
         _ => layout::parse_fetched_at_stamp(stem).ok_or_else(|| {
             meta_error(format!(
                 "the file name `{stem}` is not a fetch time like `20240301T181500.000Z`"

@@ -105,6 +105,13 @@ pub enum Refused {
          then connect again."
     )]
     NotListed(String),
+    /// The group config says the member has no Spotify account (`spotify = false`).
+    #[error(
+        "the Spotify account `{0}` signed in, but the group config lists that member with \
+         `spotify = false`, so nothing was stored. Remove `spotify = false` for them if they now use \
+         Spotify, then connect again."
+    )]
+    NotOnSpotify(String),
     /// The member's app is another one than the sign-in used.
     #[error(
         "`{member}` authorises the app `{expected}` in the group config, not the one this sign-in \
@@ -153,6 +160,9 @@ pub async fn finish(
     let Some(member) = group.member(&me.id) else {
         return Err(Refused::NotListed(me.id.to_string()).into());
     };
+    if !member.spotify {
+        return Err(Refused::NotOnSpotify(me.id.to_string()).into());
+    }
     if let Some(expected) = group.app_of(member)
         && expected.client_id != pending.client_id
     {

@@ -97,7 +97,7 @@ pub fn to_document(kind: RawKind, line: &str) -> Result<Document, String> {
         Ok(document)
     }
     match kind {
-        RawKind::RecentlyPlayed | RawKind::StreamingHistory => {
+        RawKind::RecentlyPlayed | RawKind::StreamingHistory | RawKind::Listens => {
             with_date(typed::<RecentlyPlayedRecord>(line)?)
         }
         RawKind::SpokenHistory => with_date(typed::<SpokenPlayRecord>(line)?),

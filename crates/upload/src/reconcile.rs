@@ -76,6 +76,8 @@ pub struct Reconciler {
     /// member on first need from the `(source, user_id, played_at)` index: a `distinct` over every
     /// imported play read them all on the dev server (7.9 s for an hour's upload beside 150k).
     with_history: HashMap<String, bool>,
+    /// Whether a member has plays from beyond Spotify stored, learnt the same way.
+    with_external: HashMap<String, bool>,
 }
 
 /// A stored play that may match: its `_id`, member, track, time and `ms_played`.
@@ -95,6 +97,7 @@ impl Reconciler {
             collection: collection.to_string(),
             tolerance_ms,
             with_history: HashMap::new(),
+            with_external: HashMap::new(),
         }
     }
 
@@ -127,14 +130,38 @@ impl Reconciler {
         let Some(first) = documents.first() else {
             return Ok(follow_up);
         };
-        let history = first.get_str("source") == Ok(PlaySource::History.as_str());
+        let source = first.get_str("source").unwrap_or_default().to_string();
+        let external = PlaySource::ALL
+            .iter()
+            .any(|s| s.is_external() && s.as_str() == source);
+        let mut drop = HashSet::new();
+        // Plays from beyond Spotify meet every other source by their recording's names.
+        let mut by_user_named: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, d) in documents.iter().enumerate() {
+            if let (Ok(user), Ok(_)) = (d.get_str("user_id"), d.get_str(NAME_KEY)) {
+                by_user_named.entry(user.to_string()).or_default().push(i);
+            }
+        }
+        for (user, indexes) in by_user_named {
+            if external {
+                self.with_external.insert(user.clone(), true);
+                self.drop_known(&user, documents, &indexes, None, &mut drop)
+                    .await?;
+            } else if self.has_external(&user).await? {
+                self.drop_known(&user, documents, &indexes, Some(()), &mut drop)
+                    .await?;
+            }
+        }
+        if external {
+            return Ok(retain_undropped(documents, &drop, follow_up));
+        }
+        let history = source == PlaySource::History.as_str();
         let mut by_user: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, d) in documents.iter().enumerate() {
             if let (Ok(user), Ok(_)) = (d.get_str("user_id"), d.get_str("track_id")) {
                 by_user.entry(user.to_string()).or_default().push(i);
             }
         }
-        let mut drop = HashSet::new();
         for (user, indexes) in by_user {
             if history {
                 self.with_history.insert(user.clone(), true);
@@ -145,15 +172,125 @@ impl Reconciler {
                     .await?;
             }
         }
-        if !drop.is_empty() {
-            let mut i = 0;
-            documents.retain(|_| {
-                let keep = !drop.contains(&i);
-                i += 1;
-                keep
-            });
+        Ok(retain_undropped(documents, &drop, follow_up))
+    }
+
+    /// Whether `user` has plays from beyond Spotify stored.
+    async fn has_external(&mut self, user: &str) -> Result<bool> {
+        if let Some(known) = self.with_external.get(user) {
+            return Ok(*known);
         }
-        Ok(follow_up)
+        let found = self
+            .db
+            .collection::<Document>(&self.collection)
+            .find_one(doc! {"source": {"$in": external_sources()}, "user_id": user})
+            .projection(doc! {"_id": 1})
+            .await
+            .with_context(|| {
+                format!(
+                    "looking for `{user}`'s plays from beyond Spotify in `{}`",
+                    self.collection
+                )
+            })?
+            .is_some();
+        self.with_external.insert(user.to_string(), found);
+        Ok(found)
+    }
+
+    /// Leave out of `documents` the plays of `user` already stored from another source: the same
+    /// recording (its `name_key`) within the tolerance, one to one, closest first; whichever source came
+    /// first is kept. `against_external` `None`: the documents are from beyond Spotify, matched against
+    /// every stored play; `Some`: they are Spotify's, matched against the stored plays from beyond it.
+    /// A document already stored (a file loaded again) is never matched with itself.
+    async fn drop_known(
+        &self,
+        user: &str,
+        documents: &[Document],
+        indexes: &[usize],
+        against_external: Option<()>,
+        drop: &mut HashSet<usize>,
+    ) -> Result<()> {
+        let plays: Vec<(usize, &str, DateTime<Utc>, u64)> = indexes
+            .iter()
+            .filter_map(|&i| {
+                let d = &documents[i];
+                Some((
+                    i,
+                    d.get_str(NAME_KEY).ok()?,
+                    d.get_datetime("played_at").ok().and_then(chrono_of)?,
+                    ms(d.get("duration_ms")).unwrap_or_default(),
+                ))
+            })
+            .collect();
+        let Some((from, to)) = span(plays.iter().map(|p| p.2)) else {
+            return Ok(());
+        };
+        let ids: Vec<Bson> = plays
+            .iter()
+            .filter_map(|p| documents[p.0].get("_id").cloned())
+            .collect();
+        let names: BTreeSet<&str> = plays.iter().map(|p| p.1).collect();
+        let reach = (self.tolerance_ms + MAX_MATCH_STREAM_MS) as i64;
+        let mut filter = doc! {
+            "user_id": user,
+            NAME_KEY: {"$in": names.iter().copied().collect::<Vec<_>>()},
+            "played_at": {"$gte": bson_at(from, -reach), "$lte": bson_at(to, reach)},
+            "_id": {"$nin": ids},
+        };
+        if against_external.is_some() {
+            filter.insert("source", doc! {"$in": external_sources()});
+        }
+        let mut cursor = self
+            .db
+            .collection::<Document>(&self.collection)
+            .find(filter)
+            .projection(doc! {"_id": 1, NAME_KEY: 1, "played_at": 1, "duration_ms": 1})
+            .await
+            .with_context(|| format!("reading plays to match in `{}`", self.collection))?;
+        let mut stored: Vec<(String, DateTime<Utc>, u64)> = Vec::new();
+        while cursor.advance().await? {
+            let d = cursor.deserialize_current()?;
+            if let (Ok(name), Some(at)) = (
+                d.get_str(NAME_KEY),
+                d.get_datetime("played_at").ok().and_then(chrono_of),
+            ) {
+                stored.push((
+                    name.to_string(),
+                    at,
+                    ms(d.get("duration_ms")).unwrap_or_default(),
+                ));
+            }
+        }
+        // A listen's time is its start: the stream "ends" its length later, and a Spotify time
+        // (start or end) matches either.
+        let pairs = match against_external {
+            None => closest_pairs(
+                plays
+                    .iter()
+                    .enumerate()
+                    .map(|(n, p)| (n, p.1, end_of(p.2, p.3), p.3)),
+                stored
+                    .iter()
+                    .enumerate()
+                    .map(|(n, s)| (n, s.0.as_str(), s.1)),
+                self.tolerance_ms,
+            ),
+            Some(()) => closest_pairs(
+                stored
+                    .iter()
+                    .enumerate()
+                    .map(|(n, s)| (n, s.0.as_str(), end_of(s.1, s.2), s.2)),
+                plays.iter().enumerate().map(|(n, p)| (n, p.1, p.2)),
+                self.tolerance_ms,
+            )
+            .into_iter()
+            .map(|(s, p)| (p, s))
+            .collect(),
+        };
+        for (p, _) in pairs {
+            drop.insert(plays[p].0);
+        }
+        Ok(())
     }
 
     /// History documents of `user` that match stored API plays: not stored, their `ms_played` goes on
@@ -315,6 +452,38 @@ impl Reconciler {
         }
         Ok(found)
     }
+}
+
+/// The records' field of a recording's names (earshot-core's `TrackFields::name_key`).
+const NAME_KEY: &str = "name_key";
+
+fn external_sources() -> Vec<&'static str> {
+    PlaySource::ALL
+        .iter()
+        .filter(|s| s.is_external())
+        .map(|s| s.as_str())
+        .collect()
+}
+
+fn end_of(start: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
+    start + chrono::Duration::milliseconds(ms as i64)
+}
+
+/// `documents` without the dropped ones.
+fn retain_undropped(
+    documents: &mut Vec<Document>,
+    drop: &HashSet<usize>,
+    follow_up: FollowUp,
+) -> FollowUp {
+    if !drop.is_empty() {
+        let mut i = 0;
+        documents.retain(|_| {
+            let keep = !drop.contains(&i);
+            i += 1;
+            keep
+        });
+    }
+    follow_up
 }
 
 fn chrono_of(at: &bson::DateTime) -> Option<DateTime<Utc>> {

@@ -427,6 +427,7 @@ async fn filters_a_single_member_group_and_a_member_with_no_plays() {
         id: "quiet.one".into(),
         display_name: "Quiet".into(),
         app: None,
+        spotify: true,
     });
     let zone = chrono_tz::America::Los_Angeles;
     let local = |d: u32, m: u32| {

@@ -184,6 +184,7 @@ async fn documents_have_exactly_the_columns_of_the_export_schema() {
         id: "quiet.one".into(),
         display_name: "Quiet".into(),
         app: None,
+        spotify: true,
     });
     build(&db, Target::All, &group).await.unwrap();
     for collection in export::COLLECTIONS {
@@ -223,6 +224,7 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
         id: "quiet.one".into(),
         display_name: "Quiet".into(),
         app: None,
+        spotify: true,
     });
     build(&db, Target::RecentlyPlayed, &group).await.unwrap();
     let before = dump(&db).await;

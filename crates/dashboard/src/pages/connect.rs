@@ -262,6 +262,12 @@ pub async fn callback(
                          was kept. If you belong to the group, ask whoever runs Earshot to add you."
                             .to_string()
                     }
+                    Refused::NotOnSpotify(_) => {
+                        "The group lists you as a friend without Spotify, so nothing of this account \
+                         was kept. Your plays come from your player's ListenBrainz setting (\"Your \
+                         data\" has your listen token); ask whoever runs Earshot if you now use Spotify."
+                            .to_string()
+                    }
                     other @ Refused::OtherApp { .. } => other.to_string(),
                 };
                 return Err(PageError::new(

@@ -73,6 +73,7 @@ impl Harness {
                     id: member.id().to_string(),
                     display_name: member.id().to_string(),
                     app: None,
+                    spotify: true,
                 });
             }
         }

@@ -69,14 +69,47 @@ pub async fn converted_storage() -> (tempfile::TempDir, Storage) {
 /// `history` (not enriched: its removed tracks and its artists without Spotify ids stay as the file
 /// leaves them).
 pub async fn converted_storage_with(history: bool) -> (tempfile::TempDir, Storage) {
+    converted_storage_of(Fixture {
+        history,
+        listens: false,
+    })
+    .await
+}
+
+/// What the fixture pipeline carries besides the Spotify members' fetched pages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fixture {
+    /// Every Spotify member's Extended Streaming History imported (not enriched).
+    pub history: bool,
+    /// The sixth friend's listens (fixtures/listens/fern.jsonl, not on Spotify) imported as her
+    /// ListenBrainz export.
+    pub listens: bool,
+}
+
+/// [`converted_storage`] carrying `fixture`.
+pub async fn converted_storage_of(fixture: Fixture) -> (tempfile::TempDir, Storage) {
+    let history = fixture.history;
     let dir = tempfile::tempdir().expect("a temp folder");
     let storage = Storage::local(dir.path());
     write_raw_pages(&storage)
         .await
         .expect("writing the raw pages");
     let group = fixture_group_config();
+    if fixture.listens {
+        data_fetcher::scrobbles::import(
+            &storage,
+            &group,
+            earshot_testkit::scrobbler::SCROBBLER_ID,
+            data_fetcher::scrobbles::Format::Listenbrainz,
+            &[earshot_testkit::fixtures::scrobbler_listens_file()],
+            chrono::Utc::now(),
+            false,
+        )
+        .await
+        .expect("importing the sixth friend's listens");
+    }
     if history {
-        for member in &group.members {
+        for member in group.members.iter().filter(|m| m.spotify) {
             let export = vec![history_dir(&fixtures_dir(), &member.id)];
             data_fetcher::import::import(&storage, &group, &member.id, &export, chrono::Utc::now())
                 .await
@@ -116,7 +149,22 @@ pub async fn pipeline_database_with(
     test: &str,
     history: bool,
 ) -> (mongodb::Database, tempfile::TempDir, Storage) {
-    let (dir, storage) = converted_storage_with(history).await;
+    pipeline_database_of(
+        test,
+        Fixture {
+            history,
+            listens: false,
+        },
+    )
+    .await
+}
+
+/// [`pipeline_database`] carrying `fixture`.
+pub async fn pipeline_database_of(
+    test: &str,
+    fixture: Fixture,
+) -> (mongodb::Database, tempfile::TempDir, Storage) {
+    let (dir, storage) = converted_storage_of(fixture).await;
     let db = fresh_database(test).await;
     for raw in RawKind::ALL {
         data_upload::load_storage(
@@ -157,7 +205,24 @@ pub async fn exported_snapshot_with(
     snapshot: &str,
     history: bool,
 ) -> (mongodb::Database, tempfile::TempDir, Storage) {
-    let (db, dir, storage) = pipeline_database_with(test, history).await;
+    exported_snapshot_of(
+        test,
+        snapshot,
+        Fixture {
+            history,
+            listens: false,
+        },
+    )
+    .await
+}
+
+/// [`exported_snapshot`] carrying `fixture`.
+pub async fn exported_snapshot_of(
+    test: &str,
+    snapshot: &str,
+    fixture: Fixture,
+) -> (mongodb::Database, tempfile::TempDir, Storage) {
+    let (db, dir, storage) = pipeline_database_of(test, fixture).await;
     let sizes = gcs_export::Sizes {
         batch_rows: 1000,
         part_rows: 100_000,

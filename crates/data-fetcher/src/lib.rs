@@ -11,6 +11,7 @@ pub mod auth;
 pub mod enrich;
 pub mod fetch;
 pub mod import;
+pub mod scrobbles;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -90,14 +91,21 @@ pub enum Command {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
         concurrency: u16,
     },
-    /// Import a member's Extended Streaming History (the `my_spotify_data.zip` Spotify emails on
-    /// request): music plays of 30 s or more, stripped of device fields, once; run it again after an
-    /// interruption, or with a later export, and only what is new is added.
+    /// Import a member's history once: Spotify's Extended Streaming History (the
+    /// `my_spotify_data.zip` Spotify emails on request: music plays of 30 s or more, stripped of device
+    /// fields), or with `--format` another service's (ListenBrainz, Maloja, a Last.fm CSV). Run it
+    /// again after an interruption, or with a later export, and only what is new is added.
     Import {
         /// The member (as the group config lists them).
         #[arg(long)]
         member: String,
-        /// The zip, the folder inside it, or `Streaming_History_Audio_*.json` files.
+        /// What the files are: `spotify` (the default), `listenbrainz` (the export zip, JSON Lines or a
+        /// JSON array of listens), `maloja` (its JSON export) or `csv` (scrobbles, as Last.fm exporters
+        /// write them: see the README's "Importing a history").
+        #[arg(long, value_enum, default_value = "spotify")]
+        format: scrobbles::Format,
+        /// The zip, the folder inside it, or `Streaming_History_Audio_*.json` files; for the other
+        /// formats, the export's files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Read and check every file (caps, JSON, fields) and say what would be imported; store nothing.
@@ -177,9 +185,32 @@ pub async fn run(mut cli: Cli) -> Result<Outcome> {
         Command::Keygen => unreachable!("handled above"),
         Command::Import {
             member,
+            format,
+            paths,
+            dry_run,
+            ..
+        } if *format != scrobbles::Format::Spotify => {
+            let report = scrobbles::import(
+                &storage,
+                &group,
+                member,
+                *format,
+                paths,
+                clock.now(),
+                *dry_run,
+            )
+            .await?;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, &report)?;
+            writeln!(out)?;
+            Ok(Outcome::Success)
+        }
+        Command::Import {
+            member,
             paths,
             dry_run,
             force,
+            ..
         } => {
             let options = import::ImportOptions {
                 dry_run: *dry_run,

@@ -738,6 +738,17 @@ impl Listening {
         )
     }
 
+    /// [`Listening::group_toml`] with the sixth friend, who is not on Spotify (the committed
+    /// `group.toml`).
+    pub fn group_toml_with_scrobbler(&self) -> String {
+        format!(
+            "{}\n[[members]]\nid = {}\ndisplay_name = {}\n# Not on Spotify: scrobbles to the listen API (fixtures/listens/).\nspotify = false\n",
+            self.group_toml(),
+            Value::from(crate::scrobbler::SCROBBLER_ID),
+            Value::from(crate::scrobbler::SCROBBLER_NAME)
+        )
+    }
+
     /// Write the set in the committed layout:
     ///
     /// ```text
@@ -801,6 +812,27 @@ impl Listening {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// [`Listening::write_to`], then the sixth friend, who is not on Spotify: her listens as
+    /// ListenBrainz exports them (`listens/fern.jsonl`), and her entry in `group.toml` (the committed
+    /// set).
+    pub fn write_fixture_to(&self, dir: &Path) -> Result<()> {
+        self.write_to(dir)?;
+        std::fs::write(dir.join("group.toml"), self.group_toml_with_scrobbler())?;
+        let listens = dir.join("listens");
+        std::fs::create_dir_all(&listens)
+            .with_context(|| format!("creating {}", listens.display()))?;
+        let mut lines = String::new();
+        for listen in crate::scrobbler::scrobbler_listens(self) {
+            lines.push_str(&serde_json::to_string(&sorted_keys(&listen))?);
+            lines.push('\n');
+        }
+        std::fs::write(
+            listens.join(format!("{}.jsonl", crate::scrobbler::SCROBBLER_ID)),
+            lines,
+        )?;
         Ok(())
     }
 
@@ -959,14 +991,23 @@ pub fn fact_track(key: &str) -> (String, usize) {
     parsed.unwrap_or_else(|| panic!("fact `{key}` is not `name [id] (count)`: {value}"))
 }
 
-/// The fixture group's member ids, as fixtures/group.toml lists them.
+/// The fixture group's members on Spotify, as fixtures/group.toml lists them (the sixth friend, who
+/// scrobbles instead, is [`crate::scrobbler::SCROBBLER_ID`]).
 pub fn fixture_member_ids() -> Vec<String> {
     earshot_core::GroupConfig::load(&fixtures_dir().join("group.toml"))
         .expect("fixtures/group.toml")
         .members
         .into_iter()
+        .filter(|m| m.spotify)
         .map(|m| m.id)
         .collect()
+}
+
+/// The sixth friend's listens as ListenBrainz exports them (`fixtures/listens/fern.jsonl`).
+pub fn scrobbler_listens_file() -> PathBuf {
+    fixtures_dir()
+        .join("listens")
+        .join(format!("{}.jsonl", crate::scrobbler::SCROBBLER_ID))
 }
 
 /// Write [`raw_pages`] of the committed fixture group into `storage`: the raw tree the converter,

@@ -2,6 +2,7 @@
 //! of a shipped binary.
 //!
 //! - [`fixtures`]: the seeded fixture generator and the committed fixture group.
+//! - [`scrobbler`]: the group's sixth friend, who is not on Spotify and scrobbles her listens.
 //! - [`spotify`]: a mock Spotify Web API and accounts service on loopback.
 //! - [`mongo`]: the MongoDB-wire dev server (`earshot-devdb`, a separate process) or `EARSHOT_TEST_MONGODB_URI`.
 //! - [`gcs`]: fake-gcs-server on a free loopback port.
@@ -10,5 +11,6 @@ pub mod fixtures;
 pub mod gcs;
 pub mod mongo;
 pub mod rng;
+pub mod scrobbler;
 pub mod spark;
 pub mod spotify;

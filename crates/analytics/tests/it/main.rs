@@ -3,5 +3,6 @@
 //! Run one file's tests with `cargo test -p analytics --test it <file>::`.
 
 mod charts;
+mod listens;
 mod metrics;
 mod parity;

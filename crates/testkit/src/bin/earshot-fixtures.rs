@@ -102,6 +102,9 @@ fn run(cli: Cli) -> Result<()> {
             "{{\"members\":{},\"plays\":{},\"pages\":{},\"bytes\":{}}}",
             summary.members, summary.plays, summary.pages, summary.bytes
         );
+    } else if cli.members.is_none() {
+        generate(&config).write_fixture_to(&out)?;
+        eprintln!("earshot-fixtures: wrote {}", out.display());
     } else {
         generate(&config).write_to(&out)?;
         eprintln!("earshot-fixtures: wrote {}", out.display());

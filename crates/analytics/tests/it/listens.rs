@@ -1,0 +1,142 @@
+//! A friend beyond Spotify: the sixth fixture friend's listens (imported as her ListenBrainz export)
+//! carried through the pipeline with the five Spotify friends' plays, and the track metrics meeting
+//! across services by recording, against the facts fixtures/facts.py computed independently.
+
+use analytics::analyse;
+use analytics::snapshot::Filters;
+use analytics::tables::rows;
+use earshot_core::mongo::RAW_RECENTLY_PLAYED;
+use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids};
+use earshot_testkit::scrobbler::SCROBBLER_ID;
+use earshot_tests::{Fixture, exported_snapshot_of, fixture_group_config};
+use mongodb::bson::{Document, doc};
+use serde_json::{Map, Value};
+
+fn s<'a>(row: &'a Map<String, Value>, key: &str) -> &'a str {
+    row[key].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_friend_who_scrobbles_shares_songs_with_the_spotify_friends_by_recording() {
+    let fixture = Fixture {
+        history: false,
+        listens: true,
+    };
+    let (db, _dir, storage) = exported_snapshot_of("analytics_listens", "l1", fixture).await;
+    let plays = db.collection::<Document>(RAW_RECENTLY_PLAYED);
+    let hers = plays
+        .count_documents(doc! {"user_id": SCROBBLER_ID, "source": "listenbrainz"})
+        .await
+        .unwrap();
+    assert_eq!(
+        hers as usize,
+        fact_count("listens.fern"),
+        "one play a listen"
+    );
+    // Every play carries its recording key; hers carry no Spotify id unless she sent one.
+    assert_eq!(
+        plays
+            .count_documents(doc! {"recording_key": {"$type": "string"}, "is_local": false})
+            .await
+            .unwrap(),
+        plays
+            .count_documents(doc! {"is_local": false})
+            .await
+            .unwrap()
+    );
+    let by_isrc = plays
+        .find_one(doc! {"user_id": SCROBBLER_ID, "isrc": {"$type": "string"}})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        by_isrc
+            .get_str("recording_key")
+            .unwrap()
+            .starts_with("isrc:")
+    );
+    assert!(by_isrc.get_str("track_id").is_err(), "{by_isrc:?}");
+
+    let out = analyse(
+        &storage,
+        None,
+        &Filters::default(),
+        &fixture_group_config(),
+        None,
+    )
+    .await
+    .unwrap();
+    let table = |name: &str| rows(&out.metrics[name]);
+    let summary = table("member_summary");
+    let fern = summary
+        .iter()
+        .find(|r| s(r, "user_id") == SCROBBLER_ID)
+        .expect("the friend without Spotify has a summary");
+    assert_eq!(
+        fern["plays"].as_f64().unwrap() as usize,
+        fact_count("listens.fern")
+    );
+    assert_eq!(
+        fern["unique_tracks"].as_f64().unwrap() as usize,
+        fact_count("listens.fern.recordings"),
+        "her recordings, each once, whichever names or ids she sent"
+    );
+    let shared = table("shared_tracks");
+    for member in fixture_member_ids() {
+        let row = shared
+            .iter()
+            .find(|r| s(r, "member_a") == member && s(r, "member_b") == SCROBBLER_ID)
+            .unwrap_or_else(|| panic!("{member} and Fern share songs across services"));
+        assert_eq!(
+            format!(
+                "{} ({:.4})",
+                row["shared"].as_f64().unwrap(),
+                row["jaccard"].as_f64().unwrap()
+            ),
+            fact(&format!("shared.{member}+fern")),
+            "{member}"
+        );
+    }
+    // A song she scrobbled by its names only meets the Spotify track: the chart counts her among its
+    // listeners under the Spotify id, not under a `name:` key of its own.
+    let names_only: Vec<String> = plays
+        .distinct(
+            "name_key",
+            doc! {"user_id": SCROBBLER_ID, "isrc": null, "recording_mbid": null},
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    let spotify_names: Vec<String> = plays
+        .distinct("name_key", doc! {"source": "api"})
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    let met: Vec<&String> = names_only
+        .iter()
+        .filter(|k| spotify_names.contains(k))
+        .collect();
+    assert!(
+        !met.is_empty(),
+        "the fixture has songs she names as Spotify does"
+    );
+    let mine = table("member_tracks");
+    for key in met {
+        assert!(
+            !mine
+                .iter()
+                .any(|r| s(r, "user_id") == SCROBBLER_ID && s(r, "track_key") == key.as_str()),
+            "{key} met its Spotify track"
+        );
+    }
+    assert!(
+        mine.iter()
+            .filter(|r| s(r, "user_id") == SCROBBLER_ID)
+            .all(|r| !s(r, "track_key").starts_with("isrc:")),
+        "a recording a friend plays on Spotify goes by its Spotify id"
+    );
+}

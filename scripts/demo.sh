@@ -219,8 +219,12 @@ for id in ana.mx ben_k chloe-r dev.p emi; do
   "$BIN/data-fetcher" import --member "$id" "$EARSHOT_ROOT/fixtures/spotify/streaming_history/$id" | cut -c1-160 | sed 's/^/  /'
 done
 
+part "Fern is not on Spotify (spotify = false): her players scrobble; here her ListenBrainz export comes in"
+# A scrobbler would POST the same listens to the dashboard's /1/submit-listens with her listen token.
+"$BIN/data-fetcher" import --member fern --format listenbrainz "$EARSHOT_ROOT/fixtures/listens/fern.jsonl" | sed 's/^/  /'
+
 part "Converting, uploading (imported plays the API also has are merged), building the collections"
-for kind in recently-played streaming-history spoken-history top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
+for kind in recently-played streaming-history spoken-history listens top-tracks top-artists; do "$BIN/json-converter" "$kind"; done
 "$BIN/data-upload" all | sed 's/^/  /'
 part "Enriching the imported tracks, one GET /v1/tracks/{id} each (a removed track answers 404)"
 "$BIN/data-fetcher" enrich | sed 's/^/  /'

@@ -136,10 +136,12 @@ def build(group: str | None, config: Path | None) -> list[DAG]:
         convert_history = step("convert_streaming_history", "json-converter streaming-history")
         # Their podcast episodes and audiobook chapters, kept apart from the music (`rawdata_spoken`).
         convert_spoken = step("convert_spoken_history", "json-converter spoken-history")
+        # Listens friends beyond Spotify sent to the listen API (or imported from another service).
+        convert_listens = step("convert_listens", "json-converter listens")
         upload = step("upload_recently_played", "data-upload recently-played")
         collections = step("collections_recently_played", "create-collections recently-played")
         fetch >> convert >> upload >> collections
-        [convert_history, convert_spoken] >> upload
+        [convert_history, convert_spoken, convert_listens] >> upload
 
     with DAG(dag_id=f"{prefix}_daily", schedule="@daily", dagrun_timeout=timedelta(hours=3), **shared) as daily:
         fetch_top = step("fetch_top", "data-fetcher fetch --what top --max-wait 600", **spotify)

@@ -39,6 +39,7 @@ def test_recently_played_runs_hourly_in_pipeline_order(monkeypatch: pytest.Monke
         ("convert_recently_played", "upload_recently_played"),
         ("convert_streaming_history", "upload_recently_played"),
         ("convert_spoken_history", "upload_recently_played"),
+        ("convert_listens", "upload_recently_played"),
         ("upload_recently_played", "collections_recently_played"),
     }
 

@@ -90,12 +90,12 @@ def prepare_plays(plays: DataFrame) -> DataFrame:
     )
 
 
-def als(spark: SparkSession, plays: DataFrame, top: int) -> DataFrame:
-    """ALS with implicit feedback on play counts; tracks a member already played are excluded."""
+def als(spark: SparkSession, counts: DataFrame, top: int) -> DataFrame:
+    """ALS with implicit feedback on play counts per member and recording (the `member_track_plays`
+    view: the one grouping of the plays by recording); tracks a member already played are excluded."""
     from pyspark.ml.feature import StringIndexer
     from pyspark.ml.recommendation import ALS
 
-    counts = plays.groupBy("user_id", "track_key").agg(F.count("*").alias("plays"))
     data = (
         StringIndexer(inputCol="user_id", outputCol="user_index", stringOrderType="alphabetAsc")
         .fit(counts)
@@ -231,9 +231,10 @@ def main() -> None:
         )
         register(plays, links, cache=False)
     # Nobody's ALS recommendations are drawn from the plays of a member who hides from comparisons.
-    als_plays = plays.where(~F.col("user_id").isin(hidden)) if hidden else plays
-    if args.als_top > 0 and als_plays.select("user_id").distinct().count() > 1:
-        als(spark, als_plays, args.als_top).coalesce(1).write.mode("overwrite").parquet(f"{out}/recommendations_als")
+    counts = spark.table("member_track_plays").select("user_id", "track_key", "plays")
+    als_counts = counts.where(~F.col("user_id").isin(hidden)) if hidden else counts
+    if args.als_top > 0 and als_counts.select("user_id").distinct().count() > 1:
+        als(spark, als_counts, args.als_top).coalesce(1).write.mode("overwrite").parquet(f"{out}/recommendations_als")
     spark.stop()
 
 

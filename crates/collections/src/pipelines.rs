@@ -90,25 +90,49 @@ pub fn recently_played() -> Vec<Build> {
     }]
 }
 
-/// One document per (play, artist), `_id` by core's formula.
+/// One document per (play, artist), `_id` by core's formula. A play from beyond Spotify credits its
+/// artists by name only: its links have a null `artist_id`, and `artist_key` (the name normalised) in
+/// the `_id` instead; the metric views meet them with the Spotify artist of the same key.
 fn artist_track_links() -> Vec<Document> {
-    let mut links = unwind_artists();
-    links.extend([
+    let external: Vec<&str> = earshot_core::records::PlaySource::ALL
+        .iter()
+        .filter(|s| s.is_external())
+        .map(|s| s.as_str())
+        .collect();
+    let links = vec![
+        doc! {"$unwind": {"path": "$artist_ids", "includeArrayIndex": "artist_position"}},
+        doc! {"$set": {"artist_key": {"$arrayElemAt": ["$artist_keys", "$artist_position"]}}},
+        doc! {"$match": {"$or": [
+            {"artist_ids": {"$type": "string"}},
+            {"source": {"$in": external}, "artist_key": {"$type": "string", "$ne": ""}},
+        ]}},
+        doc! {"$set": {
+            "artist_id": "$artist_ids",
+            "artist_name": {"$arrayElemAt": ["$artist_names", "$artist_position"]},
+        }},
         doc! {"$project": {
-            "_id": mongo::artist_track_link_id_expr("_id", "artist_id"),
+            "_id": {"$concat": [
+                "$_id",
+                mongo::ID_SEPARATOR,
+                {"$ifNull": ["$artist_ids", {"$concat": [NAME_KEY_PREFIX, "$artist_key"]}]},
+            ]},
             "play_id": "$_id",
             "user_id": 1,
             "track_id": 1,
             "artist_id": 1,
             "artist_name": 1,
+            "artist_key": 1,
             "played_at": 1,
             // The play's length, so per-artist minutes need no join back to the plays.
             "duration_ms": 1,
         }},
         merge(mongo::ARTIST_TRACK_LINK),
-    ]);
+    ];
     links
 }
+
+/// The prefix of an artist known by name only (earshot-core's `recording::NAME_PREFIX`).
+const NAME_KEY_PREFIX: &str = earshot_core::recording::NAME_PREFIX;
 
 /// t50_Tracks, t50_Artists and t50_Images, from `rawdata_toptracks`.
 pub fn top_tracks() -> Vec<Build> {

@@ -67,7 +67,7 @@ pub type Schema = Vec<(&'static str, ColumnKind)>;
 
 use ColumnKind::{Bool, Int, Json, Str, StrList, Time};
 
-const TRACK_FIELDS: [(&str, ColumnKind); 23] = [
+const TRACK_FIELDS: [(&str, ColumnKind); 24] = [
     ("track_id", Str),
     ("track_name", Str),
     ("clean_track_name", Str),
@@ -91,6 +91,7 @@ const TRACK_FIELDS: [(&str, ColumnKind); 23] = [
     ("recording_mbid", Str),
     ("recording_key", Str),
     ("name_key", Str),
+    ("artist_keys", StrList),
 ];
 
 const RAW_RECENTLY_PLAYED_HEAD: &[(&str, ColumnKind)] = &[
@@ -194,6 +195,7 @@ const ARTIST_TRACK_LINK_COLUMNS: &[(&str, ColumnKind)] = &[
     ("track_id", Str),
     ("artist_id", Str),
     ("artist_name", Str),
+    ("artist_key", Str),
     ("played_at", Time),
     ("duration_ms", Int),
 ];

@@ -86,6 +86,11 @@ pub struct TrackFields<'a> {
     /// carries, and the upload matches plays from two sources by it.
     #[serde(default)]
     pub name_key: Option<String>,
+    /// Each artist's name normalised ([`recording::normalise_artist`]), aligned with `artist_names`:
+    /// an artist a play from beyond Spotify credits by name only meets the Spotify artist of the same
+    /// key in the metric views.
+    #[serde(default)]
+    pub artist_keys: Vec<String>,
 }
 
 impl TrackFields<'_> {
@@ -93,6 +98,11 @@ impl TrackFields<'_> {
     fn with_keys(mut self) -> Self {
         let artist = self.artist_names.first().map_or("", |a| a.as_ref());
         self.name_key = recording::name_key(artist, &self.track_name);
+        self.artist_keys = self
+            .artist_names
+            .iter()
+            .map(|name| recording::normalise_artist(name))
+            .collect();
         self.recording_key = recording::recording_key(
             self.isrc.as_deref(),
             self.recording_mbid.as_deref(),
@@ -161,6 +171,7 @@ impl<'a> TrackFields<'a> {
             recording_mbid: None,
             recording_key: None,
             name_key: None,
+            artist_keys: Vec::new(),
         }
         .with_keys()
     }
@@ -323,6 +334,7 @@ impl<'a> RecentlyPlayedRecord<'a> {
             recording_mbid: None,
             recording_key: None,
             name_key: None,
+            artist_keys: Vec::new(),
         }
         .with_keys();
         Some(RecentlyPlayedRecord {
@@ -382,6 +394,7 @@ impl RecentlyPlayedRecord<'static> {
             recording_mbid: listen.recording_mbid.clone(),
             recording_key: None,
             name_key: None,
+            artist_keys: Vec::new(),
         }
         .with_keys();
         let key = track.name_key.clone().unwrap_or_default();

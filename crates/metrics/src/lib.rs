@@ -359,6 +359,7 @@ pub const RECOMMENDATIONS_ALS: Table = Table {
 /// of every play, and no name is aggregated per play (BENCHMARKS.md, issue #24).
 pub const VIEWS: &[(&str, &str)] = &[
     view!("album_names"),
+    view!("artist_keys"),
     view!("artist_names"),
     view!("member_album_plays"),
     view!("member_artist_debuts"),

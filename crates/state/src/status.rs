@@ -16,8 +16,8 @@ pub struct MemberStatus {
     pub member: String,
     /// Display name.
     pub name: String,
-    /// `ok`, `expiring in N days`, `needs re-auth`, `authorisation ended`, `not connected`, or
-    /// `left on <date>` for a member who erased themselves (until the operator removes them from the
+    /// `ok`, `expiring in N days`, `needs re-auth`, `authorisation ended`, `not connected`, `not on
+    /// Spotify` (`spotify = false`: they scrobble), or `left on <date>` for a member who erased themselves (until the operator removes them from the
     /// group config).
     pub state: String,
     /// Days until Spotify ends the authorisation (negative: ended).
@@ -61,6 +61,9 @@ impl From<crate::import::ImportState> for ImportStatus {
         }
     }
 }
+
+/// What `status` says of a member the group config lists with `spotify = false` (they scrobble).
+pub const NOT_ON_SPOTIFY: &str = "not on Spotify";
 
 /// What `status` says of a member who left on `at`.
 pub fn left_on(at: DateTime<Utc>) -> String {
@@ -108,9 +111,11 @@ pub fn statuses(
             rows.push(MemberStatus {
                 member: configured.id.clone(),
                 name: configured.display_name.clone(),
-                state: left
-                    .get(&configured.id)
-                    .map_or_else(|| "not connected".into(), |at| left_on(*at)),
+                state: match left.get(&configured.id) {
+                    Some(at) => left_on(*at),
+                    None if !configured.spotify => NOT_ON_SPOTIFY.into(),
+                    None => "not connected".into(),
+                },
                 days_left: None,
                 last_play: None,
                 gaps: 0,

@@ -97,6 +97,19 @@ async fn a_friend_who_scrobbles_shares_songs_with_the_spotify_friends_by_recordi
             "{member}"
         );
     }
+    // Taste: her artists are names, met with the Spotify artists of the same names.
+    let taste = table("taste_match");
+    for member in fixture_member_ids() {
+        let row = taste
+            .iter()
+            .find(|r| s(r, "member_a") == member && s(r, "member_b") == SCROBBLER_ID)
+            .unwrap_or_else(|| panic!("{member} and Fern have a taste match across services"));
+        assert_eq!(
+            format!("{:.2}", row["taste_match"].as_f64().unwrap()),
+            fact(&format!("taste.{member}+fern")),
+            "{member}"
+        );
+    }
     // A song she scrobbled by its names only meets the Spotify track: the chart counts her among its
     // listeners under the Spotify id, not under a `name:` key of its own.
     let names_only: Vec<String> = plays

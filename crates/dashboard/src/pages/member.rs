@@ -46,6 +46,20 @@ struct MemberPage {
     top_listener_of: Vec<TrackRow>,
     top_listener_count: usize,
     spoken: Option<spoken::MemberSpoken>,
+    /// Where the member's plays came from, over everything stored: `Spotify (478), ListenBrainz (125)`.
+    sources: String,
+}
+
+/// A source's name as a friend reads it.
+fn source_label(source: &str) -> &str {
+    match source {
+        "api" => "Spotify",
+        "history" => "Spotify's streaming history",
+        "listenbrainz" => "ListenBrainz scrobbles",
+        "maloja" => "a Maloja import",
+        "csv" => "a scrobble CSV",
+        other => other,
+    }
 }
 
 #[derive(Serialize)]
@@ -115,11 +129,18 @@ pub async fn page(
     let days: Vec<PlaysPerDay> = page.rows(Select::matching(me.clone())).await?;
     let obscure: Option<Obscure> = page.row(Select::matching(me.clone())).await?;
     let (top_listener_of, top_listener_count) = led(&page, &me).await?;
+    let sources = earshot_state::roster::sources_of(&state.stores, &id)
+        .await?
+        .iter()
+        .map(|s| format!("{} ({})", source_label(s.source), s.plays))
+        .collect::<Vec<_>>()
+        .join(", ");
     render(
         "member.html",
         &MemberPage {
             frame: page.frame(&name),
             period_label: page.period_label(),
+            sources,
             summary: summary.map(|r| Summary {
                 plays: r.plays,
                 minutes: r.minutes.round() as i64,

@@ -1,4 +1,5 @@
-//! Each member's authorisation, last play, gaps and import progress. Never a token.
+//! Each member's authorisation, last play, gaps, import progress and the sources of their plays. Never
+//! a token.
 
 use std::sync::Arc;
 
@@ -31,7 +32,15 @@ struct Row {
     last: Option<String>,
     gaps: usize,
     import: Option<Import>,
+    sources: Vec<Source>,
     listed: bool,
+}
+
+#[derive(Serialize)]
+struct Source {
+    source: &'static str,
+    plays: u64,
+    last: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -73,6 +82,15 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Pa
             enriched: i.tracks_enriched,
             to_enrich: i.tracks_to_enrich,
         }),
+        sources: m
+            .sources
+            .iter()
+            .map(|s| Source {
+                source: s.source,
+                plays: s.plays,
+                last: s.last_play.as_deref().and_then(local),
+            })
+            .collect(),
         listed: m.in_config,
     };
     let scheduled = runs

@@ -102,6 +102,69 @@ async fn a_listenbrainz_client_submits_a_member_s_listens_with_their_token() {
             .is_none(),
         "it expires"
     );
+
+    // The usual steps carry the listens into the member's answers: convert, upload, build, export,
+    // analytics, then the member's page.
+    let db = earshot_tests::fresh_database("listen_api_pipeline").await;
+    let config = earshot_testkit::fixtures::fixtures_dir().join("group.toml");
+    let run = |program: &str, args: &[&str]| {
+        earshot_tests::run_binary(program, dir.path(), &db, &config, args);
+    };
+    run("json-converter", &["listens"]);
+    run("data-upload", &["recently-played"]);
+    run("create-collections", &["recently-played"]);
+    run("gcs-export", &["--snapshot", "20300101T000000Z"]);
+    run("analytics", &["--snapshot", "20300101T000000Z"]);
+    let plays = db.collection::<mongodb::bson::Document>(earshot_core::mongo::RAW_RECENTLY_PLAYED);
+    assert_eq!(
+        plays
+            .count_documents(mongodb::bson::doc! {"user_id": "dev.p", "source": "listenbrainz"})
+            .await
+            .unwrap(),
+        4,
+        "the single and the three imported listens; playing now is not a play"
+    );
+    let single = plays
+        .find_one(mongodb::bson::doc! {"track_name": "Some Resolve"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        single.get_str("recording_key").unwrap(),
+        "isrc:NORKS2200010"
+    );
+    assert_eq!(single.get_i64("duration_ms").unwrap(), 402_390);
+    // Running the steps again changes nothing.
+    run("json-converter", &["listens"]);
+    run("data-upload", &["recently-played"]);
+    assert_eq!(
+        plays
+            .count_documents(mongodb::bson::doc! {"user_id": "dev.p"})
+            .await
+            .unwrap(),
+        4
+    );
+    let stores = earshot_state::Stores {
+        storage: storage.clone(),
+        db: db.clone(),
+        group: earshot_tests::fixture_group_config(),
+    };
+    let base = crate::common::serve_stores(stores, None).await;
+    let page = client()
+        .get(format!("{base}/member/dev.p"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Some Resolve"),
+        "the listen is among Dev's tracks"
+    );
+    assert!(
+        html.contains("ListenBrainz scrobbles (4)"),
+        "the page says where the plays came from"
+    );
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@
 //! once, complete, and stripped to what Earshot uses before anything is written.
 //!
 //! The formats, each read as its documents describe it:
-//! - **`listenbrainz`**: ListenBrainz's export zip (`listens/<year>/<month>.jsonl` inside, `user.json`
-//!   and the feedback beside them are not read), a JSON Lines file of listens (the zip's files, what
+//! - **`listenbrainz`**: ListenBrainz's export zip (`listens/<year>/<month>.jsonl` inside, or one
+//!   `listens.jsonl` at its top as conversion tools write it; `user.json` and the feedback beside them
+//!   are not read), a JSON Lines file of listens (the zip's files, what
 //!   Earshot's own export writes), or a JSON array of listens (ListenBrainz's older export). A listen is
 //!   `{"listened_at": <Unix s>, "track_metadata": {"artist_name", "track_name", "release_name",
 //!   "additional_info": {…}, "mbid_mapping": {"recording_mbid"}}}`.
@@ -234,7 +235,7 @@ impl Reader {
             let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
             let listens = entry.is_file()
                 && name.ends_with(".jsonl")
-                && (name.starts_with("listens/") || !name.contains('/'));
+                && (name.starts_with("listens/") || name == "listens.jsonl");
             if !listens {
                 continue;
             }

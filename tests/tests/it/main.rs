@@ -6,4 +6,5 @@ mod architecture;
 mod cli_chain;
 mod fixture_facts;
 mod history_import;
+mod listens_import;
 mod real_servers;

@@ -228,6 +228,9 @@ const TRACK_FIELDS: &[&str] = &[
     "duration",
     "explicit",
     "track_url",
+    // The recording the track is one release of (earshot-core's `recording`): its ISRC and key.
+    "isrc",
+    "recording_key",
 ];
 const ALBUM_FIELDS: &[&str] = &[
     "album_name",

@@ -159,6 +159,8 @@ const TRACKS_COLUMNS: &[(&str, ColumnKind)] = &[
     ("duration", Str),
     ("explicit", Bool),
     ("track_url", Str),
+    ("isrc", Str),
+    ("recording_key", Str),
     ("popularity", Int),
     ("plays", Int),
     ("listeners", StrList),

@@ -44,6 +44,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route(urls::YOUR_LISTENS, get(me::listens))
         .route(urls::YOUR_COMPARISONS, post(me::comparisons))
         .route(urls::ERASE_ME, post(me::erase))
+        .route(urls::YOUR_LISTEN_TOKEN, post(me::listen_token))
         .route(urls::CONNECT, get(connect::connect))
         .route(urls::CONNECT_CALLBACK, get(connect::callback))
         .route(

@@ -69,6 +69,8 @@ pub const YOUR_LISTENS: &str = "/me/listens.jsonl";
 pub const YOUR_COMPARISONS: &str = "/me/comparisons";
 /// "Erase me" (a form's post).
 pub const ERASE_ME: &str = "/me/erase";
+/// Make (or revoke) the signed-in friend's listen token.
+pub const YOUR_LISTEN_TOKEN: &str = "/me/listen-token";
 /// The stylesheet.
 pub const STYLESHEET: &str = "/static/style.css";
 /// The icon, as browsers ask for it.

@@ -153,3 +153,79 @@ async fn a_friend_who_scrobbles_shares_songs_with_the_spotify_friends_by_recordi
         "a recording a friend plays on Spotify goes by its Spotify id"
     );
 }
+
+/// The one grouping by recording (`views/member_track_plays.sql`) on a handful of plays: two Spotify ids
+/// of one ISRC are one recording, named by the least id; a scrobble known by names only meets the
+/// Spotify track of the same names; the ISRC wins over the names (a remaster's title); a live recording
+/// stays apart.
+#[test]
+fn two_spotify_ids_of_one_isrc_and_a_scrobble_by_names_are_one_recording() {
+    use analytics::engine::{Inputs, Tables};
+    use polars::prelude::*;
+
+    let plays = df!(
+        "_id" => ["1", "2", "3", "4", "5", "6", "7"],
+        "user_id" => ["ana", "ana", "ben", "fern", "fern", "fern", "ben"],
+        "track_id" => [Some("3aaa"), Some("3aaa"), Some("7bbb"), None, None, None, Some("9ccc")],
+        "track_key" => ["3aaa", "3aaa", "7bbb", "name:x — song", "name:x — song", "isrc:USX1", "9ccc"],
+        "recording_key" => ["isrc:USX1", "isrc:USX1", "isrc:USX1", "name:x — song", "name:x — song", "isrc:USX1", "isrc:USX2"],
+        "name_key" => ["name:x — song", "name:x — song", "name:x — song", "name:x — song", "name:x — song", "name:x — song", "name:x — song live"],
+        "duration_ms" => [200_000i64, 200_000, 201_000, 200_000, 200_000, 200_000, 230_000],
+        "artist_song_name" => ["X - Song", "X - Song", "X - Song - Remastered", "x - song", "x - song", "X - Song", "X - Song (Live)"],
+        "track_name" => ["Song", "Song", "Song - Remastered", "song", "song", "Song", "Song (Live)"],
+        "album_id" => [None::<&str>; 7],
+        "album_name" => [None::<&str>; 7],
+        "played_at" => [0i64; 7],
+    )
+    .unwrap()
+    .lazy()
+    .with_column(col("_id").alias("play_id"));
+    let links = df!(
+        "play_id" => [None::<&str>; 0],
+        "user_id" => [None::<&str>; 0],
+        "artist_id" => [None::<&str>; 0],
+        "artist_key" => [None::<&str>; 0],
+        "artist_name" => [None::<&str>; 0],
+        "played_at" => [0i64; 0],
+        "duration_ms" => [0i64; 0],
+    )
+    .unwrap()
+    .lazy();
+    let empty = DataFrame::empty().lazy();
+    let inputs = Inputs {
+        plays,
+        links: links.clone(),
+        links_all: links,
+        top: empty.clone(),
+        spoken: empty,
+        hidden: df!("user_id" => [None::<&str>; 0]).unwrap().lazy(),
+    };
+    let tables = Tables::lazy(&inputs).unwrap();
+    let grouped = tables
+        .query(
+            "SELECT user_id, track_key, plays FROM member_track_plays ORDER BY user_id, track_key",
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+    let rows: Vec<(String, String, i64)> = (0..grouped.height())
+        .map(|i| {
+            let row = grouped.get_row(i).unwrap().0;
+            (
+                row[0].get_str().unwrap().to_string(),
+                row[1].get_str().unwrap().to_string(),
+                row[2].try_extract::<i64>().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("ana".to_string(), "3aaa".to_string(), 2),
+            ("ben".to_string(), "3aaa".to_string(), 1),
+            ("ben".to_string(), "9ccc".to_string(), 1),
+            ("fern".to_string(), "3aaa".to_string(), 3),
+        ],
+        "one recording under the least Spotify id; the live one apart"
+    );
+}

@@ -51,6 +51,20 @@ struct YourDataPage {
     comparisons_action: String,
     erase_action: String,
     erase_error: Option<String>,
+    /// When the member's listen token was made, if they have one.
+    listen_token_since: Option<String>,
+    /// A token just made: shown once, on this answer only.
+    new_listen_token: Option<String>,
+    listen_token_action: String,
+    /// The listen API's base URL for a player's ListenBrainz setting.
+    listen_api: String,
+}
+
+/// What the page shows besides the member's data: a form's error, or a listen token just made.
+#[derive(Default)]
+struct Shown {
+    erase_error: Option<String>,
+    new_listen_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -87,15 +101,19 @@ pub async fn page(
     viewer: Option<Extension<Viewer>>,
 ) -> Result<Html<String>, PageError> {
     let member = own(viewer)?;
-    your_data(&state, member, None).await
+    your_data(&state, member, Shown::default()).await
 }
 
 /// "Your data" of `member`, with what was wrong with their erase form, if anything.
 async fn your_data(
     state: &AppState,
     member: String,
-    erase_error: Option<String>,
+    shown: Shown,
 ) -> Result<Html<String>, PageError> {
+    let Shown {
+        erase_error,
+        new_listen_token,
+    } = shown;
     let now = state.clock.now();
     let rows = earshot_state::roster::list(&state.stores, now).await?;
     let Some(row) = rows.into_iter().find(|r| r.member == member) else {
@@ -136,6 +154,13 @@ async fn your_data(
             "compared with friends".into()
         },
     });
+    let listen_token = earshot_state::listen_tokens::read(&state.stores.storage, &member).await?;
+    if listen_token.is_some() {
+        stores.push(Held {
+            store: "listen token".into(),
+            what: "its SHA-256 only (the token itself is shown once, when made)".into(),
+        });
+    }
     let frame = Frame {
         signed_in: true,
         ..Frame::plain("Your data")
@@ -166,9 +191,63 @@ async fn your_data(
             comparisons_action: urls::href(urls::YOUR_COMPARISONS),
             erase_action: urls::href(urls::ERASE_ME),
             erase_error,
+            listen_token_since: listen_token.map(|t| {
+                t.created_at
+                    .with_timezone(&zone)
+                    .format("%Y-%m-%d")
+                    .to_string()
+            }),
+            new_listen_token,
+            listen_token_action: urls::href(urls::YOUR_LISTEN_TOKEN),
+            listen_api: format!(
+                "{}{}",
+                state
+                    .stores
+                    .group
+                    .dashboard_url
+                    .as_deref()
+                    .map_or("https://<this dashboard's address>", |u| u
+                        .trim_end_matches('/')),
+                state.base
+            ),
             member,
         },
     )
+}
+
+/// `POST /me/listen-token`: make the member a new listen token (replacing any they had), shown once
+/// on the answer; with `revoke=yes`, remove it.
+pub async fn listen_token(
+    State(state): State<Arc<AppState>>,
+    viewer: Option<Extension<Viewer>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let member = own(viewer)?;
+    let fields = checked_form(&headers, &body)?;
+    let storage = &state.stores.storage;
+    if fields.get("revoke").map(String::as_str) == Some("yes") {
+        earshot_state::listen_tokens::revoke(storage, &member).await?;
+        tracing::info!(member = %member, "A member revoked their listen token.");
+        return Ok(Redirect::to(&urls::href(urls::YOUR_DATA)).into_response());
+    }
+    let token = earshot_state::listen_tokens::create(storage, &member, state.clock.now()).await?;
+    tracing::info!(member = %member, "A member made a listen token.");
+    let page = your_data(
+        &state,
+        member,
+        Shown {
+            new_listen_token: Some(token),
+            ..Shown::default()
+        },
+    )
+    .await?;
+    // The token is on this answer only: never cached.
+    let mut response = page.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 /// The fields of a form's post, after checking its CSRF token against the session's cookie.
@@ -231,9 +310,12 @@ pub async fn erase(
         let page = your_data(
             &state,
             member.clone(),
-            Some(format!(
-                "Nothing was erased: type your id, {member}, exactly, to confirm."
-            )),
+            Shown {
+                erase_error: Some(format!(
+                    "Nothing was erased: type your id, {member}, exactly, to confirm."
+                )),
+                ..Shown::default()
+            },
         )
         .await?;
         return Ok((StatusCode::BAD_REQUEST, page).into_response());

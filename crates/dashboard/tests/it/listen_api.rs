@@ -261,3 +261,93 @@ async fn the_api_answers_as_listenbrainz_does_and_holds_to_its_limits_and_the_er
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
 }
+
+/// `GET /1/validate-token` as a client asks it: whether the token is valid, and whose.
+async fn validated(base: &str, token: &str) -> Value {
+    client()
+        .get(format!("{base}/1/validate-token"))
+        .header("authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friend_makes_their_listen_token_on_your_data_shown_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path());
+    let db = earshot_tests::fresh_database("listen_token_your_data").await;
+    let (base, mock, _tokens, _key) =
+        crate::common::serve_sign_in_on(storage.clone(), db, earshot_tests::fixture_group_config())
+            .await;
+    let ana = crate::common::signed_in_as(&base, &mock, "ana.mx").await;
+    let forged =
+        crate::common::post_form(&base, "/me/listen-token", &ana, &[("csrf", "forged")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(
+        listen_tokens::read(&storage, "ana.mx")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let csrf = crate::common::form_token(&base, &ana).await;
+    let token_on = |html: &str| -> String {
+        html.split("Your new listen token: <code>")
+            .nth(1)
+            .and_then(|rest| rest.split("</code>").next())
+            .expect("the new token on the answer")
+            .to_string()
+    };
+    let made = crate::common::post_form(&base, "/me/listen-token", &ana, &[("csrf", &csrf)]).await;
+    assert_eq!(made.status(), StatusCode::OK);
+    assert_eq!(made.headers()["cache-control"], "no-store");
+    let first = token_on(&made.text().await.unwrap());
+    let answer = validated(&base, &first).await;
+    assert_eq!(
+        (answer["valid"].clone(), answer["user_name"].clone()),
+        (json!(true), json!("ana.mx"))
+    );
+    // Only its hash is kept, and the page never shows it again.
+    let stored = listen_tokens::read(&storage, "ana.mx")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.token_sha256, earshot_state::sessions::key_of(&first));
+    let again = crate::common::get_with(&base, "/me", &ana)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains(&first) && again.contains("You have a listen token"));
+    for (key, bytes) in earshot_tests::files_under(dir.path()) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&first),
+            "the token is stored nowhere: {key}"
+        );
+    }
+
+    // A new one replaces it; revoking ends it.
+    let second = token_on(
+        &crate::common::post_form(&base, "/me/listen-token", &ana, &[("csrf", &csrf)])
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_ne!(first, second);
+    assert_eq!(validated(&base, &first).await["valid"], false);
+    assert_eq!(validated(&base, &second).await["valid"], true);
+    let revoked = crate::common::post_form(
+        &base,
+        "/me/listen-token",
+        &ana,
+        &[("csrf", &csrf), ("revoke", "yes")],
+    )
+    .await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(validated(&base, &second).await["valid"], false);
+}

@@ -11,7 +11,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import BIN, MEMBERS, NEEDS_BINARIES, ROOT, dags_test
+from conftest import BIN, MEMBERS, NEEDS_BINARIES, ROOT, SCROBBLER, dags_test
 
 pytestmark = NEEDS_BINARIES
 
@@ -29,7 +29,8 @@ def test_the_dags_run_the_pipeline_and_a_second_run_duplicates_nothing(env: dict
     # The newest 50 plays of each member (all Spotify lets one fetch reach), loaded once.
     for report in reports:
         plays = {m["id"]: m["plays"] for m in report["members"]}
-        assert plays == dict.fromkeys(MEMBERS, 50), plays
+        # The sixth friend scrobbles instead: listed, with nothing fetched.
+        assert plays == {**dict.fromkeys(MEMBERS, 50), SCROBBLER: 0}, plays
         assert report["meta"]["engine"] == "polars"
 
     # The counts are what a duplicate would change (float sums may differ in their last bits between
@@ -90,11 +91,13 @@ def test_after_an_erase_the_dags_run_and_the_member_does_not_reappear(env: dict[
     dags_test("earshot_daily", "2026-01-03T00:00:00+00:00", env)
     storage = Path(env["EARSHOT_STORAGE"])
     report = (storage / "reports" / "20260103T000000Z" / "report.json").read_text()
-    assert [m["id"] for m in json.loads(report)["members"]] == [m for m in MEMBERS if m != "emi"]
+    assert [m["id"] for m in json.loads(report)["members"]] == [m for m in MEMBERS if m != "emi"] + [SCROBBLER]
     assert '"emi"' not in report and "Emi" not in report
     listed = subprocess.run(
         [str(BIN / "members"), "list", "--json"], capture_output=True, text=True, env=env, check=True
     ).stdout
-    assert [json.loads(line)["member"] for line in listed.splitlines()] == [m for m in MEMBERS if m != "emi"]
+    assert [json.loads(line)["member"] for line in listed.splitlines()] == [m for m in MEMBERS if m != "emi"] + [
+        SCROBBLER
+    ]
     assert not list(storage.rglob("*user=emi*")), "no storage object of hers came back"
     erase()  # a second erase finds nothing and succeeds

@@ -73,7 +73,7 @@ holds everything it keeps about you, in open formats (JSON Lines: one JSON objec
 | file | what it holds |
 |---|---|
 | `member.json` | your id and name in the group, when this archive was made, and how many records each file holds |
-| `plays.jsonl` | every play Earshot stored for you (fetched from Spotify's recently played, or imported from your Extended Streaming History: `source`), one per line, oldest first: track, artists, album, duration, `played_at` (UTC) and `played_at_local` (the group's time zone) |
+| `plays.jsonl` | every play Earshot stored for you (fetched from Spotify's recently played, imported from your Extended Streaming History, sent by your ListenBrainz client or imported from another service: `source`), one per line, oldest first: track, artists, album, duration, `played_at` (UTC) and `played_at_local` (the group's time zone) |
 | `top_tracks.jsonl` | your top tracks as Spotify listed them on each day Earshot asked, per time range, with their rank |
 | `top_artists.jsonl` | your top artists, the same way |
 | `spoken.jsonl` | the podcast episodes and audiobook chapters of your imported streaming history (30 s or more, not in a private session), one per line, oldest first: show or book, episode or chapter, `ms_played`, `played_at` and `played_at_local` |
@@ -81,10 +81,12 @@ holds everything it keeps about you, in open formats (JSON Lines: one JSON objec
 | `analytics/<metric>.jsonl` | your rows of each analytics result, from every stored run (`run`). A pairwise row (taste match, shared songs) names the friend it pairs you with, and nothing more about them |
 | `state/fetch_state.json` | Earshot's bookkeeping for fetching your plays: when you authorised it, the cursor, gaps it noticed |
 | `state/import.json` | the progress of your streaming-history import, when you imported one |
-| `storage/raw/…` | the Spotify API pages fetched for you, and the streaming-history files you imported (stripped of IP address, country, platform and user agent), exactly as stored |
+| `state/listen_token.json` | the SHA-256 of your listen token (never the token) and when it was made, when you have one |
+| `state/now_playing.json` | what your ListenBrainz client last said was playing, until it expires |
+| `storage/raw/…` | the Spotify API pages fetched for you, the streaming-history files you imported (stripped of IP address, country, platform and user agent), and the listens your ListenBrainz client sent or you imported from another service, exactly as stored |
 | `storage/converted/…` | the same pages converted to JSON Lines, as stored |
 
-Not included, on purpose: your Spotify tokens (they are secrets, and only let Earshot read your
+Not included, on purpose: your Spotify tokens and your listen token (they are secrets, and only let Earshot read your
 listening), other members' data, and public track metadata Earshot looked up on Spotify.
 
 To have Earshot erase everything it holds about you, ask the group's admin to remove you from the
@@ -258,6 +260,9 @@ async fn write_stored<W: Write + Seek>(
     for (entry, key) in [
         ("state/fetch_state.json", layout::member_state_key(member)),
         ("state/import.json", layout::import_state_key(member)),
+        // What the listen API keeps: the listen token's hash (never the token), and "now playing".
+        ("state/listen_token.json", layout::listen_token_key(member)),
+        ("state/now_playing.json", layout::now_playing_key(member)),
     ] {
         if stores.storage.exists(&key).await? {
             let bytes = stores.storage.read_all(&key).await?;

@@ -336,14 +336,15 @@ fn facts_py_prints_the_readme_tables() {
             .to_string()
     };
     let expected = format!(
-        "{}\n{}\n{}\n{}\n",
+        "{}\n{}\n{}\n{}\n{}\n",
         block("<!-- facts:begin -->", "<!-- facts:end -->"),
         block(
             "<!-- analytics-facts:begin -->",
             "<!-- analytics-facts:end -->"
         ),
         block("<!-- history-facts:begin -->", "<!-- history-facts:end -->"),
-        block("<!-- spoken-facts:begin -->", "<!-- spoken-facts:end -->")
+        block("<!-- spoken-facts:begin -->", "<!-- spoken-facts:end -->"),
+        block("<!-- listens-facts:begin -->", "<!-- listens-facts:end -->")
     );
     assert_eq!(
         printed, expected,
@@ -403,7 +404,7 @@ fn the_fixture_readme_facts_hold() {
 fn the_generator_reproduces_the_committed_fixtures_byte_for_byte() {
     let out = tempfile::tempdir().unwrap();
     generate(&GeneratorConfig::fixture_group())
-        .write_to(out.path())
+        .write_fixture_to(out.path())
         .unwrap();
     let generated = files_under(out.path());
     let committed = files_under(&fixtures_dir());

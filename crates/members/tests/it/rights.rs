@@ -111,7 +111,7 @@ async fn pipeline(test: &str, without: Option<&str>) -> Pipeline {
             }
         }
     }
-    for member in &group.members {
+    for member in group.members.iter().filter(|m| m.spotify) {
         data_fetcher::import::import(
             &storage,
             &group,
@@ -247,6 +247,34 @@ async fn connected_group(test: &str) -> (Pipeline, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_holds_exactly_the_members_data() {
     let (p, track) = connected_group("members_export").await;
+    // What the listen API keeps of them: a token's hash, a submission, "now playing"; and another
+    // member's submission, which is not theirs.
+    earshot_state::listen_tokens::create(&p.storage, MEMBER, Utc::now())
+        .await
+        .unwrap();
+    let body = |who: &str| {
+        format!(
+            r#"{{"listen_type":"single","payload":[{{"listened_at":1700000000,"track_metadata":{{"artist_name":"{who}","track_name":"Scrobbled"}}}}]}}"#
+        )
+    };
+    for who in [MEMBER, "ana.mx"] {
+        p.storage
+            .write(
+                &layout::listen_submission_key(who, Utc::now(), "0123456789abcdef"),
+                body(who).into_bytes().into(),
+            )
+            .await
+            .unwrap();
+    }
+    p.storage
+        .write(
+            &layout::now_playing_key(MEMBER),
+            format!(r#"{{"member":"{MEMBER}","track_name":"Now"}}"#)
+                .into_bytes()
+                .into(),
+        )
+        .await
+        .unwrap();
     let zip_path = p.root.join("export.zip");
     let counts = earshot_rights::export::export_to(&p.stores(), MEMBER, &zip_path)
         .await
@@ -353,6 +381,15 @@ async fn an_export_holds_exactly_the_members_data() {
     );
     assert!(entries.contains_key("state/fetch_state.json"));
     assert!(entries.contains_key("state/import.json"));
+    // The listen API's stores: their submission (not the other member's), the token's hash, now playing.
+    let submitted: Vec<&String> = entries
+        .keys()
+        .filter(|k| k.starts_with("storage/raw/listens/"))
+        .collect();
+    assert_eq!(submitted.len(), 1, "{submitted:?}");
+    assert!(submitted[0].starts_with("storage/raw/listens/user=chloe-r/"));
+    assert!(entries["state/listen_token.json"].contains("token_sha256"));
+    assert!(entries["state/now_playing.json"].contains("\"Now\""));
     assert!(entries.contains_key("README.md") && entries.contains_key("member.json"));
     assert!(entries.contains_key("analytics/member_summary.jsonl"));
     assert!(entries.contains_key("analytics/taste_match.jsonl"));

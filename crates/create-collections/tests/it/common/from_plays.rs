@@ -43,6 +43,8 @@ fn tracks() -> Vec<Document> {
             "duration": {"$last": "$duration"},
             "explicit": {"$last": "$explicit"},
             "track_url": {"$last": "$track_url"},
+            "isrc": {"$last": "$isrc"},
+            "recording_key": {"$last": "$recording_key"},
             "popularity": {"$max": "$popularity"},
             "plays": {"$sum": 1},
             "listeners": {"$addToSet": "$user_id"},

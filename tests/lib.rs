@@ -81,8 +81,8 @@ pub async fn converted_storage_with(history: bool) -> (tempfile::TempDir, Storag
 pub struct Fixture {
     /// Every Spotify member's Extended Streaming History imported (not enriched).
     pub history: bool,
-    /// The sixth friend's listens (fixtures/listens/fern.jsonl, not on Spotify) imported as her
-    /// ListenBrainz export.
+    /// The sixth friend's listens (fixtures/listens/fern.jsonl, not on Spotify), stored as the listen API
+    /// stores what her scrobblers submit (one `import` submission a day).
     pub listens: bool,
 }
 
@@ -96,17 +96,9 @@ pub async fn converted_storage_of(fixture: Fixture) -> (tempfile::TempDir, Stora
         .expect("writing the raw pages");
     let group = fixture_group_config();
     if fixture.listens {
-        data_fetcher::scrobbles::import(
-            &storage,
-            &group,
-            earshot_testkit::scrobbler::SCROBBLER_ID,
-            data_fetcher::scrobbles::Format::Listenbrainz,
-            &[earshot_testkit::fixtures::scrobbler_listens_file()],
-            chrono::Utc::now(),
-            false,
-        )
-        .await
-        .expect("importing the sixth friend's listens");
+        earshot_testkit::scrobbler::write_scrobbler_raw_files(&storage)
+            .await
+            .expect("writing the sixth friend's listens as the listen API stores them");
     }
     if history {
         for member in group.members.iter().filter(|m| m.spotify) {

@@ -41,9 +41,10 @@ pub struct Inputs {
     pub hidden: LazyFrame,
 }
 
-/// Add `play_id` to the plays. `track_key`, `local_day`, `local_hour` and `local_weekday` (1 = Monday)
-/// are in the snapshot (`derived`: gcs-export computes them once, earshot-core's `export::Derived`);
-/// for an older snapshot they are computed here from `played_at_local` (`YYYY-MM-DD HH:MM:SS TZ`,
+/// Add `play_id` to the plays. `track_key` is stored on each play by json-converter (earshot-core's
+/// `TrackFields::track_key`), and `local_day`, `local_hour` and `local_weekday` (1 = Monday) are in the
+/// snapshot (`derived`: gcs-export computes them once, earshot-core's `export::Derived`); for an older
+/// snapshot they are computed here from `track_id` and `played_at_local` (`YYYY-MM-DD HH:MM:SS TZ`,
 /// written by json-converter with chrono-tz in the group's zone), to the same values and types.
 pub fn prepare_plays(plays: LazyFrame, derived: bool) -> LazyFrame {
     let plays = plays.with_column(col("_id").alias("play_id"));

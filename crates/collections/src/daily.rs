@@ -30,7 +30,8 @@ pub const DAY_FIELD: &str = "played_at_local";
 /// Which derived collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// `Tracks`, by `track_id`.
+    /// `Tracks`, by `track_key` (the Spotify id, or the recording key of a play from beyond Spotify
+    /// without one); local files have none.
     Tracks,
     /// `Albums`, by `album_id`.
     Albums,
@@ -64,7 +65,7 @@ pub const DAILY: [Daily; 5] = [
         kind: Kind::Tracks,
         into: mongo::TRACKS,
         partials: mongo::TRACKS_BY_DAY,
-        key: "track_id",
+        key: "track_key",
         fold_key: PARTIAL_ENTITY,
     },
     Daily {
@@ -269,9 +270,14 @@ impl Daily {
                     "last_played": {"$max": "$played_at"},
                     "last_id": {"$last": "$_id"},
                 });
-                let mut stages = vec![doc! {"$match": {"track_id": {"$type": "string"}}}, by_time];
+                // Every track but a member's local files: a recording known only from beyond Spotify
+                // gets a document of its own, under its recording key.
+                let mut stages = vec![
+                    doc! {"$match": {"track_key": {"$type": "string"}, "is_local": {"$ne": true}}},
+                    by_time,
+                ];
                 stages.extend(partials_of(
-                    "track_id",
+                    "track_key",
                     fields,
                     &["listeners"],
                     self.partials,

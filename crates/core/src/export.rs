@@ -67,7 +67,7 @@ pub type Schema = Vec<(&'static str, ColumnKind)>;
 
 use ColumnKind::{Bool, Int, Json, Str, StrList, Time};
 
-const TRACK_FIELDS: [(&str, ColumnKind); 24] = [
+const TRACK_FIELDS: [(&str, ColumnKind); 25] = [
     ("track_id", Str),
     ("track_name", Str),
     ("clean_track_name", Str),
@@ -92,6 +92,7 @@ const TRACK_FIELDS: [(&str, ColumnKind); 24] = [
     ("recording_key", Str),
     ("name_key", Str),
     ("artist_keys", StrList),
+    ("track_key", Str),
 ];
 
 const RAW_RECENTLY_PLAYED_HEAD: &[(&str, ColumnKind)] = &[
@@ -286,10 +287,6 @@ pub fn schema(collection: &str) -> Option<Schema> {
 /// recomputes it per play in every plan (polars, Spark and the DuckDB benchmark read it as it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Derived {
-    /// The track's Spotify id; else `local:<track name>` for a local file; else the recording key (a
-    /// play from beyond Spotify without a Spotify id). Null when it has none of them. The metric views
-    /// group these by recording (earshot-metrics' `views/member_track_plays.sql`).
-    TrackKey,
     /// The local day of `played_at_local`, `YYYY-MM-DD`.
     LocalDay,
     /// The local hour, 0–23.
@@ -302,7 +299,6 @@ impl Derived {
     /// The column's name.
     pub fn name(self) -> &'static str {
         match self {
-            Derived::TrackKey => "track_key",
             Derived::LocalDay => "local_day",
             Derived::LocalHour => "local_hour",
             Derived::LocalWeekday => "local_weekday",
@@ -312,13 +308,13 @@ impl Derived {
     /// The column's type.
     pub fn kind(self) -> ColumnKind {
         match self {
-            Derived::TrackKey | Derived::LocalDay => Str,
+            Derived::LocalDay => Str,
             Derived::LocalHour | Derived::LocalWeekday => Int,
         }
     }
 
-    /// The value for a play document (`track_id`, `track_name`, `played_at_local` as stored: the
-    /// converter writes `YYYY-MM-DD HH:MM:SS TZ`); null when the fields do not give one.
+    /// The value for a play document (`played_at_local` as stored: the converter writes
+    /// `YYYY-MM-DD HH:MM:SS TZ`); null when the fields do not give one.
     pub fn value(self, play: &mongodb::bson::Document) -> mongodb::bson::Bson {
         use mongodb::bson::Bson;
         let local = play.get_str("played_at_local").ok();
@@ -329,19 +325,6 @@ impl Derived {
                 .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         };
         match self {
-            Derived::TrackKey => {
-                let local = play.get_bool("is_local").unwrap_or(false);
-                match (
-                    play.get_str("track_id"),
-                    play.get_str("recording_key"),
-                    play.get_str("track_name"),
-                ) {
-                    (Ok(id), _, _) => Bson::String(id.to_string()),
-                    (Err(_), Ok(key), _) if !local => Bson::String(key.to_string()),
-                    (Err(_), _, Ok(name)) => Bson::String(format!("local:{name}")),
-                    _ => Bson::Null,
-                }
-            }
             Derived::LocalDay => day().map_or(Bson::Null, |d| {
                 Bson::String(d.format("%Y-%m-%d").to_string())
             }),
@@ -361,12 +344,9 @@ impl Derived {
 /// The columns `gcs-export` derives for a collection's snapshot, after its stored ones (plays only).
 pub fn derived(collection: &str) -> &'static [Derived] {
     match collection {
-        mongo::RAW_RECENTLY_PLAYED => &[
-            Derived::TrackKey,
-            Derived::LocalDay,
-            Derived::LocalHour,
-            Derived::LocalWeekday,
-        ],
+        mongo::RAW_RECENTLY_PLAYED => {
+            &[Derived::LocalDay, Derived::LocalHour, Derived::LocalWeekday]
+        }
         _ => &[],
     }
 }
@@ -451,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn a_plays_derived_columns_come_from_its_local_time_and_track() {
+    fn a_plays_derived_columns_come_from_its_local_time() {
         use mongodb::bson::{Bson, doc};
         let play = doc! {
             "track_id": "4uLU6hMCjMI75M1A2tKUQC", "track_name": "Song",
@@ -464,36 +444,24 @@ mod tests {
         assert_eq!(
             values,
             [
-                Bson::String("4uLU6hMCjMI75M1A2tKUQC".into()),
                 Bson::String("2024-11-03".into()),
                 Bson::Int64(1),
                 // 2024-11-03 is a Sunday: ISO 7.
                 Bson::Int64(7),
             ]
         );
-        let local = doc! {"track_id": Bson::Null, "track_name": "a b/c", "played_at_local": "2024-03-11 23:05:00 PDT"};
-        assert_eq!(
-            Derived::TrackKey.value(&local),
-            Bson::String("local:a b/c".into())
-        );
+        let local = doc! {"played_at_local": "2024-03-11 23:05:00 PDT"};
         assert_eq!(Derived::LocalWeekday.value(&local), Bson::Int64(1));
-        // A local file keeps its `local:` key; a listen without a Spotify id goes by its recording.
-        let local_file = doc! {"track_name": "x", "is_local": true, "recording_key": "name:a — x"};
-        assert_eq!(
-            Derived::TrackKey.value(&local_file),
-            Bson::String("local:x".into())
-        );
-        let listen = doc! {"track_id": Bson::Null, "track_name": "x", "is_local": false, "recording_key": "isrc:USRC17607839"};
-        assert_eq!(
-            Derived::TrackKey.value(&listen),
-            Bson::String("isrc:USRC17607839".into())
-        );
         assert_eq!(
             Derived::LocalHour.value(&doc! {"played_at_local": "garbage"}),
             Bson::Null
         );
         let columns = snapshot_columns(mongo::RAW_RECENTLY_PLAYED).unwrap();
         assert_eq!(columns.last(), Some(&("local_weekday", Int)));
+        assert!(
+            columns.contains(&("track_key", Str)),
+            "stored by the converter"
+        );
         assert_eq!(snapshot_columns(mongo::TRACKS), schema(mongo::TRACKS));
     }
 

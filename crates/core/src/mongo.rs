@@ -95,6 +95,7 @@ pub const LEDGER_KEY_FIELDS: &[&str] = &[
     "_id",
     "user_id",
     "track_id",
+    "track_key",
     "album_id",
     "artist_ids",
     "artist_id",
@@ -474,12 +475,18 @@ pub fn redact_uri(uri: &str) -> String {
 
 /// Connect and check the server answers, failing within seconds with a clear message.
 pub async fn connect(uri: &str, database: &str) -> Result<Database> {
+    connect_within(uri, database, Duration::from_secs(10)).await
+}
+
+/// [`connect`], waiting at most `wait` for a server (unless the URI sets its own
+/// `serverSelectionTimeoutMS`): for a step that reads MongoDB only to add to what it shows.
+pub async fn connect_within(uri: &str, database: &str, wait: Duration) -> Result<Database> {
     let shown = redact_uri(uri);
     let mut options = ClientOptions::parse(uri)
         .await
         .with_context(|| format!("invalid MongoDB URI `{shown}`"))?;
     if options.server_selection_timeout.is_none() {
-        options.server_selection_timeout = Some(Duration::from_secs(10));
+        options.server_selection_timeout = Some(wait);
     }
     options
         .app_name

@@ -91,7 +91,16 @@ pub struct TrackFields<'a> {
     /// key in the metric views.
     #[serde(default)]
     pub artist_keys: Vec<String>,
+    /// The play's track as the collections and the snapshot name it: the Spotify track id; else
+    /// `local:<track name>` for a local file; else the recording key (a play from beyond Spotify
+    /// without a Spotify id, which gets a `Tracks` document of its own). The metric views group these by
+    /// recording (earshot-metrics' `views/member_track_plays.sql`).
+    #[serde(default)]
+    pub track_key: Option<String>,
 }
+
+/// The start of a local file's [`TrackFields::track_key`]: `local:<track name>`.
+pub const LOCAL_PREFIX: &str = "local:";
 
 impl TrackFields<'_> {
     /// Set the recording keys from the ids and names already on the fields.
@@ -109,6 +118,12 @@ impl TrackFields<'_> {
             artist,
             &self.track_name,
         );
+        // After the recording key, which it falls back to.
+        self.track_key = match (&self.track_id, self.is_local) {
+            (Some(id), _) => Some(id.to_string()),
+            (None, true) => Some(format!("{LOCAL_PREFIX}{}", self.track_name)),
+            (None, false) => self.recording_key.clone(),
+        };
         self
     }
 }
@@ -172,6 +187,7 @@ impl<'a> TrackFields<'a> {
             recording_key: None,
             name_key: None,
             artist_keys: Vec::new(),
+            track_key: None,
         }
         .with_keys()
     }
@@ -335,6 +351,7 @@ impl<'a> RecentlyPlayedRecord<'a> {
             recording_key: None,
             name_key: None,
             artist_keys: Vec::new(),
+            track_key: None,
         }
         .with_keys();
         Some(RecentlyPlayedRecord {
@@ -395,6 +412,7 @@ impl RecentlyPlayedRecord<'static> {
             recording_key: None,
             name_key: None,
             artist_keys: Vec::new(),
+            track_key: None,
         }
         .with_keys();
         let key = track.name_key.clone().unwrap_or_default();
@@ -672,6 +690,59 @@ pub mod rfc3339_millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listen_is_a_play_under_its_recording_key() {
+        let listen = Listen {
+            listened_at: Some(1_700_000_000),
+            artist_name: "Nadia Reyes feat. Mira Sol".into(),
+            track_name: "Quiet Harbour - Remastered 2011".into(),
+            release_name: Some("Tidewater".into()),
+            duration_ms: Some(201_000),
+            isrc: None,
+            recording_mbid: Some("6a3d0f6e-1c4b-4f3e-9a51-0b9c7d2e8f11".into()),
+            spotify_track_id: None,
+        };
+        let la: Tz = "America/Los_Angeles".parse().unwrap();
+        let play =
+            RecentlyPlayedRecord::from_listen("fern", "Fern", &listen, PlaySource::Maloja, la)
+                .unwrap();
+        let key = "mbid:6a3d0f6e-1c4b-4f3e-9a51-0b9c7d2e8f11";
+        assert_eq!(play.track.recording_key.as_deref(), Some(key));
+        assert_eq!(play.track.track_key.as_deref(), Some(key), "no Spotify id");
+        assert_eq!(
+            play.track.name_key.as_deref(),
+            Some("name:nadia reyes — quiet harbour")
+        );
+        assert_eq!(play.track.artist_keys, ["nadia reyes"]);
+        assert_eq!(play.source.as_str(), "maloja");
+        assert_eq!(play.track.duration.as_deref(), Some("3:21"));
+        assert!(
+            play.id
+                .starts_with("fern|2023-11-14T22:13:20.000Z|maloja|name:")
+        );
+        // With a Spotify id, the play goes by it (and links to it).
+        let spotify = Listen {
+            spotify_track_id: Some("4uLU6hMCjMI75M1A2tKUQC".into()),
+            ..listen
+        };
+        let play = RecentlyPlayedRecord::from_listen(
+            "fern",
+            "Fern",
+            &spotify,
+            PlaySource::Listenbrainz,
+            la,
+        )
+        .unwrap();
+        assert_eq!(
+            play.track.track_key.as_deref(),
+            Some("4uLU6hMCjMI75M1A2tKUQC")
+        );
+        assert_eq!(
+            play.track.track_url.as_deref(),
+            Some("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC")
+        );
+    }
 
     #[test]
     fn durations_are_minutes_and_padded_seconds() {

@@ -226,7 +226,7 @@ pub async fn run(mut cli: Cli) -> Result<Outcome> {
         }
         Command::Enrich { .. } => run_enrich(&cli, storage, group, clock).await,
         Command::Status { json } => {
-            print_status(&storage, &group, clock.now(), *json).await?;
+            print_status(&cli, &storage, &group, clock.now(), *json).await?;
             Ok(Outcome::Success)
         }
         Command::Auth { .. } => run_auth(&cli, &storage, &group, clock).await,
@@ -354,6 +354,7 @@ async fn fetcher(
 
 /// `status`: a table, or JSON lines.
 async fn print_status(
+    cli: &Cli,
     storage: &Storage,
     group: &GroupConfig,
     now: chrono::DateTime<chrono::Utc>,
@@ -362,6 +363,25 @@ async fn print_status(
     let members = state::list(storage).await?;
     let left = earshot_core::erasure::departures(storage).await?;
     let mut rows = status::statuses(&members, group, &left, now);
+    // Each member's sources, from MongoDB when it answers within a moment: the rest of the status is
+    // the storage's alone and shows without it.
+    let db = earshot_core::mongo::connect_within(
+        &cli.mongodb_uri,
+        &cli.database,
+        std::time::Duration::from_secs(2),
+    )
+    .await;
+    match &db {
+        Ok(db) => {
+            for row in &mut rows {
+                row.sources = status::sources_of(db, &row.member).await?;
+            }
+        }
+        Err(err) => tracing::warn!(
+            error = %format!("{err:#}"),
+            "MongoDB did not answer: the status shows no sources (where each member's plays came from)."
+        ),
+    }
     for row in &mut rows {
         row.import = import::read_state(storage, &row.member)
             .await?

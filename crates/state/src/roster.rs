@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::status::{self, ImportStatus};
+use crate::status::{self, ImportStatus, SourcePlays, sources_of};
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use earshot_core::mongo;
@@ -42,69 +42,6 @@ pub struct MemberRow {
     pub import: Option<ImportStatus>,
     /// Where their plays came from: each source with plays, its count and its last play.
     pub sources: Vec<SourcePlays>,
-}
-
-/// A member's plays from one source.
-#[derive(Debug, Clone, Serialize)]
-pub struct SourcePlays {
-    /// `api`, `history`, `listenbrainz`, `maloja` or `csv` ([`PlaySource`]).
-    pub source: &'static str,
-    /// Plays stored from it.
-    pub plays: u64,
-    /// The last of them (`played_at`, UTC).
-    pub last_play: Option<String>,
-}
-
-/// A member's plays by source, each read from the `(source, user_id, played_at)` index.
-pub async fn sources_of(stores: &Stores, member: &str) -> Result<Vec<SourcePlays>> {
-    let plays = stores.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
-    let mut out = Vec::new();
-    for source in PlaySource::ALL {
-        let filter = doc! {"source": source.as_str(), "user_id": member};
-        let count = plays
-            .count_documents(filter.clone())
-            .await
-            .with_context(|| format!("counting the {} plays of `{member}`", source.as_str()))?;
-        if count == 0 {
-            continue;
-        }
-        let last = plays
-            .find_one(filter)
-            .sort(doc! {"played_at": -1})
-            .projection(doc! {"played_at": 1})
-            .await
-            .with_context(|| format!("reading `{}`", mongo::RAW_RECENTLY_PLAYED))?
-            .and_then(|d| {
-                d.get_datetime("played_at")
-                    .ok()
-                    .map(|at| rfc3339_millis(*at))
-            });
-        out.push(SourcePlays {
-            source: source.as_str(),
-            plays: count,
-            last_play: last,
-        });
-    }
-    Ok(out)
-}
-
-/// The sources as the table shows them: `api 478 (last 2024-11-11T08:59), listenbrainz 125 (…)`.
-pub fn sources_text(sources: &[SourcePlays]) -> String {
-    if sources.is_empty() {
-        return "-".to_string();
-    }
-    sources
-        .iter()
-        .map(|s| {
-            let last = s
-                .last_play
-                .as_deref()
-                .and_then(|t| t.get(..16))
-                .unwrap_or("-");
-            format!("{} {} (last {last})", s.source, s.plays)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A member's `played_at` at one end of their plays.
@@ -174,7 +111,7 @@ pub async fn list(stores: &Stores, now: DateTime<Utc>) -> Result<Vec<MemberRow>>
             authorisation_ends: state.map(|s| s.authorisation_ends()),
             gaps: status.map_or(0, |s| s.gaps),
             import,
-            sources: sources_of(stores, &id).await?,
+            sources: sources_of(&stores.db, &id).await?,
             member: id,
         });
     }
@@ -210,7 +147,7 @@ pub fn table(rows: &[MemberRow]) -> String {
             } else {
                 "not listed"
             },
-            sources_text(&row.sources),
+            status::sources_text(&row.sources),
         ));
     }
     out

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use earshot_core::GroupConfig;
+use earshot_core::records::PlaySource;
 use serde::Serialize;
 
 use crate::fetch::{EXPIRY_WARNING_DAYS, MemberState};
@@ -28,6 +30,75 @@ pub struct MemberStatus {
     pub gaps: usize,
     /// The streaming-history import, where the member imported one.
     pub import: Option<ImportStatus>,
+    /// Where their plays came from, and the last play from each (read from MongoDB when it answers;
+    /// empty otherwise).
+    pub sources: Vec<SourcePlays>,
+}
+
+/// A member's plays from one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourcePlays {
+    /// `api`, `history`, `listenbrainz`, `maloja` or `csv` ([`PlaySource`]).
+    pub source: &'static str,
+    /// Plays stored from it.
+    pub plays: u64,
+    /// The last of them (`played_at`, UTC).
+    pub last_play: Option<String>,
+}
+
+/// A member's plays by source, each read from the `(source, user_id, played_at)` index.
+pub async fn sources_of(db: &mongodb::Database, member: &str) -> Result<Vec<SourcePlays>> {
+    use anyhow::Context as _;
+    use earshot_core::mongo;
+    use mongodb::bson::{Document, doc};
+    let plays = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
+    let mut out = Vec::new();
+    for source in PlaySource::ALL {
+        let filter = doc! {"source": source.as_str(), "user_id": member};
+        let count = plays
+            .count_documents(filter.clone())
+            .await
+            .with_context(|| format!("counting the {} plays of `{member}`", source.as_str()))?;
+        if count == 0 {
+            continue;
+        }
+        let last = plays
+            .find_one(filter)
+            .sort(doc! {"played_at": -1})
+            .projection(doc! {"played_at": 1})
+            .await
+            .with_context(|| format!("reading `{}`", mongo::RAW_RECENTLY_PLAYED))?
+            .and_then(|d| {
+                d.get_datetime("played_at")
+                    .ok()
+                    .map(|at| crate::roster::rfc3339_millis(*at))
+            });
+        out.push(SourcePlays {
+            source: source.as_str(),
+            plays: count,
+            last_play: last,
+        });
+    }
+    Ok(out)
+}
+
+/// The sources as the table shows them: `api 478 (last 2024-11-11T08:59), listenbrainz 125 (…)`.
+pub fn sources_text(sources: &[SourcePlays]) -> String {
+    if sources.is_empty() {
+        return "-".to_string();
+    }
+    sources
+        .iter()
+        .map(|s| {
+            let last = s
+                .last_play
+                .as_deref()
+                .and_then(|t| t.get(..16))
+                .unwrap_or("-");
+            format!("{} {} (last {last})", s.source, s.plays)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A member's streaming-history import, as `status` shows it.
@@ -103,6 +174,7 @@ pub fn statuses(
                 last_play: m.last_play_at,
                 gaps: m.gaps.len(),
                 import: None,
+                sources: Vec::new(),
             }
         })
         .collect();
@@ -120,6 +192,7 @@ pub fn statuses(
                 last_play: None,
                 gaps: 0,
                 import: None,
+                sources: Vec::new(),
             });
         }
     }
@@ -129,8 +202,8 @@ pub fn statuses(
 /// A plain-text table.
 pub fn table(rows: &[MemberStatus]) -> String {
     let mut out = format!(
-        "{:<20} {:<16} {:<24} {:<26} {:<6} {}\n",
-        "MEMBER", "NAME", "STATE", "LAST PLAY", "GAPS", "IMPORTED"
+        "{:<20} {:<16} {:<24} {:<26} {:<6} {:<44} {}\n",
+        "MEMBER", "NAME", "STATE", "LAST PLAY", "GAPS", "IMPORTED", "SOURCES"
     );
     for row in rows {
         let last = row.last_play.map_or_else(
@@ -147,8 +220,14 @@ pub fn table(rows: &[MemberStatus]) -> String {
             },
         );
         out.push_str(&format!(
-            "{:<20} {:<16} {:<24} {:<26} {:<6} {}\n",
-            row.member, row.name, row.state, last, row.gaps, imported
+            "{:<20} {:<16} {:<24} {:<26} {:<6} {:<44} {}\n",
+            row.member,
+            row.name,
+            row.state,
+            last,
+            row.gaps,
+            imported,
+            sources_text(&row.sources)
         ));
     }
     out

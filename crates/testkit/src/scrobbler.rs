@@ -233,6 +233,23 @@ pub fn scrobbler_raw_files(listens: &[Value]) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Write [`scrobbler_raw_files`] of the committed listens (`fixtures/listens/fern.jsonl`) into `storage`:
+/// Fern's listens as the listen API stores what her scrobblers send.
+pub async fn write_scrobbler_raw_files(storage: &earshot_core::Storage) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(crate::fixtures::scrobbler_listens_file())?;
+    let listens: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    for (key, body) in scrobbler_raw_files(&listens) {
+        storage
+            .write(&key, serde_json::to_vec(&body)?.into())
+            .await?;
+    }
+    Ok(())
+}
+
 fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)

@@ -56,6 +56,26 @@ async fn a_friend_who_scrobbles_shares_songs_with_the_spotify_friends_by_recordi
             .starts_with("isrc:")
     );
     assert!(by_isrc.get_str("track_id").is_err(), "{by_isrc:?}");
+    // A recording heard only from beyond Spotify has a `Tracks` document of its own, under its key.
+    let mbid = "6a3d0f6e-1c4b-4f3e-9a51-0b9c7d2e8f11";
+    let listened = std::fs::read_to_string(earshot_testkit::fixtures::scrobbler_listens_file())
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(mbid))
+        .count();
+    assert!(listened > 0, "Fern plays her MusicBrainz-tagged song");
+    let own = db
+        .collection::<Document>(earshot_core::mongo::TRACKS)
+        .find_one(doc! {"_id": format!("mbid:{mbid}")})
+        .await
+        .unwrap()
+        .expect("a Tracks document of its own");
+    assert_eq!(own.get_i32("plays").unwrap() as usize, listened);
+    assert_eq!(own.get_str("track_name").unwrap(), "Quiet Harbour");
+    assert!(
+        own.get_str("track_url").is_err(),
+        "no Spotify link: {own:?}"
+    );
 
     let out = analyse(
         &storage,

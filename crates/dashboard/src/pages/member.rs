@@ -129,7 +129,7 @@ pub async fn page(
     let days: Vec<PlaysPerDay> = page.rows(Select::matching(me.clone())).await?;
     let obscure: Option<Obscure> = page.row(Select::matching(me.clone())).await?;
     let (top_listener_of, top_listener_count) = led(&page, &me).await?;
-    let sources = earshot_state::roster::sources_of(&state.stores, &id)
+    let sources = earshot_state::status::sources_of(&state.stores.db, &id)
         .await?
         .iter()
         .map(|s| format!("{} ({})", source_label(s.source), s.plays))

@@ -165,6 +165,25 @@ async fn a_listenbrainz_client_submits_a_member_s_listens_with_their_token() {
         html.contains("ListenBrainz scrobbles (4)"),
         "the page says where the plays came from"
     );
+    // The recording has no Spotify id: a page of its own, under its ISRC, with no Spotify link.
+    // (The template escapes `/` in attributes as `&#x2f;`.)
+    let unescaped = html.replace("&#x2f;", "/");
+    assert!(
+        unescaped.contains("/track/isrc%3ANORKS2200010")
+            || unescaped.contains("/track/isrc:NORKS2200010"),
+        "linked by its key"
+    );
+    let track = client()
+        .get(format!("{base}/track/isrc:NORKS2200010"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(track.status(), StatusCode::OK);
+    let track = track.text().await.unwrap();
+    assert!(
+        track.contains("Profound Mysteries II") && !track.contains("Open in Spotify"),
+        "{track}"
+    );
 }
 
 #[tokio::test]

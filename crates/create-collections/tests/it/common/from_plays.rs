@@ -28,10 +28,10 @@ fn unwind_artists() -> Vec<Document> {
 
 fn tracks() -> Vec<Document> {
     vec![
-        doc! {"$match": {"track_id": {"$type": "string"}}},
+        doc! {"$match": {"track_key": {"$type": "string"}, "is_local": {"$ne": true}}},
         doc! {"$sort": {"played_at": 1, "_id": 1}},
         doc! {"$group": {
-            "_id": "$track_id",
+            "_id": "$track_key",
             "track_name": {"$last": "$track_name"},
             "clean_track_name": {"$last": "$clean_track_name"},
             "artist_song_name": {"$last": "$artist_song_name"},

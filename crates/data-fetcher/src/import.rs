@@ -497,15 +497,13 @@ pub async fn import_with(
     import_with_options(storage, group, member, paths, now, options).await
 }
 
-/// [`import`] with these options (with `dry_run` only its checks).
-pub async fn import_with_options(
+/// What every import checks first: the group config lists `member`, and no erase of them is under way.
+/// Returns the erase guard the import holds to while it writes.
+pub(crate) async fn begin(
     storage: &Storage,
     group: &GroupConfig,
     member: &str,
-    paths: &[PathBuf],
-    now: DateTime<Utc>,
-    options: ImportOptions,
-) -> Result<ImportReport> {
+) -> Result<ErasureGuard> {
     if group.member(member).is_none() {
         bail!(
             "`--member {member}`: the group config lists no such member (add it under [[members]] first)"
@@ -518,6 +516,19 @@ pub async fn import_with_options(
              theirs is imported until they sign in again"
         );
     }
+    Ok(guard)
+}
+
+/// [`import`] with these options (with `dry_run` only its checks).
+pub async fn import_with_options(
+    storage: &Storage,
+    group: &GroupConfig,
+    member: &str,
+    paths: &[PathBuf],
+    now: DateTime<Utc>,
+    options: ImportOptions,
+) -> Result<ImportReport> {
+    let guard = begin(storage, group, member).await?;
     let mut export = Export::open(paths)?;
     let count = export.sources.len();
     let mut checking = Checking {

@@ -38,7 +38,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use earshot_core::erasure::ErasureGuard;
 use earshot_core::listens::{Listen, ListenType, MAX_LISTENS_PER_REQUEST, validate_listen};
 use earshot_core::records::PlaySource;
 use earshot_core::{GroupConfig, Storage, layout};
@@ -116,18 +115,7 @@ pub async fn import(
     let source = format
         .source()
         .context("Spotify's history is imported by `import` itself")?;
-    if group.member(member).is_none() {
-        bail!(
-            "`--member {member}`: the group config lists no such member (add it under [[members]] first)"
-        );
-    }
-    let guard = ErasureGuard::begin(storage, "data-fetcher import").await?;
-    if guard.being_erased(member).await? {
-        bail!(
-            "`--member {member}` left the group (erased themselves from the dashboard): nothing of \
-             theirs is imported until they sign in again"
-        );
-    }
+    let guard = crate::import::begin(storage, group, member).await?;
     let mut reader = Reader {
         format,
         now: now.timestamp(),

@@ -159,23 +159,23 @@ pub async fn pipeline_database_of(
     let (dir, storage) = converted_storage_of(fixture).await;
     let db = fresh_database(test).await;
     for raw in RawKind::ALL {
-        data_upload::load_storage(
+        earshot_upload::load_storage(
             &db,
             &storage,
             raw,
             &earshot_core::layout::converted_prefix(raw),
-            data_upload::LoadOptions {
+            earshot_upload::LoadOptions {
                 batch_size: 1000,
                 reload: false,
-                match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+                match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
             },
         )
         .await
         .expect("uploading");
     }
-    create_collections::build(
+    earshot_collections::build(
         &db,
-        create_collections::Target::All,
+        earshot_collections::Target::All,
         &fixture_group_config(),
     )
     .await

@@ -33,7 +33,7 @@ async fn main() -> Result<()> {
         owned = std::fs::read_to_string(metric).with_context(|| format!("reading {metric}"))?;
         owned.as_str()
     } else {
-        engine::metric(metric)
+        earshot_metrics::metric(metric)
             .with_context(|| format!("no metric `{metric}`"))?
             .sql
     };

@@ -20,7 +20,7 @@ use anyhow::{Context as _, Result};
 use polars::prelude::*;
 use polars::sql::SQLContext;
 
-pub use earshot_metrics::{METRICS, Metric, VIEWS, metric, subject_columns};
+use earshot_metrics::{METRICS, VIEWS};
 
 /// The input tables, as lazy scans of the snapshot's Parquet parts with the period and members filters
 /// on them: each query reads only the columns and rows it uses (projection and predicate pushdown reach

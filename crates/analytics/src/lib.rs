@@ -22,10 +22,10 @@ use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use clap::{Parser, ValueEnum};
-use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StoreArgs};
 use earshot_core::erasure::ErasureGuard;
 use earshot_core::period::local_midnight;
-use earshot_core::{GroupConfig, GroupScope, Storage, env, layout};
+use earshot_core::{GroupConfig, Storage, env, layout};
 use earshot_metrics::report::{Meta, Report};
 use polars::prelude::*;
 use tracing::info;
@@ -55,9 +55,8 @@ pub struct Cli {
     /// Engine.
     #[arg(long, value_enum, default_value_t = Engine::Polars)]
     pub engine: Engine,
-    /// Storage URL: a local folder or `gs://bucket/prefix`.
-    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Snapshot run id to read. Default: the newest complete one.
     #[arg(long)]
     pub snapshot: Option<String>,
@@ -77,15 +76,6 @@ pub struct Cli {
     /// Only these members (Spotify ids, comma-separated): a subset of the group the config names.
     #[arg(long, value_delimiter = ',')]
     pub members: Vec<String>,
-    /// Group config file (display names, time zone). Default: `earshot.toml` if present.
-    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<PathBuf>,
-    /// MongoDB connection string.
-    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// MongoDB database.
-    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
-    pub database: String,
     /// The Spark submit command (split on spaces), e.g. `spark-submit --master local[2]` or
     /// `gcloud dataproc jobs submit pyspark --cluster=earshot --region=europe-west1`.
     #[arg(long, env = env::EARSHOT_SPARK_SUBMIT, default_value = "spark-submit --master local[2]")]
@@ -238,7 +228,7 @@ async fn compute_polars(
         let weekly_names = ["member_summary", "member_tracks"];
         let mut queries = Vec::new();
         for name in weekly_names {
-            let sql = engine::metric(name).expect("a known metric").sql;
+            let sql = earshot_metrics::metric(name).expect("a known metric").sql;
             queries.push(week.query(sql)?);
         }
         queries
@@ -503,14 +493,11 @@ fn without_comparisons_of(
 }
 
 /// Run the command line.
-pub async fn run(mut cli: Cli) -> Result<Outcome> {
-    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    // From here on the storage and database are the group's own (the same as given for a
-    // deployment's single group).
-    let scope = GroupScope::of(&group, &cli.storage, &cli.database)?;
-    (cli.storage, cli.database) = (scope.storage, scope.database);
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let scoped = cli.store.scoped()?;
+    let group = &scoped.group;
     let filters = cli.filters(group.zone().map_err(anyhow::Error::msg)?)?;
-    let storage = Storage::open(&cli.storage).await?;
+    let storage = scoped.storage().await?;
     let guard = ErasureGuard::begin(&storage, "analytics").await?;
     info!(snapshot = ?cli.snapshot, "Analytics started.");
     let engine = cli.engine_choice();
@@ -518,7 +505,7 @@ pub async fn run(mut cli: Cli) -> Result<Outcome> {
         &storage,
         cli.snapshot.as_deref(),
         &filters,
-        &group,
+        group,
         cli.run.as_deref(),
         &engine,
     )
@@ -546,7 +533,7 @@ pub async fn run(mut cli: Cli) -> Result<Outcome> {
     let db = if cli.skip_mongodb {
         None
     } else {
-        Some(earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?)
+        Some(scoped.database().await?)
     };
     store_run(&cli, &storage, db.as_ref(), &filters, &output).await?;
     // An erase that started while this run stored: what it stored goes, the member with it.

@@ -14,8 +14,8 @@ use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::DataFrame;
 
-use crate::engine::subject_columns;
 use crate::tables::rows;
+use earshot_metrics::subject_columns;
 
 /// Replace the run's rows of every metric.
 pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame>) -> Result<()> {

@@ -1,4 +1,4 @@
-//! Storage keys of the data contract (DESIGN.md "Data contracts"): Hive-style partition folders.
+//! Storage keys of the data contract (docs/architecture.md, "Stores"): Hive-style partition folders.
 //!
 //! ```text
 //! raw/recently_played/user=<id>/<fetched_at>.json

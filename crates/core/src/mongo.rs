@@ -1,5 +1,5 @@
 //! MongoDB names and identities: collection names (kept from the original project so its users find
-//! their collections), the deterministic `_id` formulas of DESIGN.md, the indexes the queries need, and
+//! their collections), the deterministic `_id` formulas of docs/architecture.md, the indexes the queries need, and
 //! the one way every binary connects (fail fast, never print a password).
 
 use std::time::Duration;

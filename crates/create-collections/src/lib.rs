@@ -3,15 +3,12 @@
 //! command line). Idempotent: a re-run over the same raw data changes nothing. Incremental: only the
 //! partials and documents that rows loaded since a build's watermark touch are rebuilt.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Parser;
-pub use earshot_collections::*;
-use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_collections::{BuildOptions, Mode, build_with};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StoreArgs};
 use earshot_core::erasure::{self, ErasureGuard};
-use earshot_core::mongo::connect;
-use earshot_core::{GroupConfig, env};
+use earshot_core::layout::Target;
 use tracing::info;
 
 /// Build the derived collections with server-side aggregation pipelines ($merge).
@@ -32,28 +29,17 @@ pub struct Cli {
     /// (t50_TopArtists), or all.
     #[arg(value_enum)]
     pub target: Target,
-    /// MongoDB connection string.
-    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// MongoDB database.
-    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
-    pub database: String,
-    /// Group config file (members without plays yet). Default: `earshot.toml` if present.
-    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Build everything from scratch: empty each derived collection, aggregate every row.
     #[arg(long)]
     pub rebuild: bool,
-    /// Storage URL (read only for `members erase`'s markers: no build runs during an erase).
-    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
 }
 
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
-    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    let scope = earshot_core::GroupScope::of(&group, &cli.storage, &cli.database)?;
-    let db = connect(&cli.mongodb_uri, &scope.database).await?;
+    let scoped = cli.store.scoped()?;
+    let db = scoped.database().await?;
     let mode = if cli.rebuild {
         Mode::Rebuild
     } else {
@@ -63,10 +49,10 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         mode,
         ..BuildOptions::default()
     };
-    let storage = earshot_core::Storage::open(&scope.storage).await?;
+    let storage = scoped.storage().await?;
     let mut guard = ErasureGuard::begin(&storage, "create-collections").await?;
     // A member who left (erased themselves) is not added back as a member without plays.
-    let group = erasure::without_departed(&storage, &group).await?;
+    let group = erasure::without_departed(&storage, &scoped.group).await?;
     build_with(&db, cli.target, &group, options).await?;
     if guard.check(true).await.is_err() {
         // An erase ran during the build, which may have read the member's rows before the erase

@@ -133,7 +133,7 @@ pub fn check_no_password(bind: SocketAddr, has_password: bool, no_password: bool
 /// root, or with `--groups-dir` each group of the folder under `/g/<id>`, each with its own password.
 pub async fn states(args: &ServeArgs) -> Result<Vec<Arc<AppState>>> {
     let Some(dir) = &args.groups_dir else {
-        let group = GroupConfig::resolve(args.group_config.as_deref())?;
+        let group = args.store.group()?;
         let hash = password_hash(args)?;
         return Ok(vec![Arc::new(
             group_state(args, group, hash, String::new()).await?,
@@ -141,7 +141,8 @@ pub async fn states(args: &ServeArgs) -> Result<Vec<Arc<AppState>>> {
     };
     let one_password = std::env::var(env::EARSHOT_DASHBOARD_PASSWORD_HASH)
         .is_ok_and(|hash| !hash.trim().is_empty());
-    if args.group_config.is_some() || args.password_hash_file.is_some() || one_password {
+    if args.store.files.group_config.is_some() || args.password_hash_file.is_some() || one_password
+    {
         bail!(
             "`--groups-dir` serves each group of the folder with its own config and password: drop \
              `--group-config` and `--password-hash-file` (or {}, {} and {})",
@@ -189,7 +190,7 @@ async fn spotify_sign_in(
     let tokens = earshot_spotify::tokens::TokenStore::open(
         args.token_store,
         storage,
-        &args.mongodb_uri,
+        &args.store.mongodb_uri,
         database,
     )
     .await?;
@@ -239,16 +240,16 @@ async fn group_state(
         );
     }
     group.zone().map_err(anyhow::Error::msg)?;
-    let scope = earshot_core::GroupScope::of(&group, &args.storage, &args.database)?;
-    let storage = Storage::open(&scope.storage).await?;
+    let scoped = args.store.scoped_for(group)?;
+    let storage = scoped.storage().await?;
     let clock = earshot_state::clock::from_env()?;
-    let spotify = spotify_sign_in(args, &storage, &scope.database, clock.clone()).await?;
+    let spotify = spotify_sign_in(args, &storage, &scoped.scope.database, clock.clone()).await?;
     let state = AppState {
         base,
         stores: earshot_state::Stores {
             storage,
-            db: earshot_core::mongo::connect(&args.mongodb_uri, &scope.database).await?,
-            group,
+            db: scoped.database().await?,
+            group: scoped.group,
         },
         auth,
         exposure,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use earshot_core::cli::EXIT_CODES_HELP;
+use earshot_core::cli::{EXIT_CODES_HELP, StoreArgs};
 use earshot_core::env;
 
 use crate::exposure::{ClientIpHeader, Network};
@@ -100,12 +100,8 @@ pub struct ServeArgs {
     /// refills (friends signed in stay signed in).
     #[arg(long, env = env::EARSHOT_DASHBOARD_LOGIN_BUDGET, default_value_t = throttle::DEFAULT_WRONG_PER_HOUR as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_budget: u64,
-    /// Storage URL (fetch state and reports): a local folder or `gs://bucket/prefix`.
-    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
-    /// Group config file (display names, time zone). Default: `earshot.toml` if present.
-    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Serve every group of this folder of group configs (`*.toml`, each with its `id`) from one
     /// process, each under `/g/<id>/` with the password its config names
     /// (`dashboard_password_hash_env` or `…_file`). Instead of `--group-config`.
@@ -121,12 +117,6 @@ pub struct ServeArgs {
     /// Spotify" (enabled when `EARSHOT_TOKEN_KEY` or `EARSHOT_TOKEN_KEY_FILE` is set).
     #[arg(long, value_enum, default_value_t = TokenStoreKind::Storage)]
     pub token_store: TokenStoreKind,
-    /// MongoDB connection string.
-    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// MongoDB database.
-    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
-    pub database: String,
 }
 
 impl ServeArgs {

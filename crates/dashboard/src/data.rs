@@ -1,6 +1,7 @@
-//! The one query module the pages call: the analytics runs (`analytics_runs`), their rows
-//! (`analytics_<metric>`, as earshot-metrics' typed rows), the derived collections, and a run's
-//! report. Read-only: nothing here writes.
+//! What the pages read beyond the analytics runs: the derived collections and a run's report.
+//! Read-only: nothing here writes. The analytics runs (`analytics_runs`) and their rows
+//! (`analytics_<metric>`, typed) are read by more than the dashboard (the posted weekly recap), so
+//! the pages call `earshot_metrics::store` for those.
 
 use std::collections::BTreeMap;
 
@@ -11,10 +12,6 @@ use earshot_metrics::report::Report;
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
 use serde::de::DeserializeOwned;
-
-// The analytics runs and their rows are read by more than the dashboard (the posted weekly recap):
-// earshot-metrics holds the queries.
-pub use earshot_metrics::store::{Select, periods, pick, rows, runs};
 
 /// One document of a derived collection by `_id`.
 pub async fn derived<T: DeserializeOwned + Send + Sync>(

@@ -11,9 +11,10 @@ use earshot_metrics::rows::{MetricRow, TrackListeners};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::data::{self, Select};
+use crate::data;
 use crate::render::{Frame, Link, PageError, PeriodChoice};
 use crate::urls;
+use earshot_metrics::store::Select;
 
 /// `?period=…` of a page.
 #[derive(Debug, Deserialize)]
@@ -118,7 +119,7 @@ impl<'a> Page<'a> {
     /// The page of the run `query`'s period picks.
     pub async fn read(state: &'a AppState, query: &PeriodQuery) -> Result<Page<'a>, PageError> {
         let period = query.period()?;
-        let runs = data::runs(&state.stores.db).await?;
+        let runs = earshot_metrics::store::runs(&state.stores.db).await?;
         Page::of(state, runs, period).await
     }
 
@@ -129,7 +130,7 @@ impl<'a> Page<'a> {
         runs: Vec<AnalyticsRun>,
         period: Option<Period>,
     ) -> Result<Page<'a>, PageError> {
-        let Some(run) = data::pick(&runs, period).cloned() else {
+        let Some(run) = earshot_metrics::store::pick(&runs, period).cloned() else {
             let message = match period {
                 Some(p) => format!(
                     "There are no answers for {} yet. They are computed by `analytics --period {p}`.",
@@ -164,7 +165,7 @@ impl<'a> Page<'a> {
                 .filter
                 .extend(table.comparisons_without(&self.hidden));
         }
-        Ok(data::rows(&self.state.stores.db, &self.run.run, select).await?)
+        Ok(earshot_metrics::store::rows(&self.state.stores.db, &self.run.run, select).await?)
     }
 
     /// Whether `member` hides from comparisons.
@@ -256,7 +257,7 @@ impl<'a> Page<'a> {
 
 /// The named periods with a run, for the selector.
 pub fn period_choices(runs: &[AnalyticsRun], selected: Option<Period>) -> Vec<PeriodChoice> {
-    data::periods(runs)
+    earshot_metrics::store::periods(runs)
         .into_iter()
         .map(|p| PeriodChoice {
             value: p.to_string(),

@@ -13,7 +13,7 @@ use earshot_core::{GroupConfig, Storage};
 use earshot_spotify::api::{App, Spotify};
 use earshot_spotify::connect::{self, code_from_callback};
 use earshot_spotify::tokens::TokenStore;
-use earshot_state::fetch::MemberState;
+use earshot_state::fetch_state::MemberState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

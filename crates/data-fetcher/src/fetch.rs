@@ -23,9 +23,9 @@ use futures::StreamExt;
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
-use crate::state::{self, EXPIRY_WARNING_DAYS, Gap, MemberState};
 use earshot_spotify::api::{App, Spotify, SpotifyError, needs_refresh};
 use earshot_spotify::tokens::{TokenStore, Tokens};
+use earshot_state::fetch_state::{self, EXPIRY_WARNING_DAYS, Gap, MemberState};
 
 /// What to fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,7 +113,7 @@ impl Fetcher {
     /// a member is being erased; a member erased during the run has nothing stored.
     pub async fn run(&self, what: What, only: &[String]) -> Result<RunReport> {
         let guard = ErasureGuard::begin(&self.storage, "data-fetcher fetch").await?;
-        let mut members: Vec<MemberState> = state::list(&self.storage).await?;
+        let mut members: Vec<MemberState> = fetch_state::list(&self.storage).await?;
         let left = erasure::departures(&self.storage).await?;
         // Only members the group config lists and who have not left: one taken out of it, or who
         // erased themselves, is never fetched again.
@@ -323,7 +323,7 @@ impl Session<'_> {
     /// Save the member's fetch state, unless they are being erased.
     pub(crate) async fn save_state(&self, member: &MemberState) -> Result<()> {
         self.may_store().await?;
-        state::save(&self.fetcher.storage, member).await?;
+        fetch_state::save(&self.fetcher.storage, member).await?;
         self.withdraw_if_erased(&[layout::member_state_key(&self.member)])
             .await
     }

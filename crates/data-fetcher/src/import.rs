@@ -38,7 +38,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-pub use earshot_state::import::{ImportState, read_state, write_state};
+use earshot_state::import::{ImportState, read_state, write_state};
 
 /// The largest export file read, uncompressed (Spotify's are 10–15 MB; a file larger than this, as
 /// declared by the zip or as actually read, is refused).

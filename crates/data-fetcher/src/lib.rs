@@ -5,8 +5,6 @@
 //! (HTTP with Spotify's rate-limit rules) → [`fetch`] (incremental, gaps recorded) → [`state`] (cursors,
 //! gaps, authorisation dates) → [`status`].
 
-pub use earshot_state::fetch as state;
-pub use earshot_state::{clock, status};
 pub mod auth;
 pub mod enrich;
 pub mod fetch;
@@ -19,8 +17,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
-use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome, Scoped, StoreArgs};
 use earshot_core::{GroupConfig, Storage, env};
+use earshot_state::{clock, fetch_state, status};
 
 use crate::fetch::{Fetcher, What};
 use earshot_spotify::api::{App, Budget, Endpoints, Spotify};
@@ -38,21 +37,11 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Storage URL for raw pages, state and token records: a local folder or `gs://bucket/prefix`.
-    #[arg(long, global = true, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
-    /// Group config file (members, apps, time zone). Default: `earshot.toml` if present.
-    #[arg(long, global = true, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Where encrypted token records live.
     #[arg(long, global = true, value_enum, default_value_t = TokenStoreKind::Storage)]
     pub token_store: TokenStoreKind,
-    /// MongoDB connection string (with `--token-store mongodb`).
-    #[arg(long, global = true, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// MongoDB database (with `--token-store mongodb`).
-    #[arg(long, global = true, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
-    pub database: String,
 }
 
 /// The subcommands.
@@ -101,7 +90,7 @@ pub enum Command {
         member: String,
         /// What the files are: `spotify` (the default), `listenbrainz` (the export zip, JSON Lines or a
         /// JSON array of listens), `maloja` (its JSON export) or `csv` (scrobbles, as Last.fm exporters
-        /// write them: see the README's "Importing a history").
+        /// write them: see docs/import.md).
         #[arg(long, value_enum, default_value = "spotify")]
         format: scrobbles::Format,
         /// The zip, the folder inside it, or `Streaming_History_Audio_*.json` files; for the other
@@ -140,8 +129,14 @@ pub enum Command {
     Keygen,
 }
 
-async fn token_store(cli: &Cli, storage: &Storage) -> Result<TokenStore> {
-    TokenStore::open(cli.token_store, storage, &cli.mongodb_uri, &cli.database).await
+async fn token_store(cli: &Cli, scoped: &Scoped, storage: &Storage) -> Result<TokenStore> {
+    TokenStore::open(
+        cli.token_store,
+        storage,
+        scoped.mongodb_uri(),
+        &scoped.scope.database,
+    )
+    .await
 }
 
 /// The client id `auth` uses: the named app, else `SPOTIFY_CLIENT_ID`, else the config's only app.
@@ -168,18 +163,17 @@ fn client_id(group: &GroupConfig, app: Option<&str>) -> Result<String> {
 }
 
 /// Run the command line.
-pub async fn run(mut cli: Cli) -> Result<Outcome> {
+pub async fn run(cli: Cli) -> Result<Outcome> {
     if let Command::Keygen = cli.command {
         // The key is this command's data: it goes to stdout, for `export EARSHOT_TOKEN_KEY="$(…)"`.
         writeln!(std::io::stdout(), "{}", TokenKey::generate_base64()?)?;
         return Ok(Outcome::Success);
     }
-    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
     // From here on the storage and database (tokens, catalogue) are the group's own (the same as
     // given for a deployment's single group).
-    let scope = earshot_core::GroupScope::of(&group, &cli.storage, &cli.database)?;
-    (cli.storage, cli.database) = (scope.storage, scope.database);
-    let storage = Storage::open(&cli.storage).await?;
+    let scoped = cli.store.scoped()?;
+    let group = scoped.group.clone();
+    let storage = scoped.storage().await?;
     let clock = clock::from_env()?;
     match &cli.command {
         Command::Keygen => unreachable!("handled above"),
@@ -224,12 +218,12 @@ pub async fn run(mut cli: Cli) -> Result<Outcome> {
             writeln!(out)?;
             Ok(Outcome::Success)
         }
-        Command::Enrich { .. } => run_enrich(&cli, storage, group, clock).await,
+        Command::Enrich { .. } => run_enrich(&cli, &scoped, storage, group, clock).await,
         Command::Status { json } => {
-            print_status(&cli, &storage, &group, clock.now(), *json).await?;
+            print_status(&scoped, &storage, &group, clock.now(), *json).await?;
             Ok(Outcome::Success)
         }
-        Command::Auth { .. } => run_auth(&cli, &storage, &group, clock).await,
+        Command::Auth { .. } => run_auth(&cli, &scoped, &storage, &group, clock).await,
         Command::Fetch {
             member,
             what,
@@ -238,6 +232,7 @@ pub async fn run(mut cli: Cli) -> Result<Outcome> {
         } => {
             let fetcher = fetcher(
                 &cli,
+                &scoped,
                 storage,
                 group,
                 clock,
@@ -254,6 +249,7 @@ pub async fn run(mut cli: Cli) -> Result<Outcome> {
 /// `data-fetcher enrich`: the report as one JSON line; partial when a long `Retry-After` stopped it.
 async fn run_enrich(
     cli: &Cli,
+    scoped: &Scoped,
     storage: Storage,
     group: GroupConfig,
     clock: std::sync::Arc<dyn clock::Clock>,
@@ -266,9 +262,18 @@ async fn run_enrich(
     else {
         unreachable!("called for enrich");
     };
-    let db = earshot_core::mongo::connect(&cli.mongodb_uri, &cli.database).await?;
+    let db = scoped.database().await?;
     let now = clock.now();
-    let fetcher = fetcher(cli, storage.clone(), group.clone(), clock, *max_wait, 1).await?;
+    let fetcher = fetcher(
+        cli,
+        scoped,
+        storage.clone(),
+        group.clone(),
+        clock,
+        *max_wait,
+        1,
+    )
+    .await?;
     let report = enrich::enrich(&fetcher, &db, member.as_deref(), *max_requests, now).await?;
     import::record_enrichment(&storage, &db, &group).await?;
     let mut out = std::io::stdout().lock();
@@ -284,6 +289,7 @@ async fn run_enrich(
 /// `data-fetcher auth`: connect one member through Spotify's consent page.
 async fn run_auth(
     cli: &Cli,
+    scoped: &Scoped,
     storage: &Storage,
     group: &GroupConfig,
     clock: std::sync::Arc<dyn clock::Clock>,
@@ -298,7 +304,7 @@ async fn run_auth(
     else {
         unreachable!("called for auth");
     };
-    let store = token_store(cli, storage).await?;
+    let store = token_store(cli, scoped, storage).await?;
     let app = App::new(&client_id(group, app.as_deref())?);
     let spotify = Spotify::new(
         Endpoints::from_env(),
@@ -333,6 +339,7 @@ async fn run_auth(
 /// A fetcher of the group's members, waiting at most `max_wait` seconds in all.
 async fn fetcher(
     cli: &Cli,
+    scoped: &Scoped,
     storage: Storage,
     group: GroupConfig,
     clock: std::sync::Arc<dyn clock::Clock>,
@@ -345,7 +352,7 @@ async fn fetcher(
             clock,
             Budget::new(Duration::from_secs(max_wait)),
         )?,
-        tokens: token_store(cli, &storage).await?,
+        tokens: token_store(cli, scoped, &storage).await?,
         storage,
         group,
         concurrency,
@@ -354,23 +361,20 @@ async fn fetcher(
 
 /// `status`: a table, or JSON lines.
 async fn print_status(
-    cli: &Cli,
+    scoped: &Scoped,
     storage: &Storage,
     group: &GroupConfig,
     now: chrono::DateTime<chrono::Utc>,
     json: bool,
 ) -> Result<()> {
-    let members = state::list(storage).await?;
+    let members = fetch_state::list(storage).await?;
     let left = earshot_core::erasure::departures(storage).await?;
     let mut rows = status::statuses(&members, group, &left, now);
     // Each member's sources, from MongoDB when it answers within a moment: the rest of the status is
     // the storage's alone and shows without it.
-    let db = earshot_core::mongo::connect_within(
-        &cli.mongodb_uri,
-        &cli.database,
-        std::time::Duration::from_secs(2),
-    )
-    .await;
+    let db = scoped
+        .database_within(std::time::Duration::from_secs(2))
+        .await;
     match &db {
         Ok(db) => {
             for row in &mut rows {
@@ -383,7 +387,7 @@ async fn print_status(
         ),
     }
     for row in &mut rows {
-        row.import = import::read_state(storage, &row.member)
+        row.import = earshot_state::import::read_state(storage, &row.member)
             .await?
             .map(status::ImportStatus::from);
     }

@@ -3,11 +3,11 @@
 
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
-use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StoreArgs};
 use earshot_core::erasure::{self, ErasureGuard};
 use earshot_core::layout::{self, Target};
-use earshot_core::{GroupConfig, GroupScope, Storage, env};
-pub use earshot_upload::*;
+use earshot_core::{Storage, env};
+use earshot_upload::{LoadOptions, load_lines, load_storage};
 use mongodb::Database;
 use mongodb::bson::{self, Document};
 
@@ -24,23 +24,12 @@ pub struct Cli {
     /// `rawdata_topartists`, or all three (`all`, not with `--input -`).
     #[arg(value_enum)]
     pub target: Target,
-    /// Storage URL: a local folder or `gs://bucket/prefix`.
-    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// A converted key (`….jsonl`) or prefix in the storage, or `-` for JSON Lines on stdin.
     /// Default: `converted/<kind>/`.
     #[arg(long)]
     pub input: Option<String>,
-    /// Group config file: with an `id`, the group's own database and storage prefix are used.
-    /// Default: `earshot.toml` if present.
-    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<std::path::PathBuf>,
-    /// MongoDB connection string.
-    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// MongoDB database.
-    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
-    pub database: String,
     /// Records per round trip.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
@@ -49,16 +38,15 @@ pub struct Cli {
     #[arg(long)]
     pub reload: bool,
     /// Seconds within which an imported streaming-history play and an API play of the same member and
-    /// track are one play (by the stream's start or its end; DESIGN.md).
+    /// track are one play (by the stream's start or its end; docs/architecture.md, "Played-at").
     #[arg(long, env = env::EARSHOT_MATCH_TOLERANCE, default_value_t = earshot_core::history::DEFAULT_MATCH_TOLERANCE_S)]
     pub match_tolerance: u64,
 }
 
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
-    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    let scope = GroupScope::of(&group, &cli.storage, &cli.database)?;
-    let db = connect(&cli.mongodb_uri, &scope.database).await?;
+    let scoped = cli.store.scoped()?;
+    let db = scoped.database().await?;
     let mut reports = Vec::new();
     if cli.input.as_deref() == Some("-") {
         if cli.target == Target::All {
@@ -71,7 +59,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         let stdin = std::io::stdin();
         reports.push(load_lines(&db, *kind, stdin.lock(), cli.batch_size as usize).await?);
     } else {
-        let storage = Storage::open(&scope.storage).await?;
+        let storage = scoped.storage().await?;
         let mut guard = ErasureGuard::begin(&storage, "data-upload").await?;
         for &kind in cli.target.kinds() {
             let prefix = match &cli.input {

@@ -2,10 +2,10 @@
 //! group converted by json-converter.
 
 use bytes::Bytes;
-use data_upload::{LoadOptions, Upserter, connect, load_storage};
 use earshot_core::layout::{self, RawKind};
 use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids};
 use earshot_testkit::mongo::MongoServer;
+use earshot_upload::{LoadOptions, Upserter, connect, load_storage};
 use mongodb::bson::{Bson, Document, doc};
 
 use earshot_tests::converted_storage;
@@ -30,7 +30,7 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         LoadOptions {
             batch_size: 200,
             reload: false,
-            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -52,7 +52,7 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         LoadOptions {
             batch_size: 200,
             reload: true,
-            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -105,7 +105,7 @@ async fn top_items_keep_one_row_per_member_range_day_and_rank() {
         LoadOptions {
             batch_size: 1000,
             reload: false,
-            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -174,7 +174,7 @@ async fn top_items_keep_one_row_per_member_range_day_and_rank() {
         LoadOptions {
             batch_size: 1000,
             reload: false,
-            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -221,7 +221,7 @@ async fn a_bad_file_is_rejected_whole_and_the_rest_loads() {
         LoadOptions {
             batch_size: 100,
             reload: false,
-            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -311,7 +311,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         LoadOptions {
             batch_size: 100,
             reload: false,
-            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await;
@@ -339,7 +339,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         LoadOptions {
             batch_size: 100,
             reload: false,
-            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
         },
     )
     .await
@@ -376,7 +376,7 @@ async fn upserting_changed_content_counts_a_modification() {
 const OPTIONS: LoadOptions = LoadOptions {
     batch_size: 100,
     reload: false,
-    match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+    match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
 };
 
 /// Issue #11: a file is loaded once. The ledger lists every file after its load; a second run reads
@@ -472,7 +472,7 @@ async fn a_crash_before_the_ledger_entry_is_finished_by_the_next_run() {
     let one_batch = LoadOptions {
         batch_size: 100_000,
         reload: false,
-        match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+        match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
     };
     let crashed = load_storage(&db, &storage, RawKind::RecentlyPlayed, &prefix, one_batch).await;
     admin

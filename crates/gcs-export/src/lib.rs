@@ -12,12 +12,12 @@ use std::io::Write as _;
 use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use clap::Parser;
-use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::Storage;
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StoreArgs};
 use earshot_core::erasure::ErasureGuard;
 use earshot_core::export::{self, ColumnKind, Schema, SnapshotSummary};
 use earshot_core::layout;
 use earshot_core::progress::Progress;
-use earshot_core::{GroupConfig, GroupScope, Storage, env};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::*;
@@ -36,19 +36,8 @@ pub struct Cli {
     /// The snapshot's run id (sortable by time). Default: now, e.g. `20241111T090000Z`.
     #[arg(long)]
     pub snapshot: Option<String>,
-    /// Storage URL: a local folder or `gs://bucket/prefix`.
-    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
-    /// Group config file: with an `id`, the group's own database and storage prefix are used.
-    /// Default: `earshot.toml` if present.
-    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<std::path::PathBuf>,
-    /// MongoDB connection string.
-    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// MongoDB database.
-    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
-    pub database: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Rows per row group (one batch in memory).
     #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_rows: u32,
@@ -96,10 +85,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     if snapshot.is_empty() || snapshot.contains(['/', '=']) {
         bail!("`--snapshot {snapshot}`: a run id may not be empty or contain `/` or `=`");
     }
-    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    let scope = GroupScope::of(&group, &cli.storage, &cli.database)?;
-    let db = earshot_core::mongo::connect(&cli.mongodb_uri, &scope.database).await?;
-    let storage = Storage::open(&scope.storage).await?;
+    let scoped = cli.store.scoped()?;
+    let db = scoped.database().await?;
+    let storage = scoped.storage().await?;
     let sizes = Sizes {
         batch_rows: cli.batch_rows as usize,
         part_rows: cli.part_rows as usize,

@@ -1,11 +1,11 @@
 """The benchmark baseline: a recently-played converter written the way the original Python was.
 
-The original `recently_played_json_converter.py` (../shared/ORIGINAL.md) loaded each raw page with
-`json.load`, walked the items in a Python loop, formatted times with `datetime` and wrote the records
-with `json.dump`. This does the same, but writes the records json-converter writes (same fields, same
-values: `m:ss` durations, local times from `zoneinfo` instead of the original's shifted UTC), so the
-two are compared on the same input and the same output, and `scripts/bench/run.py` checks that they
-agree.
+The original `recently_played_json_converter.py` (the 2024 script json-converter replaces) loaded
+each raw page with `json.load`, walked the items in a Python loop, formatted times with `datetime`
+and wrote the records with `json.dump`. This does the same, but writes the records json-converter
+writes (same fields, same values: `m:ss` durations, local times from `zoneinfo` instead of the
+original's shifted UTC), so the two are compared on the same input and the same output, and
+`scripts/bench/run.py` checks that they agree.
 
     python original_converter.py STORAGE_DIR GROUP_TOML OUT_DIR
 

@@ -10,22 +10,21 @@ pub mod convert;
 
 use std::collections::HashSet;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::Storage;
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StorageArgs};
 use earshot_core::erasure::ErasureGuard;
 use earshot_core::layout::{self, partition_value};
 use earshot_core::spotify::TimeRange;
-use earshot_core::{GroupConfig, Storage, env};
 use futures::StreamExt as _;
 use tracing::{error, info};
 
 pub use convert::{ConvertError, Converter, PageMeta};
-pub use earshot_core::layout::RawKind;
+use earshot_core::layout::RawKind;
 
 /// Convert raw Spotify API pages into flat JSON Lines records.
 ///
@@ -38,9 +37,8 @@ pub struct Cli {
     /// What the pages hold.
     #[arg(value_enum)]
     pub kind: RawKind,
-    /// Storage URL: a local folder or `gs://bucket/prefix`.
-    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
+    #[command(flatten)]
+    pub files: StorageArgs,
     /// A raw key (`….json`) or key prefix in the storage, or `-` for pages on stdin.
     /// Default: `raw/<kind>/`.
     #[arg(long)]
@@ -48,9 +46,6 @@ pub struct Cli {
     /// `-` writes the records to stdout instead of `converted/…` in the storage.
     #[arg(long)]
     pub output: Option<String>,
-    /// Group config file (members' display names, time zone). Default: `earshot.toml` if present.
-    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<PathBuf>,
     /// With `--input -`: the member whose pages these are.
     #[arg(long)]
     pub user: Option<String>,
@@ -87,9 +82,7 @@ impl Summary {
 
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
-    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    let storage_url = earshot_core::scope::storage_of(&group, &cli.storage)?;
-    earshot_core::scope::log_group(&group, None, Some(&storage_url));
+    let (group, storage_url) = cli.files.scoped()?;
     let converter = Converter::new(cli.kind, group).map_err(anyhow::Error::msg)?;
     let to_stdout = match cli.output.as_deref() {
         None => false,

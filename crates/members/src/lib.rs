@@ -11,7 +11,7 @@
 //! dashboard's "Your data" uses too; this crate is the command line.
 
 use earshot_rights::{erase, export};
-use earshot_state::roster as list;
+use earshot_state::roster;
 use earshot_state::{Stores, listen_tokens};
 
 use std::io::Write as _;
@@ -19,9 +19,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StoreArgs};
 use earshot_core::config::DEFAULT_CONFIG_FILE;
-use earshot_core::{GroupConfig, Storage, env, mongo};
 
 /// See, take away and erase what Earshot holds about a member.
 ///
@@ -33,19 +32,8 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Storage URL (raw pages, converted files, state, snapshots, reports): a local folder or
-    /// `gs://bucket/prefix`.
-    #[arg(long, global = true, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
-    /// Group config file. Default: `earshot.toml` if present.
-    #[arg(long, global = true, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<PathBuf>,
-    /// MongoDB connection string.
-    #[arg(long, global = true, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// MongoDB database.
-    #[arg(long, global = true, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
-    pub database: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// The subcommands.
@@ -109,25 +97,30 @@ pub enum ExportFormat {
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let config_path = cli
+        .store
+        .files
         .group_config
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
-    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
-    let scope = earshot_core::GroupScope::of(&group, &cli.storage, &cli.database)?;
-    let storage = Storage::open(&scope.storage).await?;
-    let db = mongo::connect(&cli.mongodb_uri, &scope.database).await?;
-    let stores = Stores { storage, db, group };
+    let scoped = cli.store.scoped()?;
+    let storage = scoped.storage().await?;
+    let db = scoped.database().await?;
+    let stores = Stores {
+        storage,
+        db,
+        group: scoped.group,
+    };
     match &cli.command {
         Command::List { json } => {
             // The fetcher's clock: `EARSHOT_NOW` moves both (the demo lives in 2024).
             let now = earshot_state::clock::from_env()?.now();
-            let rows = list::list(&stores, now).await?;
+            let rows = roster::list(&stores, now).await?;
             if *json {
                 for row in &rows {
                     writeln!(std::io::stdout(), "{}", serde_json::to_string(row)?)?;
                 }
             } else {
-                write!(std::io::stdout(), "{}", list::table(&rows))?;
+                write!(std::io::stdout(), "{}", roster::table(&rows))?;
             }
         }
         Command::Export {

@@ -16,15 +16,14 @@ pub mod post;
 pub mod reminders;
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use chrono::Utc;
 use clap::Parser;
-use earshot_core::cli::{EXIT_CODES_HELP, Outcome};
+use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StoreArgs};
 use earshot_core::period::Period;
-use earshot_core::{DestinationConfig, GroupConfig, env, mongo};
+use earshot_core::{DestinationConfig, GroupConfig, mongo};
 use mongodb::Database;
 use mongodb::bson::{self, Document, doc};
 use tracing::{error, info};
@@ -60,23 +59,13 @@ pub struct Cli {
     /// ends, and once it has ended) instead of the weekly recap. Reads the members' fetch state.
     #[arg(long, conflicts_with = "period")]
     pub reminders: bool,
-    /// Storage URL (the members' fetch state and consent): a local folder or `gs://bucket/prefix`.
-    #[arg(long, env = env::EARSHOT_STORAGE, default_value = env::DEFAULT_STORAGE)]
-    pub storage: String,
-    /// Group config file (members, time zone, destinations). Default: `earshot.toml` if present.
-    #[arg(long, env = env::EARSHOT_GROUP_CONFIG)]
-    pub group_config: Option<PathBuf>,
-    /// MongoDB connection string.
-    #[arg(long, env = env::MONGODB_URI, default_value = env::DEFAULT_MONGODB_URI, hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// MongoDB database.
-    #[arg(long, env = env::EARSHOT_DATABASE, default_value = env::DEFAULT_DATABASE)]
-    pub database: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
-    let group = GroupConfig::resolve(cli.group_config.as_deref())?;
+    let group = cli.store.group()?;
     let zone = group.zone().map_err(anyhow::Error::msg)?;
     let week = match cli.period {
         Some(week @ Period::Week(..)) => week,
@@ -85,10 +74,10 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         }
         None => Period::last_whole_week(Utc::now(), zone),
     };
-    let scope = earshot_core::GroupScope::of(&group, &cli.storage, &cli.database)?;
-    earshot_core::scope::log_group(&group, Some(&scope.database), Some(&scope.storage));
-    let db = mongo::connect(&cli.mongodb_uri, &scope.database).await?;
-    let storage = earshot_core::Storage::open(&scope.storage).await?;
+    let scoped = cli.store.scoped_for(group)?;
+    let db = scoped.database().await?;
+    let storage = scoped.storage().await?;
+    let group = scoped.group;
     let policy = Policy {
         timeout: Duration::from_secs(cli.timeout),
         max_wait: Duration::from_secs(cli.max_wait),
@@ -96,7 +85,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     };
     if cli.reminders {
         let now = earshot_state::clock::from_env()?.now();
-        let states = earshot_state::fetch::list(&storage).await?;
+        let states = earshot_state::fetch_state::list(&storage).await?;
         let left = earshot_core::erasure::departures(&storage).await?;
         let due = reminders::due(&states, &group, &left, zone, now);
         return post_reminders(&db, &group, &due, &policy, cli.dry_run).await;

@@ -2,7 +2,7 @@
 //! taste, each friend's discovery, and a link to the dashboard's recap page. Read from the period run
 //! `analytics --period <week>` stored (`recap_members`, `recap_discovered`, `recap_group`).
 //!
-//! [`WeeklyRecap`] is also the generic webhook's payload: its JSON is documented in the README
+//! [`WeeklyRecap`] is also the generic webhook's payload: its JSON is documented in docs/recap.md
 //! (`schema` names its version).
 
 use anyhow::{Context as _, Result};

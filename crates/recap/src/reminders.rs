@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use earshot_core::GroupConfig;
-use earshot_state::fetch::MemberState;
+use earshot_state::fetch_state::MemberState;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 

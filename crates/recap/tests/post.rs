@@ -628,7 +628,7 @@ async fn reconnect_reminders_go_once_a_week_before_and_once_at_the_end() {
         .unwrap()
         .with_timezone(&chrono::Utc);
     let state =
-        |member: &str, at: chrono::DateTime<chrono::Utc>| earshot_state::fetch::MemberState {
+        |member: &str, at: chrono::DateTime<chrono::Utc>| earshot_state::fetch_state::MemberState {
             member: member.into(),
             display_name: member.into(),
             client_id: "app".into(),
@@ -640,8 +640,10 @@ async fn reconnect_reminders_go_once_a_week_before_and_once_at_the_end() {
             gaps: Vec::new(),
         };
     let ana = state("ana.mx", authorised);
-    earshot_state::fetch::save(&storage, &ana).await.unwrap();
-    earshot_state::fetch::save(
+    earshot_state::fetch_state::save(&storage, &ana)
+        .await
+        .unwrap();
+    earshot_state::fetch_state::save(
         &storage,
         &state("ben_k", authorised + chrono::Duration::days(60)),
     )

@@ -221,7 +221,7 @@ pub async fn write_export<W: Write + Seek>(
     // The config's name; the one they signed in with only when the config no longer lists them.
     let display_name = match stores.group.member(member) {
         Some(configured) => Some(configured.display_name.clone()),
-        None => earshot_state::fetch::load(&stores.storage, member)
+        None => earshot_state::fetch_state::load(&stores.storage, member)
             .await?
             .map(|s| s.display_name),
     };

@@ -21,7 +21,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use earshot_core::config::MAX_MEMBERS_PER_DEV_APP;
 use earshot_core::spotify::PrivateUser;
 use earshot_core::{GroupConfig, Storage};
-use earshot_state::fetch::{self as state, MemberState};
+use earshot_state::fetch_state::{self as state, MemberState};
 
 use crate::api::{App, Spotify};
 use crate::tokens::TokenStore;

@@ -5,7 +5,7 @@
 //! `data-fetcher` writes it; `members`, the dashboard and `data-fetcher status` read it.
 
 pub mod clock;
-pub mod fetch;
+pub mod fetch_state;
 pub mod import;
 pub mod listen_tokens;
 pub mod roster;

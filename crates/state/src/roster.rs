@@ -63,7 +63,7 @@ async fn edge_play(stores: &Stores, member: &str, direction: i32) -> Result<Opti
 
 /// Every member the config lists, then everyone else Earshot holds plays or state of.
 pub async fn list(stores: &Stores, now: DateTime<Utc>) -> Result<Vec<MemberRow>> {
-    let states = crate::fetch::list(&stores.storage).await?;
+    let states = crate::fetch_state::list(&stores.storage).await?;
     let left = earshot_core::erasure::departures(&stores.storage).await?;
     let statuses = status::statuses(&states, &stores.group, &left, now);
     let plays = stores.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);

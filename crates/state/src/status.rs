@@ -9,7 +9,7 @@ use earshot_core::GroupConfig;
 use earshot_core::records::PlaySource;
 use serde::Serialize;
 
-use crate::fetch::{EXPIRY_WARNING_DAYS, MemberState};
+use crate::fetch_state::{EXPIRY_WARNING_DAYS, MemberState};
 
 /// One row of the status table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

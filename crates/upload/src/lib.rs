@@ -1,7 +1,7 @@
 //! `earshot-upload`: converted JSON Lines records → MongoDB `rawdata_*` collections (the `data-upload`
 //! binary is its command line).
 //!
-//! Every record carries its deterministic `_id` (DESIGN.md), so loading is an upsert: a re-run
+//! Every record carries its deterministic `_id` (docs/architecture.md, "Stores"), so loading is an upsert: a re-run
 //! inserts nothing and modifies nothing, and a run cut short (MongoDB down mid-way) is finished by the
 //! next one with no duplicates. A file is loaded once: the upload ledger ([`ledger`]) records it after
 //! its upserts are acknowledged, and the next run skips it (`--reload` loads everything again). Records go in unordered batches; memory holds one batch and one file.

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use data_fetcher::import::{ImportState, import};
+use data_fetcher::import::import;
 use earshot_core::layout::{self, RawKind};
 use earshot_core::records::PlaySource;
 use earshot_core::{Storage, mongo};
+use earshot_state::import::ImportState;
 use earshot_testkit::fixtures::{
     HISTORY_DEVICE_FIELDS, HISTORY_PLATFORM, HistoryShape, Listening, fact_count,
     fixture_member_ids, fixtures_dir, history_dir, history_ip_addr, streaming_history,
@@ -51,13 +52,13 @@ async fn convert_history(storage: &Storage) {
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
 }
 
-async fn upload(db: &Database, storage: &Storage, kind: RawKind) -> data_upload::Report {
-    data_upload::load_storage(
+async fn upload(db: &Database, storage: &Storage, kind: RawKind) -> earshot_upload::Report {
+    earshot_upload::load_storage(
         db,
         storage,
         kind,
         &layout::converted_prefix(kind),
-        data_upload::LoadOptions::default(),
+        earshot_upload::LoadOptions::default(),
     )
     .await
     .expect("uploading")
@@ -171,14 +172,14 @@ async fn one_play_per_overlap(test: &str, history_first: bool) {
     assert_eq!(merged, expected_merged);
     // Loading everything again changes nothing.
     for kind in order {
-        let again = data_upload::load_storage(
+        let again = earshot_upload::load_storage(
             &db,
             &storage,
             kind,
             &layout::converted_prefix(kind),
-            data_upload::LoadOptions {
+            earshot_upload::LoadOptions {
                 reload: true,
-                ..data_upload::LoadOptions::default()
+                ..earshot_upload::LoadOptions::default()
             },
         )
         .await
@@ -190,13 +191,13 @@ async fn one_play_per_overlap(test: &str, history_first: bool) {
         );
     }
     // The derived collections take plays whose artists are not known yet.
-    create_collections::build_with(
+    earshot_collections::build_with(
         &db,
-        create_collections::Target::All,
+        earshot_collections::Target::All,
         &fixture_group_config(),
-        create_collections::BuildOptions {
+        earshot_collections::BuildOptions {
             margin: Duration::ZERO,
-            ..create_collections::BuildOptions::default()
+            ..earshot_collections::BuildOptions::default()
         },
     )
     .await
@@ -341,7 +342,7 @@ async fn an_import_killed_mid_way_resumes_to_the_exact_count() {
     );
     let expected: ImportState = {
         let storage = Storage::local(clean.path());
-        data_fetcher::import::read_state(&storage, member.id())
+        earshot_state::import::read_state(&storage, member.id())
             .await
             .unwrap()
             .unwrap()
@@ -370,7 +371,7 @@ async fn an_import_killed_mid_way_resumes_to_the_exact_count() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let storage = Storage::local(storage_dir.path());
-        let state_after_kill = data_fetcher::import::read_state(&storage, member.id())
+        let state_after_kill = earshot_state::import::read_state(&storage, member.id())
             .await
             .unwrap();
         if state_after_kill.is_some() {
@@ -383,7 +384,7 @@ async fn an_import_killed_mid_way_resumes_to_the_exact_count() {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let resumed = data_fetcher::import::read_state(&storage, member.id())
+        let resumed = earshot_state::import::read_state(&storage, member.id())
             .await
             .unwrap()
             .unwrap();
@@ -444,9 +445,9 @@ async fn no_device_field_reaches_any_store() {
     for kind in [RawKind::RecentlyPlayed, RawKind::StreamingHistory] {
         upload(&db, &storage, kind).await;
     }
-    create_collections::build(
+    earshot_collections::build(
         &db,
-        create_collections::Target::All,
+        earshot_collections::Target::All,
         &fixture_group_config(),
     )
     .await

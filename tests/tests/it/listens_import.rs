@@ -35,7 +35,7 @@ async fn import_file(
     .map_err(|e| format!("{e:#}").into())
 }
 
-async fn convert_and_upload(db: &Database, storage: &Storage) -> data_upload::Report {
+async fn convert_and_upload(db: &Database, storage: &Storage) -> earshot_upload::Report {
     let converter =
         json_converter::Converter::new(RawKind::Listens, fixture_group_config()).unwrap();
     let summary = json_converter::convert_storage(
@@ -48,12 +48,12 @@ async fn convert_and_upload(db: &Database, storage: &Storage) -> data_upload::Re
     .await
     .unwrap();
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
-    data_upload::load_storage(
+    earshot_upload::load_storage(
         db,
         storage,
         RawKind::Listens,
         &layout::converted_prefix(RawKind::Listens),
-        data_upload::LoadOptions::default(),
+        earshot_upload::LoadOptions::default(),
     )
     .await
     .unwrap()

@@ -8,3 +8,4 @@ mod fixture_facts;
 mod history_import;
 mod listens_import;
 mod real_servers;
+mod reference;

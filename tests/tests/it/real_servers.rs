@@ -65,16 +65,16 @@ async fn plays_flow_from_the_mock_spotify_into_mongodb_exactly_once() {
         .await
         .unwrap();
         assert!(converted.failed.is_empty(), "{:?}", converted.failed);
-        let loaded = data_upload::load_storage(
+        let loaded = earshot_upload::load_storage(
             &db,
             &storage,
             RawKind::RecentlyPlayed,
             &layout::converted_prefix(RawKind::RecentlyPlayed),
-            data_upload::LoadOptions {
+            earshot_upload::LoadOptions {
                 batch_size: 100,
                 // The second pass loads the files again (the ledger would skip them).
                 reload: pass == 1,
-                match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+                match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
             },
         )
         .await

@@ -425,7 +425,7 @@ async fn gcs_list_delete_and_exists_through_the_control_stub() {
 async fn live_gcs_round_trip() {
     let Ok(bucket) = std::env::var(earshot_core::env::EARSHOT_TEST_GCS_BUCKET) else {
         eprintln!(
-            "live_gcs_round_trip: EARSHOT_TEST_GCS_BUCKET is not set; skipped (see README, Storage tests)"
+            "live_gcs_round_trip: EARSHOT_TEST_GCS_BUCKET is not set; skipped (docs/reference.md lists it)"
         );
         return;
     };

@@ -7,7 +7,7 @@ mod from_plays;
 
 use std::collections::{BTreeMap, HashMap};
 
-use create_collections::{BuildOptions, Mode, Target, build, build_with};
+use earshot_collections::{BuildOptions, Mode, Target, build, build_with};
 use earshot_core::layout::{self, RawKind};
 use earshot_core::{export, mongo};
 use earshot_testkit::fixtures::{Listening, fact_count, fact_track, fixture_member_ids};
@@ -18,7 +18,7 @@ use mongodb::bson::{Document, doc};
 async fn dump(db: &Database) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     // Exactly the collections the builds write.
-    for name in create_collections::collections(Target::All) {
+    for name in earshot_collections::collections(Target::All) {
         let mut cursor = db
             .collection::<Document>(name)
             .find(doc! {})
@@ -252,12 +252,14 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
     play.insert("played_at_local", "2024-11-12 12:00:00 PST");
     plays.insert_one(play.clone()).await.unwrap();
     // As data-upload does once the upsert is acknowledged: the ledger names what the play touches.
-    let mut entry = vec![data_upload::ledger::Entry::new(
+    let mut entry = vec![earshot_upload::ledger::Entry::new(
         "converted/recently_played/user=ana.mx/20241112T200100.000Z.jsonl",
         mongo::RAW_RECENTLY_PLAYED,
         &[play],
     )];
-    data_upload::ledger::record(&db, &mut entry).await.unwrap();
+    earshot_upload::ledger::record(&db, &mut entry)
+        .await
+        .unwrap();
     build(&db, Target::RecentlyPlayed, &group).await.unwrap();
     let after = dump(&db).await;
 
@@ -309,12 +311,12 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
 /// Load `files` (converted storage keys) as data-upload loads them.
 async fn load(db: &Database, storage: &earshot_core::Storage, files: &[(RawKind, String)]) {
     for (kind, key) in files {
-        let options = data_upload::LoadOptions {
+        let options = earshot_upload::LoadOptions {
             batch_size: 1000,
             reload: false,
-            match_tolerance_ms: data_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
         };
-        data_upload::load_storage(db, storage, *kind, key, options)
+        earshot_upload::load_storage(db, storage, *kind, key, options)
             .await
             .unwrap();
     }
@@ -427,12 +429,14 @@ async fn incremental_builds_equal_a_build_from_plays() {
     while cursor.advance().await.unwrap() {
         rows.push(cursor.deserialize_current().unwrap());
     }
-    let mut entry = vec![data_upload::ledger::Entry::new(
+    let mut entry = vec![earshot_upload::ledger::Entry::new(
         &mongo::enrich_ledger_key(&track),
         mongo::RAW_RECENTLY_PLAYED,
         &rows,
     )];
-    data_upload::ledger::record(&db, &mut entry).await.unwrap();
+    earshot_upload::ledger::record(&db, &mut entry)
+        .await
+        .unwrap();
     build_with(&db, Target::All, &group, incremental)
         .await
         .unwrap();
@@ -467,7 +471,7 @@ async fn incremental_builds_equal_a_build_from_plays() {
         )
         .await
         .unwrap();
-    create_collections::forget_member(&db, member)
+    earshot_collections::forget_member(&db, member)
         .await
         .unwrap();
     for collection in mongo::MEMBER_ROW_COLLECTIONS {
@@ -485,7 +489,7 @@ async fn incremental_builds_equal_a_build_from_plays() {
     build_with(&db, Target::All, &without, incremental)
         .await
         .unwrap();
-    assert!(create_collections::forget_erasures(&db).await.unwrap() > 0);
+    assert!(earshot_collections::forget_erasures(&db).await.unwrap() > 0);
     let erased = assert_as_from_plays(&db, "after the erase").await;
     for (collection, documents) in &erased {
         assert!(
@@ -493,7 +497,7 @@ async fn incremental_builds_equal_a_build_from_plays() {
             "{collection} still names {member}"
         );
     }
-    for partials in create_collections::partial_collections(Target::All) {
+    for partials in earshot_collections::partial_collections(Target::All) {
         let left = db
             .collection::<Document>(partials)
             .count_documents(doc! {"$or": [
@@ -540,7 +544,7 @@ async fn latest_imported_track(db: &Database) -> String {
 /// Mark every derived document, so that a later build shows what it rewrote: a rebuilt document is
 /// replaced whole (`$merge` with `replace`) and loses the mark.
 async fn mark_every_document(db: &Database) {
-    for collection in create_collections::collections(Target::All) {
+    for collection in earshot_collections::collections(Target::All) {
         db.collection::<Document>(collection)
             .update_many(doc! {}, doc! {"$set": {"_marked": true}})
             .await
@@ -551,7 +555,7 @@ async fn mark_every_document(db: &Database) {
 /// The `_id`s of each derived collection's documents a build rewrote since [`mark_every_document`].
 async fn rewritten(db: &Database) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    for collection in create_collections::collections(Target::All) {
+    for collection in earshot_collections::collections(Target::All) {
         let mut cursor = db
             .collection::<Document>(collection)
             .find(doc! {"_marked": {"$exists": false}})
@@ -618,12 +622,14 @@ async fn a_run_within_the_margin_does_not_build_again_what_the_last_built() {
     plays.insert_one(play.clone()).await.unwrap();
     let file = "converted/recently_played/user=ben_k/20241112T210100.000Z.jsonl";
     let record = || async {
-        let mut entry = vec![data_upload::ledger::Entry::new(
+        let mut entry = vec![earshot_upload::ledger::Entry::new(
             file,
             mongo::RAW_RECENTLY_PLAYED,
             std::slice::from_ref(&play),
         )];
-        data_upload::ledger::record(&db, &mut entry).await.unwrap();
+        earshot_upload::ledger::record(&db, &mut entry)
+            .await
+            .unwrap();
     };
     record().await;
     build_with(&db, Target::All, &group, options).await.unwrap();
@@ -679,7 +685,7 @@ async fn a_build_rewrites_only_what_new_plays_touch() {
     let before: Vec<Document> = watermarks().await;
     assert_eq!(
         before.len(),
-        create_collections::collections(Target::All).len(),
+        earshot_collections::collections(Target::All).len(),
         "a watermark per build"
     );
     mark_every_document(&db).await;
@@ -708,12 +714,14 @@ async fn a_build_rewrites_only_what_new_plays_touch() {
     play.insert("played_at", at);
     play.insert("played_at_local", "2024-11-12 12:00:00 PST");
     plays.insert_one(play.clone()).await.unwrap();
-    let mut entry = vec![data_upload::ledger::Entry::new(
+    let mut entry = vec![earshot_upload::ledger::Entry::new(
         "converted/recently_played/user=ana.mx/20241112T200100.000Z.jsonl",
         mongo::RAW_RECENTLY_PLAYED,
         std::slice::from_ref(&play),
     )];
-    data_upload::ledger::record(&db, &mut entry).await.unwrap();
+    earshot_upload::ledger::record(&db, &mut entry)
+        .await
+        .unwrap();
     build_with(&db, Target::All, &group, options).await.unwrap();
 
     let artists: Vec<String> = play

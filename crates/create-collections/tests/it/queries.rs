@@ -5,7 +5,7 @@ use crate::common;
 
 use std::collections::BTreeMap;
 
-use create_collections::{Target, build};
+use earshot_collections::{Target, build};
 use earshot_testkit::fixtures::{fact, fact_count};
 use mongodb::bson::{Bson, Document};
 

@@ -18,11 +18,12 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::charts::{self, Bar, Heatmap};
-use crate::data::{self, Select};
+use crate::data;
 use crate::page::{MemberLink, Page, PeriodQuery};
 use crate::pages::{clock_chart, spoken};
 use crate::render::{Frame, Link, PageError, render};
 use crate::urls;
+use earshot_metrics::store::Select;
 
 #[derive(Serialize)]
 struct GroupPage {
@@ -260,7 +261,7 @@ async fn weekly(page: &Page<'_>) -> Result<Option<Weekly>, PageError> {
         .and_then(|d| {
             let w = chrono::Datelike::iso_week(&d);
             let period = Period::Week(w.year(), w.week());
-            data::periods(&page.runs)
+            earshot_metrics::store::periods(&page.runs)
                 .contains(&period)
                 .then(|| urls::recap(period))
         });

@@ -7,9 +7,10 @@ use mongodb::bson::doc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::data::{self, Select};
+use crate::data;
 use crate::page::{MemberLink, Page};
 use crate::render::PageError;
+use earshot_metrics::store::Select;
 
 /// What a track's or artist's page reads of its subject: its listeners in the period (`R` rows whose
 /// `key_column` is `id`, most plays first) and its derived-collection document `D` (the whole

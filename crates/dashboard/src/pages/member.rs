@@ -16,11 +16,11 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::charts;
-use crate::data::Select;
 use crate::page::{MemberLink, Page, PeriodQuery, not_a_member};
 use crate::pages::group::plays_per_day;
 use crate::pages::{clock_chart, spoken};
 use crate::render::{Frame, Link, PageError, render};
+use earshot_metrics::store::Select;
 
 /// How many tracks each list shows.
 const LIST: i64 = 10;

@@ -10,9 +10,9 @@ use mongodb::bson::doc;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::data::Select;
 use crate::page::{MemberLink, Page, PeriodQuery, not_a_member};
 use crate::render::{Frame, Link, PageError, render};
+use earshot_metrics::store::Select;
 
 /// How many shared favourites show.
 const FAVOURITES: i64 = 5;

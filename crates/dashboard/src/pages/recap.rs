@@ -14,11 +14,11 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::charts::{self, Bar};
-use crate::data::{self, Select};
 use crate::page::{MemberLink, Names, Page, PeriodQuery};
 use crate::pages::spoken;
 use crate::render::{Frame, Link, PageError, render};
 use crate::urls;
+use earshot_metrics::store::Select;
 
 /// How many discovered artists and led tracks a card names.
 const CARD_LIST: usize = 5;
@@ -87,8 +87,9 @@ pub async fn page(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Response, PageError> {
     let asked = query.period()?;
-    let runs = data::runs(&state.stores.db).await?;
-    let Some(period) = asked.or_else(|| data::periods(&runs).into_iter().next()) else {
+    let runs = earshot_metrics::store::runs(&state.stores.db).await?;
+    let Some(period) = asked.or_else(|| earshot_metrics::store::periods(&runs).into_iter().next())
+    else {
         let names = Names::read(&state).await?;
         let context = RecapPage {
             frame: Frame {
@@ -114,7 +115,7 @@ pub async fn page(
         .rows(Select::all().sorted(doc! {col::MINUTES: -1, col::USER_ID: 1}))
         .await?;
     let (previous, next) = period.neighbours();
-    let known = data::periods(&page.runs);
+    let known = earshot_metrics::store::periods(&page.runs);
     let step = |p: Period| Step {
         label: p.label(),
         href: urls::recap(p),

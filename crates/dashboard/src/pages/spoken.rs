@@ -8,9 +8,9 @@ use earshot_metrics::rows::{SharedShow, ShowMinutes, SpokenSummary};
 use mongodb::bson::doc;
 use serde::Serialize;
 
-use crate::data::Select;
 use crate::page::{MemberLink, Page};
 use crate::render::PageError;
+use earshot_metrics::store::Select;
 
 /// How many shows a list names.
 const SHOWS: usize = 5;

@@ -10,7 +10,6 @@ use earshot_state::roster::MemberRow as Listed;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::data;
 use crate::page::{MemberLink, Names, period_choices};
 use crate::render::{Frame, PageError, render};
 use crate::urls;
@@ -53,7 +52,7 @@ struct Import {
 
 /// The status page.
 pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, PageError> {
-    let runs = data::runs(&state.stores.db).await?;
+    let runs = earshot_metrics::store::runs(&state.stores.db).await?;
     let names = Names::read(&state).await?;
     let zone = state.stores.group.zone().map_err(|e| anyhow::anyhow!(e))?;
     let listed = earshot_state::roster::list(&state.stores, state.clock.now()).await?;

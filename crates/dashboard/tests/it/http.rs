@@ -440,7 +440,7 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
         .await
         .unwrap()
         .expect("the grant is stored");
-    let state = earshot_state::fetch::load(&storage, "ana.mx")
+    let state = earshot_state::fetch_state::load(&storage, "ana.mx")
         .await
         .unwrap()
         .expect("the member's fetch state");
@@ -460,7 +460,9 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
     let mut ended = state.clone();
     ended.authorised_at = mock.now() - chrono::Duration::days(190);
     ended.needs_reauth = Some("invalid_grant: Refresh token revoked".into());
-    earshot_state::fetch::save(&storage, &ended).await.unwrap();
+    earshot_state::fetch_state::save(&storage, &ended)
+        .await
+        .unwrap();
     let start = client()
         .get(format!("{base}/connect?as=ana.mx"))
         .send()
@@ -475,7 +477,7 @@ async fn a_listed_friend_signs_in_with_spotify_and_is_connected() {
         client().get(again.as_str()).send().await.unwrap().status(),
         StatusCode::SEE_OTHER
     );
-    let renewed = earshot_state::fetch::load(&storage, "ana.mx")
+    let renewed = earshot_state::fetch_state::load(&storage, "ana.mx")
         .await
         .unwrap()
         .unwrap();
@@ -533,7 +535,7 @@ async fn an_account_the_group_does_not_list_is_refused_and_nothing_is_stored() {
     assert!(body.contains("not one of the group"), "{body}");
     assert!(tokens.load("ben_k").await.unwrap().is_none());
     assert!(
-        earshot_state::fetch::load(&storage, "ben_k")
+        earshot_state::fetch_state::load(&storage, "ben_k")
             .await
             .unwrap()
             .is_none()

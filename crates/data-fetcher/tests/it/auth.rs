@@ -3,7 +3,7 @@
 use crate::common;
 
 use common::Harness;
-use data_fetcher::state;
+use earshot_state::fetch_state;
 use earshot_testkit::fixtures::{GeneratorConfig, generate};
 use earshot_testkit::spotify::{DEFAULT_CLIENT_ID, MockOptions};
 
@@ -48,7 +48,10 @@ async fn a_member_connects_and_tokens_are_stored_encrypted() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(
-        state::load(&h.storage, "ana.mx").await.unwrap().unwrap(),
+        fetch_state::load(&h.storage, "ana.mx")
+            .await
+            .unwrap()
+            .unwrap(),
         connected
     );
     // The scopes asked for, and nothing more.
@@ -113,7 +116,12 @@ async fn an_account_the_group_config_does_not_list_is_refused_and_nothing_is_sto
             && err.contains("nothing was stored"),
         "{err}"
     );
-    assert!(state::load(&h.storage, "ben_k").await.unwrap().is_none());
+    assert!(
+        fetch_state::load(&h.storage, "ben_k")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(h.store.load("ben_k").await.unwrap().is_none(), "no tokens");
     assert_nothing_stored(&h).await;
 }
@@ -143,7 +151,12 @@ async fn a_sixth_member_of_a_development_mode_app_is_refused() {
         err.contains("at most 5") && err.contains(&ids[5]) && err.contains("[[apps]]"),
         "{err}"
     );
-    assert!(state::load(&h.storage, &ids[5]).await.unwrap().is_none());
+    assert!(
+        fetch_state::load(&h.storage, &ids[5])
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         h.store.load(&ids[5]).await.unwrap().is_none(),
         "no tokens kept for the refused member"

@@ -150,7 +150,7 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
         fact_count(&format!("history.{MEMBER}.kept"))
     );
     // The derived collections now count the imported plays' artists and links.
-    create_collections::build(&db, create_collections::Target::All, &h.group)
+    earshot_collections::build(&db, earshot_collections::Target::All, &h.group)
         .await
         .unwrap();
     let links = db
@@ -180,7 +180,7 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
     data_fetcher::import::record_enrichment(&h.storage, &db, &h.group)
         .await
         .unwrap();
-    let state = data_fetcher::import::read_state(&h.storage, MEMBER)
+    let state = earshot_state::import::read_state(&h.storage, MEMBER)
         .await
         .unwrap()
         .unwrap();
@@ -223,7 +223,7 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
         report.merged as usize,
         fact_count(&format!("history.{MEMBER}.merged"))
     );
-    create_collections::build(&db, create_collections::Target::All, &h.group)
+    earshot_collections::build(&db, earshot_collections::Target::All, &h.group)
         .await
         .unwrap();
     let mut orphans = 0;

@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::Harness;
 use data_fetcher::fetch::{MemberResult, What};
-use data_fetcher::{state, status};
 use earshot_core::cli::Outcome;
 use earshot_spotify::api::MAX_ATTEMPTS;
+use earshot_state::{fetch_state, status};
 use earshot_testkit::fixtures::MemberListening;
 use earshot_testkit::spotify::{Endpoint, Fault, FaultRule};
 
@@ -93,7 +93,10 @@ async fn invalid_grant_isolates_one_member() {
         "{report:?}"
     );
     assert_eq!(report.outcome(), Outcome::Partial);
-    let ben = state::load(&h.storage, "ben_k").await.unwrap().unwrap();
+    let ben = fetch_state::load(&h.storage, "ben_k")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(ben.needs_reauth.is_some());
     let rows = status::statuses(&[ben.clone()], &h.group, &Default::default(), h.mock.now());
     assert_eq!(rows[0].state, "needs re-auth");
@@ -230,7 +233,7 @@ async fn a_retry_after_of_hours_ends_the_run_at_once_with_cursors_saved() {
     }
     let first = h.fetch(What::RecentlyPlayed).await;
     assert_eq!(first.outcome(), Outcome::Success);
-    let cursors: HashMap<String, Option<i64>> = state::list(&h.storage)
+    let cursors: HashMap<String, Option<i64>> = fetch_state::list(&h.storage)
         .await
         .unwrap()
         .into_iter()
@@ -269,7 +272,7 @@ async fn a_retry_after_of_hours_ends_the_run_at_once_with_cursors_saved() {
         h.clock.waits.lock().unwrap().is_empty(),
         "never slept for hours"
     );
-    let after: HashMap<String, Option<i64>> = state::list(&h.storage)
+    let after: HashMap<String, Option<i64>> = fetch_state::list(&h.storage)
         .await
         .unwrap()
         .into_iter()
@@ -285,7 +288,7 @@ async fn truncated_json_names_member_and_endpoint_and_the_cursor_stays() {
         .set_now(Utc.with_ymd_and_hms(2024, 11, 1, 12, 0, 0).unwrap());
     h.connect("emi").await;
     h.fetch(What::RecentlyPlayed).await;
-    let before = state::load(&h.storage, "emi").await.unwrap().unwrap();
+    let before = fetch_state::load(&h.storage, "emi").await.unwrap().unwrap();
     let pages_before = h
         .storage
         .list("raw/recently_played/user=emi/")
@@ -307,7 +310,7 @@ async fn truncated_json_names_member_and_endpoint_and_the_cursor_stays() {
             && reason.contains("invalid response body"),
         "{reason}"
     );
-    let after = state::load(&h.storage, "emi").await.unwrap().unwrap();
+    let after = fetch_state::load(&h.storage, "emi").await.unwrap().unwrap();
     assert_eq!(
         after.cursor_after_ms, before.cursor_after_ms,
         "the cursor did not advance"
@@ -331,7 +334,7 @@ async fn a_member_authorised_170_days_ago_is_reported_as_expiring() {
     let h = Harness::new().await;
     h.connect("ana.mx").await;
     h.mock.advance(chrono::Duration::days(170));
-    let members = state::list(&h.storage).await.unwrap();
+    let members = fetch_state::list(&h.storage).await.unwrap();
     let rows = status::statuses(&members, &h.group, &Default::default(), h.mock.now());
     let ana = rows.iter().find(|r| r.member == "ana.mx").unwrap();
     let days = ana.days_left.unwrap();
@@ -419,7 +422,11 @@ async fn a_simulated_week_of_hourly_runs_stores_every_play_once_and_reports_the_
             seen.values().all(|n| *n == 1),
             "{member}: a play stored twice"
         );
-        let gaps = state::load(&h.storage, member).await.unwrap().unwrap().gaps;
+        let gaps = fetch_state::load(&h.storage, member)
+            .await
+            .unwrap()
+            .unwrap()
+            .gaps;
         let in_gap = |at: DateTime<Utc>| gaps.iter().any(|g| at > g.after && at < g.before);
         let week: Vec<DateTime<Utc>> = h
             .listening
@@ -631,7 +638,7 @@ async fn a_member_who_left_is_not_fetched_while_the_config_still_lists_them() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("`--member ben_k` left the group"), "{err}");
-    let states = state::list(&h.storage).await.unwrap();
+    let states = fetch_state::list(&h.storage).await.unwrap();
     let left = earshot_core::erasure::departures(&h.storage).await.unwrap();
     let rows = status::statuses(&states, &h.group, &left, h.mock.now());
     let ben = rows.iter().find(|r| r.member == "ben_k").unwrap();

@@ -135,12 +135,12 @@ async fn pipeline(test: &str, without: Option<&str>) -> Pipeline {
         .await
         .unwrap();
         assert!(converted.failed.is_empty(), "{:?}", converted.failed);
-        data_upload::load_storage(
+        earshot_upload::load_storage(
             &db,
             &storage,
             raw,
             &layout::converted_prefix(raw),
-            data_upload::LoadOptions::default(),
+            earshot_upload::LoadOptions::default(),
         )
         .await
         .unwrap();
@@ -166,7 +166,7 @@ async fn pipeline(test: &str, without: Option<&str>) -> Pipeline {
 /// leaves them, and a track-catalogue entry for `track`, as `data-fetcher enrich` leaves it.
 async fn connect(p: &Pipeline, member: &str, name: &str, track: &str) {
     let now = Utc::now();
-    let state = data_fetcher::state::MemberState {
+    let state = earshot_state::fetch_state::MemberState {
         member: member.into(),
         display_name: name.into(),
         client_id: "earshot0test0client0id0000000000".into(),
@@ -177,7 +177,9 @@ async fn connect(p: &Pipeline, member: &str, name: &str, track: &str) {
         last_fetch_at: Some(now),
         gaps: Vec::new(),
     };
-    data_fetcher::state::save(&p.storage, &state).await.unwrap();
+    earshot_state::fetch_state::save(&p.storage, &state)
+        .await
+        .unwrap();
     let key = earshot_spotify::tokens::TokenKey::from_base64(
         &earshot_spotify::tokens::TokenKey::generate_base64().unwrap(),
     )

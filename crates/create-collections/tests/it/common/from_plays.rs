@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use create_collections::Target;
+use earshot_collections::Target;
 use earshot_core::mongo;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
@@ -134,7 +134,7 @@ pub(crate) async fn reference(db: &Database) -> BTreeMap<String, Vec<String>> {
         (mongo::IMAGES, mongo::RAW_RECENTLY_PLAYED, images()),
         (mongo::MEMBERS, mongo::RAW_RECENTLY_PLAYED, members()),
     ];
-    for build in create_collections::builds(Target::All) {
+    for build in earshot_collections::builds(Target::All) {
         let mut pipeline = build.pipeline.clone();
         assert!(pipeline.pop().unwrap().contains_key("$merge"));
         all.push((build.into, build.from, pipeline));

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use data_fetcher::auth::{self, Redirect};
-use data_fetcher::clock::Clock;
 use data_fetcher::fetch::{Fetcher, RunReport, What};
-use data_fetcher::state::MemberState;
 use earshot_core::{GroupConfig, Storage};
 use earshot_spotify::api::{App, Budget, Endpoints, Spotify};
 use earshot_spotify::tokens::{TokenKey, TokenStore};
+use earshot_state::clock::Clock;
+use earshot_state::fetch_state::MemberState;
 use earshot_testkit::fixtures::{Listening, fixtures_dir};
 use earshot_testkit::spotify::{DEFAULT_CLIENT_ID, MockOptions, MockSpotify};
 

@@ -175,7 +175,7 @@ pub async fn pipeline_database_of(
     }
     earshot_collections::build(
         &db,
-        earshot_collections::Target::All,
+        earshot_core::layout::Target::All,
         &fixture_group_config(),
     )
     .await

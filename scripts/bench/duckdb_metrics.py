@@ -25,31 +25,14 @@ def main():
         return os.path.join(exports, collection, f"snapshot={snapshot}", "*.parquet")
 
     plays = f"read_parquet('{parts('rawdata_recentlyplayed')}')"
-    columns = {row[0] for row in db.execute(f"DESCRIBE SELECT * FROM {plays}").fetchall()}
-    if "local_day" in columns:
-        # gcs-export derived them: read as they are, as polars and Spark do.
-        db.execute(f"CREATE VIEW plays AS SELECT *, _id AS play_id FROM {plays}")
-    else:
-        db.execute(
-            f"""CREATE VIEW plays AS
-            SELECT *, _id AS play_id,
-                   coalesce(track_id, 'local:' || track_name) AS track_key,
-                   substr(played_at_local, 1, 10) AS local_day,
-                   CAST(substr(played_at_local, 12, 2) AS BIGINT) AS local_hour,
-                   CAST(isodow(CAST(substr(played_at_local, 1, 10) AS DATE)) AS BIGINT) AS local_weekday
-            FROM {plays}"""
-        )
+    # track_key and the local day, hour and weekday are stored on each play: read as they are, as polars
+    # and Spark do.
+    db.execute(f"CREATE VIEW plays AS SELECT *, _id AS play_id FROM {plays}")
     db.execute(f"CREATE VIEW links AS SELECT * FROM read_parquet('{parts('ArtistTrackLink')}')")
     db.execute("CREATE VIEW links_all AS SELECT * FROM links")
     db.execute(f"CREATE VIEW top AS SELECT * FROM read_parquet('{parts('rawdata_toptracks')}')")
-    # Spoken plays (podcasts, audiobooks); a snapshot exported before they were kept has none.
-    if os.path.isfile(os.path.join(exports, "rawdata_spoken", f"snapshot={snapshot}", "_SUCCESS")):
-        db.execute(f"CREATE VIEW spoken AS SELECT * FROM read_parquet('{parts('rawdata_spoken')}')")
-    else:
-        db.execute(
-            "CREATE VIEW spoken AS SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS kind, NULL::VARCHAR AS show_name,"
-            " NULL::BIGINT AS ms_played, NULL::TIMESTAMPTZ AS played_at WHERE false"
-        )
+    # Spoken plays (podcasts, audiobooks).
+    db.execute(f"CREATE VIEW spoken AS SELECT * FROM read_parquet('{parts('rawdata_spoken')}')")
     # Nobody hides from comparisons in a benchmark (earshot-metrics' HIDDEN_MEMBERS).
     db.execute("CREATE VIEW hidden_members AS SELECT NULL::VARCHAR AS user_id WHERE false")
     views = os.path.join(sql_dir, "views")

@@ -221,7 +221,7 @@ def build_reads(client, db, entry_ids):
                 ds = days[day_chunk : day_chunk + 31]
                 plays += client[db]["rawdata_recentlyplayed"].count_documents(
                     {
-                        "played_at_local": {"$gte": ds[0], "$lt": ds[-1] + "~"},
+                        "local_day": {"$gte": ds[0], "$lte": ds[-1]},
                         key: {"$in": part},
                     }
                 )

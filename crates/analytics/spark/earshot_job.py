@@ -49,19 +49,6 @@ def snapshot(spark: SparkSession, exports: str, collection: str, run: str) -> Da
 # How many metrics run at once (each its own Spark job, from its own driver thread).
 CONCURRENT_METRICS = 3
 
-SPOKEN_SCHEMA = "user_id string, kind string, show_name string, ms_played bigint, played_at timestamp"
-
-
-def spoken(spark: SparkSession, exports: str, run: str) -> DataFrame:
-    """The snapshot's spoken plays; none for a snapshot exported before they were kept."""
-    path = f"{exports.rstrip('/')}/rawdata_spoken/snapshot={run}/"
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(f"{path}_SUCCESS")
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if fs.exists(hadoop_path):
-        return spark.read.parquet(path)
-    return spark.createDataFrame([], SPOKEN_SCHEMA)
-
 
 def filtered(frame: DataFrame, args: argparse.Namespace, time_column: str | None) -> DataFrame:
     if time_column and args.from_ms is not None:
@@ -75,19 +62,9 @@ def filtered(frame: DataFrame, args: argparse.Namespace, time_column: str | None
 
 
 def prepare_plays(plays: DataFrame) -> DataFrame:
-    """play_id; and for a snapshot exported before gcs-export derived them, track_key, local_day,
-    local_hour, local_weekday (1 = Monday) from `played_at_local`, to the same values and types."""
-    plays = plays.withColumn("play_id", F.col("_id"))
-    if "local_day" in plays.columns:
-        return plays
-    local_day = F.to_date(F.substring("played_at_local", 1, 10))
-    return (
-        plays.withColumn("track_key", F.coalesce(F.col("track_id"), F.concat(F.lit("local:"), F.col("track_name"))))
-        .withColumn("local_day", F.substring("played_at_local", 1, 10))
-        .withColumn("local_hour", F.substring("played_at_local", 12, 2).cast("bigint"))
-        # dayofweek: 1 = Sunday ... 7 = Saturday; the engines use ISO: 1 = Monday ... 7 = Sunday.
-        .withColumn("local_weekday", ((F.dayofweek(local_day) + 5) % 7 + 1).cast("bigint"))
-    )
+    """play_id; the rest the SQL reads (track_key, local_day, local_hour, local_weekday) the converter
+    stored on each play."""
+    return plays.withColumn("play_id", F.col("_id"))
 
 
 def als(spark: SparkSession, counts: DataFrame, top: int) -> DataFrame:
@@ -174,7 +151,8 @@ def main() -> None:
     top = filtered(snapshot(spark, args.exports, "rawdata_toptracks", args.snapshot), args, None)
     top.createOrReplaceTempView("top")
     # Podcast episodes and audiobook chapters: only the spoken metrics read them.
-    filtered(spoken(spark, args.exports, args.snapshot), args, "played_at").createOrReplaceTempView("spoken")
+    spoken = snapshot(spark, args.exports, "rawdata_spoken", args.snapshot)
+    filtered(spoken, args, "played_at").createOrReplaceTempView("spoken")
     # Who hides from comparisons: views/similarity.sql leaves them out, and ALS is not trained on them.
     hidden = [m for m in args.hidden_members.split(",") if m]
     spark.createDataFrame([(m,) for m in hidden], "user_id string").createOrReplaceTempView("hidden_members")

@@ -2,15 +2,16 @@
 //! `sql/` folder, one file per metric, the text Spark SQL runs too) through polars' SQL context.
 //!
 //! Inputs, as `sql/` expects them:
-//! - `plays`: one row per play (the `rawdata_recentlyplayed` snapshot, with the columns gcs-export
-//!   derives: `track_key` (the Spotify id, or `local:<name>` for a local file), `local_day`,
-//!   `local_hour` and `local_weekday` (1 = Monday) in the group's time zone) plus `play_id` (= `_id`);
+//! - `plays`: one row per play (the `rawdata_recentlyplayed` snapshot, with the columns the converter
+//!   stores: `track_key` (the Spotify id, `local:<name>` for a local file, else the recording key),
+//!   `local_day`, `local_hour` and `local_weekday` (1 = Monday) in the group's time zone) plus
+//!   `play_id` (= `_id`);
 //! - `links`: one row per (play, artist) (the `ArtistTrackLink` snapshot);
 //! - `links_all`: the same links of the whole snapshot, filtered by member but not by period (what was
 //!   played before the period: the recap's "discovered" artists);
 //! - `top`: the `rawdata_toptracks` snapshot;
-//! - `spoken`: the `rawdata_spoken` snapshot (podcast episodes and audiobook chapters; empty for a
-//!   snapshot exported before they were kept). Only the spoken metrics read it;
+//! - `spoken`: the `rawdata_spoken` snapshot (podcast episodes and audiobook chapters). Only the
+//!   spoken metrics read it;
 //! - `hidden_members`: the members who hide from comparisons (`user_id`; earshot-core's `consent`),
 //!   which `views/similarity.sql` leaves out.
 
@@ -41,49 +42,11 @@ pub struct Inputs {
     pub hidden: LazyFrame,
 }
 
-/// Add `play_id` to the plays. `track_key` is stored on each play by json-converter (earshot-core's
-/// `TrackFields::track_key`), and `local_day`, `local_hour` and `local_weekday` (1 = Monday) are in the
-/// snapshot (`derived`: gcs-export computes them once, earshot-core's `export::Derived`); for an older
-/// snapshot they are computed here from `track_id` and `played_at_local` (`YYYY-MM-DD HH:MM:SS TZ`,
-/// written by json-converter with chrono-tz in the group's zone), to the same values and types.
-pub fn prepare_plays(plays: LazyFrame, derived: bool) -> LazyFrame {
-    let plays = plays.with_column(col("_id").alias("play_id"));
-    if derived {
-        return plays;
-    }
-    // A snapshot exported before gcs-export derived them: computed here, the same way.
-    let part = |start: i64, len: u64| {
-        col("played_at_local")
-            .str()
-            .slice(lit(start), lit(len))
-            .strict_cast(DataType::Int32)
-    };
-    plays.with_columns([
-        when(col("track_id").is_not_null())
-            .then(col("track_id"))
-            .otherwise(lit("local:") + col("track_name"))
-            .alias("track_key"),
-        col("played_at_local")
-            .str()
-            .slice(lit(0), lit(10))
-            .alias("local_day"),
-        part(11, 2).cast(DataType::Int64).alias("local_hour"),
-        iso_weekday(part(0, 4), part(5, 2), part(8, 2))
-            .cast(DataType::Int64)
-            .alias("local_weekday"),
-    ])
-}
-
-fn iso_weekday(year: Expr, month: Expr, day: Expr) -> Expr {
-    let year = year - month.clone().lt(lit(3)).cast(DataType::Int32);
-    let month = (month + lit(9)) % lit(12);
-    let number = lit(365) * year.clone() + year.clone().floor_div(lit(4))
-        - year.clone().floor_div(lit(100))
-        + year.floor_div(lit(400))
-        + (lit(153) * month + lit(2)).floor_div(lit(5))
-        + day;
-    // Day number 719469 is 1970-01-01, a Thursday (4).
-    (number + lit(1)) % lit(7) + lit(1)
+/// Add `play_id` to the plays. Everything else the SQL reads is stored on each play by json-converter:
+/// `track_key` (earshot-core's `TrackFields::track_key`) and `local_day`, `local_hour` and
+/// `local_weekday` (1 = Monday) in the group's zone (`records::LocalTime`).
+pub fn prepare_plays(plays: LazyFrame) -> LazyFrame {
+    plays.with_column(col("_id").alias("play_id"))
 }
 
 /// The tables the SQL reads: the inputs and every view (earshot-metrics' `sql/views/`).

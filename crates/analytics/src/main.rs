@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use analytics::{Cli, run};
+use analytics::cli::{Cli, run};
 use clap::Parser;
 
 /// jemalloc, not glibc's malloc: polars allocates and frees whole columns' buffers in every plan, and

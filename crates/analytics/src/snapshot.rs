@@ -171,30 +171,14 @@ pub async fn load(
         );
     }
     let keep = time_filter("played_at", filters).and(member_filter(filters));
-    // Spoken plays: a snapshot exported before they were kept has none.
-    let spoken_marker = export::marker_key(mongo::RAW_SPOKEN, &id);
-    let spoken = if storage.exists(&spoken_marker).await? {
-        let folder = storage
-            .stage_local(&layout::export_prefix(mongo::RAW_SPOKEN, &id))
-            .await
-            .with_context(|| format!("reading snapshot `{id}` of `{}`", mongo::RAW_SPOKEN))?;
-        let frame = scan(&folder)?.filter(keep.clone());
-        staged.push(folder);
-        frame
-    } else {
-        tracing::info!(snapshot = %id, "The snapshot has no spoken plays (exported before they were kept).");
-        no_spoken_plays()?
-    };
-    // Whether gcs-export derived the plays' columns: its marker lists the snapshot's columns.
-    let marker = export::marker_key(mongo::RAW_RECENTLY_PLAYED, &id);
-    let summary: Option<export::SnapshotSummary> =
-        serde_json::from_slice(&storage.read_all(&marker).await?).ok();
-    let derived = summary.is_some_and(|s| {
-        let wanted = format!("{}:", export::Derived::LocalDay.name());
-        s.schema.iter().any(|c| c.starts_with(&wanted))
-    });
+    let spoken_folder = storage
+        .stage_local(&layout::export_prefix(mongo::RAW_SPOKEN, &id))
+        .await
+        .with_context(|| format!("reading snapshot `{id}` of `{}`", mongo::RAW_SPOKEN))?;
+    let spoken = scan(&spoken_folder)?.filter(keep.clone());
+    staged.push(spoken_folder);
     let inputs = Inputs {
-        plays: prepare_plays(scan(&staged[0])?.filter(keep.clone()), derived),
+        plays: prepare_plays(scan(&staged[0])?.filter(keep.clone())),
         links: scan(&staged[1])?.filter(keep),
         links_all: scan(&staged[1])?.filter(member_filter(filters)),
         top: scan(&staged[2])?.filter(member_filter(filters)),
@@ -209,22 +193,6 @@ pub fn hidden_members(hidden: &[String]) -> Result<LazyFrame> {
     let frame = DataFrame::new(
         hidden.len(),
         vec![Column::new("user_id".into(), hidden.to_vec())],
-    )?;
-    Ok(frame.lazy())
-}
-
-/// An empty table of spoken plays, with the columns the metrics read.
-fn no_spoken_plays() -> Result<LazyFrame> {
-    let utc = DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
-    let frame = DataFrame::new(
-        0,
-        vec![
-            Column::new_empty("user_id".into(), &DataType::String),
-            Column::new_empty("kind".into(), &DataType::String),
-            Column::new_empty("show_name".into(), &DataType::String),
-            Column::new_empty("ms_played".into(), &DataType::Int64),
-            Column::new_empty("played_at".into(), &utc),
-        ],
     )?;
     Ok(frame.lazy())
 }

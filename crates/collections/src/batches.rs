@@ -98,26 +98,9 @@ pub fn next_day(day: &str) -> Option<String> {
     )
 }
 
-/// Every day from `first` to `last`, both included (empty when either is not a date).
-pub fn every_day(first: &str, last: &str) -> Vec<String> {
-    let parse = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
-    let (Some(mut day), Some(last)) = (parse(first), parse(last)) else {
-        return Vec::new();
-    };
-    let mut days = Vec::new();
-    while day <= last {
-        days.push(day.format("%Y-%m-%d").to_string());
-        let Some(next) = day.checked_add_days(Days::new(1)) else {
-            break;
-        };
-        day = next;
-    }
-    days
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Batch, day_ranges, every_day, next_day, pack_batches, ranges_of};
+    use super::{Batch, day_ranges, next_day, pack_batches, ranges_of};
 
     #[test]
     fn id_ranges_cover_everything_in_bounded_steps() {
@@ -187,7 +170,5 @@ mod tests {
             [("2024-02-28", "2024-03-02"), ("2024-03-05", "2024-03-06")]
         );
         assert_eq!(next_day("2024-12-31").as_deref(), Some("2025-01-01"));
-        assert_eq!(every_day("2024-12-30", "2025-01-01").len(), 3);
-        assert!(every_day("2025-01-01", "2024-12-30").is_empty());
     }
 }

@@ -24,8 +24,8 @@ use mongodb::bson::{Bson, DateTime as BsonDateTime, Document, doc};
 
 use crate::pipelines::{merge, sorted_set, unwind_artists};
 
-/// The raw field a play's local day is the start of.
-pub const DAY_FIELD: &str = "played_at_local";
+/// The raw field of a play's local day (`YYYY-MM-DD`, written by the converter).
+pub const DAY_FIELD: &str = earshot_core::records::LOCAL_DAY;
 
 /// Which derived collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +112,7 @@ const MOST_AHEAD_HOURS: i64 = 14;
 /// Local time runs at most this far behind UTC (UTC-12).
 const MOST_BEHIND_HOURS: i64 = 12;
 
-/// The plays of local days `ranges`: `played_at_local` from `YYYY-MM-DD` up to the day after (a local
-/// time `2024-03-01 10:15:00 PST` sorts between `2024-03-01` and `2024-03-02`), read through the
+/// The plays of local days `ranges`: `local_day` from `YYYY-MM-DD` up to the day after, read through the
 /// `played_at` index over the instants those days span in any time zone (from 14 hours before the
 /// first day's midnight UTC to 12 hours after the last day's end). So a day is the day the converter
 /// wrote, whatever zone it wrote it in, and no other index is needed.
@@ -146,9 +145,9 @@ fn midnight_utc(day: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     Some(date.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-/// A play's local day: the first ten bytes of `played_at_local`.
+/// A play's local day.
 pub(crate) fn day() -> Bson {
-    Bson::Document(doc! {"$substrBytes": [format!("${DAY_FIELD}"), 0, 10]})
+    Bson::String(format!("${DAY_FIELD}"))
 }
 
 /// The entities whose partials to rebuild, per local day (`YYYY-MM-DD`).

@@ -49,15 +49,7 @@ async fn run_build(db: &Database, build: &Build, keys: Option<Vec<String>>) -> R
             .map(|c| Batch::Keys(c.to_vec()))
             .collect(),
         keys => {
-            let mut counts = row_counts(db, build, keys.as_deref()).await?;
-            if counts.is_empty() && keys.is_none() {
-                // Rows loaded before the ledger existed: every value, batched by number alone.
-                counts = distinct_keys(db, build)
-                    .await?
-                    .into_iter()
-                    .map(|k| (k, 1))
-                    .collect();
-            }
+            let counts = row_counts(db, build, keys.as_deref()).await?;
             pack_batches(counts, ROWS_PER_BATCH, KEYS_PER_BATCH)
                 .into_iter()
                 .map(Batch::Keys)
@@ -135,10 +127,8 @@ async fn id_ranges(db: &Database, build: &Build) -> Result<Vec<Batch>> {
 
 /// How many source rows each key value of the build has (list keys counted once per row), in key
 /// order: of `keys` only, or of every value when `None`. Read from the upload ledger's counts, not from
-/// the rows: counting rows needs a pass over every play, which is what the batches avoid. An entry
-/// written before the ledger kept counts counts each of its values as many times as it has records (an
-/// upper bound). Rows removed since their file was loaded leave a count too high, which only makes a
-/// batch smaller.
+/// the rows: counting rows needs a pass over every play, which is what the batches avoid. Rows removed
+/// since their file was loaded leave a count too high, which only makes a batch smaller.
 async fn row_counts(
     db: &Database,
     build: &Build,
@@ -148,7 +138,7 @@ async fn row_counts(
     let mut cursor = db
         .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
         .find(doc! {ledger::COLLECTION: build.from, &keys_field: {"$exists": true}})
-        .projection(doc! {&keys_field: 1, &counts_field: 1, ledger::RECORDS: 1})
+        .projection(doc! {&keys_field: 1, &counts_field: 1})
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
     let wanted: Option<HashSet<&str>> = keys.map(|k| k.iter().map(String::as_str).collect());
@@ -174,22 +164,6 @@ async fn row_counts(
     }
     counts.sort();
     Ok(counts)
-}
-
-/// Every value of the build's key among its source rows (array keys flattened), sorted. A pass over
-/// every row: only for rows the ledger does not know.
-async fn distinct_keys(db: &Database, build: &Build) -> Result<Vec<String>> {
-    let values = db
-        .collection::<Document>(build.from)
-        .distinct(build.key, doc! {})
-        .await
-        .with_context(|| format!("listing the `{}` values of `{}`", build.key, build.from))?;
-    let mut keys: Vec<String> = values
-        .into_iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    keys.sort();
-    Ok(keys)
 }
 
 /// The key values that the rows of the ledger entries `unbuilt` selects carry, and the entries (their

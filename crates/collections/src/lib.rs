@@ -28,7 +28,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use earshot_core::GroupConfig;
 use earshot_core::layout::RawKind;
-pub use earshot_core::layout::Target;
+use earshot_core::layout::Target;
 use earshot_core::ledger::{self, LedgerEntry};
 use earshot_core::mongo;
 use mongodb::Database;

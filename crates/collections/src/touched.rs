@@ -1,8 +1,7 @@
 //! What the upload ledger says new rows touch: per local day, the entities its plays name on it.
 //!
-//! Every entry lists the days its plays fall on (`keys.day`, `counts.day`). An entry written before the
-//! ledger listed days gets them from its rows (read by `_id`). An entry's entities are taken to touch
-//! every one of its days: an hourly page spans a day or two, so the cross product rebuilds few
+//! Every entry lists the days its plays fall on (`keys.day`, `counts.day`). An entry's entities are
+//! taken to touch every one of its days: an hourly page spans a day or two, so the cross product rebuilds few
 //! partials that did not change (and rebuilding one changes nothing).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -12,16 +11,6 @@ use earshot_core::ledger::{self, DAY, LedgerEntry};
 use earshot_core::mongo;
 use mongodb::Database;
 use mongodb::bson::{DateTime, Document, doc};
-
-use crate::batches::every_day;
-use crate::daily::DAY_FIELD;
-
-/// Rows a day is taken to hold when the ledger does not count it (rows loaded before the ledger
-/// listed days): keeps a rebuild's batch of such days to about ten days of a large group.
-pub const UNCOUNTED_DAY_ROWS: u64 = 10_000;
-
-/// Ids read at once when looking up the days of an old entry's rows.
-const IDS_PER_LOOKUP: usize = 5_000;
 
 /// One touched local day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,8 +103,7 @@ pub fn built_after(entries: &[LedgerEntry], through: DateTime) -> Vec<(String, D
         .collect()
 }
 
-/// The entries of `collection` that match `filter`, with the keys of `fields`, their days (those of
-/// a recently-played entry written before the ledger listed days read from its rows) and row ids.
+/// The entries of `collection` that match `filter`, with the keys of `fields`, their days and row ids.
 pub async fn entries(
     db: &Database,
     collection: &str,
@@ -142,42 +130,7 @@ pub async fn entries(
     while cursor.advance().await? {
         entries.push(cursor.deserialize_current()?);
     }
-    if collection == mongo::RAW_RECENTLY_PLAYED {
-        fill_days(db, &mut entries).await?;
-    }
     Ok(entries)
-}
-
-/// Days for the entries written before the ledger listed them, from their rows' `played_at_local`.
-async fn fill_days(db: &Database, entries: &mut [LedgerEntry]) -> Result<()> {
-    let raw = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
-    for entry in entries.iter_mut().filter(|e| e.keys(DAY).is_empty()) {
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        for ids in entry.keys("_id").chunks(IDS_PER_LOOKUP) {
-            let mut cursor = raw
-                .find(doc! {"_id": {"$in": ids}})
-                .projection(doc! {DAY_FIELD: 1})
-                .await
-                .with_context(|| format!("reading the days of `{}`'s rows", entry.file))?;
-            while cursor.advance().await? {
-                if let Some(day) = cursor
-                    .current()
-                    .get_str(DAY_FIELD)
-                    .ok()
-                    .and_then(ledger::day_of)
-                {
-                    *counts.entry(day.to_string()).or_default() += 1;
-                }
-            }
-        }
-        entry
-            .keys
-            .insert(DAY.to_string(), counts.keys().cloned().collect());
-        entry
-            .counts
-            .insert(DAY.to_string(), counts.into_values().collect());
-    }
-    Ok(())
 }
 
 /// Per day the entries name, its new rows and the values of each of `fields` they name.
@@ -199,53 +152,9 @@ pub fn touched(entries: &[LedgerEntry], fields: &[&str]) -> Touched {
     days
 }
 
-/// The days with plays, with about how many plays each holds: the days the ledger counts when every
-/// entry lists its days; otherwise every day from the first play's to the last play's (a day more each
-/// side, in case the zone of the local times changed), [`UNCOUNTED_DAY_ROWS`] for a day the ledger
-/// does not count (a day without plays costs an index lookup).
+/// The days with plays, with how many plays each holds, as the ledger counts them: every entry lists
+/// the days of its plays.
 pub async fn every_played_day(db: &Database) -> Result<Vec<(String, u64)>> {
-    let raw = db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
-    let end = |direction: i32| {
-        let raw = raw.clone();
-        async move {
-            let found = raw
-                .find_one(doc! {DAY_FIELD: {"$type": "string"}})
-                .sort(doc! {"played_at": direction})
-                .projection(doc! {DAY_FIELD: 1})
-                .await
-                .with_context(|| format!("reading `{}`", mongo::RAW_RECENTLY_PLAYED))?;
-            Ok::<_, anyhow::Error>(found.and_then(|d| {
-                let day = d.get_str(DAY_FIELD).ok().and_then(ledger::day_of)?;
-                let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
-                let date = if direction > 0 {
-                    date.pred_opt()
-                } else {
-                    date.succ_opt()
-                }?;
-                Some(date.format("%Y-%m-%d").to_string())
-            }))
-        }
-    };
-    let (Some(first), Some(last)) = (end(1).await?, end(-1).await?) else {
-        return Ok(Vec::new());
-    };
-    let (counted, complete) = ledger_day_counts(db).await?;
-    if complete {
-        // Every entry lists its days: the days it counts are the days with plays.
-        return Ok(counted.into_iter().collect());
-    }
-    Ok(every_day(&first, &last)
-        .into_iter()
-        .map(|day| {
-            let rows = counted.get(&day).copied().unwrap_or(UNCOUNTED_DAY_ROWS);
-            (day, rows)
-        })
-        .collect())
-}
-
-/// The rows per day the ledger counts, over every recently-played entry, and whether every entry
-/// lists its days (entries written before the ledger listed them do not).
-async fn ledger_day_counts(db: &Database) -> Result<(BTreeMap<String, u64>, bool)> {
     let mut cursor = db
         .collection::<LedgerEntry>(mongo::UPLOAD_LEDGER)
         .find(doc! {ledger::COLLECTION: mongo::RAW_RECENTLY_PLAYED})
@@ -253,15 +162,13 @@ async fn ledger_day_counts(db: &Database) -> Result<(BTreeMap<String, u64>, bool
         .await
         .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut complete = true;
     while cursor.advance().await? {
         let entry = cursor.deserialize_current()?;
-        complete &= !entry.keys(DAY).is_empty();
         for (i, day) in entry.keys(DAY).iter().enumerate() {
             *counts.entry(day.clone()).or_default() += entry.count(DAY, i);
         }
     }
-    Ok((counts, complete))
+    Ok(counts.into_iter().collect())
 }
 
 /// How many plays each of `days` held at the last build, from the `members` partials (which count

@@ -1,7 +1,6 @@
 //! The derived collections' documents as readers see them (the dashboard's track and artist pages):
 //! the fields create-collections' pipelines write (`earshot-collections`), typed. Fields a reader does
-//! not need are left out; a missing one reads as empty, so a document written by an older release
-//! still reads.
+//! not need are left out; a null one reads as empty (a recording heard beyond Spotify has no album).
 
 use mongodb::bson::DateTime;
 use serde::Deserialize;

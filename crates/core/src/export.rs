@@ -7,8 +7,8 @@
 //! `20241111T090000Z`, and Airflow's `ts_nodash` do): "newest" is the greatest id.
 
 use crate::layout::{self, EXPORTS};
-use crate::mongo;
 use crate::storage::{Storage, StorageError};
+use crate::{mongo, records};
 
 /// The marker written after every part of a snapshot.
 pub const SUCCESS_MARKER: &str = "_SUCCESS";
@@ -28,18 +28,14 @@ pub struct SnapshotSummary {
     pub parts: usize,
     /// `name:Kind` of every column.
     pub schema: Vec<String>,
-    /// Members with rows in the database at export time (absent in snapshots written before this
-    /// field existed: such a snapshot may name anyone).
-    #[serde(default)]
-    pub members: Option<Vec<String>>,
+    /// Members with rows in the database at export time.
+    pub members: Vec<String>,
 }
 
 impl SnapshotSummary {
     /// Whether the snapshot may hold `member`'s data.
     pub fn may_name(&self, member: &str) -> bool {
-        self.members
-            .as_ref()
-            .is_none_or(|members| members.iter().any(|m| m == member))
+        self.members.iter().any(|m| m == member)
     }
 }
 
@@ -101,6 +97,9 @@ const RAW_RECENTLY_PLAYED_HEAD: &[(&str, ColumnKind)] = &[
     ("user_name", Str),
     ("played_at", Time),
     ("played_at_local", Str),
+    (records::LOCAL_DAY, Str),
+    (records::LOCAL_HOUR, Int),
+    (records::LOCAL_WEEKDAY, Int),
     ("context_type", Str),
     ("source", Str),
     ("ms_played", Int),
@@ -117,6 +116,9 @@ const RAW_SPOKEN_COLUMNS: &[(&str, ColumnKind)] = &[
     ("item_id", Str),
     ("played_at", Time),
     ("played_at_local", Str),
+    (records::LOCAL_DAY, Str),
+    (records::LOCAL_HOUR, Int),
+    (records::LOCAL_WEEKDAY, Int),
     ("ms_played", Int),
     ("duration", Str),
     ("source", Str),
@@ -283,82 +285,6 @@ pub fn schema(collection: &str) -> Option<Schema> {
     })
 }
 
-/// A column `gcs-export` computes from a play's stored fields and writes after them, so that no engine
-/// recomputes it per play in every plan (polars, Spark and the DuckDB benchmark read it as it is).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Derived {
-    /// The local day of `played_at_local`, `YYYY-MM-DD`.
-    LocalDay,
-    /// The local hour, 0–23.
-    LocalHour,
-    /// The local ISO weekday, 1 (Monday) to 7 (Sunday).
-    LocalWeekday,
-}
-
-impl Derived {
-    /// The column's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Derived::LocalDay => "local_day",
-            Derived::LocalHour => "local_hour",
-            Derived::LocalWeekday => "local_weekday",
-        }
-    }
-
-    /// The column's type.
-    pub fn kind(self) -> ColumnKind {
-        match self {
-            Derived::LocalDay => Str,
-            Derived::LocalHour | Derived::LocalWeekday => Int,
-        }
-    }
-
-    /// The value for a play document (`played_at_local` as stored: the converter writes
-    /// `YYYY-MM-DD HH:MM:SS TZ`); null when the fields do not give one.
-    pub fn value(self, play: &mongodb::bson::Document) -> mongodb::bson::Bson {
-        use mongodb::bson::Bson;
-        let local = play.get_str("played_at_local").ok();
-        // Parsed only by the columns that need the day (this runs per play and column).
-        let day = || {
-            local
-                .and_then(|l| l.get(..10))
-                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        };
-        match self {
-            Derived::LocalDay => day().map_or(Bson::Null, |d| {
-                Bson::String(d.format("%Y-%m-%d").to_string())
-            }),
-            Derived::LocalHour => local
-                .and_then(|l| l.get(11..13))
-                .and_then(|h| h.parse::<i64>().ok())
-                .filter(|h| (0..24).contains(h))
-                .map_or(Bson::Null, Bson::Int64),
-            Derived::LocalWeekday => day().map_or(Bson::Null, |d| {
-                use chrono::Datelike as _;
-                Bson::Int64(i64::from(d.weekday().number_from_monday()))
-            }),
-        }
-    }
-}
-
-/// The columns `gcs-export` derives for a collection's snapshot, after its stored ones (plays only).
-pub fn derived(collection: &str) -> &'static [Derived] {
-    match collection {
-        mongo::RAW_RECENTLY_PLAYED => {
-            &[Derived::LocalDay, Derived::LocalHour, Derived::LocalWeekday]
-        }
-        _ => &[],
-    }
-}
-
-/// Every column of a collection's snapshot files: the stored ones ([`schema`]), then the derived
-/// ([`derived`]).
-pub fn snapshot_columns(collection: &str) -> Option<Schema> {
-    let mut columns = schema(collection)?;
-    columns.extend(derived(collection).iter().map(|d| (d.name(), d.kind())));
-    Some(columns)
-}
-
 /// Every exported collection, in pipeline order.
 pub const COLLECTIONS: &[&str] = &[
     mongo::RAW_RECENTLY_PLAYED,
@@ -431,38 +357,31 @@ mod tests {
     }
 
     #[test]
-    fn a_plays_derived_columns_come_from_its_local_time() {
-        use mongodb::bson::{Bson, doc};
-        let play = doc! {
-            "track_id": "4uLU6hMCjMI75M1A2tKUQC", "track_name": "Song",
-            "played_at_local": "2024-11-03 01:30:00 PST",
-        };
-        let values: Vec<Bson> = derived(mongo::RAW_RECENTLY_PLAYED)
-            .iter()
-            .map(|d| d.value(&play))
-            .collect();
-        assert_eq!(
-            values,
-            [
-                Bson::String("2024-11-03".into()),
-                Bson::Int64(1),
-                // 2024-11-03 is a Sunday: ISO 7.
-                Bson::Int64(7),
-            ]
-        );
-        let local = doc! {"played_at_local": "2024-03-11 23:05:00 PDT"};
-        assert_eq!(Derived::LocalWeekday.value(&local), Bson::Int64(1));
-        assert_eq!(
-            Derived::LocalHour.value(&doc! {"played_at_local": "garbage"}),
-            Bson::Null
-        );
-        let columns = snapshot_columns(mongo::RAW_RECENTLY_PLAYED).unwrap();
-        assert_eq!(columns.last(), Some(&("local_weekday", Int)));
+    fn a_plays_local_time_is_stored_not_derived() {
+        // The converter writes the local day, hour and weekday (records::LocalTime); the snapshot
+        // carries them as stored, beside the time they come from.
+        for collection in [mongo::RAW_RECENTLY_PLAYED, mongo::RAW_SPOKEN] {
+            let columns = schema(collection).unwrap();
+            let at = columns
+                .iter()
+                .position(|c| c.0 == "played_at_local")
+                .unwrap();
+            assert_eq!(
+                columns[at + 1..at + 4],
+                [
+                    (records::LOCAL_DAY, Str),
+                    (records::LOCAL_HOUR, Int),
+                    (records::LOCAL_WEEKDAY, Int)
+                ],
+                "{collection}"
+            );
+        }
         assert!(
-            columns.contains(&("track_key", Str)),
+            schema(mongo::RAW_RECENTLY_PLAYED)
+                .unwrap()
+                .contains(&("track_key", Str)),
             "stored by the converter"
         );
-        assert_eq!(snapshot_columns(mongo::TRACKS), schema(mongo::TRACKS));
     }
 
     #[tokio::test]

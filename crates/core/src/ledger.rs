@@ -17,15 +17,15 @@ pub const LOADED_AT: &str = "loaded_at";
 /// The field of how many records an entry's file held.
 pub const RECORDS: &str = "records";
 /// The key under which an entry lists the local days its plays fall on (`keys.day`, `counts.day`):
-/// the first ten characters of `played_at_local` (`YYYY-MM-DD`, the group's time zone). The days name
-/// the per-day partials of the derived collections that the entry's plays touch.
+/// each play's `local_day` (`YYYY-MM-DD`, the group's time zone, written by the converter). The days
+/// name the per-day partials of the derived collections that the entry's plays touch.
 pub const DAY: &str = "day";
 /// The record field a play's local day is read from.
-pub const DAY_SOURCE: &str = "played_at_local";
+pub const DAY_SOURCE: &str = crate::records::LOCAL_DAY;
 
-/// The local day (`YYYY-MM-DD`) of a `played_at_local` string, if it starts with one.
-pub fn day_of(played_at_local: &str) -> Option<&str> {
-    let day = played_at_local.get(..10)?;
+/// `value` if it is a local day (`YYYY-MM-DD`).
+pub fn day_of(value: &str) -> Option<&str> {
+    let day = value.get(..10).filter(|_| value.len() == 10)?;
     let b = day.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     (digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)).then_some(day)
@@ -144,13 +144,11 @@ impl LedgerEntry {
         self.keys.get(field).map_or(&[], Vec::as_slice)
     }
 
-    /// How many records name the `i`th value of `field` (the whole file's records for an entry
-    /// written before the ledger kept counts: an upper bound).
+    /// How many records name the `i`th value of `field`.
     pub fn count(&self, field: &str, i: usize) -> u64 {
         self.counts
             .get(field)
             .and_then(|c| c.get(i))
-            .or(self.records.as_ref())
             .map_or(1, |n| u64::try_from(*n).unwrap_or(1))
     }
 
@@ -225,11 +223,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_day_is_the_local_date_a_local_time_starts_with() {
-        assert_eq!(day_of("2024-03-10 01:59:59 PST"), Some("2024-03-10"));
+    fn a_day_is_a_local_date() {
         assert_eq!(day_of("2024-03-10"), Some("2024-03-10"));
         for bad in [
             "",
+            "2024-03-10 01:59:59 PST",
             "2024-03-1",
             "20240310 01:59",
             "2024/03/10 x",
@@ -243,8 +241,8 @@ mod tests {
     #[test]
     fn an_entry_counts_the_records_naming_each_key() {
         let documents = vec![
-            doc! {"_id": "a|1", "track_id": "t1", "artist_ids": ["x", "y"], "played_at_local": "2024-03-01 23:59:00 PST"},
-            doc! {"_id": "a|2", "track_id": "t2", "artist_ids": ["x", "x"], "played_at_local": "2024-03-02 00:01:00 PST"},
+            doc! {"_id": "a|1", "track_id": "t1", "artist_ids": ["x", "y"], "local_day": "2024-03-01"},
+            doc! {"_id": "a|2", "track_id": "t2", "artist_ids": ["x", "x"], "local_day": "2024-03-02"},
             doc! {"_id": "a|3", "track_id": "t1", "artist_ids": [Bson::Null]},
             doc! {"_id": "a|4", "track_id": Bson::Null},
         ];
@@ -277,10 +275,12 @@ mod tests {
     }
 
     #[test]
-    fn a_projection_reads_as_an_entry_and_old_entries_count_their_records() {
-        let old = doc! {"_id": "f", "records": 7_i64, "keys": {"track_id": ["t"]}};
-        let entry: LedgerEntry = bson::from_document(old).unwrap();
-        assert_eq!(entry.count("track_id", 0), 7);
+    fn a_projection_reads_as_an_entry() {
+        let entry: LedgerEntry = bson::from_document(
+            doc! {"_id": "f", "records": 7_i64, "keys": {"track_id": ["t"]}, "counts": {"track_id": [3_i64]}},
+        )
+        .unwrap();
+        assert_eq!(entry.count("track_id", 0), 3);
         let projected: LedgerEntry =
             bson::from_document(doc! {"keys": {"user_id": ["ana"]}}).unwrap();
         assert_eq!(projected.keys("user_id"), ["ana"]);

@@ -57,7 +57,7 @@ pub const MEMBERS_BY_DAY: &str = "members_by_day";
 /// A partial's entity: the value of the key its derived document has as `_id` (or, for
 /// [`IMAGES_BY_DAY`], the album).
 pub const PARTIAL_ENTITY: &str = "e";
-/// A partial's local day, `YYYY-MM-DD` (a play's day is the start of its `played_at_local`).
+/// A partial's local day, `YYYY-MM-DD` (a play's `local_day`).
 pub const PARTIAL_DAY: &str = "d";
 /// Encrypted token records when the fetcher's token store is MongoDB (`--token-store mongodb`), one
 /// document per member.

@@ -2,19 +2,25 @@
 //! loads into MongoDB.
 //!
 //! Each record carries its deterministic `_id` (see [`crate::mongo`]), so loading is an upsert and a
-//! re-run changes nothing. Times are UTC (`played_at`, RFC 3339 with milliseconds) plus a local-time
-//! string in the group's zone computed with chrono-tz (`played_at_local`), never a shifted UTC value.
+//! re-run changes nothing. Times are UTC (`played_at`, RFC 3339 with milliseconds) plus the local time
+//! in the group's zone computed with chrono-tz ([`LocalTime`]: `played_at_local`, `local_day`,
+//! `local_hour`, `local_weekday`), never a shifted UTC value.
 //! Durations keep `duration_ms` and add `duration` as `m:ss`. Markets are dropped.
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::listens::Listen;
-use crate::spotify::{Artist, Image, PlayHistory, TimeRange, Track};
+use crate::spotify::{Image, PlayHistory, Track};
 use crate::{mongo, recording};
+
+mod local;
+mod top;
+pub use local::{LOCAL_DAY, LOCAL_HOUR, LOCAL_WEEKDAY, LocalTime};
+pub use top::{TopArtistRecord, TopTrackRecord};
 
 /// The track fields every converted record shares. Strings borrow from the page they were read from
 /// where no escape forced a copy (`Cow`), so converting a page allocates little beyond the output.
@@ -208,8 +214,9 @@ pub struct RecentlyPlayedRecord<'a> {
     /// When Spotify says the track was played, UTC.
     #[serde(with = "rfc3339_millis")]
     pub played_at: DateTime<Utc>,
-    /// `YYYY-MM-DD HH:MM:SS TZ` in the group's zone (e.g. `2024-03-01 10:15:00 PST`).
-    pub played_at_local: String,
+    /// The same instant in the group's zone.
+    #[serde(flatten)]
+    pub local: LocalTime,
     /// The track's fields.
     #[serde(borrow, flatten)]
     pub track: TrackFields<'a>,
@@ -217,9 +224,8 @@ pub struct RecentlyPlayedRecord<'a> {
     /// from the streaming history, which has none).
     #[serde(borrow)]
     pub context_type: Cow<'a, str>,
-    /// Where the play came from: the Web API's recently played, or an imported streaming history.
-    /// Records converted before imports existed have none: they are API plays.
-    #[serde(default = "PlaySource::api")]
+    /// Where the play came from: the Web API's recently played, an imported streaming history, or a
+    /// listen from beyond Spotify.
     pub source: PlaySource,
     /// How long the stream lasted, from the streaming history (also on an API play the history
     /// matched); null when only the API knows the play.
@@ -245,10 +251,6 @@ pub enum PlaySource {
 }
 
 impl PlaySource {
-    fn api() -> PlaySource {
-        PlaySource::Api
-    }
-
     /// The stored value: `api` or `history`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -292,7 +294,7 @@ impl<'a> RecentlyPlayedRecord<'a> {
             user_id: Cow::Borrowed(user_id),
             user_name: Cow::Borrowed(user_name),
             played_at: play.played_at,
-            played_at_local: format_local(play.played_at, zone),
+            local: LocalTime::of(play.played_at, zone),
             track: TrackFields::from_track(play.track),
             context_type: play.context.map_or(Cow::Borrowed("none"), |c| c.kind),
             source: PlaySource::Api,
@@ -359,7 +361,7 @@ impl<'a> RecentlyPlayedRecord<'a> {
             user_id: Cow::Borrowed(user_id),
             user_name: Cow::Borrowed(user_name),
             played_at,
-            played_at_local: format_local(played_at, zone),
+            local: LocalTime::of(played_at, zone),
             track,
             context_type: Cow::Borrowed("none"),
             source: PlaySource::History,
@@ -421,7 +423,7 @@ impl RecentlyPlayedRecord<'static> {
             user_id: Cow::Owned(user_id.to_string()),
             user_name: Cow::Owned(user_name.to_string()),
             played_at,
-            played_at_local: format_local(played_at, zone),
+            local: LocalTime::of(played_at, zone),
             track,
             context_type: Cow::Borrowed("none"),
             source,
@@ -461,8 +463,14 @@ pub struct SpokenPlayRecord<'a> {
     /// When the stream ended, UTC.
     #[serde(with = "rfc3339_millis")]
     pub played_at: DateTime<Utc>,
-    /// `YYYY-MM-DD HH:MM:SS TZ` in the group's zone.
+    /// `YYYY-MM-DD HH:MM:SS TZ` in the group's zone ([`LocalTime`]).
     pub played_at_local: String,
+    /// The local day, `YYYY-MM-DD` ([`LocalTime`]).
+    pub local_day: String,
+    /// The local hour, 0–23.
+    pub local_hour: u8,
+    /// The local ISO weekday, 1 (Monday) to 7 (Sunday).
+    pub local_weekday: u8,
     /// How long the stream lasted.
     pub ms_played: u64,
     /// The same as `m:ss`.
@@ -488,6 +496,7 @@ impl<'a> SpokenPlayRecord<'a> {
                 (&entry.audiobook_title, &entry.audiobook_chapter_title)
             }
         };
+        let local = LocalTime::of(played_at, zone);
         Some(SpokenPlayRecord {
             id: mongo::history_play_id(user_id, played_at, spoken.item_id, entry.ms_played),
             user_id: Cow::Borrowed(user_id),
@@ -498,123 +507,14 @@ impl<'a> SpokenPlayRecord<'a> {
             item_name: item.clone().unwrap_or_default(),
             item_id: Cow::Borrowed(spoken.item_id),
             played_at,
-            played_at_local: format_local(played_at, zone),
+            played_at_local: local.played_at_local,
+            local_day: local.local_day,
+            local_hour: local.local_hour,
+            local_weekday: local.local_weekday,
             ms_played: entry.ms_played,
             duration: format_duration(entry.ms_played),
             source: PlaySource::History,
         })
-    }
-}
-
-/// One row of a member's top tracks on one day, as stored in `rawdata_toptracks`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopTrackRecord<'a> {
-    /// `<user_id>|<time_range>|<date>|<rank>` ([`mongo::top_item_id`]).
-    #[serde(rename = "_id")]
-    pub id: String,
-    /// Spotify user id of the member.
-    #[serde(borrow)]
-    pub user_id: Cow<'a, str>,
-    /// The member's display name in the group.
-    #[serde(borrow)]
-    pub user_name: Cow<'a, str>,
-    /// `short_term`, `medium_term` or `long_term`.
-    pub time_range: TimeRange,
-    /// The day the list was fetched, `YYYY-MM-DD` in the group's zone.
-    pub date_data_fetched: NaiveDate,
-    /// 1 for the top track.
-    pub rank: u32,
-    /// The track's fields.
-    #[serde(borrow, flatten)]
-    pub track: TrackFields<'a>,
-}
-
-/// One row of a member's top artists on one day, as stored in `rawdata_topartists`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopArtistRecord<'a> {
-    /// `<user_id>|<time_range>|<date>|<rank>` ([`mongo::top_item_id`]).
-    #[serde(rename = "_id")]
-    pub id: String,
-    /// Spotify user id of the member.
-    #[serde(borrow)]
-    pub user_id: Cow<'a, str>,
-    /// The member's display name in the group.
-    #[serde(borrow)]
-    pub user_name: Cow<'a, str>,
-    /// `short_term`, `medium_term` or `long_term`.
-    pub time_range: TimeRange,
-    /// The day the list was fetched, `YYYY-MM-DD` in the group's zone.
-    pub date_data_fetched: NaiveDate,
-    /// 1 for the top artist.
-    pub rank: u32,
-    /// Spotify artist id.
-    #[serde(borrow)]
-    pub artist_id: Cow<'a, str>,
-    /// Artist name.
-    #[serde(borrow)]
-    pub artist_name: Cow<'a, str>,
-    /// Genres, often empty today.
-    #[serde(borrow)]
-    pub genres: Vec<Cow<'a, str>>,
-    /// open.spotify.com URL of the artist.
-    #[serde(borrow)]
-    pub artist_url: Option<Cow<'a, str>>,
-    /// Artist images.
-    #[serde(borrow)]
-    pub images: Vec<Image<'a>>,
-    /// Where Spotify still returned it; null is unknown.
-    pub popularity: Option<u32>,
-    /// Where Spotify still returned it; null is unknown.
-    pub followers: Option<u64>,
-}
-
-impl<'a> TopArtistRecord<'a> {
-    /// Flatten one ranked artist.
-    pub fn from_artist(
-        user_id: &'a str,
-        user_name: &'a str,
-        time_range: TimeRange,
-        date: NaiveDate,
-        rank: u32,
-        artist: Artist<'a>,
-    ) -> TopArtistRecord<'a> {
-        TopArtistRecord {
-            id: mongo::top_item_id(user_id, time_range, date, rank),
-            user_id: Cow::Borrowed(user_id),
-            user_name: Cow::Borrowed(user_name),
-            time_range,
-            date_data_fetched: date,
-            rank,
-            artist_id: artist.id,
-            artist_name: artist.name,
-            genres: artist.genres,
-            artist_url: artist.external_urls.spotify,
-            images: artist.images,
-            popularity: artist.popularity,
-            followers: artist.followers.map(|f| f.total),
-        }
-    }
-}
-
-impl<'a> TopTrackRecord<'a> {
-    /// Flatten one ranked track.
-    pub fn from_track(
-        user_id: &'a str,
-        user_name: &'a str,
-        time_range: TimeRange,
-        date: NaiveDate,
-        rank: u32,
-        track: Track<'a>,
-    ) -> TopTrackRecord<'a> {
-        TopTrackRecord {
-            id: mongo::top_item_id(user_id, time_range, date, rank),
-            user_id: Cow::Borrowed(user_id),
-            user_name: Cow::Borrowed(user_name),
-            time_range,
-            date_data_fetched: date,
-            rank,
-            track: TrackFields::from_track(track),
-        }
     }
 }
 
@@ -647,14 +547,7 @@ fn clean_track_name_of(name: &str) -> std::ops::Range<usize> {
     start..start + kept.trim().len()
 }
 
-/// `YYYY-MM-DD HH:MM:SS TZ` of a UTC instant in `zone`, e.g. `2024-03-01 10:15:00 PST`.
-pub fn format_local(at: DateTime<Utc>, zone: Tz) -> String {
-    at.with_timezone(&zone)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
-}
-
-pub use crate::mongo::format_utc;
+use crate::mongo::format_utc;
 
 /// serde_json's message without the " at line L column C" it appends: callers that report the position
 /// themselves (with the file, page or line they know) use this.
@@ -688,109 +581,4 @@ pub mod rfc3339_millis {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_listen_is_a_play_under_its_recording_key() {
-        let listen = Listen {
-            listened_at: Some(1_700_000_000),
-            artist_name: "Nadia Reyes feat. Mira Sol".into(),
-            track_name: "Quiet Harbour - Remastered 2011".into(),
-            release_name: Some("Tidewater".into()),
-            duration_ms: Some(201_000),
-            isrc: None,
-            recording_mbid: Some("6a3d0f6e-1c4b-4f3e-9a51-0b9c7d2e8f11".into()),
-            spotify_track_id: None,
-        };
-        let la: Tz = "America/Los_Angeles".parse().unwrap();
-        let play =
-            RecentlyPlayedRecord::from_listen("fern", "Fern", &listen, PlaySource::Maloja, la)
-                .unwrap();
-        let key = "mbid:6a3d0f6e-1c4b-4f3e-9a51-0b9c7d2e8f11";
-        assert_eq!(play.track.recording_key.as_deref(), Some(key));
-        assert_eq!(play.track.track_key.as_deref(), Some(key), "no Spotify id");
-        assert_eq!(
-            play.track.name_key.as_deref(),
-            Some("name:nadia reyes — quiet harbour")
-        );
-        assert_eq!(play.track.artist_keys, ["nadia reyes"]);
-        assert_eq!(play.source.as_str(), "maloja");
-        assert_eq!(play.track.duration.as_deref(), Some("3:21"));
-        assert!(
-            play.id
-                .starts_with("fern|2023-11-14T22:13:20.000Z|maloja|name:")
-        );
-        // With a Spotify id, the play goes by it (and links to it).
-        let spotify = Listen {
-            spotify_track_id: Some("4uLU6hMCjMI75M1A2tKUQC".into()),
-            ..listen
-        };
-        let play = RecentlyPlayedRecord::from_listen(
-            "fern",
-            "Fern",
-            &spotify,
-            PlaySource::Listenbrainz,
-            la,
-        )
-        .unwrap();
-        assert_eq!(
-            play.track.track_key.as_deref(),
-            Some("4uLU6hMCjMI75M1A2tKUQC")
-        );
-        assert_eq!(
-            play.track.track_url.as_deref(),
-            Some("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC")
-        );
-    }
-
-    #[test]
-    fn durations_are_minutes_and_padded_seconds() {
-        assert_eq!(format_duration(215_000), "3:35");
-        assert_eq!(format_duration(59_999), "0:59");
-        assert_eq!(format_duration(60_000), "1:00");
-        assert_eq!(format_duration(3_600_000), "60:00");
-        assert_eq!(format_duration(0), "0:00");
-    }
-
-    #[test]
-    fn clean_names_cut_at_the_first_bracket() {
-        assert_eq!(clean_track_name("Song (feat. X)"), "Song");
-        assert_eq!(
-            clean_track_name("Song - Remastered [2011] (Live)"),
-            "Song - Remastered"
-        );
-        assert_eq!(clean_track_name("Intro {Live}"), "Intro");
-        assert_eq!(clean_track_name("  Plain  "), "Plain");
-        assert_eq!(clean_track_name("(Untitled)"), "(Untitled)");
-        assert_eq!(
-            clean_track_name("<script>alert(1)</script>"),
-            "<script>alert"
-        );
-        assert_eq!(clean_track_name("Café 🎧 (Remix)"), "Café 🎧");
-    }
-
-    #[test]
-    fn local_time_is_correct_across_both_dst_changes_of_2024() {
-        let la: Tz = "America/Los_Angeles".parse().unwrap();
-        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        // Spring forward: 2024-03-10 02:00 PST becomes 03:00 PDT (10:00 UTC).
-        assert_eq!(
-            format_local(at("2024-03-10T09:59:59Z"), la),
-            "2024-03-10 01:59:59 PST"
-        );
-        assert_eq!(
-            format_local(at("2024-03-10T10:00:00Z"), la),
-            "2024-03-10 03:00:00 PDT"
-        );
-        // Fall back: 2024-11-03 02:00 PDT becomes 01:00 PST (09:00 UTC); 01:30 happens twice.
-        assert_eq!(
-            format_local(at("2024-11-03T08:30:00Z"), la),
-            "2024-11-03 01:30:00 PDT"
-        );
-        assert_eq!(
-            format_local(at("2024-11-03T09:30:00Z"), la),
-            "2024-11-03 01:30:00 PST"
-        );
-    }
-}
+mod tests;

@@ -47,21 +47,16 @@ pub async fn names(db: &Database, group: &GroupConfig) -> Result<BTreeMap<String
     Ok(names)
 }
 
-/// A run's report.json, when the storage holds one that reads as a [`Report`] (one written by an
-/// older release is left unread, with a warning).
+/// A run's report.json, when the storage holds one.
 pub async fn report(storage: &Storage, run: &str) -> Result<Option<Report>> {
     let key = layout::report_key(run, layout::REPORT_JSON);
     if !storage.exists(&key).await? {
         return Ok(None);
     }
     let bytes = storage.read_all(&key).await?;
-    match serde_json::from_slice(&bytes) {
-        Ok(report) => Ok(Some(report)),
-        Err(err) => {
-            tracing::warn!(report = %storage.location(&key), error = %err, "A report that does not read as this release's.");
-            Ok(None)
-        }
-    }
+    let report = serde_json::from_slice(&bytes)
+        .with_context(|| format!("reading {}", storage.location(&key)))?;
+    Ok(Some(report))
 }
 
 /// An instant as `YYYY-MM-DD HH:MM` in the group's zone.

@@ -13,7 +13,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod charts;
 pub mod cli;
 pub mod data;
 pub mod exposure;

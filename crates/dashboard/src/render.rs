@@ -181,7 +181,7 @@ impl IntoResponse for PageError {
             status: self.status.as_u16(),
         };
         let body = render("error.html", &context)
-            .unwrap_or_else(|_| Html(format!("<p>{}</p>", crate::charts::escape(&self.message))));
+            .unwrap_or_else(|_| Html(format!("<p>{}</p>", earshot_charts::escape(&self.message))));
         (self.status, body).into_response()
     }
 }

@@ -147,10 +147,8 @@ enum Buffer {
 
 struct Batch<'a> {
     collection: &'a str,
-    /// Every column: the stored ones, then the derived.
+    /// Every column, as stored.
     schema: &'a Schema,
-    /// The derived columns, the last of `schema`.
-    derived: &'static [export::Derived],
     columns: Vec<Buffer>,
     rows: usize,
 }
@@ -170,7 +168,6 @@ impl<'a> Batch<'a> {
         Batch {
             collection,
             schema,
-            derived: export::derived(collection),
             columns,
             rows: 0,
         }
@@ -181,24 +178,16 @@ impl<'a> Batch<'a> {
         let id = document
             .get("_id")
             .map_or_else(|| "?".to_string(), |b| b.to_string());
-        let stored = self.schema.len() - self.derived.len();
-        for (i, ((name, kind), buffer)) in self.schema.iter().zip(&mut self.columns).enumerate() {
-            // A derived column is computed from the document's stored fields.
-            let computed;
-            let value = match i.checked_sub(stored) {
-                Some(d) => {
-                    computed = self.derived[d].value(document);
-                    &computed
-                }
-                None => match document.get(*name) {
-                    Some(value) => value,
-                    // A field the schema names must be present (null when unknown): a missing one
-                    // means the builds and the schema disagree, which must not pass as nulls.
-                    None => bail!(
-                        "`{}` document {id}: field `{name}` is missing (the export schema in earshot-core lists it)",
-                        self.collection
-                    ),
-                },
+        for ((name, kind), buffer) in self.schema.iter().zip(&mut self.columns) {
+            let value = match document.get(*name) {
+                Some(value) => value,
+                // A field the schema names must be present (null when unknown): a missing one means
+                // the builds and the schema disagree, or the store predates the field (`members
+                // migrate` brings it to the current shape), which must not pass as nulls.
+                None => bail!(
+                    "`{}` document {id}: field `{name}` is missing (the export schema in earshot-core lists it)",
+                    self.collection
+                ),
             };
             let value = Some(value).filter(|v| !matches!(v, Bson::Null | Bson::Undefined));
             let wrong = || {
@@ -339,7 +328,7 @@ async fn complete_snapshot(
             .iter()
             .map(|(name, kind)| format!("{name}:{kind:?}"))
             .collect(),
-        members: Some(members.to_vec()),
+        members: members.to_vec(),
     };
     storage
         .write(&marker, Bytes::from(serde_json::to_vec_pretty(&summary)?))
@@ -375,8 +364,8 @@ pub async fn export_collection(
     sizes: Sizes,
     members: &[String],
 ) -> Result<Exported> {
-    let schema = export::snapshot_columns(collection)
-        .with_context(|| format!("`{collection}` is not exported"))?;
+    let schema =
+        export::schema(collection).with_context(|| format!("`{collection}` is not exported"))?;
     let prefix = layout::export_prefix(collection, snapshot);
     let marker = export::marker_key(collection, snapshot);
     // Withdraw a previous marker first: while the parts are rewritten the snapshot is incomplete.

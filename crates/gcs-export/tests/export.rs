@@ -117,7 +117,7 @@ async fn every_collection_exports_with_its_schema_and_every_row() {
         let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
         assert_eq!(
             names,
-            export::snapshot_columns(collection)
+            export::schema(collection)
                 .unwrap()
                 .iter()
                 .map(|(n, _)| *n)

@@ -47,12 +47,16 @@ def convert_play(user_id, user_name, play, zone):
     names = [a["name"] for a in artists]
     clean = clean_track_name(track["name"])
     context = play.get("context")
+    local = played_at.astimezone(zone)
     return {
         "_id": user_id + "|" + utc_text(played_at),
         "user_id": user_id,
         "user_name": user_name,
         "played_at": utc_text(played_at),
-        "played_at_local": played_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "played_at_local": local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "local_day": local.strftime("%Y-%m-%d"),
+        "local_hour": local.hour,
+        "local_weekday": local.isoweekday(),
         "track_id": track.get("id"),
         "track_name": track["name"],
         "clean_track_name": clean,

@@ -103,6 +103,19 @@ async fn recently_played_records_match_hand_checked_expectations() {
     );
     assert_eq!(hostile["clean_track_name"], "<script>alert");
     assert_eq!(hostile["played_at_local"], "2024-03-10 03:42:07 PDT");
+    // The day, hour and ISO weekday every later step reads: the local ones, after the spring-forward.
+    assert_eq!(
+        (
+            &hostile["local_day"],
+            &hostile["local_hour"],
+            &hostile["local_weekday"]
+        ),
+        (
+            &serde_json::json!("2024-03-10"),
+            &serde_json::json!(3),
+            &serde_json::json!(7)
+        )
+    );
     assert_eq!(hostile["duration"], "3:45");
     assert_eq!(hostile["popularity"], 49);
     assert_eq!(hostile["context_type"], "artist");

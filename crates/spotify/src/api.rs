@@ -34,6 +34,9 @@ use earshot_state::clock::Clock;
 
 use crate::tokens::Tokens;
 
+mod error;
+pub use error::SpotifyError;
+
 /// Tries of one request before giving up on 5xx and transport errors.
 pub const MAX_ATTEMPTS: u32 = 5;
 /// First backoff; doubles each try.
@@ -87,91 +90,6 @@ impl Endpoints {
                 env::DEFAULT_SPOTIFY_ACCOUNTS_BASE,
             ),
         }
-    }
-}
-
-/// Why a request failed. Every variant names the member and the endpoint; none holds a token.
-#[derive(Debug, thiserror::Error)]
-pub enum SpotifyError {
-    /// Spotify asked for a wait longer than what is left of the run's budget.
-    #[error(
-        "member `{member}`: {endpoint}: rate limited, Retry-After {retry_after} s exceeds the {left} s left of `--max-wait`"
-    )]
-    RateLimited {
-        /// Member.
-        member: String,
-        /// Endpoint.
-        endpoint: String,
-        /// Seconds Spotify asked for.
-        retry_after: u64,
-        /// Seconds left of the budget.
-        left: u64,
-        /// Whether the body said `QUOTA_EXCEEDED`.
-        quota: bool,
-    },
-    /// The refresh token was refused (`invalid_grant`): the member must run `data-fetcher auth` again.
-    #[error(
-        "member `{member}` needs to reconnect (`data-fetcher auth`): Spotify refused the refresh token ({reason})"
-    )]
-    NeedsReauth {
-        /// Member.
-        member: String,
-        /// Spotify's description.
-        reason: String,
-    },
-    /// A non-retryable status, or a retryable one after the last try.
-    #[error("member `{member}`: {endpoint}: HTTP {status}{}: {message}", if *.attempts > 1 { format!(" after {} attempts", .attempts) } else { String::new() })]
-    Status {
-        /// Member.
-        member: String,
-        /// Endpoint.
-        endpoint: String,
-        /// HTTP status.
-        status: u16,
-        /// Spotify's message.
-        message: String,
-        /// Tries made.
-        attempts: u32,
-    },
-    /// Timeouts or connection errors through the last try.
-    #[error("member `{member}`: {endpoint}: {detail} (after {attempts} attempts)")]
-    Transport {
-        /// Member.
-        member: String,
-        /// Endpoint.
-        endpoint: String,
-        /// What went wrong.
-        detail: String,
-        /// Tries made.
-        attempts: u32,
-    },
-    /// The body is not the JSON the endpoint returns (truncated, or a wrong shape).
-    #[error("member `{member}`: {endpoint}: invalid response body: {detail}")]
-    Body {
-        /// Member.
-        member: String,
-        /// Endpoint.
-        endpoint: String,
-        /// serde's message with line and column.
-        detail: String,
-    },
-    /// A waiting budget had run out before this request.
-    #[error("member `{member}`: {endpoint}: the run's waiting budget (`--max-wait`) is spent")]
-    BudgetSpent {
-        /// Member.
-        member: String,
-        /// Endpoint.
-        endpoint: String,
-    },
-}
-
-impl SpotifyError {
-    /// Whether the whole run should stop (rate limits are per app, so the others would wait too).
-    pub fn stops_run(&self) -> bool {
-        matches!(
-            self,
-            SpotifyError::RateLimited { .. } | SpotifyError::BudgetSpent { .. }
-        )
     }
 }
 
@@ -637,55 +555,4 @@ pub fn needs_refresh(tokens: &Tokens, now: chrono::DateTime<Utc>) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use base64::Engine as _;
-    use sha2::Digest as _;
-
-    use super::*;
-    use crate::connect::PKCE_VERIFIER_LEN;
-    use earshot_state::clock::SystemClock;
-
-    #[test]
-    fn sign_in_is_rspotify_pkce_with_its_token_cache_and_auto_refresh_off() {
-        let endpoints = Endpoints {
-            api: "http://127.0.0.1:1".into(),
-            accounts: "http://127.0.0.1:2".into(),
-        };
-        let spotify = Spotify::new(
-            endpoints,
-            Arc::new(SystemClock),
-            Budget::new(Duration::ZERO),
-        )
-        .unwrap();
-        let mut client = spotify.pkce_client("app-id", "http://127.0.0.1:8888/callback", None);
-        assert!(!client.config.token_cached && !client.config.token_refreshing);
-        assert!(client.creds.secret.is_none(), "a public client: no secret");
-        let url =
-            url::Url::parse(&client.get_authorize_url(Some(PKCE_VERIFIER_LEN)).unwrap()).unwrap();
-        assert_eq!(
-            url.as_str().split('?').next(),
-            Some("http://127.0.0.1:2/authorize")
-        );
-        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
-        let verifier = client.verifier.clone().unwrap();
-        assert_eq!(verifier.len(), PKCE_VERIFIER_LEN);
-        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(sha2::Sha256::digest(verifier.as_bytes()));
-        assert_eq!(query["code_challenge_method"], "S256");
-        assert_eq!(query["code_challenge"], challenge);
-        assert_eq!(query["state"], client.oauth.state);
-        assert!(client.oauth.state.len() >= 16);
-        assert_eq!(query["client_id"], "app-id");
-        assert_eq!(query["redirect_uri"], "http://127.0.0.1:8888/callback");
-        let mut scopes: Vec<&str> = query["scope"].split(' ').collect();
-        scopes.sort();
-        assert_eq!(scopes, SCOPES.to_vec());
-        // Two sign-ins never share a verifier or a state.
-        let mut other = spotify.pkce_client("app-id", "http://127.0.0.1:8888/callback", None);
-        other.get_authorize_url(Some(PKCE_VERIFIER_LEN)).unwrap();
-        assert_ne!(other.verifier, client.verifier);
-        assert_ne!(other.oauth.state, client.oauth.state);
-    }
-}
+mod tests;

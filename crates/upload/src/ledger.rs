@@ -15,7 +15,7 @@ use mongodb::Database;
 use mongodb::bson::{Document, doc};
 
 /// A file to record once its upserts are acknowledged (earshot-core's type, shared with its readers).
-pub use earshot_core::ledger::LedgerEntry as Entry;
+use earshot_core::ledger::LedgerEntry;
 
 /// The keys under `prefix` of the files already loaded into `collection`. Read by a range of `_id`
 /// (the ledger's own index), so that a kind with few files (imported histories) does not read the
@@ -51,11 +51,11 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 }
 
 /// Record files whose upserts were all acknowledged (an entry loaded again is updated, its time too).
-pub async fn record(db: &Database, entries: &mut Vec<Entry>) -> Result<()> {
+pub async fn record(db: &Database, entries: &mut Vec<LedgerEntry>) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let updates: Vec<Document> = entries.iter().map(Entry::upsert).collect();
+    let updates: Vec<Document> = entries.iter().map(LedgerEntry::upsert).collect();
     crate::mongo::run_updates(db, UPLOAD_LEDGER, updates)
         .await
         .with_context(|| {

@@ -26,7 +26,8 @@ use mongodb::bson::{self, Bson, Document};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
-pub use earshot_core::mongo::{connect, ensure_indexes, redact_uri};
+use earshot_core::ledger::LedgerEntry;
+use earshot_core::mongo::ensure_indexes;
 pub use mongo::{Counts, Upserter};
 
 /// What loading one collection did.
@@ -185,7 +186,7 @@ pub async fn load_storage(
             None
         };
     // Files whose documents are all queued: stored once the next batch is acknowledged.
-    let mut pending: Vec<ledger::Entry> = Vec::new();
+    let mut pending: Vec<LedgerEntry> = Vec::new();
     let (mut files, mut failed, mut merged) = (0, 0, 0);
     let mut members = std::collections::BTreeSet::new();
     for key in keys {
@@ -196,7 +197,7 @@ pub async fn load_storage(
         match parse_file(kind, &bytes) {
             Ok(mut documents) => {
                 // The entry names every key the file touches, merged plays' tracks included.
-                let entry = ledger::Entry::new(&key, collection, &documents);
+                let entry = LedgerEntry::new(&key, collection, &documents);
                 let follow_up = match reconciler.as_mut() {
                     Some(r) => r.reconcile(&mut documents).await?,
                     None => reconcile::FollowUp::default(),
@@ -287,7 +288,7 @@ pub async fn load_lines<R: BufRead>(
     // create-collections builds them too.
     if !loaded.is_empty() {
         let key = earshot_core::mongo::stdin_ledger_key(chrono::Utc::now());
-        let mut entry = vec![ledger::Entry::new(&key, collection, &loaded)];
+        let mut entry = vec![LedgerEntry::new(&key, collection, &loaded)];
         ledger::record(db, &mut entry).await?;
     }
     let files = usize::from(upserter.counts.read > 0);
@@ -315,19 +316,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_converted_before_imports_existed_load_as_api_plays() {
+    fn a_record_loads_with_its_local_time_and_source_and_an_older_shape_is_refused() {
         let play = serde_json::json!({
             "_id": "ana|2024-10-21T07:15:00.000Z", "user_id": "ana", "user_name": "Ana",
             "played_at": "2024-10-21T07:15:00.000Z", "played_at_local": "2024-10-21 00:15:00 PDT",
+            "local_day": "2024-10-21", "local_hour": 0, "local_weekday": 1,
             "track_id": "t1", "track_name": "Song", "clean_track_name": "Song",
             "artist_song_name": "Band - Song", "artist_ids": ["a1"], "artist_names": ["Band"],
             "artist_urls": [null], "album_id": "al1", "album_name": "Album", "album_type": "album",
             "release_date": "2020", "total_tracks": 10, "duration_ms": 215000, "duration": "3:35",
             "popularity": null, "explicit": false, "is_local": false, "track_url": null,
-            "images": [], "context_type": "none",
+            "images": [], "context_type": "none", "source": "api",
         });
         let document = to_document(RawKind::RecentlyPlayed, &play.to_string()).unwrap();
         assert_eq!(document.get_str("source"), Ok("api"));
+        assert_eq!(document.get_str("local_day"), Ok("2024-10-21"));
+        assert_eq!(document.get_i32("local_weekday"), Ok(1));
         assert_eq!(document.get("ms_played"), Some(&Bson::Null));
         // An imported play's record loads the same way, with its source.
         let mut imported = play.clone();
@@ -336,5 +340,13 @@ mod tests {
         let document = to_document(RawKind::StreamingHistory, &imported.to_string()).unwrap();
         assert_eq!(document.get_str("source"), Ok("history"));
         assert_eq!(document.get_i64("ms_played"), Ok(200_000));
+        // A record an earlier build converted (no local day, no source) is refused, naming the field:
+        // `scripts/upgrade.sh` converts it again.
+        for field in ["local_day", "source"] {
+            let mut older = play.clone();
+            older.as_object_mut().unwrap().remove(field);
+            let error = to_document(RawKind::RecentlyPlayed, &older.to_string()).unwrap_err();
+            assert!(error.contains(field), "{field}: {error}");
+        }
     }
 }

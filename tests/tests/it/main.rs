@@ -9,3 +9,4 @@ mod history_import;
 mod listens_import;
 mod real_servers;
 mod reference;
+mod upgrade;

@@ -1,5 +1,6 @@
 //! Every chart renders from the fixture group's report: a valid PNG of the expected size with content
-//! on it, and an SVG that names the members.
+//! on it, and an SVG that names the members, drawn by the dashboard's chart model (the same bar colour
+//! and palette in the PNG as on the pages).
 
 use analytics::analyse;
 use analytics::charts::{SIZE, charts};
@@ -56,6 +57,20 @@ async fn every_chart_is_a_readable_png_and_svg() {
         );
         let colours: std::collections::HashSet<[u8; 3]> = image.pixels().map(|p| p.0).collect();
         assert!(colours.len() > 8, "{name}: {} colours", colours.len());
+        // One palette: bars and days in the dashboard's bar colour, heatmaps from its ramp's dark end.
+        let ink = match name {
+            "top_artists" | "plays_per_day" => Some([0x3b, 0x6f, 0xb6]),
+            _ => None,
+        };
+        if let Some(ink) = ink {
+            assert!(colours.contains(&ink), "{name}: the bar colour");
+            assert!(svg.contains(earshot_charts::BAR_COLOUR), "{name}");
+        } else {
+            assert!(
+                svg.contains(&earshot_charts::colour(1.0)) || svg.contains("linearGradient"),
+                "{name}: the ramp"
+            );
+        }
         assert!(svg.starts_with("<svg"), "{name}");
         for member in ["Ana", "Ben", "Chloé", "Dev"] {
             assert!(
@@ -66,12 +81,13 @@ async fn every_chart_is_a_readable_png_and_svg() {
         match name {
             // A time axis: the months between the March and October plays are ticked, not skipped.
             "plays_per_day" => assert!(
-                ["2024-05", "2024-06", "2024-07", "2024-08"]
+                ["May 2024", "Jun 2024", "Jul 2024", "Aug 2024"]
                     .iter()
                     .any(|month| svg.contains(month)),
                 "plays per day has no tick between March and October"
             ),
-            // The SVG keeps the emoji of a name (the viewer's fonts draw it); the PNG leaves it out.
+            // The SVG keeps the emoji of a name (the viewer's fonts draw it); the PNG, drawn with the
+            // bundled font only, leaves it out.
             "taste_match" | "listening_clock" => {
                 assert!(svg.contains("Emi 🎧"), "{name}");
                 assert!(

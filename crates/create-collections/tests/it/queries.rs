@@ -5,7 +5,8 @@ use crate::common;
 
 use std::collections::BTreeMap;
 
-use earshot_collections::{Target, build};
+use earshot_collections::build;
+use earshot_core::layout::Target;
 use earshot_testkit::fixtures::{fact, fact_count};
 use mongodb::bson::{Bson, Document};
 

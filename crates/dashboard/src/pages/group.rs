@@ -17,12 +17,12 @@ use mongodb::bson::doc;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::charts::{self, Bar, Heatmap};
 use crate::data;
 use crate::page::{MemberLink, Page, PeriodQuery};
 use crate::pages::{clock_chart, spoken};
 use crate::render::{Frame, Link, PageError, render};
 use crate::urls;
+use earshot_charts::{Bar, Heatmap};
 use earshot_metrics::store::Select;
 
 #[derive(Serialize)]
@@ -113,7 +113,13 @@ pub async fn page(
             period_label: page.period_label(),
             most: most(&page, &summary),
             members: summary.iter().map(|r| member_row(&page, r)).collect(),
-            days: charts::timeline("days", "Plays per day", "plays", &plays_per_day(&per_day)),
+            days: earshot_charts::timeline(
+                "days",
+                "Plays per day",
+                "plays",
+                &plays_per_day(&per_day),
+            )
+            .html(),
             chart: chart(&page).await?,
             shared: shared(&page).await?,
             matrix: taste_matrix(&page, &ids).await?,
@@ -149,7 +155,7 @@ fn most(page: &Page<'_>, summary: &[MemberSummary]) -> String {
             value: r.plays as f64,
         })
         .collect();
-    charts::bars("most", "Who listened most", "plays", &bars, true)
+    earshot_charts::bars("most", "Who listened most", "plays", &bars, true).html()
 }
 
 fn member_row(page: &Page<'_>, r: &MemberSummary) -> MemberRow {
@@ -234,7 +240,7 @@ async fn taste_matrix(page: &Page<'_>, ids: &[String]) -> Result<String, PageErr
             })
             .map(|r| (r.taste_match * 10.0).round() / 10.0)
     };
-    Ok(charts::heatmap(&Heatmap {
+    Ok(earshot_charts::heatmap(&Heatmap {
         id: "taste",
         title: "Taste match",
         unit: "taste match, 0–100",
@@ -247,7 +253,9 @@ async fn taste_matrix(page: &Page<'_>, ids: &[String]) -> Result<String, PageErr
         decimals: 1,
         cell: (70.0, 32.0),
         label_width: 120.0,
-    }))
+        range: None,
+    })
+    .html())
 }
 
 /// The run's report's weekly recap, with a link to that week's recap page when it was computed.

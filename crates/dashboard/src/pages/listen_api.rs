@@ -39,7 +39,7 @@ use sha2::{Digest as _, Sha256};
 use crate::app::AppState;
 use crate::throttle::ClientKey;
 
-pub use earshot_core::listens::MAX_LISTEN_PAYLOAD_SIZE;
+use earshot_core::listens::MAX_LISTEN_PAYLOAD_SIZE;
 
 /// The most bytes of a submission read: a little past [`MAX_LISTEN_PAYLOAD_SIZE`], so that a body just
 /// over it gets ListenBrainz's `400` ("Payload too large"); past this, the server answers `413`.

@@ -15,7 +15,6 @@ use mongodb::bson::{Document, doc};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::charts;
 use crate::page::{MemberLink, Page, PeriodQuery, not_a_member};
 use crate::pages::group::plays_per_day;
 use crate::pages::{clock_chart, spoken};
@@ -161,12 +160,13 @@ pub async fn page(
                 &format!("{name}'s listening clock (group time zone)"),
                 clock.iter(),
             ),
-            days: charts::timeline(
+            days: earshot_charts::timeline(
                 "days",
                 &format!("{name}'s plays per day"),
                 "plays",
                 &plays_per_day(&days),
-            ),
+            )
+            .html(),
             recommendations: recommendations(&page, &me).await?,
             matches: matches(&page, &id).await?,
             top_listener_of,

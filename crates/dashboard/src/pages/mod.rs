@@ -18,7 +18,7 @@ pub mod track;
 
 use earshot_metrics::rows::ClockCell;
 
-use crate::charts::{self, Heatmap};
+use earshot_charts::Heatmap;
 
 /// A weekday × hour listening clock as a heatmap.
 fn clock_chart<'a>(id: &str, title: &str, rows: impl Iterator<Item = &'a ClockCell>) -> String {
@@ -29,7 +29,7 @@ fn clock_chart<'a>(id: &str, title: &str, rows: impl Iterator<Item = &'a ClockCe
             *cell = Some(cell.unwrap_or(0.0) + row.plays as f64);
         }
     }
-    charts::heatmap(&Heatmap {
+    earshot_charts::heatmap(&Heatmap {
         id,
         title,
         unit: "plays",
@@ -41,5 +41,7 @@ fn clock_chart<'a>(id: &str, title: &str, rows: impl Iterator<Item = &'a ClockCe
         decimals: 0,
         cell: (24.0, 22.0),
         label_width: 40.0,
+        range: None,
     })
+    .html()
 }

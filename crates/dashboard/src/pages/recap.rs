@@ -13,11 +13,11 @@ use mongodb::bson::doc;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::charts::{self, Bar};
 use crate::page::{MemberLink, Names, Page, PeriodQuery};
 use crate::pages::spoken;
 use crate::render::{Frame, Link, PageError, render};
 use crate::urls;
+use earshot_charts::Bar;
 use earshot_metrics::store::Select;
 
 /// How many discovered artists and led tracks a card names.
@@ -198,13 +198,14 @@ fn minutes_chart(page: &Page<'_>, period: Period, recap: &[RecapMember]) -> Stri
             value: r.minutes.round(),
         })
         .collect();
-    charts::bars(
+    earshot_charts::bars(
         "minutes",
         &format!("Minutes listened, {}", period.label()),
         "minutes",
         &bars,
         true,
     )
+    .html()
 }
 
 /// The group's most shared track and closest pair.

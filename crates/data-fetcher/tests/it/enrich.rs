@@ -150,7 +150,7 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
         fact_count(&format!("history.{MEMBER}.kept"))
     );
     // The derived collections now count the imported plays' artists and links.
-    earshot_collections::build(&db, earshot_collections::Target::All, &h.group)
+    earshot_collections::build(&db, earshot_core::layout::Target::All, &h.group)
         .await
         .unwrap();
     let links = db
@@ -223,7 +223,7 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
         report.merged as usize,
         fact_count(&format!("history.{MEMBER}.merged"))
     );
-    earshot_collections::build(&db, earshot_collections::Target::All, &h.group)
+    earshot_collections::build(&db, earshot_core::layout::Target::All, &h.group)
         .await
         .unwrap();
     let mut orphans = 0;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use earshot_collections::Target;
+use earshot_core::layout::Target;
 use earshot_core::mongo;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};

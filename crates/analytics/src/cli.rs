@@ -227,10 +227,23 @@ async fn store_run(
     let report = output.report.clone();
     let drawn =
         tokio::task::spawn_blocking(move || -> Result<Vec<(&'static str, Vec<u8>, String)>> {
-            charts::charts()
-                .iter()
-                .map(|chart| Ok((chart.name, chart.png(&report)?, chart.svg(&report)?)))
-                .collect()
+            // Each chart drawn once and rasterised from that SVG, the charts side by side.
+            let report = &report;
+            std::thread::scope(|scope| {
+                let drawing: Vec<_> = charts::charts()
+                    .into_iter()
+                    .map(|chart| {
+                        scope.spawn(move || -> Result<(&'static str, Vec<u8>, String)> {
+                            let svg = chart.svg(report)?;
+                            Ok((chart.name, earshot_charts::png(&svg)?, svg))
+                        })
+                    })
+                    .collect();
+                drawing
+                    .into_iter()
+                    .map(|thread| thread.join().expect("a chart's thread does not panic"))
+                    .collect()
+            })
         })
         .await??;
     for (name, png, svg) in drawn {

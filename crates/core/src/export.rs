@@ -100,6 +100,7 @@ const RAW_RECENTLY_PLAYED_HEAD: &[(&str, ColumnKind)] = &[
     (records::LOCAL_DAY, Str),
     (records::LOCAL_HOUR, Int),
     (records::LOCAL_WEEKDAY, Int),
+    (records::LOCAL_DAY_NUMBER, Int),
     ("context_type", Str),
     ("source", Str),
     ("ms_played", Int),
@@ -119,6 +120,7 @@ const RAW_SPOKEN_COLUMNS: &[(&str, ColumnKind)] = &[
     (records::LOCAL_DAY, Str),
     (records::LOCAL_HOUR, Int),
     (records::LOCAL_WEEKDAY, Int),
+    (records::LOCAL_DAY_NUMBER, Int),
     ("ms_played", Int),
     ("duration", Str),
     ("source", Str),
@@ -367,11 +369,12 @@ mod tests {
                 .position(|c| c.0 == "played_at_local")
                 .unwrap();
             assert_eq!(
-                columns[at + 1..at + 4],
+                columns[at + 1..at + 5],
                 [
                     (records::LOCAL_DAY, Str),
                     (records::LOCAL_HOUR, Int),
-                    (records::LOCAL_WEEKDAY, Int)
+                    (records::LOCAL_WEEKDAY, Int),
+                    (records::LOCAL_DAY_NUMBER, Int)
                 ],
                 "{collection}"
             );

@@ -19,7 +19,7 @@ use crate::{mongo, recording};
 
 mod local;
 mod top;
-pub use local::{LOCAL_DAY, LOCAL_HOUR, LOCAL_WEEKDAY, LocalTime};
+pub use local::{LOCAL_DAY, LOCAL_DAY_NUMBER, LOCAL_HOUR, LOCAL_WEEKDAY, LocalTime};
 pub use top::{TopArtistRecord, TopTrackRecord};
 
 /// The track fields every converted record shares. Strings borrow from the page they were read from
@@ -471,6 +471,8 @@ pub struct SpokenPlayRecord<'a> {
     pub local_hour: u8,
     /// The local ISO weekday, 1 (Monday) to 7 (Sunday).
     pub local_weekday: u8,
+    /// The local day counted from 1970-01-01.
+    pub local_day_number: i64,
     /// How long the stream lasted.
     pub ms_played: u64,
     /// The same as `m:ss`.
@@ -511,6 +513,7 @@ impl<'a> SpokenPlayRecord<'a> {
             local_day: local.local_day,
             local_hour: local.local_hour,
             local_weekday: local.local_weekday,
+            local_day_number: local.local_day_number,
             ms_played: entry.ms_played,
             duration: format_duration(entry.ms_played),
             source: PlaySource::History,

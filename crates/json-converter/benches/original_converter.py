@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 
@@ -57,6 +57,7 @@ def convert_play(user_id, user_name, play, zone):
         "local_day": local.strftime("%Y-%m-%d"),
         "local_hour": local.hour,
         "local_weekday": local.isoweekday(),
+        "local_day_number": local.date().toordinal() - date(1970, 1, 1).toordinal(),
         "track_id": track.get("id"),
         "track_name": track["name"],
         "clean_track_name": clean,

@@ -45,22 +45,12 @@ discovered AS (
   GROUP BY h.user_id
 ),
 days AS (
-  SELECT user_id, local_day AS day, COUNT(*) AS plays
-  FROM plays GROUP BY user_id, local_day
+  SELECT user_id, local_day AS day, local_day_number AS n, COUNT(*) AS plays
+  FROM plays GROUP BY user_id, local_day, local_day_number
 ),
--- Day numbers (consecutive days differ by one): the civil calendar counted from March, in integers.
-day_parts AS (
-  SELECT user_id, day,
-         CAST(SUBSTR(day, 1, 4) AS BIGINT) - CASE WHEN CAST(SUBSTR(day, 6, 2) AS BIGINT) < 3 THEN 1 ELSE 0 END AS y,
-         (CAST(SUBSTR(day, 6, 2) AS BIGINT) + 9) % 12 AS m,
-         CAST(SUBSTR(day, 9, 2) AS BIGINT) AS d
-  FROM days
-),
+-- Day numbers, stored by the converter: consecutive days differ by one.
 numbered AS (
-  SELECT user_id,
-         365 * y + CAST(FLOOR(y / 4.0) AS BIGINT) - CAST(FLOOR(y / 100.0) AS BIGINT) + CAST(FLOOR(y / 400.0) AS BIGINT)
-           + CAST(FLOOR((153 * m + 2) / 5.0) AS BIGINT) + d AS n
-  FROM day_parts
+  SELECT user_id, n FROM days
 ),
 starts AS (
   SELECT x.user_id AS s_user, x.n AS s_n

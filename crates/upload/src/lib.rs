@@ -320,7 +320,7 @@ mod tests {
         let play = serde_json::json!({
             "_id": "ana|2024-10-21T07:15:00.000Z", "user_id": "ana", "user_name": "Ana",
             "played_at": "2024-10-21T07:15:00.000Z", "played_at_local": "2024-10-21 00:15:00 PDT",
-            "local_day": "2024-10-21", "local_hour": 0, "local_weekday": 1,
+            "local_day": "2024-10-21", "local_hour": 0, "local_weekday": 1, "local_day_number": 20017,
             "track_id": "t1", "track_name": "Song", "clean_track_name": "Song",
             "artist_song_name": "Band - Song", "artist_ids": ["a1"], "artist_names": ["Band"],
             "artist_urls": [null], "album_id": "al1", "album_name": "Album", "album_type": "album",
@@ -342,7 +342,7 @@ mod tests {
         assert_eq!(document.get_i64("ms_played"), Ok(200_000));
         // A record an earlier build converted (no local day, no source) is refused, naming the field:
         // `scripts/upgrade.sh` converts it again.
-        for field in ["local_day", "source"] {
+        for field in ["local_day", "local_day_number", "source"] {
             let mut older = play.clone();
             older.as_object_mut().unwrap().remove(field);
             let error = to_document(RawKind::RecentlyPlayed, &older.to_string()).unwrap_err();

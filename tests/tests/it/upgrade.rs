@@ -10,13 +10,13 @@ use std::process::Command;
 use clap::ValueEnum as _;
 use earshot_core::layout::RawKind;
 use earshot_core::mongo;
-use earshot_core::records::{LOCAL_DAY, LOCAL_HOUR, LOCAL_WEEKDAY, LocalTime};
+use earshot_core::records::{LOCAL_DAY, LOCAL_DAY_NUMBER, LOCAL_HOUR, LOCAL_WEEKDAY, LocalTime};
 use earshot_testkit::fixtures::fixtures_dir;
 use earshot_testkit::mongo::MongoServer;
 use mongodb::bson::{Bson, Document, doc};
 
 /// The local-time fields an earlier build did not write.
-const NEW_FIELDS: [&str; 3] = [LOCAL_DAY, LOCAL_HOUR, LOCAL_WEEKDAY];
+const NEW_FIELDS: [&str; 4] = [LOCAL_DAY, LOCAL_HOUR, LOCAL_WEEKDAY, LOCAL_DAY_NUMBER];
 
 /// The collections compared: the plays and what is built from them.
 const COMPARED: [&str; 8] = [
@@ -93,7 +93,7 @@ async fn the_upgrade_brings_an_earlier_builds_stores_to_the_current_shape() {
     assert!(plays > 1000 && !current[mongo::RAW_SPOKEN].is_empty());
 
     // An earlier build's stores: no local day, hour or weekday on any play or converted record.
-    assert!(strip_converted(dir.path()) >= 3 * plays);
+    assert!(strip_converted(dir.path()) >= 4 * plays);
     for collection in [mongo::RAW_RECENTLY_PLAYED, mongo::RAW_SPOKEN] {
         let unset: Document = NEW_FIELDS
             .iter()
@@ -166,6 +166,11 @@ async fn the_upgrade_brings_an_earlier_builds_stores_to_the_current_shape() {
         assert_eq!(
             play.get_i32(LOCAL_WEEKDAY),
             Ok(i32::from(local.local_weekday)),
+            "{play}"
+        );
+        assert_eq!(
+            play.get_i64(LOCAL_DAY_NUMBER),
+            Ok(local.local_day_number),
             "{play}"
         );
     }

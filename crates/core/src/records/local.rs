@@ -10,6 +10,8 @@ pub const LOCAL_DAY: &str = "local_day";
 pub const LOCAL_HOUR: &str = "local_hour";
 /// The record field of a play's local ISO weekday ([`LocalTime::local_weekday`]).
 pub const LOCAL_WEEKDAY: &str = "local_weekday";
+/// The record field of a play's local day as a number ([`LocalTime::local_day_number`]).
+pub const LOCAL_DAY_NUMBER: &str = "local_day_number";
 
 /// A play's time in the group's zone, computed once, by the converter, with chrono-tz. The ledger, the
 /// builds, the export, polars and Spark read these fields: nothing downstream parses a time string.
@@ -23,7 +25,13 @@ pub struct LocalTime {
     pub local_hour: u8,
     /// The local ISO weekday, 1 (Monday) to 7 (Sunday) ([`LOCAL_WEEKDAY`]).
     pub local_weekday: u8,
+    /// The local day counted from 1970-01-01 ([`LOCAL_DAY_NUMBER`]): consecutive days differ by one,
+    /// so that a streak of days is arithmetic, not date parsing.
+    pub local_day_number: i64,
 }
+
+/// 1970-01-01 counted from the first day of the common era.
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 impl LocalTime {
     /// A UTC instant in `zone`.
@@ -35,6 +43,8 @@ impl LocalTime {
             local_day: local.format("%Y-%m-%d").to_string(),
             local_hour: local.hour() as u8,
             local_weekday: local.weekday().number_from_monday() as u8,
+            local_day_number: i64::from(local.date_naive().num_days_from_ce())
+                - i64::from(EPOCH_DAYS_FROM_CE),
         }
     }
 }

@@ -102,6 +102,15 @@ fn local_time_is_correct_across_both_dst_changes_of_2024() {
         (late.local_day.as_str(), late.local_hour, late.local_weekday),
         ("2024-03-02", 23, 6)
     );
+    // Day numbers count from 1970-01-01 in the local calendar: consecutive days differ by one.
+    assert_eq!(
+        LocalTime::of(at("1970-01-01T12:00:00Z"), la).local_day_number,
+        0
+    );
+    assert_eq!(
+        LocalTime::of(at("2024-03-03T07:30:00Z"), la).local_day_number + 1,
+        LocalTime::of(at("2024-03-04T07:30:00Z"), la).local_day_number
+    );
     let spring = LocalTime::of(at("2024-03-10T10:00:00Z"), la);
     assert_eq!(
         (

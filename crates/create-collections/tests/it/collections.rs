@@ -254,6 +254,7 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
     play.insert("played_at", at);
     play.insert("played_at_local", "2024-11-12 12:00:00 PST");
     play.insert("local_day", "2024-11-12");
+    play.insert("local_day_number", 20039_i64);
     play.insert("local_hour", 12_i32);
     play.insert("local_weekday", 2_i32); // a Tuesday
     plays.insert_one(play.clone()).await.unwrap();

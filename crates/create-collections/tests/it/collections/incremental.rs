@@ -1,5 +1,4 @@
 //! Incremental builds: equal to a build from the plays, and touching only what new plays touch.
-
 use super::*;
 
 /// Load `files` (converted storage keys) as data-upload loads them.
@@ -314,6 +313,7 @@ async fn a_run_within_the_margin_does_not_build_again_what_the_last_built() {
     play.insert("played_at", at);
     play.insert("played_at_local", "2024-11-12 13:00:00 PST");
     play.insert("local_day", "2024-11-12");
+    play.insert("local_day_number", 20039_i64);
     play.insert("local_hour", 13_i32);
     play.insert("local_weekday", 2_i32); // a Tuesday
     plays.insert_one(play.clone()).await.unwrap();
@@ -411,6 +411,7 @@ async fn a_build_rewrites_only_what_new_plays_touch() {
     play.insert("played_at", at);
     play.insert("played_at_local", "2024-11-12 12:00:00 PST");
     play.insert("local_day", "2024-11-12");
+    play.insert("local_day_number", 20039_i64);
     play.insert("local_hour", 12_i32);
     play.insert("local_weekday", 2_i32); // a Tuesday
     plays.insert_one(play.clone()).await.unwrap();

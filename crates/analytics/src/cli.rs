@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         return Err(err.into());
     }
     if let Some(db) = &db {
-        let pruned = store::prune(db, cli.keep_runs as usize).await?;
+        let pruned = earshot_metrics::runs::prune(db, cli.keep_runs as usize).await?;
         if !pruned.is_empty() {
             info!(runs = ?pruned, kept = cli.keep_runs, "Removed old scheduled runs from analytics_*.");
         }
@@ -203,7 +203,7 @@ impl Cli {
 async fn withdraw(storage: &Storage, db: Option<&mongodb::Database>, run: &str) -> Result<()> {
     storage.delete_prefix(&layout::report_prefix(run)).await?;
     if let Some(db) = db {
-        store::remove_runs(db, &[run.to_string()]).await?;
+        earshot_metrics::runs::remove_runs(db, &[run.to_string()]).await?;
     }
     Ok(())
 }
@@ -264,12 +264,12 @@ async fn store_run(
         store::save(db, &output.run, &output.metrics).await?;
         let scheduled =
             filters.from.is_none() && filters.to.is_none() && filters.members.is_empty();
-        let listed = earshot_core::mongo::AnalyticsRun {
+        let listed = earshot_metrics::runs::AnalyticsRun {
             run: output.run.clone(),
             kind: if scheduled {
-                earshot_core::mongo::RUN_SCHEDULED
+                earshot_metrics::runs::RUN_SCHEDULED
             } else {
-                earshot_core::mongo::RUN_PERIOD
+                earshot_metrics::runs::RUN_PERIOD
             }
             .to_string(),
             period: cli.period.map(|p| p.to_string()),
@@ -279,7 +279,7 @@ async fn store_run(
             snapshot: output.report.meta.snapshot.clone(),
             stored_at: None,
         };
-        store::register(db, &listed).await?;
+        earshot_metrics::runs::register(db, &listed).await?;
     }
     Ok(())
 }

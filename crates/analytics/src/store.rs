@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
-use earshot_core::mongo::{ANALYTICS_PREFIX, ANALYTICS_RUNS, AnalyticsRun, RUN_SCHEDULED};
+use earshot_core::mongo::ANALYTICS_PREFIX;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::DataFrame;
@@ -64,66 +64,4 @@ pub async fn save(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame
         }
     }
     Ok(())
-}
-
-/// List the run in `analytics_runs`, stored now (replacing an earlier listing of the same run).
-pub async fn register(db: &Database, listing: &AnalyticsRun) -> Result<()> {
-    let listing = AnalyticsRun {
-        stored_at: Some(chrono::Utc::now()),
-        ..listing.clone()
-    };
-    db.collection::<AnalyticsRun>(ANALYTICS_RUNS)
-        .replace_one(doc! {"_id": &listing.run}, &listing)
-        .upsert(true)
-        .await
-        .with_context(|| format!("listing run `{}` in `{ANALYTICS_RUNS}`", listing.run))?;
-    Ok(())
-}
-
-/// Remove every scheduled run but the newest `keep` (by run id, which sorts by time) from every
-/// `analytics_*` collection and from `analytics_runs`. Returns the runs removed.
-pub async fn prune(db: &Database, keep: usize) -> Result<Vec<String>> {
-    let runs = db.collection::<Document>(ANALYTICS_RUNS);
-    let mut cursor = runs
-        .find(doc! {"kind": RUN_SCHEDULED})
-        .sort(doc! {"_id": -1})
-        .projection(doc! {"_id": 1})
-        .await
-        .with_context(|| format!("reading `{ANALYTICS_RUNS}`"))?;
-    let mut old = Vec::new();
-    let mut seen = 0;
-    while cursor.advance().await? {
-        seen += 1;
-        if seen > keep
-            && let Ok(run) = cursor.current().get_str("_id")
-        {
-            old.push(run.to_string());
-        }
-    }
-    remove_runs(db, &old).await?;
-    Ok(old)
-}
-
-/// Remove these runs from every `analytics_*` collection, then from `analytics_runs` (listed last: a
-/// removal cut short is finished by the next one).
-pub async fn remove_runs(db: &Database, runs: &[String]) -> Result<()> {
-    if runs.is_empty() {
-        return Ok(());
-    }
-    for name in stored_tables() {
-        db.collection::<Document>(&format!("{ANALYTICS_PREFIX}{name}"))
-            .delete_many(doc! {"run": {"$in": runs}})
-            .await
-            .with_context(|| format!("removing runs from `{name}`"))?;
-    }
-    db.collection::<Document>(ANALYTICS_RUNS)
-        .delete_many(doc! {"_id": {"$in": runs}})
-        .await
-        .with_context(|| format!("removing runs from `{ANALYTICS_RUNS}`"))?;
-    Ok(())
-}
-
-/// Every table a run stores: the SQL metrics, and ALS.
-fn stored_tables() -> impl Iterator<Item = &'static str> {
-    earshot_metrics::tables().map(|t| t.name)
 }

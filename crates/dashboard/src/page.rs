@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
-use earshot_core::mongo::AnalyticsRun;
 use earshot_core::period::Period;
 use earshot_metrics::col;
 use earshot_metrics::rows::{MetricRow, TrackListeners};
+use earshot_metrics::runs::AnalyticsRun;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -119,7 +119,7 @@ impl<'a> Page<'a> {
     /// The page of the run `query`'s period picks.
     pub async fn read(state: &'a AppState, query: &PeriodQuery) -> Result<Page<'a>, PageError> {
         let period = query.period()?;
-        let runs = earshot_metrics::store::runs(&state.stores.db).await?;
+        let runs = earshot_metrics::runs::listed(&state.stores.db).await?;
         Page::of(state, runs, period).await
     }
 
@@ -130,7 +130,7 @@ impl<'a> Page<'a> {
         runs: Vec<AnalyticsRun>,
         period: Option<Period>,
     ) -> Result<Page<'a>, PageError> {
-        let Some(run) = earshot_metrics::store::pick(&runs, period).cloned() else {
+        let Some(run) = earshot_metrics::runs::pick(&runs, period).cloned() else {
             let message = match period {
                 Some(p) => format!(
                     "There are no answers for {} yet. They are computed by `analytics --period {p}`.",
@@ -257,7 +257,7 @@ impl<'a> Page<'a> {
 
 /// The named periods with a run, for the selector.
 pub fn period_choices(runs: &[AnalyticsRun], selected: Option<Period>) -> Vec<PeriodChoice> {
-    earshot_metrics::store::periods(runs)
+    earshot_metrics::runs::periods(runs)
         .into_iter()
         .map(|p| PeriodChoice {
             value: p.to_string(),

@@ -12,6 +12,7 @@
 
 pub mod report;
 pub mod rows;
+pub mod runs;
 pub mod store;
 
 /// One side of a pairwise row.

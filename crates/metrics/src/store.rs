@@ -1,54 +1,12 @@
-//! Reading what `analytics` stored: the runs (`analytics_runs`) and their rows (`analytics_<metric>`,
-//! as this crate's typed rows). Read-only; shared by the dashboard and the posted weekly recap.
+//! Reading the rows `analytics` stored (`analytics_<metric>`, as this crate's typed rows): shared by
+//! the dashboard and the posted weekly recap. The runs themselves are [`crate::runs`].
 
 use anyhow::{Context as _, Result};
-use earshot_core::mongo::{self, ANALYTICS_PREFIX, ANALYTICS_RUNS, AnalyticsRun};
-use earshot_core::period::Period;
+use earshot_core::mongo::ANALYTICS_PREFIX;
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
 
 use crate::rows::MetricRow;
-
-/// Every listed run, newest first.
-pub async fn runs(db: &Database) -> Result<Vec<AnalyticsRun>> {
-    let mut cursor = db
-        .collection::<AnalyticsRun>(ANALYTICS_RUNS)
-        .find(doc! {})
-        .sort(doc! {"_id": -1})
-        .await
-        .with_context(|| format!("reading `{ANALYTICS_RUNS}`"))?;
-    let mut out = Vec::new();
-    while cursor.advance().await? {
-        out.push(cursor.deserialize_current()?);
-    }
-    Ok(out)
-}
-
-/// The run a page shows: the newest scheduled run (the whole history), or the newest run of a named
-/// period for the whole group.
-pub fn pick(runs: &[AnalyticsRun], period: Option<Period>) -> Option<&AnalyticsRun> {
-    match period {
-        None => runs.iter().find(|r| r.kind == mongo::RUN_SCHEDULED),
-        Some(p) => {
-            let wanted = p.to_string();
-            runs.iter()
-                .filter(|r| r.period.as_deref() == Some(wanted.as_str()) && r.group.is_empty())
-                .max_by_key(|r| r.stored_at)
-        }
-    }
-}
-
-/// The named periods that have a whole-group run, newest first.
-pub fn periods(runs: &[AnalyticsRun]) -> Vec<Period> {
-    let mut out: Vec<Period> = runs
-        .iter()
-        .filter(|r| r.group.is_empty())
-        .filter_map(|r| r.period.as_deref()?.parse().ok())
-        .collect();
-    out.sort_by_key(|p: &Period| std::cmp::Reverse((p.first_day(), p.end_day())));
-    out.dedup();
-    out
-}
 
 /// A query of one metric's rows: a filter, an order, a limit.
 #[derive(Debug, Clone, Default)]

@@ -143,8 +143,8 @@ pub async fn load(
     week: Period,
     hidden: &std::collections::BTreeSet<String>,
 ) -> Result<WeeklyRecap> {
-    let runs = store::runs(db).await?;
-    let run = store::pick(&runs, Some(week)).with_context(|| {
+    let runs = earshot_metrics::runs::listed(db).await?;
+    let run = earshot_metrics::runs::pick(&runs, Some(week)).with_context(|| {
         format!("no analytics run of {week} is stored: run `analytics --period {week}` first")
     })?;
     let members: Vec<RecapMember> = store::rows(

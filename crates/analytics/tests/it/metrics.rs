@@ -5,7 +5,8 @@
 use analytics::snapshot::Filters;
 use analytics::tables::rows;
 use analytics::{analyse, store};
-use earshot_core::mongo::{ANALYTICS_PREFIX, AnalyticsRun, RUN_PERIOD, RUN_SCHEDULED};
+use earshot_core::mongo::ANALYTICS_PREFIX;
+use earshot_metrics::runs::{AnalyticsRun, RUN_PERIOD, RUN_SCHEDULED};
 use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids};
 use earshot_tests::{exported_snapshot, exported_snapshot_with, fixture_group_config};
 use mongodb::bson::{Document, doc};

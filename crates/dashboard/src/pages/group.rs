@@ -269,7 +269,7 @@ async fn weekly(page: &Page<'_>) -> Result<Option<Weekly>, PageError> {
         .and_then(|d| {
             let w = chrono::Datelike::iso_week(&d);
             let period = Period::Week(w.year(), w.week());
-            earshot_metrics::store::periods(&page.runs)
+            earshot_metrics::runs::periods(&page.runs)
                 .contains(&period)
                 .then(|| urls::recap(period))
         });

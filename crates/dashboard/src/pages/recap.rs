@@ -87,8 +87,8 @@ pub async fn page(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Response, PageError> {
     let asked = query.period()?;
-    let runs = earshot_metrics::store::runs(&state.stores.db).await?;
-    let Some(period) = asked.or_else(|| earshot_metrics::store::periods(&runs).into_iter().next())
+    let runs = earshot_metrics::runs::listed(&state.stores.db).await?;
+    let Some(period) = asked.or_else(|| earshot_metrics::runs::periods(&runs).into_iter().next())
     else {
         let names = Names::read(&state).await?;
         let context = RecapPage {
@@ -115,7 +115,7 @@ pub async fn page(
         .rows(Select::all().sorted(doc! {col::MINUTES: -1, col::USER_ID: 1}))
         .await?;
     let (previous, next) = period.neighbours();
-    let known = earshot_metrics::store::periods(&page.runs);
+    let known = earshot_metrics::runs::periods(&page.runs);
     let step = |p: Period| Step {
         label: p.label(),
         href: urls::recap(p),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Html;
-use earshot_core::mongo;
 use earshot_state::roster::MemberRow as Listed;
 use serde::Serialize;
 
@@ -52,7 +51,7 @@ struct Import {
 
 /// The status page.
 pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, PageError> {
-    let runs = earshot_metrics::store::runs(&state.stores.db).await?;
+    let runs = earshot_metrics::runs::listed(&state.stores.db).await?;
     let names = Names::read(&state).await?;
     let zone = state.stores.group.zone().map_err(|e| anyhow::anyhow!(e))?;
     let listed = earshot_state::roster::list(&state.stores, state.clock.now()).await?;
@@ -94,7 +93,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Pa
     };
     let scheduled = runs
         .iter()
-        .find(|r| r.kind == mongo::RUN_SCHEDULED)
+        .find(|r| r.kind == earshot_metrics::runs::RUN_SCHEDULED)
         .map(|r| r.run.clone());
     let frame = Frame {
         periods: Some(period_choices(&runs, None)),

@@ -113,17 +113,20 @@ async fn old_scheduled_runs_are_pruned_and_period_runs_kept() {
     let runs = ["20241108T090000Z", "20241109T090000Z", "20241110T090000Z"];
     for run in runs {
         store::save(&db, run, &out.metrics).await.unwrap();
-        store::register(&db, &AnalyticsRun::new(run, RUN_SCHEDULED))
+        earshot_metrics::runs::register(&db, &AnalyticsRun::new(run, RUN_SCHEDULED))
             .await
             .unwrap();
     }
     store::save(&db, "2024-period", &out.metrics).await.unwrap();
-    store::register(&db, &AnalyticsRun::new("2024-period", RUN_PERIOD))
+    earshot_metrics::runs::register(&db, &AnalyticsRun::new("2024-period", RUN_PERIOD))
         .await
         .unwrap();
-    let pruned = store::prune(&db, 2).await.unwrap();
+    let pruned = earshot_metrics::runs::prune(&db, 2).await.unwrap();
     assert_eq!(pruned, [runs[0]]);
-    assert_eq!(store::prune(&db, 2).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        earshot_metrics::runs::prune(&db, 2).await.unwrap(),
+        Vec::<String>::new()
+    );
     for (metric, frame) in &out.metrics {
         let collection = db.collection::<Document>(&format!("{ANALYTICS_PREFIX}{metric}"));
         for (run, kept) in [

@@ -58,8 +58,8 @@ impl Chart {
 /// Each member's panel: their name and their chart.
 fn per_member(
     report: &Report,
-    chart: impl Fn(usize, &MemberReport) -> ChartOf,
-) -> Vec<(String, ChartOf)> {
+    chart: impl Fn(usize, &MemberReport) -> earshot_charts::Chart,
+) -> Vec<(String, earshot_charts::Chart)> {
     report
         .members
         .iter()
@@ -67,8 +67,6 @@ fn per_member(
         .map(|(i, member)| (member.name.clone(), chart(i, member)))
         .collect()
 }
-
-type ChartOf = earshot_charts::Chart;
 
 fn top_artists(report: &Report) -> String {
     let panels = per_member(report, |i, member| {

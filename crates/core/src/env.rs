@@ -115,6 +115,9 @@ pub const EARSHOT_CHROMEDRIVER: &str = "EARSHOT_CHROMEDRIVER";
 pub const EARSHOT_CHROMIUM: &str = "EARSHOT_CHROMIUM";
 /// Test only: path of the fake-gcs-server binary (scripts/test.sh installs it and sets this).
 pub const EARSHOT_FAKE_GCS_BIN: &str = "EARSHOT_FAKE_GCS_BIN";
+/// Test only: set, `tests/tests/it/reference.rs` rewrites `docs/reference.md` from the code instead of
+/// failing when it is stale.
+pub const EARSHOT_UPDATE_REFERENCE: &str = "EARSHOT_UPDATE_REFERENCE";
 
 /// Default storage URL when neither a flag nor [`EARSHOT_STORAGE`] names one.
 pub const DEFAULT_STORAGE: &str = "./data";

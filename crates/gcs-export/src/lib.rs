@@ -182,8 +182,8 @@ impl<'a> Batch<'a> {
             let value = match document.get(*name) {
                 Some(value) => value,
                 // A field the schema names must be present (null when unknown): a missing one means
-                // the builds and the schema disagree, or the store predates the field (`members
-                // migrate` brings it to the current shape), which must not pass as nulls.
+                // the builds and the schema disagree, or the store predates the field
+                // (`scripts/upgrade.sh` brings it to the current shape), which must not pass as nulls.
                 None => bail!(
                     "`{}` document {id}: field `{name}` is missing (the export schema in earshot-core lists it)",
                     self.collection

@@ -98,17 +98,6 @@ pub(crate) fn shipped_binaries(metadata: &Value) -> Vec<(String, std::path::Path
         .collect()
 }
 
-fn rust_files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
-}
-
 /// Where a group's data lives (`--storage`, `--group-config`, `--mongodb-uri`, `--database`) is
 /// declared once, in `earshot_core::cli`: no shipped binary's source declares one of those flags, and
 /// every binary's `--help` shows them with their environment variables.
@@ -125,17 +114,24 @@ fn no_binary_declares_the_shared_flags() {
     assert!(binaries.len() >= 9, "{binaries:?}");
     let mut declared = Vec::new();
     for (package, dir, bins) in &binaries {
-        let mut files = Vec::new();
-        rust_files(&dir.join("src"), &mut files);
-        for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
+        let sources = dir.join("src");
+        for (file, bytes) in earshot_tests::files_under(&sources) {
+            if !file.ends_with(".rs") {
+                continue;
+            }
+            let text = String::from_utf8(bytes).unwrap();
             for (n, line) in text.lines().enumerate() {
                 let declares = line.contains("#[arg(")
                     && shared
                         .iter()
                         .any(|name| line.contains(&format!("env::{name}")));
                 if declares {
-                    declared.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                    declared.push(format!(
+                        "{}:{}: {}",
+                        sources.join(&file).display(),
+                        n + 1,
+                        line.trim()
+                    ));
                 }
             }
         }

@@ -11,8 +11,7 @@ use std::process::Command;
 
 use crate::architecture::{metadata, shipped_binaries};
 
-/// Set to rewrite `docs/reference.md` instead of comparing with it.
-const UPDATE: &str = "EARSHOT_UPDATE_REFERENCE";
+use earshot_core::env::EARSHOT_UPDATE_REFERENCE;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -149,7 +148,7 @@ fn the_flag_and_environment_reference_is_current() {
         );
     }
     let path = workspace_root().join("docs/reference.md");
-    if std::env::var_os(UPDATE).is_some() {
+    if std::env::var_os(EARSHOT_UPDATE_REFERENCE).is_some() {
         std::fs::write(&path, &rendered).unwrap();
         return;
     }
@@ -162,7 +161,7 @@ fn the_flag_and_environment_reference_is_current() {
             .unwrap_or_else(|| committed.lines().count().min(rendered.lines().count()));
         panic!(
             "docs/reference.md is stale (first difference at line {}: committed {:?}, generated {:?}); \
-             rewrite it with `{UPDATE}=1 cargo test -p earshot-tests --test it reference::`",
+             rewrite it with `{EARSHOT_UPDATE_REFERENCE}=1 cargo test -p earshot-tests --test it reference::`",
             first + 1,
             committed.lines().nth(first),
             rendered.lines().nth(first)

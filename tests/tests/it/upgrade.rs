@@ -69,14 +69,15 @@ fn strip_converted(dir: &Path) -> usize {
     stripped
 }
 
-fn run(program: &Path, args: &[&str], root: &Path, db: &mongodb::Database) -> std::process::Output {
-    Command::new(program)
-        .args(args)
-        .env("EARSHOT_STORAGE", root)
-        .env("EARSHOT_GROUP_CONFIG", fixtures_dir().join("group.toml"))
-        .env("MONGODB_URI", MongoServer::shared().uri())
-        .env("EARSHOT_DATABASE", db.name())
-        .env("EARSHOT_LOG", "warn")
+/// `command` on the test's stores, as the DAG's tasks run: its output.
+fn on_stores(command: &mut Command, root: &Path, db: &mongodb::Database) -> std::process::Output {
+    use earshot_core::env;
+    command
+        .env(env::EARSHOT_STORAGE, root)
+        .env(env::EARSHOT_GROUP_CONFIG, fixtures_dir().join("group.toml"))
+        .env(env::MONGODB_URI, MongoServer::shared().uri())
+        .env(env::EARSHOT_DATABASE, db.name())
+        .env(env::EARSHOT_LOG, "warn")
         .output()
         .unwrap()
 }
@@ -105,7 +106,11 @@ async fn the_upgrade_brings_an_earlier_builds_stores_to_the_current_shape() {
             .unwrap();
     }
     // Today's export refuses them, naming the field, rather than reading around it.
-    let refused = run(&earshot_tests::binary("gcs-export"), &[], dir.path(), &db);
+    let refused = on_stores(
+        &mut Command::new(earshot_tests::binary("gcs-export")),
+        dir.path(),
+        &db,
+    );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         !refused.status.success() && stderr.contains("local_day"),
@@ -126,16 +131,13 @@ async fn the_upgrade_brings_an_earlier_builds_stores_to_the_current_shape() {
         earshot_tests::binary(program);
     }
     let upgrade = || {
-        let out = Command::new("bash")
-            .arg(&script)
-            .env("EARSHOT_BIN_DIR", &bin_dir)
-            .env("EARSHOT_STORAGE", dir.path())
-            .env("EARSHOT_GROUP_CONFIG", fixtures_dir().join("group.toml"))
-            .env("MONGODB_URI", MongoServer::shared().uri())
-            .env("EARSHOT_DATABASE", db.name())
-            .env("EARSHOT_LOG", "warn")
-            .output()
-            .unwrap();
+        let out = on_stores(
+            Command::new("bash")
+                .arg(&script)
+                .env(earshot_core::env::EARSHOT_BIN_DIR, &bin_dir),
+            dir.path(),
+            &db,
+        );
         assert!(
             out.status.success(),
             "scripts/upgrade.sh: {}",

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use earshot_collections::{BuildOptions, Mode, build, build_with};
 use earshot_core::layout::Target;
 use earshot_core::layout::{self, RawKind};
+use earshot_core::records::LocalTime;
 use earshot_core::{export, mongo};
 use earshot_testkit::fixtures::{Listening, fact_count, fact_track, fixture_member_ids};
 use mongodb::Database;
@@ -221,6 +222,19 @@ async fn documents_have_exactly_the_columns_of_the_export_schema() {
     }
 }
 
+/// Move `play` to `at` (RFC 3339): its time, and its local time as the converter computes it in the
+/// fixture group's zone. Returns the time, as stored.
+fn played_at(play: &mut Document, at: &str) -> mongodb::bson::DateTime {
+    let instant = chrono::DateTime::parse_from_rfc3339(at)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let zone = common::group().zone().unwrap();
+    let stored = mongodb::bson::DateTime::from_millis(instant.timestamp_millis());
+    play.insert("played_at", stored);
+    play.extend(mongodb::bson::to_document(&LocalTime::of(instant, zone)).unwrap());
+    stored
+}
+
 #[tokio::test]
 async fn new_plays_are_merged_in_and_silent_members_listed() {
     let (db, _dir, _storage) = common::loaded_database("collections_new_plays").await;
@@ -249,14 +263,8 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
         .await
         .unwrap()
         .unwrap();
-    let at = mongodb::bson::DateTime::parse_rfc3339_str("2024-11-12T20:00:00Z").unwrap();
     play.insert("_id", "ana.mx|2024-11-12T20:00:00.000Z");
-    play.insert("played_at", at);
-    play.insert("played_at_local", "2024-11-12 12:00:00 PST");
-    play.insert("local_day", "2024-11-12");
-    play.insert("local_day_number", 20039_i64);
-    play.insert("local_hour", 12_i32);
-    play.insert("local_weekday", 2_i32); // a Tuesday
+    let at = played_at(&mut play, "2024-11-12T20:00:00Z");
     plays.insert_one(play.clone()).await.unwrap();
     // As data-upload does once the upsert is acknowledged: the ledger names what the play touches.
     let mut entry = vec![earshot_core::ledger::LedgerEntry::new(

@@ -308,14 +308,8 @@ async fn a_run_within_the_margin_does_not_build_again_what_the_last_built() {
         .await
         .unwrap()
         .unwrap();
-    let at = mongodb::bson::DateTime::parse_rfc3339_str("2024-11-12T21:00:00Z").unwrap();
     play.insert("_id", "ben_k|2024-11-12T21:00:00.000Z");
-    play.insert("played_at", at);
-    play.insert("played_at_local", "2024-11-12 13:00:00 PST");
-    play.insert("local_day", "2024-11-12");
-    play.insert("local_day_number", 20039_i64);
-    play.insert("local_hour", 13_i32);
-    play.insert("local_weekday", 2_i32); // a Tuesday
+    played_at(&mut play, "2024-11-12T21:00:00Z");
     plays.insert_one(play.clone()).await.unwrap();
     let file = "converted/recently_played/user=ben_k/20241112T210100.000Z.jsonl";
     let record = || async {
@@ -406,14 +400,8 @@ async fn a_build_rewrites_only_what_new_plays_touch() {
         .await
         .unwrap()
         .unwrap();
-    let at = mongodb::bson::DateTime::parse_rfc3339_str("2024-11-12T20:00:00Z").unwrap();
     play.insert("_id", "ana.mx|2024-11-12T20:00:00.000Z");
-    play.insert("played_at", at);
-    play.insert("played_at_local", "2024-11-12 12:00:00 PST");
-    play.insert("local_day", "2024-11-12");
-    play.insert("local_day_number", 20039_i64);
-    play.insert("local_hour", 12_i32);
-    play.insert("local_weekday", 2_i32); // a Tuesday
+    played_at(&mut play, "2024-11-12T20:00:00Z");
     plays.insert_one(play.clone()).await.unwrap();
     let mut entry = vec![earshot_core::ledger::LedgerEntry::new(
         "converted/recently_played/user=ana.mx/20241112T200100.000Z.jsonl",

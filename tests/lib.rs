@@ -9,7 +9,7 @@ use earshot_core::{GroupConfig, Storage, mongo};
 use earshot_testkit::fixtures::{
     Listening, fixtures_dir, history_dir, member_raw_pages, write_raw_pages,
 };
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 
 /// The path of a workspace binary, building it when this test run has not (`cargo test -p
 /// earshot-tests` builds only this package; `cargo test --workspace` builds them all).

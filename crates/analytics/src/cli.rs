@@ -15,7 +15,7 @@ use earshot_core::{Storage, env, layout};
 use tracing::info;
 
 use crate::snapshot::Filters;
-use crate::{EngineChoice, RunOutput, analyse_with, charts, report, spark, store};
+use crate::{EngineChoice, RunOutput, analyse_with, assemble, charts, save, spark};
 
 /// Which engine computes the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,7 +149,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let key = layout::report_key(&output.run, layout::REPORT_JSON);
     info!(run = %output.run, report = %storage.location(&key), "Analytics done.");
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(report::summary(&output.report).as_bytes())?;
+    stdout.write_all(assemble::summary(&output.report).as_bytes())?;
     writeln!(stdout, "\nReport: {}", storage.location(&key))?;
     Ok(Outcome::Success)
 }
@@ -261,7 +261,7 @@ async fn store_run(
             .await?;
     }
     if let Some(db) = db {
-        store::save(db, &output.run, &output.metrics).await?;
+        save::metric_rows(db, &output.run, &output.metrics).await?;
         let scheduled =
             filters.from.is_none() && filters.to.is_none() && filters.members.is_empty();
         let listed = earshot_metrics::runs::AnalyticsRun {

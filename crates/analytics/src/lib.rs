@@ -6,13 +6,13 @@
 //! re-run replaces and never duplicates ([`store`]); `reports/<run>/report.json` gathers them, and a
 //! summary is printed ([`report`]).
 
+pub mod assemble;
 pub mod charts;
 pub mod cli;
 pub mod engine;
-pub mod report;
+pub mod save;
 pub mod snapshot;
 pub mod spark;
-pub mod store;
 pub mod tables;
 
 use std::collections::BTreeMap;
@@ -367,7 +367,7 @@ pub async fn analyse_with(
         plays: plays as u64,
         weekly_recap_week_starting: computed.week_start.clone(),
     };
-    let report = report::build(&computed.metrics, &names, &computed.weekly, meta)?;
+    let report = assemble::build(&computed.metrics, &names, &computed.weekly, meta)?;
     Ok(RunOutput {
         run,
         metrics: computed.metrics,

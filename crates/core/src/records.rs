@@ -17,9 +17,9 @@ use crate::listens::Listen;
 use crate::spotify::{Image, PlayHistory, Track};
 use crate::{mongo, recording};
 
-mod local;
+mod local_time;
 mod top;
-pub use local::{LOCAL_DAY, LOCAL_DAY_NUMBER, LOCAL_HOUR, LOCAL_WEEKDAY, LocalTime};
+pub use local_time::{LOCAL_DAY, LOCAL_DAY_NUMBER, LOCAL_HOUR, LOCAL_WEEKDAY, LocalTime};
 pub use top::{TopArtistRecord, TopTrackRecord};
 
 /// The track fields every converted record shares. Strings borrow from the page they were read from

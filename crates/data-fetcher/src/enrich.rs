@@ -25,7 +25,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use earshot_core::erasure::ErasureGuard;
-use earshot_upload::mongo::run_updates;
+use earshot_upload::upsert::run_updates;
 
 use crate::fetch::{Fetcher, Session};
 use earshot_spotify::api::SpotifyError;
@@ -314,7 +314,7 @@ async fn apply(db: &Database, tracks: &[(String, Document)]) -> Result<()> {
             "multi": true,
         });
     }
-    earshot_upload::ledger::record(db, &mut entries).await?;
+    earshot_upload::loaded_files::record(db, &mut entries).await?;
     run_updates(db, RAW_RECENTLY_PLAYED, updates)
         .await
         .with_context(|| format!("enriching the plays of {} tracks", tracks.len()))?;

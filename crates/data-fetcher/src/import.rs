@@ -32,16 +32,16 @@ use earshot_core::erasure::ErasureGuard;
 use earshot_core::history::{Disposition, HistoryEntry};
 use earshot_core::progress::Progress;
 use earshot_core::{GroupConfig, Storage, layout};
-use earshot_state::import::HeldBack;
+use earshot_state::import_progress::HeldBack;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use earshot_state::import::{ImportState, read_state, write_state};
+use earshot_state::import_progress::{ImportState, read_state, write_state};
 
-mod export;
-use export::{Export, Source};
-pub use export::{MAX_FILE_BYTES, MAX_TOTAL_BYTES, MAX_ZIP_ENTRIES};
+mod reader;
+use reader::{Export, Source};
+pub use reader::{MAX_FILE_BYTES, MAX_TOTAL_BYTES, MAX_ZIP_ENTRIES};
 
 /// What one import run did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -5,11 +5,11 @@
 //! (HTTP with Spotify's rate-limit rules) → [`fetch`] (incremental, gaps recorded) → [`state`] (cursors,
 //! gaps, authorisation dates) → [`status`].
 
-pub mod auth;
 pub mod enrich;
 pub mod fetch;
 pub mod import;
 pub mod scrobbles;
+pub mod terminal_connect;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -312,7 +312,7 @@ async fn run_auth(
         Budget::new(Duration::from_secs(60)),
     )?;
     let redirect = redirect(redirect_uri.as_deref(), *no_listen, *port).await?;
-    let connected = auth::connect_member(
+    let connected = terminal_connect::connect_member(
         &spotify,
         &app,
         group,
@@ -387,7 +387,7 @@ async fn print_status(
         ),
     }
     for row in &mut rows {
-        row.import = earshot_state::import::read_state(storage, &row.member)
+        row.import = earshot_state::import_progress::read_state(storage, &row.member)
             .await?
             .map(status::ImportStatus::from);
     }
@@ -409,18 +409,18 @@ async fn redirect(
     redirect_uri: Option<&str>,
     no_listen: bool,
     port: u16,
-) -> Result<auth::Redirect> {
+) -> Result<terminal_connect::Redirect> {
     let loopback = format!("http://127.0.0.1:{port}/callback");
     Ok(match redirect_uri {
-        Some(uri) => auth::Redirect::Paste(uri.to_string()),
-        None if no_listen => auth::Redirect::Paste(loopback),
+        Some(uri) => terminal_connect::Redirect::Paste(uri.to_string()),
+        None if no_listen => terminal_connect::Redirect::Paste(loopback),
         None => {
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await
                 .with_context(|| {
                     format!("listening on 127.0.0.1:{port} (choose another with `--port`)")
                 })?;
-            auth::Redirect::Listen(listener, loopback)
+            terminal_connect::Redirect::Listen(listener, loopback)
         }
     })
 }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use earshot_core::layout::{self, RawKind};
 use earshot_core::mongo::connect;
 use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids};
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use earshot_upload::{LoadOptions, Upserter, load_storage};
 use mongodb::bson::{Bson, Document, doc};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use earshot_core::export::{self, SUCCESS_MARKER};
 use earshot_core::{Storage, mongo};
 use earshot_testkit::fixtures::fact_count;
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use gcs_export::{Sizes, export_collection, members_with_rows};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};

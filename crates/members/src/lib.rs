@@ -10,7 +10,7 @@
 //! The work is [`earshot_rights`] (export, erase) and [`earshot_state::roster`] (list), which the
 //! dashboard's "Your data" uses too; this crate is the command line.
 
-use earshot_rights::{erase, export};
+use earshot_rights::{erase, member_export};
 use earshot_state::roster;
 use earshot_state::{Stores, listen_tokens};
 
@@ -129,12 +129,14 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             format,
         } => {
             let summary = match format {
-                ExportFormat::Zip => export::export_to(&stores, member, output)
+                ExportFormat::Zip => member_export::export_to(&stores, member, output)
                     .await?
                     .summary(member, output),
-                ExportFormat::Listenbrainz => export::export_listens_to(&stores, member, output)
-                    .await?
-                    .summary(member, output),
+                ExportFormat::Listenbrainz => {
+                    member_export::export_listens_to(&stores, member, output)
+                        .await?
+                        .summary(member, output)
+                }
             };
             eprintln!("{summary}");
         }

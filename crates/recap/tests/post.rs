@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use earshot_testkit::fixtures::fixtures_dir;
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use earshot_tests::{binary, exported_snapshot_with};
 use mongodb::bson::{Document, doc};
 use serde_json::Value;

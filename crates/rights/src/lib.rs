@@ -15,5 +15,5 @@
 
 pub mod analytics_rows;
 pub mod erase;
-pub mod export;
 pub mod listenbrainz;
+pub mod member_export;

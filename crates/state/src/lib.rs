@@ -6,7 +6,7 @@
 
 pub mod clock;
 pub mod fetch_state;
-pub mod import;
+pub mod import_progress;
 pub mod listen_tokens;
 pub mod roster;
 pub mod sessions;

@@ -94,7 +94,7 @@ pub async fn list(stores: &Stores, now: DateTime<Utc>) -> Result<Vec<MemberRow>>
             .count_documents(doc! {"user_id": &id, "source": PlaySource::History.as_str()})
             .await
             .with_context(|| format!("counting the imported plays of `{id}`"))?;
-        let import = crate::import::read_state(&stores.storage, &id)
+        let import = crate::import_progress::read_state(&stores.storage, &id)
             .await?
             .map(ImportStatus::from);
         rows.push(MemberRow {

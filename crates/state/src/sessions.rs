@@ -295,7 +295,7 @@ impl SessionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use earshot_testkit::mongo::MongoServer;
+    use earshot_testkit::mongo_server::MongoServer;
 
     async fn store(test: &str) -> SessionStore {
         let server = MongoServer::shared();

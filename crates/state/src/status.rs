@@ -117,8 +117,8 @@ pub struct ImportStatus {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-impl From<crate::import::ImportState> for ImportStatus {
-    fn from(state: crate::import::ImportState) -> ImportStatus {
+impl From<crate::import_progress::ImportState> for ImportStatus {
+    fn from(state: crate::import_progress::ImportState) -> ImportStatus {
         ImportStatus {
             plays: state.plays,
             set_aside: state.set_aside.values().sum(),

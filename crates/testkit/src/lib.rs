@@ -8,9 +8,9 @@
 //! - [`gcs`]: fake-gcs-server on a free loopback port.
 
 pub mod fixtures;
-pub mod gcs;
-pub mod mongo;
+pub mod gcs_emulator;
+pub mod mongo_server;
 pub mod rng;
 pub mod scrobbler;
-pub mod spark;
+pub mod spark_cluster;
 pub mod spotify;

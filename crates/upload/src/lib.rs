@@ -8,9 +8,9 @@
 //! Times become BSON dates. A file with a bad line is reported (file, line, field) and skipped whole,
 //! so no file is ever half-loaded; the rest still loads, and the exit code says partial.
 
-pub mod ledger;
-pub mod mongo;
+pub mod loaded_files;
 pub mod reconcile;
+pub mod upsert;
 
 use std::io::BufRead;
 
@@ -28,7 +28,7 @@ use tracing::{error, info};
 
 use earshot_core::ledger::LedgerEntry;
 use earshot_core::mongo::ensure_indexes;
-pub use mongo::{Counts, Upserter};
+pub use upsert::{Counts, Upserter};
 
 /// What loading one collection did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -152,7 +152,7 @@ async fn files_to_load(
     };
     let listed = keys.len();
     if !reload {
-        let loaded = ledger::loaded(db, kind.collection(), prefix).await?;
+        let loaded = loaded_files::loaded(db, kind.collection(), prefix).await?;
         keys.retain(|key| !loaded.contains(key));
     }
     Ok((keys, listed))
@@ -205,7 +205,7 @@ pub async fn load_storage(
                 merged += follow_up.merged;
                 for document in documents {
                     if upserter.push(document).await? {
-                        ledger::record(db, &mut pending).await?;
+                        loaded_files::record(db, &mut pending).await?;
                     }
                 }
                 if !follow_up.is_empty() {
@@ -224,7 +224,7 @@ pub async fn load_storage(
         progress.inc(1);
     }
     upserter.flush().await?;
-    ledger::record(db, &mut pending).await?;
+    loaded_files::record(db, &mut pending).await?;
     progress.finish();
     Ok(Report {
         collection: collection.to_string(),
@@ -289,7 +289,7 @@ pub async fn load_lines<R: BufRead>(
     if !loaded.is_empty() {
         let key = earshot_core::mongo::stdin_ledger_key(chrono::Utc::now());
         let mut entry = vec![LedgerEntry::new(&key, collection, &loaded)];
-        ledger::record(db, &mut entry).await?;
+        loaded_files::record(db, &mut entry).await?;
     }
     let files = usize::from(upserter.counts.read > 0);
     Ok(Report {

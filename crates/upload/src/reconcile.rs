@@ -42,7 +42,7 @@ impl FollowUp {
     /// Send the updates and deletes into `collection`.
     pub async fn send(self, db: &Database, collection: &str) -> Result<()> {
         if !self.updates.is_empty() {
-            crate::mongo::run_updates(db, collection, self.updates)
+            crate::upsert::run_updates(db, collection, self.updates)
                 .await
                 .with_context(|| {
                     format!("adding `ms_played` to matched plays in `{collection}`")

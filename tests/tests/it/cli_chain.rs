@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use earshot_testkit::fixtures::{Listening, fact_count, fixtures_dir, raw_pages};
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use earshot_tests::binary;
 use serde_json::Value;
 

@@ -12,7 +12,7 @@ use data_fetcher::import::import;
 use earshot_core::layout::{self, RawKind};
 use earshot_core::records::PlaySource;
 use earshot_core::{Storage, mongo};
-use earshot_state::import::ImportState;
+use earshot_state::import_progress::ImportState;
 use earshot_testkit::fixtures::{
     HISTORY_DEVICE_FIELDS, HISTORY_PLATFORM, HistoryShape, Listening, fact_count,
     fixture_member_ids, fixtures_dir, history_dir, history_ip_addr, streaming_history,

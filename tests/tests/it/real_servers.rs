@@ -7,7 +7,7 @@ use earshot_core::mongo;
 use earshot_core::spotify::RecentlyPlayedPage;
 use earshot_core::storage::Storage;
 use earshot_testkit::fixtures::{Listening, fixture_member_ids};
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use earshot_testkit::spotify::{DEFAULT_CLIENT_ID, MockOptions, MockSpotify};
 use earshot_tests::fixture_group_config;
 use mongodb::bson::{Document, doc};

@@ -12,7 +12,7 @@ use earshot_core::layout::RawKind;
 use earshot_core::mongo;
 use earshot_core::records::{LOCAL_DAY, LOCAL_DAY_NUMBER, LOCAL_HOUR, LOCAL_WEEKDAY, LocalTime};
 use earshot_testkit::fixtures::fixtures_dir;
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use mongodb::bson::{Bson, Document, doc};
 
 /// The local-time fields an earlier build did not write.

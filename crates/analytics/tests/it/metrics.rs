@@ -4,7 +4,7 @@
 
 use analytics::snapshot::Filters;
 use analytics::tables::rows;
-use analytics::{analyse, store};
+use analytics::{analyse, save};
 use earshot_core::mongo::ANALYTICS_PREFIX;
 use earshot_metrics::runs::{AnalyticsRun, RUN_PERIOD, RUN_SCHEDULED};
 use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids};
@@ -250,8 +250,8 @@ async fn every_metric_matches_the_independently_computed_facts() {
     }
 
     // Stored twice: replaced, never duplicated.
-    store::save(&db, &out.run, &out.metrics).await.unwrap();
-    store::save(&db, &out.run, &out.metrics).await.unwrap();
+    save::metric_rows(&db, &out.run, &out.metrics).await.unwrap();
+    save::metric_rows(&db, &out.run, &out.metrics).await.unwrap();
     for (metric, frame) in &out.metrics {
         let stored = db
             .collection::<Document>(&format!("{ANALYTICS_PREFIX}{metric}"))

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use analytics::snapshot::Filters;
 use analytics::spark::SparkOptions;
 use analytics::tables::rows;
-use analytics::{EngineChoice, analyse_with, store};
+use analytics::{EngineChoice, analyse_with, save};
 use earshot_tests::{exported_snapshot, exported_snapshot_with, fixture_group_config};
 use serde_json::{Map, Value};
 
@@ -172,7 +172,7 @@ async fn spark_and_polars_agree_on_every_metric() {
     );
 
     // Stored like the polars results: another run id, side by side.
-    store::save(&db, &spark.run, &spark.metrics).await.unwrap();
+    save::metric_rows(&db, &spark.run, &spark.metrics).await.unwrap();
 }
 
 /// The rows of `output` whose comparison columns (the metric model's roles) name `member`.
@@ -286,14 +286,14 @@ fn spark_bin() -> std::path::PathBuf {
 /// every metric equals polars'.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_on_a_standalone_cluster_agrees_with_polars() {
-    if !earshot_testkit::spark::java_available() {
+    if !earshot_testkit::spark_cluster::java_available() {
         eprintln!(
             "SKIPPED spark_on_a_standalone_cluster_agrees_with_polars: no `java` on this machine (scripts/test.sh installs one)"
         );
         return;
     }
     let bin = spark_bin();
-    let cluster = earshot_testkit::spark::StandaloneCluster::start(&bin, 2).unwrap();
+    let cluster = earshot_testkit::spark_cluster::StandaloneCluster::start(&bin, 2).unwrap();
     let (_db, _dir, storage) = exported_snapshot("analytics_parity_cluster", "p1").await;
     let python = bin.join("python");
     let submit = [

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use earshot_core::storage::{GcsOptions, Storage, StorageError};
-use earshot_testkit::gcs::FakeGcs;
+use earshot_testkit::gcs_emulator::FakeGcs;
 use futures::StreamExt;
 use google_cloud_gax::error::rpc::{Code, Status};
 use google_cloud_gax::options::RequestOptions;

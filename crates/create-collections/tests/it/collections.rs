@@ -272,7 +272,7 @@ async fn new_plays_are_merged_in_and_silent_members_listed() {
         mongo::RAW_RECENTLY_PLAYED,
         &[play],
     )];
-    earshot_upload::ledger::record(&db, &mut entry)
+    earshot_upload::loaded_files::record(&db, &mut entry)
         .await
         .unwrap();
     build(&db, Target::RecentlyPlayed, &group).await.unwrap();

@@ -1,6 +1,6 @@
 //! "Your data": the signed-in friend's own page. What Earshot holds about them (counted from the same
 //! roster `members list` prints), their Spotify authorisation with its end and a "Reconnect" link, and
-//! their export (the same zip `members export` writes, through [`earshot_rights::export`]) and their
+//! their export (the same zip `members export` writes, through [`earshot_rights::member_export`]) and their
 //! plays as ListenBrainz listens.
 //!
 //! Two choices are theirs too, each a form carrying the session's CSRF token
@@ -390,7 +390,7 @@ pub async fn export(
     let member = own(viewer)?;
     let dir = tempfile::tempdir().context("a temporary folder for the export")?;
     let path = dir.path().join("export.zip");
-    earshot_rights::export::export_to(&state.stores, &member, &path).await?;
+    earshot_rights::member_export::export_to(&state.stores, &member, &path).await?;
     let bytes = std::fs::read(&path).context("reading the export")?;
     download(
         bytes,
@@ -407,7 +407,8 @@ pub async fn listens(
     let member = own(viewer)?;
     let dir = tempfile::tempdir().context("a temporary folder for the export")?;
     let path = dir.path().join("listens.jsonl");
-    if let Err(err) = earshot_rights::export::export_listens_to(&state.stores, &member, &path).await
+    if let Err(err) =
+        earshot_rights::member_export::export_listens_to(&state.stores, &member, &path).await
     {
         if format!("{err:#}").contains("holds no plays") {
             return Err(PageError::not_found(

@@ -167,7 +167,7 @@ async fn a_sixth_member_of_a_development_mode_app_is_refused() {
 
 #[tokio::test]
 async fn the_mongodb_token_store_round_trips_encrypted() {
-    let server = earshot_testkit::mongo::MongoServer::shared();
+    let server = earshot_testkit::mongo_server::MongoServer::shared();
     let db = earshot_core::mongo::connect(server.uri(), &server.database_name("tokens"))
         .await
         .unwrap();

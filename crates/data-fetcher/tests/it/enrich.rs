@@ -12,7 +12,7 @@ use data_fetcher::import::import;
 use earshot_core::layout::{self, RawKind};
 use earshot_core::mongo::{self, RAW_RECENTLY_PLAYED, TRACK_CATALOGUE};
 use earshot_testkit::fixtures::{fact_count, fixtures_dir, history_dir, removed_track_id};
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use earshot_testkit::spotify::{Endpoint, Fault, FaultRule};
 use mongodb::bson::{Bson, Document, doc};
 
@@ -180,7 +180,7 @@ async fn enrichment_survives_a_20_hour_retry_after_and_a_removed_track() {
     data_fetcher::import::record_enrichment(&h.storage, &db, &h.group)
         .await
         .unwrap();
-    let state = earshot_state::import::read_state(&h.storage, MEMBER)
+    let state = earshot_state::import_progress::read_state(&h.storage, MEMBER)
         .await
         .unwrap()
         .unwrap();

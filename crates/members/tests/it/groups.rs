@@ -15,7 +15,7 @@ use earshot_core::layout;
 use earshot_core::scope::{GROUPS_PREFIX, group_database, group_storage};
 use earshot_core::{GroupConfig, Storage, mongo};
 use earshot_testkit::fixtures::fixtures_dir;
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use earshot_tests::{Place, files_under};
 use mongodb::Database;
 use mongodb::bson::Bson;

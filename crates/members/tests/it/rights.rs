@@ -15,7 +15,7 @@ use earshot_core::layout::{self, RawKind, Target};
 use earshot_core::{GroupConfig, Storage, mongo};
 use earshot_state::Stores;
 use earshot_testkit::fixtures::{fact_count, fixtures_dir, history_dir, write_raw_pages};
-use earshot_testkit::mongo::MongoServer;
+use earshot_testkit::mongo_server::MongoServer;
 use earshot_tests::{binary, fresh_database};
 use futures::TryStreamExt as _;
 use mongodb::Database;
@@ -284,7 +284,7 @@ async fn an_export_holds_exactly_the_members_data() {
         .await
         .unwrap();
     let zip_path = p.root.join("export.zip");
-    let counts = earshot_rights::export::export_to(&p.stores(), MEMBER, &zip_path)
+    let counts = earshot_rights::member_export::export_to(&p.stores(), MEMBER, &zip_path)
         .await
         .unwrap();
 
@@ -322,7 +322,10 @@ async fn an_export_holds_exactly_the_members_data() {
             .unwrap();
     assert_eq!(plays.len() as u64, expected);
     assert_eq!(row.plays, expected);
-    assert_eq!(counts.records(earshot_rights::export::PLAYS), expected);
+    assert_eq!(
+        counts.records(earshot_rights::member_export::PLAYS),
+        expected
+    );
     let api_plays = plays.iter().filter(|p| p["source"] == "api").count();
     assert_eq!(api_plays, fact_count(&format!("plays.{MEMBER}")));
     let ids: BTreeSet<&str> = plays.iter().map(|p| p["_id"].as_str().unwrap()).collect();
@@ -342,7 +345,7 @@ async fn an_export_holds_exactly_the_members_data() {
     assert!(stored_spoken > 0, "the fixture member has spoken plays");
     assert_eq!(spoken.len() as u64, stored_spoken);
     assert_eq!(
-        counts.records(earshot_rights::export::SPOKEN),
+        counts.records(earshot_rights::member_export::SPOKEN),
         stored_spoken
     );
     assert_eq!(

@@ -49,7 +49,7 @@ async fn an_import_killed_mid_way_resumes_to_the_exact_count() {
     );
     let expected: ImportState = {
         let storage = Storage::local(clean.path());
-        earshot_state::import::read_state(&storage, member.id())
+        earshot_state::import_progress::read_state(&storage, member.id())
             .await
             .unwrap()
             .unwrap()
@@ -78,7 +78,7 @@ async fn an_import_killed_mid_way_resumes_to_the_exact_count() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let storage = Storage::local(storage_dir.path());
-        let state_after_kill = earshot_state::import::read_state(&storage, member.id())
+        let state_after_kill = earshot_state::import_progress::read_state(&storage, member.id())
             .await
             .unwrap();
         if state_after_kill.is_some() {
@@ -91,7 +91,7 @@ async fn an_import_killed_mid_way_resumes_to_the_exact_count() {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let resumed = earshot_state::import::read_state(&storage, member.id())
+        let resumed = earshot_state::import_progress::read_state(&storage, member.id())
             .await
             .unwrap()
             .unwrap();

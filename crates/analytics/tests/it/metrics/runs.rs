@@ -112,12 +112,12 @@ async fn old_scheduled_runs_are_pruned_and_period_runs_kept() {
     .unwrap();
     let runs = ["20241108T090000Z", "20241109T090000Z", "20241110T090000Z"];
     for run in runs {
-        store::save(&db, run, &out.metrics).await.unwrap();
+        save::metric_rows(&db, run, &out.metrics).await.unwrap();
         earshot_metrics::runs::register(&db, &AnalyticsRun::new(run, RUN_SCHEDULED))
             .await
             .unwrap();
     }
-    store::save(&db, "2024-period", &out.metrics).await.unwrap();
+    save::metric_rows(&db, "2024-period", &out.metrics).await.unwrap();
     earshot_metrics::runs::register(&db, &AnalyticsRun::new("2024-period", RUN_PERIOD))
         .await
         .unwrap();
@@ -285,7 +285,7 @@ async fn the_metric_model_is_what_the_sql_outputs() {
     }
     use earshot_metrics::rows::*;
     macro_rules! reads {
-        ($($t:ty),*) => { $( assert!(!analytics::report::typed::<$t>(&out.metrics).unwrap().is_empty(), "{}", <$t>::TABLE); )* };
+        ($($t:ty),*) => { $( assert!(!analytics::assemble::typed::<$t>(&out.metrics).unwrap().is_empty(), "{}", <$t>::TABLE); )* };
     }
     reads!(
         SpokenSummary,

@@ -127,7 +127,7 @@ async fn incremental_builds_equal_a_build_from_plays() {
         mongo::RAW_RECENTLY_PLAYED,
         &rows,
     )];
-    earshot_upload::ledger::record(&db, &mut entry)
+    earshot_upload::loaded_files::record(&db, &mut entry)
         .await
         .unwrap();
     build_with(&db, Target::All, &group, incremental)
@@ -318,7 +318,7 @@ async fn a_run_within_the_margin_does_not_build_again_what_the_last_built() {
             mongo::RAW_RECENTLY_PLAYED,
             std::slice::from_ref(&play),
         )];
-        earshot_upload::ledger::record(&db, &mut entry)
+        earshot_upload::loaded_files::record(&db, &mut entry)
             .await
             .unwrap();
     };
@@ -408,7 +408,7 @@ async fn a_build_rewrites_only_what_new_plays_touch() {
         mongo::RAW_RECENTLY_PLAYED,
         std::slice::from_ref(&play),
     )];
-    earshot_upload::ledger::record(&db, &mut entry)
+    earshot_upload::loaded_files::record(&db, &mut entry)
         .await
         .unwrap();
     build_with(&db, Target::All, &group, options).await.unwrap();

@@ -214,7 +214,7 @@ async fn a_friend_signs_in_with_spotify_then_erases_themselves_in_chromium() {
         .env("EARSHOT_GROUP_CONFIG", &config)
         .env(
             "MONGODB_URI",
-            earshot_testkit::mongo::MongoServer::shared().uri(),
+            earshot_testkit::mongo_server::MongoServer::shared().uri(),
         )
         .env("EARSHOT_DATABASE", db.name())
         .env("EARSHOT_TOKEN_KEY", &key)

@@ -259,7 +259,7 @@ fn write_group(dir: &std::path::Path, id: &str) {
 /// the binary runs (the command line parsed, `dashboard::run`), on a free loopback port.
 pub async fn serve_groups(test: &str) -> ServedGroups {
     use clap::Parser as _;
-    let server = earshot_testkit::mongo::MongoServer::shared();
+    let server = earshot_testkit::mongo_server::MongoServer::shared();
     let deployment = tempfile::tempdir().unwrap();
     let root = deployment.path().join("storage");
     let groups = deployment.path().join("groups");

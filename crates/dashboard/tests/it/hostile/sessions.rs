@@ -94,7 +94,7 @@ async fn sessions_end_at_sign_out_and_at_a_new_password_and_are_each_their_own()
             "--storage",
             dir.path().to_str().unwrap(),
             "--mongodb-uri",
-            earshot_testkit::mongo::MongoServer::shared().uri(),
+            earshot_testkit::mongo_server::MongoServer::shared().uri(),
             "--database",
             db.name(),
             "--group-config",

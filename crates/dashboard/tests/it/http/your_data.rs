@@ -71,7 +71,7 @@ async fn your_data_is_the_signed_in_friends_own_and_their_export_is_members_expo
         .env("EARSHOT_GROUP_CONFIG", &config)
         .env(
             "MONGODB_URI",
-            earshot_testkit::mongo::MongoServer::shared().uri(),
+            earshot_testkit::mongo_server::MongoServer::shared().uri(),
         )
         .env("EARSHOT_DATABASE", db.name())
         .status()

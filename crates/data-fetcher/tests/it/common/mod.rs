@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use data_fetcher::auth::{self, Redirect};
+use data_fetcher::terminal_connect::{self, Redirect};
 use data_fetcher::fetch::{Fetcher, RunReport, What};
 use earshot_core::{GroupConfig, Storage};
 use earshot_spotify::api::{App, Budget, Endpoints, Spotify};
@@ -128,7 +128,7 @@ impl Harness {
         let (tx, rx) = tokio::sync::oneshot::channel::<String>();
         let spotify = self.spotify(Duration::from_secs(60));
         let app = App::new(client_id);
-        let connect = auth::connect_member(
+        let connect = terminal_connect::connect_member(
             &spotify,
             &app,
             &self.group,

@@ -45,10 +45,10 @@ async fn a_fetch_in_flight_during_an_erase_leaves_no_trace_after_the_pipeline() 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let redirect =
-        data_fetcher::auth::Redirect::Listen(listener, format!("http://127.0.0.1:{port}/callback"));
+        data_fetcher::terminal_connect::Redirect::Listen(listener, format!("http://127.0.0.1:{port}/callback"));
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
     let (auth_spotify, app) = (spotify(), App::new(DEFAULT_CLIENT_ID));
-    let connect = data_fetcher::auth::connect_member(
+    let connect = data_fetcher::terminal_connect::connect_member(
         &auth_spotify,
         &app,
         &p.group,

@@ -56,7 +56,7 @@ pub async fn record(db: &Database, entries: &mut Vec<LedgerEntry>) -> Result<()>
         return Ok(());
     }
     let updates: Vec<Document> = entries.iter().map(LedgerEntry::upsert).collect();
-    crate::mongo::run_updates(db, UPLOAD_LEDGER, updates)
+    crate::upsert::run_updates(db, UPLOAD_LEDGER, updates)
         .await
         .with_context(|| {
             format!(

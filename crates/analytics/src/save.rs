@@ -18,7 +18,11 @@ use crate::tables::rows;
 use earshot_metrics::subject_columns;
 
 /// Replace the run's rows of every metric.
-pub async fn metric_rows(db: &Database, run: &str, metrics: &BTreeMap<String, DataFrame>) -> Result<()> {
+pub async fn metric_rows(
+    db: &Database,
+    run: &str,
+    metrics: &BTreeMap<String, DataFrame>,
+) -> Result<()> {
     for (metric, frame) in metrics {
         let collection = db.collection::<Document>(&format!("{ANALYTICS_PREFIX}{metric}"));
         let keys = subject_columns(metric);

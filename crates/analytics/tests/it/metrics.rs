@@ -250,8 +250,12 @@ async fn every_metric_matches_the_independently_computed_facts() {
     }
 
     // Stored twice: replaced, never duplicated.
-    save::metric_rows(&db, &out.run, &out.metrics).await.unwrap();
-    save::metric_rows(&db, &out.run, &out.metrics).await.unwrap();
+    save::metric_rows(&db, &out.run, &out.metrics)
+        .await
+        .unwrap();
+    save::metric_rows(&db, &out.run, &out.metrics)
+        .await
+        .unwrap();
     for (metric, frame) in &out.metrics {
         let stored = db
             .collection::<Document>(&format!("{ANALYTICS_PREFIX}{metric}"))

@@ -172,7 +172,9 @@ async fn spark_and_polars_agree_on_every_metric() {
     );
 
     // Stored like the polars results: another run id, side by side.
-    save::metric_rows(&db, &spark.run, &spark.metrics).await.unwrap();
+    save::metric_rows(&db, &spark.run, &spark.metrics)
+        .await
+        .unwrap();
 }
 
 /// The rows of `output` whose comparison columns (the metric model's roles) name `member`.

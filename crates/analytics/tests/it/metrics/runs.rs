@@ -117,7 +117,9 @@ async fn old_scheduled_runs_are_pruned_and_period_runs_kept() {
             .await
             .unwrap();
     }
-    save::metric_rows(&db, "2024-period", &out.metrics).await.unwrap();
+    save::metric_rows(&db, "2024-period", &out.metrics)
+        .await
+        .unwrap();
     earshot_metrics::runs::register(&db, &AnalyticsRun::new("2024-period", RUN_PERIOD))
         .await
         .unwrap();

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use data_fetcher::terminal_connect::{self, Redirect};
 use data_fetcher::fetch::{Fetcher, RunReport, What};
+use data_fetcher::terminal_connect::{self, Redirect};
 use earshot_core::{GroupConfig, Storage};
 use earshot_spotify::api::{App, Budget, Endpoints, Spotify};
 use earshot_spotify::tokens::{TokenKey, TokenStore};

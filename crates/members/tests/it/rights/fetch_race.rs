@@ -44,8 +44,10 @@ async fn a_fetch_in_flight_during_an_erase_leaves_no_trace_after_the_pipeline() 
     let tokens = earshot_spotify::tokens::TokenStore::Storage(p.storage.clone(), key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let redirect =
-        data_fetcher::terminal_connect::Redirect::Listen(listener, format!("http://127.0.0.1:{port}/callback"));
+    let redirect = data_fetcher::terminal_connect::Redirect::Listen(
+        listener,
+        format!("http://127.0.0.1:{port}/callback"),
+    );
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
     let (auth_spotify, app) = (spotify(), App::new(DEFAULT_CLIENT_ID));
     let connect = data_fetcher::terminal_connect::connect_member(

@@ -105,8 +105,6 @@ def main():
             server[0].wait()
 
 
-
-
 if __name__ == "__main__":
     try:
         main()

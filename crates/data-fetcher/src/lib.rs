@@ -337,6 +337,33 @@ async fn run_auth(
 }
 
 /// A fetcher of the group's members, waiting at most `max_wait` seconds in all.
+/// The fetcher `data-fetcher fetch` runs, from `cli` (a `fetch` command line) and under `clock`: for
+/// a caller that runs many fetches in one process, as the demo's hourly replay
+/// (`examples/hourly_replay.rs`) does. Each [`Fetcher::run`] is then exactly one `fetch`.
+pub async fn fetcher_for(cli: &Cli, clock: std::sync::Arc<dyn clock::Clock>) -> Result<Fetcher> {
+    let Command::Fetch {
+        max_wait,
+        concurrency,
+        ..
+    } = &cli.command
+    else {
+        bail!("a fetcher is built from a `fetch` command line");
+    };
+    let scoped = cli.store.scoped()?;
+    let storage = scoped.storage().await?;
+    let group = scoped.group.clone();
+    fetcher(
+        cli,
+        &scoped,
+        storage,
+        group,
+        clock,
+        *max_wait,
+        usize::from(*concurrency),
+    )
+    .await
+}
+
 async fn fetcher(
     cli: &Cli,
     scoped: &Scoped,

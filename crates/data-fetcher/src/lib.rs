@@ -336,7 +336,6 @@ async fn run_auth(
     Ok(Outcome::Success)
 }
 
-/// A fetcher of the group's members, waiting at most `max_wait` seconds in all.
 /// The fetcher `data-fetcher fetch` runs, from `cli` (a `fetch` command line) and under `clock`: for
 /// a caller that runs many fetches in one process, as the demo's hourly replay
 /// (`examples/hourly_replay.rs`) does. Each [`Fetcher::run`] is then exactly one `fetch`.
@@ -364,6 +363,7 @@ pub async fn fetcher_for(cli: &Cli, clock: std::sync::Arc<dyn clock::Clock>) -> 
     .await
 }
 
+/// A fetcher of the group's members, waiting at most `max_wait` seconds in all.
 async fn fetcher(
     cli: &Cli,
     scoped: &Scoped,

@@ -164,11 +164,7 @@ pub async fn pipeline_database_of(
             &storage,
             raw,
             &earshot_core::layout::converted_prefix(raw),
-            earshot_upload::LoadOptions {
-                batch_size: 1000,
-                reload: false,
-                match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
-            },
+            earshot_upload::LoadOptions::default(),
         )
         .await
         .expect("uploading");

@@ -33,8 +33,7 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         &layout::converted_prefix(RawKind::RecentlyPlayed),
         LoadOptions {
             batch_size: 200,
-            reload: false,
-            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            ..LoadOptions::default()
         },
     )
     .await
@@ -56,7 +55,7 @@ async fn a_second_upload_inserts_nothing_and_modifies_nothing() {
         LoadOptions {
             batch_size: 200,
             reload: true,
-            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            ..LoadOptions::default()
         },
     )
     .await
@@ -106,11 +105,7 @@ async fn top_items_keep_one_row_per_member_range_day_and_rank() {
         &storage,
         RawKind::TopTracks,
         &layout::converted_prefix(RawKind::TopTracks),
-        LoadOptions {
-            batch_size: 1000,
-            reload: false,
-            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
-        },
+        LoadOptions::default(),
     )
     .await
     .unwrap();
@@ -175,11 +170,7 @@ async fn top_items_keep_one_row_per_member_range_day_and_rank() {
         &storage,
         RawKind::TopArtists,
         &layout::converted_prefix(RawKind::TopArtists),
-        LoadOptions {
-            batch_size: 1000,
-            reload: false,
-            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
-        },
+        LoadOptions::default(),
     )
     .await
     .unwrap();
@@ -224,8 +215,7 @@ async fn a_bad_file_is_rejected_whole_and_the_rest_loads() {
         &layout::converted_prefix(RawKind::RecentlyPlayed),
         LoadOptions {
             batch_size: 100,
-            reload: false,
-            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
+            ..LoadOptions::default()
         },
     )
     .await

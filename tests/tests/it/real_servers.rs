@@ -74,7 +74,7 @@ async fn plays_flow_from_the_mock_spotify_into_mongodb_exactly_once() {
                 batch_size: 100,
                 // The second pass loads the files again (the ledger would skip them).
                 reload: pass == 1,
-                match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
+                ..earshot_upload::LoadOptions::default()
             },
         )
         .await

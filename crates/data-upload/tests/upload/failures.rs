@@ -67,11 +67,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         &storage,
         RawKind::RecentlyPlayed,
         &layout::converted_prefix(RawKind::RecentlyPlayed),
-        LoadOptions {
-            batch_size: 100,
-            reload: false,
-            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
-        },
+        OPTIONS,
     )
     .await;
     admin
@@ -95,11 +91,7 @@ async fn a_failure_mid_run_is_finished_by_the_next_run() {
         &storage,
         RawKind::RecentlyPlayed,
         &layout::converted_prefix(RawKind::RecentlyPlayed),
-        LoadOptions {
-            batch_size: 100,
-            reload: false,
-            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
-        },
+        OPTIONS,
     )
     .await
     .unwrap();
@@ -230,8 +222,7 @@ async fn a_crash_before_the_ledger_entry_is_finished_by_the_next_run() {
     fail_updates(&admin, 1, "upload_ledger_crash").await;
     let one_batch = LoadOptions {
         batch_size: 100_000,
-        reload: false,
-        match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
+        ..LoadOptions::default()
     };
     let crashed = load_storage(&db, &storage, RawKind::RecentlyPlayed, &prefix, one_batch).await;
     admin

@@ -4,11 +4,7 @@ use super::*;
 /// Load `files` (converted storage keys) as data-upload loads them.
 async fn load(db: &Database, storage: &earshot_core::Storage, files: &[(RawKind, String)]) {
     for (kind, key) in files {
-        let options = earshot_upload::LoadOptions {
-            batch_size: 1000,
-            reload: false,
-            match_tolerance_ms: earshot_upload::DEFAULT_MATCH_TOLERANCE_MS,
-        };
+        let options = earshot_upload::LoadOptions::default();
         earshot_upload::load_storage(db, storage, *kind, key, options)
             .await
             .unwrap();

@@ -2,23 +2,13 @@
 //! on it, and an SVG that names the members, drawn by the dashboard's chart model (the same bar colour
 //! and palette in the PNG as on the pages).
 
-use analytics::analyse;
 use analytics::charts::{SIZE, charts};
-use analytics::snapshot::Filters;
-use earshot_tests::{exported_snapshot, fixture_group_config};
+use earshot_tests::exported_snapshot;
 
 #[tokio::test]
 async fn every_chart_is_a_readable_png_and_svg() {
     let (_db, _dir, storage) = exported_snapshot("analytics_charts", "c1").await;
-    let out = analyse(
-        &storage,
-        None,
-        &Filters::default(),
-        &fixture_group_config(),
-        None,
-    )
-    .await
-    .unwrap();
+    let out = crate::analyse_fixture_group(&storage).await;
     let report = out.report.clone();
     let drawn = tokio::task::spawn_blocking(move || {
         charts()

@@ -2,13 +2,11 @@
 //! carried through the pipeline with the five Spotify friends' plays, and the track metrics meeting
 //! across services by recording, against the facts fixtures/facts.py computed independently.
 
-use analytics::analyse;
-use analytics::snapshot::Filters;
 use analytics::tables::rows;
 use earshot_core::mongo::RAW_RECENTLY_PLAYED;
 use earshot_testkit::fixtures::{fact, fact_count, fixture_member_ids};
 use earshot_testkit::scrobbler::SCROBBLER_ID;
-use earshot_tests::{Fixture, exported_snapshot_of, fixture_group_config};
+use earshot_tests::{Fixture, exported_snapshot_of};
 use mongodb::bson::{Document, doc};
 use serde_json::{Map, Value};
 
@@ -77,15 +75,7 @@ async fn a_friend_who_scrobbles_shares_songs_with_the_spotify_friends_by_recordi
         "no Spotify link: {own:?}"
     );
 
-    let out = analyse(
-        &storage,
-        None,
-        &Filters::default(),
-        &fixture_group_config(),
-        None,
-    )
-    .await
-    .unwrap();
+    let out = crate::analyse_fixture_group(&storage).await;
     let table = |name: &str| rows(&out.metrics[name]);
     let summary = table("member_summary");
     let fern = summary

@@ -279,15 +279,7 @@ async fn every_metric_matches_the_independently_computed_facts() {
 async fn the_spoken_metrics_match_the_facts_and_leave_the_music_alone() {
     let (_db, _dir, storage) =
         exported_snapshot_with("analytics_spoken", "20241111T090000Z", true).await;
-    let out = analyse(
-        &storage,
-        None,
-        &Filters::default(),
-        &fixture_group_config(),
-        None,
-    )
-    .await
-    .unwrap();
+    let out = crate::analyse_fixture_group(&storage).await;
     let table = |name: &str| rows(&out.metrics[name]);
     let summary = table("spoken_summary");
     let shows = table("show_minutes");

@@ -101,15 +101,7 @@ async fn without_a_complete_snapshot_the_error_says_what_to_run() {
 #[tokio::test]
 async fn old_scheduled_runs_are_pruned_and_period_runs_kept() {
     let (db, _dir, storage) = exported_snapshot("analytics_prune", "20241111T090000Z").await;
-    let out = analyse(
-        &storage,
-        None,
-        &Filters::default(),
-        &fixture_group_config(),
-        None,
-    )
-    .await
-    .unwrap();
+    let out = crate::analyse_fixture_group(&storage).await;
     let runs = ["20241108T090000Z", "20241109T090000Z", "20241110T090000Z"];
     for run in runs {
         save::metric_rows(&db, run, &out.metrics).await.unwrap();
@@ -242,15 +234,7 @@ async fn the_recap_of_a_month_matches_the_facts() {
 async fn the_metric_model_is_what_the_sql_outputs() {
     let (_db, _dir, storage) =
         exported_snapshot_with("analytics_model", "20241111T090000Z", true).await;
-    let out = analyse(
-        &storage,
-        None,
-        &Filters::default(),
-        &fixture_group_config(),
-        None,
-    )
-    .await
-    .unwrap();
+    let out = crate::analyse_fixture_group(&storage).await;
     let members = fixture_member_ids();
     for metric in earshot_metrics::METRICS {
         let frame = &out.metrics[metric.name];

@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// One allocator for Rust and WiredTiger alike (Cargo.toml says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Start a MongoDB-wire server (secantus-mdb) on loopback and print its URI on stdout's first line.
 ///
 /// Without `--dbpath` the store is temporary and removed at exit; with it, data persists across runs.

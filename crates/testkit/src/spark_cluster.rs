@@ -39,6 +39,10 @@ pub fn java_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The JVM option that stops at the quick JIT tier: for the daemons, and for the executors
+/// (`spark.executor.extraJavaOptions`) of a job submitted to the cluster.
+pub const QUICK_JIT: &str = "-XX:TieredStopAtLevel=1";
+
 impl StandaloneCluster {
     /// Start a master and `workers` workers (one core, 1 GiB each) from the Spark in `bin` (the folder
     /// holding `spark-class`), and wait until every worker has registered.
@@ -167,6 +171,9 @@ impl StandaloneCluster {
             // Loopback only: no UI or REST endpoint on the machine's other addresses.
             .env("SPARK_LOCAL_IP", "127.0.0.1")
             .env("SPARK_MASTER_OPTS", "-Dspark.master.rest.enabled=false")
+            // The quick JIT, as scripts/lib.sh gives the driver: a test's daemons live for minutes,
+            // and the optimising compiler costs more CPU than it saves in that time.
+            .env("SPARK_DAEMON_JAVA_OPTS", QUICK_JIT)
             .env("SPARK_WORKER_DIR", self.dir.path())
             .env("SPARK_LOG_DIR", self.dir.path())
             .stdin(Stdio::null())

@@ -304,6 +304,10 @@ async fn spark_on_a_standalone_cluster_agrees_with_polars() {
         "--conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=4".into(),
         "--conf spark.cores.max=2 --conf spark.executor.cores=1 --conf spark.executor.memory=1g"
             .into(),
+        format!(
+            "--conf spark.executor.extraJavaOptions={}",
+            earshot_testkit::spark_cluster::QUICK_JIT
+        ),
         format!("--conf spark.pyspark.python={}", python.display()),
     ]
     .join(" ");

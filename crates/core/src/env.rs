@@ -95,6 +95,12 @@ pub const EARSHOT_DASHBOARD_WRITE_TIMEOUT: &str = "EARSHOT_DASHBOARD_WRITE_TIMEO
 /// Spotify" redirect URI is this plus the group's path and `/connect/callback`. Spotify requires HTTPS
 /// except for loopback IP literals; by default, a loopback bind's own `http://127.0.0.1:<port>`.
 pub const EARSHOT_DASHBOARD_PUBLIC_URL: &str = "EARSHOT_DASHBOARD_PUBLIC_URL";
+/// Where the dashboard serves its Prometheus metrics, apart from its pages (default
+/// [`DEFAULT_METRICS_BIND`]; `off` serves none). They have no password: a loopback address, or one
+/// only the scraper reaches.
+pub const EARSHOT_METRICS_BIND: &str = "EARSHOT_METRICS_BIND";
+/// `false`: the metrics name no member (each member's figures are folded per source). Default `true`.
+pub const EARSHOT_METRICS_MEMBER_IDS: &str = "EARSHOT_METRICS_MEMBER_IDS";
 /// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
 pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
 
@@ -127,6 +133,8 @@ pub const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
 pub const DEFAULT_DATABASE: &str = "earshot";
 /// Default dashboard address: loopback only.
 pub const DEFAULT_DASHBOARD_BIND: &str = "127.0.0.1:8080";
+/// Default metrics address: loopback only, on the port OpenTelemetry's Prometheus exporter uses.
+pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1:9464";
 /// Default group time zone.
 pub const DEFAULT_TIME_ZONE: &str = "America/Los_Angeles";
 /// Default Spotify Web API base URL.

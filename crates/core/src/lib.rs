@@ -37,6 +37,7 @@ pub mod records;
 pub mod scope;
 pub mod spotify;
 pub mod storage;
+pub mod telemetry;
 
 pub use config::{DestinationConfig, DestinationKind, GroupConfig};
 pub use scope::GroupScope;

@@ -31,6 +31,8 @@ pub struct AppState {
     pub spotify: Option<Arc<SpotifySignIn>>,
     /// The listen API's rate limits ([`crate::pages::listen_api`]).
     pub listen_limiter: crate::pages::listen_api::ListenLimiter,
+    /// Sign-in failures and refusals, for the metrics ([`crate::telemetry`]).
+    pub sign_ins: crate::telemetry::SignInCounters,
 }
 
 impl AppState {
@@ -256,6 +258,7 @@ async fn group_state(
         clock,
         spotify,
         listen_limiter: Default::default(),
+        sign_ins: Default::default(),
     };
     if let Some(auth) = &state.auth {
         // A new password ends every session the old one opened.

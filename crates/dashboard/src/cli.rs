@@ -117,6 +117,31 @@ pub struct ServeArgs {
     /// Spotify" (enabled when `EARSHOT_TOKEN_KEY` or `EARSHOT_TOKEN_KEY_FILE` is set).
     #[arg(long, value_enum, default_value_t = TokenStoreKind::Storage)]
     pub token_store: TokenStoreKind,
+    /// Where the Prometheus metrics are served (`/metrics`), apart from the pages; `off` serves none.
+    /// They have no password: keep it a loopback address, or one only the scraper reaches.
+    #[arg(long, env = env::EARSHOT_METRICS_BIND, default_value = env::DEFAULT_METRICS_BIND)]
+    pub metrics_bind: MetricsBind,
+    /// Whether the metrics name members (by id, never by name); `false` folds each member's figures
+    /// per source (the member furthest behind).
+    #[arg(long, env = env::EARSHOT_METRICS_MEMBER_IDS, default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics_member_ids: bool,
+}
+
+/// `--metrics-bind`: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsBind(pub Option<SocketAddr>);
+
+impl std::str::FromStr for MetricsBind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<MetricsBind, String> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(MetricsBind(None));
+        }
+        text.parse()
+            .map(|address| MetricsBind(Some(address)))
+            .map_err(|_| format!("`{text}` is not an address such as 127.0.0.1:9464 (or `off`)"))
+    }
 }
 
 impl ServeArgs {

@@ -5,7 +5,8 @@
 //! with JavaScript off: there is no script at all, and the Content-Security-Policy allows none. Charts are
 //! inline SVG ([`charts`]). By default it listens on 127.0.0.1 only; another address needs a group
 //! password ([`auth`]). What it answers and whom it believes is [`exposure`]; how long it waits and how
-//! many connections it holds is [`server`]; the login form's limits are [`throttle`].
+//! many connections it holds is [`server`]; the login form's limits are [`throttle`]; the health
+//! check and the operator's metrics are [`telemetry`].
 //!
 //! The flags are [`cli`], what every request reads [`app`], the routes and their middleware
 //! [`routes`], every URL [`urls`]; each page is a module of [`pages`] with its typed context, reading
@@ -21,6 +22,7 @@ pub mod pages;
 pub mod render;
 pub mod routes;
 pub mod server;
+pub mod telemetry;
 pub mod throttle;
 pub mod urls;
 
@@ -74,6 +76,31 @@ async fn serve_args(args: ServeArgs) -> Result<Outcome> {
             &state.base
         };
         writeln!(std::io::stdout(), "Dashboard: http://{address}{page}")?;
+    }
+    if let Some(bind) = args.metrics_bind.0 {
+        let metrics = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("listening on {bind} for the metrics (--metrics-bind)"))?;
+        let address = metrics.local_addr()?;
+        if !address.ip().is_loopback() {
+            tracing::warn!(%address, "The metrics have no password: only the scraper should reach this address.");
+        }
+        tracing::info!(%address, member_ids = args.metrics_member_ids, "Metrics listening.");
+        writeln!(
+            std::io::stdout(),
+            "Metrics: http://{address}{}",
+            urls::METRICS
+        )?;
+        let served = telemetry::MetricsState {
+            states: states.clone(),
+            member_ids: args.metrics_member_ids,
+        };
+        let limits = args.limits();
+        tokio::spawn(async move {
+            if let Err(err) = telemetry::serve_metrics(metrics, served, limits).await {
+                tracing::error!(error = %format!("{err:#}"), "The metrics server stopped.");
+            }
+        });
     }
     serve_with(listener, states, args.limits()).await?;
     Ok(Outcome::Success)

@@ -19,7 +19,7 @@ use crate::pages::{
     artist, assets, connect, group, listen_api, login, me, member, pair, recap, status, track,
 };
 use crate::server::{self, ServerLimits};
-use crate::{auth, urls};
+use crate::{auth, telemetry, urls};
 
 /// The Content-Security-Policy of every response: no script of any kind, styles and images from the
 /// dashboard itself, forms posting only to it, and no framing.
@@ -37,6 +37,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route(urls::ARTIST, get(artist::page))
         .route(urls::RECAP, get(recap::page))
         .route(urls::STATUS, get(status::page))
+        .route(urls::HEALTHZ, get(telemetry::health_of_group))
         .route(urls::LOGIN, get(login::login_form).post(login::login))
         .route(urls::LOGOUT, post(login::logout))
         .route(urls::YOUR_DATA, get(me::page))
@@ -75,10 +76,20 @@ pub fn app(states: &[Arc<AppState>], request_timeout: Duration) -> Router {
         [only] if only.base.is_empty() => router(only.clone(), request_timeout),
         _ => {
             // `/g/<id>` is a group's page; `/g/<id>/` leads there (a typed address's slash).
-            let mut app = Router::new().route(
-                &format!("{}/{{id}}/", urls::GROUPS_ROOT),
-                get(|Path(id): Path<String>| async move { Redirect::to(&urls::group_base(&id)) }),
-            );
+            let all = states.to_vec();
+            let mut app =
+                Router::new()
+                    .route(
+                        &format!("{}/{{id}}/", urls::GROUPS_ROOT),
+                        get(|Path(id): Path<String>| async move {
+                            Redirect::to(&urls::group_base(&id))
+                        }),
+                    )
+                    // Every group's MongoDB answers.
+                    .route(
+                        urls::HEALTHZ,
+                        get(move || async move { telemetry::health(&all).await }),
+                    );
             for state in states {
                 app = app.nest(&state.base, router(state.clone(), request_timeout));
             }

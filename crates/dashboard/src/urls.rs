@@ -83,10 +83,17 @@ pub const SUBMIT_LISTENS: &str = "/1/submit-listens";
 /// The listen API's token check (ListenBrainz's path).
 pub const VALIDATE_TOKEN: &str = "/1/validate-token";
 
-/// The paths open without a session: the login form and what it loads, and the listen API (which
-/// has its own tokens).
+/// The health check (`200` when the process and MongoDB answer, `503` when MongoDB does not), for a
+/// load balancer or an uptime probe: open without a session, and says nothing of the group.
+pub const HEALTHZ: &str = "/healthz";
+/// The Prometheus metrics, on the metrics address only (`--metrics-bind`), never on the pages' one.
+pub const METRICS: &str = "/metrics";
+
+/// The paths open without a session: the login form and what it loads, the listen API (which has
+/// its own tokens), and the health check.
 pub const OPEN: &[&str] = &[
     LOGIN,
+    HEALTHZ,
     SUBMIT_LISTENS,
     VALIDATE_TOKEN,
     CONNECT,

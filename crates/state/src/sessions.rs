@@ -282,13 +282,21 @@ impl SessionStore {
             .deleted_count)
     }
 
-    /// Sessions open now (for tests and the operator).
+    /// Sessions open at `now`: not ended, and not expired (MongoDB's TTL monitor deletes expired
+    /// ones only once a minute). For the operator's metrics.
+    pub async fn open_at(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.sessions
+            .count_documents(doc! {"expires_at": {"$gt": bson_time(now)}})
+            .await
+            .context("counting open sessions")
+    }
+
+    /// Sessions stored now, expired ones not yet deleted included (for tests).
     pub async fn count(&self) -> Result<u64> {
-        Ok(self
-            .sessions
+        self.sessions
             .count_documents(Document::new())
             .await
-            .context("counting sessions")?)
+            .context("counting sessions")
     }
 }
 

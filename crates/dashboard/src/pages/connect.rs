@@ -254,6 +254,7 @@ pub async fn callback(
     let connected = match connect::finish(&sign_in.spotify, stores, &pending, &query).await {
         Ok(connected) => connected,
         Err(err) => {
+            state.sign_ins.failed();
             if let Some(refused) = err.downcast_ref::<Refused>() {
                 tracing::warn!(error = %refused, "A Spotify sign-in was refused.");
                 let message = match refused {

@@ -203,6 +203,7 @@ fn throttled(
     client: ClientKey,
     refusal: Refusal,
 ) -> Result<Response, PageError> {
+    state.sign_ins.refused();
     match refusal {
         Refusal::Client(wait) => {
             tracing::warn!(client = %client, "Too many dashboard sign-in attempts from one client.");
@@ -289,6 +290,7 @@ pub async fn login(
     let permit = attempt.permit.take();
     if !auth.check_password(form.password, permit).await {
         attempt.wrong(Instant::now());
+        state.sign_ins.failed();
         tracing::warn!(client = %client, "A wrong dashboard password.");
         return refused(
             &state,

@@ -9,3 +9,4 @@ mod groups;
 mod hostile;
 mod http;
 mod listen_api;
+mod telemetry;

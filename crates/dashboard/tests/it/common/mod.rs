@@ -100,6 +100,7 @@ pub async fn serve_stores_with(
         clock: Arc::new(earshot_state::clock::SystemClock),
         spotify: None,
         listen_limiter: Default::default(),
+        sign_ins: Default::default(),
     };
     tokio::spawn(dashboard::serve_with(
         listener,

@@ -124,6 +124,7 @@ pub async fn serve_sign_in_on(
         clock,
         spotify: Some(Arc::new(sign_in)),
         listen_limiter: Default::default(),
+        sign_ins: Default::default(),
     };
     tokio::spawn(dashboard::serve_with(
         listener,

@@ -238,6 +238,7 @@ async fn in_x_real_ip_mode_a_clients_own_x_forwarded_for_is_ignored() {
         clock: std::sync::Arc::new(earshot_state::clock::SystemClock),
         spotify: None,
         listen_limiter: Default::default(),
+        sign_ins: Default::default(),
     };
     tokio::spawn(dashboard::serve_with(
         listener,

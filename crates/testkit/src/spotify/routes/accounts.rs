@@ -14,6 +14,7 @@ use super::{AccessGrant, CodeGrant, RefreshGrant, RefreshPolicy, State};
 
 use super::*;
 
+/// An authorization code is good for this long.
 pub(super) const CODE_LIFETIME_MINUTES: i64 = 10;
 pub(super) const KNOWN_SCOPES: &[&str] = &[
     "user-read-recently-played",

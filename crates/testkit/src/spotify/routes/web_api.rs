@@ -22,8 +22,7 @@ pub(super) const REMOVED_FIELDS: &[&str] = &[
 pub(super) const REMOVED_USER_FIELDS: &[&str] = &["email", "country", "product"];
 /// Most plays recently-played can reach, as on Spotify.
 pub(super) const REACHABLE_PLAYS: usize = 50;
-/// An authorization code is good for this long.
-
+/// `GET /v1/me/player/recently-played`.
 pub(super) fn recently_played(
     state: &State,
     user: &str,

@@ -1,0 +1,36 @@
+//! What the operator watches: the Prometheus metrics the dashboard serves on its metrics address
+//! (`dashboard --metrics-bind`), by name, and the labels they carry. Names are written without the
+//! `_total` a counter gains in the exposition (OpenMetrics adds it).
+//!
+//! Labels never carry a secret or a name: at most the group's id, a play source and, unless the
+//! operator switches them off ([`crate::env::EARSHOT_METRICS_MEMBER_IDS`]), a member's id.
+
+/// Gauge, by `group` and `source`: plays stored.
+pub const PLAYS_STORED: &str = "earshot_plays_stored";
+/// Gauge, by `group`, `source` and `member`: seconds since the member's newest stored play from that
+/// source. Without member ids, by `group` and `source`: the oldest of them (the member furthest
+/// behind).
+pub const LAST_PLAY_AGE: &str = "earshot_last_play_age_seconds";
+/// Gauge, by `group`: dashboard sessions open (not yet ended or expired).
+pub const SESSIONS_OPEN: &str = "earshot_sessions_open";
+/// Counter, by `group`: sign-ins that failed (a wrong group password, a Spotify sign-in that did not
+/// complete) since the dashboard started.
+pub const SIGN_IN_FAILURES: &str = "earshot_sign_in_failures";
+/// Counter, by `group`: sign-in attempts the login throttle refused since the dashboard started.
+pub const SIGN_IN_REFUSALS: &str = "earshot_sign_in_refusals";
+/// Gauge, by `group`: 1 when MongoDB answered the scrape's reads, 0 when it did not (the store
+/// metrics are then left out).
+pub const MONGODB_UP: &str = "earshot_mongodb_up";
+
+/// The metrics' label names.
+pub mod label {
+    /// The group's id (empty for a deployment of one group without one).
+    pub const GROUP: &str = "group";
+    /// A play source ([`crate::records::PlaySource`]: `api`, `history`, `listenbrainz`, …).
+    pub const SOURCE: &str = "source";
+    /// A member's id.
+    pub const MEMBER: &str = "member";
+}
+
+/// The exposition's content type (OpenMetrics text, which Prometheus reads).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -1,0 +1,418 @@
+//! The operator's view (issue #42): `/healthz` on the pages' address, open without a session; and the
+//! Prometheus metrics on their own address, read by a real parser (`prometheus_client`'s OpenMetrics
+//! parser, from PyPI) and held to what the stores say, computed here by aggregations of our own.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use dashboard::AppState;
+use dashboard::auth::Auth;
+use dashboard::exposure::Exposure;
+use dashboard::server::ServerLimits;
+use dashboard::telemetry::{MetricsState, serve_metrics};
+use earshot_core::mongo::RAW_RECENTLY_PLAYED;
+use earshot_core::telemetry;
+use earshot_tests::{Fixture, fixture_group_config, pipeline_database_of};
+use futures::TryStreamExt as _;
+use mongodb::bson::{Document, doc};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::{client, login_form};
+
+const PASSWORD: &str = "a metrics test password";
+
+/// One parsed sample.
+#[derive(Debug, Clone)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// The venv's Python (scripts/requirements-test.lock has prometheus-client).
+fn python() -> std::path::PathBuf {
+    std::env::var_os("EARSHOT_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| earshot_core::env::cache_dir().join("venv"))
+        .join("bin/python")
+}
+
+/// `text` through prometheus_client's OpenMetrics parser.
+fn parse(text: &str) -> Vec<Sample> {
+    let mut child = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/prometheus/parse.py"
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running the Prometheus parser (scripts/test.sh installs prometheus-client)");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the parser refused the exposition: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            Sample {
+                name: v["name"].as_str().unwrap().to_string(),
+                labels: v["labels"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect(),
+                value: v["value"].as_f64().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// The samples named `name`.
+fn named<'a>(samples: &'a [Sample], name: &str) -> Vec<&'a Sample> {
+    samples.iter().filter(|s| s.name == name).collect()
+}
+
+/// The one sample named `name`.
+fn one(samples: &[Sample], name: &str) -> f64 {
+    let found = named(samples, name);
+    assert_eq!(found.len(), 1, "{name}: {found:?}");
+    found[0].value
+}
+
+/// One group's pages and, on other ports, its metrics (one server per `member_ids` setting): their
+/// base URLs, and the state they share.
+async fn serve(
+    stores: earshot_state::Stores,
+    auth: Option<Auth>,
+    member_ids: &[bool],
+) -> (String, Vec<String>, Arc<AppState>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let state = Arc::new(AppState {
+        base: String::new(),
+        exposure: Exposure::loopback(address.port(), auth.is_some()),
+        stores,
+        auth,
+        clock: Arc::new(earshot_state::clock::SystemClock),
+        spotify: None,
+        listen_limiter: Default::default(),
+        sign_ins: Default::default(),
+    });
+    tokio::spawn(dashboard::serve_with(
+        listener,
+        vec![state.clone()],
+        ServerLimits::default(),
+    ));
+    let mut metrics = Vec::new();
+    for ids in member_ids {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        metrics.push(format!("http://{}", listener.local_addr().unwrap()));
+        let served = MetricsState {
+            states: vec![state.clone()],
+            member_ids: *ids,
+        };
+        tokio::spawn(serve_metrics(listener, served, ServerLimits::default()));
+    }
+    (format!("http://{address}"), metrics, state)
+}
+
+/// Post the login form once with `password`: the response.
+async fn sign_in(base: &str, password: &str) -> reqwest::Response {
+    let http = client();
+    let (nonce, token) = login_form(&http, base).await;
+    http.post(format!("{base}/login"))
+        .header("cookie", nonce)
+        .form(&[("password", password), ("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `(member, source)` → the newest play's time, by an aggregation of the raw plays.
+async fn newest_plays(db: &mongodb::Database) -> BTreeMap<(String, String), DateTime<Utc>> {
+    let pipeline = vec![doc! {"$group": {
+        "_id": {"member": "$user_id", "source": "$source"},
+        "newest": {"$max": "$played_at"},
+    }}];
+    let rows: Vec<Document> = db
+        .collection::<Document>(RAW_RECENTLY_PLAYED)
+        .aggregate(pipeline)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            let id = row.get_document("_id").unwrap();
+            (
+                (
+                    id.get_str("member").unwrap().to_string(),
+                    id.get_str("source").unwrap().to_string(),
+                ),
+                DateTime::<Utc>::from_timestamp_millis(
+                    row.get_datetime("newest").unwrap().timestamp_millis(),
+                )
+                .unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
+    let fixture = Fixture {
+        history: true,
+        listens: true,
+    };
+    let (db, _dir, storage) = pipeline_database_of("dashboard_metrics", fixture).await;
+    let group = fixture_group_config();
+    let names: Vec<String> = group
+        .members
+        .iter()
+        .map(|m| m.display_name.clone())
+        .collect();
+    let stores = earshot_state::Stores {
+        storage,
+        db: db.clone(),
+        group,
+    };
+    let auth = Auth::new(
+        &dashboard::auth::hash_password(PASSWORD).unwrap(),
+        "the test hash",
+        false,
+    )
+    .unwrap();
+    let (base, metrics, _) = serve(stores, Some(auth), &[true, false]).await;
+
+    // The health check is open without a session; the metrics are not on the pages' address.
+    let health = client()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(
+        health.json::<Value>().await.unwrap(),
+        serde_json::json!({"status": "ok", "mongodb": "ok"})
+    );
+    let elsewhere = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        elsewhere.status(),
+        StatusCode::OK,
+        "no metrics on the pages"
+    );
+
+    // One friend signs in, four wrong passwords, then two attempts past the throttle's five a minute.
+    assert_eq!(
+        sign_in(&base, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            sign_in(&base, "wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            sign_in(&base, PASSWORD).await.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+
+    let before = Utc::now();
+    let response = client()
+        .get(format!("{}/metrics", metrics[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], telemetry::CONTENT_TYPE);
+    let text = response.text().await.unwrap();
+    let after = Utc::now();
+    let samples = parse(&text);
+
+    assert_eq!(
+        one(&samples, &format!("{}_total", telemetry::SIGN_IN_FAILURES)),
+        4.0
+    );
+    assert_eq!(
+        one(&samples, &format!("{}_total", telemetry::SIGN_IN_REFUSALS)),
+        2.0
+    );
+    assert_eq!(one(&samples, telemetry::SESSIONS_OPEN), 1.0);
+    assert_eq!(one(&samples, telemetry::MONGODB_UP), 1.0);
+
+    // Plays by source: every source, with the count an aggregation of the raw plays gives.
+    let newest = newest_plays(&db).await;
+    let mut by_source: BTreeMap<String, f64> = BTreeMap::new();
+    for (source, count) in db
+        .collection::<Document>(RAW_RECENTLY_PLAYED)
+        .aggregate(vec![doc! {"$group": {"_id": "$source", "n": {"$sum": 1}}}])
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row.get_str("_id").unwrap().to_string(),
+                row.get_i32("n")
+                    .map(f64::from)
+                    .unwrap_or_else(|_| row.get_i64("n").unwrap() as f64),
+            )
+        })
+    {
+        by_source.insert(source, count);
+    }
+    assert!(
+        by_source.len() >= 3,
+        "api, history and listens: {by_source:?}"
+    );
+    let stored: BTreeMap<String, f64> = named(&samples, telemetry::PLAYS_STORED)
+        .iter()
+        .filter(|s| s.value > 0.0)
+        .map(|s| (s.labels["source"].clone(), s.value))
+        .collect();
+    assert_eq!(stored, by_source);
+
+    // Each member's newest play by source: the age at the scrape, between the two instants around it.
+    let ages = named(&samples, telemetry::LAST_PLAY_AGE);
+    let members: BTreeSet<String> = fixture_group_config()
+        .members
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    let expected: BTreeMap<&(String, String), &DateTime<Utc>> = newest
+        .iter()
+        .filter(|((member, _), _)| members.contains(member))
+        .collect();
+    assert_eq!(ages.len(), expected.len(), "{ages:?}");
+    for sample in &ages {
+        let key = (
+            sample.labels["member"].clone(),
+            sample.labels["source"].clone(),
+        );
+        let newest = expected.get(&key).unwrap_or_else(|| panic!("{key:?}"));
+        let (low, high) = (
+            (before - **newest).num_seconds() as f64,
+            (after - **newest).num_seconds() as f64,
+        );
+        assert!(
+            (low..=high).contains(&sample.value),
+            "{key:?}: {} not in {low}..={high}",
+            sample.value
+        );
+    }
+
+    // With member ids off: no member label, each source's member furthest behind.
+    let text = client()
+        .get(format!("{}/metrics", metrics[1]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let folded = parse(&text);
+    assert!(
+        folded.iter().all(|s| !s.labels.contains_key("member")),
+        "{folded:?}"
+    );
+    for sample in named(&folded, telemetry::LAST_PLAY_AGE) {
+        let source = &sample.labels["source"];
+        let furthest = ages
+            .iter()
+            .filter(|s| &s.labels["source"] == source)
+            .map(|s| s.value)
+            .fold(0.0, f64::max);
+        assert!(
+            (furthest..=furthest + 60.0).contains(&sample.value),
+            "{source}: {} against {furthest}",
+            sample.value
+        );
+    }
+
+    // No secret and no name in the exposition: the password, the members' names.
+    for text in [
+        &text,
+        &client()
+            .get(format!("{}/metrics", metrics[0]))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    ] {
+        assert!(!text.contains(PASSWORD));
+        for name in &names {
+            assert!(!text.contains(&format!("\"{name}\"")), "{name} in:\n{text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_mongodb_the_health_check_fails_and_the_metrics_still_answer() {
+    let unreachable = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        mongodb::Client::with_uri_str(format!(
+            "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=300"
+        ))
+        .await
+        .unwrap()
+        .database("nowhere")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stores = earshot_state::Stores {
+        storage: earshot_core::Storage::local(dir.path()),
+        db: unreachable,
+        group: fixture_group_config(),
+    };
+    let (base, metrics, _) = serve(stores, None, &[true]).await;
+
+    let health = client()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = health.text().await.unwrap();
+    assert_eq!(body, r#"{"status":"unavailable","mongodb":"unreachable"}"#);
+
+    let response = client()
+        .get(format!("{}/metrics", metrics[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let samples = parse(&response.text().await.unwrap());
+    assert_eq!(one(&samples, telemetry::MONGODB_UP), 0.0);
+    assert!(named(&samples, telemetry::PLAYS_STORED).is_empty());
+    assert_eq!(
+        one(&samples, &format!("{}_total", telemetry::SIGN_IN_FAILURES)),
+        0.0
+    );
+}

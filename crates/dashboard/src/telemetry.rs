@@ -160,15 +160,24 @@ async fn store_figures(state: &AppState, now: DateTime<Utc>) -> Result<StoreFigu
             .with_context(|| format!("counting the {} plays", source.as_str()))?;
         figures.plays_by_source.push((source.as_str(), count));
     }
+    // Each member's newest play by source: one read of the `(source, user_id, played_at)` index each,
+    // never a count (a scrape stays cheap at a million plays).
     for member in &state.stores.group.members {
-        for found in earshot_state::status::sources_of(db, &member.id).await? {
-            let Some(last) = found.last_play.as_deref() else {
+        for source in PlaySource::ALL {
+            let newest = plays
+                .find_one(doc! {"source": source.as_str(), "user_id": &member.id})
+                .sort(doc! {"played_at": -1})
+                .projection(doc! {"played_at": 1, "_id": 0})
+                .await
+                .with_context(|| format!("reading the newest {} play", source.as_str()))?;
+            let Some(at) = newest.and_then(|d| d.get_datetime("played_at").ok().copied()) else {
                 continue;
             };
-            let last = DateTime::parse_from_rfc3339(last)
-                .with_context(|| format!("the newest play of `{}`", member.id))?;
-            let age = (now - last.with_timezone(&Utc)).num_seconds().max(0);
-            figures.ages.insert((member.id.clone(), found.source), age);
+            let at = DateTime::<Utc>::from_timestamp_millis(at.timestamp_millis()).unwrap_or(now);
+            let age = (now - at).num_seconds().max(0);
+            figures
+                .ages
+                .insert((member.id.clone(), source.as_str()), age);
         }
     }
     figures.sessions_open = state.sessions().open_at(now).await?;

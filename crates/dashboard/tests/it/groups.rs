@@ -151,6 +151,17 @@ async fn each_group_sees_only_its_own_pages() {
             "{path}: {body}"
         );
     }
+    // The health check, open without a session: every group's at the root, each group's under it;
+    // it names no group.
+    for path in ["/healthz", "/g/north/healthz", "/g/south/healthz"] {
+        let response = http.get(format!("{site}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"status":"ok","mongodb":"ok"}"#,
+            "{path}"
+        );
+    }
     // A typed address with a slash leads to the group's page.
     let response = http.get(format!("{site}/g/north/")).send().await.unwrap();
     assert_eq!(response.headers()[LOCATION], "/g/north");

@@ -124,8 +124,15 @@ def build(group: str | None, config: Path | None) -> list[DAG]:
     }
 
     def step(task_id: str, command: str, **kwargs) -> BashOperator:
-        """One binary as a task; `append_env` keeps the worker's environment (where the secrets live)."""
-        return BashOperator(task_id=task_id, bash_command=f"{BIN}/{command}", env=env, append_env=True, **kwargs)
+        """One binary as a task; `append_env` keeps the worker's environment (where the secrets live).
+        EARSHOT_STEP names the task: the binary records its run for the operator's metrics."""
+        return BashOperator(
+            task_id=task_id,
+            bash_command=f"{BIN}/{command}",
+            env={**env, "EARSHOT_STEP": task_id},
+            append_env=True,
+            **kwargs,
+        )
 
     with DAG(
         dag_id=f"{prefix}_recently_played", schedule="@hourly", dagrun_timeout=timedelta(minutes=55), **shared

@@ -55,6 +55,15 @@ def test_the_dags_run_the_pipeline_and_a_second_run_duplicates_nothing(env: dict
     assert len(raw) == len(MEMBERS), "the second hourly run found nothing new and stored no page"
     assert (storage / "exports" / "Tracks" / "snapshot=20260102T000000Z" / "_SUCCESS").is_file()
 
+    # Each task's binary recorded its two runs (EARSHOT_STEP, set by the DAG), the newest first: what
+    # the operator's metrics read.
+    steps = storage / "state" / "steps"
+    for task in ("fetch_recently_played", "convert_recently_played", "upload_recently_played", "export", "analytics"):
+        record = json.loads((steps / f"{task}.json").read_text())
+        assert record["step"] == task
+        assert [run["outcome"] for run in record["runs"]] == ["success", "success"], record
+        assert record["runs"][0]["started_at"] > record["runs"][1]["started_at"], record
+
     # The weekly DAG: its own snapshot, the analytics of the week before (2026-W01, 29 Dec to 4 Jan),
     # and the recap, which the fixture config posts nowhere.
     dags_test("earshot_weekly", "2026-01-05T12:00:00+00:00", env)

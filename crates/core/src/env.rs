@@ -101,6 +101,10 @@ pub const EARSHOT_DASHBOARD_PUBLIC_URL: &str = "EARSHOT_DASHBOARD_PUBLIC_URL";
 pub const EARSHOT_METRICS_BIND: &str = "EARSHOT_METRICS_BIND";
 /// `false`: the metrics name no member (each member's figures are folded per source). Default `true`.
 pub const EARSHOT_METRICS_MEMBER_IDS: &str = "EARSHOT_METRICS_MEMBER_IDS";
+/// The scheduled step a binary runs as (the DAG sets each task's id: `fetch_recently_played`, …):
+/// set, the binary records its run in `state/steps/<step>.json` as it ends ([`crate::step_runs`]),
+/// for the operator's metrics. Unset (a run by hand), nothing is recorded.
+pub const EARSHOT_STEP: &str = "EARSHOT_STEP";
 /// Log filter for tracing (`info` by default), e.g. `earshot=debug`.
 pub const EARSHOT_LOG: &str = "EARSHOT_LOG";
 

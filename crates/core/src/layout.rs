@@ -229,6 +229,16 @@ pub fn spark_output_prefix(run: &str) -> String {
     report_key(run, "spark/")
 }
 
+/// Prefix of every scheduled step's run record.
+pub fn step_runs_prefix() -> String {
+    format!("{STATE}/steps/")
+}
+
+/// A scheduled step's recent runs ([`crate::step_runs`]): `state/steps/<step>.json`.
+pub fn step_runs_key(step: &str) -> String {
+    format!("{}{step}.json", step_runs_prefix())
+}
+
 /// Prefix of every member's fetch state file.
 pub fn member_states_prefix() -> String {
     format!("{STATE}/members/")

@@ -36,6 +36,7 @@ pub mod recording;
 pub mod records;
 pub mod scope;
 pub mod spotify;
+pub mod step_runs;
 pub mod storage;
 pub mod telemetry;
 

@@ -22,6 +22,17 @@ pub const SIGN_IN_REFUSALS: &str = "earshot_sign_in_refusals";
 /// metrics are then left out).
 pub const MONGODB_UP: &str = "earshot_mongodb_up";
 
+/// Gauge, by `group` and `step`: when the step's newest recorded run began (Unix seconds).
+/// `time() - earshot_step_last_run_timestamp_seconds` is how long ago a step last ran.
+pub const STEP_LAST_RUN: &str = "earshot_step_last_run_timestamp_seconds";
+/// Gauge, by `group` and `step`: how long the step's newest run took, in seconds.
+pub const STEP_LAST_DURATION: &str = "earshot_step_last_run_duration_seconds";
+/// Gauge, by `group` and `step`: 1 when the step's newest run succeeded, 0 when it failed or
+/// finished in part.
+pub const STEP_LAST_SUCCESS: &str = "earshot_step_last_run_success";
+/// Gauge, by `group` and `step`: the step's runs that failed since its last that did not.
+pub const STEP_FAILURES_IN_A_ROW: &str = "earshot_step_failed_runs_in_a_row";
+
 /// The metrics' label names.
 pub mod label {
     /// The group's id (empty for a deployment of one group without one).
@@ -30,6 +41,8 @@ pub mod label {
     pub const SOURCE: &str = "source";
     /// A member's id.
     pub const MEMBER: &str = "member";
+    /// A scheduled step: the DAG's task id ([`crate::step_runs`]).
+    pub const STEP: &str = "step";
 }
 
 /// The exposition's content type (OpenMetrics text, which Prometheus reads).

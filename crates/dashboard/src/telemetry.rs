@@ -8,7 +8,8 @@
 //!   group, member or error.
 //! - **Metrics**: read at each scrape from the stores (plays by source, each member's newest play by
 //!   source, open sessions), within [`SCRAPE_TIMEOUT`], and from the counters the pages keep since the
-//!   process started (sign-in failures, the throttle's refusals). MongoDB not answering sets
+//!   process started (sign-in failures, the throttle's refusals), and each scheduled step's newest
+//!   run from the state store ([`earshot_core::step_runs`]). MongoDB not answering sets
 //!   `earshot_mongodb_up` to 0 and leaves the store figures out; the scrape still answers.
 //!
 //! No label holds a secret or a name: the group's id, a play source, and member ids unless the
@@ -29,6 +30,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use earshot_core::mongo::RAW_RECENTLY_PLAYED;
 use earshot_core::records::PlaySource;
+use earshot_core::step_runs::{self, RunOutcome};
 use earshot_core::telemetry::{self, label};
 use mongodb::bson::{Document, doc};
 use prometheus_client::encoding::text::encode;
@@ -192,6 +194,10 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
     let failures = Family::<Labels, Counter>::default();
     let refusals = Family::<Labels, Counter>::default();
     let up = Family::<Labels, Gauge>::default();
+    let last_run = Family::<Labels, Gauge>::default();
+    let last_duration = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    let last_success = Family::<Labels, Gauge>::default();
+    let failures_in_a_row = Family::<Labels, Gauge>::default();
     for state in &metrics.states {
         let group = state.stores.group.id.clone().unwrap_or_default();
         let of_group = vec![(label::GROUP, group.clone())];
@@ -201,6 +207,38 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
         refusals
             .get_or_create(&of_group)
             .inc_by(state.sign_ins.refusals());
+        // The steps' runs, from the state store (MongoDB's answer does not matter here).
+        match tokio::time::timeout(SCRAPE_TIMEOUT, step_runs::list(&state.stores.storage)).await {
+            Ok(Ok(steps)) => {
+                for runs in steps {
+                    let Some(newest) = runs.runs.first() else {
+                        continue;
+                    };
+                    let labels = vec![
+                        (label::GROUP, group.clone()),
+                        (label::STEP, runs.step.clone()),
+                    ];
+                    last_run
+                        .get_or_create(&labels)
+                        .set(newest.started_at.timestamp());
+                    last_duration
+                        .get_or_create(&labels)
+                        .set(newest.duration_ms as f64 / 1000.0);
+                    last_success
+                        .get_or_create(&labels)
+                        .set(i64::from(newest.outcome == RunOutcome::Success));
+                    failures_in_a_row
+                        .get_or_create(&labels)
+                        .set(i64::try_from(runs.failures_in_a_row()).unwrap_or(i64::MAX));
+                }
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, group = %group, "Metrics: the steps' runs could not be read.");
+            }
+            Err(_) => {
+                tracing::warn!(timeout = ?SCRAPE_TIMEOUT, group = %group, "Metrics: the steps' runs did not answer in time.");
+            }
+        }
         let now = state.clock.now();
         let figures = match tokio::time::timeout(SCRAPE_TIMEOUT, store_figures(state, now)).await {
             Ok(Ok(figures)) => figures,
@@ -276,6 +314,26 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
         telemetry::MONGODB_UP,
         "Whether MongoDB answered this scrape's reads (1) or not (0)",
         up,
+    );
+    registry.register(
+        telemetry::STEP_LAST_RUN,
+        "When each scheduled step's newest run began (Unix seconds)",
+        last_run,
+    );
+    registry.register(
+        telemetry::STEP_LAST_DURATION,
+        "How long each scheduled step's newest run took, in seconds",
+        last_duration,
+    );
+    registry.register(
+        telemetry::STEP_LAST_SUCCESS,
+        "Whether each scheduled step's newest run succeeded (1) or failed or finished in part (0)",
+        last_success,
+    );
+    registry.register(
+        telemetry::STEP_FAILURES_IN_A_ROW,
+        "Each scheduled step's runs that failed since its last that did not",
+        failures_in_a_row,
     );
     let mut body = String::new();
     if let Err(err) = encode(&mut body, &registry) {

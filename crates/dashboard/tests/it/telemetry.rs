@@ -178,6 +178,28 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
         listens: true,
     };
     let (db, _dir, storage) = pipeline_database_of("dashboard_metrics", fixture).await;
+    // The export ran well once, then failed twice; the fetch ran once, in part.
+    use earshot_core::step_runs::{self, RunOutcome, StepRun};
+    let run = |at: &str, ms: u64, outcome: RunOutcome| StepRun {
+        started_at: at.parse().unwrap(),
+        duration_ms: ms,
+        outcome,
+    };
+    for (step, at, ms, outcome) in [
+        ("export", "2026-12-06T00:00:00Z", 4000, RunOutcome::Success),
+        ("export", "2026-12-07T00:00:00Z", 1500, RunOutcome::Failure),
+        ("export", "2026-12-08T00:00:00Z", 2500, RunOutcome::Failure),
+        (
+            "fetch_recently_played",
+            "2026-12-08T09:00:00Z",
+            750,
+            RunOutcome::Partial,
+        ),
+    ] {
+        step_runs::record(&storage, step, run(at, ms, outcome))
+            .await
+            .unwrap();
+    }
     let group = fixture_group_config();
     let names: Vec<String> = group
         .members
@@ -259,6 +281,40 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
     );
     assert_eq!(one(&samples, telemetry::SESSIONS_OPEN), 1.0);
     assert_eq!(one(&samples, telemetry::MONGODB_UP), 1.0);
+
+    // Each step's newest run, from the records above.
+    let of_step = |name: &str, step: &str| -> f64 {
+        let found: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.name == name && s.labels.get("step").map(String::as_str) == Some(step))
+            .collect();
+        assert_eq!(found.len(), 1, "{name}{{step={step}}}: {found:?}");
+        found[0].value
+    };
+    let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap().timestamp() as f64;
+    assert_eq!(
+        of_step(telemetry::STEP_LAST_RUN, "export"),
+        at("2026-12-08T00:00:00Z")
+    );
+    assert_eq!(of_step(telemetry::STEP_LAST_DURATION, "export"), 2.5);
+    assert_eq!(of_step(telemetry::STEP_LAST_SUCCESS, "export"), 0.0);
+    assert_eq!(of_step(telemetry::STEP_FAILURES_IN_A_ROW, "export"), 2.0);
+    assert_eq!(
+        of_step(telemetry::STEP_LAST_RUN, "fetch_recently_played"),
+        at("2026-12-08T09:00:00Z")
+    );
+    assert_eq!(
+        of_step(telemetry::STEP_LAST_DURATION, "fetch_recently_played"),
+        0.75
+    );
+    assert_eq!(
+        of_step(telemetry::STEP_LAST_SUCCESS, "fetch_recently_played"),
+        0.0
+    );
+    assert_eq!(
+        of_step(telemetry::STEP_FAILURES_IN_A_ROW, "fetch_recently_played"),
+        0.0
+    );
 
     // Plays by source: every source, with the count an aggregation of the raw plays gives.
     let newest = newest_plays(&db).await;

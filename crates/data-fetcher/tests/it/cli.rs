@@ -88,6 +88,10 @@ async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
         let out = tokio::task::spawn_blocking({
             let mut c = command(&mock, dir.path(), &key);
             c.args(&args);
+            if args[0] == "fetch" {
+                // As the DAG runs it: the run is recorded under the task's id.
+                c.env(earshot_core::env::EARSHOT_STEP, "fetch_recently_played");
+            }
             move || c.output().unwrap()
         })
         .await
@@ -143,11 +147,31 @@ async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
     // A missing token key is a clear error, naming the variable.
     let out = command(&mock, dir.path(), &key)
         .env_remove("EARSHOT_TOKEN_KEY")
+        .env(earshot_core::env::EARSHOT_STEP, "fetch_recently_played")
         .arg("fetch")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("EARSHOT_TOKEN_KEY"));
+
+    // The scheduled runs were recorded, newest first: the failure, then the two fetches that worked;
+    // the runs by hand (auth, status) were not.
+    use earshot_core::step_runs::{self, RunOutcome};
+    let storage = earshot_core::Storage::local(dir.path());
+    let steps = step_runs::list(&storage).await.unwrap();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    let outcomes: Vec<RunOutcome> = steps[0].runs.iter().map(|r| r.outcome).collect();
+    assert_eq!(steps[0].step, "fetch_recently_played");
+    assert_eq!(
+        outcomes,
+        [
+            RunOutcome::Failure,
+            RunOutcome::Success,
+            RunOutcome::Success
+        ]
+    );
+    assert_eq!(steps[0].failures_in_a_row(), 1);
+    assert!(steps[0].runs.iter().all(|r| r.duration_ms < 60_000));
 }
 
 #[test]

@@ -1,0 +1,298 @@
+//! Each scheduled step's recent runs, kept in the state store ([`layout::step_runs_key`]): when each
+//! began, how long it took and how it ended, newest first, at most [`KEPT_RUNS`]. A binary run by the
+//! DAG (which sets [`env::EARSHOT_STEP`] to the task's id) records its run as it ends ([`StepClock`]);
+//! the dashboard's metrics read them ([`list`]). A run by hand records nothing.
+//!
+//! Recording never fails a step: a record that cannot be written is logged and the step's own exit
+//! code stands. Two runs of one step at once (the DAGs run one at a time) would keep the later write.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{Outcome, StorageArgs};
+use crate::storage::{Storage, StorageError};
+use crate::{env, layout, scope};
+
+/// The runs kept per step: enough for "failed N times in a row" and a trend.
+pub const KEPT_RUNS: usize = 20;
+/// The longest step name (it becomes a storage key).
+pub const MAX_STEP_LEN: usize = 64;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Exit 0.
+    Success,
+    /// Exit 3: some members or files failed, the rest is done.
+    Partial,
+    /// Exit 1: an error, or nothing useful done.
+    Failure,
+}
+
+impl RunOutcome {
+    /// The outcome of a binary's `run`.
+    pub fn of<E>(result: &Result<Outcome, E>) -> RunOutcome {
+        match result {
+            Ok(Outcome::Success) => RunOutcome::Success,
+            Ok(Outcome::Partial) => RunOutcome::Partial,
+            Ok(Outcome::Failure) | Err(_) => RunOutcome::Failure,
+        }
+    }
+}
+
+/// One run of a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRun {
+    /// When it began.
+    pub started_at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// How it ended.
+    pub outcome: RunOutcome,
+}
+
+/// A step's recent runs, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRuns {
+    /// The step (the DAG's task id).
+    pub step: String,
+    /// Newest first, at most [`KEPT_RUNS`].
+    pub runs: Vec<StepRun>,
+}
+
+impl StepRuns {
+    /// Runs that ended in failure since the last that did not (0 when the newest did not fail).
+    pub fn failures_in_a_row(&self) -> usize {
+        self.runs
+            .iter()
+            .take_while(|run| run.outcome == RunOutcome::Failure)
+            .count()
+    }
+}
+
+/// Why a step's runs could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StepRunsError {
+    /// Reading or writing storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A step name that cannot be a storage key.
+    #[error(
+        "`{0}` is not a step name: 1-{MAX_STEP_LEN} of a-z, 0-9, `_` and `-` (the DAG's task id)"
+    )]
+    BadName(String),
+    /// A record that is not one.
+    #[error("`{location}` is not a step's runs: {message}")]
+    Corrupt {
+        /// Where it is.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Whether `step` may name a step: 1-[`MAX_STEP_LEN`] of `a-z`, `0-9`, `_`, `-`.
+pub fn valid_name(step: &str) -> bool {
+    !step.is_empty()
+        && step.len() <= MAX_STEP_LEN
+        && step
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// The runs of `step`, if it has run.
+pub async fn read(storage: &Storage, step: &str) -> Result<Option<StepRuns>, StepRunsError> {
+    if !valid_name(step) {
+        return Err(StepRunsError::BadName(step.to_string()));
+    }
+    let key = layout::step_runs_key(step);
+    if !storage.exists(&key).await? {
+        return Ok(None);
+    }
+    let bytes = storage.read_all(&key).await?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| StepRunsError::Corrupt {
+            location: storage.location(&key),
+            message: e.to_string(),
+        })
+}
+
+/// Add `run` to the runs of `step` (newest first, the oldest beyond [`KEPT_RUNS`] dropped).
+pub async fn record(storage: &Storage, step: &str, run: StepRun) -> Result<(), StepRunsError> {
+    let mut runs = read(storage, step).await?.unwrap_or_else(|| StepRuns {
+        step: step.to_string(),
+        runs: Vec::new(),
+    });
+    runs.runs.insert(0, run);
+    runs.runs.truncate(KEPT_RUNS);
+    let bytes = serde_json::to_vec_pretty(&runs).expect("step runs serialise");
+    storage
+        .write(&layout::step_runs_key(step), bytes.into())
+        .await?;
+    Ok(())
+}
+
+/// Every step's runs, by step name.
+pub async fn list(storage: &Storage) -> Result<Vec<StepRuns>, StepRunsError> {
+    let mut out = Vec::new();
+    for key in storage.list(&layout::step_runs_prefix()).await? {
+        let Some(step) = key
+            .strip_prefix(&layout::step_runs_prefix())
+            .and_then(|rest| rest.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        if !valid_name(step) {
+            continue;
+        }
+        if let Some(runs) = read(storage, step).await? {
+            out.push(runs);
+        }
+    }
+    out.sort_by(|a, b| a.step.cmp(&b.step));
+    Ok(out)
+}
+
+/// A binary's run, timed from its start: [`StepClock::finish`] records it when
+/// [`env::EARSHOT_STEP`] names the step.
+#[derive(Debug)]
+pub struct StepClock {
+    step: Option<String>,
+    files: StorageArgs,
+    started_at: DateTime<Utc>,
+    started: Instant,
+}
+
+impl StepClock {
+    /// Start timing a run of the binary whose storage flags are `files`.
+    pub fn start(files: &StorageArgs) -> StepClock {
+        StepClock {
+            step: std::env::var(env::EARSHOT_STEP)
+                .ok()
+                .filter(|s| !s.is_empty()),
+            files: files.clone(),
+            started_at: Utc::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Record the run's outcome in the group's storage (when the DAG named the step). A failure to
+    /// record is logged, never returned: the step's own result stands.
+    pub async fn finish<E>(self, result: &Result<Outcome, E>) {
+        let Some(step) = self.step else {
+            return;
+        };
+        let run = StepRun {
+            started_at: self.started_at,
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            outcome: RunOutcome::of(result),
+        };
+        let recorded = async {
+            let group = self.files.group()?;
+            let url = scope::storage_of(&group, &self.files.storage)?;
+            let storage = Storage::open(&url).await?;
+            record(&storage, &step, run).await?;
+            anyhow::Ok(())
+        };
+        if let Err(err) = recorded.await {
+            tracing::warn!(step = %step, error = %format!("{err:#}"), "Could not record this step's run.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(minute: u32, outcome: RunOutcome) -> StepRun {
+        StepRun {
+            started_at: format!("2026-12-07T10:{minute:02}:00Z").parse().unwrap(),
+            duration_ms: 1500,
+            outcome,
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_are_kept_newest_first_and_failures_counted_in_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path());
+        assert_eq!(read(&storage, "export").await.unwrap(), None);
+        record(&storage, "export", run(0, RunOutcome::Success))
+            .await
+            .unwrap();
+        for minute in 1..=3 {
+            record(&storage, "export", run(minute, RunOutcome::Failure))
+                .await
+                .unwrap();
+        }
+        let runs = read(&storage, "export").await.unwrap().unwrap();
+        assert_eq!(runs.runs.len(), 4);
+        assert_eq!(runs.runs[0], run(3, RunOutcome::Failure));
+        assert_eq!(runs.failures_in_a_row(), 3);
+        record(&storage, "export", run(4, RunOutcome::Partial))
+            .await
+            .unwrap();
+        let runs = read(&storage, "export").await.unwrap().unwrap();
+        assert_eq!(runs.failures_in_a_row(), 0, "a partial run ends the streak");
+        for minute in 5..40 {
+            record(&storage, "export", run(minute, RunOutcome::Success))
+                .await
+                .unwrap();
+        }
+        let runs = read(&storage, "export").await.unwrap().unwrap();
+        assert_eq!(runs.runs.len(), KEPT_RUNS);
+        assert_eq!(
+            runs.runs[0].started_at,
+            run(39, RunOutcome::Success).started_at
+        );
+        record(&storage, "fetch_top", run(0, RunOutcome::Success))
+            .await
+            .unwrap();
+        let steps: Vec<String> = list(&storage)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.step)
+            .collect();
+        assert_eq!(steps, ["export", "fetch_top"]);
+    }
+
+    #[tokio::test]
+    async fn a_hostile_step_name_never_becomes_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path());
+        for name in [
+            "",
+            "../members/emi",
+            "Export",
+            "a b",
+            &"x".repeat(MAX_STEP_LEN + 1),
+        ] {
+            let err = record(&storage, name, run(0, RunOutcome::Success))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StepRunsError::BadName(_)), "{name}: {err}");
+        }
+        assert!(list(&storage).await.unwrap().is_empty());
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "nothing written"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_record_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path());
+        storage
+            .write(&layout::step_runs_key("export"), "not json".into())
+            .await
+            .unwrap();
+        let err = read(&storage, "export").await.unwrap_err().to_string();
+        assert!(err.contains("state/steps/export.json"), "{err}");
+    }
+}

@@ -206,6 +206,7 @@ def build(group: str | None, config: Path | None) -> list[DAG]:
                 env={
                     **env,
                     "EARSHOT_SPARK_SUBMIT": setting("earshot_spark_submit", "spark-submit --master local[2]"),
+                    "EARSHOT_STEP": "analytics_spark_cluster",
                 },
                 append_env=True,
             )

@@ -116,6 +116,23 @@ def test_secrets_are_never_in_a_command_line(monkeypatch: pytest.MonkeyPatch) ->
             )
 
 
+def test_each_binary_task_names_its_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EARSHOT_STEP is the task's id for every task that runs an Earshot binary: its run is recorded
+    under that name (state/steps/<task>.json) for the operator's metrics."""
+    monkeypatch.setenv("EARSHOT_SPARK_ON_CLUSTER", "true")
+    bag = load(monkeypatch, spark=True)
+    named = 0
+    for dag_id in bag.dag_ids:
+        for task in bag.get_dag(dag_id).tasks:
+            if task.task_id.startswith("dataproc_"):
+                assert "EARSHOT_STEP" not in (task.env or {}), task.task_id
+                continue
+            assert task.env["EARSHOT_STEP"] == task.task_id, task.task_id
+            named += 1
+    assert named >= 18, named
+    monkeypatch.setenv("EARSHOT_SPARK_ON_CLUSTER", "false")
+
+
 def test_the_dataproc_branch_deletes_its_cluster_whatever_happened(monkeypatch: pytest.MonkeyPatch) -> None:
     dag = load(monkeypatch, spark=True).get_dag("earshot_daily")
     assert ("export", "dataproc_create") in edges(dag)
@@ -180,6 +197,7 @@ def test_the_cluster_branch_submits_the_spark_analytics_to_an_existing_cluster(m
     assert ("export", "analytics_spark_cluster") in edges(dag)
     assert "--engine spark" in task.bash_command
     assert "earshot_spark_submit" in task.env["EARSHOT_SPARK_SUBMIT"]
+    assert task.env["EARSHOT_STEP"] == "analytics_spark_cluster", "its runs are recorded like the others'"
     assert task.append_env, "the worker's environment (secrets) stays"
     monkeypatch.setenv("EARSHOT_SPARK_ON_CLUSTER", "false")
     assert "analytics_spark_cluster" not in load(monkeypatch).get_dag("earshot_daily").task_ids

@@ -12,15 +12,7 @@ use earshot_state::listen_tokens;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{client, serve_empty};
-
-/// The venv's Python, with liblistenbrainz (scripts/requirements-test.lock).
-fn python() -> std::path::PathBuf {
-    std::env::var_os("EARSHOT_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| earshot_core::env::cache_dir().join("venv"))
-        .join("bin/python")
-}
+use crate::common::{client, serve_empty, venv_python as python};
 
 async fn objects(storage: &Storage, prefix: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();

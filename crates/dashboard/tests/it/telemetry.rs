@@ -3,14 +3,10 @@
 //! parser, from PyPI) and held to what the stores say, computed here by aggregations of our own.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use dashboard::AppState;
 use dashboard::auth::Auth;
-use dashboard::exposure::Exposure;
 use dashboard::server::ServerLimits;
 use dashboard::telemetry::{MetricsState, serve_metrics};
 use earshot_core::mongo::RAW_RECENTLY_PLAYED;
@@ -21,7 +17,7 @@ use mongodb::bson::{Document, doc};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{client, login_form};
+use crate::common::{client, login_form, post_form, serve_state, venv_python as python};
 
 const PASSWORD: &str = "a metrics test password";
 
@@ -31,14 +27,6 @@ struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
-}
-
-/// The venv's Python (scripts/requirements-test.lock has prometheus-client).
-fn python() -> std::path::PathBuf {
-    std::env::var_os("EARSHOT_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| earshot_core::env::cache_dir().join("venv"))
-        .join("bin/python")
 }
 
 /// `text` through prometheus_client's OpenMetrics parser.
@@ -92,29 +80,13 @@ fn one(samples: &[Sample], name: &str) -> f64 {
 }
 
 /// One group's pages and, on other ports, its metrics (one server per `member_ids` setting): their
-/// base URLs, and the state they share.
+/// base URLs.
 async fn serve(
     stores: earshot_state::Stores,
     auth: Option<Auth>,
     member_ids: &[bool],
-) -> (String, Vec<String>, Arc<AppState>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address: SocketAddr = listener.local_addr().unwrap();
-    let state = Arc::new(AppState {
-        base: String::new(),
-        exposure: Exposure::loopback(address.port(), auth.is_some()),
-        stores,
-        auth,
-        clock: Arc::new(earshot_state::clock::SystemClock),
-        spotify: None,
-        listen_limiter: Default::default(),
-        sign_ins: Default::default(),
-    });
-    tokio::spawn(dashboard::serve_with(
-        listener,
-        vec![state.clone()],
-        ServerLimits::default(),
-    ));
+) -> (String, Vec<String>) {
+    let (base, state) = serve_state(stores, auth, &[], ServerLimits::default()).await;
     let mut metrics = Vec::new();
     for ids in member_ids {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -125,19 +97,19 @@ async fn serve(
         };
         tokio::spawn(serve_metrics(listener, served, ServerLimits::default()));
     }
-    (format!("http://{address}"), metrics, state)
+    (base, metrics)
 }
 
 /// Post the login form once with `password`: the response.
 async fn sign_in(base: &str, password: &str) -> reqwest::Response {
-    let http = client();
-    let (nonce, token) = login_form(&http, base).await;
-    http.post(format!("{base}/login"))
-        .header("cookie", nonce)
-        .form(&[("password", password), ("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap()
+    let (nonce, token) = login_form(&client(), base).await;
+    post_form(
+        base,
+        "/login",
+        &nonce,
+        &[("password", password), ("csrf", token.as_str())],
+    )
+    .await
 }
 
 /// `(member, source)` → the newest play's time, by an aggregation of the raw plays.
@@ -217,7 +189,7 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
         false,
     )
     .unwrap();
-    let (base, metrics, _) = serve(stores, Some(auth), &[true, false]).await;
+    let (base, metrics) = serve(stores, Some(auth), &[true, false]).await;
 
     // The health check is open without a session; the metrics are not on the pages' address.
     let health = client()
@@ -267,9 +239,9 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], telemetry::CONTENT_TYPE);
-    let text = response.text().await.unwrap();
+    let with_ids = response.text().await.unwrap();
     let after = Utc::now();
-    let samples = parse(&text);
+    let samples = parse(&with_ids);
 
     assert_eq!(
         one(&samples, &format!("{}_total", telemetry::SIGN_IN_FAILURES)),
@@ -380,7 +352,7 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
     }
 
     // With member ids off: no member label, each source's member furthest behind.
-    let text = client()
+    let folded_text = client()
         .get(format!("{}/metrics", metrics[1]))
         .send()
         .await
@@ -388,7 +360,7 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
         .text()
         .await
         .unwrap();
-    let folded = parse(&text);
+    let folded = parse(&folded_text);
     assert!(
         folded.iter().all(|s| !s.labels.contains_key("member")),
         "{folded:?}"
@@ -408,17 +380,7 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
     }
 
     // No secret and no name in the exposition: the password, the members' names.
-    for text in [
-        &text,
-        &client()
-            .get(format!("{}/metrics", metrics[0]))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    ] {
+    for text in [&with_ids, &folded_text] {
         assert!(!text.contains(PASSWORD));
         for name in &names {
             assert!(!text.contains(&format!("\"{name}\"")), "{name} in:\n{text}");
@@ -447,7 +409,7 @@ async fn without_mongodb_the_health_check_fails_and_the_metrics_still_answer() {
         db: unreachable,
         group: fixture_group_config(),
     };
-    let (base, metrics, _) = serve(stores, None, &[true]).await;
+    let (base, metrics) = serve(stores, None, &[true]).await;
 
     let health = client()
         .get(format!("{base}/healthz"))

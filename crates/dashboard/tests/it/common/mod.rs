@@ -88,11 +88,21 @@ pub async fn serve_stores_with(
     trusted_proxies: &[Network],
     limits: ServerLimits,
 ) -> String {
+    serve_state(stores, auth, trusted_proxies, limits).await.0
+}
+
+/// [`serve_stores_with`], also returning the state the pages share (what the metrics server reads).
+pub async fn serve_state(
+    stores: earshot_state::Stores,
+    auth: Option<Auth>,
+    trusted_proxies: &[Network],
+    limits: ServerLimits,
+) -> (String, Arc<AppState>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
     let exposure =
         Exposure::loopback(address.port(), auth.is_some()).with_trusted_proxies(trusted_proxies);
-    let state = AppState {
+    let state = Arc::new(AppState {
         base: String::new(),
         stores,
         auth,
@@ -101,13 +111,18 @@ pub async fn serve_stores_with(
         spotify: None,
         listen_limiter: Default::default(),
         sign_ins: Default::default(),
-    };
-    tokio::spawn(dashboard::serve_with(
-        listener,
-        vec![Arc::new(state)],
-        limits,
-    ));
-    format!("http://{address}")
+    });
+    tokio::spawn(dashboard::serve_with(listener, vec![state.clone()], limits));
+    (format!("http://{address}"), state)
+}
+
+/// The venv's Python, with the client libraries the tests drive (scripts/requirements-test.lock:
+/// liblistenbrainz, prometheus-client).
+pub fn venv_python() -> std::path::PathBuf {
+    std::env::var_os("EARSHOT_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| earshot_core::env::cache_dir().join("venv"))
+        .join("bin/python")
 }
 
 /// The dashboard with a password on an empty database (the login form needs no data), believing

@@ -157,6 +157,22 @@ pub async fn list(storage: &Storage) -> Result<Vec<StepRuns>, StepRunsError> {
     Ok(out)
 }
 
+/// A scheduled binary's `main` after its flags are parsed: run `work`, record the run when
+/// [`env::EARSHOT_STEP`] names the step ([`StepClock`]), and map the outcome to the exit code.
+pub async fn exit_code_of(
+    program: &str,
+    files: &StorageArgs,
+    work: impl std::future::Future<Output = anyhow::Result<Outcome>>,
+) -> std::process::ExitCode {
+    let clock = StepClock::start(files);
+    let result = work.await;
+    clock.finish(&result).await;
+    match result {
+        Ok(outcome) => outcome.exit_code(),
+        Err(err) => crate::cli::report_error(program, &err),
+    }
+}
+
 /// A binary's run, timed from its start: [`StepClock::finish`] records it when
 /// [`env::EARSHOT_STEP`] names the step.
 #[derive(Debug)]

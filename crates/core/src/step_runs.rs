@@ -3,10 +3,16 @@
 //! DAG (which sets [`env::EARSHOT_STEP`] to the task's id) records its run as it ends ([`StepClock`]);
 //! the dashboard's metrics read them ([`list`]). A run by hand records nothing.
 //!
+//! A run that talked to Spotify also records the 429s it was answered and the time it waited on
+//! Spotify (a 429's `Retry-After` and the backoff after a 5xx or a transport failure): the Spotify
+//! client reports them here as they happen ([`note_rate_limited`], [`note_spotify_wait`]), and each
+//! step keeps their totals over all its runs, which the metrics serve as counters.
+//!
 //! Recording never fails a step: a record that cannot be written is logged and the step's own exit
 //! code stands. Two runs of one step at once (the DAGs run one at a time) would keep the later write.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -52,6 +58,22 @@ pub struct StepRun {
     pub duration_ms: u64,
     /// How it ended.
     pub outcome: RunOutcome,
+    /// Spotify's 429 answers during the run.
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// Milliseconds the run waited on Spotify (`Retry-After`, and backoff before a retry).
+    #[serde(default)]
+    pub spotify_wait_ms: u64,
+}
+
+/// A step's sums over every run it recorded (not only the kept ones): what the metrics serve as
+/// counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTotals {
+    /// Spotify's 429 answers.
+    pub rate_limited: u64,
+    /// Milliseconds waited on Spotify.
+    pub spotify_wait_ms: u64,
 }
 
 /// A step's recent runs, newest first.
@@ -61,6 +83,9 @@ pub struct StepRuns {
     pub step: String,
     /// Newest first, at most [`KEPT_RUNS`].
     pub runs: Vec<StepRun>,
+    /// Sums over every run recorded.
+    #[serde(default)]
+    pub totals: StepTotals,
 }
 
 impl StepRuns {
@@ -126,7 +151,13 @@ pub async fn record(storage: &Storage, step: &str, run: StepRun) -> Result<(), S
     let mut runs = read(storage, step).await?.unwrap_or_else(|| StepRuns {
         step: step.to_string(),
         runs: Vec::new(),
+        totals: StepTotals::default(),
     });
+    runs.totals.rate_limited = runs.totals.rate_limited.saturating_add(run.rate_limited);
+    runs.totals.spotify_wait_ms = runs
+        .totals
+        .spotify_wait_ms
+        .saturating_add(run.spotify_wait_ms);
     runs.runs.insert(0, run);
     runs.runs.truncate(KEPT_RUNS);
     let bytes = serde_json::to_vec_pretty(&runs).expect("step runs serialise");
@@ -155,6 +186,23 @@ pub async fn list(storage: &Storage) -> Result<Vec<StepRuns>, StepRunsError> {
     }
     out.sort_by(|a, b| a.step.cmp(&b.step));
     Ok(out)
+}
+
+/// Spotify's 429 answers this process was given.
+static RATE_LIMITED: AtomicU64 = AtomicU64::new(0);
+/// Milliseconds this process waited on Spotify.
+static SPOTIFY_WAIT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Spotify answered 429 (whether or not the run then waited): counted in this run's record.
+pub fn note_rate_limited() {
+    RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The run waited `wait` on Spotify (a `Retry-After`, or backoff before a retry): counted in this
+/// run's record.
+pub fn note_spotify_wait(wait: Duration) {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    SPOTIFY_WAIT_MS.fetch_add(ms, Ordering::Relaxed);
 }
 
 /// A scheduled binary's `main` after its flags are parsed: run `work`, record the run when
@@ -206,6 +254,8 @@ impl StepClock {
             started_at: self.started_at,
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             outcome: RunOutcome::of(result),
+            rate_limited: RATE_LIMITED.load(Ordering::Relaxed),
+            spotify_wait_ms: SPOTIFY_WAIT_MS.load(Ordering::Relaxed),
         };
         let recorded = async {
             let group = self.files.group()?;
@@ -229,6 +279,8 @@ mod tests {
             started_at: format!("2026-12-07T10:{minute:02}:00Z").parse().unwrap(),
             duration_ms: 1500,
             outcome,
+            rate_limited: 0,
+            spotify_wait_ms: 0,
         }
     }
 
@@ -275,6 +327,41 @@ mod tests {
             .map(|r| r.step)
             .collect();
         assert_eq!(steps, ["export", "fetch_top"]);
+    }
+
+    #[tokio::test]
+    async fn spotify_waits_are_summed_over_every_run_even_those_no_longer_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path());
+        // A record written before runs carried Spotify's waits still reads, with none.
+        storage
+            .write(
+                &layout::step_runs_key("fetch"),
+                r#"{"step":"fetch","runs":[{"started_at":"2026-12-07T09:00:00Z","duration_ms":5,"outcome":"success"}]}"#.into(),
+            )
+            .await
+            .unwrap();
+        let old = read(&storage, "fetch").await.unwrap().unwrap();
+        assert_eq!(
+            (old.runs[0].rate_limited, old.totals),
+            (0, StepTotals::default())
+        );
+        for minute in 0..(KEPT_RUNS as u32 + 5) {
+            let mut waited = run(minute, RunOutcome::Success);
+            waited.rate_limited = 2;
+            waited.spotify_wait_ms = 1500;
+            record(&storage, "fetch", waited).await.unwrap();
+        }
+        let runs = read(&storage, "fetch").await.unwrap().unwrap();
+        assert_eq!(runs.runs.len(), KEPT_RUNS);
+        let recorded = KEPT_RUNS as u64 + 5;
+        assert_eq!(
+            runs.totals,
+            StepTotals {
+                rate_limited: 2 * recorded,
+                spotify_wait_ms: 1500 * recorded
+            }
+        );
     }
 
     #[tokio::test]

@@ -32,6 +32,11 @@ pub const STEP_LAST_DURATION: &str = "earshot_step_last_run_duration_seconds";
 pub const STEP_LAST_SUCCESS: &str = "earshot_step_last_run_success";
 /// Gauge, by `group` and `step`: the step's runs that failed since its last that did not.
 pub const STEP_FAILURES_IN_A_ROW: &str = "earshot_step_failed_runs_in_a_row";
+/// Counter, by `group` and `step`: Spotify's 429 answers over every recorded run of the step.
+pub const SPOTIFY_RATE_LIMITED: &str = "earshot_spotify_rate_limited";
+/// Counter, by `group` and `step`: seconds the step's recorded runs waited on Spotify (a 429's
+/// `Retry-After`, and the backoff before retrying a 5xx or a failed connection).
+pub const SPOTIFY_WAIT: &str = "earshot_spotify_wait_seconds";
 
 /// The metrics' label names.
 pub mod label {

@@ -9,7 +9,7 @@
 //! - **Metrics**: read at each scrape from the stores (plays by source, each member's newest play by
 //!   source, open sessions), within [`SCRAPE_TIMEOUT`], and from the counters the pages keep since the
 //!   process started (sign-in failures, the throttle's refusals), and each scheduled step's newest
-//!   run from the state store ([`earshot_core::step_runs`]). MongoDB not answering sets
+//!   run and its sums of Spotify's 429s and waits from the state store ([`earshot_core::step_runs`]). MongoDB not answering sets
 //!   `earshot_mongodb_up` to 0 and leaves the store figures out; the scrape still answers.
 //!
 //! No label holds a secret or a name: the group's id, a play source, and member ids unless the
@@ -162,20 +162,10 @@ async fn store_figures(state: &AppState, now: DateTime<Utc>) -> Result<StoreFigu
             .with_context(|| format!("counting the {} plays", source.as_str()))?;
         figures.plays_by_source.push((source.as_str(), count));
     }
-    // Each member's newest play by source: one read of the `(source, user_id, played_at)` index each,
-    // never a count (a scrape stays cheap at a million plays).
+    // Each member's newest play by source: one read of an index each, never a count (a scrape
+    // stays cheap at a million plays).
     for member in &state.stores.group.members {
-        for source in PlaySource::ALL {
-            let newest = plays
-                .find_one(doc! {"source": source.as_str(), "user_id": &member.id})
-                .sort(doc! {"played_at": -1})
-                .projection(doc! {"played_at": 1, "_id": 0})
-                .await
-                .with_context(|| format!("reading the newest {} play", source.as_str()))?;
-            let Some(at) = newest.and_then(|d| d.get_datetime("played_at").ok().copied()) else {
-                continue;
-            };
-            let at = DateTime::<Utc>::from_timestamp_millis(at.timestamp_millis()).unwrap_or(now);
+        for (source, at) in earshot_state::newest_plays::by_source(db, &member.id).await? {
             let age = (now - at).num_seconds().max(0);
             figures
                 .ages
@@ -198,6 +188,8 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
     let last_duration = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     let last_success = Family::<Labels, Gauge>::default();
     let failures_in_a_row = Family::<Labels, Gauge>::default();
+    let rate_limited = Family::<Labels, Counter>::default();
+    let spotify_wait = Family::<Labels, Counter<f64, AtomicU64>>::default();
     for state in &metrics.states {
         let group = state.stores.group.id.clone().unwrap_or_default();
         let of_group = vec![(label::GROUP, group.clone())];
@@ -230,6 +222,12 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
                     failures_in_a_row
                         .get_or_create(&labels)
                         .set(i64::try_from(runs.failures_in_a_row()).unwrap_or(i64::MAX));
+                    rate_limited
+                        .get_or_create(&labels)
+                        .inc_by(runs.totals.rate_limited);
+                    spotify_wait
+                        .get_or_create(&labels)
+                        .inc_by(runs.totals.spotify_wait_ms as f64 / 1000.0);
                 }
             }
             Ok(Err(err)) => {
@@ -334,6 +332,16 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
         telemetry::STEP_FAILURES_IN_A_ROW,
         "Each scheduled step's runs that failed since its last that did not",
         failures_in_a_row,
+    );
+    registry.register(
+        telemetry::SPOTIFY_RATE_LIMITED,
+        "Spotify's 429 answers over every recorded run of each scheduled step",
+        rate_limited,
+    );
+    registry.register(
+        telemetry::SPOTIFY_WAIT,
+        "Seconds each scheduled step's recorded runs waited on Spotify (Retry-After, and backoff before a retry)",
+        spotify_wait,
     );
     let mut body = String::new();
     if let Err(err) = encode(&mut body, &registry) {

@@ -6,6 +6,9 @@
 //!   Airflow task.
 //! - 5xx, timeouts, connection errors: capped exponential backoff with full jitter, at most
 //!   [`MAX_ATTEMPTS`] tries, also out of the budget.
+//! - Every 429 and every wait is counted in the run's step record
+//!   ([`earshot_core::step_runs::note_rate_limited`], [`earshot_core::step_runs::note_spotify_wait`]),
+//!   which the operator's metrics read.
 //! - 401 on an API call: refresh once and retry. A refresh answered `invalid_grant` means the member
 //!   must reconnect.
 //!
@@ -369,6 +372,7 @@ impl Spotify {
                 endpoint: endpoint.into(),
             });
         }
+        earshot_core::step_runs::note_spotify_wait(wait);
         self.clock.sleep(wait).await;
         Ok(())
     }
@@ -380,6 +384,7 @@ impl Spotify {
         retry_after: Option<u64>,
         body: &[u8],
     ) -> Result<(), SpotifyError> {
+        earshot_core::step_runs::note_rate_limited();
         let seconds = retry_after.unwrap_or(1);
         let quota = serde_json::from_slice::<ApiError>(body)
             .ok()
@@ -401,6 +406,7 @@ impl Spotify {
             quota,
             "Rate limited by Spotify; waiting as asked."
         );
+        earshot_core::step_runs::note_spotify_wait(Duration::from_secs(seconds));
         self.clock.sleep(Duration::from_secs(seconds)).await;
         Ok(())
     }

@@ -150,25 +150,54 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
         listens: true,
     };
     let (db, _dir, storage) = pipeline_database_of("dashboard_metrics", fixture).await;
-    // The export ran well once, then failed twice; the fetch ran once, in part.
+    // The export ran well once, then failed twice; the fetch ran twice, answered 429 twice then
+    // once, waiting 3 s then 1.5 s on Spotify, the second time in part.
     use earshot_core::step_runs::{self, RunOutcome, StepRun};
-    let run = |at: &str, ms: u64, outcome: RunOutcome| StepRun {
+    let run = |at: &str, ms: u64, outcome: RunOutcome, (rate_limited, spotify_wait_ms)| StepRun {
         started_at: at.parse().unwrap(),
         duration_ms: ms,
         outcome,
+        rate_limited,
+        spotify_wait_ms,
     };
-    for (step, at, ms, outcome) in [
-        ("export", "2026-12-06T00:00:00Z", 4000, RunOutcome::Success),
-        ("export", "2026-12-07T00:00:00Z", 1500, RunOutcome::Failure),
-        ("export", "2026-12-08T00:00:00Z", 2500, RunOutcome::Failure),
+    for (step, at, ms, outcome, waits) in [
+        (
+            "export",
+            "2026-12-06T00:00:00Z",
+            4000,
+            RunOutcome::Success,
+            (0, 0),
+        ),
+        (
+            "export",
+            "2026-12-07T00:00:00Z",
+            1500,
+            RunOutcome::Failure,
+            (0, 0),
+        ),
+        (
+            "export",
+            "2026-12-08T00:00:00Z",
+            2500,
+            RunOutcome::Failure,
+            (0, 0),
+        ),
+        (
+            "fetch_recently_played",
+            "2026-12-08T08:00:00Z",
+            3900,
+            RunOutcome::Success,
+            (2, 3000),
+        ),
         (
             "fetch_recently_played",
             "2026-12-08T09:00:00Z",
             750,
             RunOutcome::Partial,
+            (1, 1500),
         ),
     ] {
-        step_runs::record(&storage, step, run(at, ms, outcome))
+        step_runs::record(&storage, step, run(at, ms, outcome, waits))
             .await
             .unwrap();
     }
@@ -287,6 +316,13 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
         of_step(telemetry::STEP_FAILURES_IN_A_ROW, "fetch_recently_played"),
         0.0
     );
+    // Spotify's 429s and the time waited on it, summed over each step's runs.
+    let rate_limited = format!("{}_total", telemetry::SPOTIFY_RATE_LIMITED);
+    let waited = format!("{}_total", telemetry::SPOTIFY_WAIT);
+    assert_eq!(of_step(&rate_limited, "fetch_recently_played"), 3.0);
+    assert_eq!(of_step(&waited, "fetch_recently_played"), 4.5);
+    assert_eq!(of_step(&rate_limited, "export"), 0.0);
+    assert_eq!(of_step(&waited, "export"), 0.0);
 
     // Plays by source: every source, with the count an aggregation of the raw plays gives.
     let newest = newest_plays(&db).await;

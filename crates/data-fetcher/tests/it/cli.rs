@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use earshot_testkit::fixtures::fixtures_dir;
-use earshot_testkit::spotify::{DEFAULT_CLIENT_ID, MockSpotify};
+use earshot_testkit::spotify::{DEFAULT_CLIENT_ID, Endpoint, Fault, FaultRule, MockSpotify};
 
 fn command(mock: &MockSpotify, storage: &std::path::Path, key: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_data-fetcher"));
@@ -85,6 +85,18 @@ async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
         vec!["fetch", "--what", "recently-played", "--member", "ana.mx"],
         vec!["status"],
     ] {
+        if args.contains(&"--member") {
+            // Spotify answers this run's first request 429, Retry-After 1 s: the run waits and
+            // records both.
+            mock.push_fault(FaultRule::new(
+                Endpoint::RecentlyPlayed,
+                Fault::RateLimited {
+                    retry_after: 1,
+                    quota: false,
+                },
+                1,
+            ));
+        }
         let out = tokio::task::spawn_blocking({
             let mut c = command(&mock, dir.path(), &key);
             c.args(&args);
@@ -172,6 +184,22 @@ async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
     );
     assert_eq!(steps[0].failures_in_a_row(), 1);
     assert!(steps[0].runs.iter().all(|r| r.duration_ms < 60_000));
+    // The second fetch was answered 429 once and waited the second Spotify asked for; the first
+    // waited on nothing; the totals sum them.
+    let waits: Vec<(u64, u64)> = steps[0]
+        .runs
+        .iter()
+        .map(|r| (r.rate_limited, r.spotify_wait_ms))
+        .collect();
+    assert_eq!(waits, [(0, 0), (1, 1000), (0, 0)]);
+    assert!(steps[0].runs[1].duration_ms >= 1000);
+    assert_eq!(
+        (
+            steps[0].totals.rate_limited,
+            steps[0].totals.spotify_wait_ms
+        ),
+        (1, 1000)
+    );
 }
 
 #[test]

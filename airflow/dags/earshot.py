@@ -8,7 +8,9 @@ Three DAGs (hourly and daily, because Spotify keeps only the newest 50 plays; we
   build the top collections (in parallel) → export Parquet snapshots → analytics; beside them, enrich
   imported streaming-history tracks (skipped when a long Retry-After stops it), and post the reconnect
   reminders that are due (`recap --reminders`: a week before a friend's Spotify authorisation ends, and
-  once it has ended, each once per destination); and, when the
+  once it has ended, each once per destination), and the stall alarm (`recap --alarms`: a friend with no
+  new play for 48 h or a step failing 3 runs in a row, told once when it begins and once when it ends);
+  and, when the
   environment sets `EARSHOT_SPARK_ON_DATAPROC=true`, an optional branch that runs the same analytics on a
   Dataproc cluster (create → submit → delete, the delete running whatever happened); and, when it sets
   `EARSHOT_SPARK_ON_CLUSTER=true`, one that submits them to an existing Spark cluster (standalone, YARN,
@@ -163,6 +165,10 @@ def build(group: str | None, config: Path | None) -> list[DAG]:
         [collections_tracks, collections_artists] >> export >> analytics
         # A week before a friend's authorisation ends, and once it has: one message to the group's chat.
         step("remind_reconnect", "recap --reminders --max-wait 600")
+        # A friend with no new play for 48 h, or a step failing 3 runs in a row: one message to the
+        # group's chat when it begins, one when it ends. It waits for nothing, so it runs when the
+        # other tasks fail.
+        step("stall_alarm", "recap --alarms --max-wait 600")
         # Imported streaming-history plays gain ids one track a request; the hourly build picks them up.
         # A long Retry-After stops it cleanly with exit 3: skipped, it goes on at the next run.
         step(

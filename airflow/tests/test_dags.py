@@ -64,6 +64,9 @@ def test_daily_runs_top_items_export_and_analytics(monkeypatch: pytest.MonkeyPat
     remind = dag.get_task("remind_reconnect")
     assert "/recap --reminders" in remind.bash_command
     assert not remind.upstream_task_ids, "the reminders wait for nothing"
+    alarm = dag.get_task("stall_alarm")
+    assert "/recap --alarms" in alarm.bash_command
+    assert not alarm.upstream_task_ids, "the alarm waits for nothing: it must run when the others fail"
     assert enrich.skip_on_exit_code == [3], "a clean stop on a long Retry-After is not a failure"
     assert not any(t.task_id.startswith("dataproc") for t in dag.tasks), "the Spark branch is off by default"
 

@@ -58,11 +58,16 @@ def test_the_dags_run_the_pipeline_and_a_second_run_duplicates_nothing(env: dict
     # Each task's binary recorded its two runs (EARSHOT_STEP, set by the DAG), the newest first: what
     # the operator's metrics read.
     steps = storage / "state" / "steps"
-    for task in ("fetch_recently_played", "convert_recently_played", "upload_recently_played", "export", "analytics"):
+    tasks = ("fetch_recently_played", "convert_recently_played", "upload_recently_played", "export", "analytics")
+    for task in (*tasks, "stall_alarm"):
         record = json.loads((steps / f"{task}.json").read_text())
         assert record["step"] == task
         assert [run["outcome"] for run in record["runs"]] == ["success", "success"], record
         assert record["runs"][0]["started_at"] > record["runs"][1]["started_at"], record
+
+    # The stall alarm ran in the daily DAG (recorded above). The fixture's plays are from 2024, but each
+    # friend connected minutes ago and a stall counts from the connection when it is newer: no incident.
+    assert not list((storage / "state" / "alarms").rglob("*.json"))
 
     # The weekly DAG: its own snapshot, the analytics of the week before (2026-W01, 29 Dec to 4 Jan),
     # and the recap, which the fixture config posts nowhere.

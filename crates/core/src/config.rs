@@ -126,6 +126,9 @@ pub struct GroupConfig {
     /// Where the weekly recap is posted (`recap`).
     #[serde(default)]
     pub destinations: Vec<DestinationConfig>,
+    /// When the stall alarm (`recap --alarms`) posts to the destinations.
+    #[serde(default)]
+    pub alarms: AlarmsConfig,
     /// The environment variable holding the group's dashboard password hash.
     #[serde(default)]
     pub dashboard_password_hash_env: Option<String>,
@@ -133,6 +136,40 @@ pub struct GroupConfig {
     /// `dashboard_password_hash_env`.
     #[serde(default)]
     pub dashboard_password_hash_file: Option<PathBuf>,
+}
+
+/// When the stall alarm (`recap --alarms`, run daily) tells the group something has stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsConfig {
+    /// A connected member with no new play for this many hours is stalled (1 to
+    /// [`MAX_STALLED_AFTER_HOURS`]).
+    #[serde(default = "default_stalled_after_hours")]
+    pub stalled_after_hours: u32,
+    /// A scheduled step whose runs failed this many times in a row is failing (1 to
+    /// [`crate::step_runs::KEPT_RUNS`]).
+    #[serde(default = "default_failed_runs")]
+    pub failed_runs: u32,
+}
+
+/// The longest stall threshold: a year.
+pub const MAX_STALLED_AFTER_HOURS: u32 = 24 * 366;
+
+fn default_stalled_after_hours() -> u32 {
+    48
+}
+
+fn default_failed_runs() -> u32 {
+    3
+}
+
+impl Default for AlarmsConfig {
+    fn default() -> Self {
+        AlarmsConfig {
+            stalled_after_hours: default_stalled_after_hours(),
+            failed_runs: default_failed_runs(),
+        }
+    }
 }
 
 /// One place the weekly recap is posted to. Its URL is a secret (a webhook URL is its own
@@ -231,6 +268,7 @@ impl Default for GroupConfig {
             members: Vec::new(),
             dashboard_url: None,
             destinations: Vec::new(),
+            alarms: AlarmsConfig::default(),
             dashboard_password_hash_env: None,
             dashboard_password_hash_file: None,
         }
@@ -343,6 +381,19 @@ impl GroupConfig {
                 "`dashboard_url`: `{url}` is not an http(s) address"
             ));
         }
+        if !(1..=MAX_STALLED_AFTER_HOURS).contains(&self.alarms.stalled_after_hours) {
+            return Err(format!(
+                "`alarms.stalled_after_hours`: {} is not 1 to {MAX_STALLED_AFTER_HOURS}",
+                self.alarms.stalled_after_hours
+            ));
+        }
+        let kept = crate::step_runs::KEPT_RUNS;
+        if !(1..=kept).contains(&(self.alarms.failed_runs as usize)) {
+            return Err(format!(
+                "`alarms.failed_runs`: {} is not 1 to {kept} (the runs each step keeps)",
+                self.alarms.failed_runs
+            ));
+        }
         let mut destinations = HashSet::new();
         for destination in &self.destinations {
             let name = &destination.name;
@@ -428,6 +479,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("email"), "{err}");
+    }
+
+    #[test]
+    fn alarms_default_to_48_hours_and_3_failures_and_are_checked() {
+        let config = parse("").unwrap();
+        assert_eq!(config.alarms, AlarmsConfig::default());
+        assert_eq!(
+            (config.alarms.stalled_after_hours, config.alarms.failed_runs),
+            (48, 3)
+        );
+        let config = parse("[alarms]\nstalled_after_hours = 12\n").unwrap();
+        assert_eq!(
+            (config.alarms.stalled_after_hours, config.alarms.failed_runs),
+            (12, 3)
+        );
+        for (text, wanted) in [
+            (
+                "[alarms]\nstalled_after_hours = 0\n",
+                "alarms.stalled_after_hours",
+            ),
+            (
+                "[alarms]\nstalled_after_hours = 9000\n",
+                "alarms.stalled_after_hours",
+            ),
+            ("[alarms]\nfailed_runs = 21\n", "alarms.failed_runs"),
+            ("[alarms]\nfailed_runs = 0\n", "alarms.failed_runs"),
+            ("[alarms]\nsilence = true\n", "silence"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(wanted) && err.contains("earshot.toml"),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -239,6 +239,22 @@ pub fn step_runs_key(step: &str) -> String {
     format!("{}{step}.json", step_runs_prefix())
 }
 
+/// Prefix of every open alarm incident (`recap --alarms`).
+pub fn alarms_prefix() -> String {
+    format!("{STATE}/alarms/")
+}
+
+/// The stall alarm's open incident about a member: `state/alarms/members/<id>.json` (erased with the
+/// member).
+pub fn member_alarm_key(member: &str) -> String {
+    format!("{}members/{member}.json", alarms_prefix())
+}
+
+/// The alarm's open incident about a failing scheduled step: `state/alarms/steps/<step>.json`.
+pub fn step_alarm_key(step: &str) -> String {
+    format!("{}steps/{step}.json", alarms_prefix())
+}
+
 /// Prefix of every member's fetch state file.
 pub fn member_states_prefix() -> String {
     format!("{STATE}/members/")
@@ -420,6 +436,7 @@ pub fn member_keys(member: &str) -> Vec<String> {
         consent_key(member),
         listen_token_key(member),
         now_playing_key(member),
+        member_alarm_key(member),
     ]
 }
 

@@ -15,7 +15,6 @@ use earshot_core::DestinationKind;
 use serde_json::{Value, json};
 
 use crate::message::{Markup, Plain, WeeklyRecap, render};
-use crate::reminders::Reminder;
 
 /// Discord's and Spotify's green, for the embed's edge.
 const EMBED_COLOUR: u32 = 0x1D_B9_54;
@@ -98,31 +97,52 @@ pub fn payload(kind: DestinationKind, recap: &WeeklyRecap, topic: Option<&str>) 
     }
 }
 
-/// A reconnect reminder as `kind` takes it: one short message, the name escaped as the weekly
-/// recap's are (a generic webhook gets the [`Reminder`]'s own JSON).
-pub fn reminder_payload(kind: DestinationKind, reminder: &Reminder, topic: Option<&str>) -> Value {
+/// A short message for the group's destinations besides the weekly recap (a reconnect reminder, a
+/// stall alarm): one text, posted once per destination under its ledger key.
+pub trait Notice {
+    /// The message in `markup`, names escaped as the weekly recap's are.
+    fn text(&self, markup: &dyn Markup) -> String;
+    /// ntfy's title.
+    fn title(&self) -> &'static str;
+    /// ntfy's tags (emoji short codes).
+    fn tags(&self) -> &'static [&'static str];
+    /// A link the message is about (ntfy's click).
+    fn click(&self) -> Option<&str>;
+    /// What a generic webhook gets.
+    fn json(&self) -> Value;
+    /// The posts ledger's period key of this message.
+    fn ledger_key(&self) -> &str;
+    /// The ledger key a destination must already have been posted for this one to go there (a
+    /// "cleared" alarm follows its "opened"): `None`, no condition.
+    fn follows(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// A [`Notice`] as `kind` takes it: one short message (a generic webhook gets the notice's own JSON).
+pub fn notice_payload(kind: DestinationKind, notice: &dyn Notice, topic: Option<&str>) -> Value {
     match kind {
         DestinationKind::Discord => json!({
             "username": "Earshot",
             "allowed_mentions": {"parse": []},
             // Discord's message content holds at most 2000 characters.
-            "content": clip(&reminder.text(&DiscordMarkdown), 2000),
+            "content": clip(&notice.text(&DiscordMarkdown), 2000),
         }),
-        DestinationKind::Slack => json!({"text": clip(&reminder.text(&SlackMrkdwn), 3000)}),
+        DestinationKind::Slack => json!({"text": clip(&notice.text(&SlackMrkdwn), 3000)}),
         DestinationKind::Ntfy => {
             let mut body = json!({
                 "topic": topic.unwrap_or_default(),
-                "title": "Reconnect to Earshot",
-                "message": clip(&reminder.text(&NtfyMarkdown), 3000),
+                "title": notice.title(),
+                "message": clip(&notice.text(&NtfyMarkdown), 3000),
                 "markdown": true,
-                "tags": ["warning"],
+                "tags": notice.tags(),
             });
-            if let Some(url) = &reminder.connect_url {
+            if let Some(url) = notice.click() {
                 body["click"] = json!(url);
             }
             body
         }
-        DestinationKind::Webhook => serde_json::to_value(reminder).expect("a reminder serialises"),
+        DestinationKind::Webhook => notice.json(),
     }
 }
 

@@ -8,8 +8,10 @@
 //!
 //! `recap --reminders` (the daily DAG) posts the reconnect reminders instead ([`reminders`]): a week
 //! before a friend's Spotify authorisation ends, and once it has ended, with the same ledger and
-//! secrecy rules.
+//! secrecy rules. `recap --alarms` (the daily DAG) posts the stall alarm ([`alarms`]): once when a
+//! connected member's plays or a scheduled step stop, once when they are back.
 
+pub mod alarms;
 pub mod formats;
 pub mod message;
 pub mod post;
@@ -28,6 +30,7 @@ use mongodb::Database;
 use mongodb::bson::{self, Document, doc};
 use tracing::{error, info};
 
+use crate::formats::Notice;
 use crate::message::WeeklyRecap;
 use crate::post::{Policy, Secret};
 
@@ -59,6 +62,12 @@ pub struct Cli {
     /// ends, and once it has ended) instead of the weekly recap. Reads the members' fetch state.
     #[arg(long, conflicts_with = "period")]
     pub reminders: bool,
+    /// Post the stall alarm's messages instead of the weekly recap: once when a connected member has
+    /// had no new play for `alarms.stalled_after_hours` (48) or a scheduled step has failed
+    /// `alarms.failed_runs` (3) runs in a row, and once when it is over. Reads the members' newest
+    /// plays and the steps' runs.
+    #[arg(long, conflicts_with_all = ["period", "reminders"])]
+    pub alarms: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -83,12 +92,23 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         max_wait: Duration::from_secs(cli.max_wait),
         retry_budget: Duration::from_secs(cli.retry_budget),
     };
+    if cli.alarms {
+        let now = earshot_state::clock::from_env()?.now();
+        let (done, failed) =
+            alarms::run(&db, &storage, &group, zone, now, &policy, cli.dry_run).await?;
+        return Ok(Outcome::from_counts(done, failed));
+    }
     if cli.reminders {
         let now = earshot_state::clock::from_env()?.now();
         let states = earshot_state::fetch_state::list(&storage).await?;
         let left = earshot_core::erasure::departures(&storage).await?;
         let due = reminders::due(&states, &group, &left, zone, now);
-        return post_reminders(&db, &group, &due, &policy, cli.dry_run).await;
+        if due.is_empty() {
+            info!("No reconnect reminder is due.");
+        }
+        let notices: Vec<&dyn Notice> = due.iter().map(|r| r as &dyn Notice).collect();
+        let (done, failed) = post_notices(&db, &group, &notices, &policy, cli.dry_run).await?;
+        return Ok(Outcome::from_counts(done, failed));
     }
     // Whoever hides from comparisons now is in no pair the recap posts, whatever the run stored.
     let hidden = earshot_core::consent::hidden(&storage).await?;
@@ -123,64 +143,78 @@ async fn dry_run(db: &Database, group: &GroupConfig, recap: &WeeklyRecap) -> Res
     Ok(())
 }
 
-/// Post each due reminder to every destination not yet given it (with `dry_run`, say what would go).
-async fn post_reminders(
+/// Post each notice to every destination not yet given it (and, for a notice that follows another,
+/// given that one): with `dry_run`, say what would go. Returns how many (notice, destination) pairs
+/// are done (posted now or before) and how many failed (the next run tries them again).
+pub async fn post_notices(
     db: &Database,
     group: &GroupConfig,
-    due: &[reminders::Reminder],
+    notices: &[&dyn Notice],
     policy: &Policy,
     dry_run: bool,
-) -> Result<Outcome> {
-    if due.is_empty() {
-        info!("No reconnect reminder is due.");
-        return Ok(Outcome::Success);
+) -> Result<(usize, usize)> {
+    if notices.is_empty() {
+        return Ok((0, 0));
     }
     if group.destinations.is_empty() {
         info!(
-            due = due.len(),
-            "The group config lists no destinations: no reminder to post."
+            notices = notices.len(),
+            "The group config lists no destinations: nothing to post."
         );
-        return Ok(Outcome::Success);
+        return Ok((0, 0));
     }
     let http = post::client(policy)?;
     let (mut done, mut failed) = (0, 0);
-    for reminder in due {
+    for notice in notices {
+        let key = notice.ledger_key();
         for destination in &group.destinations {
             let name = destination.name.as_str();
-            if let Some(at) = posted(db, &reminder.ledger_key, destination).await? {
-                info!(destination = name, member = %reminder.member, posted_at = %at, "Reminder already posted.");
+            if let Some(at) = posted(db, key, destination).await? {
+                info!(destination = name, notice = key, posted_at = %at, "Already posted.");
+                done += 1;
+                continue;
+            }
+            if let Some(first) = notice.follows()
+                && posted(db, first, destination).await?.is_none()
+            {
+                info!(
+                    destination = name,
+                    notice = key,
+                    "Not posted: this destination never had what it follows."
+                );
                 done += 1;
                 continue;
             }
             if dry_run {
-                println!(
+                writeln!(
+                    std::io::stdout().lock(),
                     "(dry run) {name} ({}): would post: {}",
                     destination.kind.as_str(),
-                    reminder.text(&message::Plain)
-                );
+                    notice.text(&message::Plain)
+                )?;
                 continue;
             }
             let sent = async {
                 let secret = Secret::read(destination)?;
                 let (url, topic) = post::target(destination.kind, &secret)
                     .with_context(|| format!("destination `{name}`"))?;
-                let body = formats::reminder_payload(destination.kind, reminder, topic.as_deref());
+                let body = formats::notice_payload(destination.kind, *notice, topic.as_deref());
                 post::deliver(&http, name, &secret, &url, &body, policy).await
             };
             match sent.await {
                 Ok(attempts) => {
-                    record(db, &reminder.ledger_key, destination, attempts).await?;
-                    info!(destination = name, member = %reminder.member, due = ?reminder.due, "Reconnect reminder posted.");
+                    record(db, key, destination, attempts).await?;
+                    info!(destination = name, notice = key, "Posted.");
                     done += 1;
                 }
                 Err(err) => {
-                    error!(destination = name, error = %format!("{err:#}"), "Reminder not posted: the next run tries again.");
+                    error!(destination = name, notice = key, error = %format!("{err:#}"), "Not posted: the next run tries again.");
                     failed += 1;
                 }
             }
         }
     }
-    Ok(Outcome::from_counts(done, failed))
+    Ok((done, failed))
 }
 
 /// Post to every destination not yet posted to this week.

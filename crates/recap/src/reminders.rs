@@ -21,6 +21,7 @@ use earshot_state::fetch_state::MemberState;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::formats::Notice;
 use crate::message::Markup;
 
 /// How many days before the end the first reminder goes.
@@ -120,9 +121,9 @@ pub fn due(
     out
 }
 
-impl Reminder {
+impl Notice for Reminder {
     /// The message in `markup`: the friend, the day, and where to reconnect.
-    pub fn text(&self, markup: &dyn Markup) -> String {
+    fn text(&self, markup: &dyn Markup) -> String {
         let name = markup.escape(&self.name);
         let day = markup.escape(&self.ends_on);
         let what = match self.due {
@@ -143,6 +144,26 @@ impl Reminder {
             None => format!("{name} asks the person who runs Earshot to reconnect them."),
         };
         format!("{what} {how}")
+    }
+
+    fn title(&self) -> &'static str {
+        "Reconnect to Earshot"
+    }
+
+    fn tags(&self) -> &'static [&'static str] {
+        &["warning"]
+    }
+
+    fn click(&self) -> Option<&str> {
+        self.connect_url.as_deref()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a reminder serialises")
+    }
+
+    fn ledger_key(&self) -> &str {
+        &self.ledger_key
     }
 }
 

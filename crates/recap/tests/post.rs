@@ -20,6 +20,9 @@ use earshot_tests::{binary, exported_snapshot_with};
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
 
+#[path = "post/alarms.rs"]
+mod alarms;
+
 #[path = "post/reminders.rs"]
 mod reminders;
 

@@ -263,6 +263,8 @@ async fn write_stored<W: Write + Seek>(
         // What the listen API keeps: the listen token's hash (never the token), and "now playing".
         ("state/listen_token.json", layout::listen_token_key(member)),
         ("state/now_playing.json", layout::now_playing_key(member)),
+        // The stall alarm's open incident about them, if any.
+        ("state/alarm.json", layout::member_alarm_key(member)),
     ] {
         if stores.storage.exists(&key).await? {
             let bytes = stores.storage.read_all(&key).await?;

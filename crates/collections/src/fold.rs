@@ -314,12 +314,11 @@ async fn remove_unnamed(db: &Database, daily: &Daily, keys: &BTreeSet<String>) -
 
 /// How many days have plays (the `members` partials' days): a key has at most one partial a day.
 pub async fn days_held(db: &Database) -> Result<usize> {
-    Ok(db
-        .collection::<Document>(mongo::MEMBERS_BY_DAY)
-        .distinct(PARTIAL_DAY, doc! {})
-        .await
-        .with_context(|| format!("reading `{}`", mongo::MEMBERS_BY_DAY))?
-        .len())
+    Ok(
+        mongo::distinct(db, mongo::MEMBERS_BY_DAY, PARTIAL_DAY, doc! {})
+            .await?
+            .len(),
+    )
 }
 
 /// Fold the derived documents of `keys` from their partials; returns how many aggregations ran. A

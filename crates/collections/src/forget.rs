@@ -105,11 +105,13 @@ pub async fn forget_member(db: &Database, member: &str) -> Result<u64> {
 /// member's files). The erase's own build, with no margin, leaves those lists empty anyway; this holds
 /// when that build fails.
 async fn forget_built(db: &Database, member: &str) -> Result<()> {
-    let theirs: Vec<Bson> = db
-        .collection::<Document>(mongo::UPLOAD_LEDGER)
-        .distinct("_id", ledger::member_entries(member))
-        .await
-        .with_context(|| format!("reading `{}`", mongo::UPLOAD_LEDGER))?;
+    let theirs: Vec<Bson> = mongo::distinct(
+        db,
+        mongo::UPLOAD_LEDGER,
+        "_id",
+        ledger::member_entries(member),
+    )
+    .await?;
     for ids in theirs.chunks(ENTRIES_PER_COMMAND) {
         db.collection::<Document>(mongo::BUILD_WATERMARKS)
             .update_many(

@@ -453,6 +453,42 @@ pub async fn ensure_indexes(db: &Database, collection: &str) -> Result<()> {
     Ok(())
 }
 
+/// The distinct values of `field` in the documents of `collection` matching `filter` (those without
+/// the field left out), as MongoDB's `distinct` gives them, read with a `$group`. The embedded dev
+/// server answers `distinct` over 1M plays by growing to 13.9 GiB, and the `$group` within 3.4 GiB in
+/// half the time (BENCHMARKS.md, "What the 1M export holds"); on MongoDB both are bounded. Every
+/// distinct read goes through here.
+pub async fn distinct(
+    db: &Database,
+    collection: &str,
+    field: &str,
+    filter: Document,
+) -> Result<Vec<Bson>> {
+    let mut matched = filter;
+    if !matched.contains_key(field) {
+        matched.insert(field, doc! {"$exists": true});
+    }
+    let mut groups = db
+        .collection::<Document>(collection)
+        .aggregate(vec![
+            doc! {"$match": matched},
+            doc! {"$group": {"_id": format!("${field}")}},
+        ])
+        .await
+        .with_context(|| format!("reading the values of `{field}` in `{collection}`"))?;
+    let mut values = Vec::new();
+    while groups
+        .advance()
+        .await
+        .with_context(|| format!("reading the values of `{field}` in `{collection}`"))?
+    {
+        if let Some(value) = groups.deserialize_current()?.remove("_id") {
+            values.push(value);
+        }
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -465,13 +465,13 @@ pub async fn record_enrichment(
         let Some(mut state) = read_state(storage, &member.id).await? else {
             continue;
         };
-        let tracks: Vec<mongodb::bson::Bson> = db
-            .collection::<Document>(RAW_RECENTLY_PLAYED)
-            .distinct(
-                "track_id",
-                doc! {"user_id": &member.id, "source": earshot_core::records::PlaySource::History.as_str()},
-            )
-            .await?;
+        let tracks: Vec<mongodb::bson::Bson> = earshot_core::mongo::distinct(
+            db,
+            RAW_RECENTLY_PLAYED,
+            "track_id",
+            doc! {"user_id": &member.id, "source": earshot_core::records::PlaySource::History.as_str()},
+        )
+        .await?;
         let catalogue = db.collection::<Document>(TRACK_CATALOGUE);
         state.tracks_stored = tracks.len() as u64;
         state.tracks_enriched = catalogue

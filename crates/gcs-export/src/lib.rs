@@ -345,23 +345,10 @@ pub async fn members_with_rows(db: &Database) -> Result<Vec<String>> {
         .map(|c| (*c, "user_id"))
         .chain([(earshot_core::mongo::MEMBERS, "_id")]);
     for (collection, field) in sources {
-        // A `$group`, not `distinct`: the embedded server answered `distinct` over 1M plays by growing
-        // to 13.9 GiB; the `$group` reads the same rows within 3.4 GiB, in half the time (BENCHMARKS.md,
-        // "What the 1M export holds"). On MongoDB both are bounded.
-        let mut groups = db
-            .collection::<Document>(collection)
-            .aggregate(vec![doc! {"$group": {"_id": format!("${field}")}}])
+        let values = earshot_core::mongo::distinct(db, collection, field, doc! {})
             .await
             .with_context(|| format!("reading the members of `{collection}`"))?;
-        while groups
-            .advance()
-            .await
-            .with_context(|| format!("reading the members of `{collection}`"))?
-        {
-            if let Ok(member) = groups.current().get_str("_id") {
-                members.insert(member.to_string());
-            }
-        }
+        members.extend(values.iter().filter_map(|v| v.as_str().map(str::to_string)));
     }
     Ok(members.into_iter().collect())
 }

@@ -409,12 +409,7 @@ async fn rebuild_derived(stores: &Stores, report: &mut EraseReport) -> Result<()
 async fn prune_catalogue(db: &mongodb::Database) -> Result<u64> {
     let mut named: Vec<Bson> = Vec::new();
     for collection in [mongo::RAW_RECENTLY_PLAYED, mongo::RAW_TOP_TRACKS] {
-        named.extend(
-            db.collection::<Document>(collection)
-                .distinct("track_id", doc! {})
-                .await
-                .with_context(|| format!("reading `{collection}`"))?,
-        );
+        named.extend(mongo::distinct(db, collection, "track_id", doc! {}).await?);
     }
     delete(db, mongo::TRACK_CATALOGUE, doc! {"_id": {"$nin": named}}).await
 }

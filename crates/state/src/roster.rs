@@ -67,13 +67,12 @@ pub async fn list(stores: &Stores, now: DateTime<Utc>) -> Result<Vec<MemberRow>>
     let left = earshot_core::erasure::departures(&stores.storage).await?;
     let statuses = status::statuses(&states, &stores.group, &left, now);
     let plays = stores.db.collection::<Document>(mongo::RAW_RECENTLY_PLAYED);
-    let with_plays: Vec<String> = plays
-        .distinct("user_id", doc! {})
-        .await
-        .with_context(|| format!("reading `{}`", mongo::RAW_RECENTLY_PLAYED))?
-        .into_iter()
-        .filter_map(|id| id.as_str().map(str::to_string))
-        .collect();
+    let with_plays: Vec<String> =
+        mongo::distinct(&stores.db, mongo::RAW_RECENTLY_PLAYED, "user_id", doc! {})
+            .await?
+            .into_iter()
+            .filter_map(|id| id.as_str().map(str::to_string))
+            .collect();
     let mut ids: Vec<String> = stores.group.members.iter().map(|m| m.id.clone()).collect();
     let mut others: BTreeSet<String> = statuses.iter().map(|s| s.member.clone()).collect();
     others.extend(with_plays);

@@ -64,6 +64,9 @@ pub struct StepRun {
     /// Milliseconds the run waited on Spotify (`Retry-After`, and backoff before a retry).
     #[serde(default)]
     pub spotify_wait_ms: u64,
+    /// The process's peak resident memory, in bytes (Linux's `VmHWM`; `None` where it cannot be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
 }
 
 /// A step's sums over every run it recorded (not only the kept ones): what the metrics serve as
@@ -205,6 +208,21 @@ pub fn note_spotify_wait(wait: Duration) {
     SPOTIFY_WAIT_MS.fetch_add(ms, Ordering::Relaxed);
 }
 
+/// This process's peak resident memory so far, in bytes: `VmHWM` of `/proc/self/status` (Linux, where
+/// the DAGs run); `None` where there is no such file.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
 /// A scheduled binary's `main` after its flags are parsed: run `work`, record the run when
 /// [`env::EARSHOT_STEP`] names the step ([`StepClock`]), and map the outcome to the exit code.
 pub async fn exit_code_of(
@@ -256,6 +274,7 @@ impl StepClock {
             outcome: RunOutcome::of(result),
             rate_limited: RATE_LIMITED.load(Ordering::Relaxed),
             spotify_wait_ms: SPOTIFY_WAIT_MS.load(Ordering::Relaxed),
+            peak_memory_bytes: peak_memory_bytes(),
         };
         let recorded = async {
             let group = self.files.group()?;
@@ -281,7 +300,17 @@ mod tests {
             outcome,
             rate_limited: 0,
             spotify_wait_ms: 0,
+            peak_memory_bytes: None,
         }
+    }
+
+    #[test]
+    fn the_peak_memory_is_read_from_the_process() {
+        let peak = peak_memory_bytes().expect("Linux has /proc/self/status");
+        // A test process holds more than a megabyte and less than its machine.
+        assert!(peak > 1 << 20 && peak < 1 << 40, "{peak}");
+        let held = vec![1u8; 64 << 20];
+        assert!(peak_memory_bytes().unwrap() >= 64 << 20, "{}", held.len());
     }
 
     #[tokio::test]

@@ -27,6 +27,9 @@ pub const MONGODB_UP: &str = "earshot_mongodb_up";
 pub const STEP_LAST_RUN: &str = "earshot_step_last_run_timestamp_seconds";
 /// Gauge, by `group` and `step`: how long the step's newest run took, in seconds.
 pub const STEP_LAST_DURATION: &str = "earshot_step_last_run_duration_seconds";
+/// Gauge, by `group` and `step`: the peak resident memory of the step's newest run, in bytes (left
+/// out for a run that could not read it).
+pub const STEP_LAST_PEAK_MEMORY: &str = "earshot_step_last_run_peak_memory_bytes";
 /// Gauge, by `group` and `step`: 1 when the step's newest run succeeded, 0 when it failed or
 /// finished in part.
 pub const STEP_LAST_SUCCESS: &str = "earshot_step_last_run_success";

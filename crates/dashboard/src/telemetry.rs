@@ -187,6 +187,7 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
     let last_run = Family::<Labels, Gauge>::default();
     let last_duration = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     let last_success = Family::<Labels, Gauge>::default();
+    let last_peak_memory = Family::<Labels, Gauge>::default();
     let failures_in_a_row = Family::<Labels, Gauge>::default();
     let rate_limited = Family::<Labels, Counter>::default();
     let spotify_wait = Family::<Labels, Counter<f64, AtomicU64>>::default();
@@ -216,6 +217,11 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
                     last_duration
                         .get_or_create(&labels)
                         .set(newest.duration_ms as f64 / 1000.0);
+                    if let Some(bytes) = newest.peak_memory_bytes {
+                        last_peak_memory
+                            .get_or_create(&labels)
+                            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                    }
                     last_success
                         .get_or_create(&labels)
                         .set(i64::from(newest.outcome == RunOutcome::Success));
@@ -322,6 +328,11 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
         telemetry::STEP_LAST_DURATION,
         "How long each scheduled step's newest run took, in seconds",
         last_duration,
+    );
+    registry.register(
+        telemetry::STEP_LAST_PEAK_MEMORY,
+        "The peak resident memory of each scheduled step's newest run, in bytes",
+        last_peak_memory,
     );
     registry.register(
         telemetry::STEP_LAST_SUCCESS,

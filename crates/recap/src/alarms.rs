@@ -522,6 +522,7 @@ mod tests {
                     outcome: *outcome,
                     rate_limited: 0,
                     spotify_wait_ms: 0,
+                    peak_memory_bytes: None,
                 })
                 .collect(),
             totals: Default::default(),

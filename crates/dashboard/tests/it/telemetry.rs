@@ -159,6 +159,7 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
         outcome,
         rate_limited,
         spotify_wait_ms,
+        peak_memory_bytes: Some(ms * 4096),
     };
     for (step, at, ms, outcome, waits) in [
         (

@@ -184,6 +184,13 @@ async fn connect_fetch_and_status_through_the_binary_without_leaking_secrets() {
     );
     assert_eq!(steps[0].failures_in_a_row(), 1);
     assert!(steps[0].runs.iter().all(|r| r.duration_ms < 60_000));
+    // Each run states its peak memory: more than a megabyte, less than the 1 GiB a step may use.
+    assert!(
+        steps[0].runs.iter().all(|r| r
+            .peak_memory_bytes
+            .is_some_and(|b| b > 1 << 20 && b < 1 << 30)),
+        "{steps:?}"
+    );
     // The second fetch was answered 429 once and waited the second Spotify asked for; the first
     // waited on nothing; the totals sum them.
     let waits: Vec<(u64, u64)> = steps[0]

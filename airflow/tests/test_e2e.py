@@ -64,6 +64,7 @@ def test_the_dags_run_the_pipeline_and_a_second_run_duplicates_nothing(env: dict
         assert record["step"] == task
         assert [run["outcome"] for run in record["runs"]] == ["success", "success"], record
         assert record["runs"][0]["started_at"] > record["runs"][1]["started_at"], record
+        assert all(1 << 20 < run["peak_memory_bytes"] < 1 << 30 for run in record["runs"]), record
 
     # The stall alarm ran in the daily DAG (recorded above). The fixture's plays are from 2024, but each
     # friend connected minutes ago and a stall counts from the connection when it is newer: no incident.

@@ -9,8 +9,9 @@
 //! - **Metrics**: read at each scrape from the stores (plays by source, each member's newest play by
 //!   source, open sessions), within [`SCRAPE_TIMEOUT`], and from the counters the pages keep since the
 //!   process started (sign-in failures, the throttle's refusals), and each scheduled step's newest
-//!   run and its sums of Spotify's 429s and waits from the state store ([`earshot_core::step_runs`]). MongoDB not answering sets
-//!   `earshot_mongodb_up` to 0 and leaves the store figures out; the scrape still answers.
+//!   run (with its peak memory) and its sums of Spotify's 429s and waits from the state store
+//!   ([`earshot_core::step_runs`]). MongoDB not answering sets `earshot_mongodb_up` to 0 and leaves
+//!   the store figures out; the scrape still answers.
 //!
 //! No label holds a secret or a name: the group's id, a play source, and member ids unless the
 //! operator switches them off (`--metrics-member-ids false`), in which case each member's figures are

@@ -48,7 +48,7 @@ use_cached_target
 # The converter rows alone need only the converter and the set generator (no polars build).
 packages=(--workspace)
 [[ " $* " == *" --steps convert "* ]] && packages=(-p json-converter -p earshot-testkit)
-[[ " $* " == *" --steps hourly "* ]] && packages=(-p json-converter -p earshot-testkit -p data-upload -p create-collections -p data-fetcher -p members)
+[[ " $* " == *" --steps hourly "* ]] && packages=(-p json-converter -p earshot-testkit -p data-upload -p create-collections -p data-fetcher -p members -p gcs-export)
 log "Building Earshot (release)"
 cargo build --release --locked --quiet "${packages[@]}" --bins
 EARSHOT_ROUNDTRIP_BIN="$(cargo bench --locked --quiet -p json-converter --bench serde_roundtrip --no-run \

@@ -23,7 +23,15 @@ from common import (
     reset_peak_rss,
     roundtrip_step,
 )
-from scenarios import LATE_DATA, PARTIALS, convert_once, erase_scenario, hourly_scenario, import_scenario
+from scenarios import (
+    LATE_DATA,
+    MONTHLY_PARTIALS,
+    PARTIALS,
+    convert_once,
+    erase_scenario,
+    hourly_scenario,
+    import_scenario,
+)
 from spark import analytics_steps
 
 
@@ -124,7 +132,9 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     upload = [str(bins / "data-upload"), "all", "--storage", str(storage), "--mongodb-uri", uri]
     for _ in range(server_repeats):
         drop_database(uri, db)
+        reset_peak_rss(server_pid)
         run.timed("upload", [*upload, "--database", db])
+        server_peak(run, server_pid, "the upload")
         if baselines:
             drop_database(uri, py_db)
             # The same indexes as data-upload's collection: data-upload creates them (no records).
@@ -176,14 +186,32 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     run.results["checks"]["per-day partials after the first build"] = sum(
         client[db][name].estimated_document_count() for name in PARTIALS
     )
+    run.results["checks"]["monthly partials after the first build"] = sum(
+        client[db][name].estimated_document_count() for name in MONTHLY_PARTIALS
+    )
     run.timed("create-collections again", create)
     run.results["checks"]["ArtistTrackLink rows"] = client[db]["ArtistTrackLink"].estimated_document_count()
     if steps != "export":
+        reset_peak_rss(server_pid)
         hourly_scenario(run, storage, group, uri, db, repeats)
+        server_peak(run, server_pid, "the hours")
+    if size in LATE_DATA and steps == "hourly":
+        # The export of the whole group, once, in the hourly scenario too: its time and the server's peak.
+        reset_peak_rss(server_pid)
+        run.timed(
+            "gcs-export",
+            [str(bins / "gcs-export"), "--storage", str(storage), "--mongodb-uri", uri, "--database", db]
+            + ["--snapshot", "bench"],
+        )
+        server_peak(run, server_pid, "the export")
     if size in LATE_DATA and steps != "export":
+        reset_peak_rss(server_pid)
         import_scenario(run, work, storage, group, uri, db)
         hourly_scenario(run, storage, group, uri, db, 1, label="hour after the import", shift_days=900)
+        server_peak(run, server_pid, "the import and the hour after it")
+        reset_peak_rss(server_pid)
         erase_scenario(run, storage, group, uri, db)
+        server_peak(run, server_pid, "the erase")
     if steps == "hourly":
         return run.results
 
@@ -267,3 +295,9 @@ def bench_history(name, plays, work, repeats):
         if len(ids) != report["plays"]:
             sys.exit(f"bench: {len(ids)} distinct records for {report['plays']} plays imported")
     return run.results
+
+
+def server_peak(run, server_pid, phase):
+    """Record the dev server's peak resident memory since its last reset, as the peak during `phase`."""
+    if server_pid is not None:
+        run.results["checks"][f"dev server peak RSS during {phase} (MiB)"] = peak_rss_mib(server_pid)

@@ -65,6 +65,22 @@ def test_the_dags_run_the_pipeline_and_a_second_run_duplicates_nothing(env: dict
         assert [run["outcome"] for run in record["runs"]] == ["success", "success"], record
         assert record["runs"][0]["started_at"] > record["runs"][1]["started_at"], record
         assert all(1 << 20 < run["peak_memory_bytes"] < 1 << 30 for run in record["runs"]), record
+    # The steps that batch state their batch settings beside their peak memory; the others state none.
+    stated = {
+        "convert_recently_played": {"bytes_per_batch": 16 << 20, "files_per_batch": 1024},
+        "upload_recently_played": {"documents_per_round_trip": 1000},
+        "collections_recently_played": {
+            "rows_per_aggregation": 100_000,
+            "keys_per_aggregation": 2_000,
+            "partials_per_aggregation": 100_000,
+            "days_per_aggregation": 366,
+        },
+        "export": {"rows_per_row_group": 50_000, "rows_per_file": 500_000, "documents_per_cursor_batch": 10_000},
+        "fetch_recently_played": {},
+    }
+    for task, settings in stated.items():
+        record = json.loads((steps / f"{task}.json").read_text())
+        assert all(run.get("batch_settings", {}) == settings for run in record["runs"]), record
 
     # The stall alarm ran in the daily DAG (recorded above). The fixture's plays are from 2024, but each
     # friend connected minutes ago and a stall counts from the connection when it is newer: no incident.

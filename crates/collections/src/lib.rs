@@ -32,6 +32,7 @@ use earshot_core::layout::RawKind;
 use earshot_core::layout::Target;
 use earshot_core::ledger::{self, LedgerEntry};
 use earshot_core::mongo;
+use earshot_core::step_runs::{self, batch};
 use mongodb::Database;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use tracing::info;
@@ -132,6 +133,14 @@ pub async fn build_with(
     group: &GroupConfig,
     options: BuildOptions,
 ) -> Result<()> {
+    for (setting, value) in [
+        (batch::ROWS_PER_AGGREGATION, ROWS_PER_BATCH),
+        (batch::KEYS_PER_AGGREGATION, KEYS_PER_BATCH as u64),
+        (batch::PARTIALS_PER_AGGREGATION, fold::PARTIALS_PER_BATCH),
+        (batch::DAYS_PER_AGGREGATION, fold::DAYS_PER_BATCH as u64),
+    ] {
+        step_runs::note_batch_setting(setting, value);
+    }
     let started = server_time(db).await?;
     let margin = match options.mode {
         Mode::Incremental => options.margin.as_millis() as i64,

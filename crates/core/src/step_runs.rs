@@ -8,9 +8,15 @@
 //! client reports them here as they happen ([`note_rate_limited`], [`note_spotify_wait`]), and each
 //! step keeps their totals over all its runs, which the metrics serve as counters.
 //!
+//! A run also states the batch settings that bound its memory (documents per round trip, rows and keys
+//! per aggregation, …): the code that batches notes each as it applies it ([`note_batch_setting`],
+//! names in [`batch`]), and the record keeps them beside the run's peak memory.
+//!
 //! Recording never fails a step: a record that cannot be written is logged and the step's own exit
 //! code stands. Two runs of one step at once (the DAGs run one at a time) would keep the later write.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -67,6 +73,35 @@ pub struct StepRun {
     /// The process's peak resident memory, in bytes (Linux's `VmHWM`; `None` where it cannot be read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
+    /// The batch settings the run applied, by name ([`batch`]): empty for a step that does not batch.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub batch_settings: BTreeMap<String, u64>,
+}
+
+/// The names of the batch settings a run states ([`StepRun::batch_settings`]), and the metrics'
+/// `setting` label.
+pub mod batch {
+    /// `data-upload`: documents sent to MongoDB in one round trip (`--batch-size`).
+    pub const DOCUMENTS_PER_ROUND_TRIP: &str = "documents_per_round_trip";
+    /// `create-collections`: plays one partial aggregation reads, about.
+    pub const ROWS_PER_AGGREGATION: &str = "rows_per_aggregation";
+    /// `create-collections`: key values one aggregation matches at most.
+    pub const KEYS_PER_AGGREGATION: &str = "keys_per_aggregation";
+    /// `create-collections`: partials one fold (of days into months, of months into documents) reads
+    /// at most.
+    pub const PARTIALS_PER_AGGREGATION: &str = "partials_per_aggregation";
+    /// `create-collections`: local days one partial aggregation reads at most.
+    pub const DAYS_PER_AGGREGATION: &str = "days_per_aggregation";
+    /// `gcs-export`: rows held before a Parquet row group is written.
+    pub const ROWS_PER_ROW_GROUP: &str = "rows_per_row_group";
+    /// `gcs-export`: rows one Parquet file holds at most (`--part-rows`).
+    pub const ROWS_PER_FILE: &str = "rows_per_file";
+    /// `gcs-export`: documents the server returns per cursor batch.
+    pub const DOCUMENTS_PER_CURSOR_BATCH: &str = "documents_per_cursor_batch";
+    /// `json-converter`: raw bytes converted in one batch, at most.
+    pub const BYTES_PER_BATCH: &str = "bytes_per_batch";
+    /// `json-converter`: raw files converted in one batch, at most.
+    pub const FILES_PER_BATCH: &str = "files_per_batch";
 }
 
 /// A step's sums over every run it recorded (not only the kept ones): what the metrics serve as
@@ -208,6 +243,24 @@ pub fn note_spotify_wait(wait: Duration) {
     SPOTIFY_WAIT_MS.fetch_add(ms, Ordering::Relaxed);
 }
 
+/// The batch settings this process applied ([`note_batch_setting`]).
+static BATCH_SETTINGS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+/// The run applies the batch setting `name` ([`batch`]) with `value`: stated in this run's record.
+pub fn note_batch_setting(name: &str, value: u64) {
+    if let Ok(mut settings) = BATCH_SETTINGS.lock() {
+        settings.insert(name.to_string(), value);
+    }
+}
+
+/// The batch settings this process noted so far.
+pub fn batch_settings() -> BTreeMap<String, u64> {
+    BATCH_SETTINGS
+        .lock()
+        .map(|settings| settings.clone())
+        .unwrap_or_default()
+}
+
 /// This process's peak resident memory so far, in bytes: `VmHWM` of `/proc/self/status` (Linux, where
 /// the DAGs run); `None` where there is no such file.
 pub fn peak_memory_bytes() -> Option<u64> {
@@ -275,6 +328,7 @@ impl StepClock {
             rate_limited: RATE_LIMITED.load(Ordering::Relaxed),
             spotify_wait_ms: SPOTIFY_WAIT_MS.load(Ordering::Relaxed),
             peak_memory_bytes: peak_memory_bytes(),
+            batch_settings: batch_settings(),
         };
         let recorded = async {
             let group = self.files.group()?;
@@ -301,7 +355,26 @@ mod tests {
             rate_limited: 0,
             spotify_wait_ms: 0,
             peak_memory_bytes: None,
+            batch_settings: BTreeMap::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn the_batch_settings_noted_are_recorded() {
+        note_batch_setting(batch::KEYS_PER_AGGREGATION, 2_000);
+        note_batch_setting(batch::KEYS_PER_AGGREGATION, 3_000);
+        note_batch_setting(batch::ROWS_PER_AGGREGATION, 100_000);
+        let noted = batch_settings();
+        assert_eq!(noted[batch::KEYS_PER_AGGREGATION], 3_000);
+        assert_eq!(noted[batch::ROWS_PER_AGGREGATION], 100_000);
+        // They travel with the run's record and read back.
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path());
+        let mut stated = run(0, RunOutcome::Success);
+        stated.batch_settings = noted.clone();
+        record(&storage, "build", stated).await.unwrap();
+        let runs = read(&storage, "build").await.unwrap().unwrap();
+        assert_eq!(runs.runs[0].batch_settings, noted);
     }
 
     #[test]
@@ -375,6 +448,7 @@ mod tests {
             (old.runs[0].rate_limited, old.totals),
             (0, StepTotals::default())
         );
+        assert!(old.runs[0].batch_settings.is_empty());
         for minute in 0..(KEPT_RUNS as u32 + 5) {
             let mut waited = run(minute, RunOutcome::Success);
             waited.rate_limited = 2;

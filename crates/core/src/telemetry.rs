@@ -30,6 +30,9 @@ pub const STEP_LAST_DURATION: &str = "earshot_step_last_run_duration_seconds";
 /// Gauge, by `group` and `step`: the peak resident memory of the step's newest run, in bytes (left
 /// out for a run that could not read it).
 pub const STEP_LAST_PEAK_MEMORY: &str = "earshot_step_last_run_peak_memory_bytes";
+/// Gauge, by `group`, `step` and `setting`: each batch setting the step's newest run applied
+/// ([`crate::step_runs::batch`]).
+pub const STEP_LAST_BATCH_SETTING: &str = "earshot_step_last_run_batch_setting";
 /// Gauge, by `group` and `step`: 1 when the step's newest run succeeded, 0 when it failed or
 /// finished in part.
 pub const STEP_LAST_SUCCESS: &str = "earshot_step_last_run_success";
@@ -51,6 +54,8 @@ pub mod label {
     pub const MEMBER: &str = "member";
     /// A scheduled step: the DAG's task id ([`crate::step_runs`]).
     pub const STEP: &str = "step";
+    /// A batch setting's name ([`crate::step_runs::batch`]).
+    pub const SETTING: &str = "setting";
 }
 
 /// The exposition's content type (OpenMetrics text, which Prometheus reads).

@@ -189,6 +189,7 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
     let last_duration = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     let last_success = Family::<Labels, Gauge>::default();
     let last_peak_memory = Family::<Labels, Gauge>::default();
+    let last_batch_setting = Family::<Labels, Gauge>::default();
     let failures_in_a_row = Family::<Labels, Gauge>::default();
     let rate_limited = Family::<Labels, Counter>::default();
     let spotify_wait = Family::<Labels, Counter<f64, AtomicU64>>::default();
@@ -222,6 +223,13 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
                         last_peak_memory
                             .get_or_create(&labels)
                             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                    }
+                    for (setting, value) in &newest.batch_settings {
+                        let mut labels = labels.clone();
+                        labels.push((label::SETTING, setting.clone()));
+                        last_batch_setting
+                            .get_or_create(&labels)
+                            .set(i64::try_from(*value).unwrap_or(i64::MAX));
                     }
                     last_success
                         .get_or_create(&labels)
@@ -334,6 +342,11 @@ async fn scrape(State(metrics): State<Arc<MetricsState>>) -> Response {
         telemetry::STEP_LAST_PEAK_MEMORY,
         "The peak resident memory of each scheduled step's newest run, in bytes",
         last_peak_memory,
+    );
+    registry.register(
+        telemetry::STEP_LAST_BATCH_SETTING,
+        "Each batch setting each scheduled step's newest run applied",
+        last_batch_setting,
     );
     registry.register(
         telemetry::STEP_LAST_SUCCESS,

@@ -6,6 +6,7 @@ use clap::Parser;
 use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StoreArgs};
 use earshot_core::erasure::{self, ErasureGuard};
 use earshot_core::layout::{self, Target};
+use earshot_core::step_runs::{self, batch};
 use earshot_core::{Storage, env};
 use earshot_upload::{LoadOptions, load_lines, load_storage};
 use mongodb::Database;
@@ -45,6 +46,7 @@ pub struct Cli {
 
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
+    step_runs::note_batch_setting(batch::DOCUMENTS_PER_ROUND_TRIP, u64::from(cli.batch_size));
     let scoped = cli.store.scoped()?;
     let db = scoped.database().await?;
     let mut reports = Vec::new();

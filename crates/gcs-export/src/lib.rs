@@ -18,6 +18,7 @@ use earshot_core::erasure::ErasureGuard;
 use earshot_core::export::{self, ColumnKind, Schema, SnapshotSummary};
 use earshot_core::layout;
 use earshot_core::progress::Progress;
+use earshot_core::step_runs::{self, batch};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polars::prelude::*;
@@ -92,6 +93,12 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         batch_rows: cli.batch_rows as usize,
         part_rows: cli.part_rows as usize,
     };
+    step_runs::note_batch_setting(batch::ROWS_PER_ROW_GROUP, u64::from(cli.batch_rows));
+    step_runs::note_batch_setting(batch::ROWS_PER_FILE, u64::from(cli.part_rows));
+    step_runs::note_batch_setting(
+        batch::DOCUMENTS_PER_CURSOR_BATCH,
+        u64::from(cursor_batch(&sizes)),
+    );
     let guard = ErasureGuard::begin(&storage, "gcs-export").await?;
     // Read once for every marker of the run: a `distinct` over each member collection per exported
     // collection was most of a small export's time.
@@ -377,7 +384,7 @@ pub async fn export_collection(
         .collection::<Document>(collection)
         .find(doc! {})
         .sort(doc! {"_id": 1})
-        .batch_size(sizes.batch_rows.min(10_000) as u32)
+        .batch_size(cursor_batch(&sizes))
         .await
         .with_context(|| format!("reading `{collection}`"))?;
     let total = db
@@ -436,4 +443,9 @@ pub async fn export_collection(
         rows,
         parts,
     })
+}
+
+/// Documents the server returns per cursor batch: a row group's worth, at most 10,000.
+fn cursor_batch(sizes: &Sizes) -> u32 {
+    sizes.batch_rows.min(10_000) as u32
 }

@@ -20,6 +20,7 @@ use earshot_core::cli::{EXIT_CODES_HELP, Outcome, StorageArgs};
 use earshot_core::erasure::ErasureGuard;
 use earshot_core::layout::{self, partition_value};
 use earshot_core::spotify::TimeRange;
+use earshot_core::step_runs::{self, batch};
 use futures::StreamExt as _;
 use tracing::{error, info};
 
@@ -82,6 +83,8 @@ impl Summary {
 
 /// Run the command line.
 pub async fn run(cli: Cli) -> Result<Outcome> {
+    step_runs::note_batch_setting(batch::BYTES_PER_BATCH, BATCH_BYTES as u64);
+    step_runs::note_batch_setting(batch::FILES_PER_BATCH, BATCH_FILES as u64);
     let (group, storage_url) = cli.files.scoped()?;
     let converter = Converter::new(cli.kind, group).map_err(anyhow::Error::msg)?;
     let to_stdout = match cli.output.as_deref() {

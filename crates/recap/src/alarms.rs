@@ -523,6 +523,7 @@ mod tests {
                     rate_limited: 0,
                     spotify_wait_ms: 0,
                     peak_memory_bytes: None,
+                    batch_settings: Default::default(),
                 })
                 .collect(),
             totals: Default::default(),

@@ -160,6 +160,7 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
         rate_limited,
         spotify_wait_ms,
         peak_memory_bytes: Some(ms * 4096),
+        batch_settings: [(step_runs::batch::KEYS_PER_AGGREGATION.to_string(), ms)].into(),
     };
     for (step, at, ms, outcome, waits) in [
         (
@@ -301,6 +302,27 @@ async fn a_prometheus_parser_reads_the_metrics_the_stores_and_sign_ins_give() {
     assert_eq!(of_step(telemetry::STEP_LAST_DURATION, "export"), 2.5);
     assert_eq!(of_step(telemetry::STEP_LAST_SUCCESS, "export"), 0.0);
     assert_eq!(of_step(telemetry::STEP_FAILURES_IN_A_ROW, "export"), 2.0);
+    assert_eq!(
+        of_step(telemetry::STEP_LAST_PEAK_MEMORY, "export"),
+        2500.0 * 4096.0
+    );
+    // The newest run's batch settings, each labelled with its name.
+    let settings: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == telemetry::STEP_LAST_BATCH_SETTING)
+        .collect();
+    assert_eq!(settings.len(), 2, "{settings:?}");
+    for (step, value) in [("export", 2500.0), ("fetch_recently_played", 750.0)] {
+        let found = settings
+            .iter()
+            .find(|s| s.labels["step"] == step)
+            .unwrap_or_else(|| panic!("no batch setting of {step}: {settings:?}"));
+        assert_eq!(
+            found.labels["setting"],
+            earshot_core::step_runs::batch::KEYS_PER_AGGREGATION
+        );
+        assert_eq!(found.value, value);
+    }
     assert_eq!(
         of_step(telemetry::STEP_LAST_RUN, "fetch_recently_played"),
         at("2026-12-08T09:00:00Z")

@@ -34,6 +34,7 @@ async fn export_run(storage: &earshot_core::Storage, when: DateTime<Utc>, outcom
         rate_limited: 0,
         spotify_wait_ms: 0,
         peak_memory_bytes: None,
+        batch_settings: Default::default(),
     };
     step_runs::record(storage, "gcs_export", run).await.unwrap();
 }

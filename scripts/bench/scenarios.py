@@ -16,8 +16,6 @@ PARTIALS = {
     "Images_by_day": "album_id",
     "members_by_day": "user_id",
 }
-# Their monthly partials, folded from the day partials: the documents are folded from these.
-MONTHLY_PARTIALS = {name.replace("_by_day", "_by_month"): key for name, key in PARTIALS.items()}
 
 
 # The sizes whose hourly scenario also measures late data: a history import into old days, then an erase.
@@ -26,25 +24,18 @@ LATE_DATA = {"1M"}
 
 def build_reads(client, db, entry_ids):
     """What a build of the ledger entries `entry_ids` reads: the plays of the entities they name on the
-    days they name (the day partials rebuilt), those entities' day partials in those days' months (the
-    monthly partials folded again) and their monthly partials (the documents folded). Counted by the
-    harness after the run, not timed."""
+    days they name (the partials rebuilt), and the partials of those entities (the fold). Counted by
+    the harness after the run, not timed."""
     entries = list(client[db]["upload_ledger"].find({"_id": {"$in": list(entry_ids)}}))
     days = sorted({d for e in entries for d in e.get("keys", {}).get("day", [])})
-    months = sorted({d[:7] for d in days})
     plays = partials = 0
     for name, key in PARTIALS.items():
         values = sorted({v for e in entries for v in e.get("keys", {}).get(key, [])})
         if not values or not days:
             continue
-        monthly = name.replace("_by_day", "_by_month")
         for chunk in range(0, len(values), 5000):
             part = values[chunk : chunk + 5000]
-            partials += client[db][monthly].count_documents({"e": {"$in": part}})
-            for month in months:
-                partials += client[db][name].count_documents(
-                    {"e": {"$in": part}, "d": {"$gte": f"{month}-01", "$lt": f"{month}-32"}}
-                )
+            partials += client[db][name].count_documents({"e": {"$in": part}})
             for day_chunk in range(0, len(days), 31):
                 ds = days[day_chunk : day_chunk + 31]
                 plays += client[db]["rawdata_recentlyplayed"].count_documents(

@@ -25,7 +25,6 @@ from common import (
 )
 from scenarios import (
     LATE_DATA,
-    MONTHLY_PARTIALS,
     PARTIALS,
     convert_once,
     erase_scenario,
@@ -185,9 +184,6 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
         run.results["checks"]["dev server peak RSS during the first build (MiB)"] = peak_rss_mib(server_pid)
     run.results["checks"]["per-day partials after the first build"] = sum(
         client[db][name].estimated_document_count() for name in PARTIALS
-    )
-    run.results["checks"]["monthly partials after the first build"] = sum(
-        client[db][name].estimated_document_count() for name in MONTHLY_PARTIALS
     )
     run.timed("create-collections again", create)
     run.results["checks"]["ArtistTrackLink rows"] = client[db]["ArtistTrackLink"].estimated_document_count()

@@ -1,25 +1,17 @@
 //! The derived collections that sum over plays (`Tracks`, `Albums`, `Artists`, `Images`, `members`),
 //! folded from partial documents per (entity, local day).
 //!
-//! A day partial (`Tracks_by_day`, …, named in earshot-core) holds what one member's plays of one
-//! entity on one local day sum to, in a form that folds: counts and minutes as sums, first and last
-//! plays as min and max, sets (listeners, tracks) as sets, and the fields a derived document takes
-//! from the entity's latest play together with that play's `(played_at, _id)`, so that a fold can take
-//! the latest partial's. `_id` is `<entity>|<day>|<member>`; `e` is the entity, `d` the day, `m` the
-//! member. A monthly partial (`Tracks_by_month`, …) has the same fields, folded from the month's day
-//! partials; `_id` is `<entity>|<month>`, and `d` the month (`YYYY-MM`).
+//! A partial (`Tracks_by_day`, …, named in earshot-core) holds what one local day's plays of one
+//! entity sum to, in a form that folds: counts and minutes as sums, first and last plays as min and
+//! max, sets (listeners, tracks) as sets, and the fields a derived document takes from the entity's
+//! latest play together with that play's `(played_at, _id)`, so that the fold can take the latest
+//! partial's. `_id` is `<entity>|<day>`; `e` is the entity, `d` the day.
 //!
-//! Three aggregations per derived collection:
+//! Two aggregations per derived collection:
 //! - [`Daily::partial_pipeline`]: a day's plays ([`days_match`]: a bounded range of the `played_at`
-//!   index) → the day partials of those days, `$merge`d into the day partials;
-//! - [`Daily::month_pipeline`]: an entity's day partials of one month (at most 31 a member) → its
-//!   monthly partial;
-//! - [`Daily::fold_pipeline`]: an entity's monthly partials (one a month, never its days or plays) →
-//!   its derived document, `$merge`d into the derived collection.
-//!
-//! So an entity played today costs a month of its day partials and one partial per month, whatever
-//! its history; and a member's share of every entity is their own day partials, which an erase
-//! removes before folding the months and entities they were part of again, without reading a play.
+//!   index) → the partials of those days, `$merge`d into the partial collection;
+//! - [`Daily::fold_pipeline`]: an entity's partials (hundreds of small documents, never its plays) → its
+//!   derived document, `$merge`d into the derived collection.
 //!
 //! The fold gives exactly the document that one aggregation of all of the entity's plays gives (the
 //! create-collections test holds them equal, field order and types included): a sum of sums is the
@@ -27,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use earshot_core::mongo::{self, PARTIAL_DAY, PARTIAL_ENTITY, PARTIAL_MEMBER};
+use earshot_core::mongo::{self, PARTIAL_DAY, PARTIAL_ENTITY};
 use mongodb::bson::{Bson, DateTime as BsonDateTime, Document, doc};
 
 use crate::pipelines::{merge, sorted_set, unwind_artists};
@@ -58,10 +50,8 @@ pub struct Daily {
     pub kind: Kind,
     /// The derived collection written.
     pub into: &'static str,
-    /// Its day partials, one per (entity, local day, member).
+    /// Its partials.
     pub partials: &'static str,
-    /// Its monthly partials, one per (entity, month), folded from the day partials.
-    pub months: &'static str,
     /// The raw field that names a play's entity (what the upload ledger lists), e.g. `track_id`.
     pub key: &'static str,
     /// The field of a partial whose values are the derived documents' `_id`s: `e`, or for `Images`
@@ -75,7 +65,6 @@ pub const DAILY: [Daily; 5] = [
         kind: Kind::Tracks,
         into: mongo::TRACKS,
         partials: mongo::TRACKS_BY_DAY,
-        months: mongo::TRACKS_BY_MONTH,
         key: "track_key",
         fold_key: PARTIAL_ENTITY,
     },
@@ -83,7 +72,6 @@ pub const DAILY: [Daily; 5] = [
         kind: Kind::Albums,
         into: mongo::ALBUMS,
         partials: mongo::ALBUMS_BY_DAY,
-        months: mongo::ALBUMS_BY_MONTH,
         key: "album_id",
         fold_key: PARTIAL_ENTITY,
     },
@@ -91,7 +79,6 @@ pub const DAILY: [Daily; 5] = [
         kind: Kind::Artists,
         into: mongo::ARTISTS,
         partials: mongo::ARTISTS_BY_DAY,
-        months: mongo::ARTISTS_BY_MONTH,
         key: "artist_ids",
         fold_key: PARTIAL_ENTITY,
     },
@@ -99,7 +86,6 @@ pub const DAILY: [Daily; 5] = [
         kind: Kind::Images,
         into: mongo::IMAGES,
         partials: mongo::IMAGES_BY_DAY,
-        months: mongo::IMAGES_BY_MONTH,
         key: "album_id",
         fold_key: "images.url",
     },
@@ -107,7 +93,6 @@ pub const DAILY: [Daily; 5] = [
         kind: Kind::Members,
         into: mongo::MEMBERS,
         partials: mongo::MEMBERS_BY_DAY,
-        months: mongo::MEMBERS_BY_MONTH,
         key: "user_id",
         fold_key: PARTIAL_ENTITY,
     },
@@ -185,132 +170,25 @@ fn wanted_expr(field: &str, wanted: &Wanted) -> Document {
     }}
 }
 
-/// A day partial's key fields: entity, day and member.
-const DAY_KEY: &[&str] = &[PARTIAL_ENTITY, PARTIAL_DAY, PARTIAL_MEMBER];
-/// A monthly partial's key fields: entity and month.
-const MONTH_KEY: &[&str] = &[PARTIAL_ENTITY, PARTIAL_DAY];
-
-/// The stages that give a partial its key fields (`key`, from the `$group`'s `_id`) and its `_id`
-/// (them joined), then `$merge` it into `into`.
-fn keyed_into(key: &[&str], into: &str) -> Vec<Document> {
-    let fields: Document = key
-        .iter()
-        .map(|f| (f.to_string(), Bson::String(format!("$_id.{f}"))))
-        .collect();
-    vec![
-        doc! {"$set": fields},
-        doc! {"$set": {"_id": mongo::partial_id_expr(key)}},
-        merge(into),
-    ]
-}
-
-/// `$group` by (entity, day, member) with `fields`, its `sets` sorted (so that a partial rebuilt from
-/// the same plays is the same document), then `e`, `d`, `m` and `_id` set, `$merge`d into `partials`.
+/// `$group` by (entity, day) with `fields`, its `sets` sorted (so that a partial rebuilt from the same
+/// plays is the same document), then `e`, `d` and `_id` set, `$merge`d into `partials`.
 fn partials_of(entity: &str, fields: Document, sets: &[&str], partials: &str) -> Vec<Document> {
-    let mut group = doc! {"_id": {
-        PARTIAL_ENTITY: format!("${entity}"),
-        PARTIAL_DAY: day(),
-        PARTIAL_MEMBER: "$user_id",
-    }};
+    let mut group = doc! {"_id": {PARTIAL_ENTITY: format!("${entity}"), PARTIAL_DAY: day()}};
     group.extend(fields);
     let sorted: Document = sets
         .iter()
         .map(|s| (s.to_string(), sorted_set(s)))
         .collect();
-    let mut stages = vec![doc! {"$group": group}, doc! {"$set": sorted}];
-    stages.extend(keyed_into(DAY_KEY, partials));
-    stages
-}
-
-/// A partial's month: the first seven characters of its day.
-fn month_of_day() -> Bson {
-    Bson::Document(doc! {"$substrCP": [format!("${PARTIAL_DAY}"), 0, 7]})
-}
-
-/// How partials of one kind fold: the order to read them in (oldest latest play first), the field
-/// holding a partial's latest play, the accumulators of a `$group` over them in the order a derived
-/// document lists its fields, and which of those `$push` sets to union.
-struct PartialFold {
-    by_time: Document,
-    time: &'static str,
-    fields: Document,
-    sets: &'static [&'static str],
-}
-
-/// The union of each of `sets` (each a list of the sets a fold `$push`ed).
-fn unions(sets: &[&str]) -> Document {
-    sets.iter()
-        .map(|s| (s.to_string(), sorted_union(s)))
-        .collect()
-}
-
-/// How `kind`'s partials fold (`Images` fold by URL, in [`images_fold`]).
-fn partial_fold(kind: Kind) -> PartialFold {
-    let by_time = doc! {"$sort": {"last_played": 1, "last_id": 1}};
-    match kind {
-        Kind::Tracks => {
-            let mut fields = latest(TRACK_FIELDS);
-            fields.extend(doc! {
-                "popularity": {"$max": "$popularity"},
-                "plays": {"$sum": "$plays"},
-                "listeners": {"$push": "$listeners"},
-                "first_played": {"$min": "$first_played"},
-                "last_played": {"$max": "$last_played"},
-            });
-            PartialFold {
-                by_time,
-                time: "last_played",
-                fields,
-                sets: &["listeners"],
-            }
-        }
-        Kind::Albums => {
-            let mut fields = latest(ALBUM_FIELDS);
-            fields.extend(doc! {
-                "plays": {"$sum": "$plays"},
-                "tracks": {"$push": "$tracks"},
-            });
-            PartialFold {
-                by_time,
-                time: "last_played",
-                fields,
-                sets: &["tracks"],
-            }
-        }
-        Kind::Artists => {
-            let mut fields = latest(ARTIST_FIELDS);
-            fields.extend(doc! {
-                "plays": {"$sum": "$plays"},
-                "tracks": {"$push": "$tracks"},
-                "listeners": {"$push": "$listeners"},
-                "first_played": {"$min": "$first_played"},
-                "last_played": {"$max": "$last_played"},
-            });
-            PartialFold {
-                by_time,
-                time: "last_played",
-                fields,
-                sets: &["tracks", "listeners"],
-            }
-        }
-        Kind::Members => {
-            let mut fields = latest(&["user_name"]);
-            fields.extend(doc! {
-                "first_play": {"$min": "$first_play"},
-                "last_play": {"$max": "$last_play"},
-                "plays": {"$sum": "$plays"},
-                "listened_ms": {"$sum": "$listened_ms"},
-                "tracks": {"$push": "$tracks"},
-            });
-            PartialFold {
-                by_time: doc! {"$sort": {"last_play": 1, "last_id": 1}},
-                time: "last_play",
-                fields,
-                sets: &["tracks"],
-            }
-        }
-        Kind::Images => unreachable!("images fold by URL: images_fold"),
-    }
+    vec![
+        doc! {"$group": group},
+        doc! {"$set": sorted},
+        doc! {"$set": {
+            PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
+            PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
+        }},
+        doc! {"$set": {"_id": mongo::partial_id_expr(PARTIAL_ENTITY, PARTIAL_DAY)}},
+        merge(partials),
+    ]
 }
 
 /// The union of the sets a fold `$push`ed (a list of lists), in ascending order.
@@ -440,7 +318,7 @@ impl Daily {
                 ));
                 stages
             }
-            Kind::Images => images_partials(self.partials),
+            Kind::Images => images_partials(by_time, self.partials),
             Kind::Members => {
                 let mut fields = latest(&["user_name"]);
                 fields.extend(doc! {
@@ -458,54 +336,65 @@ impl Daily {
         }
     }
 
-    /// The stages from the day partials of `months` (each month with its entities) to their monthly
-    /// partials, `$merge`d into [`Daily::months`]: each (entity, month)'s day partials folded, with
-    /// the latest play's time and `_id` kept so that the months fold in turn. `None` folds every day
-    /// partial the caller's `$match` passes (a rebuild, in batches of entities).
-    pub fn month_pipeline(&self, months: Option<&Wanted>) -> Vec<Document> {
-        let mut stages: Vec<Document> = months
-            .map(|months| doc! {"$match": months_match(months)})
-            .into_iter()
-            .collect();
-        let key = doc! {PARTIAL_ENTITY: format!("${PARTIAL_ENTITY}"), PARTIAL_DAY: month_of_day()};
-        if self.kind == Kind::Images {
-            stages.extend(images_listed(
-                key,
-                doc! {
-                    "height": {"$last": "$images.height"},
-                    "width": {"$last": "$images.width"},
-                    "last_played": {"$last": "$images.last_played"},
-                    "last_id": {"$last": "$images.last_id"},
-                },
-            ));
-            stages.extend(keyed_into(MONTH_KEY, self.months));
-            return stages;
-        }
-        let fold = partial_fold(self.kind);
-        let mut group = doc! {"_id": key};
-        group.extend(fold.fields);
-        if !group.contains_key(fold.time) {
-            group.insert(fold.time, doc! {"$max": format!("${}", fold.time)});
-        }
-        group.insert("last_id", doc! {"$last": "$last_id"});
-        stages.extend([
-            fold.by_time,
-            doc! {"$group": group},
-            doc! {"$set": unions(fold.sets)},
-        ]);
-        stages.extend(keyed_into(MONTH_KEY, self.months));
-        stages
-    }
-
-    /// The stages from monthly partials to derived documents: those of `keys` (values of
-    /// [`Daily::fold_key`]), or of every partial when `None`. Each `$group` lists the fields in the
-    /// order a build from plays gives them.
+    /// The stages from partials to derived documents: those of `keys` (values of [`Daily::fold_key`]),
+    /// or of every partial when `None`. Each `$group` lists the fields in the order a build from plays
+    /// gives them.
     pub fn fold_pipeline(&self, keys: Option<&[String]>) -> Vec<Document> {
         let mut stages: Vec<Document> = keys
             .map(|k| doc! {"$match": {self.fold_key: {"$in": k}}})
             .into_iter()
             .collect();
+        let by_time = doc! {"$sort": {"last_played": 1, "last_id": 1}};
+        let entity = format!("${PARTIAL_ENTITY}");
         match self.kind {
+            Kind::Tracks => {
+                let mut group = doc! {"_id": entity};
+                group.extend(latest(TRACK_FIELDS));
+                group.extend(doc! {
+                    "popularity": {"$max": "$popularity"},
+                    "plays": {"$sum": "$plays"},
+                    "listeners": {"$push": "$listeners"},
+                    "first_played": {"$min": "$first_played"},
+                    "last_played": {"$max": "$last_played"},
+                });
+                stages.extend([
+                    by_time,
+                    doc! {"$group": group},
+                    doc! {"$set": {"listeners": sorted_union("listeners")}},
+                ]);
+            }
+            Kind::Albums => {
+                let mut group = doc! {"_id": entity};
+                group.extend(latest(ALBUM_FIELDS));
+                group.extend(doc! {
+                    "plays": {"$sum": "$plays"},
+                    "tracks": {"$push": "$tracks"},
+                });
+                stages.extend([
+                    by_time,
+                    doc! {"$group": group},
+                    doc! {"$set": {"tracks": sorted_union("tracks")}},
+                ]);
+            }
+            Kind::Artists => {
+                let mut group = doc! {"_id": entity};
+                group.extend(latest(ARTIST_FIELDS));
+                group.extend(doc! {
+                    "plays": {"$sum": "$plays"},
+                    "tracks": {"$push": "$tracks"},
+                    "listeners": {"$push": "$listeners"},
+                    "first_played": {"$min": "$first_played"},
+                    "last_played": {"$max": "$last_played"},
+                });
+                stages.extend([
+                    by_time,
+                    doc! {"$group": group},
+                    doc! {"$set": {
+                        "tracks": sorted_union("tracks"),
+                        "listeners": sorted_union("listeners"),
+                    }},
+                ]);
+            }
             Kind::Images => {
                 stages.push(doc! {"$unwind": "$images"});
                 if let Some(keys) = keys {
@@ -515,86 +404,44 @@ impl Daily {
                     doc! {"$sort": {"images.last_played": 1, "images.last_id": 1}},
                     doc! {"$group": {
                         "_id": "$images.url",
-                        "album_id": {"$last": format!("${PARTIAL_ENTITY}")},
+                        "album_id": {"$last": entity},
                         "height": {"$last": "$images.height"},
                         "width": {"$last": "$images.width"},
                     }},
                 ]);
             }
-            kind => {
-                let fold = partial_fold(kind);
-                let mut group = doc! {"_id": format!("${PARTIAL_ENTITY}")};
-                group.extend(fold.fields);
-                stages.extend([
-                    fold.by_time,
-                    doc! {"$group": group},
-                    doc! {"$set": unions(fold.sets)},
-                ]);
-                if kind == Kind::Members {
-                    stages.extend([
-                        doc! {"$set": {"unique_tracks": {"$size": "$tracks"}}},
-                        doc! {"$unset": "tracks"},
-                    ]);
-                }
-            }
+            Kind::Members => stages.extend(fold_members()),
         }
         stages.push(merge(self.into));
         stages
     }
 }
 
-/// The day partials of `months`' entities in each month: the (entity, day) index read over each
-/// month's days.
-fn months_match(months: &Wanted) -> Document {
-    let each: Vec<Document> = months
-        .iter()
-        .map(|(month, entities)| {
-            let entities: Vec<&String> = entities.iter().collect();
-            doc! {
-                PARTIAL_ENTITY: {"$in": entities},
-                PARTIAL_DAY: {"$gte": format!("{month}-01"), "$lt": format!("{month}-32")},
-            }
-        })
-        .collect();
-    match <[Document; 1]>::try_from(each) {
-        Ok([one]) => one,
-        Err(each) => doc! {"$or": each},
-    }
-}
-
-/// The month (`YYYY-MM`) of each day of `wanted`, with the entities wanted on its days.
-pub fn months_of(wanted: &Wanted) -> Wanted {
-    let mut months = Wanted::new();
-    for (day, entities) in wanted {
-        if let Some(month) = day.get(..7) {
-            months
-                .entry(month.to_string())
-                .or_default()
-                .extend(entities.iter().cloned());
-        }
-    }
-    months
-}
-
-/// Images listed per album: each URL's latest occurrence under `key` (an `_id` of entity and day or
-/// month, the member too for a day partial) from `$images` (unwound, with `latest`'s accumulators),
-/// then one document per `key` listing its URLs in order.
-fn images_listed(key: Document, latest: Document) -> Vec<Document> {
-    let mut by_url = key.clone();
-    by_url.insert("url", "$images.url");
-    let mut group = doc! {"_id": by_url};
-    group.extend(latest);
-    let outer: Document = key
-        .keys()
-        .map(|k| (k.clone(), Bson::String(format!("$_id.{k}"))))
-        .collect();
+/// Images' partials: per (album, day, URL) the last play carrying the URL, then one partial per
+/// (album, day) listing them.
+fn images_partials(by_time: Document, partials: &str) -> Vec<Document> {
+    let url_day = doc! {
+        PARTIAL_ENTITY: "$album_id",
+        PARTIAL_DAY: day(),
+        "url": "$images.url",
+    };
     vec![
+        doc! {"$match": {"album_id": {"$type": "string"}}},
         doc! {"$unwind": "$images"},
-        doc! {"$sort": {"images.last_played": 1, "images.last_id": 1}},
-        doc! {"$group": group},
+        by_time,
+        doc! {"$group": {
+            "_id": url_day,
+            "height": {"$last": "$images.height"},
+            "width": {"$last": "$images.width"},
+            "last_played": {"$last": "$played_at"},
+            "last_id": {"$last": "$_id"},
+        }},
         doc! {"$sort": {"_id.url": 1}},
         doc! {"$group": {
-            "_id": outer,
+            "_id": {
+                PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
+                PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
+            },
             "images": {"$push": {
                 "url": "$_id.url",
                 "height": "$height",
@@ -603,37 +450,35 @@ fn images_listed(key: Document, latest: Document) -> Vec<Document> {
                 "last_id": "$last_id",
             }},
         }},
+        doc! {"$set": {
+            PARTIAL_ENTITY: format!("$_id.{PARTIAL_ENTITY}"),
+            PARTIAL_DAY: format!("$_id.{PARTIAL_DAY}"),
+        }},
+        doc! {"$set": {"_id": mongo::partial_id_expr(PARTIAL_ENTITY, PARTIAL_DAY)}},
+        merge(partials),
     ]
 }
 
-/// Images' day partials: per (album, day, member, URL) the last play carrying the URL, then one
-/// partial per (album, day, member) listing them.
-fn images_partials(partials: &str) -> Vec<Document> {
-    let mut stages = vec![
-        doc! {"$match": {"album_id": {"$type": "string"}}},
-        // A play's images as its partials list them, so that the listing reads plays and partials
-        // alike.
-        doc! {"$set": {"images": {"$map": {"input": "$images", "in": {
-            "url": "$$this.url",
-            "height": "$$this.height",
-            "width": "$$this.width",
-            "last_played": "$played_at",
-            "last_id": "$_id",
+/// The fold of `members`: the latest name, first and last play, plays and minutes summed, the union
+/// of tracks counted.
+fn fold_members() -> Vec<Document> {
+    let mut group = doc! {"_id": format!("${PARTIAL_ENTITY}")};
+    group.extend(latest(&["user_name"]));
+    group.extend(doc! {
+        "first_play": {"$min": "$first_play"},
+        "last_play": {"$max": "$last_play"},
+        "plays": {"$sum": "$plays"},
+        "listened_ms": {"$sum": "$listened_ms"},
+        "tracks": {"$push": "$tracks"},
+    });
+    vec![
+        doc! {"$sort": {"last_play": 1, "last_id": 1}},
+        doc! {"$group": group},
+        doc! {"$set": {"unique_tracks": {"$size": {"$reduce": {
+            "input": "$tracks",
+            "initialValue": [],
+            "in": {"$setUnion": ["$$value", "$$this"]},
         }}}}},
-    ];
-    stages.extend(images_listed(
-        doc! {
-            PARTIAL_ENTITY: "$album_id",
-            PARTIAL_DAY: day(),
-            PARTIAL_MEMBER: "$user_id",
-        },
-        doc! {
-            "height": {"$last": "$images.height"},
-            "width": {"$last": "$images.width"},
-            "last_played": {"$last": "$images.last_played"},
-            "last_id": {"$last": "$images.last_id"},
-        },
-    ));
-    stages.extend(keyed_into(DAY_KEY, partials));
-    stages
+        doc! {"$unset": "tracks"},
+    ]
 }

@@ -1,24 +1,20 @@
-//! Running the daily builds ([`crate::daily`]): the day partials of the touched (entity, day) pairs
-//! rebuilt from those days' plays, the monthly partials of their (entity, month) pairs folded from
-//! their day partials, then each touched entity folded from its monthly partials. An erase removes a
-//! member's day partials and folds the months and entities they were part of the same way
-//! ([`subtract_member`]).
+//! Running the daily builds ([`crate::daily`]): the partials of the touched (entity, day) pairs rebuilt
+//! from those days' plays, then each touched entity folded from its partials.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context as _, Result};
-use earshot_core::mongo::{self, PARTIAL_DAY, PARTIAL_ENTITY, PARTIAL_MEMBER};
+use earshot_core::mongo::{self, PARTIAL_DAY, PARTIAL_ENTITY};
 use earshot_core::progress::Progress;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use tracing::info;
 
 use crate::batches::{KEYS_PER_BATCH, ROWS_PER_BATCH, day_ranges, pack_batches};
-use crate::daily::{Daily, Wanted, days_match, months_of};
+use crate::daily::{Daily, Wanted, days_match};
 use crate::touched::{self, Touched};
 
-/// Partials one fold aggregation (of day partials into months, or of months into documents) reads
-/// at most.
+/// Partials one fold aggregation reads at most.
 pub const PARTIALS_PER_BATCH: u64 = 100_000;
 
 /// Partial ids one delete names at most.
@@ -34,8 +30,6 @@ pub struct Work {
     pub plays: u64,
     /// Partial aggregations.
     pub partial_batches: usize,
-    /// Monthly partials' aggregations.
-    pub month_batches: usize,
     /// Derived documents folded.
     pub folded: usize,
     /// Fold aggregations.
@@ -46,13 +40,11 @@ pub struct Work {
 /// batches of about [`ROWS_PER_BATCH`] plays (the ledger counts each day's), then every entity folded.
 pub async fn rebuild(db: &Database, dailies: &[Daily]) -> Result<Work> {
     for daily in dailies {
-        for partials in [daily.partials, daily.months] {
-            db.collection::<Document>(partials)
-                .drop()
-                .await
-                .with_context(|| format!("emptying `{partials}`"))?;
-            mongo::ensure_indexes(db, partials).await?;
-        }
+        db.collection::<Document>(daily.partials)
+            .drop()
+            .await
+            .with_context(|| format!("emptying `{}`", daily.partials))?;
+        mongo::ensure_indexes(db, daily.partials).await?;
         db.collection::<Document>(daily.into)
             .delete_many(doc! {})
             .await
@@ -81,19 +73,12 @@ pub async fn rebuild(db: &Database, dailies: &[Daily]) -> Result<Work> {
     }
     progress.finish();
     for daily in dailies {
-        let entities = key_counts(db, daily.partials, PARTIAL_ENTITY).await?;
-        for batch in pack_batches(entities, PARTIALS_PER_BATCH, KEYS_PER_BATCH) {
-            let mut pipeline = vec![doc! {"$match": {PARTIAL_ENTITY: {"$in": batch}}}];
-            pipeline.extend(daily.month_pipeline(None));
-            aggregate(db, daily.partials, pipeline, daily.months).await?;
-            work.month_batches += 1;
-        }
-        let keys = key_counts(db, daily.months, daily.fold_key).await?;
+        let keys = partial_counts(db, daily).await?;
         work.folded += keys.len();
         for batch in pack_batches(keys, PARTIALS_PER_BATCH, KEYS_PER_BATCH) {
             aggregate(
                 db,
-                daily.months,
+                daily.partials,
                 daily.fold_pipeline(Some(&batch)),
                 daily.into,
             )
@@ -104,17 +89,17 @@ pub async fn rebuild(db: &Database, dailies: &[Daily]) -> Result<Work> {
     Ok(work)
 }
 
-/// Each value of `field` in `partials` with how many partials name it, in order.
-async fn key_counts(db: &Database, partials: &str, field: &str) -> Result<Vec<(String, u64)>> {
+/// Each fold key of `daily`'s partials with how many partials name it, in order.
+async fn partial_counts(db: &Database, daily: &Daily) -> Result<Vec<(String, u64)>> {
     let mut cursor = db
-        .collection::<Document>(partials)
+        .collection::<Document>(daily.partials)
         .find(doc! {})
-        .projection(doc! {field: 1})
+        .projection(doc! {daily.fold_key: 1})
         .await
-        .with_context(|| format!("reading `{partials}`"))?;
+        .with_context(|| format!("reading `{}`", daily.partials))?;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     while cursor.advance().await? {
-        for key in keys_of(field, &cursor.deserialize_current()?) {
+        for key in fold_keys_of(daily, &cursor.deserialize_current()?) {
             *counts.entry(key).or_default() += 1;
         }
     }
@@ -123,14 +108,9 @@ async fn key_counts(db: &Database, partials: &str, field: &str) -> Result<Vec<(S
 
 /// The fold keys a partial names: its entity, or the URLs its images list.
 fn fold_keys_of(daily: &Daily, partial: &Document) -> Vec<String> {
-    keys_of(daily.fold_key, partial)
-}
-
-/// The values of `field` in `partial`: a string field, or `list.field` over a list of documents.
-fn keys_of(field: &str, partial: &Document) -> Vec<String> {
-    match field.split_once('.') {
+    match daily.fold_key.split_once('.') {
         None => partial
-            .get_str(field)
+            .get_str(daily.fold_key)
             .map(|k| vec![k.to_string()])
             .unwrap_or_default(),
         Some((list, field)) => partial
@@ -208,14 +188,13 @@ fn day_batches(days: Vec<(String, u64, Vec<String>)>) -> Vec<DayBatch> {
     batches
 }
 
-/// Bring `daily` up to date with the `touched` days: rebuild the day partials of the entities they name
-/// on them, from those days' plays alone, then the monthly partials of those entities in those days'
-/// months, then fold every entity whose partials changed.
+/// Bring `daily` up to date with the `touched` days: rebuild the partials of the entities they name on
+/// them, from those days' plays alone, then fold every entity whose partials changed.
 pub async fn update(
     db: &Database,
     daily: &Daily,
     touched: &Touched,
-    months_held: usize,
+    days_held: usize,
 ) -> Result<Work> {
     let wanted: Vec<(&String, Vec<String>)> = touched
         .iter()
@@ -241,14 +220,7 @@ pub async fn update(
     // Keys a rebuilt day no longer names: they may have no partial left (an erase), and lose their
     // document then.
     let mut dropped: BTreeSet<String> = BTreeSet::new();
-    let mut rebuilt = Wanted::new();
     for batch in day_batches(days) {
-        for (day, entities) in &batch.wanted {
-            rebuilt
-                .entry(day.clone())
-                .or_default()
-                .extend(entities.iter().cloned());
-        }
         work.plays += batch.plays;
         work.partial_batches += 1;
         let had = wanted_partials(db, daily, &batch).await?;
@@ -283,97 +255,11 @@ pub async fn update(
         }
         fold.extend(has);
     }
-    let months = months_of(&rebuilt);
-    work.month_batches = fold_months(db, daily, &months).await?;
     let keys: Vec<String> = fold.into_iter().collect();
     work.folded = keys.len();
-    // The months these plays start count too.
-    let months_held = months_held + months.len();
-    work.fold_batches = fold_keys(db, daily, &keys, months_held).await?;
+    work.fold_batches = fold_keys(db, daily, &keys, days_held).await?;
     remove_unnamed(db, daily, &dropped).await?;
     Ok(work)
-}
-
-/// Take `member`'s share out of `daily`: remove their day partials (found through the member index,
-/// without reading a play), fold again the monthly partials of the (entity, month) pairs they were
-/// part of from the day partials left, then the documents of those entities from their months (and
-/// remove those no partial names any more). Returns the work and how many day partials went. A second
-/// run finds none of theirs and does nothing.
-pub async fn subtract_member(
-    db: &Database,
-    daily: &Daily,
-    member: &str,
-    months_held: usize,
-) -> Result<(Work, u64)> {
-    let partials = db.collection::<Document>(daily.partials);
-    let mut cursor = partials
-        .find(doc! {PARTIAL_MEMBER: member})
-        .projection(doc! {"_id": 1, PARTIAL_ENTITY: 1, PARTIAL_DAY: 1, daily.fold_key: 1})
-        .await
-        .with_context(|| format!("reading their partials of `{}`", daily.partials))?;
-    let mut ids = Vec::new();
-    let mut theirs = Wanted::new();
-    let mut keys: BTreeSet<String> = BTreeSet::new();
-    while cursor.advance().await? {
-        let partial = cursor.deserialize_current()?;
-        let (Ok(entity), Ok(day), Some(id)) = (
-            partial.get_str(PARTIAL_ENTITY),
-            partial.get_str(PARTIAL_DAY),
-            partial.get("_id"),
-        ) else {
-            continue;
-        };
-        theirs
-            .entry(day.to_string())
-            .or_default()
-            .insert(entity.to_string());
-        keys.extend(fold_keys_of(daily, &partial));
-        ids.push(id.clone());
-    }
-    let mut removed = 0;
-    for ids in ids.chunks(IDS_PER_DELETE) {
-        removed += partials
-            .delete_many(doc! {"_id": {"$in": ids}})
-            .await
-            .with_context(|| format!("removing their partials of `{}`", daily.partials))?
-            .deleted_count;
-    }
-    let mut work = Work {
-        month_batches: fold_months(db, daily, &months_of(&theirs)).await?,
-        ..Work::default()
-    };
-    let keys: Vec<String> = keys.into_iter().collect();
-    work.folded = keys.len();
-    work.fold_batches = fold_keys(db, daily, &keys, months_held).await?;
-    remove_unnamed(db, daily, &keys.into_iter().collect()).await?;
-    Ok((work, removed))
-}
-
-/// Fold again the monthly partials of `months`' entities in each month from their day partials (a
-/// month no day partial of the entity is left in loses its partial); returns how many aggregations
-/// ran. Batches hold one month and at most [`KEYS_PER_BATCH`] entities: at most 31 day partials per
-/// member for each.
-async fn fold_months(db: &Database, daily: &Daily, months: &Wanted) -> Result<usize> {
-    let mut batches = 0;
-    for (month, entities) in months {
-        let entities: Vec<String> = entities.iter().cloned().collect();
-        for chunk in entities.chunks(KEYS_PER_BATCH) {
-            db.collection::<Document>(daily.months)
-                .delete_many(doc! {PARTIAL_ENTITY: {"$in": chunk}, PARTIAL_DAY: month})
-                .await
-                .with_context(|| format!("clearing partials of `{}`", daily.months))?;
-            let one = Wanted::from([(month.clone(), chunk.iter().cloned().collect())]);
-            aggregate(
-                db,
-                daily.partials,
-                daily.month_pipeline(Some(&one)),
-                daily.months,
-            )
-            .await?;
-            batches += 1;
-        }
-    }
-    Ok(batches)
 }
 
 /// The partials `batch` rebuilds that exist (`_id`, entity, day and fold keys): read through the
@@ -398,22 +284,19 @@ async fn wanted_partials(db: &Database, daily: &Daily, batch: &DayBatch) -> Resu
     Ok(wanted)
 }
 
-/// Remove the derived documents of those of `keys` that no monthly partial names any more.
+/// Remove the derived documents of those of `keys` that no partial names any more.
 async fn remove_unnamed(db: &Database, daily: &Daily, keys: &BTreeSet<String>) -> Result<()> {
-    let keys: Vec<&String> = keys.iter().collect();
+    let partials = db.collection::<Document>(daily.partials);
     let mut gone = Vec::new();
-    for chunk in keys.chunks(KEYS_PER_BATCH) {
-        let mut cursor = db
-            .collection::<Document>(daily.months)
-            .find(doc! {daily.fold_key: {"$in": chunk}})
-            .projection(doc! {daily.fold_key: 1})
+    for key in keys {
+        let named = partials
+            .find_one(doc! {daily.fold_key: key})
+            .projection(doc! {"_id": 1})
             .await
-            .with_context(|| format!("reading `{}`", daily.months))?;
-        let mut named: BTreeSet<String> = BTreeSet::new();
-        while cursor.advance().await? {
-            named.extend(fold_keys_of(daily, &cursor.deserialize_current()?));
+            .with_context(|| format!("reading `{}`", daily.partials))?;
+        if named.is_none() {
+            gone.push(key);
         }
-        gone.extend(chunk.iter().filter(|k| !named.contains(**k)).copied());
     }
     if !gone.is_empty() {
         db.collection::<Document>(daily.into)
@@ -429,26 +312,28 @@ async fn remove_unnamed(db: &Database, daily: &Daily, keys: &BTreeSet<String>) -
     Ok(())
 }
 
-/// How many months have plays (the `members` monthly partials' months): a key has at most one monthly
-/// partial a month.
-pub async fn months_held(db: &Database) -> Result<usize> {
-    let months = mongo::distinct(db, mongo::MEMBERS_BY_MONTH, PARTIAL_DAY, doc! {}).await?;
-    Ok(months.len())
+/// How many days have plays (the `members` partials' days): a key has at most one partial a day.
+pub async fn days_held(db: &Database) -> Result<usize> {
+    Ok(
+        mongo::distinct(db, mongo::MEMBERS_BY_DAY, PARTIAL_DAY, doc! {})
+            .await?
+            .len(),
+    )
 }
 
-/// Fold the derived documents of `keys` from their monthly partials; returns how many aggregations
-/// ran. A batch holds at most [`PARTIALS_PER_BATCH`] partials (`months_held` each, at most).
+/// Fold the derived documents of `keys` from their partials; returns how many aggregations ran. A
+/// batch holds at most [`PARTIALS_PER_BATCH`] partials (`days_held` each, at most).
 async fn fold_keys(
     db: &Database,
     daily: &Daily,
     keys: &[String],
-    months_held: usize,
+    days_held: usize,
 ) -> Result<usize> {
-    let per_batch = (PARTIALS_PER_BATCH as usize / months_held.max(1)).clamp(1, KEYS_PER_BATCH);
+    let per_batch = (PARTIALS_PER_BATCH as usize / days_held.max(1)).clamp(1, KEYS_PER_BATCH);
     let mut batches = 0;
     for batch in keys.chunks(per_batch) {
         let pipeline = daily.fold_pipeline(Some(batch));
-        aggregate(db, daily.months, pipeline, daily.into).await?;
+        aggregate(db, daily.partials, pipeline, daily.into).await?;
         batches += 1;
     }
     Ok(batches)

@@ -1,20 +1,16 @@
-//! What the builds need from `members erase`, before a member's rows and ledger entries go:
-//! - their plays' share of the daily builds is subtracted: their day partials (one per entity and day
-//!   they played it) are removed, and the monthly partials and documents those were part of are
-//!   folded again from the partials left ([`crate::fold::subtract_member`]), without reading a play;
-//! - what their top lists touch is written to the ledger under erasure keys (without the member's id
-//!   or row ids): the keys their ledger entries named. The next build then rebuilds exactly the
-//!   documents their rows were part of, from the rows that remain;
-//! - their own derived documents (their ArtistTrackLink and t50_Tracks rows) are removed outright.
+//! What the builds need from `members erase`: before a member's rows and ledger entries go, what
+//! their rows touch is written to the ledger under erasure keys (without the member's id or row ids):
+//! for their plays, each local day they played on with that day's entities, read from the plays; for
+//! their top lists, the keys their ledger entries named. The next build then rebuilds exactly the
+//! partials and documents their rows were part of, from the rows that remain. The member's own derived
+//! documents (their `members` document and partials, their ArtistTrackLink and t50_Tracks rows) are
+//! removed outright.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context as _, Result};
 use chrono::Utc;
 use earshot_core::ledger::{self, DAY, LedgerEntry};
-use tracing::info;
-
-use crate::daily::DAILY;
 use earshot_core::mongo;
 use earshot_core::mongo::LEDGER_KEY_FIELDS;
 use mongodb::Database;
@@ -29,16 +25,31 @@ fn kept_fields() -> impl Iterator<Item = &'static str> {
         .chain([DAY])
 }
 
-/// Subtract `member`'s plays from the daily builds, record what their other rows touch as erasure
-/// entries of the ledger, and remove their own derived documents; returns how many of their
-/// partials and documents went. Run before their rows and ledger entries are deleted (an erase run
-/// again finds no partial or entry of theirs, and the entries it wrote before still wait).
+/// Record what `member`'s rows touch as erasure entries of the ledger, and remove their own derived
+/// documents; returns how many of those documents went. Run before their rows and ledger entries are
+/// deleted (an erase run again finds no entry of theirs, and the entries it wrote before still wait).
+///
+/// Their plays are recorded day by day, read from the plays themselves: one entry per local day with
+/// that day's entities, since a build rebuilds every entity an entry names on every day it names (one
+/// entry of a member who played every day of ten years would name their every track on every day).
 pub async fn forget_member(db: &Database, member: &str) -> Result<u64> {
     let at = Utc::now();
     let mut erasures = Vec::new();
     for collection in mongo::MEMBER_ROW_COLLECTIONS {
         if *collection == mongo::RAW_RECENTLY_PLAYED {
-            // Their plays' share of the daily builds is subtracted below.
+            for (day, keys) in keys_by_day(db, member).await? {
+                erasures.push(LedgerEntry {
+                    file: mongo::erasure_ledger_key(collection, at, Some(&day)),
+                    collection: collection.to_string(),
+                    keys: keys
+                        .into_iter()
+                        .chain([(DAY.to_string(), vec![day])])
+                        .collect(),
+                    // The rows are going: the day holds none more.
+                    counts: [(DAY.to_string(), vec![0])].into_iter().collect(),
+                    ..LedgerEntry::default()
+                });
+            }
             continue;
         }
         let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -73,23 +84,9 @@ pub async fn forget_member(db: &Database, member: &str) -> Result<u64> {
             .with_context(|| format!("recording the erase in `{}`", mongo::UPLOAD_LEDGER))?;
     }
     forget_built(db, member).await?;
-    let months_held = crate::fold::months_held(db).await?;
     let mut removed = 0;
-    for daily in &DAILY {
-        let (work, partials) = crate::fold::subtract_member(db, daily, member, months_held).await?;
-        info!(
-            collection = daily.into,
-            partials,
-            month_batches = work.month_batches,
-            folded = work.folded,
-            fold_batches = work.fold_batches,
-            "Took a member's share out of a derived collection."
-        );
-        removed += partials;
-    }
     for (collection, filter) in [
-        // Left by a build of an earlier model, whose partials named no member: the next build
-        // rebuilds those from scratch.
+        (mongo::MEMBERS_BY_DAY, doc! {mongo::PARTIAL_ENTITY: member}),
         (mongo::MEMBERS, doc! {"_id": member}),
         (mongo::ARTIST_TRACK_LINK, doc! {"user_id": member}),
         (mongo::T50_TRACKS, doc! {"user_id": member}),
@@ -129,6 +126,56 @@ async fn forget_built(db: &Database, member: &str) -> Result<()> {
 
 /// Erasure entries written by one `update` command.
 const ENTRIES_PER_COMMAND: usize = 1_000;
+
+/// Per local day of `member`'s plays, the values of each kept key field (but the day) they name.
+async fn keys_by_day(
+    db: &Database,
+    member: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, Vec<String>>>> {
+    let fields: Vec<&str> = kept_fields().filter(|f| *f != DAY).collect();
+    let mut group = doc! {"_id": crate::daily::day()};
+    for field in &fields {
+        group.insert(*field, doc! {"$addToSet": format!("${field}")});
+    }
+    let mut cursor = db
+        .collection::<Document>(mongo::RAW_RECENTLY_PLAYED)
+        .aggregate([doc! {"$match": {"user_id": member}}, doc! {"$group": group}])
+        .allow_disk_use(true)
+        .await
+        .with_context(|| {
+            format!(
+                "reading the days of their plays in `{}`",
+                mongo::RAW_RECENTLY_PLAYED
+            )
+        })?;
+    let mut days = BTreeMap::new();
+    while cursor.advance().await? {
+        let found = cursor.deserialize_current()?;
+        let Some(day) = found.get_str("_id").ok().and_then(ledger::day_of) else {
+            continue;
+        };
+        let mut keys = BTreeMap::new();
+        for field in &fields {
+            let mut values: BTreeSet<String> = BTreeSet::new();
+            for value in found.get_array(field).map(|v| v.as_slice()).unwrap_or(&[]) {
+                match value {
+                    Bson::String(s) => {
+                        values.insert(s.clone());
+                    }
+                    Bson::Array(list) => {
+                        values.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)))
+                    }
+                    _ => {}
+                }
+            }
+            if !values.is_empty() {
+                keys.insert(field.to_string(), values.into_iter().collect());
+            }
+        }
+        days.insert(day.to_string(), keys);
+    }
+    Ok(days)
+}
 
 /// Remove the erasure entries, once a build has rebuilt what they name.
 pub async fn forget_erasures(db: &Database) -> Result<u64> {

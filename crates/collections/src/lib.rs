@@ -5,10 +5,9 @@
 //!
 //! Two levels, so that a scheduled run costs what its new plays cost, not what the history holds:
 //! - the collections that sum over plays (`Tracks`, `Albums`, `Artists`, `Images`, `members`) are folded
-//!   from partial documents per (entity, month), themselves folded from partials per (entity, local
-//!   day, member) ([`daily`]). New rows name their days in the upload ledger; only the day partials of
-//!   the entities they name on those days are rebuilt, from those days' plays alone, then those
-//!   entities' months, and each such entity is folded again from its months;
+//!   from partial documents per (entity, local day) ([`daily`]). New rows name their days in the
+//!   upload ledger; only the partials of the entities they name on those days are rebuilt, from those
+//!   days' plays alone, and each such entity is folded again from its partials;
 //! - the others (`ArtistTrackLink`, the top-tracks and top-artists collections) are rebuilt for the key
 //!   values new rows name ([`keyed`]).
 //!
@@ -44,7 +43,7 @@ pub use pipelines::Build;
 
 /// What a daily build's watermark says it was built as: a watermark without it (a collection built
 /// by an earlier version, before the partials existed) makes the next run rebuild from scratch.
-pub const DAILY_MODEL: &str = "member-day-month-partials/2";
+pub const DAILY_MODEL: &str = "day-partials/1";
 
 /// The builds of `target` that read rows directly, in order: ArtistTrackLink from recently played;
 /// t50_Tracks, t50_Artists and t50_Images from top tracks; t50_TopArtists from top artists.
@@ -82,12 +81,9 @@ pub fn collections(target: Target) -> Vec<&'static str> {
         .collect()
 }
 
-/// The partial collections `target` writes: day partials and monthly partials.
+/// The partial collections `target` writes.
 pub fn partial_collections(target: Target) -> Vec<&'static str> {
-    dailies(target)
-        .iter()
-        .flat_map(|d| [d.partials, d.months])
-        .collect()
+    dailies(target).iter().map(|d| d.partials).collect()
 }
 
 /// How much to build.
@@ -205,7 +201,6 @@ async fn build_dailies(
     let mut unbuilt: BTreeMap<Watermark, Vec<Daily>> = BTreeMap::new();
     for daily in dailies {
         mongo::ensure_indexes(db, daily.partials).await?;
-        mongo::ensure_indexes(db, daily.months).await?;
         match (mode, watermark(db, daily.into).await?) {
             (Mode::Incremental, Some(w)) if w.model.as_deref() == Some(DAILY_MODEL) => {
                 unbuilt.entry(w).or_default().push(*daily);
@@ -225,10 +220,9 @@ async fn build_dailies(
             collections = ?collections,
             days_plays = work.plays,
             partial_batches = work.partial_batches,
-            month_batches = work.month_batches,
             folded = work.folded,
             fold_batches = work.fold_batches,
-            "Built derived collections from scratch, from their day and monthly partials."
+            "Built derived collections from scratch, from their per-day partials."
         );
     }
     for (watermark, dailies) in unbuilt {
@@ -236,17 +230,17 @@ async fn build_dailies(
         let entries = touched::entries_since(db, &watermark.unbuilt(), &keys).await?;
         let (through, built) = watermark.next(&entries, through);
         let touched = touched::touched(&entries, &keys);
-        let months_held = if touched.is_empty() {
+        let days_held = if touched.is_empty() {
             0
         } else {
-            fold::months_held(db).await?
+            fold::days_held(db).await?
         };
         for daily in &dailies {
             if touched.is_empty() {
                 info!(collection = daily.into, "Nothing new to build.");
                 continue;
             }
-            let work = fold::update(db, daily, &touched, months_held).await?;
+            let work = fold::update(db, daily, &touched, days_held).await?;
             set_watermark(db, daily.into, through, Some(DAILY_MODEL), &built).await?;
             log_built(db, daily, &work).await?;
         }
@@ -262,13 +256,11 @@ async fn log_built(db: &Database, daily: &Daily, work: &fold::Work) -> Result<()
         collection = daily.into,
         partials = daily.partials,
         days_plays = work.plays,
-        months = daily.months,
         partial_batches = work.partial_batches,
-        month_batches = work.month_batches,
         folded = work.folded,
         fold_batches = work.fold_batches,
         documents,
-        "Built a derived collection from its day and monthly partials."
+        "Built a derived collection from its per-day partials."
     );
     Ok(())
 }

@@ -41,10 +41,8 @@ pub const T50_IMAGES: &str = "t50_Images";
 pub const T50_TOP_ARTISTS: &str = "t50_TopArtists";
 /// One document per member of the group.
 pub const MEMBERS: &str = "members";
-/// Per-(track, local day, member) partials of [`TRACKS`]: what that member's plays of the track that
-/// day sum to. They fold into the month's partial ([`TRACKS_BY_MONTH`]), and the months into the
-/// track's document; an hour's plays rebuild only the partials of their days, and an erase removes the
-/// member's own.
+/// Per-(track, local day) partials of [`TRACKS`]: what that day's plays of the track sum to. A track's
+/// document is folded from its partials; an hour's plays rebuild only the partials of their days.
 pub const TRACKS_BY_DAY: &str = "Tracks_by_day";
 /// Per-(album, local day) partials of [`ALBUMS`] (and of [`IMAGES`]: each lists the album's image URLs
 /// that day's plays carried).
@@ -56,26 +54,11 @@ pub const ARTISTS_BY_DAY: &str = "Artists_by_day";
 pub const IMAGES_BY_DAY: &str = "Images_by_day";
 /// Per-(member, local day) partials of [`MEMBERS`].
 pub const MEMBERS_BY_DAY: &str = "members_by_day";
-/// Per-(track, month) partials of [`TRACKS`], folded from that month's [`TRACKS_BY_DAY`]: a track's
-/// document is folded from these, one per month it was played in.
-pub const TRACKS_BY_MONTH: &str = "Tracks_by_month";
-/// Per-(album, month) partials of [`ALBUMS`], folded from [`ALBUMS_BY_DAY`].
-pub const ALBUMS_BY_MONTH: &str = "Albums_by_month";
-/// Per-(artist, month) partials of [`ARTISTS`], folded from [`ARTISTS_BY_DAY`].
-pub const ARTISTS_BY_MONTH: &str = "Artists_by_month";
-/// Per-(album, month) partials of [`IMAGES`], folded from [`IMAGES_BY_DAY`].
-pub const IMAGES_BY_MONTH: &str = "Images_by_month";
-/// Per-(member, month) partials of [`MEMBERS`], folded from [`MEMBERS_BY_DAY`].
-pub const MEMBERS_BY_MONTH: &str = "members_by_month";
 /// A partial's entity: the value of the key its derived document has as `_id` (or, for
 /// [`IMAGES_BY_DAY`], the album).
 pub const PARTIAL_ENTITY: &str = "e";
-/// A partial's local day, `YYYY-MM-DD` (a play's `local_day`), or a monthly partial's month,
-/// `YYYY-MM`.
+/// A partial's local day, `YYYY-MM-DD` (a play's `local_day`).
 pub const PARTIAL_DAY: &str = "d";
-/// A day partial's member: the `user_id` of the plays it sums (each member's share of an (entity,
-/// day) is a partial of its own, so that an erase removes it without reading any play).
-pub const PARTIAL_MEMBER: &str = "m";
 /// Encrypted token records when the fetcher's token store is MongoDB (`--token-store mongodb`), one
 /// document per member.
 pub const FETCHER_TOKENS: &str = "fetcher_tokens";
@@ -267,18 +250,10 @@ pub fn artist_track_link_id_expr(play_id_field: &str, artist_id_field: &str) -> 
     ]})
 }
 
-/// A partial's `_id` as an aggregation expression over fields of the input document, joined by `|`:
-/// `<entity>|<day>|<member>` for a day partial ([`TRACKS_BY_DAY`] and the others),
-/// `<entity>|<month>` for a monthly one.
-pub fn partial_id_expr(fields: &[&str]) -> Bson {
-    let mut parts: Vec<Bson> = Vec::new();
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            parts.push(ID_SEPARATOR.into());
-        }
-        parts.push(format!("${field}").into());
-    }
-    Bson::Document(doc! {"$concat": parts})
+/// A partial's `_id`, `<entity>|<day>` ([`TRACKS_BY_DAY`] and the other partials), as an aggregation
+/// expression over two fields of the input document.
+pub fn partial_id_expr(entity_field: &str, day_field: &str) -> Bson {
+    artist_track_link_id_expr(entity_field, day_field)
 }
 
 /// An index: its name and its keys in order, `1` ascending, `-1` descending.
@@ -378,62 +353,31 @@ pub const INDEXES: &[IndexSpec] = &[
         &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
     ),
     partial_index(TRACKS_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
-    partial_index(TRACKS_BY_DAY, "member", &[(PARTIAL_MEMBER, 1)]),
-    partial_index(
-        TRACKS_BY_MONTH,
-        "entity_month",
-        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
-    ),
     partial_index(
         ALBUMS_BY_DAY,
         "entity_day",
         &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
     ),
     partial_index(ALBUMS_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
-    partial_index(ALBUMS_BY_DAY, "member", &[(PARTIAL_MEMBER, 1)]),
-    partial_index(
-        ALBUMS_BY_MONTH,
-        "entity_month",
-        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
-    ),
     partial_index(
         ARTISTS_BY_DAY,
         "entity_day",
         &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
     ),
     partial_index(ARTISTS_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
-    partial_index(ARTISTS_BY_DAY, "member", &[(PARTIAL_MEMBER, 1)]),
-    partial_index(
-        ARTISTS_BY_MONTH,
-        "entity_month",
-        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
-    ),
     partial_index(
         IMAGES_BY_DAY,
         "entity_day",
         &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
     ),
     partial_index(IMAGES_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
-    partial_index(IMAGES_BY_DAY, "member", &[(PARTIAL_MEMBER, 1)]),
-    partial_index(
-        IMAGES_BY_MONTH,
-        "entity_month",
-        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
-    ),
     partial_index(IMAGES_BY_DAY, "url", &[("images.url", 1)]),
-    partial_index(IMAGES_BY_MONTH, "url", &[("images.url", 1)]),
     partial_index(
         MEMBERS_BY_DAY,
         "entity_day",
         &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
     ),
     partial_index(MEMBERS_BY_DAY, "day", &[(PARTIAL_DAY, 1)]),
-    partial_index(MEMBERS_BY_DAY, "member", &[(PARTIAL_MEMBER, 1)]),
-    partial_index(
-        MEMBERS_BY_MONTH,
-        "entity_month",
-        &[(PARTIAL_ENTITY, 1), (PARTIAL_DAY, 1)],
-    ),
     IndexSpec {
         collection: UPLOAD_LEDGER,
         name: "collection_loaded_at",

@@ -87,8 +87,7 @@ pub mod batch {
     pub const ROWS_PER_AGGREGATION: &str = "rows_per_aggregation";
     /// `create-collections`: key values one aggregation matches at most.
     pub const KEYS_PER_AGGREGATION: &str = "keys_per_aggregation";
-    /// `create-collections`: partials one fold (of days into months, of months into documents) reads
-    /// at most.
+    /// `create-collections`: partials one fold reads at most.
     pub const PARTIALS_PER_AGGREGATION: &str = "partials_per_aggregation";
     /// `create-collections`: local days one partial aggregation reads at most.
     pub const DAYS_PER_AGGREGATION: &str = "days_per_aggregation";

@@ -15,13 +15,11 @@
 //!    (`analytics_*` and `analytics_runs`), every Parquet snapshot (`exports/`) and every report
 //!    (`reports/`) are removed; the next scheduled export and analytics run write them again without
 //!    the member;
-//! 5. the derived collections are brought up to date without the member: before their rows and ledger
-//!    entries go, their plays' share of the daily builds (their own per-day partials) is removed and
-//!    the months and documents it was part of are folded again from the partials left, without
-//!    reading a play (counts, listener sets and `members` without them); the keys their top lists'
-//!    entries named are written to the ledger as erasure entries (without the member's id), so the
-//!    build rebuilds those documents from the remaining rows; then the erasure entries go, and
-//!    track-catalogue entries no remaining row names are removed;
+//! 5. the derived collections are rebuilt where the member's rows were: before their rows and ledger
+//!    entries go, the days and keys those entries named are written to the ledger as erasure entries
+//!    (without the member's id), so the build rebuilds those days' partials and folds those documents
+//!    from the remaining rows (counts, listener sets and `members` without them); then the erasure
+//!    entries go, and track-catalogue entries no remaining row names are removed;
 //! 6. the marker goes.
 //!
 //! A run that finds nothing of the member changes nothing.
@@ -152,6 +150,7 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
             earshot_state::sessions::of_member(member),
         ),
         (mongo::MEMBERS, doc! {"_id": member}),
+        (mongo::MEMBERS_BY_DAY, doc! {mongo::PARTIAL_ENTITY: member}),
         (
             mongo::UPLOAD_LEDGER,
             earshot_core::ledger::member_entries(member),
@@ -159,13 +158,6 @@ pub async fn holds_anything(stores: &Stores, member: &str) -> Result<bool> {
     ];
     for (collection, filter) in checks {
         if count(db, collection, filter).await? > 0 {
-            return Ok(true);
-        }
-    }
-    // Their share of the derived collections: an erase cut short after their rows went still holds it.
-    for daily in &earshot_collections::DAILY {
-        let theirs = doc! {mongo::PARTIAL_MEMBER: member};
-        if count(db, daily.partials, theirs).await? > 0 {
             return Ok(true);
         }
     }
@@ -324,7 +316,7 @@ async fn erase_rows(db: &mongodb::Database, member: &str, report: &mut EraseRepo
     let n = earshot_collections::forget_member(db, member).await?;
     report.note(
         "mongodb derived collections",
-        format!("{n} of their own documents (per-day partials, members, artist links, top tracks)"),
+        format!("{n} of their own documents (members, per-day partials, artist links, top tracks)"),
     );
     // MongoDB: the member's rows, token record and ledger entries.
     for collection in mongo::MEMBER_ROW_COLLECTIONS {
@@ -403,7 +395,7 @@ async fn rebuild_derived(stores: &Stores, report: &mut EraseReport) -> Result<()
     earshot_collections::forget_erasures(&stores.db).await?;
     report.note(
         "mongodb derived collections",
-        "folded again without their plays' share (counts, listener sets, members), and rebuilt where their top lists were",
+        "rebuilt where their plays were (the days they played on: counts, listener sets, members)",
     );
     let n = prune_catalogue(&stores.db).await?;
     report.note(

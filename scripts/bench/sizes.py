@@ -23,14 +23,7 @@ from common import (
     reset_peak_rss,
     roundtrip_step,
 )
-from scenarios import (
-    LATE_DATA,
-    PARTIALS,
-    convert_once,
-    erase_scenario,
-    hourly_scenario,
-    import_scenario,
-)
+from scenarios import LATE_DATA, PARTIALS, convert_once, erase_scenario, hourly_scenario, import_scenario
 from spark import analytics_steps
 
 
@@ -170,6 +163,8 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     derived += ["t50_Tracks", "t50_Artists", "t50_Images", "t50_TopArtists"]
     create = [str(bins / "create-collections"), "all", "--mongodb-uri", uri, "--database", db]
     create += ["--group-config", str(group)]
+    export = [str(bins / "gcs-export"), "--storage", str(storage), "--mongodb-uri", uri, "--database", db]
+    export += ["--snapshot", "bench"]
     try:
         for _ in range(server_repeats):
             for name in derived:
@@ -180,8 +175,7 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
         # Seen before builds ran in batches: the dev server held a $group over 1M plays and was killed.
         run.failed("create-collections", error)
         return run.results
-    if server_pid is not None:
-        run.results["checks"]["dev server peak RSS during the first build (MiB)"] = peak_rss_mib(server_pid)
+    server_peak(run, server_pid, "the first build")
     run.results["checks"]["per-day partials after the first build"] = sum(
         client[db][name].estimated_document_count() for name in PARTIALS
     )
@@ -194,11 +188,7 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     if size in LATE_DATA and steps == "hourly":
         # The export of the whole group, once, in the hourly scenario too: its time and the server's peak.
         reset_peak_rss(server_pid)
-        run.timed(
-            "gcs-export",
-            [str(bins / "gcs-export"), "--storage", str(storage), "--mongodb-uri", uri, "--database", db]
-            + ["--snapshot", "bench"],
-        )
+        run.timed("gcs-export", export)
         server_peak(run, server_pid, "the export")
     if size in LATE_DATA and steps != "export":
         reset_peak_rss(server_pid)
@@ -215,11 +205,7 @@ def bench_size(size, work, repeats, uri, steps, server_pid=None):
     exports = storage / "exports"
     for _ in range(repeats):
         shutil.rmtree(exports, ignore_errors=True)
-        run.timed(
-            "gcs-export",
-            [str(bins / "gcs-export"), "--storage", str(storage), "--mongodb-uri", uri, "--database", db]
-            + ["--snapshot", "bench"],
-        )
+        run.timed("gcs-export", export)
     run.results["checks"]["exported plays"] = count_rows(f"{exports}/rawdata_recentlyplayed/snapshot=bench/*.parquet")
     if steps == "export":
         return run.results

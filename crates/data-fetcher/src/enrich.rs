@@ -137,17 +137,18 @@ pub async fn enrich(
 
 /// The Spotify ids of imported plays' tracks that have no album yet.
 async fn pending_tracks(db: &Database) -> Result<BTreeSet<String>> {
-    let pending: BTreeSet<String> = earshot_core::mongo::distinct(
-        db,
-        RAW_RECENTLY_PLAYED,
-        "track_id",
-        doc! {"source": PlaySource::History.as_str(), "album_id": Bson::Null, "track_id": {"$type": "string"}},
-    )
-    .await
-    .with_context(|| format!("listing tracks to enrich in `{RAW_RECENTLY_PLAYED}`"))?
-    .into_iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+    let without_album = doc! {
+        "source": PlaySource::History.as_str(),
+        "album_id": Bson::Null,
+        "track_id": {"$type": "string"},
+    };
+    let pending: BTreeSet<String> =
+        earshot_core::mongo::distinct(db, RAW_RECENTLY_PLAYED, "track_id", without_album)
+            .await
+            .with_context(|| format!("listing tracks to enrich in `{RAW_RECENTLY_PLAYED}`"))?
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
     Ok(spotify_ids_only(pending))
 }
 
